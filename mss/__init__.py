@@ -1,0 +1,22 @@
+"""mss: a music source separation workbench.
+
+Shape letters used in every docstring and reshape comment of the project:
+
+- **B** batch
+- **S** sources (stems)
+- **C** audio channels
+- **T** time samples
+- **F** frequency bins
+- **N** STFT frames
+
+Every model maps ``mix (B, C, T) -> stems (B, S, C, T)`` with the same T, so the spectrogram and the
+waveform paradigms are interchangeable everywhere downstream. Audio arrays are float32, channels first.
+"""
+
+__version__ = "0.1.0"
+
+#: The four MUSDB18 stems, in MUSDB's order.
+SOURCES: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+
+#: MUSDB18 (and the embedded dataset) are stored at 44.1 kHz; scores are always computed at this rate.
+MUSDB_SAMPLE_RATE: int = 44100

@@ -1,0 +1,132 @@
+"""Audio I/O and channel/rate handling. Arrays are float32 ``(C, T)``, channels first."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as taf
+
+from mss.errors import AudioError, MissingDependencyError
+
+#: Peak level (dBFS) below which a signal counts as silent.
+SILENCE_DB: float = -80.0
+
+
+def require_ffmpeg() -> str:
+    """Path of ffmpeg, or a MissingDependencyError that says how to install it."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        raise MissingDependencyError(
+            "ffmpeg is not installed, but it is needed to read MUSDB18 .stem.mp4 files and mp3/mp4 audio. "
+            "Install it with: sudo apt-get install -y ffmpeg   (or run `make test`/`make demo` as root)"
+        )
+    return path
+
+
+def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    require_ffmpeg()
+    import stempeg  # imported lazily: it probes ffmpeg at import time
+
+    try:
+        audio, rate = stempeg.read_stems(str(path), stem_id=0, dtype=np.float32)  # (T, C)
+    except Exception as exc:  # stempeg raises bare exceptions for anything ffmpeg rejects
+        raise AudioError(f"cannot decode {path} with ffmpeg: {exc}") from exc
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    return audio.T.copy(), int(rate)  # (C, T)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32 ``(C, T)``.
+
+    wav/flac/ogg (and mp3 where libsndfile supports it) are read with soundfile, anything else
+    (mp4/m4a/stems) through ffmpeg. When ``sample_rate`` is given the audio is resampled to it.
+    Raises AudioError for a missing, unreadable or empty file, or one with non-finite samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
+        audio = data.T.copy()  # (C, T)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        if path.suffix.lower() in {".wav", ".flac", ".ogg", ".aiff", ".aif"}:
+            raise AudioError(f"cannot read {path}: not a valid {path.suffix} file (corrupt or truncated?)") from None
+        audio, rate = _read_with_ffmpeg(path)
+    if audio.shape[-1] == 0:
+        raise AudioError(f"{path} contains no samples")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{path} contains NaN or infinite samples")
+    if mono:
+        audio = to_channels(audio, 1)
+    if sample_rate is not None and sample_rate != rate:
+        audio = resample(audio, rate, sample_rate)
+        rate = sample_rate
+    return audio, int(rate)
+
+
+def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> Path:
+    """Write ``audio (C, T)`` atomically (temp file in the same folder, then os.replace)."""
+    path = Path(path)
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2:
+        raise AudioError(f"expected audio of shape (C, T), got {audio.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav.tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, audio.T, sample_rate, subtype=subtype, format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def resample(audio, from_rate: int, to_rate: int):
+    """Resample ``(..., T)`` audio (numpy or torch; the type is kept) with torchaudio's sinc resampler."""
+    if int(from_rate) == int(to_rate):
+        return audio
+    if isinstance(audio, torch.Tensor):
+        return taf.resample(audio, int(from_rate), int(to_rate))
+    tensor = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    return taf.resample(tensor, int(from_rate), int(to_rate)).numpy()
+
+
+def to_channels(audio, channels: int):
+    """Adapt ``(C, T)`` audio to ``channels``: mono is duplicated, more channels are averaged to mono."""
+    current = audio.shape[0]
+    if current == channels:
+        return audio
+    if channels == 1:
+        return audio.mean(0, keepdims=True) if isinstance(audio, np.ndarray) else audio.mean(0, keepdim=True)
+    if current == 1:
+        reps = (channels, 1)
+        return np.tile(audio, reps) if isinstance(audio, np.ndarray) else audio.repeat(*reps)
+    raise AudioError(f"cannot convert {current}-channel audio to {channels} channels")
+
+
+def peak_db(audio) -> float:
+    """Peak level in dBFS (-inf for digital silence)."""
+    peak = float(np.max(np.abs(np.asarray(audio)))) if np.asarray(audio).size else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+def check_audio(audio, what: str, allow_silent: bool = False) -> None:
+    """Raise AudioError when ``audio`` is empty, non-finite or (unless allowed) silent."""
+    array = np.asarray(audio)
+    if array.size == 0 or array.shape[-1] == 0:
+        raise AudioError(f"{what} is empty (0 samples)")
+    if not np.isfinite(array).all():
+        raise AudioError(f"{what} contains NaN or infinite samples")
+    if not allow_silent and peak_db(array) < SILENCE_DB:
+        raise AudioError(f"{what} is silent (peak below {SILENCE_DB:.0f} dBFS); nothing to separate")

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real MUSDB18 clips and a tiny generated dataset (built once per session)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("MSS_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def musdb_sample_root() -> Path:
+    """Folder with one real MUSDB18 7-second clip (stems .mp4, train subset)."""
+    root = SHARED_DIR / "data" / "musdb-sample"
+    if not root.is_dir():
+        pytest.fail(f"the real MUSDB18 clip is expected at {root} (set MSS_SHARED_DIR)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A tiny embedded dataset (MUSDB18-HQ layout) generated once for the whole test session."""
+    from mss.data.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("synth") / "tiny"
+    generate_dataset(root, preset="tiny", seed=1, progress=False)
+    return root
