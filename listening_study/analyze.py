@@ -1,0 +1,178 @@
+"""Analysis of a ratings CSV: post-screening, scores with confidence intervals, tests, SDR correlation.
+
+    python -m listening_study.analyze RATINGS.csv [--sdr EVAL_DIR] --out DIR
+
+Public API (stable)::
+
+    analyze(ratings_csv, sdr_dir=None, out_dir=None) -> AnalysisResult
+    AnalysisResult: n_ratings, participants, excluded, screening, summary, friedman, pairwise, ab,
+                    sdr_points, sdr_correlation, markdown, files
+
+Following ITU-R BS.1534-3: listeners who rate the hidden reference below 90 in more than 15% of their
+trials are excluded before anything else is computed (``screening`` says who and why); per condition
+(and per target) the mean with its 95% t confidence interval, the median and n; a Friedman test
+(blocks = listener x trial), pairwise Wilcoxon signed-rank tests with Holm's correction; the Pearson and
+Spearman correlation of the excerpt's museval SDR with the mean rating; A/B preferences with a binomial
+test. With ``out_dir``: tables as CSV, boxplots.png, sdr_vs_rating.png, summary.md and summary.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from listening_study.errors import StudyError
+from listening_study.plots import boxplots, sdr_scatter
+from listening_study.ratings import read_ratings
+from listening_study.sdr import sdr_vs_ratings
+from listening_study.stats import (
+    ab_summary,
+    condition_summary,
+    friedman_tests,
+    pairwise_wilcoxon,
+    screen_participants,
+)
+from listening_study.study import ANCHORS, REFERENCE
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    n_ratings: int  # MUSHRA rows kept after post-screening
+    participants: tuple[str, ...]  # every participant with MUSHRA ratings
+    excluded: tuple[str, ...]
+    screening: pd.DataFrame
+    summary: pd.DataFrame
+    friedman: pd.DataFrame
+    pairwise: pd.DataFrame
+    ab: pd.DataFrame
+    sdr_points: pd.DataFrame | None
+    sdr_correlation: pd.DataFrame | None
+    markdown: str
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    if frame is None or frame.empty:
+        return "_(none)_\n"
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return (
+                ""
+                if pd.isna(value)
+                else (f"{value:.2e}" if 0 < abs(value) < 10**-digits else f"{value:.{digits}f}")
+            )
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _report(result: dict, source: Path) -> str:
+    parts = [f"# Listening study results\n\nRatings: `{source}`. MUSHRA ratings kept: {result['n_ratings']} "
+             f"from {len(result['participants']) - len(result['excluded'])} of {len(result['participants'])} "
+             "participants.\n"]  # fmt: skip
+    parts.append("## Post-screening (ITU-R BS.1534-3: hidden reference < 90 in more than 15% of trials)\n")
+    parts.append(_markdown_table(result["screening"]))
+    parts.append("## Scores per condition (mean, 95% CI from the t-distribution)\n")
+    parts.append(_markdown_table(result["summary"]))
+    parts.append("## Friedman test (blocks = participant x trial)\n")
+    parts.append(_markdown_table(result["friedman"], digits=3))
+    significant = result["pairwise"]
+    if not significant.empty:
+        significant = significant[significant["significant"]]
+    parts.append("## Significant pairwise differences (Wilcoxon signed-rank, Holm-corrected, alpha 0.05)\n")
+    parts.append(_markdown_table(significant, digits=3))
+    if result["sdr_correlation"] is not None:
+        parts.append("## Correlation of excerpt SDR with the mean rating\n")
+        parts.append(_markdown_table(result["sdr_correlation"], digits=3))
+    if not result["ab"].empty:
+        parts.append("## A/B preferences (two-sided binomial test)\n")
+        parts.append(_markdown_table(result["ab"], digits=3))
+    return "\n".join(parts)
+
+
+def _write(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_points", "sdr_correlation"):
+        if result.get(name) is not None:
+            files[name] = out_dir / f"{name}.csv"
+            result[name].to_csv(files[name], index=False)
+    if not mushra.empty:
+        files["boxplots"] = boxplots(mushra, result["summary"], out_dir / "boxplots.png")
+    if result["sdr_points"] is not None and not result["sdr_points"].empty:
+        files["sdr_scatter"] = sdr_scatter(result["sdr_points"], out_dir / "sdr_vs_rating.png")
+    files["markdown"] = out_dir / "summary.md"
+    files["markdown"].write_text(markdown)
+    tables = "".join(
+        f"<h2>{html.escape(name)}</h2>{result[name].to_html(index=False, float_format=lambda v: f'{v:.3g}')}"
+        for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation")
+        if result.get(name) is not None and not result[name].empty
+    )
+    images = "".join(
+        f'<p><img src="{files[k].name}" alt="{k}"></p>' for k in ("boxplots", "sdr_scatter") if k in files
+    )
+    files["html"] = out_dir / "summary.html"
+    files["html"].write_text(f"<!doctype html><meta charset='utf-8'><title>Listening study</title>"
+                             f"<h1>Listening study results</h1>{images}{tables}")  # fmt: skip
+    return files
+
+
+def analyze(
+    ratings_csv: str | Path, sdr_dir: str | Path | None = None, out_dir: str | Path | None = None
+) -> AnalysisResult:
+    """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files."""
+    ratings = read_ratings(ratings_csv)
+    mushra_all = ratings[ratings["mode"] == "mushra"]
+    screening = screen_participants(mushra_all)
+    excluded = tuple(screening.loc[screening["excluded"], "participant_id"])
+    mushra = mushra_all[~mushra_all["participant_id"].isin(excluded)]
+    systems = sorted(set(mushra["rating_stimulus"]) - {REFERENCE, *ANCHORS})
+    result = {
+        "n_ratings": len(mushra),
+        "participants": tuple(screening["participant_id"]),
+        "excluded": excluded,
+        "screening": screening,
+        "summary": condition_summary(mushra),
+        "friedman": friedman_tests(mushra, systems),
+        "pairwise": pairwise_wilcoxon(mushra),
+        "ab": ab_summary(ratings[ratings["mode"] == "ab"]),
+        "sdr_points": None,
+        "sdr_correlation": None,
+    }
+    if sdr_dir is not None:
+        result["sdr_points"], result["sdr_correlation"] = sdr_vs_ratings(mushra, sdr_dir)
+    markdown = _report(result, Path(ratings_csv))
+    files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
+    return AnalysisResult(**result, markdown=markdown, files=files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m listening_study.analyze", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("ratings", type=Path, help="ratings CSV written by the listening study")
+    parser.add_argument(
+        "--sdr", type=Path, default=None, help="mss.evaluate output folder (<method>/test/<track>.json)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for tables, plots and the summary")
+    args = parser.parse_args(argv)
+    try:
+        result = analyze(args.ratings, args.sdr, args.out)
+    except StudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.markdown)
+    print(f"wrote {len(result.files)} files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

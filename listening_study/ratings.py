@@ -1,0 +1,257 @@
+"""Append-only ratings CSV (long format, one row per condition), safe for many participants at once.
+
+Public API (stable)::
+
+    COLUMNS: tuple[str, ...]                        # the CSV header, in this order
+    RatingsStore(csv_path)                          # creates the file with its header, or checks the header
+    RatingsStore.submit(session, trial_id, scores: dict[label, float], plays: dict[label, int],
+                        time_ms: int, comment: str = "") -> list[dict]          # MUSHRA trial
+    RatingsStore.submit_ab(session, trial_id, choice: "A" | "B", confidence: 1 | 2 | 3,
+                           plays: dict[label, int], time_ms: int, comment: str = "") -> list[dict]
+    RatingsStore.completed(session_id) -> set[str]  # trial ids this session has submitted
+    read_ratings(csv_path) -> pandas.DataFrame      # typed; RatingsFileError for malformed files
+    MAX_COMMENT_CHARS = 1000
+
+A/B rows: ``rating_score`` is the confidence (1-3) for the preferred condition and 0 for the other.
+Every refusal raises :class:`SubmissionError` before anything is written. Each trial's rows go to the
+file in one ``os.write`` under a threading lock and an ``fcntl.flock`` (so several processes can share
+the file), followed by ``os.fsync``. The MUSHRA convention that one condition is rated 100 is not
+enforced; the analysis reports how often it holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import math
+import os
+import threading
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from numbers import Real
+from pathlib import Path
+
+import pandas as pd
+
+import mss
+from listening_study.errors import RatingsFileError, SubmissionError
+
+COLUMNS: tuple[str, ...] = (
+    "session_test_id", "participant_id", "session_uuid", "trial_id", "song", "target", "excerpt_start_s",
+    "excerpt_end_s", "rating_stimulus", "screen_label", "rating_score", "rating_time", "n_plays",
+    "rating_comment", "timestamp", "app_version", "mode",
+)  # fmt: skip
+NUMERIC_COLUMNS = ("excerpt_start_s", "excerpt_end_s", "rating_score", "rating_time", "n_plays")
+MODES = ("mushra", "ab")
+MAX_COMMENT_CHARS = 1000
+_HEADER = ",".join(COLUMNS) + "\n"
+
+
+def _check_plays(labels: set[str], plays) -> dict[str, int]:
+    if not isinstance(plays, dict) or set(plays) != labels:
+        got = set(plays) if isinstance(plays, dict) else set()
+        raise SubmissionError(
+            f"play counts must be given for exactly the labels {sorted(labels)}"
+            f" (missing {sorted(labels - got)}, extra {sorted(map(str, got - labels))})"
+        )
+    for label, count in plays.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise SubmissionError(f"play count of {label} must be a non-negative integer, got {count!r}")
+    unplayed = sorted(label for label, count in plays.items() if count == 0)
+    if unplayed:
+        raise SubmissionError(f"every condition must be played before submitting; not yet played: {unplayed}")
+    return dict(plays)
+
+
+def _check_common(time_ms, comment) -> str:
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms < 0:
+        raise SubmissionError(f"time_ms must be a non-negative integer, got {time_ms!r}")
+    if not isinstance(comment, str):
+        raise SubmissionError("the comment must be text")
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise SubmissionError(
+            f"the comment is {len(comment)} characters long; at most {MAX_COMMENT_CHARS} allowed"
+        )
+    return comment
+
+
+class RatingsStore:
+    """See the module docstring."""
+
+    def __init__(self, csv_path: str | Path):
+        self.path = Path(csv_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._done: set[tuple[str, str]] = set()  # (session_uuid, trial_id) already in the file
+        self._offset = 0  # bytes of the file already indexed
+        with self._locked() as fd:
+            if os.fstat(fd).st_size == 0:
+                os.write(fd, _HEADER.encode())
+                os.fsync(fd)
+            self._refresh(fd)
+
+    @contextmanager
+    def _locked(self):
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield fd
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def _refresh(self, fd: int) -> None:
+        """Index rows appended since the last look (by this or another process)."""
+        size = os.fstat(fd).st_size
+        if size == self._offset:
+            return
+        data = os.pread(fd, size - self._offset, self._offset).decode("utf-8")
+        if self._offset == 0:
+            header, _, data = data.partition("\n")
+            if header + "\n" != _HEADER:
+                raise RatingsFileError(
+                    f"{self.path} exists but its header is not the ratings header; it was left untouched. "
+                    f"Expected: {_HEADER.strip()!r}; found: {header[:300]!r}. Use another file name."
+                )
+        session_col, trial_col = COLUMNS.index("session_uuid"), COLUMNS.index("trial_id")
+        for row in csv.reader(io.StringIO(data)):
+            if len(row) != len(COLUMNS):
+                raise RatingsFileError(
+                    f"{self.path}: a row has {len(row)} fields instead of {len(COLUMNS)}: {row[:5]}"
+                )
+            self._done.add((row[session_col], row[trial_col]))
+        self._offset = size
+
+    def completed(self, session_id: str) -> set[str]:
+        with self._locked() as fd:
+            self._refresh(fd)
+            return {trial for session, trial in self._done if session == session_id}
+
+    def _rows(self, session, trial, values: dict[str, float], plays: dict[str, int], time_ms, comment, mode):
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        return [
+            {
+                "session_test_id": session.study_id,
+                "participant_id": session.participant_id,
+                "session_uuid": session.session_id,
+                "trial_id": trial.trial_id,
+                "song": trial.song,
+                "target": trial.target,
+                "excerpt_start_s": trial.start_s,
+                "excerpt_end_s": trial.end_s,
+                "rating_stimulus": trial.labels[label],
+                "screen_label": label,
+                "rating_score": values[label],
+                "rating_time": time_ms,
+                "n_plays": plays[label],
+                "rating_comment": comment,
+                "timestamp": stamp,
+                "app_version": mss.__version__,
+                "mode": mode,
+            }  # fmt: skip
+            for label in sorted(trial.labels)
+        ]
+
+    def _trial(self, session, trial_id, mode: str):
+        trials = getattr(session, "trials", None)
+        if not isinstance(trials, dict) or getattr(session, "mode", None) != mode:
+            raise SubmissionError(f"not a {mode} session; start or resume a session first")
+        if not isinstance(trial_id, str) or trial_id not in trials:
+            raise SubmissionError(f"unknown trial {str(trial_id)[:80]!r} for session {session.session_id}")
+        return trials[trial_id]
+
+    def _append(self, session, trial_id: str, rows: list[dict]) -> list[dict]:
+        buffer = io.StringIO()
+        csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n").writerows(rows)
+        data = buffer.getvalue().encode("utf-8")
+        with self._locked() as fd:
+            self._refresh(fd)
+            if (session.session_id, trial_id) in self._done:
+                raise SubmissionError(
+                    f"trial {trial_id} was already submitted in this session; ratings are final"
+                )
+            written = os.write(fd, data)  # the whole trial in one write: rows never interleave
+            if written != len(data):
+                raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
+            os.fsync(fd)
+            self._done.add((session.session_id, trial_id))
+            self._offset += len(data)  # exact: under the flock nobody else appended since _refresh
+        return rows
+
+    def submit(
+        self, session, trial_id: str, scores: dict, plays: dict, time_ms: int, comment: str = ""
+    ) -> list[dict]:
+        """Validate and append one MUSHRA trial; returns the rows written."""
+        trial = self._trial(session, trial_id, "mushra")
+        labels = set(trial.labels)
+        if not isinstance(scores, dict) or set(scores) != labels:
+            got = set(scores) if isinstance(scores, dict) else set()
+            raise SubmissionError(
+                f"ratings must be given for exactly the labels {sorted(labels)}"
+                f" (missing {sorted(labels - got)}, extra {sorted(map(str, got - labels))})"
+            )
+        values = {}
+        for label, score in scores.items():
+            if isinstance(score, bool) or not isinstance(score, Real) or not math.isfinite(score):
+                raise SubmissionError(f"rating of {label} must be a finite number, got {score!r}")
+            if not 0 <= score <= 100:
+                raise SubmissionError(f"rating of {label} is {score}; ratings must lie within 0-100")
+            values[label] = float(score)
+        plays = _check_plays(labels, plays)
+        comment = _check_common(time_ms, comment)
+        return self._append(
+            session, trial_id, self._rows(session, trial, values, plays, time_ms, comment, "mushra")
+        )
+
+    def submit_ab(
+        self,
+        session,
+        trial_id: str,
+        choice: str,
+        confidence: int,
+        plays: dict,
+        time_ms: int,
+        comment: str = "",
+    ) -> list[dict]:
+        """Validate and append one A/B preference trial (``choice`` is the preferred screen label)."""
+        trial = self._trial(session, trial_id, "ab")
+        labels = set(trial.labels)
+        if choice not in labels:
+            raise SubmissionError(f"choice must be one of {sorted(labels)}, got {str(choice)[:20]!r}")
+        if isinstance(confidence, bool) or confidence not in (1, 2, 3):
+            raise SubmissionError(f"confidence must be 1, 2 or 3, got {confidence!r}")
+        plays = _check_plays(labels, plays)
+        comment = _check_common(time_ms, comment)
+        values = {label: float(confidence) if label == choice else 0.0 for label in labels}
+        return self._append(
+            session, trial_id, self._rows(session, trial, values, plays, time_ms, comment, "ab")
+        )
+
+
+def read_ratings(csv_path: str | Path) -> pd.DataFrame:
+    """The ratings as a typed DataFrame; RatingsFileError (naming columns/lines) for malformed files."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise RatingsFileError(f"ratings file not found: {path}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RatingsFileError(f"cannot parse {path} as CSV: {exc}") from exc
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise RatingsFileError(f"{path} lacks the columns {missing}; expected the header {list(COLUMNS)}")
+    for column in NUMERIC_COLUMNS:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() | ~values.apply(lambda v: math.isfinite(v) if pd.notna(v) else False)
+        if bad.any():
+            lines = (frame.index[bad] + 2).tolist()[:10]  # +2: header line and 1-based numbering
+            raise RatingsFileError(
+                f"{path}: column {column!r} has non-numeric values on lines {lines}, e.g. {frame[column][bad].iloc[0]!r}"
+            )
+        frame[column] = values
+    bad_mode = ~frame["mode"].isin(MODES)
+    if bad_mode.any():
+        lines = (frame.index[bad_mode] + 2).tolist()[:10]
+        raise RatingsFileError(f"{path}: column 'mode' must be one of {MODES}; bad values on lines {lines}")
+    return frame

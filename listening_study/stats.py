@@ -1,0 +1,175 @@
+"""Statistics of MUSHRA ratings (ITU-R BS.1534-3, section 9): pure functions on long-format DataFrames.
+
+    mean_ci(values, confidence=0.95) -> (mean, half_width)          # t-distribution
+    holm(p_values) -> np.ndarray                                     # Holm-Bonferroni adjusted p-values
+    screen_participants(mushra, threshold=90, max_fraction=0.15) -> DataFrame
+    condition_summary(mushra) -> DataFrame       # per target (and "all"): n, mean, CI, median
+    friedman_tests(mushra, systems) -> DataFrame
+    pairwise_wilcoxon(mushra, alpha=0.05) -> DataFrame               # Holm within each target
+    ab_summary(ab) -> DataFrame                  # preference counts + two-sided binomial test
+
+Blocks for the paired tests are (session, trial): one listener rating every condition of one excerpt.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from listening_study.study import REFERENCE
+
+ALL = "all"  # the target label of rows pooled over every target
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and the half width of its two-sided t confidence interval (nan for fewer than 2 values)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean()) if values.size else float("nan")
+    if values.size < 2:
+        return mean, float("nan")
+    sem = values.std(ddof=1) / np.sqrt(values.size)
+    return mean, float(stats.t.ppf(0.5 + confidence / 2, values.size - 1) * sem)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment: sorted p_(i) * (m - i), made monotone, capped at 1 (original order)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p)
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def _per_target(frame: pd.DataFrame):
+    """(target, rows) for each target, then ("all", every row)."""
+    for target in sorted(frame["target"].unique()):
+        yield target, frame[frame["target"] == target]
+    yield ALL, frame
+
+
+def screen_participants(
+    mushra: pd.DataFrame, threshold: float = 90.0, max_fraction: float = 0.15
+) -> pd.DataFrame:
+    """BS.1534-3 post-screening: exclude a listener who rates the hidden reference below ``threshold``
+    in more than ``max_fraction`` of their trials. Also records how often a trial had a rating of 100."""
+    rows = []
+    for participant, rows_p in mushra.groupby("participant_id", sort=True):
+        trials = rows_p.groupby(["session_uuid", "trial_id"])
+        reference = rows_p[rows_p["rating_stimulus"] == REFERENCE]
+        below = int((reference["rating_score"] < threshold).sum())
+        n_ref = len(reference)
+        fraction = below / n_ref if n_ref else float("nan")
+        excluded = bool(n_ref and fraction > max_fraction)
+        rows.append({
+            "participant_id": participant,
+            "n_trials": trials.ngroups,
+            "n_reference_below": below,
+            "fraction_reference_below": fraction,
+            "fraction_trials_with_100": float(trials["rating_score"].max().eq(100).mean()),
+            "excluded": excluded,
+            "reason": (f"hidden reference rated below {threshold:g} in {below} of {n_ref} trials "
+                       f"({fraction:.0%} > {max_fraction:.0%})") if excluded else "",
+        })  # fmt: skip
+    columns = ["participant_id", "n_trials", "n_reference_below", "fraction_reference_below",
+               "fraction_trials_with_100", "excluded", "reason"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def condition_summary(mushra: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    rows = []
+    for target, frame in _per_target(mushra):
+        for condition, scores in frame.groupby("rating_stimulus")["rating_score"]:
+            mean, half = mean_ci(scores, confidence)
+            rows.append({
+                "target": target, "condition": condition, "n": int(scores.size), "mean": mean,
+                "ci_low": mean - half, "ci_high": mean + half, "ci_half_width": half,
+                "median": float(scores.median()), "std": float(scores.std(ddof=1)) if scores.size > 1 else np.nan,
+            })  # fmt: skip
+    columns = ["target", "condition", "n", "mean", "ci_low", "ci_high", "ci_half_width", "median", "std"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["target", "mean"], ascending=[True, False], ignore_index=True)
+
+
+def _blocks(frame: pd.DataFrame, conditions) -> pd.DataFrame:
+    """(blocks, conditions) table of scores; blocks missing a condition are dropped."""
+    table = frame.pivot_table(index=["session_uuid", "trial_id"], columns="rating_stimulus",
+                              values="rating_score", aggfunc="mean")  # fmt: skip
+    return table.reindex(columns=list(conditions)).dropna()
+
+
+def friedman_tests(mushra: pd.DataFrame, systems) -> pd.DataFrame:
+    """Friedman test over all conditions, and over the systems alone where there are at least 3."""
+    rows = []
+    for target, frame in _per_target(mushra):
+        present = sorted(frame["rating_stimulus"].unique())
+        scopes = [("all conditions", present)]
+        chosen = [s for s in present if s in set(systems)]
+        if len(chosen) >= 3:
+            scopes.append(("systems", chosen))
+        for scope, conditions in scopes:
+            blocks = _blocks(frame, conditions)
+            statistic = p_value = np.nan
+            if len(conditions) >= 3 and len(blocks) >= 2:
+                statistic, p_value = stats.friedmanchisquare(*(blocks[c].to_numpy() for c in conditions))
+            rows.append({"target": target, "scope": scope, "k": len(conditions), "n_blocks": len(blocks),
+                         "statistic": float(statistic), "p_value": float(p_value)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["target", "scope", "k", "n_blocks", "statistic", "p_value"])
+
+
+def pairwise_wilcoxon(mushra: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Wilcoxon signed-rank test for every pair of conditions on complete blocks; Holm within a target."""
+    tables = []
+    for target, frame in _per_target(mushra):
+        conditions = sorted(frame["rating_stimulus"].unique())
+        blocks = _blocks(frame, conditions)
+        rows = []
+        for a, b in itertools.combinations(conditions, 2):
+            x, y = blocks[a].to_numpy(), blocks[b].to_numpy()
+            if len(x) == 0 or np.all(x == y):
+                statistic, p_value = np.nan, 1.0  # no differences: no evidence either way
+            else:
+                statistic, p_value = stats.wilcoxon(x, y)
+            rows.append({"target": target, "condition_a": a, "condition_b": b, "n": len(x),
+                         "mean_a": float(x.mean()) if len(x) else np.nan,
+                         "mean_b": float(y.mean()) if len(y) else np.nan,
+                         "median_difference": float(np.median(x - y)) if len(x) else np.nan,
+                         "statistic": float(statistic), "p_value": float(p_value)})  # fmt: skip
+        table = pd.DataFrame(rows)
+        if len(table):
+            table["p_holm"] = holm(table["p_value"].to_numpy())
+            table["significant"] = table["p_holm"] < alpha
+            better = np.where(table["mean_a"] > table["mean_b"], table["condition_a"], table["condition_b"])
+            table["better"] = np.where(table["significant"], better, "")
+        tables.append(table)
+    columns = ["target", "condition_a", "condition_b", "n", "mean_a", "mean_b", "median_difference",
+               "statistic", "p_value", "p_holm", "significant", "better"]  # fmt: skip
+    frames = [t for t in tables if len(t)]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def ab_summary(ab: pd.DataFrame) -> pd.DataFrame:
+    """Preference counts per pair of conditions; ``rating_score`` > 0 marks the preferred one."""
+    columns = ["target", "condition_a", "condition_b", "n", "wins_a", "wins_b", "mean_confidence", "p_value"]
+    if ab.empty:
+        return pd.DataFrame(columns=columns)
+    decisions = []
+    for _, rows in ab.groupby(["session_uuid", "trial_id"]):
+        names = sorted(rows["rating_stimulus"])
+        winner = rows.loc[rows["rating_score"].idxmax()]
+        decisions.append({"target": rows["target"].iloc[0], "pair": tuple(names),
+                          "winner": winner["rating_stimulus"], "confidence": float(winner["rating_score"])})  # fmt: skip
+    decisions = pd.DataFrame(decisions)
+    rows = []
+    for target, frame in _per_target(decisions):
+        for (a, b), group in frame.groupby("pair"):
+            wins_a = int((group["winner"] == a).sum())
+            n = len(group)
+            rows.append({"target": target, "condition_a": a, "condition_b": b, "n": n, "wins_a": wins_a,
+                         "wins_b": n - wins_a, "mean_confidence": float(group["confidence"].mean()),
+                         "p_value": float(stats.binomtest(wins_a, n, 0.5).pvalue)})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

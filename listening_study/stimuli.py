@@ -1,0 +1,257 @@
+"""Render, loudness-match and cache the stimuli of a study.
+
+Public API (stable)::
+
+    prepare_stimuli(study, cache_dir, progress=None, separator=None) -> StimulusSet
+    StimulusSet.trials: tuple[Trial, ...]         # MUSHRA trials, in study order
+    StimulusSet.ab_trials: tuple[Trial, ...]      # A/B preference trials (mode "ab")
+    StimulusSet.trial(trial_id) -> Trial          # StimulusError for an unknown id
+    StimulusSet.path(stimulus_id) -> Path         # whitelisted: StimulusError for anything else
+    StimulusSet.rendered: int                     # trials rendered by this call (0: all from the cache)
+    Trial(trial_id, song, target, start_s, end_s, reference, conditions: dict[condition, stimulus_id], mode)
+    SAMPLE_RATE = 44100
+
+Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``,
+each trial matched to ``study.loudness_lufs`` (ITU-R BS.1770, pyloudnorm) with one common clip-safe gain.
+Stimulus ids are opaque (sha1 prefixes): the browser never learns a condition name, and ids are
+checked against the study's whitelist before any path is built. ``progress(fraction, message)`` is
+called while rendering (a ``gr.Progress`` works). ``separator(system, mix (C, T), rate, target) -> (C, T)``
+replaces the default (the system's checkpoint through mss.models.load_model + mss.separate.separate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from listening_study.errors import StimulusError
+from listening_study.processing import loudness_match, lowpass, select_excerpt
+from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
+
+SAMPLE_RATE = 44100
+#: Seconds of audio either side of the excerpt given to the separator, so chunk edges fall outside it.
+CONTEXT_S = 2.0
+STIMULUS_ID = re.compile(r"^[0-9a-f]{16}$")
+_LOWPASS_HZ = {"anchor35": 3500.0, "anchor70": 7000.0}
+
+Separator = Callable[[SystemSpec, np.ndarray, int, str], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Trial:
+    trial_id: str
+    song: str
+    target: str
+    start_s: float
+    end_s: float
+    reference: str  # stimulus id of the open (labelled) reference
+    conditions: dict[str, str]  # condition name -> stimulus id
+    mode: str = "mushra"
+
+
+def open_study_db(study: StudyConfig):
+    """The study's dataset subset as a musdb.DB (through mss.data.open_db)."""
+    from mss.data import open_db
+
+    return open_db(None if study.dataset == "default" else study.dataset, subset=study.subset)
+
+
+def song_duration_s(track) -> float:
+    duration = getattr(track, "duration", None)
+    if duration:
+        return float(duration)
+    return track.audio.shape[0] / float(track.rate)
+
+
+def _load_song(db, song: str, targets: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """mix (C, T) and {target: (C, T)} at SAMPLE_RATE."""
+    from mss.audio import resample
+    from mss.data import track_stems
+
+    tracks = [t for t in db.tracks if t.name == song]
+    if not tracks:
+        raise StimulusError(f"song {song!r} is not in the dataset")
+    track = tracks[0]
+    mix = np.asarray(track.audio, dtype=np.float32).T  # (C, T)
+    stems = np.asarray(track_stems(track, list(targets)), dtype=np.float32)  # (S, C, T)
+    rate = int(track.rate)
+    mix, stems = resample(mix, rate, SAMPLE_RATE), resample(stems, rate, SAMPLE_RATE)
+    return mix, dict(zip(targets, stems, strict=True))
+
+
+def model_separator() -> Separator:
+    """The default separator: loads each checkpoint once (per call of prepare_stimuli)."""
+    models: dict[str, object] = {}
+
+    def run(system: SystemSpec, mix: np.ndarray, rate: int, target: str) -> np.ndarray:
+        from mss.models import load_model
+        from mss.separate import separate
+
+        if system.name not in models:
+            models[system.name] = load_model(system.checkpoint)
+        model = models[system.name]
+        if target not in model.sources:
+            raise StimulusError(
+                f"system {system.name!r} ({system.checkpoint}) separates {list(model.sources)}, not {target!r}"
+            )
+        return separate(model, mix, rate, stems=[target])[target]
+
+    return run
+
+
+def _stimulus_id(key: str, trial_id: str, condition: str) -> str:
+    return hashlib.sha1(f"{key}/{trial_id}/{condition}".encode()).hexdigest()[:16]
+
+
+def _render_trial(
+    study: StudyConfig, mix: np.ndarray, target_audio: np.ndarray, start_s: float, end_s: float, target: str,
+    separator: Separator,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Every condition (plus the open reference) of one trial, before loudness matching."""
+    start, end = int(round(start_s * SAMPLE_RATE)), int(round(end_s * SAMPLE_RATE))
+    reference = target_audio[:, start:end]  # (C, T)
+    if not np.any(reference):
+        raise StimulusError(f"target {target!r} is silent in the excerpt {start_s:g}-{end_s:g} s")
+    audio = {"open_reference": reference, REFERENCE: reference.copy()}
+    context = int(CONTEXT_S * SAMPLE_RATE)
+    lo, hi = max(0, start - context), min(mix.shape[-1], end + context)
+    for system in study.systems:
+        estimate = np.asarray(separator(system, mix[:, lo:hi], SAMPLE_RATE, target), dtype=np.float32)
+        if estimate.shape != (mix.shape[0], hi - lo):
+            raise StimulusError(
+                f"system {system.name!r} returned shape {estimate.shape}, expected {(mix.shape[0], hi - lo)}"
+            )
+        audio[system.name] = estimate[:, start - lo : end - lo]
+    for anchor in study.anchors:
+        if anchor == "mixture":
+            audio[anchor] = mix[:, start:end]
+        else:
+            audio[anchor] = lowpass(reference, SAMPLE_RATE, _LOWPASS_HZ[anchor])
+    return audio
+
+
+def _atomic_json(path: Path, content: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(content, handle, indent=1)
+    os.replace(tmp, path)
+
+
+class StimulusSet:
+    """The rendered stimuli of a study; the only way from a stimulus id to a file."""
+
+    def __init__(self, study: StudyConfig, root: Path, trials: list[Trial], rendered: int):
+        self.study, self.root, self.rendered = study, Path(root), rendered
+        self.trials = tuple(trials)
+        self.ab_trials = tuple(
+            Trial(
+                f"ab{k}-{t.trial_id}",
+                t.song,
+                t.target,
+                t.start_s,
+                t.end_s,
+                t.reference,
+                {name: t.conditions[name] for name in pair},
+                mode="ab",
+            )  # fmt: skip
+            for t in trials
+            for k, pair in enumerate(study.ab_pairs)
+        )
+        self._by_id = {t.trial_id: t for t in (*self.trials, *self.ab_trials)}
+        self._files: dict[str, Path] = {}
+        for t in trials:
+            for stimulus_id in (t.reference, *t.conditions.values()):
+                self._files[stimulus_id] = self.root / t.trial_id / f"{stimulus_id}.wav"
+
+    def trial(self, trial_id: str) -> Trial:
+        if not isinstance(trial_id, str) or trial_id not in self._by_id:
+            raise StimulusError(f"unknown trial {str(trial_id)[:80]!r}")
+        return self._by_id[trial_id]
+
+    def path(self, stimulus_id: str) -> Path:
+        """File of a stimulus; the id must be one of this study's (never joined into a path raw)."""
+        if (
+            not isinstance(stimulus_id, str)
+            or not STIMULUS_ID.match(stimulus_id)
+            or stimulus_id not in self._files
+        ):
+            raise StimulusError(f"unknown stimulus id {str(stimulus_id)[:80]!r}")
+        return self._files[stimulus_id]
+
+    @property
+    def stimulus_ids(self) -> frozenset[str]:
+        return frozenset(self._files)
+
+
+def _cached_trial(folder: Path) -> Trial | None:
+    manifest = folder / "trial.json"
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+        trial = Trial(**data["trial"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged cache entry is rendered again
+    ids = (trial.reference, *trial.conditions.values())
+    return trial if all((folder / f"{i}.wav").is_file() for i in ids) else None
+
+
+def prepare_stimuli(
+    study: StudyConfig,
+    cache_dir: str | Path,
+    progress: Callable | None = None,
+    separator: Separator | None = None,
+) -> StimulusSet:
+    """Render (or load from the cache) every trial of the study; see the module docstring."""
+    from mss.audio import save_audio
+
+    key = study_hash(study)
+    root = Path(cache_dir) / key
+    root.mkdir(parents=True, exist_ok=True)
+    plan = [(i, spec, target) for i, spec in enumerate(study.songs) for target in study.targets]
+    trials, rendered, db, songs = [], 0, None, {}
+    separator = separator or model_separator()
+    for step, (index, spec, target) in enumerate(plan):
+        trial_id = f"t{index:02d}-{target}"
+        if progress is not None:
+            progress(step / len(plan), f"stimuli: {spec.song} / {target}")
+        folder = root / trial_id
+        cached = _cached_trial(folder)
+        if cached is not None:
+            trials.append(cached)
+            continue
+        if db is None:
+            db = open_study_db(study)
+        if spec.song not in songs:
+            songs = {spec.song: _load_song(db, spec.song, study.targets)}  # keep one song in memory
+        mix, stems = songs[spec.song]
+        if spec.automatic:
+            start_s, end_s = select_excerpt(stems[target], SAMPLE_RATE, study.excerpt_s)
+        else:
+            start_s, end_s = spec.start_s, spec.end_s
+            if end_s * SAMPLE_RATE > mix.shape[-1] + 1:
+                raise StimulusError(f"excerpt {start_s:g}-{end_s:g} s is beyond the end of {spec.song!r}")
+        audio = _render_trial(study, mix, stems[target], start_s, end_s, target, separator)
+        matched, report = loudness_match(audio, SAMPLE_RATE, study.loudness_lufs)
+        ids = {name: _stimulus_id(key, trial_id, name) for name in matched}
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, signal in matched.items():
+            save_audio(folder / f"{ids[name]}.wav", signal, SAMPLE_RATE, subtype="PCM_16")
+        conditions = {name: ids[name] for name in study.conditions}
+        trial = Trial(
+            trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions
+        )
+        _atomic_json(folder / "trial.json", {"trial": asdict(trial), "loudness": asdict(report)})
+        trials.append(trial)
+        rendered += 1
+    if progress is not None:
+        progress(1.0, "stimuli ready")
+    return StimulusSet(study, root, trials, rendered)

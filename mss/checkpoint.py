@@ -1,0 +1,112 @@
+"""Checkpoints as plain dicts of tensors and primitives: loadable with ``torch.load(weights_only=True)``.
+
+No pickled classes: the model config is stored as ``dataclasses.asdict`` (tuples become lists and are
+restored by ``mss.models.config_from_dict``), the architecture by its registry name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mss.errors import CheckpointError
+
+FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: where training puts the trained models that the CLI, evaluation and app use by default
+DEFAULT_CHECKPOINTS: dict[str, Path] = {
+    "unet": REPO_ROOT / "checkpoints" / "unet.pt",
+    "demucs": REPO_ROOT / "checkpoints" / "demucs.pt",
+}
+REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
+
+
+def default_checkpoint(arch: str) -> Path:
+    """Default checkpoint path of ``arch`` (``<repo>/checkpoints/<arch>.pt``); it may not exist yet."""
+    if arch not in DEFAULT_CHECKPOINTS:
+        raise CheckpointError(f"no default checkpoint for {arch!r}; known: {', '.join(DEFAULT_CHECKPOINTS)}")
+    return DEFAULT_CHECKPOINTS[arch]
+
+
+def _primitive(value):
+    """Make configs/metrics weights_only-safe: tuples -> lists, Paths -> str, dataclasses -> dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _primitive(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_primitive(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return str(value)
+    return value
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    training_config: dict | None = None,
+    step: int = 0,
+    epoch: int = 0,
+    metrics: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``model`` (and training metadata) to ``path`` atomically (temp file + os.replace)."""
+    arch = getattr(model, "arch", "")
+    if not arch or not dataclasses.is_dataclass(getattr(model, "config", None)):
+        raise CheckpointError(f"{type(model).__name__} is not a registered separation model (no arch/config)")
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "model_config": _primitive(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "training_config": _primitive(training_config or {}),
+        "step": int(step),
+        "epoch": int(epoch),
+        "metrics": _primitive(metrics or {}),
+    }
+    for key, value in (extra or {}).items():
+        if key in payload:
+            raise CheckpointError(f"extra key {key!r} would overwrite a checkpoint field")
+        payload[key] = _primitive(value) if not isinstance(value, torch.Tensor | dict) else value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint dict with ``torch.load(weights_only=True)``; CheckpointError if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        hint = ""
+        if path.resolve() in {p.resolve() for p in DEFAULT_CHECKPOINTS.values()}:
+            hint = " (train one first: python -m training.run --model ... --out ..., then copy best.pt there)"
+        raise CheckpointError(f"checkpoint not found: {path}{hint}")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated or not ours): {exc}"
+        ) from exc
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise CheckpointError(f"{path} is not an mss checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
+    if checkpoint["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {checkpoint['format_version']!r}; this version reads {FORMAT_VERSION}"
+        )
+    return checkpoint

@@ -1,0 +1,43 @@
+"""Data layer: open datasets through musdb, training chunks, evaluation songs, augmentations.
+
+The generator (``mss.data.synth``) is imported lazily by ``ensure_default_dataset``, so everything here works
+without it. musdb/stempeg are imported lazily too (they need ffmpeg at import time).
+"""
+
+from mss.data.augment import augment, channel_swap, random_gain, sign_flip
+from mss.data.datasets import DataConfig, Song, SongDataset, TrainChunks
+from mss.data.musdb_io import (
+    Part,
+    TrackInfo,
+    TrackReader,
+    available_targets,
+    default_root,
+    ensure_default_dataset,
+    find_track,
+    open_db,
+    plan_parts,
+    track_info,
+    track_stems,
+)
+
+__all__ = [
+    "DataConfig",
+    "Part",
+    "Song",
+    "SongDataset",
+    "TrackInfo",
+    "TrackReader",
+    "TrainChunks",
+    "augment",
+    "available_targets",
+    "channel_swap",
+    "default_root",
+    "ensure_default_dataset",
+    "find_track",
+    "open_db",
+    "plan_parts",
+    "random_gain",
+    "sign_flip",
+    "track_info",
+    "track_stems",
+]

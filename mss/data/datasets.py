@@ -1,0 +1,292 @@
+"""Training chunks (random, remixed across songs) and evaluation songs (whole tracks, deterministic).
+
+Randomness: item ``i`` of epoch ``e`` is drawn from ``np.random.default_rng(SeedSequence([seed, e, i]))``
+and from nothing else, so the data is the same for any number of DataLoader workers and any order of access.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mss import MUSDB_SAMPLE_RATE
+from mss.audio import resample, to_channels
+from mss.data.augment import augment
+from mss.data.musdb_io import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
+from mss.errors import DatasetError
+
+#: Redraws of a silent anchor target before the last draw is accepted as it is.
+MAX_SILENCE_TRIES: int = 20
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Everything that defines the training examples (see ARCHITECTURE.md, mss.data)."""
+
+    targets: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+    sample_rate: int = 22050
+    channels: int = 2
+    segment_s: float = 4.0
+    mix_sources: int | None = None  # sources in the mix, target included (curriculum); None = all
+    remix: bool = True  # each source from an independently drawn song and offset
+    gain_db: tuple[float, float] = (-6.0, 3.0)
+    channel_swap: bool = True
+    sign_flip: bool = True
+    silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
+    samples_per_epoch: int = 1000
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "targets", (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
+        )
+        object.__setattr__(self, "gain_db", tuple(self.gain_db))
+        if self.channels not in (1, 2):
+            raise DatasetError(f"channels must be 1 or 2, got {self.channels}")
+        if self.sample_rate <= 0 or self.segment_s <= 0 or self.samples_per_epoch <= 0:
+            raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
+        if self.mix_sources is not None and self.mix_sources < 1:
+            raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
+
+
+def _setup_of(db) -> tuple[list[str], dict]:
+    recipes = {name: dict(sources) for name, sources in db.setup["targets"].items()}
+    return list(db.sources_names), recipes
+
+
+def _activity(db) -> dict[str, set[str]] | None:
+    """``{"train/<song>": active stems}`` from ``ROOT/manifest.json`` of the embedded set, else None."""
+    path = Path(db.root) / "manifest.json"
+    try:
+        songs = json.loads(path.read_text())["songs"]
+        return {key: set(entry["active_stems"]) for key, entry in songs.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _rms_db(audio: np.ndarray) -> float:
+    power = float(np.mean(np.square(audio, dtype=np.float64))) if audio.size else 0.0
+    return 10.0 * np.log10(power) if power > 0 else float("-inf")
+
+
+def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Crop or zero-pad the last axis to ``length``."""
+    if audio.shape[-1] >= length:
+        return audio[..., :length]
+    return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, length - audio.shape[-1])])
+
+
+class TrainChunks(Dataset):
+    """Random training chunks ``(mix (C, T), targets (S, C, T))`` at ``config.sample_rate``.
+
+    The mixture is split into parts (one per target, then the distractors, see ``plan_parts``). Each item
+    picks an anchor target (non-silent), ``mix_sources - 1`` more parts at random, reads each from its own
+    song and offset (``remix=True``) or all from one song/offset, augments them independently and sums them.
+    Targets left out of the mix are zeros. With ``use_manifest`` the embedded set's ``manifest.json`` restricts
+    each part to the songs where its stems are active (e.g. piano). ``cache_mb``: LRU cache of decoded
+    ``.stem.mp4`` files per worker (wav files are read at an offset, uncached). Only light ``TrackInfo`` records are kept, so the dataset pickles
+    cheaply into DataLoader workers; each worker reads files on its own.
+    """
+
+    def __init__(self, db, config: DataConfig, cache_mb: float = 1024.0, use_manifest: bool = True):
+        self.config = config
+        self.parts, self.distractors = plan_parts(*_setup_of(db), config.targets)
+        self.all_parts: tuple[Part, ...] = self.parts + self.distractors
+        self.tracks: list[TrackInfo] = [track_info(track) for track in db.tracks]
+        if not self.tracks:
+            raise DatasetError("the dataset has no tracks")
+        # per part: indices of the songs where it is active (from the embedded set's manifest.json)
+        self.pools = self._pools(_activity(db) if use_manifest else None)
+        self.segment = int(round(config.segment_s * config.sample_rate))  # T at the model rate
+        self.epoch = 0
+        self.mix_sources = config.mix_sources
+        self._reader = TrackReader(cache_mb)
+
+    def _pools(self, activity: dict[str, set[str]] | None) -> list[np.ndarray]:
+        everything = np.arange(len(self.tracks))
+        if activity is None:
+            return [everything] * len(self.all_parts)
+        pools = []
+        for part in self.all_parts:
+            positive = {source for source, gain in part.terms if gain > 0}
+            active = [i for i, t in enumerate(self.tracks) if positive & activity.get(t.key, positive)]
+            pools.append(np.asarray(active) if active else everything)
+        return pools
+
+    def __len__(self) -> int:
+        return self.config.samples_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch (call before iterating; DataLoader workers copy the dataset at each iteration)."""
+        self.epoch = int(epoch)
+
+    def set_mix_sources(self, mix_sources: int | None) -> None:
+        """Curriculum: number of sources in the mix, target included (None = all)."""
+        if mix_sources is not None and mix_sources < 1:
+            raise DatasetError(f"mix_sources must be >= 1 or None, got {mix_sources}")
+        self.mix_sources = mix_sources
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.config.seed, self.epoch, int(index)]))
+
+    def _native_length(self, track: TrackInfo) -> int:
+        # Read slightly more than needed at the file rate, so the resampled chunk is at least `segment` long.
+        return int(np.ceil(self.segment * track.rate / self.config.sample_rate)) + 1
+
+    def _draw_chunk(self, rng: np.random.Generator, part_index: int, track_index: int | None = None):
+        """(track index, start sample) for a part, uniformly over its song pool and the song's length."""
+        if track_index is None:
+            pool = self.pools[part_index]
+            track_index = int(pool[rng.integers(len(pool))])
+        track = self.tracks[track_index]
+        span = track.num_samples - self._native_length(track)
+        return track_index, int(rng.integers(span + 1)) if span > 0 else 0
+
+    def _read(self, part_index: int, track_index: int, start: int) -> np.ndarray:
+        track = self.tracks[track_index]
+        return read_part(track, self.all_parts[part_index], start, self._native_length(track), self._reader)
+
+    def draw(self, index: int) -> dict:
+        """The item with its provenance: ``mix (C, T)``, ``targets (S, C, T)``, ``sources (K, C, T)`` (the
+        augmented parts that were summed), ``names`` (their part names), ``songs`` (track keys), ``starts``."""
+        config = self.config
+        rng = self.rng(index)
+        num_parts = len(self.all_parts)
+        anchor = int(rng.integers(len(self.parts)))
+        count = num_parts if self.mix_sources is None else min(self.mix_sources, num_parts)
+        others = [j for j in range(num_parts) if j != anchor]
+        chosen = [anchor] + sorted(int(j) for j in rng.choice(others, size=count - 1, replace=False))
+
+        # The anchor target is redrawn while silent; with remix=False the whole song/offset is redrawn.
+        for _ in range(MAX_SILENCE_TRIES):
+            track_index, start = self._draw_chunk(rng, anchor)
+            anchor_audio = self._read(anchor, track_index, start)
+            if _rms_db(anchor_audio) >= config.silence_threshold_db:
+                break
+        audios, songs, starts = [anchor_audio], [track_index], [start]
+        for j in chosen[1:]:
+            if config.remix:
+                track_j, start_j = self._draw_chunk(rng, j)
+            else:
+                track_j, start_j = track_index, start
+            audios.append(self._read(j, track_j, start_j))
+            songs.append(track_j)
+            starts.append(start_j)
+
+        rates = {self.tracks[t].rate for t in songs}
+        if len(rates) == 1:  # one resampling call for all parts (the usual case: one rate per dataset)
+            sources = self._to_model(np.stack(audios), rates.pop())  # (K, C, T)
+        else:
+            sources = np.stack(
+                [self._to_model(audio, self.tracks[t].rate) for audio, t in zip(audios, songs, strict=True)]
+            )
+        sources = augment(
+            sources,
+            rng,
+            gain_db=config.gain_db,
+            swap=config.channel_swap,
+            flip=config.sign_flip,
+        )
+        mix = sources.sum(0)  # (C, T): built after augmenting, so it is exactly what the model must split
+        targets = np.zeros((len(self.parts),) + mix.shape, dtype=np.float32)  # (S, C, T)
+        for k, j in enumerate(chosen):
+            if j < len(self.parts):
+                targets[j] = sources[k]
+        return {
+            "mix": mix.astype(np.float32),
+            "targets": targets,
+            "sources": sources.astype(np.float32),
+            "names": [self.all_parts[j].name for j in chosen],
+            "songs": [self.tracks[t].key for t in songs],
+            "starts": starts,
+        }
+
+    def _to_model(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        """(..., C, T_native) -> (..., C, segment) at the model rate and channel count."""
+        channels = audio.shape[-2]
+        if self.config.channels == 1 and channels != 1:
+            audio = audio.mean(-2, keepdims=True)  # stereo -> mono averages, as mss.audio.to_channels
+        elif self.config.channels == 2 and channels == 1:
+            audio = np.repeat(audio, 2, axis=-2)  # mono -> stereo duplicates
+        elif channels != self.config.channels:
+            raise DatasetError(f"cannot convert {channels}-channel audio to {self.config.channels} channels")
+        return _fit_length(resample(audio, rate, self.config.sample_rate), self.segment)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        item = self.draw(index)
+        return torch.from_numpy(item["mix"]), torch.from_numpy(item["targets"])
+
+
+@dataclass(frozen=True)
+class Song:
+    """A whole song: ``mix (C, T)`` and ``targets (S, C, T)`` float32 numpy arrays at ``sample_rate``."""
+
+    name: str
+    mix: np.ndarray = field(repr=False)
+    targets: np.ndarray = field(repr=False)
+    sample_rate: int
+    target_names: tuple[str, ...] = ()
+
+
+class SongDataset(Dataset):
+    """Whole songs in the database's (sorted) order, for validation and evaluation.
+
+    ``sample_rate=None`` keeps the native 44.1 kHz; ``reference(i)`` always returns the native-rate, native
+    channel originals (what museval scores against), whatever the model rate.
+    """
+
+    def __init__(self, db, targets, sample_rate: int | None = None, channels: int | None = 2):
+        self.targets = (targets,) if isinstance(targets, str) else tuple(targets)
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.tracks: list[TrackInfo] = [track_info(track) for track in db.tracks]
+        self.parts, _ = plan_parts(*_setup_of(db), self.targets)
+        self._reader = TrackReader(cache_mb=0)  # whole songs are read once each
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def names(self) -> list[str]:
+        return [track.name for track in self.tracks]
+
+    def _song(self, index: int, sample_rate: int | None, channels: int | None) -> Song:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        track = self.tracks[index]
+        length = track.num_samples
+        mix = self._reader.read(track, "mixture", 0, length)  # (C, T)
+        stems = np.stack(
+            [read_part(track, part, 0, length, self._reader) for part in self.parts]
+        )  # (S, C, T)
+        rate = track.rate
+        if rate != MUSDB_SAMPLE_RATE:  # scores are defined at 44.1 kHz
+            mix, stems, rate = (
+                resample(mix, rate, MUSDB_SAMPLE_RATE),
+                resample(stems, rate, MUSDB_SAMPLE_RATE),
+                MUSDB_SAMPLE_RATE,
+            )
+        if sample_rate is not None and sample_rate != rate:
+            mix, stems, rate = (
+                resample(mix, rate, sample_rate),
+                resample(stems, rate, sample_rate),
+                sample_rate,
+            )
+        if channels is not None:
+            mix = to_channels(mix, channels)
+            stems = np.stack([to_channels(stem, channels) for stem in stems])
+        return Song(track.name, mix.astype(np.float32), stems.astype(np.float32), int(rate), self.targets)
+
+    def __getitem__(self, index: int) -> Song:
+        return self._song(index, self.sample_rate, self.channels)
+
+    def reference(self, index: int) -> Song:
+        """The song at 44.1 kHz with its original channels, for scoring."""
+        return self._song(index, None, None)

@@ -1,0 +1,433 @@
+"""Open any dataset through ``musdb.DB``: MUSDB18 (stems .mp4), MUSDB18-HQ (wav folders), the embedded
+generated set (its ``ROOT/setup.yaml`` declares extra stems such as piano) and the musdb 7-s sample.
+
+musdb and stempeg probe ffmpeg when they are imported, so they are imported lazily here and their
+failure is turned into a ``MissingDependencyError`` that says how to install ffmpeg.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import yaml
+
+from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.audio import require_ffmpeg, resample
+from mss.errors import DatasetError, MissingDependencyError
+
+SUBSETS: tuple[str, ...] = ("train", "test")
+SPLITS: tuple[str | None, ...] = (None, "train", "valid")
+DEFAULT_NAMES: tuple[str, ...] = ("default",)
+
+
+def import_musdb():
+    """The ``musdb`` module, or a MissingDependencyError when ffmpeg/ffprobe are absent."""
+    require_ffmpeg()
+    if shutil.which("ffprobe") is None:
+        raise MissingDependencyError(
+            "ffprobe (part of ffmpeg) is not installed, but musdb needs it to read track metadata. "
+            "Install it with: sudo apt-get install -y ffmpeg"
+        )
+    try:
+        import musdb
+    except RuntimeError as exc:  # stempeg raises RuntimeError at import when it cannot find ffmpeg
+        raise MissingDependencyError(
+            f"musdb cannot be imported ({exc}). Install ffmpeg with: sudo apt-get install -y ffmpeg"
+        ) from exc
+    return musdb
+
+
+def default_root() -> Path:
+    """Where the embedded default dataset lives: ``$MSS_DATA_DIR/default`` or ``~/.cache/mss/datasets/default``."""
+    base = os.environ.get("MSS_DATA_DIR")
+    if base:
+        return Path(base).expanduser() / "default"
+    return Path.home() / ".cache" / "mss" / "datasets" / "default"
+
+
+def _is_complete(root: Path) -> bool:
+    # The generator writes manifest.json last, so its presence marks a finished dataset.
+    return (root / "manifest.json").is_file() and (root / "train").is_dir()
+
+
+def ensure_default_dataset(
+    root: str | os.PathLike | None = None, preset: str = "default", seed: int = 0
+) -> Path:
+    """Build the embedded dataset at ``root`` (default: ``default_root()``) unless it is already there.
+
+    A file lock next to the folder makes concurrent callers (several training processes) wait for one build.
+    """
+    root = Path(root).expanduser() if root is not None else default_root()
+    if _is_complete(root):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not _is_complete(root):
+                try:
+                    from mss.data.synth import generate_dataset
+                except ImportError as exc:
+                    raise DatasetError(
+                        f"the embedded dataset generator (mss.data.synth) cannot be imported ({exc}); "
+                        f"pass a dataset root instead of 'default'"
+                    ) from exc
+                generate_dataset(root, preset=preset, seed=seed, progress=True, overwrite=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return root
+
+
+def _detect_is_wav(root: Path, subsets: list[str]) -> bool:
+    """True for wav folders (MUSDB18-HQ layout), False for ``.stem.mp4`` files (MUSDB18)."""
+    has_stems = has_wav = False
+    for subset in subsets:
+        folder = root / subset
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            has_stems |= entry.name.endswith(".stem.mp4")
+            has_wav |= entry.is_dir() and (entry / "mixture.wav").is_file()
+    if has_stems:
+        return False
+    if has_wav:
+        return True
+    raise DatasetError(
+        f"no tracks found in {root} ({'/'.join(subsets)}): expected `.stem.mp4` files (MUSDB18) or track folders "
+        f"holding mixture.wav and one wav per source (MUSDB18-HQ)"
+    )
+
+
+def _setup_file(root: Path) -> str | None:
+    """The musdb setup file to use for ``root``: None (musdb's own) or a path musdb can open.
+
+    musdb joins ``setup_file`` to the root, and joining an absolute path returns it unchanged; an incomplete
+    ``ROOT/setup.yaml`` (e.g. without ``stem_ids``) is completed from musdb's defaults into a cached copy.
+    """
+    path = root / "setup.yaml"
+    if not path.is_file():
+        return None
+    try:
+        setup = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DatasetError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(setup, dict) or not isinstance(setup.get("sources"), dict) or not setup["sources"]:
+        raise DatasetError(f"{path} must be a musdb setup file with a `sources:` mapping")
+    defaults = yaml.safe_load((Path(import_musdb().__path__[0]) / "configs" / "mus.yaml").read_text())
+    complete = dict(setup)
+    complete.setdefault("mixture", "mixture.wav")
+    complete.setdefault("sample_rate", float(MUSDB_SAMPLE_RATE))
+    complete.setdefault("validation_tracks", [])
+    complete["validation_tracks"] = list(complete["validation_tracks"] or [])
+    complete.setdefault("targets", {name: {name: 1} for name in setup["sources"]})
+    stem_ids = dict(complete.get("stem_ids") or {})
+    for name in ["mixture", *setup["sources"]]:
+        if name not in stem_ids:
+            stem_ids[name] = defaults["stem_ids"].get(name, max(stem_ids.values(), default=0) + 1)
+    complete["stem_ids"] = stem_ids
+    if complete == setup:
+        return "setup.yaml"
+    text = yaml.safe_dump(complete, sort_keys=False)
+    cached = Path(tempfile.gettempdir()) / f"mss-setup-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml"
+    if not cached.is_file():
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, cached)
+    return str(cached)
+
+
+def open_db(
+    root: str | os.PathLike | None = None,
+    subset: str = "train",
+    split: str | None = None,
+    is_wav: bool | None = None,
+    download: bool = False,
+):
+    """Open a dataset as a ``musdb.DB`` holding one subset (and, on train, optionally one split).
+
+    root: a dataset folder with ``train/``/``test/``; None or "default" is the embedded default dataset
+    (generated on first use). split: "train"/"valid" selects musdb's official split of the train subset
+    (``validation_tracks`` of the setup file). is_wav: None detects wav folders vs ``.stem.mp4`` files.
+    download: fetch the musdb 7-s sample (needs the internet) into ``root`` or musdb's default folder.
+    """
+    if subset not in SUBSETS:
+        raise DatasetError(f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; choose 'train', 'valid' or None")
+    if split is not None and subset != "train":
+        raise DatasetError(f"split={split!r} only applies to the train subset, not {subset!r}")
+    musdb = import_musdb()
+    if download:
+        db = musdb.DB(root=None if root is None else str(root), download=True, subsets=subset, split=split)
+        return _check_tracks(db, Path(db.root), subset, split)
+    if root is None or str(root) in DEFAULT_NAMES:
+        root = ensure_default_dataset()
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(
+            f"dataset root not found: {root}. Pass a folder with train/ and test/ (MUSDB18 or MUSDB18-HQ layout) "
+            f"or 'default' for the embedded dataset"
+        )
+    if not any((root / name).is_dir() for name in SUBSETS):
+        raise DatasetError(f"{root} is not a musdb dataset: it has neither a train/ nor a test/ folder")
+    if not (root / subset).is_dir():
+        raise DatasetError(f"{root} has no {subset}/ folder")
+    if is_wav is None:
+        is_wav = _detect_is_wav(root, [subset])
+    try:
+        db = musdb.DB(
+            root=str(root), setup_file=_setup_file(root), is_wav=is_wav, subsets=subset, split=split
+        )
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetError(f"cannot open {root} with musdb: {exc!r}") from exc
+    except Exception as exc:  # ffmpeg.Error when ffprobe rejects a file
+        raise DatasetError(f"cannot read the tracks of {root}: {exc}") from exc
+    return _check_tracks(db, root, subset, split)
+
+
+def _check_tracks(db, root: Path, subset: str, split: str | None):
+    if len(db) == 0:
+        where = f"{subset}" + (f" (split {split!r})" if split else "")
+        raise DatasetError(f"no tracks in {root} / {where}")
+    broken = [track.name for track in db.tracks if track.samples is None or not track.sources]
+    if broken:
+        raise DatasetError(
+            f"malformed tracks in {root}/{subset}: {', '.join(broken[:5])} (missing mixture or stem files)"
+        )
+    return db
+
+
+def available_targets(db_or_root) -> list[str]:
+    """Names usable as targets: the declared sources (incl. extra stems) then musdb's targets (accompaniment...)."""
+    db = db_or_root if hasattr(db_or_root, "sources_names") else open_db(db_or_root)
+    names = list(db.sources_names)
+    return names + [name for name in db.targets_names if name not in names]
+
+
+def find_track(db, name: str):
+    """The track called ``name`` (DatasetError with close matches when there is none)."""
+    for track in db.tracks:
+        if track.name == name:
+            return track
+    names = [track.name for track in db.tracks]
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f"; did you mean {', '.join(map(repr, close))}?"
+        if close
+        else f"; {len(names)} tracks: {names[:5]}..."
+    )
+    raise DatasetError(f"unknown track {name!r}{hint}")
+
+
+def _track_setup(track) -> tuple[list[str], dict]:
+    """Declared sources and musdb targets of a track, as recipes ``{target: {source: gain}}``."""
+    recipes = {
+        name: {source.name: float(source.gain) for source in target.sources}
+        for name, target in (track.targets or {}).items()
+    }
+    return list(track.sources), recipes
+
+
+def track_stems(
+    track, targets, info: TrackInfo | None = None, reader: TrackReader | None = None
+) -> np.ndarray:
+    """Whole-track stems of ``targets`` at 44.1 kHz, float32 ``(S, C, T)``.
+
+    Targets may be sources, extra stems (piano) or musdb targets (accompaniment). When an extra stem that is
+    part of "other" (piano) is requested together with "other", "other" means the rest of other (other - piano)
+    so that the targets never overlap; this is the same convention as the training datasets use.
+    Pass a ``reader`` to reuse its cache of decoded ``.stem.mp4`` files across calls.
+    """
+    targets = (targets,) if isinstance(targets, str) else tuple(targets)
+    sources, recipes = _track_setup(track)
+    parts, _ = plan_parts(sources, recipes, targets)
+    info = info or track_info(track)
+    audio = read_parts(info, parts, 0, info.num_samples, reader)  # (S, C, T) at info.rate
+    if info.rate != MUSDB_SAMPLE_RATE:
+        audio = resample(audio, info.rate, MUSDB_SAMPLE_RATE)
+    return audio
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Targets as parts of the mixture
+
+
+@dataclass(frozen=True)
+class Part:
+    """One additive component of the mixture: ``sum(gain * source)`` over ``terms``."""
+
+    name: str
+    terms: tuple[tuple[str, float], ...]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(source for source, _ in self.terms)
+
+
+def plan_parts(
+    sources: Sequence[str], recipes: Mapping[str, Mapping[str, float]], targets: Sequence[str]
+) -> tuple[tuple[Part, ...], tuple[Part, ...]]:
+    """Split the mixture into non-overlapping parts: one per target, then the distractors (the rest).
+
+    sources: the declared sources (the four MUSDB sources plus extra stems such as piano, which are taken
+    to be sub-parts of "other"); recipes: musdb targets ``{name: {source: gain}}``. When an extra stem is a
+    target, "other" becomes "other minus that stem" everywhere (as a target and as the distractor), so the
+    parts always add up to the mixture. Raises DatasetError for unknown or overlapping targets.
+    """
+    if isinstance(targets, str) or not targets:
+        raise DatasetError(f"targets must be a non-empty list of names, got {targets!r}")
+    known = list(sources) + [name for name in recipes if name not in sources]
+    expanded: dict[str, dict[str, float]] = {}
+    for target in targets:
+        if target in sources:
+            expanded[target] = {target: 1.0}
+        elif target in recipes:
+            expanded[target] = {source: float(gain) for source, gain in recipes[target].items()}
+        else:
+            raise DatasetError(f"unknown target {target!r}; this dataset has: {', '.join(known)}")
+    if len(expanded) != len(targets):
+        raise DatasetError(f"duplicate targets in {list(targets)}")
+    extras = [name for name in sources if name not in SOURCES]
+    split_off = [e for e in extras if "other" in sources and any(e in recipe for recipe in expanded.values())]
+    atoms = [name for name in SOURCES if name in sources] + split_off  # MUSDB order, whatever the setup's
+    owner: dict[str, str] = {}
+    for target, recipe in expanded.items():
+        for atom in recipe:
+            if atom not in atoms:
+                continue
+            if atom in owner:
+                raise DatasetError(f"targets {owner[atom]!r} and {target!r} overlap (both contain {atom!r})")
+            owner[atom] = target
+
+    def terms(recipe: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+        out = []
+        for source, gain in recipe.items():
+            out.append((source, gain))
+            if source == "other":  # other - piano when piano is a part of its own
+                out.extend((extra, -gain) for extra in split_off)
+        return tuple(out)
+
+    target_parts = tuple(Part(target, terms(expanded[target])) for target in targets)
+    distractors = tuple(Part(atom, terms({atom: 1.0})) for atom in atoms if atom not in owner)
+    return target_parts, distractors
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading audio without musdb's per-chunk ffmpeg calls
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What is needed to read a track, light and picklable (DataLoader workers get a copy)."""
+
+    name: str
+    subset: str
+    is_wav: bool
+    rate: int
+    num_samples: int
+    files: tuple[tuple[str, str], ...]  # (source or "mixture", path)
+    stem_ids: tuple[tuple[str, int], ...]  # (source or "mixture", stream index in a .stem.mp4)
+
+    @property
+    def key(self) -> str:
+        return f"{self.subset}/{self.name}"
+
+    def file(self, source: str) -> str:
+        found = dict(self.files).get(source)
+        if found is None:
+            raise DatasetError(
+                f"track {self.key!r} has no {source!r} stem (available: {[n for n, _ in self.files]})"
+            )
+        return found
+
+
+def track_info(track) -> TrackInfo:
+    """TrackInfo of a musdb track (reads wav headers; stem files were already probed by musdb)."""
+    files = [("mixture", str(track.path))] + [(name, str(src.path)) for name, src in track.sources.items()]
+    stem_ids = [("mixture", int(track.stem_id))] + [
+        (name, int(src.stem_id)) for name, src in track.sources.items()
+    ]
+    if track.is_wav:
+        try:
+            infos = [sf.info(path) for _, path in files]
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DatasetError(f"cannot read the wav files of track {track.name!r}: {exc}") from exc
+        rate, num_samples = int(infos[0].samplerate), min(int(info.frames) for info in infos)
+    else:
+        rate, num_samples = int(track.rate), int(track.samples)
+    return TrackInfo(
+        track.name, str(track.subset), bool(track.is_wav), rate, num_samples, tuple(files), tuple(stem_ids)
+    )
+
+
+class TrackReader:
+    """Reads ``(C, T)`` chunks of sources. wav: soundfile at an offset (no decoding of the rest).
+    ``.stem.mp4``: the whole file is decoded once with ffmpeg and kept in an LRU cache of ``cache_mb``.
+
+    Each DataLoader worker holds its own copy (the cache is filled after the fork), so nothing is shared.
+    """
+
+    def __init__(self, cache_mb: float = 1024.0):
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        # Workers started with "spawn" get the dataset pickled: send them an empty cache, not decoded songs.
+        return {"cache_bytes": self.cache_bytes, "_cache": OrderedDict()}
+
+    def _decoded(self, path: str) -> np.ndarray:
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        require_ffmpeg()
+        import stempeg  # lazily: it probes ffmpeg at import time
+
+        try:
+            streams, _ = stempeg.read_stems(path, dtype=np.float32, always_3d=True)  # (streams, T, C)
+        except Exception as exc:  # stempeg/ffmpeg raise bare exceptions
+            raise DatasetError(f"cannot decode {path} with ffmpeg: {exc}") from exc
+        decoded = np.ascontiguousarray(streams.transpose(0, 2, 1))  # (streams, C, T)
+        self._cache[path] = decoded
+        while len(self._cache) > 1 and sum(a.nbytes for a in self._cache.values()) > self.cache_bytes:
+            self._cache.popitem(last=False)
+        return decoded
+
+    def read(self, info: TrackInfo, source: str, start: int, length: int) -> np.ndarray:
+        """``(C, length)`` float32 from sample ``start`` at ``info.rate``, zero-padded past the end."""
+        if info.is_wav:
+            audio, _ = sf.read(info.file(source), start=start, frames=length, dtype="float32", always_2d=True)
+            audio = audio.T  # (C, T)
+        else:
+            audio = self._decoded(info.file(source))[dict(info.stem_ids)[source], :, start : start + length]
+        if audio.shape[-1] < length:
+            audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+        return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def read_part(info: TrackInfo, part: Part, start: int, length: int, reader: TrackReader) -> np.ndarray:
+    """``(C, length)``: the weighted sum of the part's sources."""
+    out = None
+    for source, gain in part.terms:
+        audio = reader.read(info, source, start, length)
+        audio = audio if gain == 1.0 else audio * np.float32(gain)
+        out = audio if out is None else out + audio
+    return out
+
+
+def read_parts(
+    info: TrackInfo, parts: Sequence[Part], start: int, length: int, reader: TrackReader | None = None
+) -> np.ndarray:
+    """``(P, C, length)``: each part read from the same track and offset, at ``info.rate``."""
+    reader = reader or TrackReader()
+    return np.stack([read_part(info, part, start, length, reader) for part in parts])

@@ -1,0 +1,92 @@
+"""A whole song: plan, arrangement (who plays where), MIDI of every part and its mixing settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bass import compose_bass
+from .drums import compose_drums
+from .form import STYLES, SongPlan, plan_song
+from .harmony import PROGRAMS, STYLE_KINDS, compose_other
+from .melody import compose_vocals
+from .parts import Part, new_part
+
+STYLE_NAMES = tuple(STYLES)
+VOCAL_PROGRAMS = (52, 53, 53, 54, 85)  # Choir Aahs, Voice Oohs, Synth Voice, Lead 6 (voice)
+BASS_PROGRAMS = {
+    "rock": (33, 34),
+    "pop": (33, 34, 38),
+    "funk": (36, 37, 33),
+    "ballad": (32, 33, 35),
+    "electronic": (38, 39),
+    "shuffle": (32, 33),
+}
+
+
+@dataclass
+class Song:
+    plan: SongPlan
+    parts: list[Part]
+    reverb_s: float  # RT60 of the room all parts share
+
+
+def _sections(plan: SongPlan, rng: np.random.Generator, chance: dict[str, float]) -> frozenset[int]:
+    return frozenset(s.index for s in plan.sections if rng.random() < chance.get(s.name, 1.0))
+
+
+def compose_song(rng: np.random.Generator, style: str, duration_s: float, has_piano: bool) -> Song:
+    """Compose one song of ``duration_s`` seconds in ``style``; piano in "other" iff ``has_piano``."""
+    plan = plan_song(rng, style, duration_s)
+    parts: list[Part] = []
+
+    vocals = new_part("vocals", "lead", int(rng.choice(VOCAL_PROGRAMS)))
+    vocals.sections = _sections(plan, rng, {"intro": 0.0, "break": 0.0, "outro": 0.2, "bridge": 0.6})
+    vocals.level_db, vocals.pan = float(rng.normal(-16, 1.2)), float(rng.uniform(-0.05, 0.05))
+    vocals.reverb_send, vocals.highpass_hz, vocals.compress_ratio = float(rng.uniform(0.2, 0.4)), 120.0, 3.0
+    vocals.echo = bool(rng.random() < 0.5)
+    parts.append(vocals)
+
+    drums = new_part("drums", "kit", int(rng.choice(STYLES[style].drum_kits)), is_drum=True)
+    drums.sections = _sections(plan, rng, {"intro": 0.5, "break": 0.6})
+    drums.level_db, drums.reverb_send, drums.compress_ratio = float(rng.normal(-17, 1.2)), float(rng.uniform(0.05, 0.15)), 2.5
+    parts.append(drums)
+
+    bass = new_part("bass", "bass", int(rng.choice(BASS_PROGRAMS[style])))
+    bass.sections = _sections(plan, rng, {"intro": 0.5, "break": 0.5})
+    bass.level_db, bass.reverb_send, bass.highpass_hz, bass.compress_ratio = float(rng.normal(-19, 1.2)), 0.02, 30.0, 4.0
+    parts.append(bass)
+
+    kinds = list(rng.permutation(STYLE_KINDS[style]))
+    n_others = int(rng.choice([0, 1, 1, 2])) if has_piano else int(rng.choice([1, 2, 2, 3]))
+    other_kinds = (["piano"] if has_piano else []) + kinds[:n_others]
+    pans = list(rng.permutation([-0.55, 0.55, -0.3, 0.3]))
+    for k, kind in enumerate(other_kinds):
+        part = new_part("other", kind, int(rng.choice(PROGRAMS[kind])))
+        if k == 0:  # the main accompaniment plays throughout
+            part.sections = frozenset(s.index for s in plan.sections)
+            part.pan = float(rng.uniform(-0.2, 0.2))
+        else:
+            part.sections = _sections(
+                plan, rng, {"intro": 0.4, "verse": 0.5, "pre": 0.7, "bridge": 0.7, "break": 0.3, "outro": 0.5}
+            )
+            part.pan = float(pans[k])
+        part.level_db = float(rng.normal(-20 - 1.5 * (len(other_kinds) - 1), 1.2))
+        sustained = kind in ("strings", "pad", "organ")
+        part.reverb_send = float(rng.uniform(0.2, 0.4) if sustained else rng.uniform(0.1, 0.25))
+        part.highpass_hz = float(rng.uniform(90, 160))
+        part.shelf_db = (float(rng.uniform(-3, 1)), float(rng.uniform(-2, 3)))
+        part.compress_ratio = 2.0 if kind.startswith("guitar") else 1.0
+        parts.append(part)
+
+    for part in parts:
+        if part.role == "vocals":
+            compose_vocals(part, plan, rng)
+        elif part.role == "drums":
+            compose_drums(part, plan, rng)
+        elif part.role == "bass":
+            compose_bass(part, plan, rng)
+        else:
+            compose_other(part, plan, rng)
+    return Song(plan, parts, reverb_s=float(rng.uniform(0.8, 2.2)))

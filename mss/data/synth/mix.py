@@ -1,0 +1,113 @@
+"""Render a composed song: every part through FluidSynth and its effects, summed into stems, scaled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mss import SOURCES
+
+from . import effects
+from .compose import Song
+from .render import Renderer
+
+EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
+ACTIVE_DB = -60.0  # a stem is active where some 1-s window is louder than this (RMS, dBFS)
+MAX_PEAK = 0.99
+
+
+class SongRejected(Exception):
+    """The rendered song breaks an invariant (silent stem, clipping); the generator composes another."""
+
+
+@dataclass
+class SongAudio:
+    stems: dict[str, np.ndarray]  # name -> (2, T) float32: SOURCES, "piano" and "mixture"
+    active_stems: list[str]
+    sample_rate: int
+
+
+def window_rms_db(audio: np.ndarray, sample_rate: int, window_s: float = 1.0) -> np.ndarray:
+    """RMS level (dBFS) of consecutive windows of ``audio (C, T)`` -> (N,)."""
+    size = int(window_s * sample_rate)
+    n = max(1, audio.shape[-1] // size)
+    frames = audio[:, : n * size].reshape(audio.shape[0], n, size)  # (C, N, size)
+    power = np.mean(frames.astype(np.float64) ** 2, axis=(0, 2))
+    return 10 * np.log10(np.maximum(power, 1e-20))
+
+
+def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
+    """RMS over the 100-ms frames where the part actually plays (within 30 dB of its loudest frame)."""
+    levels = window_rms_db(audio, sample_rate, 0.1)
+    loud = levels[levels > levels.max() - 30]
+    return float(np.sqrt(np.mean(10 ** (loud / 10))))
+
+
+def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> SongAudio:
+    rate = renderer.sample_rate
+    n_samples = int(round(song.plan.duration_s * rate))
+    impulse = effects.room_impulse(song.reverb_s, rate, rng)
+    stems = {name: np.zeros((2, n_samples), dtype=np.float32) for name in (*SOURCES, *EXTRA_STEMS)}
+    sends: dict[str, np.ndarray] = {}  # reverb bus -> summed dry sends (2, T)
+    for channel, part in enumerate(song.parts):
+        if not part.instrument.notes:
+            continue
+        audio = renderer.render(part.instrument, part.program, n_samples, channel)  # (2, T)
+        if not np.any(audio):
+            continue
+        audio = effects.highpass(audio, part.highpass_hz, rate)
+        audio = effects.shelves(audio, *part.shelf_db, rate)
+        audio = effects.compress(audio, part.compress_ratio, rate)
+        audio = effects.pan(audio, part.pan)
+        audio *= 10 ** (part.level_db / 20) / max(_active_rms(audio, rate), 1e-9)
+        wet_input = audio * part.reverb_send
+        if part.echo:
+            delay_s = 3 * song.plan.step_s  # a dotted eighth
+            wet_input = effects.echo(wet_input, delay_s, 0.45, 2.0, rate)
+            audio = effects.echo(audio, delay_s, 0.4, 0.18, rate)
+        bus = "piano" if part.kind == "piano" else part.role
+        sends[bus] = sends[bus] + wet_input if bus in sends else wet_input
+        stems[part.role] += audio
+        if part.kind == "piano":
+            stems["piano"] += audio
+    # Reverb is linear: one convolution per bus (stem, piano apart) instead of one per part.
+    buses = list(sends)
+    wets = effects.reverb(np.stack([sends[bus].mean(axis=0) for bus in buses]), impulse)  # (K, 2, T)
+    for bus, wet in zip(buses, wets, strict=True):
+        stems["other" if bus == "piano" else bus] += wet
+        if bus == "piano":
+            stems["piano"] += wet
+    # Short fade-in against clicks; a fade-out like the end of an excerpt.
+    fade_in, fade_out = int(0.005 * rate), int((1.5 if song.plan.duration_s >= 20 else 0.1) * rate)
+    envelope = np.ones(n_samples, dtype=np.float32)
+    envelope[:fade_in] = np.linspace(0, 1, fade_in, dtype=np.float32)
+    envelope[-fade_out:] = np.linspace(1, 0, fade_out, dtype=np.float32) ** 2
+    for name in stems:
+        stems[name] *= envelope
+    # Scale the whole song (stems and mixture alike) to a random peak below full scale.
+    mixture = np.sum([stems[s] for s in SOURCES], axis=0)
+    peak = max(float(np.abs(a).max()) for a in [mixture, *stems.values()])
+    if peak <= 0:
+        raise SongRejected("the song is silent")
+    scale = float(rng.uniform(0.6, 0.95)) / peak
+    stems = {name: (audio * scale).astype(np.float32) for name, audio in stems.items()}
+    stems["mixture"] = (stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]).astype(np.float32)
+    return SongAudio(stems, check_song(stems, rate), rate)
+
+
+def check_song(stems: dict[str, np.ndarray], sample_rate: int) -> list[str]:
+    """Assert the dataset invariants; returns the active stems. Raises SongRejected when violated."""
+    active = []
+    for name, audio in stems.items():
+        if not np.isfinite(audio).all():
+            raise SongRejected(f"{name} has non-finite samples")
+        peak = float(np.abs(audio).max())
+        if peak > MAX_PEAK:
+            raise SongRejected(f"{name} clips (peak {peak:.3f})")
+        if name != "mixture" and window_rms_db(audio, sample_rate).max() > ACTIVE_DB:
+            active.append(name)
+    missing = [s for s in SOURCES if s not in active]
+    if missing:
+        raise SongRejected(f"silent stems: {missing}")
+    return active

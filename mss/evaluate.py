@@ -1,0 +1,600 @@
+"""Objective evaluation with museval (BSS Eval v4): separate every song with every checkpoint, score it,
+store museval's per-track JSON, and tabulate SDR/SIR/SAR/ISR beside oracle and trivial baselines.
+
+    python -m mss.evaluate --checkpoint checkpoints/unet.pt --checkpoint checkpoints/demucs.pt \\
+        --dataset default --jobs 2 --out eval
+
+Layout of ``--out DIR`` (the same as ``museval.eval_mus_track(output_dir=DIR/<method>)`` writes, so
+``museval.MethodStore().add_eval_dir(DIR/<method>)`` and the SiSEC analysis tools read it):
+
+- ``DIR/<method>/<subset>/<track>.json``  museval frame-wise scores (1 s windows and hops)
+- ``DIR/results.csv`` / ``results.md``   median over frames, then over tracks, per method and target,
+  plus the average over targets and the SDR improvement over the mixture (``SDRi``)
+- ``DIR/tracks.csv``                     one row per (method, track, target): frame medians
+- ``DIR/methods.json``                   what each method is (checkpoint, hash, audio cache) for the report
+- ``DIR/.cache/<method>-<hash>/...``     separated audio, reused by reruns and by ``mss.report``
+
+A rerun scores only what is missing (a JSON that exists and parses is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simplejson
+
+from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.audio import SILENCE_DB, load_audio, peak_db, save_audio
+from mss.errors import CheckpointError, DatasetError, MSSError
+from mss.oracles import ORACLES, oracle_estimates
+from mss.report_tables import aggregate, format_markdown, track_table
+
+__all__ = ["Method", "aggregate", "evaluate", "score_track", "track_table", "main"]
+
+#: BSS Eval v4 window and hop (seconds), as in SiSEC 2018 / museval defaults.
+WINDOW_S: float = 1.0
+HOP_S: float = 1.0
+#: Name of the extra source that completes a partial set of targets (e.g. piano alone) to the mixture.
+RESIDUAL: str = "_residual"
+#: Amplitude of the dither that replaces an all-zero estimate (BSS Eval rejects silent estimates).
+DITHER: float = 1e-8
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row group of the results table: a checkpoint (optionally with Wiener filtering) or a baseline."""
+
+    name: str
+    kind: str  # "model" | "oracle"
+    checkpoint: str | None = None
+    wiener: bool = False
+    checkpoint_hash: str | None = None
+    arch: str | None = None
+    sources: tuple[str, ...] = ()
+    parameters: int | None = None
+    sample_rate: int | None = None
+
+    @property
+    def cache_key(self) -> str | None:
+        """Folder of this method's separated audio under the cache dir (content hash: retrained = new key)."""
+        if self.kind != "model":
+            return None
+        return f"{self.name}-{self.checkpoint_hash[:12]}"
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Everything a worker process needs to score one (method, song) pair."""
+
+    root: str
+    subset: str
+    track: str
+    targets: tuple[str, ...]
+    method: Method
+    estimates_dir: str | None
+    json_path: str
+
+
+@dataclass
+class JobResult:
+    job: ScoreJob
+    ok: bool
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------------------------- scoring
+
+
+def score_track(
+    references: np.ndarray,
+    estimates: np.ndarray,
+    targets: Sequence[str],
+    rate: int = MUSDB_SAMPLE_RATE,
+    track_name: str = "track",
+    *,
+    keep: Sequence[str] | None = None,
+    win_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+):
+    """BSS Eval v4 of one song -> ``museval.TrackStore`` (its ``.json`` is museval's per-track JSON).
+
+    references, estimates: (S, C, T), S == len(targets), in the same order; estimates are padded or
+    truncated to the references' length (as museval does). Frames where a reference is silent score
+    NaN (museval's convention). ``keep``: targets stored in the result (default: all), so helper
+    sources such as the residual take part in the projection without appearing in tables.
+    """
+    import museval
+
+    references = np.asarray(references, dtype=np.float64)
+    estimates = np.asarray(estimates, dtype=np.float64)
+    if references.ndim != 3 or estimates.ndim != 3 or references.shape[:2] != estimates.shape[:2]:
+        raise ValueError(
+            f"expected references and estimates (S, C, T), got {references.shape} and {estimates.shape}"
+        )
+    if references.shape[0] != len(targets):
+        raise ValueError(f"{references.shape[0]} references for {len(targets)} targets {list(targets)}")
+    for name, reference in zip(targets, references, strict=True):
+        if not np.any(reference):
+            raise ValueError(f"reference {name!r} of {track_name!r} is all zeros: SDR is undefined")
+    estimates = estimates.copy()
+    for index in range(estimates.shape[0]):
+        if not np.any(estimates[index]):
+            # BSS Eval refuses all-zero estimates; a -160 dB dither scores what silence deserves (~0 dB SDR).
+            rng = np.random.default_rng(index)
+            estimates[index] = DITHER * rng.standard_normal(estimates[index].shape)
+    sdr, isr, sir, sar = museval.evaluate(
+        references.transpose(0, 2, 1),  # (S, T, C): museval's layout
+        estimates.transpose(0, 2, 1),
+        win=int(win_s * rate),
+        hop=int(hop_s * rate),
+        mode="v4",
+    )
+    store = museval.TrackStore(win=win_s, hop=hop_s, track_name=track_name)
+    keep = list(targets) if keep is None else list(keep)
+    for index, name in enumerate(targets):
+        if name in keep:
+            values = {
+                "SDR": sdr[index].tolist(),
+                "SIR": sir[index].tolist(),
+                "ISR": isr[index].tolist(),
+                "SAR": sar[index].tolist(),
+            }
+            store.add_target(target_name=name, values=values)
+    return store
+
+
+def write_track_json(store, path: str | os.PathLike) -> Path:
+    """Validate ``store`` against museval's schema and write its JSON atomically."""
+    path = Path(path)
+    store.validate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(store.json)
+    os.replace(tmp, path)
+    return path
+
+
+def is_scored(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds a readable museval JSON (so a rerun skips it)."""
+    try:
+        data = simplejson.loads(Path(path).read_text(), allow_nan=True)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("targets"), list) and len(data["targets"]) > 0
+
+
+def scoring_sources(
+    mixture: np.ndarray, references: np.ndarray, targets: Sequence[str]
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """The sources BSS Eval sees for one song.
+
+    mixture (C, T), references (S, C, T) of ``targets`` -> (names, sources (S', C, T), silent targets).
+    Silent targets are dropped (SDR is undefined for them). When the targets do not cover the four
+    MUSDB stems (e.g. ``piano`` alone), the residual ``mixture - sum(targets)`` is added as one more
+    source, as SiSEC scores vocals against the accompaniment, so interference is measured against the
+    whole mixture.
+    """
+    names, sources, silent = [], [], []
+    for name, reference in zip(targets, references, strict=True):
+        if peak_db(reference) < SILENCE_DB:
+            silent.append(name)
+        else:
+            names.append(name)
+            sources.append(reference)
+    if not set(SOURCES) <= set(targets):
+        residual = mixture - references.sum(axis=0)  # (C, T)
+        if peak_db(residual) >= SILENCE_DB and names:
+            names.append(RESIDUAL)
+            sources.append(residual)
+    return names, np.stack(sources) if sources else np.zeros((0, *mixture.shape), np.float32), silent
+
+
+def load_song(
+    root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """mixture (C, T) and references (S, C, T) at 44.1 kHz of one song of a dataset."""
+    from mss.data import find_track, open_db, track_stems
+
+    track = find_track(open_db(root, subset=subset), track_name)
+    mixture = np.asarray(track.audio, dtype=np.float32).T.copy()  # (C, T)
+    references = np.asarray(track_stems(track, list(targets)), dtype=np.float32)  # (S, C, T)
+    return mixture, references
+
+
+def load_estimates(estimates_dir: str | os.PathLike, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Separated sources (C, T) cached in ``estimates_dir``."""
+    return {name: load_audio(Path(estimates_dir) / f"{name}.wav")[0] for name in names}
+
+
+def method_estimates(job: ScoreJob, mixture: np.ndarray, names: list[str], sources: np.ndarray) -> np.ndarray:
+    """Estimates (S', C, T) of ``job.method`` for the scored sources ``names`` (see scoring_sources)."""
+    if job.method.kind == "oracle":
+        return oracle_estimates(job.method.name, mixture, sources)
+    separated = load_estimates(job.estimates_dir, job.targets)
+    length = mixture.shape[-1]
+    fitted = {name: _fit_length(audio, length) for name, audio in separated.items()}
+    stacked = []
+    for name in names:
+        if name == RESIDUAL:
+            stacked.append(mixture - sum(fitted[target] for target in job.targets))  # (C, T)
+        else:
+            stacked.append(fitted[name])
+    return np.stack(stacked)
+
+
+def run_job(job: ScoreJob) -> JobResult:
+    """Score one (method, song): load references and estimates, BSS Eval, write the JSON. Never raises."""
+    start = time.perf_counter()
+    try:
+        mixture, references = load_song(job.root, job.subset, job.track, job.targets)
+        names, sources, silent = scoring_sources(mixture, references, job.targets)
+        notes = [
+            f"{job.track}: target {name!r} is silent in this song; not scored (SDR undefined)"
+            for name in silent
+        ]
+        if not names:
+            return JobResult(job, True, notes, None, time.perf_counter() - start)
+        estimates = method_estimates(job, mixture, names, sources)
+        store = score_track(
+            sources, estimates, names, MUSDB_SAMPLE_RATE, job.track, keep=[n for n in names if n != RESIDUAL]
+        )
+        write_track_json(store, job.json_path)
+        return JobResult(job, True, notes, None, time.perf_counter() - start)
+    except Exception as exc:  # one bad song must not lose the others' results
+        message = f"{job.method.name} / {job.track}: {type(exc).__name__}: {exc}"
+        return JobResult(job, False, [], message + "\n" + traceback.format_exc(), time.perf_counter() - start)
+
+
+def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    if audio.shape[-1] >= length:
+        return audio[..., :length]
+    return np.pad(audio, [(0, 0), (0, length - audio.shape[-1])])
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # workers run in parallel already; oversubscription only slows museval down
+    try:  # museval's time goes to numpy.linalg.solve: one BLAS thread per worker process
+        from threadpoolctl import threadpool_limits  # installed with librosa (via scikit-learn)
+
+        threadpool_limits(limits=1)
+    except ImportError:
+        pass
+
+
+# ----------------------------------------------------------------------------------------------- models
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """sha256 of a file's content (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint_model(path: str | os.PathLike, wiener: bool = False):
+    """The model of a checkpoint, in eval mode; ``wiener`` turns on the UNet's Wiener post-filter."""
+    from mss.models import load_model
+
+    model = load_model(path)
+    if wiener:
+        model = _enable_wiener(model)
+    return model
+
+
+def _enable_wiener(model, iterations: int = 1):
+    import dataclasses
+
+    config = model.config
+    if not any(f.name == "wiener_iterations" for f in dataclasses.fields(config)):
+        raise CheckpointError(f"{type(model).__name__} has no Wiener option (only the UNet has one)")
+    if hasattr(model, "set_wiener_iterations"):
+        model.set_wiener_iterations(iterations)
+        return model
+    from mss.models import build_model
+
+    rebuilt = build_model(_arch_of(model), dataclasses.replace(config, wiener_iterations=iterations))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt.eval()
+
+
+def _arch_of(model) -> str:
+    """Registry name of a model's architecture."""
+    from mss.models import REGISTRY
+
+    for name, (model_cls, _) in REGISTRY.items():
+        if isinstance(model, model_cls):
+            return name
+    raise CheckpointError(f"{type(model).__name__} is not a registered architecture")
+
+
+def describe_checkpoints(checkpoints: Sequence[str | os.PathLike], wiener: bool) -> tuple[list[Method], dict]:
+    """One Method per checkpoint (plus ``<stem>-wiener`` for UNets when ``wiener``) and the loaded models."""
+    from mss.models import count_parameters
+
+    methods, models = [], {}
+    for checkpoint in checkpoints:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        model = load_checkpoint_model(path)
+        arch = _arch_of(model)
+        base = Method(
+            name=path.stem,
+            kind="model",
+            checkpoint=str(path.resolve()),
+            checkpoint_hash=file_hash(path),
+            arch=arch,
+            sources=tuple(model.sources),
+            parameters=int(count_parameters(model)),
+            sample_rate=int(model.sample_rate),
+        )
+        variants = [base]
+        if wiener and arch == "unet":
+            variants.append(Method(**{**asdict(base), "name": f"{path.stem}-wiener", "wiener": True}))
+        for method in variants:
+            if any(m.name == method.name for m in methods):
+                raise CheckpointError(
+                    f"two checkpoints share the method name {method.name!r}; rename one file"
+                )
+            methods.append(method)
+            models[method.name] = None if method.wiener else model  # the Wiener variant is built when needed
+    return methods, models
+
+
+def separate_to_cache(method: Method, model, mixture: np.ndarray, out_dir: Path, device: str = "cpu") -> Path:
+    """Separate mixture (C, T) at 44.1 kHz with ``model`` into ``out_dir/<source>.wav`` (+ a completion marker)."""
+    from mss.separate import separate
+
+    stems = separate(model, mixture, MUSDB_SAMPLE_RATE, device=device)  # {source: (C, T)} at 44.1 kHz
+    for name, audio in stems.items():
+        save_audio(out_dir / f"{name}.wav", audio, MUSDB_SAMPLE_RATE)
+    (out_dir / "complete.json").write_text(json.dumps({"method": method.name, "sources": sorted(stems)}))
+    return out_dir
+
+
+def cache_complete(estimates_dir: Path, targets: Sequence[str]) -> bool:
+    return (estimates_dir / "complete.json").is_file() and all(
+        (estimates_dir / f"{t}.wav").is_file() for t in targets
+    )
+
+
+# ----------------------------------------------------------------------------------------------- driver
+
+
+def resolve_dataset(dataset: str | os.PathLike | None) -> Path:
+    """The dataset root: ``None``/``"default"`` is the embedded default dataset (built on first use)."""
+    if dataset is None or str(dataset) == "default":
+        from mss.data import ensure_default_dataset
+
+        return Path(ensure_default_dataset())
+    root = Path(dataset)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    return root
+
+
+def choose_targets(
+    targets: Sequence[str] | None, methods: Sequence[Method], available: Sequence[str]
+) -> tuple[str, ...]:
+    """Requested targets, checked against the dataset and every model; default: the stems they all have."""
+    models = [m for m in methods if m.kind == "model"]
+    if targets is None:
+        targets = [s for s in SOURCES if s in available and all(s in m.sources for m in models)]
+        if not targets:
+            targets = [s for s in (models[0].sources if models else available) if s in available]
+    for target in targets:
+        if target not in available:
+            raise DatasetError(f"unknown target {target!r}; this dataset has: {', '.join(available)}")
+        for method in models:
+            if target not in method.sources:
+                raise CheckpointError(
+                    f"checkpoint {method.name!r} does not separate {target!r} (it has {', '.join(method.sources)})"
+                )
+    if not targets:
+        raise DatasetError("no target to evaluate")
+    return tuple(targets)
+
+
+def evaluate(
+    checkpoints: Sequence[str | os.PathLike] = (),
+    dataset: str | os.PathLike | None = None,
+    subset: str = "test",
+    targets: Sequence[str] | None = None,
+    jobs: int = 1,
+    *,
+    out_dir: str | os.PathLike,
+    oracles: Sequence[str] = ORACLES,
+    cache_dir: str | os.PathLike | None = None,
+    wiener: bool = False,
+    device: str = "cpu",
+    tracks: Sequence[str] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Separate, score and tabulate; returns the results table (see ``aggregate``).
+
+    ``df.attrs["errors"]`` lists the (method, song) pairs that failed (their JSON is absent; the others
+    are written), ``df.attrs["notes"]`` the songs/targets skipped because the reference is silent.
+    """
+    from tqdm import tqdm
+
+    from mss.data import available_targets, open_db
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / ".cache"
+    root = resolve_dataset(dataset)
+    db = open_db(root, subset=subset)
+    names = [t.name for t in db.tracks if tracks is None or t.name in tracks]
+    if not names:
+        raise DatasetError(f"no {subset} songs in {root}" + (f" among {list(tracks)}" if tracks else ""))
+    for oracle in oracles:
+        if oracle not in ORACLES:
+            raise DatasetError(f"unknown oracle {oracle!r}; known: {', '.join(ORACLES)}")
+    methods, models = describe_checkpoints(checkpoints, wiener)
+    methods += [Method(name=o, kind="oracle") for o in oracles]
+    if not methods:
+        raise CheckpointError("nothing to evaluate: give at least one --checkpoint, or keep the oracles")
+    targets = choose_targets(targets, methods, available_targets(db))
+    _write_methods(out_dir, methods, root, subset, targets, cache_dir)
+
+    pending = [
+        (m, n) for m in methods for n in names if not is_scored(out_dir / m.name / subset / f"{n}.json")
+    ]
+    results: list[JobResult] = []
+    executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) if jobs > 1 else None
+    bar = tqdm(total=len(pending), desc="scoring", unit="song", disable=not progress or not pending)
+    futures = []
+
+    def submit(method: Method, track: str, estimates_dir: Path | None) -> None:
+        job = ScoreJob(
+            str(root),
+            subset,
+            track,
+            targets,
+            method,
+            str(estimates_dir) if estimates_dir else None,
+            str(out_dir / method.name / subset / f"{track}.json"),
+        )
+        if executor is None:
+            results.append(run_job(job))
+            bar.update(1)
+        else:
+            futures.append(executor.submit(run_job, job))
+
+    try:
+        for method, track in [p for p in pending if p[0].kind == "oracle"]:
+            submit(method, track, None)
+        for method, track in [p for p in pending if p[0].kind == "model"]:
+            estimates_dir = cache_dir / method.cache_key / subset / track
+            if not cache_complete(estimates_dir, targets):
+                bar.set_postfix_str(f"separating {track} with {method.name}")
+                try:
+                    if models[method.name] is None:
+                        models[method.name] = load_checkpoint_model(method.checkpoint, method.wiener)
+                    mixture, _ = load_song(root, subset, track, targets[:1])
+                    separate_to_cache(method, models[method.name], mixture, estimates_dir, device)
+                except Exception as exc:
+                    job = ScoreJob(str(root), subset, track, targets, method, None, "")
+                    results.append(
+                        JobResult(job, False, [], f"{method.name} / {track}: separation failed: {exc}")
+                    )
+                    bar.update(1)
+                    continue
+            submit(method, track, estimates_dir)
+        for future in as_completed(futures):
+            results.append(future.result())
+            bar.update(1)
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+    errors = [r.error for r in results if not r.ok]
+    notes = sorted({note for r in results for note in r.notes})
+    method_list = [m.name for m in methods]
+    table = aggregate(out_dir, subset=subset, methods=method_list, tracks=names)
+    per_track = track_table(out_dir, subset=subset, methods=method_list, tracks=names)
+    if not table.empty:
+        table.to_csv(out_dir / "results.csv", index=False)
+        per_track.to_csv(out_dir / "tracks.csv", index=False)
+        (out_dir / "results.md").write_text(format_markdown(table) + "\n")
+    (out_dir / "errors.txt").write_text("\n\n".join(errors) + ("\n" if errors else ""))
+    if notes:
+        (out_dir / "notes.txt").write_text("\n".join(notes) + "\n")
+    table.attrs["errors"] = errors
+    table.attrs["notes"] = notes
+    table.attrs["scored"] = sum(r.ok for r in results)
+    return table
+
+
+def _write_methods(
+    out_dir: Path, methods: list[Method], root: Path, subset: str, targets, cache_dir: Path
+) -> None:
+    record = {
+        "dataset": str(root),
+        "subset": subset,
+        "targets": list(targets),
+        "cache_dir": str(cache_dir.resolve()),
+        "methods": {m.name: {**asdict(m), "cache_key": m.cache_key} for m in methods},
+    }
+    previous = out_dir / "methods.json"
+    if previous.is_file():  # keep methods of earlier runs into the same folder
+        try:
+            old = json.loads(previous.read_text())
+            record["methods"] = {**old.get("methods", {}), **record["methods"]}
+        except ValueError:
+            pass
+    previous.write_text(json.dumps(record, indent=2))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mss.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--checkpoint", action="append", default=[], help="model checkpoint (repeat for several)"
+    )
+    parser.add_argument(
+        "--dataset", default="default", help="dataset root (MUSDB18, MUSDB18-HQ layout) or 'default'"
+    )
+    parser.add_argument("--subset", default="test")
+    parser.add_argument(
+        "--targets", nargs="+", default=None, help="targets to score (default: the models' stems)"
+    )
+    parser.add_argument("--tracks", nargs="+", default=None, help="only these songs")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel scoring processes")
+    parser.add_argument(
+        "--wiener", action="store_true", help="also score each UNet with its Wiener post-filter"
+    )
+    parser.add_argument("--no-oracles", action="store_true", help="skip the IRM1/IRM2/MIX baselines")
+    parser.add_argument(
+        "--oracles", nargs="+", default=list(ORACLES), choices=ORACLES, help="baselines to score"
+    )
+    parser.add_argument("--cache-dir", default=None, help="separated-audio cache (default: OUT/.cache)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True, help="output folder")
+    args = parser.parse_args(argv)
+    try:
+        table = evaluate(
+            args.checkpoint, args.dataset, args.subset, args.targets, args.jobs,
+            out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
+            wiener=args.wiener, device=args.device, tracks=args.tracks,
+        )  # fmt: skip
+    except MSSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for note in table.attrs["notes"]:
+        print(f"note: {note}")
+    print(format_markdown(table) if not table.empty else "no scores")
+    print(f"\nwritten: {Path(args.out) / 'results.csv'}, results.md, tracks.csv")
+    if table.attrs["errors"]:
+        print(
+            f"\n{len(table.attrs['errors'])} song(s) failed (see {Path(args.out) / 'errors.txt'}):",
+            file=sys.stderr,
+        )
+        for error in table.attrs["errors"]:
+            print("  " + error.splitlines()[0], file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Separation models: registry, presets, construction and loading.
+
+Every model maps ``mix (B, C, T) -> stems (B, S, C, T)`` and carries ``.config``, ``.sources``,
+``.sample_rate``, ``.audio_channels`` and ``.segment_s``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+from torch import nn
+
+from mss.errors import CheckpointError
+from mss.models.demucs import Demucs, DemucsConfig
+from mss.models.presets import PRESETS
+from mss.models.unet import UNet, UNetConfig
+
+#: architecture name -> (model class, config class)
+REGISTRY: dict[str, tuple[type[nn.Module], type]] = {
+    "unet": (UNet, UNetConfig),
+    "demucs": (Demucs, DemucsConfig),
+}
+
+__all__ = [
+    "REGISTRY",
+    "PRESETS",
+    "UNet",
+    "UNetConfig",
+    "Demucs",
+    "DemucsConfig",
+    "preset",
+    "build_model",
+    "config_from_dict",
+    "load_model",
+    "count_parameters",
+]
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in REGISTRY:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(REGISTRY)}")
+
+
+def preset(arch: str, name: str, **overrides):
+    """Config of the named size (``tiny|small|large``) of ``arch``, with field ``overrides``."""
+    _check_arch(arch)
+    if name not in PRESETS[arch]:
+        raise ValueError(f"unknown {arch} preset {name!r}; known: {', '.join(PRESETS[arch])}")
+    config_cls = REGISTRY[arch][1]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown {config_cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+    if "sources" in overrides:
+        overrides["sources"] = tuple(overrides["sources"])
+    return config_cls(**{**PRESETS[arch][name], **overrides})
+
+
+def build_model(arch: str, config) -> nn.Module:
+    """Instantiate ``arch`` from its config (a config object, or a dict of its fields)."""
+    _check_arch(arch)
+    model_cls, config_cls = REGISTRY[arch]
+    if isinstance(config, dict):
+        config = config_from_dict(arch, config)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"{arch} needs a {config_cls.__name__}, got {type(config).__name__}")
+    return model_cls(config)
+
+
+def config_from_dict(arch: str, values: dict):
+    """Rebuild a frozen config from ``asdict`` output; lists (tuples after a save) become tuples again."""
+    _check_arch(arch)
+    config_cls = REGISTRY[arch][1]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {config_cls.__name__} field(s) {unknown}")
+    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model (eval mode) from a checkpoint written by ``mss.checkpoint.save_checkpoint``."""
+    from mss.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(path, map_location=map_location)
+    arch = checkpoint["arch"]
+    if arch not in REGISTRY:
+        raise CheckpointError(f"{path}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)})")
+    try:
+        model = build_model(arch, config_from_dict(arch, checkpoint["model_config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: weights do not match the stored {arch} config: {exc}") from exc
+    return model.to(map_location).eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,110 @@
+"""Simplified waveform Demucs (Défossez et al. 2019, "Music source separation in the waveform domain").
+
+Encoder: ``depth`` blocks of Conv1d(kernel 8, stride 4) + ReLU, then a 1x1 conv with GLU. A
+bidirectional LSTM runs at the lowest resolution. Decoder: skip connection (added), 1x1 conv + GLU,
+then ConvTranspose1d(kernel 8, stride 4) (+ ReLU except at the last block, which outputs S * C
+waveforms). The input is normalised by the mixture's mean and std and the output scaled back.
+The input is padded to the next length the strided stack maps back exactly, and the output is
+cropped, so any length works (even one sample).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mss import SOURCES
+from mss.models.blocks import BLSTM, SeparatorBase, center_trim, rescale_conv_weights
+
+
+@dataclass(frozen=True)
+class DemucsConfig:
+    sources: tuple[str, ...] = SOURCES
+    sample_rate: int = 22050
+    audio_channels: int = 2
+    #: default chunk length (seconds) for chunked inference
+    segment_s: float = 6.0
+    #: width of the first encoder block; multiplied by ``growth`` at every level (paper: 64, 2)
+    channels: int = 32
+    growth: float = 2.0
+    depth: int = 5
+    kernel_size: int = 8
+    stride: int = 4
+    lstm_layers: int = 2
+    #: std the conv weights are rescaled toward at init (paper: 0.1); 0 disables
+    rescale: float = 0.1
+
+    def __post_init__(self):
+        if self.depth < 1 or self.channels < 1 or self.stride < 1 or self.kernel_size < self.stride:
+            raise ValueError(f"invalid Demucs sizes in {self}")
+        if not self.sources:
+            raise ValueError("DemucsConfig.sources must not be empty")
+
+
+class Demucs(SeparatorBase):
+    arch = "demucs"
+
+    def __init__(self, config: DemucsConfig):
+        super().__init__()
+        self.config = config
+        kernel, stride = config.kernel_size, config.stride
+        widths = [int(round(config.channels * config.growth**i)) for i in range(config.depth)]
+        self.encoder = nn.ModuleList()
+        self.decoder = nn.ModuleList()  # built shallow-first, run in reverse
+        in_width = config.audio_channels
+        for i, width in enumerate(widths):
+            self.encoder.append(
+                nn.Sequential(
+                    nn.Conv1d(in_width, width, kernel, stride),
+                    nn.ReLU(),
+                    nn.Conv1d(width, 2 * width, 1),
+                    nn.GLU(dim=1),
+                )
+            )
+            out_width = len(config.sources) * config.audio_channels if i == 0 else in_width
+            decode: list[nn.Module] = [
+                nn.Conv1d(width, 2 * width, 1),
+                nn.GLU(dim=1),
+                nn.ConvTranspose1d(width, out_width, kernel, stride),
+            ]
+            if i > 0:
+                decode.append(nn.ReLU())
+            self.decoder.insert(0, nn.Sequential(*decode))
+            in_width = width
+        self.lstm = BLSTM(widths[-1], config.lstm_layers) if config.lstm_layers > 0 else None
+        if config.rescale:
+            rescale_conv_weights(self, config.rescale)
+
+    def valid_length(self, length: int) -> int:
+        """Smallest length >= ``length`` that the encoder/decoder maps back to itself exactly."""
+        for _ in range(self.config.depth):
+            length = max(1, math.ceil((length - self.config.kernel_size) / self.config.stride) + 1)
+        for _ in range(self.config.depth):
+            length = (length - 1) * self.config.stride + self.config.kernel_size
+        return int(length)
+
+    def forward(self, mix: Tensor) -> Tensor:
+        """mix: (B, C, T) at cfg.sample_rate -> stems: (B, S, C, T), S == len(cfg.sources)."""
+        batch, channels, length = mix.shape
+        # Normalise by the statistics of the mono mixture (Demucs v2); eps keeps silence finite.
+        mono = mix.mean(dim=1, keepdim=True)  # (B, 1, T)
+        mean = mono.mean(dim=-1, keepdim=True)  # (B, 1, 1)
+        std = mono.std(dim=-1, keepdim=True, unbiased=False)  # (B, 1, 1)
+        x = (mix - mean) / (1e-5 + std)
+
+        delta = self.valid_length(length) - length
+        x = F.pad(x, (delta // 2, delta - delta // 2))  # (B, C, T_valid)
+        skips = []
+        for layer in self.encoder:
+            x = layer(x)  # (B, W_i, L_i)
+            skips.append(x)
+        if self.lstm is not None:
+            x = self.lstm(x)  # (B, W_last, L_last)
+        for layer in self.decoder:
+            x = layer(x + skips.pop())  # (B, W_{i-1}, L_{i-1}); valid length makes sizes match exactly
+        x = center_trim(x, length)  # (B, S*C, T)
+        x = x.view(batch, len(self.config.sources), channels, length)  # (B, S, C, T)
+        return x * (1e-5 + std.unsqueeze(1)) + mean.unsqueeze(1)

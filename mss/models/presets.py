@@ -1,0 +1,26 @@
+"""Named model sizes: ``tiny`` (tests), ``small`` (CPU training and fast CPU inference), ``large`` (GPU)."""
+
+from __future__ import annotations
+
+#: arch -> preset name -> config overrides (fields not named keep the config's defaults)
+PRESETS: dict[str, dict[str, dict]] = {
+    "unet": {
+        # milliseconds per forward pass; for tests only
+        "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0),
+        # tuned with `python -m mss.bench` for >= 20x real time on 2 CPU cores: five levels (16 ... 256
+        # channels) instead of Jansson's six, the 512-wide bottom level costs ~20% of the time
+        "small": dict(n_fft=1024, hop_length=256, channels=16, max_channels=256, depth=5, segment_s=6.0),
+        # Jansson et al. widths (16 ... 512) at 44.1 kHz with a 2048-point STFT
+        "large": dict(
+            sample_rate=44100, n_fft=2048, hop_length=512, channels=16, depth=6, dropout=0.5, segment_s=8.0
+        ),
+    },
+    "demucs": {
+        "tiny": dict(channels=4, depth=3, lstm_layers=1, segment_s=1.0),
+        # tuned with `python -m mss.bench`: five levels put the BiLSTM at 22050 / 4^5 = 21.5 frames/s,
+        # so it runs 4x fewer sequential steps than at depth 4 (the LSTM dominates CPU time otherwise)
+        "small": dict(channels=24, depth=5, lstm_layers=2, segment_s=6.0),
+        # the Demucs paper's widths: 64 channels doubling over 6 levels, 2-layer BiLSTM, 44.1 kHz
+        "large": dict(sample_rate=44100, channels=64, depth=6, lstm_layers=2, segment_s=8.0),
+    },
+}

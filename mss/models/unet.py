@@ -1,0 +1,161 @@
+"""Spectrogram U-Net (the "image" approach): soft masks on the mixture magnitude.
+
+After Jansson et al. 2017, "Singing voice separation with deep U-Net convolutional networks": a 2D
+encoder of 5x5 stride-2 convolutions (batch norm, LeakyReLU 0.2), a mirrored decoder of transposed
+convolutions with skip connections (concatenation), and a sigmoid mask per source. The estimate is the
+mask times the mixture spectrogram, i.e. the masked magnitude with the mixture phase, inverted with
+``mss.dsp.istft``. Audio channels are input planes, so one network sees the stereo image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mss import SOURCES
+from mss.dsp import istft, stft
+from mss.models.blocks import SeparatorBase, crop_to
+
+INPUT_NORMS = ("log1p", "affine")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    sources: tuple[str, ...] = SOURCES
+    sample_rate: int = 22050
+    audio_channels: int = 2
+    #: default chunk length (seconds) for chunked inference
+    segment_s: float = 6.0
+    #: 1024 / 256 at 22.05 kHz = 46 ms windows, 11.6 ms hop (Jansson et al. use 1024 / 768 at 8 kHz)
+    n_fft: int = 1024
+    hop_length: int = 256
+    #: width of the first encoder layer; doubles with depth up to ``max_channels``
+    channels: int = 16
+    max_channels: int = 512
+    depth: int = 6
+    kernel_size: int = 5
+    #: dropout after the deepest ``dropout_layers`` decoder layers (Jansson et al.: 0.5 on three)
+    dropout: float = 0.0
+    dropout_layers: int = 3
+    #: "log1p": log(1 + |X|) then a learned per-bin scale/offset; "affine": learned per-bin
+    #: scale/offset on the raw magnitude (Open-Unmix)
+    input_norm: str = "log1p"
+    #: multichannel Wiener filter iterations at inference (norbert, as Open-Unmix); 0 = plain masks
+    wiener_iterations: int = 0
+
+    def __post_init__(self):
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
+        if self.depth < 1 or self.channels < 1 or self.n_fft < 2 or self.hop_length < 1:
+            raise ValueError(f"invalid UNet sizes in {self}")
+        if not self.sources:
+            raise ValueError("UNetConfig.sources must not be empty")
+
+
+class UNet(SeparatorBase):
+    arch = "unet"
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = config
+        bins = config.n_fft // 2 + 1
+        channels = config.audio_channels
+        # Per-bin input normalisation, initialised to the identity.
+        self.input_scale = nn.Parameter(torch.ones(bins, 1))  # (F, 1)
+        self.input_offset = nn.Parameter(torch.zeros(bins, 1))  # (F, 1)
+
+        widths = [min(config.channels * 2**i, config.max_channels) for i in range(config.depth)]
+        kernel, padding = config.kernel_size, config.kernel_size // 2
+        self.encoder = nn.ModuleList()
+        in_width = channels
+        for width in widths:
+            self.encoder.append(
+                nn.Sequential(
+                    nn.Conv2d(in_width, width, kernel, stride=2, padding=padding),
+                    nn.BatchNorm2d(width),
+                    nn.LeakyReLU(0.2),
+                )
+            )
+            in_width = width
+
+        # Decoder, deepest first. Layer i maps level i to level i-1; its input is the previous
+        # decoder output concatenated with the skip of level i (except at the bottom).
+        self.decoder = nn.ModuleList()
+        for i in range(config.depth - 1, 0, -1):
+            in_width = widths[i] if i == config.depth - 1 else 2 * widths[i]
+            layers: list[nn.Module] = [
+                nn.ConvTranspose2d(
+                    in_width, widths[i - 1], kernel, stride=2, padding=padding, output_padding=1
+                ),
+                nn.BatchNorm2d(widths[i - 1]),
+                nn.ReLU(),
+            ]
+            if config.dropout > 0 and (config.depth - 1 - i) < config.dropout_layers:
+                layers.append(nn.Dropout2d(config.dropout))
+            self.decoder.append(nn.Sequential(*layers))
+        last_in = widths[0] if config.depth == 1 else 2 * widths[0]
+        self.output = nn.ConvTranspose2d(
+            last_in, len(config.sources) * channels, kernel, stride=2, padding=padding, output_padding=1
+        )
+
+    def spectrogram(self, wave: Tensor) -> Tensor:
+        """wave: (..., T) -> complex spectrogram (..., F, N) with the model's STFT."""
+        return stft(wave, self.config.n_fft, self.config.hop_length)
+
+    def magnitude(self, wave: Tensor) -> Tensor:
+        """wave: (..., T) -> magnitude (..., F, N); the training loss uses this same transform."""
+        return self.spectrogram(wave).abs()
+
+    def forward_masks(self, magnitude: Tensor) -> Tensor:
+        """magnitude: (B, C, F, N) -> soft masks in [0, 1]: (B, S, C, F, N)."""
+        batch, channels, bins, frames = magnitude.shape
+        x = torch.log1p(magnitude) if self.config.input_norm == "log1p" else magnitude
+        x = (x + self.input_offset) * self.input_scale  # (B, C, F, N)
+        skips = []
+        for layer in self.encoder:
+            x = layer(x)  # (B, W_i, ceil(F / 2^(i+1)), ceil(N / 2^(i+1)))
+            skips.append(x)
+        for j, layer in enumerate(self.decoder):
+            skip = skips[-2 - j]
+            # transposed convs double the size; crop to the skip's size so any F, N works
+            x = crop_to(layer(x), skip.shape[-2:])
+            x = torch.cat([x, skip], dim=1)  # (B, 2 W_{i-1}, F_i, N_i)
+        x = crop_to(self.output(x), (bins, frames))  # (B, S*C, F, N)
+        return torch.sigmoid(x).view(batch, len(self.config.sources), channels, bins, frames)
+
+    masks = forward_masks
+
+    def apply_masks(self, mix: Tensor, masks: Tensor) -> Tensor:
+        """mix: (B, C, T), masks: (B, S, C, F, N) -> stems (B, S, C, T) with the mixture phase."""
+        spec = self.spectrogram(mix).unsqueeze(1)  # (B, 1, C, F, N) complex
+        estimates = masks * spec  # (B, S, C, F, N): mask x magnitude, mixture phase
+        return istft(estimates, self.config.n_fft, self.config.hop_length, mix.shape[-1])
+
+    def forward(self, mix: Tensor) -> Tensor:
+        """mix: (B, C, T) at cfg.sample_rate -> stems: (B, S, C, T), S == len(cfg.sources)."""
+        spec = self.spectrogram(mix)  # (B, C, F, N) complex
+        masks = self.forward_masks(spec.abs())  # (B, S, C, F, N)
+        if self.config.wiener_iterations > 0 and not self.training:
+            estimates = self._wiener(masks * spec.abs().unsqueeze(1), spec)  # (B, S, C, F, N)
+        else:
+            estimates = masks * spec.unsqueeze(1)  # (B, S, C, F, N)
+        return istft(estimates, self.config.n_fft, self.config.hop_length, mix.shape[-1])
+
+    def _wiener(self, magnitudes: Tensor, mix_spec: Tensor) -> Tensor:
+        """Multichannel Wiener filter (norbert.wiener, EM as in Open-Unmix).
+
+        magnitudes: (B, S, C, F, N) source magnitude estimates; mix_spec: (B, C, F, N) complex
+        -> complex estimates (B, S, C, F, N).
+        """
+        import norbert
+
+        out = []
+        for v, x in zip(magnitudes.detach().cpu().numpy(), mix_spec.detach().cpu().numpy(), strict=True):
+            v = v.transpose(3, 2, 1, 0).astype(np.float64)  # (N, F, C, S): norbert's layout
+            x = x.transpose(2, 1, 0).astype(np.complex128)  # (N, F, C)
+            y = norbert.wiener(v, x, iterations=self.config.wiener_iterations, use_softmask=False)
+            out.append(torch.from_numpy(y.transpose(3, 2, 1, 0).astype(np.complex64)))  # (S, C, F, N)
+        return torch.stack(out).to(mix_spec.device)  # (B, S, C, F, N)

@@ -1,0 +1,438 @@
+"""The comparison report: spectrogram (UNet) vs waveform (Demucs) separation, as one offline HTML page.
+
+    python -m mss.report --eval eval --runs runs/unet runs/demucs [--bench bench.json] --out report
+
+Reads an evaluation folder written by ``mss.evaluate`` (museval JSON, methods.json, the separated-audio
+cache), training run folders (``metrics.jsonl``, ``config.json``) and ``mss.bench --json`` output, and
+writes ``REPORT_DIR/index.html`` with PNG figures beside it. A missing piece is left out with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mss import MUSDB_SAMPLE_RATE
+from mss.errors import MSSError
+from mss.report_figures import ablation_plot, boxplots, spectrogram_excerpt, training_curves
+from mss.report_tables import FLOOR, aggregate, method_names, sdr_overview, track_table
+
+#: Length of each spectrogram excerpt (s), centred on the loudest second of the target.
+EXCERPT_S: float = 4.0
+#: Config keys that may differ between the two runs of an ablation pair besides ``curriculum``.
+IGNORED_CONFIG_KEYS = frozenset(
+    {"curriculum", "seed", "device", "threads", "num_workers", "out", "out_dir", "resume"}
+)
+
+STYLE = """
+body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1300px;
+       color: #222; line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
+table.data { border-collapse: collapse; font-size: .9em; margin: .6em 0; }
+table.data th, table.data td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+table.data th { background: #f3f3f3; } table.data td:first-child, table.data td:nth-child(2) { text-align: left; }
+tr.oracle td { color: #666; font-style: italic; } tr.average td { font-weight: 600; background: #fafafa; }
+p.note { color: #8a5a00; background: #fff8e6; border-left: 3px solid #e0a800; padding: .3em .7em; }
+img { max-width: 100%; border: 1px solid #eee; } .summary { font-size: 1.05em; background: #f4f8ff; padding: .6em 1em; }
+"""
+
+
+class Report:
+    """Collects HTML sections; figures are written to ``out_dir`` and linked relatively."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.parts: list[str] = []
+
+    def heading(self, text: str) -> None:
+        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def text(self, text: str, css: str = "") -> None:
+        self.parts.append(
+            f'<p class="{css}">{html.escape(text)}</p>' if css else f"<p>{html.escape(text)}</p>"
+        )
+
+    def note(self, text: str) -> None:
+        self.text(text, "note")
+
+    def image(self, path: Path, alt: str) -> None:
+        self.parts.append(f'<p><img src="{html.escape(path.name)}" alt="{html.escape(alt)}"></p>')
+
+    def table(self, frame: pd.DataFrame, row_classes: Sequence[str] | None = None, digits: int = 2) -> None:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+        rows = []
+        for index, row in enumerate(frame.itertuples(index=False)):
+            css = f' class="{row_classes[index]}"' if row_classes and row_classes[index] else ""
+            cells = "".join(f"<td>{html.escape(_cell(v, digits))}</td>" for v in row)
+            rows.append(f"<tr{css}>{cells}</tr>")
+        self.parts.append(
+            f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        )
+
+    def write(self, title: str) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        page = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p>Generated {stamp} by <code>python -m mss.report</code>.</p>{''.join(self.parts)}</body></html>"
+        )
+        path = self.out_dir / "index.html"
+        path.write_text(page)
+        return path
+
+
+def _cell(value, digits: int) -> str:
+    if isinstance(value, float | np.floating):
+        return "–" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------ sections
+
+
+def load_methods(eval_dir: Path) -> dict:
+    path = eval_dir / "methods.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+
+
+def common_tracks(eval_dir: Path, subset: str, methods: Sequence[str]) -> list[str]:
+    """Songs scored for every method (the table compares methods on the same songs)."""
+    sets = [{p.stem for p in (eval_dir / m / subset).glob("*.json")} for m in methods]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def scores_section(report: Report, eval_dir: Path, info: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    subset = info.get("subset", "test")
+    methods = method_names(eval_dir, subset)
+    report.heading("Objective scores (museval, BSS Eval v4)")
+    if not methods:
+        report.note(f"No museval results in {eval_dir}: run python -m mss.evaluate first.")
+        return pd.DataFrame(), pd.DataFrame()
+    tracks = common_tracks(eval_dir, subset, methods)
+    all_tracks = sorted({p.stem for m in methods for p in (eval_dir / m / subset).glob("*.json")})
+    if len(tracks) < len(all_tracks):
+        report.note(
+            f"{len(all_tracks) - len(tracks)} song(s) lack scores for some method; the table uses the {len(tracks)} songs every method has."
+        )
+    table = aggregate(eval_dir, subset, methods, tracks)
+    per_track = track_table(eval_dir, subset, methods, tracks)
+    kinds = {name: m.get("kind") for name, m in info.get("methods", {}).items()}
+    _summary(report, table, info)
+    report.text(
+        f"{len(tracks)} {subset} song(s) of {info.get('dataset', '?')}. Median over 1-s frames, then median over songs "
+        f"(museval's agg_frames_tracks_scores); 'average' is the mean over targets. SDRi: SDR improvement over the "
+        f"mixture used as every estimate (MIX). IRM1/IRM2: ideal ratio masks on magnitude/power (oracle ceiling of "
+        f"mask-based separation, STFT 4096/1024). SIR, SAR and ISR split the error with least-squares projections "
+        f"that become ill-conditioned when references are nearly linearly dependent (tonal synthetic stems), so "
+        f"they can disagree with SDR there; compare methods on SDR first."
+    )
+    classes = [
+        "average"
+        if target == "average"
+        else ("oracle" if kinds.get(method) == "oracle" or method in ("IRM1", "IRM2", FLOOR) else "")
+        for method, target in zip(table["method"], table["target"], strict=True)
+    ]
+    overview = sdr_overview(table)
+    report.table(overview, ["oracle" if m in ("IRM1", "IRM2", FLOOR) else "" for m in overview["method"]])
+    report.text("All metrics per target:")
+    report.table(table, classes)
+    for metric in ("SDR", "SDRi"):
+        if per_track[metric].notna().any():
+            path = boxplots(per_track, report.out_dir / f"boxplot_{metric}.png", metric, methods)
+            report.image(path, f"{metric} per song and target")
+    return table, per_track
+
+
+def _summary(report: Report, table: pd.DataFrame, info: dict) -> None:
+    """One sentence answering the research question from the average rows."""
+    methods = info.get("methods", {})
+    average = table[table["target"] == "average"].set_index("method")["SDR"]
+    by_arch = {}
+    for name, meta in methods.items():
+        if meta.get("kind") == "model" and name in average.index and not meta.get("wiener"):
+            by_arch.setdefault(meta.get("arch"), []).append((average[name], name))
+    if "unet" in by_arch and "demucs" in by_arch:
+        unet, demucs = max(by_arch["unet"]), max(by_arch["demucs"])
+        winner = "the waveform model (Demucs)" if demucs[0] > unet[0] else "the spectrogram model (UNet)"
+        report.text(
+            f"Spectrogram vs waveform: {unet[1]} averages {unet[0]:.2f} dB SDR, {demucs[1]} {demucs[0]:.2f} dB; "
+            f"{winner} is ahead by {abs(demucs[0] - unet[0]):.2f} dB on these songs.",
+            "summary",
+        )
+
+
+def spectrogram_section(
+    report: Report, eval_dir: Path, info: dict, excerpts: int, targets: Sequence[str] | None
+) -> None:
+    from mss.evaluate import load_song
+
+    report.heading("Spectrograms of excerpts")
+    models = {
+        n: m for n, m in info.get("methods", {}).items() if m.get("kind") == "model" and m.get("cache_key")
+    }
+    if not models or "dataset" not in info:
+        report.note("No separated audio to show (no model was evaluated, or methods.json is missing).")
+        return
+    cache = Path(info.get("cache_dir", eval_dir / ".cache"))
+    subset = info.get("subset", "test")
+    targets = list(targets or info.get("targets", [])[:1])
+    songs = sorted(
+        {
+            p.parent.name
+            for name, m in models.items()
+            for p in (cache / m["cache_key"] / subset).glob("*/complete.json")
+        }
+    )
+    shown = 0
+    for song in songs:
+        if shown >= excerpts:
+            break
+        dirs = {name: cache / m["cache_key"] / subset / song for name, m in models.items()}
+        if not all((d / "complete.json").is_file() for d in dirs.values()):
+            continue
+        try:
+            mixture, references = load_song(info["dataset"], subset, song, targets)
+        except (MSSError, OSError) as exc:
+            report.note(f"{song}: cannot read the references ({exc}); excerpt skipped.")
+            continue
+        from mss.audio import load_audio
+
+        for target, reference in zip(targets, references, strict=True):
+            start, end = _loudest_excerpt(reference, MUSDB_SAMPLE_RATE)
+            panels = [("mixture", mixture), (f"reference {target}", reference)]
+            for name, folder in dirs.items():
+                estimate = load_audio(folder / f"{target}.wav")[0][:, : reference.shape[-1]]
+                estimate = np.pad(estimate, [(0, 0), (0, reference.shape[-1] - estimate.shape[-1])])
+                panels += [
+                    (f"{name} estimate", estimate),
+                    (f"{name} error (estimate - reference)", estimate - reference),
+                ]
+            safe = "".join(c if c.isalnum() else "_" for c in f"{song}_{target}")
+            path = spectrogram_excerpt(
+                panels, MUSDB_SAMPLE_RATE, start, end, report.out_dir / f"spec_{safe}.png"
+            )
+            report.text(
+                f"{song}, {target}, {start:.1f}-{end:.1f} s (log frequency, dB, one colour scale for all panels)."
+            )
+            report.image(path, f"spectrograms {song} {target}")
+        shown += 1
+    if shown == 0:
+        report.note("The audio cache of the evaluation is missing or incomplete; no excerpt shown.")
+
+
+def _loudest_excerpt(reference: np.ndarray, rate: int) -> tuple[float, float]:
+    """(start_s, end_s) of EXCERPT_S seconds centred on the loudest second of reference (C, T)."""
+    duration = reference.shape[-1] / rate
+    if duration <= EXCERPT_S:
+        return 0.0, duration
+    seconds = int(duration)
+    energy = [float(np.mean(reference[:, i * rate : (i + 1) * rate] ** 2)) for i in range(seconds)]
+    centre = int(np.argmax(energy)) + 0.5
+    start = min(max(centre - EXCERPT_S / 2, 0.0), duration - EXCERPT_S)
+    return start, start + EXCERPT_S
+
+
+def read_run(run_dir: Path) -> tuple[list[dict], dict]:
+    """metrics.jsonl records and config.json of a training run folder (empty when absent)."""
+    history, config = [], {}
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            try:
+                history.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a killed run
+    if (run_dir / "config.json").is_file():
+        try:
+            config = json.loads((run_dir / "config.json").read_text())
+        except ValueError:
+            config = {}
+    return history, config
+
+
+def training_section(report: Report, runs: Sequence[Path]) -> None:
+    report.heading("Training")
+    loaded = {}
+    for run in runs:
+        history, config = read_run(Path(run))
+        if not history:
+            report.note(f"{run}: no metrics.jsonl records; run left out.")
+            continue
+        loaded[_run_label(Path(run), loaded)] = (history, config)
+    if not loaded:
+        report.note("No training runs given (--runs); curves and the curriculum ablation are omitted.")
+        return
+    path = training_curves(
+        {name: h for name, (h, _) in loaded.items()}, report.out_dir / "training_curves.png"
+    )
+    report.image(path, "training curves")
+    rows = [_run_row(name, h, c) for name, (h, c) in loaded.items()]
+    report.table(pd.DataFrame(rows))
+    ablation_section(report, loaded)
+
+
+def _run_label(run: Path, taken: dict) -> str:
+    label = run.name
+    return label if label not in taken else f"{run.parent.name}/{run.name}"
+
+
+def _run_row(name: str, history: list[dict], config: dict) -> dict:
+    sdr = [(r.get("valid_sdr") or {}).get("mean") for r in history]
+    sdr = [v for v in sdr if v is not None]
+    return {
+        "run": name,
+        "model": config.get("model", "?"),
+        "curriculum": {True: "on", False: "off"}.get(config.get("curriculum"), "?"),
+        "epochs": history[-1].get("epoch"),
+        "final train loss": history[-1].get("train_loss", np.nan),
+        "final valid SDR": sdr[-1] if sdr else np.nan,
+        "best valid SDR": max(sdr) if sdr else np.nan,
+        "hours": history[-1].get("elapsed_s", np.nan) / 3600.0,
+    }
+
+
+def ablation_section(report: Report, loaded: dict[str, tuple[list[dict], dict]]) -> None:
+    """Pairs of runs whose config.json differ only by ``curriculum``."""
+    report.heading("Curriculum ablation")
+    groups: dict[str, dict[bool, tuple[str, list[dict]]]] = {}
+    for name, (history, config) in loaded.items():
+        if "curriculum" not in config:
+            continue
+        key = json.dumps({k: v for k, v in config.items() if k not in IGNORED_CONFIG_KEYS}, sort_keys=True)
+        groups.setdefault(key, {})[bool(config["curriculum"])] = (name, history)
+    pairs = {f"{runs[True][0]} / {runs[False][0]}": runs for runs in groups.values() if len(runs) == 2}
+    if not pairs:
+        report.note(
+            "No pair of runs differs only by the curriculum setting; train the same model with --curriculum on and "
+            "--curriculum off and pass both folders to --runs."
+        )
+        return
+    rows = []
+    for label, runs in pairs.items():
+        on, off = (_run_row(runs[flag][0], runs[flag][1], {}) for flag in (True, False))
+        rows.append(
+            {
+                "pair (on / off)": label,
+                "best SDR on": on["best valid SDR"],
+                "best SDR off": off["best valid SDR"],
+                "gain (on - off)": on["best valid SDR"] - off["best valid SDR"],
+                "final SDR on": on["final valid SDR"],
+                "final SDR off": off["final valid SDR"],
+            }
+        )
+    report.table(pd.DataFrame(rows))
+    path = ablation_plot(
+        {label: {flag: runs[flag][1] for flag in runs} for label, runs in pairs.items()},
+        report.out_dir / "ablation.png",
+    )
+    report.image(path, "curriculum ablation")
+
+
+def cost_section(report: Report, info: dict, bench: Path | None) -> None:
+    report.heading("Model size and speed")
+    models = [
+        (n, m) for n, m in info.get("methods", {}).items() if m.get("kind") == "model" and not m.get("wiener")
+    ]
+    if models:
+        rows = [
+            {"method": n, "architecture": m.get("arch"), "parameters": f"{m.get('parameters', 0):,}",
+             "sample rate (Hz)": m.get("sample_rate"), "checkpoint": Path(m.get("checkpoint") or "?").name}
+            for n, m in models
+        ]  # fmt: skip
+        report.table(pd.DataFrame(rows))
+    else:
+        report.note("No model checkpoints in this evaluation; parameter counts omitted.")
+    if bench is None:
+        report.note("No benchmark given (--bench FILE from python -m mss.bench --json); speed omitted.")
+        return
+    try:
+        data = json.loads(Path(bench).read_text())
+    except (OSError, ValueError) as exc:
+        report.note(f"cannot read the benchmark {bench}: {exc}")
+        return
+    frame = _bench_frame(data)
+    if frame.empty:
+        report.note(f"{bench} holds no benchmark rows.")
+    else:
+        report.table(frame, digits=3)
+
+
+def _bench_frame(data) -> pd.DataFrame:
+    """mss.bench JSON (a list of rows, or a dict holding one, or a dict of rows by model) -> table."""
+    if isinstance(data, dict):
+        lists = [
+            v for v in data.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+        ]
+        if lists:
+            data = lists[0]
+        elif all(isinstance(v, dict) for v in data.values()):
+            data = [{"model": k, **v} for k, v in data.items()]
+        else:
+            data = [data]
+    if not isinstance(data, list):
+        return pd.DataFrame()
+    rows = [
+        {k: v for k, v in row.items() if not isinstance(v, dict | list)}
+        for row in data
+        if isinstance(row, dict)
+    ]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------ entry point
+
+
+def build_report(
+    eval_dir: str | Path,
+    out_dir: str | Path,
+    runs: Sequence[str | Path] = (),
+    bench: str | Path | None = None,
+    excerpts: int = 2,
+    targets: Sequence[str] | None = None,
+) -> Path:
+    """Write ``out_dir/index.html`` (+ PNGs) and return its path."""
+    eval_dir, out_dir = Path(eval_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = Report(out_dir)
+    info = load_methods(eval_dir) if eval_dir.is_dir() else {}
+    if not eval_dir.is_dir():
+        report.note(f"Evaluation folder {eval_dir} not found: scores and spectrograms omitted.")
+    else:
+        scores_section(report, eval_dir, info)
+        spectrogram_section(report, eval_dir, info, excerpts, targets)
+    training_section(report, [Path(r) for r in runs])
+    cost_section(report, info, Path(bench) if bench else None)
+    return report.write("Music source separation: spectrogram (UNet) vs waveform (Demucs)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mss.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--eval", required=True, help="folder written by python -m mss.evaluate")
+    parser.add_argument(
+        "--runs", nargs="*", default=[], help="training run folders (metrics.jsonl, config.json)"
+    )
+    parser.add_argument("--bench", default=None, help="JSON written by python -m mss.bench --json")
+    parser.add_argument("--excerpts", type=int, default=2, help="songs shown as spectrograms")
+    parser.add_argument(
+        "--targets", nargs="+", default=None, help="targets shown as spectrograms (default: first)"
+    )
+    parser.add_argument("--out", required=True, help="report folder (index.html + PNGs)")
+    args = parser.parse_args(argv)
+    path = build_report(args.eval, args.out, args.runs, args.bench, args.excerpts, args.targets)
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Separate whole tracks of any length with any model: chunked overlap-add, resampling, channels.
+
+``python -m mss.separate SONG [SONG ...] [--checkpoint PATH] --out DIR [--stems a,b] [--device cpu]``
+writes ``DIR/<song>/<stem>.wav`` at the song's rate, channel count and exact length.
+
+Memory stays bounded whatever the track length: the overlap-add runs ``batch_size`` chunks at a time
+into one output buffer, and the file CLI streams long tracks through in blocks of ``block_s`` seconds
+(read from the file, separated, appended to the output wavs), so a 10-minute song needs about as
+much memory as a 1-minute one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import Tensor, nn
+
+from mss.audio import check_audio, load_audio, resample, to_channels
+from mss.dsp import chunk_starts, triangle_window
+from mss.errors import AudioError, MSSError
+
+#: context (seconds) read on each side of a streamed block so chunk edges never fall on its border
+BLOCK_MARGIN_S = 1.0
+
+
+def apply_overlap_add(
+    fn: Callable[[Tensor], Tensor],
+    mix: Tensor,
+    segment: int,
+    overlap: float,
+    batch_size: int,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    """Run ``fn`` over overlapping chunks of ``mix`` and blend them with triangle weights.
+
+    fn: (b, C, segment) -> (b, S, C, segment); mix: (C, T) -> (S, C, T). Chunks start every
+    ``segment * (1 - overlap)`` samples; the last is zero-padded. Each output sample is the
+    triangle-weighted average of the chunks covering it (weights divided by their sum, as in Demucs'
+    ``apply.py``), so an identity ``fn`` gives back ``mix`` exactly. Only ``batch_size`` chunks exist at
+    a time. ``on_batch(done, total)`` is called after each batch (progress bars).
+    """
+    if mix.dim() != 2:
+        raise ValueError(f"mix must be (C, T), got shape {tuple(mix.shape)}")
+    if segment < 1 or batch_size < 1 or not 0.0 <= overlap < 1.0:
+        raise ValueError(
+            f"need segment >= 1, batch_size >= 1, 0 <= overlap < 1; got {segment}, {batch_size}, {overlap}"
+        )
+    channels, length = mix.shape
+    hop = max(1, int(round(segment * (1.0 - overlap))))
+    starts = chunk_starts(length, segment, hop)
+    window = triangle_window(segment).to(mix.dtype)  # (segment,)
+    out: Tensor | None = None  # (S, C, T), allocated once the number of sources is known
+    weight = torch.zeros(length, dtype=mix.dtype)  # (T,)
+    for first in range(0, len(starts), batch_size):
+        batch_starts = starts[first : first + batch_size]
+        chunks = torch.zeros(len(batch_starts), channels, segment, dtype=mix.dtype)  # (b, C, segment)
+        for i, start in enumerate(batch_starts):
+            piece = mix[:, start : start + segment]
+            chunks[i, :, : piece.shape[-1]] = piece
+        estimates = fn(chunks).to("cpu", mix.dtype)  # (b, S, C, segment)
+        if out is None:
+            out = torch.zeros(estimates.shape[1], channels, length, dtype=mix.dtype)
+        for i, start in enumerate(batch_starts):
+            n = min(segment, length - start)
+            out[..., start : start + n].addcmul_(
+                estimates[i, ..., :n], window[:n]
+            )  # in place: no temporaries
+            weight[start : start + n] += window[:n]
+        if on_batch is not None:
+            on_batch(min(first + batch_size, len(starts)), len(starts))
+    return out.div_(weight)  # (S, C, T)
+
+
+def _separate_array(
+    model: nn.Module,
+    mix: np.ndarray,
+    sample_rate: int,
+    segment_s: float | None,
+    overlap: float,
+    batch_size: int,
+    device: str | torch.device,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """mix (C, T) at ``sample_rate`` -> stems (S, C, T) at the same rate and channel count (no checks)."""
+    channels, length = mix.shape
+    tensor = torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32))  # (C, T)
+    tensor = to_channels(tensor, model.audio_channels)  # (C_model, T)
+    tensor = resample(tensor, sample_rate, model.sample_rate)  # (C_model, T_model)
+    segment = max(1, int(round((segment_s or model.segment_s) * model.sample_rate)))
+    model = model.to(device)
+
+    def run(chunks: Tensor) -> Tensor:
+        return model(chunks.to(device))  # (b, S, C_model, segment)
+
+    with torch.inference_mode():
+        stems = apply_overlap_add(
+            run, tensor, segment, overlap, batch_size, on_batch
+        )  # (S, C_model, T_model)
+    out = np.zeros((stems.shape[0], channels, length), dtype=np.float32)  # (S, C, T)
+    for i, stem in enumerate(stems):  # one stem at a time keeps the resampling buffers small
+        stem = resample(stem, model.sample_rate, sample_rate)[..., :length]  # (C_model, <=T)
+        out[i, :, : stem.shape[-1]] = to_channels(stem, channels).numpy()
+    return out
+
+
+def _check_stems(model: nn.Module, stems) -> list[str]:
+    if stems is None:
+        return list(model.sources)
+    stems = [stems] if isinstance(stems, str) else list(stems)
+    unknown = [s for s in stems if s not in model.sources]
+    if unknown or not stems:
+        raise ValueError(
+            f"unknown stem(s) {unknown or stems}; this model separates {', '.join(model.sources)}"
+        )
+    return stems
+
+
+def _as_channels_first(mix) -> np.ndarray:
+    mix = np.asarray(mix, dtype=np.float32)
+    if mix.ndim == 1:
+        mix = mix[None]  # (1, T)
+    if mix.ndim != 2:
+        raise AudioError(f"expected audio of shape (C, T) or (T,), got {mix.shape}")
+    return mix
+
+
+def separate(
+    model: nn.Module,
+    mix,
+    sample_rate: int,
+    *,
+    segment_s: float | None = None,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    stems=None,
+) -> dict[str, np.ndarray]:
+    """Separate ``mix`` ((C, T) or (T,), any rate) -> {stem: array} at the input's rate, channels, length.
+
+    A 1-D input gives 1-D stems. AudioError for empty, non-finite or silent input. The model runs on
+    ``device`` (it is moved there) in eval mode; its training/eval mode is restored afterwards.
+    """
+    names = _check_stems(model, stems)
+    one_dimensional = np.ndim(mix) == 1
+    mix = _as_channels_first(mix)
+    check_audio(mix, "input audio")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="chunk", desc="separating")
+
+        def on_batch(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    was_training = model.training
+    model.eval()  # batch norm / dropout in inference mode; the caller's mode is restored below
+    try:
+        out = _separate_array(
+            model, mix, sample_rate, segment_s, overlap, batch_size, device, bar and on_batch
+        )
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    result = {name: out[model.sources.index(name)] for name in names}
+    return {k: v[0] if one_dimensional else v for k, v in result.items()}
+
+
+def song_name(path: str | os.PathLike) -> str:
+    """Folder name for a song's stems: the file name without its extension(s), e.g. ``x.stem.mp4`` -> ``x``."""
+    name = Path(path).name
+    for suffix in (".stem.mp4", ".stem.m4a"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+class _Source:
+    """Random access to a song's samples: blocks straight from a wav/flac file, or an in-memory array."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.array: np.ndarray | None = None
+        try:
+            info = sf.info(str(path))
+            self.rate, self.channels, self.length = int(info.samplerate), int(info.channels), int(info.frames)
+        except (sf.LibsndfileError, RuntimeError, TypeError):  # mp3/mp4/...: decode it all with ffmpeg
+            self.array, self.rate = load_audio(path)
+            self.channels, self.length = self.array.shape
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) as (C, stop - start) float32."""
+        if self.array is not None:
+            return self.array[:, start:stop]
+        with sf.SoundFile(str(self.path)) as handle:
+            handle.seek(start)
+            return handle.read(stop - start, dtype="float32", always_2d=True).T  # (C, n)
+
+    def check(self, block: int) -> None:
+        """check_audio over the whole song, one block at a time."""
+        what = f"{self.path}"
+        if self.length == 0:
+            raise AudioError(f"{what} is empty (0 samples)")
+        peak_ok = False
+        for start in range(0, self.length, block):
+            piece = self.read(start, min(self.length, start + block))
+            if not np.isfinite(piece).all():
+                raise AudioError(f"{what} contains NaN or infinite samples")
+            try:
+                check_audio(piece, what)
+                peak_ok = True
+            except AudioError:
+                pass
+        if not peak_ok:
+            check_audio(np.zeros((1, 1), np.float32), what)  # raises the standard "is silent" message
+
+
+def separate_file(
+    model: nn.Module,
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    stems=None,
+    segment_s: float | None = None,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    block_s: float = 60.0,
+    progress: bool = False,
+) -> dict[str, Path]:
+    """Separate the song at ``path`` into ``out_dir/<song>/<stem>.wav`` (float WAV, the song's rate).
+
+    The song is processed in blocks of ``block_s`` seconds (plus BLOCK_MARGIN_S of context on each
+    side) so memory does not grow with its length. Files appear atomically once all are complete.
+    """
+    names = _check_stems(model, stems)
+    path = Path(path)
+    source = _Source(path)
+    block = max(1, int(block_s * source.rate))
+    source.check(block)
+    margin = int(BLOCK_MARGIN_S * source.rate)
+    folder = Path(out_dir) / song_name(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(source.length / source.rate, 1), unit="s", desc=song_name(path))
+    temps = {name: tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".wav.tmp") for name in names}
+    for fd, _ in temps.values():
+        os.close(fd)
+    writers = {
+        name: sf.SoundFile(
+            tmp, "w", samplerate=source.rate, channels=source.channels, subtype="FLOAT", format="WAV"
+        )
+        for name, (_, tmp) in temps.items()
+    }
+    try:
+        for start in range(0, source.length, block):
+            stop = min(source.length, start + block)
+            lo, hi = max(0, start - margin), min(source.length, stop + margin)
+
+            def on_batch(done: int, total: int, start=start, stop=stop) -> None:
+                if bar is not None:
+                    bar.n = round((start + (stop - start) * done / total) / source.rate, 1)
+                    bar.refresh()
+
+            out = _separate_array(
+                model, source.read(lo, hi), source.rate, segment_s, overlap, batch_size, device, on_batch
+            )  # (S, C, hi - lo)
+            for name, writer in writers.items():
+                writer.write(out[model.sources.index(name), :, start - lo : stop - lo].T)  # (n, C)
+        for writer in writers.values():
+            writer.close()
+        result = {}
+        for name, (_, tmp) in temps.items():
+            result[name] = folder / f"{name}.wav"
+            os.replace(tmp, result[name])
+        return result
+    finally:
+        if bar is not None:
+            bar.close()
+        for writer in writers.values():
+            if not writer.closed:
+                writer.close()
+        for _, tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mss.checkpoint import default_checkpoint
+    from mss.models import load_model
+
+    parser = argparse.ArgumentParser(prog="python -m mss.separate", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "songs", nargs="+", metavar="SONG", help="audio files (wav, flac, mp3, mp4, .stem.mp4)"
+    )
+    parser.add_argument(
+        "--checkpoint", default=str(default_checkpoint("demucs")), help="model checkpoint (.pt)"
+    )
+    parser.add_argument("--out", required=True, help="output folder: OUT/<song>/<stem>.wav")
+    parser.add_argument("--stems", default=None, help="comma-separated subset of the model's stems")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--segment-s", type=float, default=None, help="chunk length (default: the model's)")
+    parser.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction (default 0.25)")
+    parser.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass (default 4)")
+    args = parser.parse_args(argv)
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda requested but CUDA is not available")
+    try:
+        model = load_model(args.checkpoint, map_location=args.device)
+        stems = _check_stems(model, args.stems.split(",") if args.stems else None)
+    except (MSSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failures = []
+    for song in args.songs:
+        try:
+            written = separate_file(
+                model,
+                song,
+                args.out,
+                stems=stems,
+                segment_s=args.segment_s,
+                overlap=args.overlap,
+                batch_size=args.batch_size,
+                device=args.device,
+                progress=True,
+            )
+            print(f"{song}: wrote {', '.join(str(p) for p in written.values())}")
+        except (MSSError, OSError, ValueError) as exc:
+            failures.append(song)
+            print(f"error: {song}: {exc}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} of {len(args.songs)} song(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

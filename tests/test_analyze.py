@@ -1,0 +1,178 @@
+"""listening_study.analyze on ratings with known answers, and on malformed files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from listening_study.analyze import analyze, main
+from listening_study.errors import RatingsFileError
+from listening_study.ratings import COLUMNS
+from listening_study.sdr import excerpt_sdr
+from listening_study.stats import holm, mean_ci
+
+MEANS = {"X": 70.0, "Y": 40.0, "reference": 98.0, "anchor35": 15.0, "mixture": 25.0}
+SONGS, TARGETS = ("song_a", "song_b", "song_c"), ("vocals", "drums")
+
+
+def _rows(participant: str, rng: np.random.Generator, reference_score: float | None = None, mode="mushra"):
+    session = hashlib.sha1(participant.encode()).hexdigest()[:32]
+    rows = []
+    for song in SONGS:
+        for target in TARGETS:
+            for label, (condition, mean) in zip("ABCDE", MEANS.items(), strict=True):
+                if condition == "reference" and reference_score is not None:
+                    score = reference_score
+                else:
+                    score = float(
+                        np.clip(round(mean + rng.normal(0, 2 if condition == "reference" else 6)), 0, 100)
+                    )
+                rows.append({
+                    "session_test_id": "known", "participant_id": participant, "session_uuid": session,
+                    "trial_id": f"{song}-{target}", "song": song, "target": target, "excerpt_start_s": 2.0,
+                    "excerpt_end_s": 10.0, "rating_stimulus": condition, "screen_label": label,
+                    "rating_score": score, "rating_time": 30000, "n_plays": 2, "rating_comment": "",
+                    "timestamp": "2026-01-01T00:00:00.000+00:00", "app_version": "0.1.0", "mode": mode,
+                })  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def known_csv(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(12):
+        rows += _rows(f"P{i:02d}", rng)
+    rows += _rows("BAD", rng, reference_score=50.0)
+    # A/B rows: 10 decisions for X over Y (confidence 2), 2 for Y (confidence 1)
+    for i in range(12):
+        prefers_x = i < 10
+        for label, condition in (("A", "X"), ("B", "Y")):
+            won = (condition == "X") == prefers_x
+            rows.append({**rows[0], "session_uuid": f"{i:032x}", "participant_id": f"P{i:02d}", "trial_id": "ab0-t",
+                         "rating_stimulus": condition, "screen_label": label,
+                         "rating_score": (2.0 if prefers_x else 1.0) if won else 0.0, "mode": "ab"})  # fmt: skip
+    path = tmp_path_factory.mktemp("ratings") / "ratings.csv"
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_mean_ci_and_holm_hand_computed():
+    mean, half = mean_ci([60.0, 70.0, 80.0])
+    assert mean == pytest.approx(70.0)
+    assert half == pytest.approx(4.302653 * 10.0 / math.sqrt(3), rel=1e-5)  # t(0.975, 2) = 4.302653
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_known_answers(known_csv, tmp_path):
+    path, frame = known_csv
+    result = analyze(path, out_dir=tmp_path / "out")
+    # post-screening: only the planted participant, with the reason
+    assert result.excluded == ("BAD",)
+    bad = result.screening.set_index("participant_id").loc["BAD"]
+    assert bad["fraction_reference_below"] == 1.0 and "below 90" in bad["reason"]
+    assert not result.screening.set_index("participant_id").drop("BAD")["excluded"].any()
+    # means and CIs against a direct computation on the kept rows
+    kept = frame[(frame["mode"] == "mushra") & (frame["participant_id"] != "BAD")]
+    assert result.n_ratings == len(kept) == 12 * 6 * 5
+    summary = result.summary.set_index(["target", "condition"])
+    for condition in MEANS:
+        scores = kept[kept["rating_stimulus"] == condition]["rating_score"].to_numpy()
+        n = scores.size
+        half = float(pd.Series(scores).std(ddof=1)) / math.sqrt(n) * _t975(n - 1)
+        row = summary.loc[("all", condition)]
+        assert row["n"] == n == 72
+        assert row["mean"] == pytest.approx(scores.mean())
+        assert row["ci_high"] - row["mean"] == pytest.approx(half, rel=1e-6)
+        assert row["median"] == pytest.approx(np.median(scores))
+    assert abs(summary.loc[("all", "X"), "mean"] - 70) < 3 and abs(summary.loc[("all", "Y"), "mean"] - 40) < 3
+    # X significantly better than Y after Holm, overall and for each target
+    pairs = result.pairwise.set_index(["target", "condition_a", "condition_b"])
+    for target in ("all", *TARGETS):
+        xy = pairs.loc[(target, "X", "Y")]
+        assert xy["significant"] and xy["better"] == "X" and xy["p_holm"] < 0.05
+        assert xy["p_holm"] >= xy["p_value"]
+    friedman = result.friedman.set_index(["target", "scope"]).loc[("all", "all conditions")]
+    assert friedman["n_blocks"] == 72 and friedman["p_value"] < 1e-6
+    # A/B: 10 of 12 prefer X; two-sided binomial p = 2 * P(K >= 10 | 12, 0.5) = 2 * 79 / 4096
+    ab = result.ab.set_index("target").loc["all"]
+    assert (ab["condition_a"], ab["wins_a"], ab["wins_b"]) == ("X", 10, 2)
+    assert ab["p_value"] == pytest.approx(2 * 79 / 4096)
+    assert ab["mean_confidence"] == pytest.approx((10 * 2 + 2 * 1) / 12)
+    # files exist and parse
+    for name in ("screening", "summary", "pairwise", "friedman", "ab"):
+        assert not pd.read_csv(result.files[name]).empty
+    assert result.files["boxplots"].stat().st_size > 1000
+    assert "BAD" in result.files["markdown"].read_text()
+
+
+def _t975(dof: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, dof))
+
+
+def _museval_json(path, targets, sdr_per_second: list[float]):
+    frames = [{"time": float(i), "duration": 1.0, "metrics": {"SDR": v, "SIR": 0.0, "ISR": 0.0, "SAR": 0.0}}
+              for i, v in enumerate(sdr_per_second)]  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"targets": [{"name": target, "frames": frames} for target in targets]}))
+
+
+def test_sdr_within_excerpt_and_correlation(known_csv, tmp_path):
+    path, _ = known_csv
+    eval_dir = tmp_path / "eval"
+    for song in SONGS:
+        for method, level in (("X", 8.0), ("Y", 2.0), ("MIX", -4.0)):
+            # outside the 2-10 s excerpt the SDR is -50: it must not leak in
+            values = [-50.0] * 2 + [level + k for k in range(8)] + [-50.0] * 4
+            _museval_json(eval_dir / method / "test" / f"{song}.json", TARGETS, values)
+    assert excerpt_sdr(eval_dir, "X", "song_a", "vocals", 2.0, 10.0) == pytest.approx(8.0 + 3.5)
+    assert excerpt_sdr(eval_dir, "X", "song_a", "vocals") == pytest.approx(
+        np.median([-50.0] * 6 + list(range(8, 16)))
+    )
+    assert math.isnan(excerpt_sdr(eval_dir, "Z", "song_a", "vocals", 2.0, 10.0))
+    result = analyze(path, sdr_dir=eval_dir)
+    points = result.sdr_points
+    assert set(points["condition"]) == {"X", "Y", "mixture"}  # mixture scored by the MIX oracle
+    correlation = result.sdr_correlation.set_index("target").loc["all"]
+    assert (
+        correlation["n"] == 3 * 2 * 3 and correlation["pearson_r"] > 0.9 and correlation["spearman_rho"] > 0.8
+    )
+
+
+def test_cli_writes_report(known_csv, tmp_path, capsys):
+    path, _ = known_csv
+    assert main([str(path), "--out", str(tmp_path / "cli")]) == 0
+    assert "Post-screening" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "summary.html").is_file()
+    assert main([str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_malformed_csv_errors(known_csv, tmp_path):
+    _, frame = known_csv
+    missing = tmp_path / "missing_columns.csv"
+    frame.drop(columns=["rating_score", "song"]).to_csv(missing, index=False)
+    with pytest.raises(RatingsFileError, match=r"lacks the columns \['song', 'rating_score'\]"):
+        analyze(missing)
+    bad_number = tmp_path / "non_numeric.csv"
+    broken = frame.copy()
+    broken["rating_score"] = broken["rating_score"].astype(object)
+    broken.loc[5, "rating_score"] = "seventy"
+    broken.to_csv(bad_number, index=False)
+    before = bad_number.read_bytes()
+    with pytest.raises(RatingsFileError, match=r"'rating_score' has non-numeric values on lines \[7\]"):
+        analyze(bad_number)
+    assert bad_number.read_bytes() == before  # nothing lost
+    empty = tmp_path / "header_only.csv"
+    empty.write_text(",".join(COLUMNS) + "\n")
+    result = analyze(empty)
+    assert result.n_ratings == 0 and result.summary.empty

@@ -1,0 +1,209 @@
+"""museval scoring, oracle baselines, result tables, rerun and crash behaviour of mss.evaluate.
+
+BSS Eval v4 costs seconds per (method, song) even for short songs (it solves a 512-tap projection
+system per source), so these tests score one tiny song against one target (vocals + the residual
+source: two sources) with one random-weight tiny model and two baselines, once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import museval
+import numpy as np
+import pandas as pd
+import pytest
+import simplejson
+from jsonschema import validate
+
+import mss.evaluate as ev
+from mss.errors import CheckpointError, DatasetError
+from mss.oracles import ideal_ratio_mask, mixture_estimates, oracle_estimates
+from mss.report_tables import aggregate
+
+
+def make_checkpoints(folder: Path, archs=("unet", "demucs")) -> list[Path]:
+    """Random-weight tiny checkpoints (the untrained models of the ``tiny`` preset)."""
+    import torch
+
+    from mss.checkpoint import save_checkpoint
+    from mss.models import build_model, preset
+
+    torch.manual_seed(0)
+    return [save_checkpoint(folder / f"{arch}.pt", build_model(arch, preset(arch, "tiny"))) for arch in archs]
+
+
+@pytest.fixture(scope="module")
+def songs(tiny_dataset) -> list[str]:
+    from mss.data import open_db
+
+    return sorted(t.name for t in open_db(tiny_dataset, subset="test").tracks)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_dataset, songs, tmp_path_factory):
+    """One evaluation: tiny UNet + IRM1 + MIX on the first test song, target vocals."""
+    folder = tmp_path_factory.mktemp("eval")
+    (checkpoint,) = make_checkpoints(folder, ("unet",))
+    out = folder / "out"
+    table = ev.evaluate(
+        [checkpoint], tiny_dataset, "test", ["vocals"], 1, out_dir=out, oracles=("IRM1", "MIX"),
+        tracks=songs[:1], progress=False,
+    )  # fmt: skip
+    return {"out": out, "table": table, "song": songs[0], "root": tiny_dataset, "checkpoint": checkpoint}
+
+
+# ------------------------------------------------------------------------------------------ oracles (fast)
+
+
+def test_ideal_ratio_masks_partition_the_mixture():
+    rng = np.random.default_rng(0)
+    sources = rng.standard_normal((3, 2, 20000)).astype(np.float32)  # (S, C, T)
+    mixture = sources.sum(0)
+    for alpha in (1.0, 2.0):
+        estimates = ideal_ratio_mask(mixture, sources, alpha)
+        assert estimates.shape == sources.shape
+        # masks sum to one (up to eps), so the estimates add back up to the mixture
+        np.testing.assert_allclose(estimates.sum(0), mixture, atol=1e-4)
+    # a single source gets a mask of one: the mixture itself
+    np.testing.assert_allclose(ideal_ratio_mask(mixture, mixture[None], 2.0)[0], mixture, atol=1e-4)
+    np.testing.assert_array_equal(mixture_estimates(mixture, sources)[2], mixture)
+    with pytest.raises(ValueError, match="unknown oracle"):
+        oracle_estimates("IBM", mixture, sources)
+
+
+def test_scoring_sources_drops_silent_targets_and_adds_residual():
+    rng = np.random.default_rng(1)
+    references = rng.standard_normal((4, 2, 1000)).astype(np.float32)
+    references[1] = 0.0  # drums silent in this song
+    mixture = references.sum(0)
+    names, sources, silent = ev.scoring_sources(mixture, references, ("vocals", "drums", "bass", "other"))
+    assert names == ["vocals", "bass", "other"] and silent == ["drums"]
+    # piano alone: scored against the rest of the mixture
+    names, sources, silent = ev.scoring_sources(mixture, references[:1], ("piano",))
+    assert names == ["piano", ev.RESIDUAL]
+    np.testing.assert_allclose(sources.sum(0), mixture, atol=1e-5)
+    names, _, silent = ev.scoring_sources(mixture, references[1:2], ("piano",))
+    assert names == [] and silent == ["piano"]
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def test_irm1_far_above_mixture_and_sdri(evaluated):
+    table = evaluated["table"].set_index(["method", "target"])
+    assert set(table.index.get_level_values(0)) == {"unet", "IRM1", "MIX"}
+    gain = table.loc[("IRM1", "average"), "SDR"] - table.loc[("MIX", "average"), "SDR"]
+    assert gain > 6.0
+    assert table.loc[("IRM1", "average"), "SDRi"] == pytest.approx(gain)
+    assert table.loc[("MIX", "vocals"), "SDRi"] == pytest.approx(0.0)
+    for name in ("results.csv", "results.md", "tracks.csv", "methods.json"):
+        assert (evaluated["out"] / name).is_file()
+    assert "| IRM1 | vocals |" in (evaluated["out"] / "results.md").read_text()
+    assert pd.read_csv(evaluated["out"] / "results.csv").shape[0] == 6  # 3 methods x (vocals, average)
+
+
+def test_mixture_scores_what_museval_gives_directly(evaluated):
+    mixture, references = ev.load_song(evaluated["root"], "test", evaluated["song"], ["vocals"])
+    residual = mixture - references[0]
+    refs = np.stack([references[0], residual]).transpose(0, 2, 1).astype(np.float64)  # (S, T, C)
+    ests = np.stack([mixture, mixture]).transpose(0, 2, 1).astype(np.float64)
+    sdr, isr, sir, sar = museval.evaluate(refs, ests, win=44100, hop=44100)
+    data = simplejson.loads(
+        (evaluated["out"] / "MIX" / "test" / f"{evaluated['song']}.json").read_text(), allow_nan=True
+    )
+    (target,) = data["targets"]
+    assert target["name"] == "vocals" and len(target["frames"]) == sdr.shape[1]
+    for metric, direct in (("SDR", sdr), ("SIR", sir), ("SAR", sar), ("ISR", isr)):
+        stored = np.array([float(f["metrics"][metric]) for f in target["frames"]])
+        expected = np.where(np.isinf(direct[0]), np.nan, direct[0])
+        np.testing.assert_allclose(stored, expected, atol=2e-5, equal_nan=True)
+
+
+def test_json_follows_museval_schema_and_loads_in_museval(evaluated):
+    schema = json.loads((Path(museval.__path__[0]) / "musdb.schema.json").read_text())
+    paths = sorted(evaluated["out"].glob("*/test/*.json"))
+    assert {p.parent.parent.name for p in paths} == {"unet", "IRM1", "MIX"}
+    for path in paths:
+        validate(simplejson.loads(path.read_text(), allow_nan=True), schema)
+    store = museval.MethodStore()
+    for method in ("unet", "IRM1", "MIX"):
+        store.add_eval_dir(evaluated["out"] / method)
+    medians = store.agg_frames_tracks_scores()
+    table = evaluated["table"].set_index(["method", "target"])
+    for method in ("unet", "IRM1", "MIX"):
+        for metric in ("SDR", "SIR", "SAR", "ISR"):
+            assert table.loc[(method, "vocals"), metric] == pytest.approx(medians[(method, "vocals", metric)])
+
+
+def test_aggregated_medians_match_hand_computation(evaluated):
+    table = aggregate(evaluated["out"]).set_index(["method", "target"])
+    for method in ("unet", "IRM1", "MIX"):
+        data = json.loads((evaluated["out"] / method / "test" / f"{evaluated['song']}.json").read_text())
+        frames = data["targets"][0]["frames"]
+        for metric in ("SDR", "SIR", "SAR", "ISR"):
+            by_hand = np.nanmedian([float(f["metrics"][metric]) for f in frames])
+            assert table.loc[(method, "vocals"), metric] == pytest.approx(by_hand, abs=1e-6)
+            assert table.loc[(method, "average"), metric] == pytest.approx(by_hand, abs=1e-6)
+    per_track = pd.read_csv(evaluated["out"] / "tracks.csv")
+    assert list(per_track.columns) == ["method", "track", "target", "SDR", "SIR", "SAR", "ISR", "SDRi"]
+    assert len(per_track) == 3
+
+
+def test_rerun_scores_and_separates_nothing(evaluated, monkeypatch):
+    paths = sorted(evaluated["out"].glob("*/test/*.json"))
+    mtimes = [p.stat().st_mtime_ns for p in paths]
+    calls = []
+    monkeypatch.setattr(ev, "score_track", lambda *a, **k: calls.append("score"))
+    monkeypatch.setattr(ev, "separate_to_cache", lambda *a, **k: calls.append("separate"))
+    table = ev.evaluate(
+        [evaluated["checkpoint"]], evaluated["root"], "test", ["vocals"], 1, out_dir=evaluated["out"],
+        oracles=("IRM1", "MIX"), tracks=[evaluated["song"]], progress=False,
+    )  # fmt: skip
+    assert calls == [] and table.attrs["scored"] == 0
+    assert [p.stat().st_mtime_ns for p in paths] == mtimes
+    pd.testing.assert_frame_equal(table, evaluated["table"])
+    # the separated audio is cached under the checkpoint's content hash
+    (cached,) = (evaluated["out"] / ".cache").glob("unet-*/test/*/vocals.wav")
+    assert cached.parent.name == evaluated["song"]
+
+
+def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):
+    real = ev.score_track
+    bad = songs[0]
+
+    def flaky(references, estimates, targets, rate, track_name, **kwargs):
+        if track_name == bad:
+            raise RuntimeError("simulated crash")
+        return real(references, estimates, targets, rate, track_name, **kwargs)
+
+    monkeypatch.setattr(ev, "score_track", flaky)
+    out = tmp_path / "out"
+    code = ev.main(["--dataset", str(tiny_dataset), "--targets", "vocals", "--out", str(out), "--no-oracles"])
+    assert code == 2  # nothing to evaluate without checkpoints or oracles
+    code = ev.main(
+        ["--dataset", str(tiny_dataset), "--targets", "vocals", "--out", str(out), "--oracles", "MIX"]
+    )
+    assert code == 1
+    assert "simulated crash" in capsys.readouterr().err
+    assert not (out / "MIX" / "test" / f"{bad}.json").exists()
+    good = [s for s in songs if s != bad]
+    assert good and all(ev.is_scored(out / "MIX" / "test" / f"{s}.json") for s in good)
+    assert aggregate(out)["tracks"].tolist() == [len(good)] * 2
+    assert "simulated crash" in (out / "errors.txt").read_text()
+    assert not list(out.glob("*/test/.*.tmp"))
+
+
+def test_bad_inputs_give_clear_errors(tiny_dataset, tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        ev.evaluate([tmp_path / "missing.pt"], tiny_dataset, out_dir=tmp_path / "a", progress=False)
+    with pytest.raises(DatasetError, match="unknown target 'kazoo'"):
+        ev.evaluate([], tiny_dataset, targets=["kazoo"], out_dir=tmp_path / "b", progress=False)
+    with pytest.raises(DatasetError, match="not found"):
+        ev.evaluate([], tmp_path / "nowhere", out_dir=tmp_path / "c", progress=False)
+    (vocals_only,) = make_checkpoints(tmp_path, ("unet",))
+    with pytest.raises(CheckpointError, match="does not separate 'piano'"):
+        ev.evaluate([vocals_only], tiny_dataset, targets=["piano"], out_dir=tmp_path / "d", progress=False)
+    assert os.listdir(tmp_path / "d") == []  # nothing scored

@@ -1,0 +1,205 @@
+"""Model shape contracts, presets, the UNet mask/STFT path, Wiener option and checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from mss import SOURCES
+from mss.checkpoint import DEFAULT_CHECKPOINTS, default_checkpoint, load_checkpoint, save_checkpoint
+from mss.dsp import istft, stft
+from mss.errors import CheckpointError
+from mss.models import REGISTRY, build_model, count_parameters, load_model, preset
+from mss.models.demucs import Demucs
+from mss.models.unet import UNet
+
+ARCHS = sorted(REGISTRY)
+LENGTHS = [1, 101, 1000, 22050 + 7]
+
+
+def tiny(arch: str, **overrides):
+    torch.manual_seed(0)
+    return build_model(arch, preset(arch, "tiny", **overrides)).eval()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("length", LENGTHS)
+def test_tiny_shapes_any_length(arch, length):
+    model = tiny(arch)
+    mix = torch.randn(2, 2, length, generator=torch.Generator().manual_seed(length))
+    with torch.inference_mode():
+        stems = model(mix)
+    assert stems.shape == (2, len(SOURCES), 2, length)
+    assert torch.isfinite(stems).all()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_model_attributes_and_custom_config(arch):
+    model = tiny(arch, sources=["vocals", "bass"], audio_channels=1, sample_rate=16000)
+    assert model.sources == ("vocals", "bass") and isinstance(model.config.sources, tuple)
+    assert (model.sample_rate, model.audio_channels, model.segment_s) == (16000, 1, 1.0)
+    with torch.inference_mode():
+        assert model(torch.randn(3, 1, 4000)).shape == (3, 2, 1, 4000)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.config.depth = 9
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_small_preset_forward(arch):
+    model = build_model(arch, preset(arch, "small")).eval()
+    assert model.sample_rate == 22050 and 1e5 < count_parameters(model) < 5e7
+    with torch.inference_mode():
+        assert model(torch.randn(1, 2, 5000)).shape == (1, 4, 2, 5000)
+
+
+def test_large_presets_construct():
+    unet = build_model("unet", preset("unet", "large")).eval()
+    assert unet.sample_rate == 44100
+    with torch.inference_mode():
+        assert unet(torch.randn(1, 2, 3000)).shape == (1, 4, 2, 3000)
+    with torch.device("meta"):  # the paper-sized Demucs: check its size without allocating 1 GB
+        demucs = build_model("demucs", preset("demucs", "large"))
+    assert demucs.config.channels == 64 and demucs.config.depth == 6
+    assert count_parameters(demucs) > count_parameters(build_model("demucs", preset("demucs", "small")))
+
+
+def test_preset_errors():
+    with pytest.raises(ValueError, match="unknown unet preset"):
+        preset("unet", "huge")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        preset("wavenet", "tiny")
+    with pytest.raises(ValueError, match="nonsense"):
+        preset("demucs", "tiny", nonsense=1)
+    with pytest.raises(ValueError, match="input_norm"):
+        preset("unet", "tiny", input_norm="zscore")
+
+
+def test_count_parameters_counts_trainable_only():
+    model = tiny("demucs")
+    total = sum(p.numel() for p in model.parameters())
+    assert count_parameters(model) == total
+    model.encoder[0].requires_grad_(False)
+    assert count_parameters(model) == total - sum(p.numel() for p in model.encoder[0].parameters())
+
+
+def test_stft_istft_round_trip():
+    wave = torch.randn(2, 3, 12345, generator=torch.Generator().manual_seed(1))
+    spec = stft(wave, 1024, 256)
+    assert spec.shape == (2, 3, 513, 12345 // 256 + 1)
+    assert torch.allclose(istft(spec, 1024, 256, 12345), wave, atol=1e-5)
+
+
+def test_unet_mask_of_ones_gives_back_mixture():
+    model = tiny("unet")
+    mix = torch.randn(2, 2, 5001, generator=torch.Generator().manual_seed(2))
+    ones = torch.ones(2, 4, 2, *model.magnitude(mix).shape[-2:])
+    stems = model.apply_masks(mix, ones)
+    assert stems.shape == (2, 4, 2, 5001)
+    for s in range(4):
+        assert torch.allclose(stems[:, s], mix, atol=1e-5)
+    assert torch.allclose(model.apply_masks(mix, torch.zeros_like(ones)), torch.zeros(2, 4, 2, 5001))
+
+
+def test_unet_masks_in_unit_interval_and_forward_uses_them():
+    model = tiny("unet")
+    mix = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        masks = model.forward_masks(model.magnitude(mix))
+        assert masks.shape == (1, 4, 2, 129, 4000 // 64 + 1)
+        assert masks.min() >= 0 and masks.max() <= 1
+        assert torch.allclose(model(mix), model.apply_masks(mix, masks), atol=1e-6)
+    for norm in ("log1p", "affine"):
+        assert tiny("unet", input_norm=norm).magnitude(mix).min() >= 0
+
+
+def test_unet_wiener_option_keeps_shapes_and_sums_to_mixture():
+    model = tiny("unet", wiener_iterations=1)
+    plain = build_model("unet", dataclasses.replace(model.config, wiener_iterations=0)).eval()
+    plain.load_state_dict(model.state_dict())
+    mix = torch.randn(2, 2, 6000, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        filtered, unfiltered = model(mix), plain(mix)
+    assert filtered.shape == unfiltered.shape == (2, 4, 2, 6000)
+    assert torch.isfinite(filtered).all()
+    assert not torch.allclose(filtered, unfiltered, atol=1e-4)
+    # Wiener filters of all sources add up to the identity: the stems sum back to the mixture.
+    assert torch.allclose(filtered.sum(1), mix, atol=1e-3)
+
+
+def test_demucs_valid_length_and_silence():
+    model = tiny("demucs")
+    for length in (1, 8, 9, 1000):
+        valid = model.valid_length(length)
+        assert valid >= length and model.valid_length(valid) == valid
+    with torch.inference_mode():
+        out = model(torch.zeros(1, 2, 777))
+    assert torch.isfinite(out).all()
+    assert isinstance(model, Demucs) and isinstance(tiny("unet"), UNet)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_checkpoint_round_trip(arch, tmp_path):
+    model = tiny(arch, sources=("vocals", "other"))
+    with torch.no_grad():  # make the batch-norm statistics non-trivial so they must be saved too
+        for buffer in model.buffers():
+            if buffer.dtype.is_floating_point:
+                buffer.add_(0.1)
+    path = save_checkpoint(
+        tmp_path / "ck" / "model.pt",
+        model,
+        training_config={"lr": 1e-3, "targets": ("vocals",)},
+        step=7,
+        epoch=2,
+        metrics={"sdr": 1.5},
+        extra={"note": "x"},
+    )
+    raw = torch.load(path, weights_only=True)
+    assert raw["arch"] == arch and raw["format_version"] == 1 and raw["step"] == 7 and raw["epoch"] == 2
+    assert raw["model_config"]["sources"] == ["vocals", "other"] and raw["note"] == "x"
+    assert raw["training_config"] == {"lr": 1e-3, "targets": ["vocals"]}
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # the atomic write left no temp file
+    loaded = load_model(path)
+    assert not loaded.training and loaded.config == model.config and loaded.sources == ("vocals", "other")
+    mix = torch.randn(2, 2, 3000, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        assert torch.equal(model(mix), loaded(mix))
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"definitely not a zip file" * 10)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not an mss checkpoint"):
+        load_model(foreign)
+    good = save_checkpoint(tmp_path / "good.pt", tiny("demucs"))
+    for key, value, message in [
+        ("arch", "wavenet", "unknown architecture"),
+        ("format_version", 99, "format"),
+    ]:
+        payload = torch.load(good, weights_only=True)
+        payload[key] = value
+        torch.save(payload, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match=message):
+            load_model(tmp_path / "bad.pt")
+    payload = torch.load(good, weights_only=True)
+    payload["model_config"]["channels"] = 5  # weights no longer fit the config
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_default_checkpoints():
+    assert set(DEFAULT_CHECKPOINTS) == set(REGISTRY)
+    assert (
+        default_checkpoint("unet").name == "unet.pt"
+        and default_checkpoint("demucs").parent.name == "checkpoints"
+    )
+    with pytest.raises(CheckpointError, match="no default checkpoint"):
+        default_checkpoint("wavenet")

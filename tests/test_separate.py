@@ -1,0 +1,212 @@
+"""Chunked overlap-add, resampling/channel handling, streaming files and the separation CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch import nn
+
+from mss.audio import load_audio, resample
+from mss.checkpoint import save_checkpoint
+from mss.errors import AudioError
+from mss.models import build_model, preset
+from mss.separate import apply_overlap_add, main, separate, separate_file, song_name
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEGMENT = 1000
+
+
+class Identity(nn.Module):
+    """Returns the mix as S copies: overlap-add must give the input back exactly."""
+
+    sources = ("a", "b", "c")
+    audio_channels = 2
+    segment_s = 0.1
+
+    def __init__(self, sample_rate: int = 10000):
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.calls: list[tuple[int, ...]] = []
+
+    def forward(self, mix):
+        self.calls.append(tuple(mix.shape))
+        return mix[:, None].expand(-1, len(self.sources), -1, -1) * 1.0  # (B, S, C, T)
+
+
+def signal(channels: int, length: int, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal((channels, length))).astype(np.float32)
+
+
+@pytest.mark.parametrize("length", [1, 17, SEGMENT - 1, SEGMENT, 3 * SEGMENT + 17, 10 * SEGMENT + 3])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_overlap_add_identity(length, batch_size):
+    mix = torch.from_numpy(signal(2, length, seed=length))
+    shapes = []
+
+    def fn(chunks):
+        shapes.append(tuple(chunks.shape))
+        return torch.stack([chunks, 2 * chunks], dim=1)  # (b, 2, C, segment)
+
+    out = apply_overlap_add(fn, mix, SEGMENT, 0.25, batch_size)
+    assert out.shape == (2, 2, length)
+    assert torch.allclose(out[0], mix, atol=1e-6) and torch.allclose(out[1], 2 * mix, atol=1e-6)
+    assert all(s[0] <= batch_size and s[-1] == SEGMENT for s in shapes)  # never more than a batch at once
+    if length > SEGMENT:
+        assert len(shapes) > 1
+
+
+def test_overlap_add_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        apply_overlap_add(lambda c: c[:, None], torch.zeros(2, 10), 0, 0.25, 1)
+    with pytest.raises(ValueError):
+        apply_overlap_add(lambda c: c[:, None], torch.zeros(2, 10), 5, 1.0, 1)
+
+
+@pytest.mark.parametrize("length", [1, 500, 1000, 3456])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_separate_identity_model(length, batch_size):
+    model = Identity()
+    mix = signal(2, length, seed=1)
+    out = separate(model, mix, 10000, batch_size=batch_size)
+    assert list(out) == ["a", "b", "c"]
+    for stem in out.values():
+        assert stem.shape == (2, length) and stem.dtype == np.float32
+        np.testing.assert_allclose(stem, mix, atol=1e-6)
+    assert max(shape[0] for shape in model.calls) <= batch_size
+
+
+def test_separate_mono_and_stem_subset():
+    model = Identity()
+    mono = signal(1, 2500, seed=2)[0]
+    out = separate(model, mono, 10000, stems=["b"])
+    assert list(out) == ["b"] and out["b"].shape == (2500,)
+    np.testing.assert_allclose(out["b"], mono, atol=1e-6)
+    out = separate(model, mono[None], 10000)
+    assert out["a"].shape == (1, 2500)
+    with pytest.raises(ValueError, match="unknown stem"):
+        separate(model, mono, 10000, stems=["vocals"])
+
+
+def test_separate_resamples_to_model_rate_and_back():
+    model = Identity(sample_rate=22050)
+    t = np.arange(44100 + 123) / 44100
+    mix = np.stack([np.sin(2 * np.pi * 440 * t), 0.5 * np.sin(2 * np.pi * 1000 * t)]).astype(np.float32)
+    out = separate(model, mix, 44100)
+    assert out["a"].shape == mix.shape
+    expected = resample(resample(mix, 44100, 22050), 22050, 44100)[:, : mix.shape[1]]
+    np.testing.assert_allclose(out["a"], expected, atol=1e-5)
+    np.testing.assert_allclose(
+        out["a"][:, 200:-200], mix[:, 200:-200], atol=1e-2
+    )  # band-limited tones survive
+    tiny = build_model("demucs", preset("demucs", "tiny")).train()
+    stems = separate(tiny, mix[:, :30001], 44100)
+    assert tiny.training  # separate() runs in eval mode and restores the caller's mode
+    assert set(stems) == set(tiny.sources) and all(s.shape == (2, 30001) for s in stems.values())
+
+
+@pytest.mark.parametrize(
+    "audio, message",
+    [
+        (np.zeros((2, 0), np.float32), "empty"),
+        (np.full((2, 100), np.nan, np.float32), "NaN"),
+        (np.zeros((2, 100), np.float32), "silent"),
+    ],
+)
+def test_separate_bad_input(audio, message):
+    with pytest.raises(AudioError, match=message):
+        separate(Identity(), audio, 10000)
+
+
+def test_separate_file_streams_blocks(tmp_path):
+    mix = signal(1, 25000, seed=3)
+    sf.write(tmp_path / "song.flac", mix.T, 10000, subtype="PCM_24")
+    original, _ = load_audio(tmp_path / "song.flac")
+    written = separate_file(
+        Identity(), tmp_path / "song.flac", tmp_path / "out", block_s=0.7, stems=["c", "a"]
+    )
+    assert sorted(written) == ["a", "c"]
+    for path in written.values():
+        audio, rate = load_audio(path)
+        assert rate == 10000 and audio.shape == (1, 25000)
+        np.testing.assert_allclose(audio, original, atol=1e-6)  # block borders leave no trace
+    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == ["a.wav", "c.wav"]
+
+
+def test_separate_file_bad_inputs(tmp_path):
+    for name, audio in [
+        ("silent", np.zeros((100, 2))),
+        ("nan", np.full((100, 2), np.nan)),
+        ("empty", np.zeros((0, 2))),
+    ]:
+        sf.write(tmp_path / f"{name}.wav", audio, 10000, subtype="FLOAT")
+        with pytest.raises(AudioError):
+            separate_file(Identity(), tmp_path / f"{name}.wav", tmp_path / "out")
+    assert (
+        song_name("x/Music Delta - 80s Rock.stem.mp4") == "Music Delta - 80s Rock"
+        and song_name("a.b.wav") == "a.b"
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, musdb_sample_root):
+    """One CLI run over [real MUSDB clip, corrupt file, short wav] with a tiny random-weight Demucs."""
+    tmp = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp / "tiny.pt", build_model("demucs", preset("demucs", "tiny")))
+    clip = next(Path(musdb_sample_root).rglob("*.stem.mp4"))
+    (tmp / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt garbage" * 20)
+    sf.write(tmp / "short.wav", signal(1, 12345, seed=4).T, 16000)
+    songs = [str(clip), str(tmp / "corrupt.wav"), str(tmp / "short.wav")]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mss.separate",
+            *songs,
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    return result, clip, tmp
+
+
+def test_cli_separates_real_clip(cli_run):
+    result, clip, tmp = cli_run
+    reference, rate = load_audio(clip)  # the mixture (stem 0)
+    folder = tmp / "out" / song_name(clip)
+    assert sorted(p.name for p in folder.iterdir()) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    for path in folder.iterdir():
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.frames) == (rate, reference.shape[0], reference.shape[1])
+        audio, _ = load_audio(path)
+        assert np.abs(audio).max() > 0
+
+
+def test_cli_failure_keeps_other_songs(cli_run):
+    result, _, tmp = cli_run
+    assert result.returncode == 1
+    assert "corrupt.wav" in result.stderr and "1 of 3 song(s) failed" in result.stderr
+    short = sf.info(tmp / "out" / "short" / "vocals.wav")
+    assert (short.samplerate, short.channels, short.frames) == (16000, 1, 12345)
+    assert not (tmp / "out" / "corrupt").exists() or not any((tmp / "out" / "corrupt").iterdir())
+
+
+def test_cli_missing_checkpoint(tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", signal(2, 1000).T, 16000)
+    assert (
+        main([str(tmp_path / "a.wav"), "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+        == 2
+    )
+    assert "checkpoint not found" in capsys.readouterr().err

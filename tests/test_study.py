@@ -1,0 +1,476 @@
+"""listening_study: study files, stimuli, sessions and the ratings store."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import uuid
+
+import numpy as np
+import pandas as pd
+import pyloudnorm
+import pytest
+import soundfile as sf
+import torch
+
+from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
+from listening_study.processing import select_excerpt
+from listening_study.ratings import COLUMNS, RatingsStore, read_ratings
+from listening_study.sessions import SessionStore, design_session
+from listening_study.stimuli import prepare_stimuli
+from listening_study.study import default_study, load_study
+
+RATE = 44100
+SONG_S = 10.0
+VOCALS_ACTIVE = (4.0, 7.5)  # the only seconds where the planted vocals sound
+
+
+def _write_song(folder, rng: np.random.Generator):
+    t = np.arange(int(SONG_S * RATE)) / RATE
+    gate = (t >= VOCALS_ACTIVE[0]) & (t < VOCALS_ACTIVE[1])
+    vocals = (
+        0.3
+        * gate
+        * (
+            np.sin(2 * np.pi * 440 * t)
+            + 0.3 * np.sin(2 * np.pi * 2200 * t)
+            + 0.2 * np.sin(2 * np.pi * 6600 * t)
+        )
+    )
+    drums = 0.2 * rng.standard_normal(t.size) * (np.mod(t, 0.5) < 0.05)
+    bass = 0.25 * np.sin(2 * np.pi * 55 * t)
+    other = 0.1 * np.sin(2 * np.pi * 330 * t) + 0.02 * rng.standard_normal(t.size)
+    stems = {"vocals": vocals, "drums": drums, "bass": bass, "other": other}
+    folder.mkdir(parents=True)
+    for name, mono in stems.items():
+        sf.write(
+            folder / f"{name}.wav",
+            np.stack([mono, 0.8 * mono], axis=1).astype(np.float32),
+            RATE,
+            subtype="FLOAT",
+        )
+    mix = sum(np.stack([m, 0.8 * m], axis=1) for m in stems.values())
+    sf.write(folder / "mixture.wav", mix.astype(np.float32), RATE, subtype="FLOAT")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny models separate ~10x faster on one thread on a busy 2-core machine; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A MUSDB18-HQ layout dataset whose vocals sound only within VOCALS_ACTIVE, and two tiny checkpoints."""
+    from mss.checkpoint import save_checkpoint
+    from mss.models import build_model, preset
+
+    root = tmp_path_factory.mktemp("planted")
+    rng = np.random.default_rng(3)
+    for subset, songs in (("train", ("gamma",)), ("test", ("alpha", "beta"))):
+        for song in songs:
+            _write_song(root / "dataset" / subset / song, rng)
+    checkpoints = {}
+    for arch in ("unet", "demucs"):
+        torch.manual_seed(0)
+        checkpoints[arch] = root / f"{arch}.pt"
+        save_checkpoint(checkpoints[arch], build_model(arch, preset(arch, "tiny")))
+    study_file = root / "study.yaml"
+    study_file.write_text(
+        "study_id: planted\ndataset: dataset\nexcerpt_s: 3\ntargets: [vocals]\n"
+        "songs:\n  - alpha\n  - {name: beta, start_s: 1.0, end_s: 4.5}\n"
+        "systems: {unet: unet.pt, demucs: demucs.pt}\nanchors: [anchor35, anchor70, mixture]\n"
+    )
+    return root, study_file
+
+
+@pytest.fixture(scope="module")
+def rendered(planted, tmp_path_factory):
+    root, study_file = planted
+    study = load_study(study_file)
+    calls = []
+    stimuli = prepare_stimuli(
+        study, root / "cache", progress=lambda fraction, message: calls.append(fraction)
+    )
+    assert calls[-1] == 1.0
+    return study, stimuli
+
+
+# ------------------------------------------------------------------------------------------------ study files
+
+
+def test_yaml_and_toml_give_the_same_study(planted):
+    root, study_file = planted
+    toml = root / "study.toml"
+    toml.write_text(
+        'study_id = "planted"\ndataset = "dataset"\nexcerpt_s = 3\ntargets = ["vocals"]\n'
+        'songs = ["alpha", {name = "beta", start_s = 1.0, end_s = 4.5}]\n'
+        'anchors = ["anchor35", "anchor70", "mixture"]\n[systems]\nunet = "unet.pt"\ndemucs = "demucs.pt"\n'
+    )
+    from_yaml, from_toml = load_study(study_file), load_study(toml)
+    assert from_yaml == from_toml
+    assert from_yaml.conditions == ("unet", "demucs", "reference", "anchor35", "anchor70", "mixture")
+    assert from_yaml.systems[0].checkpoint == root / "unet.pt"
+    assert from_yaml.ab_pairs == (("unet", "demucs"),)
+    assert from_yaml.songs[0].automatic and (from_yaml.songs[1].start_s, from_yaml.songs[1].end_s) == (
+        1.0,
+        4.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"targets": "[piano_solo]"}, "unknown target 'piano_solo'"),
+        ({"songs": "[alpha, nosuchsong]"}, "unknown song 'nosuchsong'"),
+        ({"songs": "[{name: alpha, start_s: 0, end_s: 15}]"}, "15 s long; excerpts must be 3-12 s"),
+        ({"songs": "[{name: alpha, start_s: 8, end_s: 11}]"}, "out of range: the song lasts 10.00 s"),
+        ({"songs": "[{name: alpha, start_s: 8}]"}, "give both start_s and end_s"),
+        ({"excerpt_s": "20"}, "excerpt_s=20 s: must be 3-12 s"),
+        (
+            {"systems": "[{name: a, checkpoint: unet.pt}, {name: a, checkpoint: demucs.pt}]"},
+            r"duplicate system names: \['a'\]",
+        ),
+        ({"systems": "{unet: missing.pt}"}, "checkpoint of system 'unet' not found"),
+        ({"systems": "{unet: garbage.pt}"}, "checkpoint of system 'unet' cannot be loaded"),
+        ({"systems": "{reference: unet.pt}"}, "reserved"),
+        ({"anchors": "[anchor99]"}, "unknown anchor 'anchor99'"),
+        ({"colour": "blue"}, r"unknown study settings \['colour'\]"),
+        ({"study_id": "'../evil'"}, "study_id"),
+    ],
+)
+def test_validation_errors(planted, change, message):
+    root, _ = planted
+    (root / "garbage.pt").write_bytes(b"not a checkpoint at all")
+    settings = {"study_id": "planted", "dataset": "dataset", "targets": "[vocals]", "songs": "[alpha]",
+                "systems": "{unet: unet.pt}", **change}  # fmt: skip
+    path = root / "invalid.yaml"
+    path.write_text("".join(f"{key}: {value}\n" for key, value in settings.items()))
+    with pytest.raises(StudyError, match=message):
+        load_study(path)
+
+
+def test_unreadable_study_files(tmp_path):
+    with pytest.raises(StudyError, match="not found"):
+        load_study(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("study_id = [unclosed")
+    with pytest.raises(StudyError, match="cannot parse"):
+        load_study(bad)
+
+
+# ------------------------------------------------------------------------------------------------ stimuli
+
+
+def test_select_excerpt_finds_the_loudest_window():
+    t = np.arange(20 * 1000) / 1000
+    signal = np.where((t >= 11) & (t < 14), 1.0, 0.01)[None] * np.sin(2 * np.pi * 50 * t)  # (1, T)
+    assert select_excerpt(signal, 1000, 3.0) == pytest.approx((11.0, 14.0))
+    assert select_excerpt(signal[:, :2000], 1000, 3.0) == (0.0, 2.0)  # shorter than the window: all of it
+    with pytest.raises(StimulusError, match="silent"):
+        select_excerpt(np.zeros((2, 10000)), 1000, 3.0)
+
+
+def test_stimuli_are_rendered_matched_and_cached(planted, rendered):
+    root, _ = planted
+    study, stimuli = rendered
+    assert [t.trial_id for t in stimuli.trials] == ["t00-vocals", "t01-vocals"]
+    automatic, fixed = stimuli.trials
+    # the automatic excerpt lies where the planted vocals sound
+    assert VOCALS_ACTIVE[0] - 0.01 <= automatic.start_s and automatic.end_s <= VOCALS_ACTIVE[1] + 0.01
+    assert automatic.end_s - automatic.start_s == pytest.approx(3.0)
+    assert (fixed.start_s, fixed.end_s) == (1.0, 4.5)
+    meter = pyloudnorm.Meter(RATE)
+    for trial in stimuli.trials:
+        assert set(trial.conditions) == set(study.conditions)
+        ids = [trial.reference, *trial.conditions.values()]
+        assert len(set(ids)) == len(ids)  # the hidden reference does not share the open reference's id
+        audio = {}
+        for name, stimulus_id in [("open", trial.reference), *trial.conditions.items()]:
+            info = sf.info(stimuli.path(stimulus_id))
+            assert (info.samplerate, info.subtype, info.channels) == (RATE, "PCM_16", 2)
+            audio[name], _ = sf.read(stimuli.path(stimulus_id))
+        # loudness matched: every non-silent stimulus within 0.5 LU of the others (and none clips)
+        loudness = [meter.integrated_loudness(a) for a in audio.values() if np.abs(a).max() > 1e-3]
+        assert max(loudness) - min(loudness) < 0.5, loudness
+        assert max(np.abs(a).max() for a in audio.values()) < 0.95
+        # the 3.5 kHz anchor keeps the 440 Hz and 2.2 kHz partials and drops the 6.6 kHz one
+        for name, cutoff in (("anchor35", 4000), ("anchor70", 8000)):
+            spectrum = np.abs(np.fft.rfft(audio[name][:, 0])) ** 2
+            freqs = np.fft.rfftfreq(audio[name].shape[0], 1 / RATE)
+            if trial is automatic:
+                assert spectrum[freqs > cutoff].sum() / spectrum.sum() < 1e-5
+        ref_spectrum = np.abs(np.fft.rfft(audio["reference"][:, 0])) ** 2
+        if trial is automatic:
+            assert (
+                ref_spectrum[np.fft.rfftfreq(audio["reference"].shape[0], 1 / RATE) > 4000].sum()
+                / ref_spectrum.sum()
+                > 0.01
+            )
+    # the second call is a cache hit: nothing rendered, same ids, files untouched
+    files = {p: p.stat().st_mtime_ns for p in stimuli.root.rglob("*.wav")}
+    again = prepare_stimuli(study, root / "cache")
+    assert again.rendered == 0 and stimuli.rendered == 2
+    assert again.trials == stimuli.trials
+    assert {p: p.stat().st_mtime_ns for p in again.root.rglob("*.wav")} == files
+
+
+def test_stimulus_paths_are_whitelisted(rendered):
+    _, stimuli = rendered
+    good = stimuli.trials[0].reference
+    assert stimuli.path(good).is_file() and stimuli.path(good).parent.parent == stimuli.root
+    for bad in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        good + "/../x",
+        "0123456789abcdef",
+        "",
+        None,
+        good.upper(),
+        12,
+    ]:
+        with pytest.raises(StimulusError, match="unknown stimulus id"):
+            stimuli.path(bad)
+    with pytest.raises(StimulusError, match="unknown trial"):
+        stimuli.trial("../t00-vocals")
+
+
+def test_default_study_on_tiny_dataset(tiny_dataset, planted):
+    root, _ = planted
+    study = default_study(tiny_dataset, {"unet": root / "unet.pt", "demucs": root / "demucs.pt"}, n_songs=2,
+                          targets=("vocals", "bass"))  # fmt: skip
+    assert len(study.songs) == 2 and all(s.automatic for s in study.songs)
+    assert study.system_names == ("unet", "demucs") and study.ab_pairs == (("unet", "demucs"),)
+    # render one trial of a generated song: the chosen 3-s window is the one where the bass is loudest
+    one = dataclasses.replace(study, songs=study.songs[:1], targets=("bass",), excerpt_s=3.0)
+    stimuli = prepare_stimuli(one, root / "tiny-cache")
+    (trial,) = stimuli.trials
+    from mss.data import find_track, open_db, track_stems
+
+    bass = track_stems(find_track(open_db(tiny_dataset, subset="test"), trial.song), ["bass"])[0]  # (C, T)
+    power = np.cumsum(np.concatenate([[0.0], (bass.astype(np.float64) ** 2).mean(0)]))
+    window = int(3.0 * RATE)
+    chosen = power[int(round(trial.end_s * RATE))] - power[int(round(trial.start_s * RATE))]
+    others = [power[s + window] - power[s] for s in range(0, bass.shape[-1] - window, RATE // 10)]
+    assert trial.end_s - trial.start_s == pytest.approx(3.0) and chosen >= max(others) * 0.98
+    assert all(stimuli.path(i).is_file() for i in trial.conditions.values())
+    with pytest.raises(StudyError, match="unknown target"):
+        default_study(tiny_dataset, {"unet": root / "unet.pt"}, targets=("kazoo",))
+
+
+# ------------------------------------------------------------------------------------------------ sessions
+
+
+def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
+    _, stimuli = rendered
+    store = SessionStore(tmp_path / "study", stimuli)
+    sessions = [store.start() for _ in range(12)]
+    mappings = {tuple(s.trials["t00-vocals"].labels.values()) for s in sessions}
+    orders = {s.trial_order for s in sessions}
+    assert len(mappings) > 4 and len(orders) == 2  # differs between participants
+    for session in sessions[:3]:
+        assert design_session(session.session_id, stimuli.trials) == (session.trial_order, session.trials)
+        assert store.resume(session.session_id) == session
+        assert session.participant_id.startswith("P-")
+        for trial in session.trials.values():
+            assert trial.screen_labels == ["A", "B", "C", "D", "E", "F"]
+            assert {trial.stimuli[label] for label in trial.labels} == set(
+                stimuli.trial(trial.trial_id).conditions.values()
+            )
+    # a "reload": a new store on the same folder resumes exactly after the submitted trial
+    session = store.start("listener_07")
+    first = store.next_trial(session)
+    store.submit(
+        session.session_id,
+        first.trial_id,
+        dict.fromkeys(first.labels, 50.0),
+        dict.fromkeys(first.labels, 1),
+        1000,
+    )
+    reloaded = SessionStore(tmp_path / "study", stimuli)
+    resumed = reloaded.resume(session.session_id)
+    assert resumed.participant_id == "listener_07"
+    assert reloaded.progress(resumed) == (1, 2)
+    assert reloaded.next_trial(resumed).trial_id == session.trial_order[1]
+    assert not resumed.training_done and reloaded.mark_training_done(resumed).training_done
+    assert reloaded.resume(session.session_id).training_done
+    for bad in ["../x", "a b", "x" * 40, "ä"]:
+        with pytest.raises(SessionError, match="participant id"):
+            store.start(bad)
+    for bad in ["../../etc/passwd", uuid.uuid4().hex]:
+        with pytest.raises(SessionError):
+            store.resume(bad)
+
+
+# ------------------------------------------------------------------------------------------------ ratings
+
+
+def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
+    _, stimuli = rendered
+    store = SessionStore(tmp_path / "study", stimuli)
+    sessions = [store.start(f"p{i:02d}") for i in range(50)]
+    barrier = threading.Barrier(50)
+    errors = []
+
+    def submit(session):
+        trial = session.trials[session.trial_order[0]]
+        scores = {label: float(i * 10) for i, label in enumerate(trial.screen_labels)}
+        barrier.wait()
+        try:
+            store.submit(
+                session.session_id,
+                trial.trial_id,
+                scores,
+                dict.fromkeys(trial.labels, 2),
+                4321,
+                'ok, "fine"\nthanks',
+            )
+        except Exception as exc:  # collected: a failing thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(s,)) for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    frame = pd.read_csv(store.ratings.path)
+    assert tuple(frame.columns) == COLUMNS and len(frame) == 50 * 6
+    assert frame.groupby(["session_uuid", "screen_label"]).size().eq(1).all()
+    assert set(frame["session_uuid"]) == {s.session_id for s in sessions}
+    assert (frame["rating_comment"] == 'ok, "fine"\nthanks').all()
+    # each session's rows are contiguous: the trials did not interleave
+    assert (frame["session_uuid"] != frame["session_uuid"].shift()).sum() == 50
+    # the true condition names are recorded under their screen labels
+    session = sessions[0]
+    rows = frame[frame["session_uuid"] == session.session_id].set_index("screen_label")
+    for label, condition in session.trials[session.trial_order[0]].labels.items():
+        assert rows.loc[label, "rating_stimulus"] == condition
+    assert read_ratings(store.ratings.path)["rating_score"].dtype.kind == "f"
+
+
+def test_refused_submissions_write_nothing(rendered, tmp_path):
+    _, stimuli = rendered
+    store = SessionStore(tmp_path / "study", stimuli)
+    session = store.start()
+    trial = store.next_trial(session)
+    labels = trial.screen_labels
+    scores, plays = dict.fromkeys(labels, 60.0), dict.fromkeys(labels, 1)
+    before = store.ratings.path.read_bytes()
+    cases = [
+        (dict(session_id=uuid.uuid4().hex), "unknown session"),
+        (dict(session_id="../../x"), "malformed session id"),
+        (dict(trial_id="t99-vocals"), "unknown trial"),
+        (dict(scores={k: v for k, v in scores.items() if k != "A"}), r"missing \['A'\]"),
+        (dict(scores={**scores, "Z": 1.0}), r"extra \['Z'\]"),
+        (dict(scores={**scores, "B": 100.5}), "within 0-100"),
+        (dict(scores={**scores, "B": -1}), "within 0-100"),
+        (dict(scores={**scores, "C": math.nan}), "finite number"),
+        (dict(scores={**scores, "C": math.inf}), "finite number"),
+        (dict(scores={**scores, "C": "50"}), "finite number"),
+        (dict(plays={**plays, "D": 0}), r"not yet played: \['D'\]"),
+        (dict(plays={k: v for k, v in plays.items() if k != "E"}), "play counts"),
+        (dict(comment="x" * 1001), "at most 1000"),
+        (dict(time_ms=-5), "time_ms"),
+    ]
+    for change, message in cases:
+        defaults = dict(session_id=session.session_id, trial_id=trial.trial_id, scores=scores, plays=plays,
+                        time_ms=1000, comment="")  # fmt: skip
+        arguments = {**defaults, **change}
+        with pytest.raises(SubmissionError, match=message):
+            store.submit(**arguments)
+        assert store.ratings.path.read_bytes() == before, change
+    rows = store.submit(session.session_id, trial.trial_id, scores, plays, 1000)
+    assert len(rows) == 6 and {r["mode"] for r in rows} == {"mushra"}
+    after = store.ratings.path.read_bytes()
+    with pytest.raises(SubmissionError, match="already submitted"):
+        store.submit(session.session_id, trial.trial_id, scores, plays, 1000)
+    # another process's store (a fresh object on the same file) also sees the submission
+    with pytest.raises(SubmissionError, match="already submitted"):
+        RatingsStore(store.ratings.path).submit(session, trial.trial_id, scores, plays, 1000)
+    assert store.ratings.path.read_bytes() == after
+
+
+def test_ab_mode(rendered, tmp_path):
+    _, stimuli = rendered
+    store = SessionStore(tmp_path / "study", stimuli)
+    session = store.start(mode="ab")
+    assert len(session.trial_order) == 2 and all(t.startswith("ab0-") for t in session.trial_order)
+    trial = store.next_trial(session)
+    assert sorted(trial.labels.values()) == ["demucs", "unet"] and trial.screen_labels == ["A", "B"]
+    with pytest.raises(SubmissionError, match="confidence"):
+        store.submit_ab(session.session_id, trial.trial_id, "A", 4, {"A": 1, "B": 1}, 500)
+    with pytest.raises(SubmissionError, match="not a mushra session"):
+        store.submit(session.session_id, trial.trial_id, {"A": 1.0, "B": 2.0}, {"A": 1, "B": 1}, 500)
+    rows = store.submit_ab(session.session_id, trial.trial_id, "B", 3, {"A": 1, "B": 2}, 500)
+    scores = {r["screen_label"]: r["rating_score"] for r in rows}
+    assert scores == {"A": 0.0, "B": 3.0} and {r["mode"] for r in rows} == {"ab"}
+
+
+def test_ratings_file_errors(tmp_path):
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("name,score\nalice,3\n")
+    with pytest.raises(RatingsFileError, match="header is not the ratings header"):
+        RatingsStore(wrong)
+    assert wrong.read_text() == "name,score\nalice,3\n"  # not overwritten
+    broken = tmp_path / "broken.csv"
+    store = RatingsStore(broken)
+    assert broken.read_text() == ",".join(COLUMNS) + "\n"
+    RatingsStore(broken)  # an existing file with the right header is accepted, header written once
+    assert broken.read_text().count("session_test_id") == 1
+    with open(broken, "a") as handle:
+        handle.write("just,three,fields\n")
+    with pytest.raises(RatingsFileError, match="3 fields instead of 17"):
+        store.completed("x")
+    with pytest.raises(RatingsFileError):
+        read_ratings(broken)
+    assert broken.read_text().endswith("just,three,fields\n")
+
+
+def test_loudness_match_guards_silence_and_clipping():
+    from listening_study.processing import integrated_loudness, loudness_match
+
+    rng = np.random.default_rng(0)
+    noise = (0.05 * rng.standard_normal((2, RATE * 3))).astype(np.float32)
+    spiky = np.zeros((2, RATE * 3), np.float32)
+    spiky[:, ::4410] = (
+        0.5  # clicks: a high crest factor that -23 LUFS would push far past full scale... at -5 LUFS
+    )
+    stimuli = {"noise": noise, "spiky": spiky, "silent": np.zeros_like(noise)}
+    matched, report = loudness_match(stimuli, RATE, target_lufs=-5.0)
+    assert report.silent == ("silent",) and not matched["silent"].any()
+    assert report.trial_gain_db < 0  # the whole trial was attenuated by one common gain...
+    assert (
+        max(np.abs(a).max() for a in matched.values()) <= 10 ** (-1 / 20) + 1e-6
+    )  # ...so nothing exceeds -1 dBFS
+    levels = [integrated_loudness(matched[name], RATE) for name in ("noise", "spiky")]
+    assert abs(levels[0] - levels[1]) < 0.1  # and the stimuli stay matched to each other
+    assert levels[0] == pytest.approx(-5.0 + report.trial_gain_db, abs=0.1)
+
+
+def test_two_processes_share_the_ratings_file(tmp_path):
+    """fcntl.flock keeps rows of separate processes (each with its own store and lock) whole and unique."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from listening_study.ratings import RatingsStore
+from listening_study.sessions import Session, SessionTrial
+store = RatingsStore(sys.argv[1])
+labels = {"A": "x", "B": "y", "C": "reference"}
+for i in range(15):
+    trial = SessionTrial("t00-vocals", "song", "vocals", 1.0, 4.0, "0" * 16, labels, {k: "0" * 16 for k in labels})
+    session = Session(f"{sys.argv[2]}{i:031x}", "p" + sys.argv[2], "s", "mushra", "", ("t00-vocals",), {"t00-vocals": trial})
+    store.submit(session, "t00-vocals", {"A": 1.0, "B": 2.0, "C": 3.0}, {"A": 1, "B": 1, "C": 1}, 10, "x" * 500)
+"""
+    csv_path = tmp_path / "ratings.csv"
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(csv_path), tag]) for tag in "ab"]
+    assert [p.wait(timeout=120) for p in processes] == [0, 0]
+    frame = read_ratings(csv_path)
+    assert len(frame) == 2 * 15 * 3 and frame.groupby(["session_uuid", "screen_label"]).size().eq(1).all()
+    assert (frame["session_uuid"] != frame["session_uuid"].shift()).sum() == 30  # no interleaving
