@@ -9,6 +9,12 @@ setup:
 test: setup
 	$(PY) -m pytest
 
+# The app on the embedded default: the generated dataset (built on first run, a few minutes) and the
+# committed checkpoints. PORT=7860 by default; extra app options through ARGS="...".
+PORT ?= 7860
+demo: setup
+	$(PY) app.py --port $(PORT) $(ARGS)
+
 lint: setup
 	$(PY) -m ruff check mss training listening_study tests app.py
 

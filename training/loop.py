@@ -169,7 +169,7 @@ def train_epoch(trainer: Trainer, loader: DataLoader, epoch: int, steps: int) ->
             raise FloatingPointError(f"training loss became {loss} at step {trainer.step}; lower the lr")
         total += torch.tensor([loss, 1.0], dtype=torch.float64)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.scheduler.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.scheduler.get_last_lr()[0]:.2e}", refresh=False)
     bar.close()
     total = all_reduce_sum(total, ctx)
     return float(total[0] / max(1.0, float(total[1])))
@@ -234,11 +234,11 @@ def train(
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     last_path = out_dir / state.LAST_FILE
+    if last_path.exists() and not resume:  # checked on every rank: none is left waiting for the others
+        raise FileExistsError(
+            f"{out_dir} already holds a run ({last_path.name}); pass --resume or another --out"
+        )
     if ctx.is_main:
-        if last_path.exists() and not resume:
-            raise FileExistsError(
-                f"{out_dir} already holds a run ({last_path.name}); pass --resume or another --out"
-            )
         out_dir.mkdir(parents=True, exist_ok=True)
     root = None if dataset in (None, "default") else dataset
     data_config = DataConfig(

@@ -11,4 +11,12 @@ from .presets import PRESETS, SynthPreset
 from .song import build_song
 from .writer import generate_dataset, generator_speed, setup_config
 
-__all__ = ["EXTRA_STEMS", "PRESETS", "SynthPreset", "build_song", "generate_dataset", "generator_speed", "setup_config"]
+__all__ = [
+    "EXTRA_STEMS",
+    "PRESETS",
+    "SynthPreset",
+    "build_song",
+    "generate_dataset",
+    "generator_speed",
+    "setup_config",
+]

@@ -18,11 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset at ROOT")
-    parser.add_argument("--jobs", type=int, default=1, help="songs rendered in parallel (same bytes for any value)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="songs rendered in parallel (same bytes for any value)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        root = generate_dataset(args.root, args.preset, args.seed, progress=True, overwrite=args.overwrite, jobs=args.jobs)
+        root = generate_dataset(
+            args.root, args.preset, args.seed, progress=True, overwrite=args.overwrite, jobs=args.jobs
+        )
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

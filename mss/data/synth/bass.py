@@ -12,7 +12,16 @@ from .theory import Chord, nearest_pitch
 PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
     "rock": (
         tuple((s, "R", 2) for s in range(0, 16, 2)),
-        ((0, "R", 2), (2, "R", 2), (4, "R", 2), (6, "R", 2), (8, "R", 2), (10, "R", 2), (12, "5", 2), (14, "A", 2)),
+        (
+            (0, "R", 2),
+            (2, "R", 2),
+            (4, "R", 2),
+            (6, "R", 2),
+            (8, "R", 2),
+            (10, "R", 2),
+            (12, "5", 2),
+            (14, "A", 2),
+        ),
         ((0, "R", 6), (6, "R", 2), (8, "R", 4), (12, "O", 2), (14, "5", 2)),
     ),
     "pop": (
@@ -21,8 +30,27 @@ PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
         ((0, "R", 4), (4, "R", 2), (6, "R", 2), (8, "R", 4), (12, "5", 4)),
     ),
     "funk": (
-        ((0, "R", 1), (3, "O", 1), (4, "R", 1), (6, "5", 1), (7, "R", 1), (10, "O", 1), (11, "b7", 1), (12, "R", 2), (14, "A", 1)),
-        ((0, "R", 2), (2, "R", 1), (3, "O", 1), (6, "R", 1), (8, "5", 2), (10, "b7", 1), (11, "O", 1), (14, "A", 2)),
+        (
+            (0, "R", 1),
+            (3, "O", 1),
+            (4, "R", 1),
+            (6, "5", 1),
+            (7, "R", 1),
+            (10, "O", 1),
+            (11, "b7", 1),
+            (12, "R", 2),
+            (14, "A", 1),
+        ),
+        (
+            (0, "R", 2),
+            (2, "R", 1),
+            (3, "O", 1),
+            (6, "R", 1),
+            (8, "5", 2),
+            (10, "b7", 1),
+            (11, "O", 1),
+            (14, "A", 2),
+        ),
     ),
     "ballad": (
         ((0, "R", 8), (8, "5", 6), (14, "A", 2)),
@@ -35,7 +63,16 @@ PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
         ((0, "R", 3), (3, "R", 3), (6, "R", 2), (8, "R", 3), (11, "R", 3), (14, "O", 2)),
     ),
     "shuffle": (
-        ((0, "R", 2), (2, "3", 2), (4, "5", 2), (6, "6", 2), (8, "b7", 2), (10, "6", 2), (12, "5", 2), (14, "3", 2)),
+        (
+            (0, "R", 2),
+            (2, "3", 2),
+            (4, "5", 2),
+            (6, "6", 2),
+            (8, "b7", 2),
+            (10, "6", 2),
+            (12, "5", 2),
+            (14, "3", 2),
+        ),
         ((0, "R", 4), (4, "3", 4), (8, "5", 4), (12, "6", 4)),
     ),
 }
@@ -61,7 +98,9 @@ def compose_bass(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
         chord = plan.chord_at(bar)
         root = nearest_pitch(chord.root, root, LOW, HIGH)  # smallest leap from the previous root
         next_root = nearest_pitch(plan.chord_at(bar + 1).root, root, LOW, HIGH)
-        if section.name in ("intro", "break", "outro") or (section.name == "verse" and pos < 2 and rng.random() < 0.3):
+        if section.name in ("intro", "break", "outro") or (
+            section.name == "verse" and pos < 2 and rng.random() < 0.3
+        ):
             pattern = ((0, "R", 14),)  # sparse: one long note
         elif section.name == "chorus":
             pattern = chorus_pattern

@@ -50,12 +50,21 @@ def compose_song(rng: np.random.Generator, style: str, duration_s: float, has_pi
 
     drums = new_part("drums", "kit", int(rng.choice(STYLES[style].drum_kits)), is_drum=True)
     drums.sections = _sections(plan, rng, {"intro": 0.5, "break": 0.6})
-    drums.level_db, drums.reverb_send, drums.compress_ratio = float(rng.normal(-17, 1.2)), float(rng.uniform(0.05, 0.15)), 2.5
+    drums.level_db, drums.reverb_send, drums.compress_ratio = (
+        float(rng.normal(-17, 1.2)),
+        float(rng.uniform(0.05, 0.15)),
+        2.5,
+    )
     parts.append(drums)
 
     bass = new_part("bass", "bass", int(rng.choice(BASS_PROGRAMS[style])))
     bass.sections = _sections(plan, rng, {"intro": 0.5, "break": 0.5})
-    bass.level_db, bass.reverb_send, bass.highpass_hz, bass.compress_ratio = float(rng.normal(-19, 1.2)), 0.02, 30.0, 4.0
+    bass.level_db, bass.reverb_send, bass.highpass_hz, bass.compress_ratio = (
+        float(rng.normal(-19, 1.2)),
+        0.02,
+        30.0,
+        4.0,
+    )
     parts.append(bass)
 
     kinds = list(rng.permutation(STYLE_KINDS[style]))

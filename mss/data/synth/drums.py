@@ -21,12 +21,23 @@ GROOVES: dict[str, dict[str, dict[int, str]]] = {
     },
     "pop": {
         "verse": {KICK: "X.....x...x.....", SNARE: "....X.......X...", CHH: "xxxxxxxxxxxxxxxx"},
-        "chorus": {KICK: "X..x..x...x.....", SNARE: "....X.......X...", CLAP: "....x.......x...", CHH: "x.x.x.x.x.x.x.x.", TAMB: "....x.......x..."},
+        "chorus": {
+            KICK: "X..x..x...x.....",
+            SNARE: "....X.......X...",
+            CLAP: "....x.......x...",
+            CHH: "x.x.x.x.x.x.x.x.",
+            TAMB: "....x.......x...",
+        },
         "bridge": {KICK: "X.......x.......", SIDE: "....x.......x...", CHH: "x.x.x.x.x.x.x.x."},
     },
     "funk": {
         "verse": {KICK: "X..x......x..x..", SNARE: "....X..g.g..X..g", CHH: "XxxxXxxxXxxxXxxx"},
-        "chorus": {KICK: "X.x...x...x..x..", SNARE: "....X.g..g..X...", CHH: "XxxxXxxxXxxxXx.x", OHH: "..............x."},
+        "chorus": {
+            KICK: "X.x...x...x..x..",
+            SNARE: "....X.g..g..X...",
+            CHH: "XxxxXxxxXxxxXx.x",
+            OHH: "..............x.",
+        },
         "bridge": {KICK: "X.........x.....", SNARE: "....X..g....X..g", CHH: "x.x.x.x.x.x.x.x."},
     },
     "ballad": {
@@ -35,8 +46,19 @@ GROOVES: dict[str, dict[str, dict[int, str]]] = {
         "bridge": {KICK: "X...............", SNARE: "........X.......", CHH: "x...x...x...x..."},
     },
     "electronic": {
-        "verse": {KICK: "X...x...X...x...", CLAP: "....x.......x...", CHH: "x.x.x.x.x.x.x.x.", OHH: "..x...x...x...x."},
-        "chorus": {KICK: "X...x...X...x...", CLAP: "....X.......X...", CHH: "xxxxxxxxxxxxxxxx", OHH: "..x...x...x...x.", SHAKER: "x.x.x.x.x.x.x.x."},
+        "verse": {
+            KICK: "X...x...X...x...",
+            CLAP: "....x.......x...",
+            CHH: "x.x.x.x.x.x.x.x.",
+            OHH: "..x...x...x...x.",
+        },
+        "chorus": {
+            KICK: "X...x...X...x...",
+            CLAP: "....X.......X...",
+            CHH: "xxxxxxxxxxxxxxxx",
+            OHH: "..x...x...x...x.",
+            SHAKER: "x.x.x.x.x.x.x.x.",
+        },
         "bridge": {KICK: "X.......X.......", CLAP: "............x...", CHH: "x.x.x.x.x.x.x.x."},
     },
     "shuffle": {
@@ -80,7 +102,9 @@ def compose_drums(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
         is_break = section.name == "break"
         energy = section.energy
         if pos == 0 and section.name in ("chorus", "bridge", "outro", "verse") and previous_index is not None:
-            add_note(part, CRASH, plan.time(bar, 0), plan.time(bar, 0) + 0.5, 100 + 20 * energy, rng, timing_ms=3)
+            add_note(
+                part, CRASH, plan.time(bar, 0), plan.time(bar, 0) + 0.5, 100 + 20 * energy, rng, timing_ms=3
+            )
         previous_index = section.index
         fill_beats = 0
         if last_bar and not is_break:
@@ -104,10 +128,20 @@ def compose_drums(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
                     end = plan.time(bar, step) + 0.2
                 else:
                     end = plan.time(bar, step) + 0.1
-                add_note(part, voice, plan.time(bar, step), end, vel, rng, timing_ms=5 if voice in (CHH, RIDE) else 3)
+                add_note(
+                    part,
+                    voice,
+                    plan.time(bar, step),
+                    end,
+                    vel,
+                    rng,
+                    timing_ms=5 if voice in (CHH, RIDE) else 3,
+                )
             if voice == KICK and rng.random() < 0.15:  # variation: an extra syncopated kick
                 step = int(rng.choice([3, 7, 11, 14]))
                 if step < 16 - 4 * fill_beats:
-                    add_note(part, KICK, plan.time(bar, step), plan.time(bar, step) + 0.1, 80, rng, timing_ms=3)
+                    add_note(
+                        part, KICK, plan.time(bar, step), plan.time(bar, step) + 0.1, 80, rng, timing_ms=3
+                    )
         if fill_beats:
             _fill(part, plan, bar, rng, energy, fill_beats)

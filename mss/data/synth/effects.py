@@ -13,17 +13,23 @@ def highpass(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarra
     return signal.sosfilt(sos, audio, axis=-1).astype(np.float32)
 
 
-def shelves(audio: np.ndarray, low_db: float, high_db: float, sample_rate: int, low_hz=250.0, high_hz=4000.0) -> np.ndarray:
+def shelves(
+    audio: np.ndarray, low_db: float, high_db: float, sample_rate: int, low_hz=250.0, high_hz=4000.0
+) -> np.ndarray:
     """Low and high shelving EQ as a crossover: gains applied to the band below/above each corner."""
     if abs(low_db) < 0.1 and abs(high_db) < 0.1:
         return audio
     low = signal.sosfilt(signal.butter(2, low_hz, fs=sample_rate, output="sos"), audio, axis=-1)
-    high = signal.sosfilt(signal.butter(2, high_hz, btype="highpass", fs=sample_rate, output="sos"), audio, axis=-1)
+    high = signal.sosfilt(
+        signal.butter(2, high_hz, btype="highpass", fs=sample_rate, output="sos"), audio, axis=-1
+    )
     out = audio + (10 ** (low_db / 20) - 1) * low + (10 ** (high_db / 20) - 1) * high
     return out.astype(np.float32)
 
 
-def compress(audio: np.ndarray, ratio: float, sample_rate: int, threshold_db: float = -12.0, time_ms: float = 20.0) -> np.ndarray:
+def compress(
+    audio: np.ndarray, ratio: float, sample_rate: int, threshold_db: float = -12.0, time_ms: float = 20.0
+) -> np.ndarray:
     """Feed-forward RMS compressor (threshold relative to the part's peak RMS), smoothed gain."""
     if ratio <= 1.0:
         return audio
@@ -43,7 +49,9 @@ def pan(audio: np.ndarray, position: float) -> np.ndarray:
     return audio * gains[:, None]
 
 
-def echo(audio: np.ndarray, delay_s: float, feedback: float, mix: float, sample_rate: int, taps: int = 4) -> np.ndarray:
+def echo(
+    audio: np.ndarray, delay_s: float, feedback: float, mix: float, sample_rate: int, taps: int = 4
+) -> np.ndarray:
     """Ping-pong echo: delayed copies alternate between the channels and decay by ``feedback``."""
     delay = int(delay_s * sample_rate)
     out = audio.copy()

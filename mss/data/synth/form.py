@@ -30,7 +30,15 @@ STYLES: dict[str, Style] = {
 
 # Section lengths in bars and which roles normally play. Parts refine this per song.
 SECTION_BARS = {"intro": 2, "verse": 8, "pre": 2, "chorus": 8, "bridge": 4, "break": 2, "outro": 2}
-SECTION_ENERGY = {"intro": 0.45, "verse": 0.6, "pre": 0.7, "chorus": 0.9, "bridge": 0.65, "break": 0.35, "outro": 0.5}
+SECTION_ENERGY = {
+    "intro": 0.45,
+    "verse": 0.6,
+    "pre": 0.7,
+    "chorus": 0.9,
+    "bridge": 0.65,
+    "break": 0.35,
+    "outro": 0.5,
+}
 VOCAL_SECTIONS = {"verse", "pre", "chorus", "bridge"}
 
 FORMS = (

@@ -88,7 +88,16 @@ def _piano(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
             start = plan.time(bar, step)
             accent = 1.0 if step % 4 == 0 else 0.85
             for pitch in voicing:
-                add_note(part, pitch, start, start + length * plan.step_s * 0.9, vel * accent, rng, timing_ms=4, velocity_jitter=4)
+                add_note(
+                    part,
+                    pitch,
+                    start,
+                    start + length * plan.step_s * 0.9,
+                    vel * accent,
+                    rng,
+                    timing_ms=4,
+                    velocity_jitter=4,
+                )
 
 
 def _guitar_strum(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
@@ -98,14 +107,26 @@ def _guitar_strum(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
         shape = _guitar_shape(plan.chord_at(bar), root)
         root = shape[0]
         vel = _energy_velocity(82, section.energy)
-        strokes = [(s, c) for s, c in enumerate(pattern) if c != "."] if section.name != "intro" else [(0, "D"), (8, "D")]
+        strokes = (
+            [(s, c) for s, c in enumerate(pattern) if c != "."]
+            if section.name != "intro"
+            else [(0, "D"), (8, "D")]
+        )
         for k, (step, stroke) in enumerate(strokes):
             start = plan.time(bar, step)
             end = plan.time(bar, strokes[k + 1][0]) if k + 1 < len(strokes) else plan.time(bar + 1, 0)
             strings = shape if stroke == "D" else shape[::-1][:4]
             strum_s = float(rng.uniform(0.008, 0.016))
             for i, pitch in enumerate(strings):
-                add_note(part, pitch, start + i * strum_s, end, vel * (1.0 if stroke == "D" else 0.75), rng, timing_ms=4)
+                add_note(
+                    part,
+                    pitch,
+                    start + i * strum_s,
+                    end,
+                    vel * (1.0 if stroke == "D" else 0.75),
+                    rng,
+                    timing_ms=4,
+                )
 
 
 def _guitar_power(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
@@ -123,7 +144,9 @@ def _guitar_power(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
         for step, length in onsets:
             start = plan.time(bar, step)
             for i, pitch in enumerate(chord):
-                add_note(part, pitch, start + 0.005 * i, start + length * plan.step_s * gate, vel, rng, timing_ms=4)
+                add_note(
+                    part, pitch, start + 0.005 * i, start + length * plan.step_s * gate, vel, rng, timing_ms=4
+                )
 
 
 def _guitar_funk(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
@@ -137,10 +160,14 @@ def _guitar_funk(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
             start = plan.time(bar, step)
             accent = 1.15 if symbol == "X" or step % 4 == 0 else 0.85
             for i, pitch in enumerate(voicings[bar]):
-                add_note(part, pitch, start + 0.004 * i, start + 0.5 * plan.step_s, vel * accent, rng, timing_ms=3)
+                add_note(
+                    part, pitch, start + 0.004 * i, start + 0.5 * plan.step_s, vel * accent, rng, timing_ms=3
+                )
 
 
-def _picked(part: Part, plan: SongPlan, rng: np.random.Generator, low: int, high: int, step_size: int) -> None:
+def _picked(
+    part: Part, plan: SongPlan, rng: np.random.Generator, low: int, high: int, step_size: int
+) -> None:
     """Broken chords (fingerpicked guitar, mallets): notes of a voicing in a rocking order."""
     voicings = _voicings(plan, part, low, high, 4)
     order = (0, 2, 1, 3, 2, 1, 3, 2) if rng.random() < 0.5 else (0, 1, 2, 3, 2, 1, 2, 3)
@@ -148,10 +175,19 @@ def _picked(part: Part, plan: SongPlan, rng: np.random.Generator, low: int, high
         vel = _energy_velocity(74, section.energy)
         for k, step in enumerate(range(0, 16, step_size)):
             start = plan.time(bar, step)
-            add_note(part, voicings[bar][order[k % len(order)]], start, start + 3 * step_size * plan.step_s, vel, rng)
+            add_note(
+                part,
+                voicings[bar][order[k % len(order)]],
+                start,
+                start + 3 * step_size * plan.step_s,
+                vel,
+                rng,
+            )
 
 
-def _sustained(part: Part, plan: SongPlan, rng: np.random.Generator, low: int, high: int, halves: bool) -> None:
+def _sustained(
+    part: Part, plan: SongPlan, rng: np.random.Generator, low: int, high: int, halves: bool
+) -> None:
     """Held chords (strings, pads, organ), legato from bar to bar."""
     voicings = _voicings(plan, part, low, high, 4)
     for bar, section, _pos in bars_of(plan, part):
@@ -201,7 +237,16 @@ def _synth_arp(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
         for step in range(16):
             start = plan.time(bar, step)
             accent = 1.15 if step % 4 == 0 else 0.9
-            add_note(part, notes[step % len(notes)], start, start + 0.6 * plan.step_s, vel * accent, rng, timing_ms=2, velocity_jitter=3)
+            add_note(
+                part,
+                notes[step % len(notes)],
+                start,
+                start + 0.6 * plan.step_s,
+                vel * accent,
+                rng,
+                timing_ms=2,
+                velocity_jitter=3,
+            )
 
 
 def compose_other(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
@@ -219,7 +264,9 @@ def compose_other(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
     elif kind == "mallet":
         _picked(part, plan, rng, 64, 84, 2)
     elif kind in ("strings", "pad"):
-        _sustained(part, plan, rng, 50 if kind == "strings" else 48, 76 if kind == "strings" else 72, halves=False)
+        _sustained(
+            part, plan, rng, 50 if kind == "strings" else 48, 76 if kind == "strings" else 72, halves=False
+        )
     elif kind == "organ":
         _organ(part, plan, rng)
     elif kind == "brass":

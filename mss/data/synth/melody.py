@@ -28,7 +28,16 @@ def _rhythm(rng: np.random.Generator, phrase_steps: int) -> list[tuple[int, int]
     return notes
 
 
-def _pitches(plan: SongPlan, bar0: int, rhythm, centre: float, rng: np.random.Generator, low: int, high: int, template=None):
+def _pitches(
+    plan: SongPlan,
+    bar0: int,
+    rhythm,
+    centre: float,
+    rng: np.random.Generator,
+    low: int,
+    high: int,
+    template=None,
+):
     scale = scale_pitches(plan.key, low, high)
     pitches: list[int] = []
     current = int(scale[int(np.argmin([abs(p - centre) for p in scale]))])
@@ -39,19 +48,29 @@ def _pitches(plan: SongPlan, bar0: int, rhythm, centre: float, rng: np.random.Ge
             # Repeated motif: keep the tune, move strong notes to the nearest tone of the new chord.
             pitch = template[i]
             if strong and pitch % 12 not in chord.pcs:
-                pitch = min((nearest_pitch(pc, pitch, low, high) for pc in chord.pcs), key=lambda p: abs(p - pitch))
+                pitch = min(
+                    (nearest_pitch(pc, pitch, low, high) for pc in chord.pcs), key=lambda p: abs(p - pitch)
+                )
         else:
             upward = rng.random() < (0.7 if i < len(rhythm) / 2 else 0.3)  # an arch-shaped contour
             if strong:
                 target = current + (2 if upward else -2)
-                pitch = min((nearest_pitch(pc, target, low, high) for pc in chord.pcs), key=lambda p: abs(p - target))
+                pitch = min(
+                    (nearest_pitch(pc, target, low, high) for pc in chord.pcs), key=lambda p: abs(p - target)
+                )
             else:
-                index = scale.index(current) if current in scale else int(np.argmin([abs(p - current) for p in scale]))
+                index = (
+                    scale.index(current)
+                    if current in scale
+                    else int(np.argmin([abs(p - current) for p in scale]))
+                )
                 move = int(rng.choice([1, 1, 1, 2])) * (1 if upward else -1)
                 index = int(np.clip(index + move, 0, len(scale) - 1))
                 pitch = scale[index]
             if abs(pitch - centre) > 7:  # drift back toward the middle of the range
-                pitch = min((nearest_pitch(pc, centre, low, high) for pc in chord.pcs), key=lambda p: abs(p - centre))
+                pitch = min(
+                    (nearest_pitch(pc, centre, low, high) for pc in chord.pcs), key=lambda p: abs(p - centre)
+                )
         pitches.append(int(pitch))
         current = int(pitch)
     return pitches
@@ -112,5 +131,7 @@ def compose_vocals(part: Part, plan: SongPlan, rng: np.random.Generator) -> None
             start = plan.time(note_bar, step % 16)
             end = start + length * plan.step_s * 0.97
             arch = 8 * np.sin(np.pi * (i + 0.5) / len(rhythm))
-            add_note(part, pitch, start, end, 70 + 30 * section.energy + arch, rng, timing_ms=12, velocity_jitter=5)
+            add_note(
+                part, pitch, start, end, 70 + 30 * section.energy + arch, rng, timing_ms=12, velocity_jitter=5
+            )
     _add_expression(part, rng)

@@ -34,7 +34,12 @@ class Part:
 
 def new_part(role: str, kind: str, program: int, is_drum: bool = False) -> Part:
     name = f"{role}:{kind}"
-    return Part(role, kind, program, pretty_midi.Instrument(program=0 if is_drum else program, is_drum=is_drum, name=name))
+    return Part(
+        role,
+        kind,
+        program,
+        pretty_midi.Instrument(program=0 if is_drum else program, is_drum=is_drum, name=name),
+    )
 
 
 def add_note(

@@ -23,10 +23,14 @@ class SynthPreset:
 
     def __post_init__(self) -> None:
         if self.n_train < 0 or self.n_test < 0 or self.n_train + self.n_test == 0:
-            raise DatasetError(f"preset {self.name!r}: needs at least one song (n_train={self.n_train}, n_test={self.n_test})")
+            raise DatasetError(
+                f"preset {self.name!r}: needs at least one song (n_train={self.n_train}, n_test={self.n_test})"
+            )
         low, high = self.song_s
         if not 1.0 <= low <= high:
-            raise DatasetError(f"preset {self.name!r}: song_s must satisfy 1 <= min <= max, got {self.song_s}")
+            raise DatasetError(
+                f"preset {self.name!r}: song_s must satisfy 1 <= min <= max, got {self.song_s}"
+            )
 
 
 PRESETS: dict[str, SynthPreset] = {

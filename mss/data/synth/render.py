@@ -49,14 +49,15 @@ class Renderer:
         self.synth = fluidsynth.Synth(gain=0.5, samplerate=float(sample_rate), **settings)
         self.sfid = self.synth.sfload(str(self.soundfont))
         if self.sfid < 0:
-            raise MissingDependencyError(f"FluidSynth cannot load the SoundFont {self.soundfont}; reinstall: {INSTALL_HINT}")
+            raise MissingDependencyError(
+                f"FluidSynth cannot load the SoundFont {self.soundfont}; reinstall: {INSTALL_HINT}"
+            )
         write = fluidsynth._fl.fluid_synth_write_float  # float output: no 16-bit quantisation or dither
         write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         write.argtypes += [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         write.restype = ctypes.c_int
         self._write = write
         self._clock = 0  # samples rendered so far
-
 
     def close(self) -> None:
         self.synth.delete()
@@ -75,7 +76,9 @@ class Renderer:
             self._write(self.synth.synth, n, pointer, 0, 2, pointer, 1, 2)
         return out
 
-    def render(self, instrument: pretty_midi.Instrument, program: int, n_samples: int, channel: int) -> np.ndarray:
+    def render(
+        self, instrument: pretty_midi.Instrument, program: int, n_samples: int, channel: int
+    ) -> np.ndarray:
         """Render ``instrument`` (drums on MIDI channel 10 with kit ``program``) to ``(2, n_samples)`` float32."""
         if instrument.is_drum:
             channel = 9

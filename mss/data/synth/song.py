@@ -65,7 +65,9 @@ def build_song(seed: int, index: int, song_s: tuple[float, float]) -> RenderedSo
                 "tempo_bpm": song.plan.tempo_bpm,
                 "key": song.plan.key.name,
                 "style": style,
-                "sections": [s.name for s in song.plan.sections if s.end_bar > 0 and s.start_bar < song.plan.n_bars],
+                "sections": [
+                    s.name for s in song.plan.sections if s.end_bar > 0 and s.start_bar < song.plan.n_bars
+                ],
                 "has_piano": piano,
                 "attempts": attempt + 1,
             }

@@ -96,7 +96,9 @@ def nearest_pitch(pc: int, target: float, low: int = 0, high: int = 127) -> int:
     return min(candidates, key=lambda p: (abs(p - target), p))
 
 
-def voice_chord(chord: Chord, previous: list[int] | None, low: int, high: int, n_voices: int = 4) -> list[int]:
+def voice_chord(
+    chord: Chord, previous: list[int] | None, low: int, high: int, n_voices: int = 4
+) -> list[int]:
     """Voicing of ``chord`` in [low, high] with the smallest total movement from ``previous`` (voice leading).
 
     Candidates are close and open positions built from every inversion; with no previous voicing the

@@ -14,7 +14,6 @@ import numpy as np
 import yaml
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
-from mss.audio import save_audio
 from mss.errors import DatasetError
 
 from .mix import EXTRA_STEMS
@@ -40,7 +39,10 @@ def clear_peak_timestamp(path: Path) -> None:
         header = handle.read(4096)
         position = 12  # after "RIFF", size, "WAVE"
         while position + 8 <= len(header):
-            chunk, size = header[position : position + 4], int.from_bytes(header[position + 4 : position + 8], "little")
+            chunk, size = (
+                header[position : position + 4],
+                int.from_bytes(header[position + 4 : position + 8], "little"),
+            )
             if chunk == b"PEAK":  # version (4 bytes), timestamp (4 bytes), then peaks
                 handle.seek(position + 12)
                 handle.write(b"\0\0\0\0")
@@ -52,11 +54,15 @@ def clear_peak_timestamp(path: Path) -> None:
 
 def _song_job(args: tuple[int, int, tuple[float, float], str]) -> tuple[str, dict]:
     """Render one song and write its folder; returns (title, manifest entry). Runs in any process."""
+    from mss.audio import save_audio  # imported here: it pulls in torch, which the CLI's checks don't need
+
     seed, index, song_s, folder = args
     song: RenderedSong = build_song(seed, index, song_s)
     song_dir = Path(folder) / song.title
     for name, audio in song.audio.stems.items():
-        clear_peak_timestamp(save_audio(song_dir / f"{name}.wav", audio, song.audio.sample_rate, subtype="FLOAT"))
+        clear_peak_timestamp(
+            save_audio(song_dir / f"{name}.wav", audio, song.audio.sample_rate, subtype="FLOAT")
+        )
     return song.title, song.info
 
 
@@ -82,7 +88,9 @@ def _check_root(root: Path, overwrite: bool) -> None:
     if root.exists() and not root.is_dir():
         raise DatasetError(f"{root} exists and is not a folder")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise DatasetError(f"{root} already exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+        raise DatasetError(
+            f"{root} already exists and is not empty; pass overwrite=True (--overwrite) to replace it"
+        )
 
 
 def generate_dataset(
@@ -134,8 +142,12 @@ def generate_dataset(
         bar.close()
         songs = {f"{subsets[i]}/{title}": info for i, (title, info) in enumerate(results)}
         train_titles = [title for i, (title, _) in enumerate(results) if subsets[i] == "train"]
-        n_valid = max(1 if len(train_titles) >= 2 else 0, round(preset.validation_fraction * len(train_titles)))
-        picks = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,))).permutation(len(train_titles))
+        n_valid = max(
+            1 if len(train_titles) >= 2 else 0, round(preset.validation_fraction * len(train_titles))
+        )
+        picks = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,))).permutation(
+            len(train_titles)
+        )
         validation = sorted(train_titles[i] for i in picks[:n_valid])
         (partial / "setup.yaml").write_text(yaml.safe_dump(setup_config(validation), sort_keys=False))
         manifest = {
