@@ -57,8 +57,13 @@ def save_checkpoint(
     epoch: int = 0,
     metrics: dict | None = None,
     extra: dict | None = None,
+    half: bool = False,
 ) -> Path:
-    """Write ``model`` (and training metadata) to ``path`` atomically (temp file + os.replace)."""
+    """Write ``model`` (and training metadata) to ``path`` atomically (temp file + os.replace).
+
+    ``half=True`` stores floating-point weights as float16 (half the file size, for checkpoints that
+    are committed to the repository); ``load_state_dict`` casts them back to the model's float32.
+    """
     arch = getattr(model, "arch", "")
     if not arch or not dataclasses.is_dataclass(getattr(model, "config", None)):
         raise CheckpointError(f"{type(model).__name__} is not a registered separation model (no arch/config)")
@@ -66,7 +71,11 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "model_config": _primitive(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {
+            k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+            for k, v in model.state_dict().items()
+        },
+        "weights_dtype": "float16" if half else "float32",
         "training_config": _primitive(training_config or {}),
         "step": int(step),
         "epoch": int(epoch),
@@ -110,3 +119,46 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path} has checkpoint format {checkpoint['format_version']!r}; this version reads {FORMAT_VERSION}"
         )
     return checkpoint
+
+
+def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, half: bool = True) -> Path:
+    """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
+
+    Drops resumable state (optimizer, EMA copies, RNG): what the app, the CLI and the evaluation need.
+    """
+    from mss.models import load_model
+
+    checkpoint = load_checkpoint(source)
+    model = load_model(source)
+    return save_checkpoint(
+        destination,
+        model,
+        training_config=checkpoint.get("training_config"),
+        step=checkpoint.get("step", 0),
+        epoch=checkpoint.get("epoch", 0),
+        metrics=checkpoint.get("metrics"),
+        half=half,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mss.checkpoint",
+        description="Export a training checkpoint for inference (optionally with float16 weights).",
+    )
+    parser.add_argument("source", type=Path)
+    parser.add_argument("destination", type=Path)
+    parser.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    args = parser.parse_args(argv)
+    try:
+        path = export_checkpoint(args.source, args.destination, half=not args.full_precision)
+    except CheckpointError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,6 +20,18 @@ def musdb_sample_root() -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: small models and resampling run several times faster on one
+    thread than on two when the 2-core machine is busy (as inside DataLoader workers); restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """A tiny embedded dataset (MUSDB18-HQ layout) generated once for the whole test session."""

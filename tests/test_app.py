@@ -7,14 +7,13 @@ Screenshots go to /work/notes/ (or $MSS_SCREENSHOT_DIR).
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import load_app_module, make_tiny_checkpoints
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -24,35 +23,24 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
 ]  # fmt: skip
-SCREENSHOTS = Path(os.environ.get("MSS_SCREENSHOT_DIR", "/work/notes"))
+#: screenshots of the pages for a person to look at; by default beside the test's temp files
+SCREENSHOTS = Path(os.environ["MSS_SCREENSHOT_DIR"]) if os.environ.get("MSS_SCREENSHOT_DIR") else None
 PASSWORD = "letmein-42"
 
 
-def load_app_module():
-    """app.py is a script at the repository root, not a package module."""
-    spec = importlib.util.spec_from_file_location("mss_app", REPO_ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
-def make_checkpoints(folder: Path) -> dict[str, Path]:
-    from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
-
-    paths = {}
-    for arch in ("unet", "demucs"):
-        paths[arch] = folder / f"{arch}.pt"
-        save_checkpoint(paths[arch], build_model(arch, preset(arch, "tiny")))
-    return paths
+@pytest.fixture(scope="module")
+def screenshot_dir(tmp_path_factory) -> Path:
+    """Where the page screenshots go: $MSS_SCREENSHOT_DIR when set (to look at them), else a temp folder."""
+    folder = SCREENSHOTS or tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
 def running_app(tiny_dataset, tmp_path_factory):
     app_module = load_app_module()
     folder = tmp_path_factory.mktemp("app")
-    checkpoints = make_checkpoints(folder)
+    checkpoints = make_tiny_checkpoints(folder)
     config = app_module.AppConfig(
         dataset=str(tiny_dataset), study_dir=folder / "study", checkpoints=tuple(checkpoints.items()),
         eval_dir=folder / "no-eval", password=PASSWORD, n_songs=1, targets=("vocals",),
@@ -93,7 +81,7 @@ FORBIDDEN_SCAN = """(names) => {
 }"""
 
 
-def test_blind_mushra_trial_in_chromium(running_app, browser):
+def test_blind_mushra_trial_in_chromium(running_app, browser, screenshot_dir):
     url, context = running_app
     study = context.study
     hidden_names = [*study.system_names, *study.anchors]  # true names that must never reach the page
@@ -175,8 +163,7 @@ def test_blind_mushra_trial_in_chromium(running_app, browser):
             [label, score],
         )
     page.fill(".mushra-comment", "bass too loud")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "app_trial.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "app_trial.png"), full_page=True)
     page.click(".mushra-submit")
     page.wait_for_selector("text=All trials are done", timeout=20_000)
 
@@ -192,7 +179,7 @@ def test_blind_mushra_trial_in_chromium(running_app, browser):
     page.close()
 
 
-def test_spectrogram_and_results_tabs(running_app, browser):
+def test_spectrogram_and_results_tabs(running_app, browser, screenshot_dir):
     url, context = running_app
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(url, wait_until="domcontentloaded")
@@ -201,7 +188,7 @@ def test_spectrogram_and_results_tabs(running_app, browser):
     page.wait_for_selector("text=SDR (dB)", timeout=90_000)
     page.wait_for_selector("img, svg.main-svg, canvas", timeout=30_000)
     time.sleep(1.0)
-    page.screenshot(path=str(SCREENSHOTS / "app_spectrogram.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "app_spectrogram.png"), full_page=True)
     sdr_text = page.inner_text("body")
     for name in context.study.system_names:
         assert name in sdr_text
@@ -218,5 +205,5 @@ def test_spectrogram_and_results_tabs(running_app, browser):
     page.wait_for_selector("text=Ratings CSV", timeout=60_000)
     page.wait_for_selector("text=Scores per condition", timeout=10_000)
     time.sleep(1.5)
-    page.screenshot(path=str(SCREENSHOTS / "app_results.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "app_results.png"), full_page=True)
     page.close()

@@ -7,14 +7,13 @@ once and the file parses with pandas. Loopback only, bounded threads, a timeout 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from helpers import load_app_module, make_tiny_checkpoints
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -24,25 +23,11 @@ WORKERS = 25
 REQUEST_TIMEOUT_S = 30.0
 
 
-def load_app_module():
-    spec = importlib.util.spec_from_file_location("mss_app", REPO_ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def running_app(tiny_dataset, tmp_path_factory):
-    from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
-
     app_module = load_app_module()
     folder = tmp_path_factory.mktemp("app-load")
-    checkpoints = []
-    for arch in ("unet", "demucs"):
-        save_checkpoint(folder / f"{arch}.pt", build_model(arch, preset(arch, "tiny")))
-        checkpoints.append((arch, folder / f"{arch}.pt"))
+    checkpoints = list(make_tiny_checkpoints(folder).items())
     config = app_module.AppConfig(
         dataset=str(tiny_dataset), study_dir=folder / "study", checkpoints=tuple(checkpoints),
         n_songs=1, targets=("vocals", "drums"),

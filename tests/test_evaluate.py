@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import simplejson
+from helpers import make_tiny_checkpoints
 from jsonschema import validate
 
 import mss.evaluate as ev
@@ -26,13 +27,7 @@ from mss.report_tables import aggregate
 
 def make_checkpoints(folder: Path, archs=("unet", "demucs")) -> list[Path]:
     """Random-weight tiny checkpoints (the untrained models of the ``tiny`` preset)."""
-    import torch
-
-    from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
-
-    torch.manual_seed(0)
-    return [save_checkpoint(folder / f"{arch}.pt", build_model(arch, preset(arch, "tiny"))) for arch in archs]
+    return list(make_tiny_checkpoints(folder, archs).values())
 
 
 @pytest.fixture(scope="module")

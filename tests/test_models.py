@@ -167,6 +167,28 @@ def test_checkpoint_round_trip(arch, tmp_path):
         assert torch.equal(model(mix), loaded(mix))
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_half_precision_export_halves_the_file_and_keeps_outputs(arch, tmp_path):
+    from mss.checkpoint import main as checkpoint_main
+
+    model = tiny(arch)
+    full = save_checkpoint(tmp_path / "full.pt", model, metrics={"sdr": 2.0}, step=3)
+    assert checkpoint_main([str(full), str(tmp_path / "half.pt")]) == 0
+    half = tmp_path / "half.pt"
+    raw = torch.load(half, weights_only=True)
+    assert raw["weights_dtype"] == "float16" and raw["metrics"] == {"sdr": 2.0} and raw["step"] == 3
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    params = count_parameters(model)
+    assert half.stat().st_size < full.stat().st_size - params  # 2 bytes saved per weight at least
+    loaded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    mix = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        reference, estimate = model(mix), loaded(mix)
+    # float16 weights: relative error of the output around 1e-3, far below any audible difference
+    assert (reference - estimate).norm() / reference.norm() < 1e-2
+
+
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "missing.pt")

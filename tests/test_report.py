@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import make_tiny_checkpoints
 from PIL import Image
 
 import mss.evaluate as ev
@@ -17,15 +18,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _checkpoints(folder: Path) -> list[Path]:
-    import torch
-
-    from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
-
-    torch.manual_seed(0)
-    return [
-        save_checkpoint(folder / f"{a}.pt", build_model(a, preset(a, "tiny"))) for a in ("unet", "demucs")
-    ]
+    return list(make_tiny_checkpoints(folder).values())
 
 
 def _run(folder: Path, model: str, curriculum: bool, slope: float) -> Path:

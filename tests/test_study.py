@@ -12,7 +12,7 @@ import pandas as pd
 import pyloudnorm
 import pytest
 import soundfile as sf
-import torch
+from helpers import make_tiny_checkpoints
 
 from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
 from listening_study.processing import select_excerpt
@@ -54,31 +54,18 @@ def _write_song(folder, rng: np.random.Generator):
     sf.write(folder / "mixture.wav", mix.astype(np.float32), RATE, subtype="FLOAT")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny models separate ~10x faster on one thread on a busy 2-core machine; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """A MUSDB18-HQ layout dataset whose vocals sound only within VOCALS_ACTIVE, and two tiny checkpoints."""
-    from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
-
     root = tmp_path_factory.mktemp("planted")
     rng = np.random.default_rng(3)
     for subset, songs in (("train", ("gamma",)), ("test", ("alpha", "beta"))):
         for song in songs:
             _write_song(root / "dataset" / subset / song, rng)
-    checkpoints = {}
-    for arch in ("unet", "demucs"):
-        torch.manual_seed(0)
-        checkpoints[arch] = root / f"{arch}.pt"
-        save_checkpoint(checkpoints[arch], build_model(arch, preset(arch, "tiny")))
+    make_tiny_checkpoints(root)  # unet.pt and demucs.pt, named relative to the study file below
     study_file = root / "study.yaml"
     study_file.write_text(
         "study_id: planted\ndataset: dataset\nexcerpt_s: 3\ntargets: [vocals]\n"

@@ -1,0 +1,33 @@
+"""Helpers shared by several test modules (tests/ is on sys.path under pytest's default import mode)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_tiny_checkpoints(folder: Path, archs=("unet", "demucs"), seed: int = 0) -> dict[str, Path]:
+    """Random-weight checkpoints of the ``tiny`` presets, seeded, as ``{arch: path}``."""
+    from mss.checkpoint import save_checkpoint
+    from mss.models import build_model, preset
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for arch in archs:
+        torch.manual_seed(seed)
+        paths[arch] = save_checkpoint(folder / f"{arch}.pt", build_model(arch, preset(arch, "tiny")))
+    return paths
+
+
+def load_app_module():
+    """app.py is a script at the repository root, not a package module."""
+    spec = importlib.util.spec_from_file_location("mss_app", REPO_ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
