@@ -550,8 +550,12 @@ def _write_methods(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mss.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--checkpoint", action="append", default=[], help="model checkpoint (repeat for several)"
+        "--checkpoint",
+        action="append",
+        default=[],
+        help="model checkpoint (repeat for several; default: the committed checkpoints/unet.pt and demucs.pt)",
     )
+    parser.add_argument("--oracles-only", action="store_true", help="score only the baselines, no model")
     parser.add_argument(
         "--dataset", default="default", help="dataset root (MUSDB18, MUSDB18-HQ layout) or 'default'"
     )
@@ -572,9 +576,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
+    checkpoints = list(args.checkpoint)
+    if not checkpoints and not args.oracles_only:
+        from mss.checkpoint import DEFAULT_CHECKPOINTS
+
+        checkpoints = [str(path) for path in DEFAULT_CHECKPOINTS.values() if path.is_file()]
+        if not checkpoints:
+            print(
+                "error: no --checkpoint given and no default checkpoint in checkpoints/; "
+                "pass --checkpoint PATH (or --oracles-only)",
+                file=sys.stderr,
+            )
+            return 2
     try:
         table = evaluate(
-            args.checkpoint, args.dataset, args.subset, args.targets, args.jobs,
+            checkpoints, args.dataset, args.subset, args.targets, args.jobs,
             out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
             wiener=args.wiener, device=args.device, tracks=args.tracks,
         )  # fmt: skip

@@ -202,3 +202,27 @@ def test_bad_inputs_give_clear_errors(tiny_dataset, tmp_path):
     with pytest.raises(CheckpointError, match="does not separate 'piano'"):
         ev.evaluate([vocals_only], tiny_dataset, targets=["piano"], out_dir=tmp_path / "d", progress=False)
     assert os.listdir(tmp_path / "d") == []  # nothing scored
+
+
+def test_cli_defaults_to_the_committed_checkpoints(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    import mss.checkpoint
+
+    seen = []
+
+    def fake_evaluate(checkpoints, *args, **kwargs):
+        seen.append(list(checkpoints))
+        table = pd.DataFrame()
+        table.attrs.update(notes=[], errors=[])
+        return table
+
+    monkeypatch.setattr(ev, "evaluate", fake_evaluate)
+    present = make_checkpoints(tmp_path / "ck", ("unet",))[0]
+    monkeypatch.setattr(mss.checkpoint, "DEFAULT_CHECKPOINTS", {"unet": present, "demucs": tmp_path / "no.pt"})
+    assert ev.main(["--out", str(tmp_path / "e")]) == 0
+    assert ev.main(["--out", str(tmp_path / "e"), "--oracles-only"]) == 0
+    assert seen == [[str(present)], []]
+    monkeypatch.setattr(mss.checkpoint, "DEFAULT_CHECKPOINTS", {"unet": tmp_path / "no.pt"})
+    assert ev.main(["--out", str(tmp_path / "e")]) == 2
+    assert "no default checkpoint" in capsys.readouterr().err
