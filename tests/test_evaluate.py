@@ -176,11 +176,9 @@ def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monke
 
     monkeypatch.setattr(ev, "score_track", flaky)
     out = tmp_path / "out"
-    code = ev.main(["--dataset", str(tiny_dataset), "--targets", "vocals", "--out", str(out), "--no-oracles"])
-    assert code == 2  # nothing to evaluate without checkpoints or oracles
-    code = ev.main(
-        ["--dataset", str(tiny_dataset), "--targets", "vocals", "--out", str(out), "--oracles", "MIX"]
-    )
+    base = ["--dataset", str(tiny_dataset), "--targets", "vocals", "--out", str(out), "--oracles-only"]
+    assert ev.main([*base, "--no-oracles"]) == 2  # nothing to evaluate without checkpoints or oracles
+    code = ev.main([*base, "--oracles", "MIX"])
     assert code == 1
     assert "simulated crash" in capsys.readouterr().err
     assert not (out / "MIX" / "test" / f"{bad}.json").exists()
