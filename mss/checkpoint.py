@@ -126,10 +126,10 @@ def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike,
 
     Drops resumable state (optimizer, EMA copies, RNG): what the app, the CLI and the evaluation need.
     """
-    from mss.models import load_model
+    from mss.models import model_from_checkpoint
 
     checkpoint = load_checkpoint(source)
-    model = load_model(source)
+    model = model_from_checkpoint(checkpoint, source)
     return save_checkpoint(
         destination,
         model,

@@ -34,6 +34,7 @@ __all__ = [
     "build_model",
     "config_from_dict",
     "load_model",
+    "model_from_checkpoint",
     "count_parameters",
 ]
 
@@ -84,15 +85,21 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     """Rebuild a model (eval mode) from a checkpoint written by ``mss.checkpoint.save_checkpoint``."""
     from mss.checkpoint import load_checkpoint
 
-    checkpoint = load_checkpoint(path, map_location=map_location)
+    return model_from_checkpoint(load_checkpoint(path, map_location=map_location), path, map_location)
+
+
+def model_from_checkpoint(
+    checkpoint: dict, source: str | os.PathLike = "checkpoint", map_location: str | torch.device = "cpu"
+) -> nn.Module:
+    """Rebuild a model (eval mode) from an already loaded checkpoint dict; ``source`` names it in errors."""
     arch = checkpoint["arch"]
     if arch not in REGISTRY:
-        raise CheckpointError(f"{path}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)})")
+        raise CheckpointError(f"{source}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)})")
     try:
         model = build_model(arch, config_from_dict(arch, checkpoint["model_config"]))
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: weights do not match the stored {arch} config: {exc}") from exc
+        raise CheckpointError(f"{source}: weights do not match the stored {arch} config: {exc}") from exc
     return model.to(map_location).eval()
 
 
