@@ -11,12 +11,34 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("MSS_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_audio_cache(tmp_path_factory):
+    """Decoded-audio cache entries (mss.data.cache) go to a per-session folder, not ~/.cache."""
+    previous = os.environ.get("MSS_CACHE_DIR")
+    os.environ["MSS_CACHE_DIR"] = str(tmp_path_factory.mktemp("decoded-cache"))
+    yield Path(os.environ["MSS_CACHE_DIR"])
+    if previous is None:
+        os.environ.pop("MSS_CACHE_DIR", None)
+    else:
+        os.environ["MSS_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
-def musdb_sample_root() -> Path:
-    """Folder with one real MUSDB18 7-second clip (stems .mp4, train subset)."""
+def musdb_sample_root(tmp_path_factory) -> Path:
+    """Folder with one real MUSDB18 clip (stems .mp4, train subset).
+
+    ``../shared/data/musdb-sample`` (the project's 7-s clip) where it exists; otherwise, as on a user's
+    clone, the real MUSDB18 clip that ships with stempeg, linked into a musdb layout.
+    """
     root = SHARED_DIR / "data" / "musdb-sample"
-    if not root.is_dir():
-        pytest.fail(f"the real MUSDB18 clip is expected at {root} (set MSS_SHARED_DIR)")
+    if root.is_dir():
+        return root
+    import stempeg
+
+    clip = Path(stempeg.example_stem_path())
+    root = tmp_path_factory.mktemp("stempeg-sample")
+    (root / "train").mkdir()
+    (root / "train" / clip.name).symlink_to(clip)
     return root
 
 

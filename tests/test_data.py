@@ -363,3 +363,16 @@ def test_bench_throughput(data_root):
     result = dataset_throughput(data_root, batches=2, batch_size=2, num_workers=0, segment_s=1.0)
     assert result["chunks_per_s"] > 0 and result["tracks"] == len(open_db(data_root, "train"))
     assert result["audio_s_per_s"] == pytest.approx(result["chunks_per_s"] * 1.0)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_fused_augment_equals_the_composition(channels):
+    from mss.data.augment import augment, random_gain, sign_flip
+
+    stems = np.random.default_rng(7).standard_normal((4, channels, 1000)).astype(np.float32)
+    for seed in range(5):
+        fused = augment(stems, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        composed = sign_flip(channel_swap(random_gain(stems, rng, (-6.0, 3.0)), rng), rng)
+        np.testing.assert_array_equal(fused, composed)
+        assert fused.dtype == np.float32 and fused is not stems

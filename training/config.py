@@ -33,6 +33,8 @@ class TrainConfig:
     batch_size: int = 8  # chunks per optimiser step, all ranks together
     num_workers: int = 0
     remix: bool = True
+    cache_dir: str = ""  # decoded-audio cache (mss.data.cache); "" = $MSS_CACHE_DIR or ~/.cache/mss/decoded
+    cache_dtype: str = "int16"  # int16 | float16 | float32: how the cache stores the training audio
     # optimisation
     epochs: int = 20
     lr: float = 1e-3

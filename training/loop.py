@@ -249,10 +249,19 @@ def train(
         remix=config.remix,
         samples_per_epoch=config.samples_per_epoch,
         seed=config.seed,
+        cache_dtype=config.cache_dtype,
     )
-    chunks = TrainChunks(open_db(root, subset="train", split="train"), data_config)
+    chunks = TrainChunks(
+        open_db(root, subset="train", split="train"),
+        data_config,
+        cache=config.cache_dir or None,
+        progress=config.progress and ctx.is_main,
+    )
     songs = SongDataset(
-        open_db(root, subset="train", split="valid"), tuple(config.targets), config.sample_rate
+        open_db(root, subset="train", split="valid"),
+        tuple(config.targets),
+        config.sample_rate,
+        max_seconds=config.valid_max_s,  # only what is scored is read
     )
     valid_songs = load_validation_songs(songs, ctx, config.valid_songs, config.valid_max_s)
     loader, steps = make_loader(chunks, config, ctx)

@@ -44,11 +44,24 @@ def augment(
     swap: bool = True,
     flip: bool = True,
 ) -> np.ndarray:
-    """Apply gain, channel swap and sign flip (each optional) in that order. stems: (S, C, T)."""
+    """Apply gain, channel swap and sign flip (each optional) in that order. stems: (S, C, T).
+
+    Equal, bit for bit and draw for draw, to ``sign_flip(channel_swap(random_gain(...)))`` (a sign is
+    exact and a swap only moves samples), but done in one pass over the audio: it runs on every
+    training example, where three full copies were a third of the data time.
+    """
+    count = stems.shape[0]
+    scale = np.ones(count, dtype=stems.dtype)  # (S,)
     if gain_db is not None:
-        stems = random_gain(stems, rng, gain_db)
-    if swap:
-        stems = channel_swap(stems, rng)
+        low, high = gain_db
+        if low > high:
+            raise ValueError(f"gain_db must be (low, high) with low <= high, got {gain_db}")
+        scale = (10.0 ** (rng.uniform(low, high, size=count) / 20.0)).astype(stems.dtype)
+    order = np.tile(np.arange(stems.shape[1]), (count, 1))  # (S, C): channel read for each output channel
+    if swap and stems.shape[1] == 2:
+        order[rng.random(count) < 0.5] = [1, 0]
     if flip:
-        stems = sign_flip(stems, rng)
-    return stems
+        scale = scale * np.where(rng.random(count) < 0.5, -1.0, 1.0).astype(stems.dtype)
+    out = stems[np.arange(count)[:, None], order]  # (S, C, T), channels reordered (one copy)
+    out *= scale[:, None, None]
+    return out

@@ -2,8 +2,10 @@
 
 Generator speed: seconds of audio rendered per wall-clock second (``mss.data.synth.generator_speed``).
 Throughput: training chunks per second through a DataLoader with 2 workers, batch 8, 4-s chunks at
-22050 Hz, four targets (every source read from its own song). Without ``--root`` a tiny dataset is
-generated in a temporary folder first.
+22050 Hz, four targets (every source read from its own song), once the decoded-audio cache
+(``mss.data.cache``) is built; the time of its first build is printed too (``--cache-dir`` chooses where it
+goes; a fresh temporary folder measures a cold build). Without ``--root`` a tiny dataset is generated
+in a temporary folder first.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ def dataset_throughput(
     num_workers: int = 2,
     segment_s: float = 4.0,
     sample_rate: int = 22050,
+    cache_dir=None,
+    progress: bool = False,
 ) -> dict:
-    """Chunks per second (after one warm-up batch, which includes starting the workers)."""
+    """Chunks per second (after one warm-up batch, which includes starting the workers), and what the
+    decoded-audio cache cost to build (``cache_build_s``: 0 when it was already there)."""
     db = open_db(root, "train")
     config = DataConfig(
         targets=SOURCES,
@@ -38,7 +43,8 @@ def dataset_throughput(
         segment_s=segment_s,
         samples_per_epoch=(batches + 1) * batch_size,
     )
-    loader = DataLoader(TrainChunks(db, config), batch_size=batch_size, num_workers=num_workers)
+    chunks = TrainChunks(db, config, cache=cache_dir, progress=progress)
+    loader = DataLoader(chunks, batch_size=batch_size, num_workers=num_workers)
     iterator = iter(loader)
     next(iterator)  # warm-up: worker start, first file opens
     start = time.perf_counter()
@@ -55,6 +61,10 @@ def dataset_throughput(
         "segment_s": segment_s,
         "sample_rate": sample_rate,
         "tracks": len(db),
+        "layout": "wav" if db.is_wav else "stem.mp4",
+        "cache_build_s": chunks.cache_stats["seconds"],
+        "cache_songs_built": chunks.cache_stats["built"],
+        "cache_bytes": chunks.cache_stats["bytes"],
     }
 
 
@@ -63,20 +73,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", help="dataset root (default: a tiny generated set in a temp folder)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--batches", type=int, default=12, help="timed batches (default 12)")
+    parser.add_argument("--cache-dir", help="decoded-audio cache folder (default: a fresh temporary one)")
+    parser.add_argument("--no-generator", action="store_true", help="skip the generator-speed figure")
     args = parser.parse_args(argv)
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it
 
     results: dict = {}
-    results["generator_audio_s_per_s"] = float(generator_speed(preset="tiny", seed=0))
-    print(f"generator: {results['generator_audio_s_per_s']:.1f} s of audio per second (preset tiny)")
+    if not args.no_generator:
+        results["generator_audio_s_per_s"] = float(generator_speed(preset="tiny", seed=0))
+        print(f"generator: {results['generator_audio_s_per_s']:.1f} s of audio per second (preset tiny)")
     with tempfile.TemporaryDirectory(prefix="mss-bench-") as tmp:
         root = args.root
         if root is None:
             root = generate_dataset(Path(tmp) / "tiny", preset="tiny", seed=0, progress=False)
         results["dataset"] = str(root)
-        results["throughput"] = dataset_throughput(root, batches=args.batches)
+        cache_dir = args.cache_dir or Path(tmp) / "cache"
+        results["throughput"] = dataset_throughput(root, batches=args.batches, cache_dir=cache_dir, progress=True)
     t = results["throughput"]
+    print(
+        f"decoded-audio cache ({t['layout']}, {t['tracks']} songs): built {t['cache_songs_built']} songs in "
+        f"{t['cache_build_s']:.1f} s, {t['cache_bytes'] / 1e9:.2f} GB"
+    )
     print(
         f"training data: {t['chunks_per_s']:.1f} chunks/s ({t['audio_s_per_s']:.0f} s of audio per second; "
         f"{t['num_workers']} workers, batch {t['batch_size']}, {t['segment_s']:g}-s chunks at {t['sample_rate']} Hz, "

@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import require_ffmpeg, resample
+from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.errors import DatasetError, MissingDependencyError
 
 SUBSETS: tuple[str, ...] = ("train", "test")
@@ -247,13 +247,15 @@ def track_stems(
     Targets may be sources, extra stems (piano) or musdb targets (accompaniment). When an extra stem that is
     part of "other" (piano) is requested together with "other", "other" means the rest of other (other - piano)
     so that the targets never overlap; this is the same convention as the training datasets use.
-    Pass a ``reader`` to reuse its cache of decoded ``.stem.mp4`` files across calls.
+    ``.stem.mp4`` streams are decoded once into the on-disk cache (see ``TrackReader``) and cropped to
+    their common length.
     """
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
     sources, recipes = _track_setup(track)
     parts, _ = plan_parts(sources, recipes, targets)
     info = info or track_info(track)
-    audio = read_parts(info, parts, 0, info.num_samples, reader)  # (S, C, T) at info.rate
+    reader = reader or TrackReader()
+    audio = read_parts(info, parts, 0, reader.num_samples(info), reader)  # (S, C, T) at info.rate
     if info.rate != MUSDB_SAMPLE_RATE:
         audio = resample(audio, info.rate, MUSDB_SAMPLE_RATE)
     return audio
@@ -372,44 +374,43 @@ def track_info(track) -> TrackInfo:
 
 
 class TrackReader:
-    """Reads ``(C, T)`` chunks of sources. wav: soundfile at an offset (no decoding of the rest).
-    ``.stem.mp4``: the whole file is decoded once with ffmpeg and kept in an LRU cache of ``cache_mb``.
+    """Reads ``(C, T)`` chunks of a track's streams at ``info.rate``.
 
-    Each DataLoader worker holds its own copy (the cache is filled after the fork), so nothing is shared.
+    wav: soundfile at an offset (nothing else is decoded). ``.stem.mp4``: the file is decoded once into
+    the on-disk ``AudioCache`` (the files' rate, float32, streams cropped to a common length) and read
+    by slices of its memory map after that, in this process and in every other (DataLoader workers,
+    evaluation jobs, later runs). ``cache``: where those entries live (default: ``default_cache_dir()``).
     """
 
-    def __init__(self, cache_mb: float = 1024.0):
-        self.cache_bytes = int(cache_mb * 2**20)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+    def __init__(self, cache: AudioCache | None = None):
+        self.cache = cache if cache is not None else AudioCache()
+        if self.cache.spec != CacheSpec():
+            raise DatasetError("TrackReader reads files at their own rate: its cache must use CacheSpec()")
+        self._entries: dict[str, CachedSong] = {}
 
     def __getstate__(self) -> dict:
-        # Workers started with "spawn" get the dataset pickled: send them an empty cache, not decoded songs.
-        return {"cache_bytes": self.cache_bytes, "_cache": OrderedDict()}
+        return {"cache": self.cache, "_entries": {}}
 
-    def _decoded(self, path: str) -> np.ndarray:
-        if path in self._cache:
-            self._cache.move_to_end(path)
-            return self._cache[path]
-        require_ffmpeg()
-        import stempeg  # lazily: it probes ffmpeg at import time
+    def entry(self, info: TrackInfo) -> CachedSong:
+        """The cache entry of a ``.stem.mp4`` track (decoded now when missing)."""
+        if info.key not in self._entries:
+            self._entries[info.key] = self.cache.open(info)
+        return self._entries[info.key]
 
-        try:
-            streams, _ = stempeg.read_stems(path, dtype=np.float32, always_3d=True)  # (streams, T, C)
-        except Exception as exc:  # stempeg/ffmpeg raise bare exceptions
-            raise DatasetError(f"cannot decode {path} with ffmpeg: {exc}") from exc
-        decoded = np.ascontiguousarray(streams.transpose(0, 2, 1))  # (streams, C, T)
-        self._cache[path] = decoded
-        while len(self._cache) > 1 and sum(a.nbytes for a in self._cache.values()) > self.cache_bytes:
-            self._cache.popitem(last=False)
-        return decoded
+    def num_samples(self, info: TrackInfo) -> int:
+        """Samples common to every stream of the track (the length mixture and stems are aligned to)."""
+        return info.num_samples if info.is_wav else self.entry(info).num_samples
 
     def read(self, info: TrackInfo, source: str, start: int, length: int) -> np.ndarray:
         """``(C, length)`` float32 from sample ``start`` at ``info.rate``, zero-padded past the end."""
-        if info.is_wav:
-            audio, _ = sf.read(info.file(source), start=start, frames=length, dtype="float32", always_2d=True)
-            audio = audio.T  # (C, T)
-        else:
-            audio = self._decoded(info.file(source))[dict(info.stem_ids)[source], :, start : start + length]
+        if not info.is_wav:
+            return self.entry(info).read(source, start, length)
+        path = info.file(source)
+        try:
+            audio, _ = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DatasetError(f"cannot read {path}: {exc}") from exc
+        audio = audio.T  # (C, T)
         if audio.shape[-1] < length:
             audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
         return np.ascontiguousarray(audio, dtype=np.float32)
