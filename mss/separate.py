@@ -184,13 +184,41 @@ def separate(
     return {k: v[0] if one_dimensional else v for k, v in result.items()}
 
 
+#: File names that say nothing about the song: in MUSDB18-HQ a song is ``<song>/mixture.wav``.
+GENERIC_STEMS: tuple[str, ...] = ("mixture", "mix")
+
+
 def song_name(path: str | os.PathLike) -> str:
-    """Folder name for a song's stems: the file name without its extension(s), e.g. ``x.stem.mp4`` -> ``x``."""
-    name = Path(path).name
+    """Folder name for a song's stems: the file name without its extension(s), e.g. ``x.stem.mp4`` -> ``x``;
+    for a MUSDB18-HQ ``<song>/mixture.wav``, the song's folder name."""
+    path = Path(path)
+    name = path.name
     for suffix in (".stem.mp4", ".stem.m4a"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
-    return Path(name).stem
+    stem = Path(name).stem
+    if stem.lower() in GENERIC_STEMS and path.parent.name not in ("", ".", "/"):
+        return path.parent.name
+    return stem
+
+
+def output_names(paths: list[str | os.PathLike]) -> list[str]:
+    """One distinct output folder name per input: ``song_name``, or, where two inputs share it
+    (``a/song.wav`` and ``b/song.wav``), the name prefixed with as many parent folders as needed
+    (``a-song``, ``b-song``), so no input's stems ever overwrite another's."""
+    resolved = [Path(p).absolute() for p in paths]
+    names = [song_name(p) for p in resolved]
+    for depth in range(1, 64):
+        clashes = {n for n in names if names.count(n) > 1}
+        if not clashes:
+            return names
+        for i, path in enumerate(resolved):
+            if names[i] in clashes:
+                base = song_name(path)
+                anchor = path.parent.parent if Path(path).stem.lower() in GENERIC_STEMS else path.parent
+                prefix = [part for part in anchor.parts[-depth:] if part not in ("/", "")]
+                names[i] = "-".join([*prefix, base])
+    return [f"{name}-{i + 1}" for i, name in enumerate(names)]
 
 
 class _Source:
@@ -259,8 +287,10 @@ def separate_file(
     device: str | torch.device = "cpu",
     block_s: float = 30.0,
     progress: bool = False,
+    name: str | None = None,
 ) -> dict[str, Path]:
-    """Separate the song at ``path`` into ``out_dir/<song>/<stem>.wav`` (float WAV, the song's rate).
+    """Separate the song at ``path`` into ``out_dir/<name>/<stem>.wav`` (float WAV, the song's rate);
+    ``name`` defaults to ``song_name(path)``.
 
     The song is processed in blocks of ``block_s`` seconds (plus BLOCK_MARGIN_S of context on each
     side) so memory does not grow with its length. Files appear atomically once all are complete.
@@ -271,14 +301,15 @@ def separate_file(
     block = max(1, int(block_s * source.rate))
     source.check(block)
     margin = int(BLOCK_MARGIN_S * source.rate)
-    folder = Path(out_dir) / song_name(path)
+    folder = Path(out_dir) / (name or song_name(path))
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     model.eval()
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(source.length / source.rate, 1), unit="s", desc=song_name(path))
+        bar = tqdm(total=round(source.length / source.rate, 1), unit="s", desc=folder.name)
     temps = {name: tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".wav.tmp") for name in names}
     for fd, _ in temps.values():
         os.close(fd)
@@ -321,6 +352,8 @@ def separate_file(
         for _, tmp in temps.values():
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a failed song leaves no empty folder behind
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,12 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failures = []
-    for song in args.songs:
+    songs = list(dict.fromkeys(args.songs))  # the same file named twice is separated once
+    for song, name in zip(songs, output_names(songs), strict=True):
         try:
             written = separate_file(
                 model,
                 song,
                 args.out,
+                name=name,
                 stems=stems,
                 segment_s=args.segment_s,
                 overlap=args.overlap,
@@ -369,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(song)
             print(f"error: {song}: {exc}", file=sys.stderr)
     if failures:
-        print(f"{len(failures)} of {len(args.songs)} song(s) failed: {', '.join(failures)}", file=sys.stderr)
+        print(f"{len(failures)} of {len(songs)} song(s) failed: {', '.join(failures)}", file=sys.stderr)
         return 1
     return 0
 

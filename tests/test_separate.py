@@ -200,7 +200,7 @@ def test_cli_failure_keeps_other_songs(cli_run):
     assert "corrupt.wav" in result.stderr and "1 of 3 song(s) failed" in result.stderr
     short = sf.info(tmp / "out" / "short" / "vocals.wav")
     assert (short.samplerate, short.channels, short.frames) == (16000, 1, 12345)
-    assert not (tmp / "out" / "corrupt").exists() or not any((tmp / "out" / "corrupt").iterdir())
+    assert not (tmp / "out" / "corrupt").exists()  # a failed song leaves no (empty) folder
 
 
 def test_cli_missing_checkpoint(tmp_path, capsys):
@@ -210,3 +210,32 @@ def test_cli_missing_checkpoint(tmp_path, capsys):
         == 2
     )
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_output_names_never_collide():
+    from mss.separate import output_names
+
+    assert song_name("/data/musdb18hq/test/Song A/mixture.wav") == "Song A"
+    assert song_name("x/Song B.stem.mp4") == "Song B" and song_name("x/take.wav") == "take"
+    hq = ["/r/test/Song A/mixture.wav", "/r/test/Song B/mixture.wav"]
+    assert output_names(hq) == ["Song A", "Song B"]
+    assert output_names(["/m/dirA/song.wav", "/m/dirB/song.wav", "/m/dirB/other.wav"]) == [
+        "dirA-song",
+        "dirB-song",
+        "other",
+    ]
+    assert output_names(["/x/a/b/song.wav", "/y/a/b/song.wav"]) == ["x-a-b-song", "y-a-b-song"]
+
+
+def test_cli_writes_each_hq_song_to_its_own_folder(tmp_path):
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", build_model("demucs", preset("demucs", "tiny")))
+    songs = []
+    for index, name in enumerate(["First Song", "Second Song"]):
+        (tmp_path / "test" / name).mkdir(parents=True)
+        sf.write(tmp_path / "test" / name / "mixture.wav", signal(2, 8000 + 1000 * index, seed=index).T, 16000)
+        songs.append(str(tmp_path / "test" / name / "mixture.wav"))
+    assert main([*songs, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["First Song", "Second Song"]
+    for index, name in enumerate(["First Song", "Second Song"]):
+        assert sf.info(tmp_path / "out" / name / "vocals.wav").frames == 8000 + 1000 * index
