@@ -25,11 +25,9 @@ import json
 import os
 import sys
 import tempfile
-import time
-import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,20 +35,24 @@ import pandas as pd
 import simplejson
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
-from mss.audio import SILENCE_DB, load_audio, peak_db, save_audio
 from mss.errors import CheckpointError, DatasetError, MSSError
-from mss.oracles import ORACLES, oracle_estimates
+from mss.oracles import ORACLES
 from mss.report_tables import aggregate, format_markdown, track_table
+from mss.scoring import (
+    DITHER,
+    MethodTask,
+    SongAudio,
+    SongJob,
+    SongResult,
+    TaskResult,
+    score_song,
+)
 
 __all__ = ["Method", "aggregate", "evaluate", "score_track", "track_table", "main"]
 
 #: BSS Eval v4 window and hop (seconds), as in SiSEC 2018 / museval defaults.
 WINDOW_S: float = 1.0
 HOP_S: float = 1.0
-#: Name of the extra source that completes a partial set of targets (e.g. piano alone) to the mixture.
-RESIDUAL: str = "_residual"
-#: Amplitude of the dither that replaces an all-zero estimate (BSS Eval rejects silent estimates).
-DITHER: float = 1e-8
 
 
 @dataclass(frozen=True)
@@ -73,28 +75,6 @@ class Method:
         if self.kind != "model":
             return None
         return f"{self.name}-{self.checkpoint_hash[:12]}"
-
-
-@dataclass(frozen=True)
-class ScoreJob:
-    """Everything a worker process needs to score one (method, song) pair."""
-
-    root: str
-    subset: str
-    track: str
-    targets: tuple[str, ...]
-    method: Method
-    estimates_dir: str | None
-    json_path: str
-
-
-@dataclass
-class JobResult:
-    job: ScoreJob
-    ok: bool
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------- scoring
@@ -144,15 +124,32 @@ def score_track(
         hop=int(hop_s * rate),
         mode="v4",
     )
-    store = museval.TrackStore(win=win_s, hop=hop_s, track_name=track_name)
     keep = list(targets) if keep is None else list(keep)
-    for index, name in enumerate(targets):
+    return track_store(track_name, targets, keep, sdr, isr, sir, sar, win_s, hop_s)
+
+
+def track_store(
+    track_name: str,
+    names: Sequence[str],
+    keep: Sequence[str],
+    sdr: np.ndarray,
+    isr: np.ndarray,
+    sir: np.ndarray,
+    sar: np.ndarray,
+    win_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+):
+    """``museval.TrackStore`` of framewise metrics ``(S, N)`` (rows in ``names`` order; only ``keep`` stored)."""
+    import museval
+
+    store = museval.TrackStore(win=win_s, hop=hop_s, track_name=track_name)
+    for index, name in enumerate(names):
         if name in keep:
             values = {
-                "SDR": sdr[index].tolist(),
-                "SIR": sir[index].tolist(),
-                "ISR": isr[index].tolist(),
-                "SAR": sar[index].tolist(),
+                "SDR": np.asarray(sdr[index]).tolist(),
+                "SIR": np.asarray(sir[index]).tolist(),
+                "ISR": np.asarray(isr[index]).tolist(),
+                "SAR": np.asarray(sar[index]).tolist(),
             }
             store.add_target(target_name=name, values=values)
     return store
@@ -179,92 +176,15 @@ def is_scored(path: str | os.PathLike) -> bool:
     return isinstance(data, dict) and isinstance(data.get("targets"), list) and len(data["targets"]) > 0
 
 
-def scoring_sources(
-    mixture: np.ndarray, references: np.ndarray, targets: Sequence[str]
-) -> tuple[list[str], np.ndarray, list[str]]:
-    """The sources BSS Eval sees for one song.
-
-    mixture (C, T), references (S, C, T) of ``targets`` -> (names, sources (S', C, T), silent targets).
-    Silent targets are dropped (SDR is undefined for them). When the targets do not cover the four
-    MUSDB stems (e.g. ``piano`` alone), the residual ``mixture - sum(targets)`` is added as one more
-    source, as SiSEC scores vocals against the accompaniment, so interference is measured against the
-    whole mixture.
-    """
-    names, sources, silent = [], [], []
-    for name, reference in zip(targets, references, strict=True):
-        if peak_db(reference) < SILENCE_DB:
-            silent.append(name)
-        else:
-            names.append(name)
-            sources.append(reference)
-    if not set(SOURCES) <= set(targets):
-        residual = mixture - references.sum(axis=0)  # (C, T)
-        if peak_db(residual) >= SILENCE_DB and names:
-            names.append(RESIDUAL)
-            sources.append(residual)
-    return names, np.stack(sources) if sources else np.zeros((0, *mixture.shape), np.float32), silent
-
-
 def load_song(
     root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """mixture (C, T) and references (S, C, T) at 44.1 kHz of one song of a dataset."""
-    from mss.data import find_track, open_db, track_stems
+    """mixture (C, T) and references (S, C, T) of one whole song at 44.1 kHz, aligned (for figures and
+    tests; scoring streams the song through ``mss.scoring.SongAudio`` instead)."""
+    from mss.scoring import SongAudio
 
-    track = find_track(open_db(root, subset=subset), track_name)
-    mixture = np.asarray(track.audio, dtype=np.float32).T.copy()  # (C, T)
-    references = np.asarray(track_stems(track, list(targets)), dtype=np.float32)  # (S, C, T)
-    return mixture, references
-
-
-def load_estimates(estimates_dir: str | os.PathLike, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Separated sources (C, T) cached in ``estimates_dir``."""
-    return {name: load_audio(Path(estimates_dir) / f"{name}.wav")[0] for name in names}
-
-
-def method_estimates(job: ScoreJob, mixture: np.ndarray, names: list[str], sources: np.ndarray) -> np.ndarray:
-    """Estimates (S', C, T) of ``job.method`` for the scored sources ``names`` (see scoring_sources)."""
-    if job.method.kind == "oracle":
-        return oracle_estimates(job.method.name, mixture, sources)
-    separated = load_estimates(job.estimates_dir, job.targets)
-    length = mixture.shape[-1]
-    fitted = {name: _fit_length(audio, length) for name, audio in separated.items()}
-    stacked = []
-    for name in names:
-        if name == RESIDUAL:
-            stacked.append(mixture - sum(fitted[target] for target in job.targets))  # (C, T)
-        else:
-            stacked.append(fitted[name])
-    return np.stack(stacked)
-
-
-def run_job(job: ScoreJob) -> JobResult:
-    """Score one (method, song): load references and estimates, BSS Eval, write the JSON. Never raises."""
-    start = time.perf_counter()
-    try:
-        mixture, references = load_song(job.root, job.subset, job.track, job.targets)
-        names, sources, silent = scoring_sources(mixture, references, job.targets)
-        notes = [
-            f"{job.track}: target {name!r} is silent in this song; not scored (SDR undefined)"
-            for name in silent
-        ]
-        if not names:
-            return JobResult(job, True, notes, None, time.perf_counter() - start)
-        estimates = method_estimates(job, mixture, names, sources)
-        store = score_track(
-            sources, estimates, names, MUSDB_SAMPLE_RATE, job.track, keep=[n for n in names if n != RESIDUAL]
-        )
-        write_track_json(store, job.json_path)
-        return JobResult(job, True, notes, None, time.perf_counter() - start)
-    except Exception as exc:  # one bad song must not lose the others' results
-        message = f"{job.method.name} / {job.track}: {type(exc).__name__}: {exc}"
-        return JobResult(job, False, [], message + "\n" + traceback.format_exc(), time.perf_counter() - start)
-
-
-def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
-    if audio.shape[-1] >= length:
-        return audio[..., :length]
-    return np.pad(audio, [(0, 0), (0, length - audio.shape[-1])])
+    song = SongAudio(root, subset, track_name, targets)
+    return song.mixture(0, song.length), song.references(0, song.length)
 
 
 def _worker_init() -> None:
@@ -361,14 +281,14 @@ def describe_checkpoints(checkpoints: Sequence[str | os.PathLike], wiener: bool)
     return methods, models
 
 
-def separate_to_cache(method: Method, model, mixture: np.ndarray, out_dir: Path, device: str = "cpu") -> Path:
-    """Separate mixture (C, T) at 44.1 kHz with ``model`` into ``out_dir/<source>.wav`` (+ a completion marker)."""
-    from mss.separate import separate
+def separate_to_cache(method: Method, model, song, out_dir: Path, device: str = "cpu") -> Path:
+    """Separate ``song`` (``mss.scoring.SongAudio``, 44.1 kHz) with ``model`` into ``out_dir/<source>.wav``
+    (+ a completion marker), streamed in blocks: memory does not grow with the song's length."""
+    from mss.separate import ReaderSource, separate_file
 
-    stems = separate(model, mixture, MUSDB_SAMPLE_RATE, device=device)  # {source: (C, T)} at 44.1 kHz
-    for name, audio in stems.items():
-        save_audio(out_dir / f"{name}.wav", audio, MUSDB_SAMPLE_RATE)
-    (out_dir / "complete.json").write_text(json.dumps({"method": method.name, "sources": sorted(stems)}))
+    source = ReaderSource(song.mixture, song.length, MUSDB_SAMPLE_RATE, song.channels, out_dir.name)
+    written = separate_file(model, source, out_dir.parent, device=device, name=out_dir.name)
+    (out_dir / "complete.json").write_text(json.dumps({"method": method.name, "sources": sorted(written)}))
     return out_dir
 
 
@@ -457,53 +377,65 @@ def evaluate(
     targets = choose_targets(targets, methods, available_targets(db))
     _write_methods(out_dir, methods, root, subset, targets, cache_dir)
 
-    pending = [
-        (m, n) for m in methods for n in names if not is_scored(out_dir / m.name / subset / f"{n}.json")
-    ]
-    results: list[JobResult] = []
+    pending = {
+        n: [m for m in methods if not is_scored(out_dir / m.name / subset / f"{n}.json")] for n in names
+    }
+    pending = {n: ms for n, ms in pending.items() if ms}
+    results: list = []  # mss.scoring.TaskResult, one per (method, song)
+    song_results: list[SongResult] = []
     executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) if jobs > 1 else None
-    bar = tqdm(total=len(pending), desc="scoring", unit="song", disable=not progress or not pending)
+    bar = tqdm(
+        total=sum(len(ms) for ms in pending.values()),
+        desc="scoring",
+        unit="score",
+        disable=not progress or not pending,
+    )
     futures = []
 
-    def submit(method: Method, track: str, estimates_dir: Path | None) -> None:
-        job = ScoreJob(
-            str(root),
-            subset,
-            track,
-            targets,
-            method,
-            str(estimates_dir) if estimates_dir else None,
-            str(out_dir / method.name / subset / f"{track}.json"),
-        )
-        if executor is None:
-            results.append(run_job(job))
-            bar.update(1)
-        else:
-            futures.append(executor.submit(run_job, job))
+    def collect(song_result: SongResult) -> None:
+        song_results.append(song_result)
+        results.extend(song_result.results)
+        bar.update(len(song_result.results))
+
+    def fail(method: Method, track: str, message: str) -> None:
+        results.append(TaskResult(MethodTask(method, None, ""), track, False, [], message))
+        bar.update(1)
 
     try:
-        for method, track in [p for p in pending if p[0].kind == "oracle"]:
-            submit(method, track, None)
-        for method, track in [p for p in pending if p[0].kind == "model"]:
-            estimates_dir = cache_dir / method.cache_key / subset / track
-            if not cache_complete(estimates_dir, targets):
-                bar.set_postfix_str(f"separating {track} with {method.name}")
-                try:
-                    if models[method.name] is None:
-                        models[method.name] = load_checkpoint_model(method.checkpoint, method.wiener)
-                    mixture, _ = load_song(root, subset, track, targets[:1])
-                    separate_to_cache(method, models[method.name], mixture, estimates_dir, device)
-                except Exception as exc:
-                    job = ScoreJob(str(root), subset, track, targets, method, None, "")
-                    results.append(
-                        JobResult(job, False, [], f"{method.name} / {track}: separation failed: {exc}")
-                    )
-                    bar.update(1)
-                    continue
-            submit(method, track, estimates_dir)
+        for track, song_methods in pending.items():
+            try:  # opening the song decodes a .stem.mp4 once into the cache (shared with the workers)
+                song = SongAudio(root, subset, track, targets)
+            except Exception as exc:  # a bad song is reported and the others go on
+                for method in song_methods:
+                    fail(method, track, f"{method.name} / {track}: cannot read the song: {exc}")
+                continue
+            tasks = []
+            for method in song_methods:
+                estimates_dir = None
+                if method.kind == "model":
+                    estimates_dir = cache_dir / method.cache_key / subset / track
+                    if not cache_complete(estimates_dir, targets):
+                        bar.set_postfix_str(f"separating {track} with {method.name}")
+                        try:
+                            if models[method.name] is None:
+                                models[method.name] = load_checkpoint_model(method.checkpoint, method.wiener)
+                            separate_to_cache(method, models[method.name], song, estimates_dir, device)
+                        except Exception as exc:
+                            fail(method, track, f"{method.name} / {track}: separation failed: {exc}")
+                            continue
+                json_path = out_dir / method.name / subset / f"{track}.json"
+                tasks.append(
+                    MethodTask(method, str(estimates_dir) if estimates_dir else None, str(json_path))
+                )
+            if not tasks:
+                continue
+            job = SongJob(str(root), subset, track, targets, tuple(tasks))
+            if executor is None:
+                collect(score_song(job))
+            else:
+                futures.append(executor.submit(score_song, job))
         for future in as_completed(futures):
-            results.append(future.result())
-            bar.update(1)
+            collect(future.result())
     finally:
         bar.close()
         if executor is not None:
@@ -524,6 +456,21 @@ def evaluate(
     table.attrs["errors"] = errors
     table.attrs["notes"] = notes
     table.attrs["scored"] = sum(r.ok for r in results)
+    timings = [
+        {"track": r.track, "method": r.task.method.name, "seconds": r.seconds, "ok": r.ok} for r in results
+    ] + [
+        {
+            "track": sr.track,
+            "method": "(shared)",
+            "seconds": sr.shared_seconds,
+            "peak_rss_mb": sr.peak_rss_mb,
+            "audio_s": sr.audio_s,
+        }
+        for sr in song_results
+    ]
+    table.attrs["timings"] = timings
+    if timings:
+        pd.DataFrame(timings).to_csv(out_dir / "timings.csv", index=False)
     return table
 
 
@@ -545,6 +492,32 @@ def _write_methods(
         except ValueError:
             pass
     previous.write_text(json.dumps(record, indent=2))
+
+
+#: MUSDB18's test set: 50 songs, about 3.5 hours of audio (12,710 s; SiSEC 2018).
+MUSDB_TEST_SONGS: int = 50
+MUSDB_TEST_SECONDS: float = 12710.0
+
+
+def musdb_test_estimate(timings: Sequence[dict], jobs: int) -> str | None:
+    """One line: how long scoring these methods on the whole MUSDB18 test set would take at this pace
+    (scoring time per second of audio measured on this run's songs; separation not included)."""
+    songs = {t["track"]: t for t in timings if t.get("method") == "(shared)"}
+    scored = [t for t in timings if t.get("method") != "(shared)" and t.get("ok")]
+    if not songs or not scored:
+        return None
+    seconds = sum(t["seconds"] for t in scored) + sum(t["seconds"] for t in songs.values())
+    audio_s = sum(t.get("audio_s", 0.0) for t in songs.values())
+    if audio_s <= 0:
+        return None
+    methods = len({t["method"] for t in scored})
+    total_h = seconds / audio_s * MUSDB_TEST_SECONDS / max(1, jobs) / 3600.0
+    peak = max(t.get("peak_rss_mb", 0.0) for t in songs.values())
+    return (
+        f"scoring pace: {seconds / audio_s:.3f} s per second of audio for {methods} method(s); "
+        f"the MUSDB18 test set ({MUSDB_TEST_SONGS} songs, {MUSDB_TEST_SECONDS / 3600:.1f} h) would take about "
+        f"{total_h:.1f} h at --jobs {jobs} (peak {peak:.0f} MB per scoring process)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -600,7 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in table.attrs["notes"]:
         print(f"note: {note}")
     print(format_markdown(table) if not table.empty else "no scores")
-    print(f"\nwritten: {Path(args.out) / 'results.csv'}, results.md, tracks.csv")
+    print(f"\nwritten: {Path(args.out) / 'results.csv'}, results.md, tracks.csv, timings.csv")
+    estimate = musdb_test_estimate(table.attrs.get("timings", []), args.jobs)
+    if estimate:
+        print(estimate)
     if table.attrs["errors"]:
         print(
             f"\n{len(table.attrs['errors'])} song(s) failed (see {Path(args.out) / 'errors.txt'}):",

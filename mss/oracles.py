@@ -9,6 +9,8 @@ with a hop of 1024 (Hann window), as in the SiSEC 2018 oracle analysis (Stöter,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -44,6 +46,35 @@ def ideal_ratio_mask(
     masks = power / (EPS + power.sum(dim=0, keepdim=True))  # (S, C, F, N)
     estimates = istft(masks * mix_spec.unsqueeze(0), n_fft, hop_length, length)  # (S, C, T)
     return estimates.float().numpy()
+
+
+def ideal_ratio_mask_span(
+    read: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    length: int,
+    start: int,
+    stop: int,
+    alpha: float,
+    n_fft: int = ORACLE_N_FFT,
+    hop_length: int = ORACLE_HOP_LENGTH,
+) -> np.ndarray:
+    """Samples ``[start, stop)`` of the whole-song IRM estimates, computed from a short stretch only.
+
+    read(a, b) -> (mixture (C, b - a), sources (S, C, b - a)) of the song (``length`` samples). The stretch
+    read starts on the STFT's hop grid at least ``n_fft`` before ``start`` and ends ``n_fft`` after
+    ``stop``, so every frame that touches ``[start, stop)`` sees the same samples as in the whole-song
+    STFT (and the same reflect padding at the song's ends): the result equals
+    ``ideal_ratio_mask(whole mixture, whole sources)[..., start:stop]`` up to rounding, while memory
+    follows ``stop - start``, not the song. -> (S, C, stop - start).
+    """
+    if not 0 <= start < stop <= length:
+        raise AudioError(f"span [{start}, {stop}) is outside the song (0-{length})")
+    low = max(0, (start - n_fft) // hop_length * hop_length)  # on the frame grid of the whole song
+    high = min(length, stop + n_fft)
+    mixture, sources = read(low, high)
+    if high - low <= n_fft // 2 and (low > 0 or high < length):  # too short for reflect padding
+        raise AudioError(f"span of {high - low} samples is too short for an STFT of {n_fft}")
+    estimates = ideal_ratio_mask(mixture, sources, alpha, n_fft, hop_length)  # (S, C, high - low)
+    return estimates[..., start - low : stop - low]
 
 
 def mixture_estimates(mixture: np.ndarray, sources: np.ndarray) -> np.ndarray:

@@ -261,6 +261,26 @@ class _Source:
             check_audio(np.zeros((1, 1), np.float32), what)  # raises the standard "is silent" message
 
 
+class ReaderSource(_Source):
+    """A song given as a block reader instead of a file: ``read(start, stop) -> (C, stop - start)``.
+
+    Lets callers that already stream a song (the evaluation's decoded-audio cache) separate it with
+    ``separate_file`` without writing it out first; ``what`` names it in messages and is the default
+    output folder name.
+    """
+
+    def __init__(
+        self, read: Callable[[int, int], np.ndarray], length: int, rate: int, channels: int, what: str
+    ):
+        self._read = read
+        self.path = Path(what)
+        self.array = None
+        self.length, self.rate, self.channels = int(length), int(rate), int(channels)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self._read(start, stop)
+
+
 def _release_freed_memory() -> None:
     """Hand freed heap pages back to the OS between blocks (glibc only).
 
@@ -277,7 +297,7 @@ def _release_freed_memory() -> None:
 
 def separate_file(
     model: nn.Module,
-    path: str | os.PathLike,
+    path: str | os.PathLike | ReaderSource,
     out_dir: str | os.PathLike,
     *,
     stems=None,
@@ -296,8 +316,11 @@ def separate_file(
     side) so memory does not grow with its length. Files appear atomically once all are complete.
     """
     names = _check_stems(model, stems)
-    path = Path(path)
-    source = _Source(path)
+    if isinstance(path, ReaderSource):
+        source, path = path, path.path
+    else:
+        path = Path(path)
+        source = _Source(path)
     block = max(1, int(block_s * source.rate))
     source.check(block)
     margin = int(BLOCK_MARGIN_S * source.rate)

@@ -1,0 +1,361 @@
+"""Scoring one song, streamed: every method of a song scored from one decode of its files, in memory
+bounded by a block, not by the song's length.
+
+The evaluation driver (``mss.evaluate``) hands a worker one ``SongJob`` per song; the worker opens the
+song (``SongAudio``: wav files read at an offset, ``.stem.mp4`` or non-44.1 kHz songs through the
+decoded-audio cache at 44.1 kHz, streams cropped to a common length), finds the sources BSS Eval sees
+(targets that are not silent, plus the residual when the targets do not cover the mixture), computes the
+references' correlations once (``mss.bsseval.ReferenceCorrelations``), then scores each method's
+estimates with them: model estimates read from the separated wavs, oracle estimates computed span by
+span (``mss.oracles.ideal_ratio_mask_span``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from mss import MUSDB_SAMPLE_RATE
+from mss.audio import SILENCE_DB
+from mss.errors import AudioError, DatasetError
+
+#: Samples read at a time when a whole song is scanned (peaks, silence): 30 s at 44.1 kHz.
+SCAN_BLOCK: int = 30 * MUSDB_SAMPLE_RATE
+#: Name of the extra source that completes a partial set of targets (e.g. piano alone) to the mixture.
+RESIDUAL: str = "_residual"
+#: Amplitude of the dither that replaces an all-zero estimate (BSS Eval rejects silent estimates).
+DITHER: float = 1e-8
+#: The dither is drawn in aligned blocks of this many samples, so any read of a span gives the same values.
+DITHER_BLOCK: int = 1 << 16
+
+Reader = Callable[[int, int], np.ndarray]  # (start, stop) -> (S, C, stop - start), zero past the end
+
+
+class SongAudio:
+    """One song of a dataset at 44.1 kHz: ``mixture(a, b) -> (C, n)``, ``references(a, b) -> (S, C, n)``.
+
+    ``length`` is the number of samples every stream has (the shortest stream, for ``.stem.mp4``).
+    """
+
+    def __init__(self, root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]):
+        from mss.data import find_track, open_db
+        from mss.data.cache import AudioCache, CacheSpec
+        from mss.data.musdb_io import _track_setup, plan_parts, read_part, track_info
+
+        track = find_track(open_db(root, subset=subset), track_name)
+        self.name = track_name
+        self.targets = tuple(targets)
+        self.info = track_info(track)
+        self._read_part = read_part
+        self.parts, _ = plan_parts(*_track_setup(track), self.targets)
+        self.entry = None
+        if not self.info.is_wav or self.info.rate != MUSDB_SAMPLE_RATE:
+            # decoded (and resampled to 44.1 kHz) once, then read by slices like the wav files
+            rate = None if self.info.rate == MUSDB_SAMPLE_RATE else MUSDB_SAMPLE_RATE
+            self.entry = AudioCache(spec=CacheSpec(rate, "float32")).open(self.info)
+            self.length = self.entry.num_samples
+            self.channels = self.entry.channels
+        else:
+            self.length = self.info.num_samples
+            self.channels = int(sf.info(self.info.file("mixture")).channels)
+        if self.length <= 0:
+            raise AudioError(f"{self.info.file('mixture')} is empty (0 samples)")
+
+    def _read(self, source: str, start: int, length: int) -> np.ndarray:
+        if self.entry is not None:
+            return self.entry.read(source, start, length)
+        path = self.info.file(source)
+        try:
+            audio, _ = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DatasetError(f"cannot read {path}: {exc}") from exc
+        audio = audio.T
+        if audio.shape[-1] < length:
+            audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+        return np.ascontiguousarray(audio)
+
+    class _Reader:  # the (part, source) reads of read_part, routed to _read
+        def __init__(self, song: SongAudio):
+            self.song = song
+
+        def read(self, info, source: str, start: int, length: int) -> np.ndarray:
+            return self.song._read(source, start, length)
+
+    def mixture(self, start: int, stop: int) -> np.ndarray:
+        """(C, stop - start) of the mixture, zero past the song's end."""
+        return self._checked(self._read("mixture", start, stop - start), "mixture")
+
+    def references(self, start: int, stop: int) -> np.ndarray:
+        """(S, C, stop - start): one row per target (a target may be a sum, e.g. other - piano)."""
+        reader = SongAudio._Reader(self)
+        parts = [self._read_part(self.info, part, start, stop - start, reader) for part in self.parts]
+        return self._checked(np.stack(parts), "stems")
+
+    def _checked(self, audio: np.ndarray, what: str) -> np.ndarray:
+        if not np.isfinite(audio).all():
+            raise AudioError(f"{self.info.key}: the {what} contain NaN or infinite samples")
+        return audio
+
+
+def blocks(length: int, block: int = SCAN_BLOCK):
+    """(start, stop) pairs covering ``[0, length)``."""
+    for start in range(0, length, block):
+        yield start, min(length, start + block)
+
+
+def peaks_db(read: Reader, length: int) -> np.ndarray:
+    """Peak level (dBFS) of each row of ``read`` over the whole song, one block at a time -> (S,)."""
+    peak = None
+    for start, stop in blocks(length):
+        block = np.abs(read(start, stop)).max(axis=(-2, -1))
+        peak = block if peak is None else np.maximum(peak, block)
+    with np.errstate(divide="ignore"):
+        return 20.0 * np.log10(np.maximum(peak, 0.0))
+
+
+def dither(index: int, start: int, stop: int, channels: int) -> np.ndarray:
+    """(C, stop - start) of the deterministic -160 dB dither of source ``index`` (same values whatever
+    the span boundaries, so every pass over a song sees the same signal)."""
+    pieces = []
+    first = start // DITHER_BLOCK
+    for block_index in range(first, (max(stop, start + 1) - 1) // DITHER_BLOCK + 1):
+        rng = np.random.default_rng([index, block_index])
+        pieces.append(DITHER * rng.standard_normal((channels, DITHER_BLOCK)))
+    noise = np.concatenate(pieces, axis=-1)
+    offset = start - first * DITHER_BLOCK
+    return noise[:, offset : offset + stop - start]
+
+
+@dataclass(frozen=True)
+class ScoredSources:
+    """What BSS Eval sees for one song: ``names`` (targets, then RESIDUAL if any) and the silent targets."""
+
+    names: tuple[str, ...]
+    rows: tuple[int, ...]  # row of each non-residual name in SongAudio.references
+    silent: tuple[str, ...]
+    residual: bool
+
+
+def scored_sources(song: SongAudio) -> ScoredSources:
+    """Targets whose reference is silent over the whole song are dropped (SDR is undefined for them);
+    when the targets do not cover the four MUSDB stems, the residual ``mixture - sum(targets)`` is added
+    (as SiSEC scores vocals against the accompaniment), so interference is measured against the whole
+    mixture."""
+    from mss import SOURCES
+
+    levels = peaks_db(song.references, song.length)
+    names, rows, silent = [], [], []
+    for row, (name, level) in enumerate(zip(song.targets, levels, strict=True)):
+        if level < SILENCE_DB:
+            silent.append(name)
+        else:
+            names.append(name)
+            rows.append(row)
+    residual = False
+    if names and not set(SOURCES) <= set(song.targets):
+
+        def read_residual(a: int, b: int) -> np.ndarray:
+            return (song.mixture(a, b) - song.references(a, b).sum(0))[None]
+
+        residual = bool(peaks_db(read_residual, song.length)[0] >= SILENCE_DB)
+    if residual:
+        names.append(RESIDUAL)
+    return ScoredSources(tuple(names), tuple(rows), tuple(silent), residual)
+
+
+def reference_reader(song: SongAudio, sources: ScoredSources) -> Reader:
+    """(start, stop) -> (S', C, n) float64: the scored references, residual last."""
+
+    def read(start: int, stop: int) -> np.ndarray:
+        references = song.references(start, stop)  # (S, C, n)
+        rows = [references[row] for row in sources.rows]
+        if sources.residual:
+            rows.append(song.mixture(start, stop) - references.sum(0))
+        return np.stack(rows).astype(np.float64)
+
+    return read
+
+
+def wav_estimate_reader(song: SongAudio, sources: ScoredSources, folder: Path) -> Reader:
+    """Estimates separated into ``folder/<target>.wav`` (padded or cut to the song's length, as museval
+    does); the residual estimate is the mixture minus the target estimates; an estimate that is silent
+    over the whole song is replaced by a -160 dB dither (BSS Eval refuses all-zero estimates)."""
+    paths = {name: folder / f"{name}.wav" for name in song.targets}
+    for path in paths.values():
+        if not path.is_file():
+            raise AudioError(f"separated estimate missing: {path}")
+
+    def read_target(name: str, start: int, stop: int) -> np.ndarray:
+        try:
+            with sf.SoundFile(str(paths[name])) as handle:
+                frames = handle.frames
+                handle.seek(min(start, frames))
+                audio = handle.read(max(0, min(stop, frames) - start), dtype="float32", always_2d=True).T
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(f"cannot read {paths[name]}: {exc}") from exc
+        if not np.isfinite(audio).all():
+            raise AudioError(f"{paths[name]} contains NaN or infinite samples")
+        if audio.shape[-1] < stop - start:
+            audio = np.pad(audio, ((0, 0), (0, stop - start - audio.shape[-1])))
+        return audio
+
+    def read_all(start: int, stop: int) -> np.ndarray:
+        estimates = {name: read_target(name, start, stop) for name in song.targets}
+        rows = [estimates[song.targets[row]] for row in sources.rows]
+        if sources.residual:
+            rows.append(song.mixture(start, stop) - sum(estimates.values()))
+        return np.stack(rows).astype(np.float64)
+
+    silent = np.flatnonzero(peaks_db(read_all, song.length) == -np.inf)
+
+    def read(start: int, stop: int) -> np.ndarray:
+        out = read_all(start, stop)
+        for index in silent:
+            out[index] = dither(int(index), start, stop, out.shape[1])
+        return out
+
+    return read
+
+
+def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources) -> Reader:
+    """Estimates of a baseline (mss.oracles.ORACLES) over the scored sources, computed span by span."""
+    from mss.oracles import ORACLES, ideal_ratio_mask_span
+
+    references = reference_reader(song, sources)
+    if name == "MIX":
+        return lambda a, b: np.repeat(song.mixture(a, b)[None].astype(np.float64), len(sources.names), 0)
+    if name not in ("IRM1", "IRM2"):
+        raise DatasetError(f"unknown oracle {name!r}; known: {', '.join(ORACLES)}")
+    alpha = 1.0 if name == "IRM1" else 2.0
+
+    def read_both(a: int, b: int):
+        return song.mixture(a, b), references(a, b).astype(np.float32)
+
+    def read(start: int, stop: int) -> np.ndarray:
+        stop_in = min(stop, song.length)
+        if stop_in <= start:
+            return np.zeros((len(sources.names), song.channels, stop - start))
+        span = ideal_ratio_mask_span(read_both, song.length, start, stop_in, alpha).astype(np.float64)
+        if stop > stop_in:
+            span = np.pad(span, ((0, 0), (0, 0), (0, stop - stop_in)))
+        return span
+
+    return read
+
+
+@dataclass(frozen=True)
+class MethodTask:
+    """One method to score on the job's song: where its estimates are and where its JSON goes."""
+
+    method: object  # mss.evaluate.Method (kept generic: no import circle)
+    estimates_dir: str | None
+    json_path: str
+
+
+@dataclass(frozen=True)
+class SongJob:
+    """Everything a worker needs to score every pending method of one song."""
+
+    root: str
+    subset: str
+    track: str
+    targets: tuple[str, ...]
+    tasks: tuple[MethodTask, ...]
+
+
+@dataclass
+class TaskResult:
+    task: MethodTask
+    track: str
+    ok: bool
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class SongResult:
+    track: str
+    results: list[TaskResult]
+    shared_seconds: float = 0.0  # opening the song, silence scan, reference correlations
+    peak_rss_mb: float = 0.0  # of the worker process while scoring this song
+    error: str | None = None
+    audio_s: float = 0.0  # length of the song (seconds at 44.1 kHz)
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's high-water mark of this process's RSS (Linux: ``clear_refs`` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """VmHWM of this process in MB (0 where /proc is not available)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def score_song(job: SongJob) -> SongResult:
+    """Score every task of ``job``; never raises (a failure is reported per task or for the song)."""
+    from mss.bsseval import BSSEvalConfig, ReferenceCorrelations, bss_eval_v4
+    from mss.evaluate import HOP_S, WINDOW_S, track_store, write_track_json
+
+    _reset_peak_rss()
+    start = time.perf_counter()
+    try:
+        song = SongAudio(job.root, job.subset, job.track, job.targets)
+        sources = scored_sources(song)
+        notes = [
+            f"{job.track}: target {name!r} is silent in this song; not scored (SDR undefined)"
+            for name in sources.silent
+        ]
+        correlations = None
+        if sources.names:
+            references = reference_reader(song, sources)
+            config = BSSEvalConfig(
+                window=int(WINDOW_S * MUSDB_SAMPLE_RATE), hop=int(HOP_S * MUSDB_SAMPLE_RATE)
+            )
+            correlations = ReferenceCorrelations.compute(
+                references, song.length, len(sources.names), song.channels, config
+            )
+    except Exception as exc:  # the song itself is bad: every task fails with the same reason
+        message = f"{job.track}: {type(exc).__name__}: {exc}"
+        results = [TaskResult(task, job.track, False, [], message) for task in job.tasks]
+        return SongResult(job.track, results, time.perf_counter() - start, peak_rss_mb(), message)
+    shared = time.perf_counter() - start
+    results = []
+    for task in job.tasks:
+        task_start = time.perf_counter()
+        try:
+            if correlations is not None:
+                if task.method.kind == "oracle":
+                    estimates = oracle_estimate_reader(task.method.name, song, sources)
+                else:
+                    estimates = wav_estimate_reader(song, sources, Path(task.estimates_dir))
+                sdr, isr, sir, sar = bss_eval_v4(references, estimates, correlations, config)
+                keep = [name for name in sources.names if name != RESIDUAL]
+                store = track_store(job.track, sources.names, keep, sdr, isr, sir, sar)
+                write_track_json(store, task.json_path)
+            results.append(TaskResult(task, job.track, True, notes, None, time.perf_counter() - task_start))
+        except Exception as exc:  # one bad method must not lose the others' results
+            message = f"{task.method.name} / {job.track}: {type(exc).__name__}: {exc}"
+            results.append(
+                TaskResult(task, job.track, False, [], message + "\n" + traceback.format_exc(),
+                           time.perf_counter() - task_start)
+            )  # fmt: skip
+    return SongResult(job.track, results, shared, peak_rss_mb(), None, song.length / MUSDB_SAMPLE_RATE)
