@@ -20,7 +20,9 @@ FOUR = ("vocals", "drums", "bass", "other")
 
 def _plain_config(**overrides) -> DataConfig:
     """No augmentation, so the summed sources of an item are the raw cached parts."""
-    values = dict(targets=FOUR, segment_s=1.0, gain_db=(0.0, 0.0), channel_swap=False, sign_flip=False, seed=5)
+    values = dict(
+        targets=FOUR, segment_s=1.0, gain_db=(0.0, 0.0), channel_swap=False, sign_flip=False, seed=5
+    )
     values.update(overrides)
     return DataConfig(**values)
 

@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             root = generate_dataset(Path(tmp) / "tiny", preset="tiny", seed=0, progress=False)
         results["dataset"] = str(root)
         cache_dir = args.cache_dir or Path(tmp) / "cache"
-        results["throughput"] = dataset_throughput(root, batches=args.batches, cache_dir=cache_dir, progress=True)
+        results["throughput"] = dataset_throughput(
+            root, batches=args.batches, cache_dir=cache_dir, progress=True
+        )
     t = results["throughput"]
     print(
         f"decoded-audio cache ({t['layout']}, {t['tracks']} songs): built {t['cache_songs_built']} songs in "

@@ -160,7 +160,9 @@ class CachedSong:
         try:
             return self.streams.index(source)
         except ValueError:
-            raise DatasetError(f"{self.path.name} has no stream {source!r} (it has {list(self.streams)})") from None
+            raise DatasetError(
+                f"{self.path.name} has no stream {source!r} (it has {list(self.streams)})"
+            ) from None
 
     def read(self, source: str, start: int, length: int) -> np.ndarray:
         """``(C, length)`` float32 from sample ``start`` at ``sample_rate``, zero-padded past the end."""

@@ -117,8 +117,10 @@ class TrainChunks(Dataset):
         if not isinstance(cache, AudioCache):
             cache = AudioCache(cache, CacheSpec(config.sample_rate, config.cache_dtype))
         elif cache.spec != CacheSpec(config.sample_rate, config.cache_dtype):
-            raise DatasetError(f"the cache holds {cache.spec}, the data config asks for "
-                               f"{config.sample_rate} Hz {config.cache_dtype}")
+            raise DatasetError(
+                f"the cache holds {cache.spec}, the data config asks for "
+                f"{config.sample_rate} Hz {config.cache_dtype}"
+            )
         self.cache_stats = cache.ensure(self.tracks, progress=progress, desc="training data")
         self.songs: list[CachedSong] = [cache.lookup(track) for track in self.tracks]
         # per part: indices of the songs where it is active (from the embedded set's manifest.json)
