@@ -30,7 +30,6 @@ import uvicorn
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-import mss
 from mss.errors import MSSError
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -345,81 +344,31 @@ def _sdr_table(eval_dir: Path):
 
 
 # --------------------------------------------------------------------------------------------- spectrograms
-class SongCache:
-    """Separated songs and their SDRs, shared by all users (results, not per-user state), bounded."""
-
-    def __init__(self, checkpoints: dict[str, Path], max_items: int = 16):
-        self.checkpoints = checkpoints
-        self.max_items = max_items
-        self.models: dict[str, object] = {}
-        self.items: dict[tuple, object] = {}
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple, compute):
-        with self.lock:
-            if key in self.items:
-                return self.items[key]
-        value = compute()
-        with self.lock:
-            if len(self.items) >= self.max_items:
-                self.items.pop(next(iter(self.items)))
-            self.items[key] = value
-        return value
-
-    def model(self, name: str):
-        from mss.models import load_model
-
-        with self.lock:
-            if name not in self.models:
-                self.models[name] = load_model(self.checkpoints[name])
-            return self.models[name]
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def museval_song_sdr(scores: dict, target: str) -> float:
-    """Median over frames of a target's SDR in a museval JSON dict (museval's per-song statistic)."""
-    for entry in scores.get("targets", []):
-        if entry.get("name") == target:
-            values = np.array([_number(frame["metrics"].get("SDR")) for frame in entry.get("frames", [])])
-            values = values[np.isfinite(values)]  # museval: NaN frames (silent reference) are skipped
-            return float(np.median(values)) if values.size else float("nan")
-    return float("nan")
-
-
 def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
-    from mss.data import available_targets, find_track, open_db, track_stems
-    from mss.evaluate import score_track
-    from mss.separate import separate
-    from mss.spectrogram import spectrogram_figure
+    """Widgets around mss.browser.SpectrogramBrowser: it reads, separates and scores only the window."""
+    from mss.browser import SpectrogramBrowser
 
-    checkpoints = context.checkpoints
-    cache = SongCache(checkpoints)
     try:
-        db = open_db(None if context.dataset == "default" else context.dataset, subset="test")
-        songs = sorted(track.name for track in db.tracks)
-        targets = [t for t in available_targets(db) if t in mss.SOURCES] or available_targets(db)
+        browser = SpectrogramBrowser(context.dataset, context.checkpoints, config.eval_dir)
     except MSSError as exc:
-        gr.Markdown(f"**The dataset cannot be opened: {exc}**")
+        gr.Markdown(f"**The spectrogram browser is not available: {exc}**")
         return
     if context.missing_checkpoints:
         gr.Markdown(f"**{context.missing_checkpoints}**")
-    systems = list(checkpoints)
+    songs, targets, systems = browser.songs(), browser.targets(), browser.systems()
+    limit_s = browser.config.max_window_s
     with gr.Row():
         song = gr.Dropdown(songs, value=songs[0] if songs else None, label="Test song")
         target = gr.Dropdown(targets, value=targets[0] if targets else None, label="Target")
         chosen = gr.CheckboxGroup(systems, value=systems, label="Systems")
-    duration = float(find_track(db, songs[0]).duration) if songs else 10.0
+    duration = browser.duration(songs[0]) if songs else 10.0
     with gr.Row():
         start = gr.Slider(0, duration, value=0, step=0.1, label="Start (s)")
-        end = gr.Slider(0, duration, value=min(duration, 10.0), step=0.1, label="End (s)")
+        label = f"End (s), at most {limit_s:g} s after the start"
+        end = gr.Slider(0, duration, value=min(duration, 10.0), step=0.1, label=label)
         show = gr.Button("Show", variant="primary")
-    sdr = gr.Dataframe(label="museval SDR of this song (dB, median over 1-s frames)", interactive=False)
+    sdr = gr.Dataframe(label="museval SDR (dB, median over 1-s frames)", interactive=False)
+    notes = gr.Markdown()
     gr.Markdown("Spectrograms: log frequency, dB, one colour scale for all panels, time aligned.")
     plot = gr.Plot(show_label=False)
     with gr.Row():
@@ -431,87 +380,53 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
             players.append(gr.Audio(label=f"{name}: estimate", interactive=False))
             players.append(gr.Audio(label=f"{name}: error (reference - estimate)", interactive=False))
 
-    def load(song_name: str, target_name: str):
-        if song_name not in songs:
-            raise gr.Error(f"Unknown song {song_name!r}.")
-        if target_name not in targets:
-            raise gr.Error(f"Unknown target {target_name!r}.")
-        track = find_track(db, song_name)
-        mix = np.asarray(track.audio, dtype=np.float32).T  # (C, T)
-        reference = track_stems(track, [target_name])[0]  # (C, T) at 44.1 kHz
-        return mix, reference
-
-    def estimate(name: str, song_name: str, target_name: str, mix: np.ndarray) -> np.ndarray:
-        model = cache.model(name)
-        if target_name not in model.sources:
-            raise gr.Error(f"System {name!r} separates {list(model.sources)}, not {target_name!r}.")
-        return separate(model, mix, mss.MUSDB_SAMPLE_RATE, stems=[target_name])[target_name]  # (C, T)
-
-    def song_sdr(name: str, song_name: str, target_name: str, reference, est) -> float:
-        path = Path(config.eval_dir) / name / "test" / f"{song_name}.json"
-        if path.is_file():
-            import json
-
-            return museval_song_sdr(json.loads(path.read_text()), target_name)
-        store = score_track(reference[None], est[None], [target_name], mss.MUSDB_SAMPLE_RATE)
-        return museval_song_sdr(store.scores, target_name)
-
     def on_song(song_name: str):
-        if song_name not in songs:
-            raise gr.Error(f"Unknown song {song_name!r}.")
-        duration = float(find_track(db, song_name).duration)
-        return gr.update(maximum=duration, value=0), gr.update(maximum=duration, value=min(duration, 10.0))
+        try:
+            length_s = browser.duration(song_name)
+        except MSSError as exc:
+            raise gr.Error(str(exc)) from exc
+        return gr.update(maximum=length_s, value=0), gr.update(maximum=length_s, value=min(length_s, 10.0))
+
+    def on_start(song_name: str, start_s: float, end_s: float):
+        """Keep the end after the start and within the window limit: a 10-s window from the new start."""
+        if start_s < end_s <= start_s + limit_s:
+            return gr.update()
+        try:
+            return gr.update(value=min(browser.duration(song_name), start_s + 10.0))
+        except MSSError:
+            return gr.update()
 
     def render(song_name, target_name, names, start_s, end_s, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
         import pandas as pd
 
-        names = [n for n in (names or []) if n in systems]
-        if end_s <= start_s:
-            raise gr.Error("End must be after start.")
-        progress(0.05, desc="loading the song")
-        mix, reference = cache.get(("song", song_name, target_name), lambda: load(song_name, target_name))
-        rate = mss.MUSDB_SAMPLE_RATE
-        estimates, rows = {}, []
-        for i, name in enumerate(names):
-            progress(0.1 + 0.7 * i / max(len(names), 1), desc=f"separating with {name}")
-            est = cache.get(
-                ("est", name, song_name, target_name), lambda n=name: estimate(n, song_name, target_name, mix)
-            )
-            estimates[name] = est
-            value = cache.get(
-                ("sdr", name, song_name, target_name),
-                lambda n=name, e=est: song_sdr(n, song_name, target_name, reference, e),
-            )
-            rows.append({"system": name, "target": target_name, "SDR (dB)": round(value, 2)})
-        progress(0.85, desc="drawing")
-        panels = [("mixture", mix), (f"reference ({target_name})", reference)]
-        for name, est in estimates.items():
-            panels += [(f"{name}: estimate", est), (f"{name}: error (reference - estimate)", reference - est)]
         try:
-            figure = spectrogram_figure(panels, rate, start_s, end_s)
+            view = browser.view(
+                song_name, target_name, [n for n in (names or []) if n in systems], start_s, end_s,
+                on_progress=lambda fraction, message: progress(fraction, desc=message),
+            )  # fmt: skip
         except MSSError as exc:
             raise gr.Error(str(exc)) from exc
-        lo, hi = int(start_s * rate), int(end_s * rate)
 
         def clip(audio):  # gr.Audio wants (T, C)
-            return (rate, np.ascontiguousarray(audio[:, lo:hi].T))
+            return (view.sample_rate, np.ascontiguousarray(audio.T))
 
         outputs = []
         for name in systems:
-            if name in estimates:
-                outputs += [
-                    gr.update(value=clip(estimates[name]), visible=True),
-                    gr.update(value=clip(reference - estimates[name]), visible=True),
-                ]
-            else:
-                outputs += [gr.update(value=None, visible=False), gr.update(value=None, visible=False)]
-        return (pd.DataFrame(rows), figure, clip(mix), clip(reference), *outputs)
+            shown = name in view.estimates
+            outputs += [
+                gr.update(value=clip(view.estimates[name]) if shown else None, visible=shown),
+                gr.update(value=clip(view.error(name)) if shown else None, visible=shown),
+            ]
+        table = pd.DataFrame([row.as_dict() for row in view.rows])
+        message = "\n\n".join([f"Window {view.start_s:.2f}-{view.end_s:.2f} s of {view.song}.", *view.notes])
+        return (table, message, view.figure, clip(view.mixture), clip(view.reference), *outputs)
 
     song.change(on_song, inputs=song, outputs=[start, end], api_visibility="private")
+    start.release(on_start, inputs=[song, start, end], outputs=end, api_visibility="private")
     show.click(
         render,
         inputs=[song, target, chosen, start, end],
-        outputs=[sdr, plot, mix_audio, ref_audio, *players],
+        outputs=[sdr, notes, plot, mix_audio, ref_audio, *players],
         api_visibility="private",
     )
 

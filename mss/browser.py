@@ -1,0 +1,544 @@
+"""The spectrogram browser without its UI: one time window of one test song, separated and scored alone.
+
+A view reads from disk only the window plus the context the models need, separates only that span, and
+scores only the window, so its cost depends on the window's length, not the song's, and nothing of a
+whole song is kept in memory. app.py draws the widgets around :class:`SpectrogramBrowser`.
+
+Context: the span a model separates is made of exactly the chunks that ``separate()`` runs over the
+whole song (``mss.evaluate`` separates whole songs with it) and that overlap the window, so the window's
+estimate is, up to resampling edge effects far from the window, the one the evaluation scored.
+
+    python -m mss.browser --dataset ROOT [--views 20] [--view-s 10]   # latency and memory per view
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.errors import MSSError
+
+RATE = MUSDB_SAMPLE_RATE
+#: Chunk overlap of the separation: separate()'s default, the one ``mss.evaluate`` runs with.
+OVERLAP = 0.25
+#: BSS Eval v4 frame length and hop (s), as in SiSEC 2018 and ``mss.evaluate``.
+FRAME_S = 1.0
+EVALUATE_HINT = "python -m mss.evaluate --out {eval_dir}"
+
+
+class BrowserError(MSSError, ValueError):
+    """A view that cannot be made: unknown song/target/system or a bad time window."""
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    """Limits of the browser. Memory is bounded by ``cache_items`` windows of at most ``max_window_s``."""
+
+    max_window_s: float = 60.0
+    min_window_s: float = FRAME_S  # one BSS Eval frame: a shorter window has no SDR
+    cache_items: int = 8  # (song, target, system, window) estimates kept for repeated views
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class SdrRow:
+    """SDR of one system on one window. ``song_sdr_db`` is None when no evaluation output exists."""
+
+    system: str
+    target: str
+    window_sdr_db: float  # median over the window's 1-s frames (NaN frames skipped, as museval does)
+    window_frames: int  # frames with a finite SDR behind that median
+    window_source: str  # "evaluation" (frames of the evaluation JSON) or "scored" (BSS Eval on the window)
+    song_sdr_db: float | None  # median over all frames of the evaluation JSON
+
+    def as_dict(self) -> dict:
+        """A table row (units in the column names)."""
+        return {
+            "system": self.system,
+            "target": self.target,
+            "window SDR (dB)": round(self.window_sdr_db, 2),
+            "frames": self.window_frames,
+            "window SDR from": self.window_source,
+            "song SDR (dB)": "not available" if self.song_sdr_db is None else round(self.song_sdr_db, 2),
+        }
+
+
+@dataclass(frozen=True)
+class View:
+    """One window: audio (C, T) at 44.1 kHz, T = the window's length, and its SDRs and figure."""
+
+    song: str
+    target: str
+    start_s: float  # after clamping to the song
+    end_s: float
+    mixture: np.ndarray
+    reference: np.ndarray
+    estimates: dict[str, np.ndarray]
+    rows: tuple[SdrRow, ...]
+    figure: object  # matplotlib Figure (already closed in pyplot: it does not pile up)
+    notes: tuple[str, ...] = ()
+    sample_rate: int = RATE
+
+    def error(self, system: str) -> np.ndarray:
+        """reference - estimate (C, T) of ``system``."""
+        return self.reference - self.estimates[system]
+
+
+@dataclass
+class _Cached:
+    estimate: np.ndarray  # (C, T) of the window
+    scored: np.ndarray | None = None  # window SDR per frame, computed on first need
+
+
+# ------------------------------------------------------------------------------------------ museval JSON
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def museval_frames(scores: Mapping, target: str) -> np.ndarray | None:
+    """(N, 3) rows (time_s, duration_s, SDR) of a target in museval's per-track JSON, None if absent."""
+    for entry in scores.get("targets", []):
+        if entry.get("name") == target:
+            rows = [
+                (_number(f.get("time")), _number(f.get("duration")), _number(f.get("metrics", {}).get("SDR")))
+                for f in entry.get("frames", [])
+            ]
+            return np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return None
+
+
+def median_sdr(values: np.ndarray) -> float:
+    """museval's per-song statistic: median over frames, NaN frames (silent reference) skipped."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def museval_song_sdr(scores: Mapping, target: str) -> float:
+    """Median over frames of a target's SDR in a museval JSON dict (NaN when the target is absent)."""
+    frames = museval_frames(scores, target)
+    return float("nan") if frames is None else median_sdr(frames[:, 2])
+
+
+def frames_in_window(frames: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
+    """SDRs of the frames lying wholly inside [start_s, end_s]."""
+    eps = 1e-6
+    inside = (frames[:, 0] >= start_s - eps) & (frames[:, 0] + frames[:, 1] <= end_s + eps)
+    return frames[inside, 2]
+
+
+def window_sdr_frames(reference: np.ndarray, estimate: np.ndarray, rate: int = RATE) -> np.ndarray:
+    """BSS Eval v4 SDR of (C, T) arrays on 1-s frames (museval.evaluate, through mss.evaluate.score_track).
+
+    A reference that is silent throughout gives NaN frames (SDR undefined) instead of museval's error.
+    """
+    from mss.evaluate import score_track
+
+    if not np.any(reference):
+        return np.full(reference.shape[-1] // int(FRAME_S * rate), np.nan)
+    store = score_track(reference[None], estimate[None], ["target"], rate, win_s=FRAME_S, hop_s=FRAME_S)
+    return museval_frames(store.scores, "target")[:, 2]
+
+
+# ------------------------------------------------------------------------------------------ context
+def chunk_span(model, lo: int, hi: int, length: int, overlap: float = OVERLAP) -> tuple[int, int]:
+    """Samples [lo, hi) of a song of ``length`` (44.1 kHz) -> the span [a, b) to separate for them.
+
+    The span is the union of the chunks that ``apply_overlap_add`` runs over the whole song (starts every
+    ``hop`` model-rate samples from 0) and that overlap [lo, hi). Separated alone, it gives the window the
+    same chunks, the same chunk contents and the same overlap-add weights as the whole song does; only
+    the resampling to the model's rate differs, within a few dozen samples of the span's edges, which
+    lie at least ``segment * overlap`` away from the window.
+    """
+    ratio = model.sample_rate / RATE
+    segment = max(1, int(round(model.segment_s * model.sample_rate)))  # as _separate_array
+    hop = max(1, int(round(segment * (1.0 - overlap))))  # as apply_overlap_add
+    low, high = int(np.floor(lo * ratio)), int(np.ceil(hi * ratio))  # window at the model's rate
+    first = max(0, -(-(low - segment + 1) // hop)) * hop  # first chunk start with start + segment > low
+    last = ((high - 1) // hop) * hop  # last chunk start below high
+    return int(np.floor(first / ratio)), min(length, int(np.ceil((last + segment) / ratio)))
+
+
+# ------------------------------------------------------------------------------------------ browser
+class SpectrogramBrowser:
+    """Windows of a dataset's songs separated by several checkpoints, with their SDR and spectrograms.
+
+    dataset: a root folder, "default" / None (the embedded dataset) or an open ``musdb.DB`` (its tracks
+    are used as they are; a root opens the test subset). checkpoints: {system name: checkpoint path},
+    loaded once here. eval_dir: ``python -m mss.evaluate --out`` folder, read for
+    ``<system>/test/<song>.json``. Thread-safe (views are made one at a time).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        checkpoints: Mapping[str, str | Path],
+        eval_dir: str | Path | None = None,
+        config: BrowserConfig | None = None,
+    ):
+        from mss.data import TrackReader, available_targets, open_db
+        from mss.models import load_model
+
+        self.config = config or BrowserConfig()
+        if self.config.cache_items < 0 or not 0 < self.config.min_window_s <= self.config.max_window_s:
+            raise BrowserError(f"invalid BrowserConfig {self.config}")
+        self.db = dataset if hasattr(dataset, "tracks") else open_db(dataset, subset="test")
+        self.eval_dir = Path(eval_dir) if eval_dir is not None else None
+        self._tracks = {track.name: track for track in self.db.tracks}
+        known = available_targets(self.db)
+        self._targets = [t for t in known if t in SOURCES] or known
+        self.models = {
+            name: load_model(path, map_location=self.config.device) for name, path in checkpoints.items()
+        }
+        self._reader = TrackReader()
+        self._infos: dict[str, object] = {}  # song -> TrackInfo (file names and lengths only)
+        self._cache: OrderedDict[tuple, _Cached] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # -------------------------------------------------------------------------------- what there is
+    def songs(self) -> list[str]:
+        return sorted(self._tracks)
+
+    def targets(self) -> list[str]:
+        return list(self._targets)
+
+    def systems(self) -> list[str]:
+        return list(self.models)
+
+    def duration(self, song: str) -> float:
+        """Length of ``song`` in seconds."""
+        info = self._info(song)
+        return info.num_samples / info.rate
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+    def _info(self, song: str):
+        from mss.data import find_track, track_info
+
+        if song not in self._infos:
+            track = self._tracks.get(song) or find_track(self.db, song)  # DatasetError with close names
+            self._infos[song] = track_info(track)
+        return self._infos[song]
+
+    # -------------------------------------------------------------------------------- views
+    def view(
+        self,
+        song: str,
+        target: str,
+        systems: Sequence[str],
+        start_s: float,
+        end_s: float,
+        on_progress: Callable[[float, str], None] | None = None,
+    ) -> View:
+        """Separate and score [start_s, end_s] of ``song`` (end clamped to the song) with ``systems``."""
+        from mss.separate import _release_freed_memory
+
+        progress = on_progress or (lambda fraction, message: None)
+        systems = list(dict.fromkeys(systems))
+        with self._lock:
+            info = self._info(song)  # DatasetError for an unknown song
+            self._check(target, systems)
+            lo, hi = self._window(song, start_s, end_s)
+            spans = {name: chunk_span(self.models[name], lo, hi, info.num_samples) for name in systems}
+            span_lo = min([lo, *(a for a, _ in spans.values())])
+            span_hi = max([hi, *(b for _, b in spans.values())])
+            missing = [name for name in systems if (song, target, name, lo, hi) not in self._cache]
+            progress(0.05, "reading the window")
+            mix_span = self._read(info, None, span_lo, span_hi) if missing else None  # (C, span)
+            mixture = (
+                mix_span[:, lo - span_lo : hi - span_lo].copy() if missing else self._read(info, None, lo, hi)
+            )
+            reference = self._read(info, target, lo, hi)  # (C, T)
+            estimates, rows, notes = {}, [], []
+            for index, name in enumerate(systems):
+                progress(0.1 + 0.7 * index / len(systems), f"separating with {name}")
+                key = (song, target, name, lo, hi)
+                cached = self._cache.get(key)
+                if cached is None:
+                    a, b = spans[name]
+                    estimate = self._separate(
+                        name, target, mix_span[:, a - span_lo : b - span_lo]
+                    )  # (C, b - a)
+                    cached = _Cached(estimate[:, lo - a : hi - a].copy())  # a copy: the span is freed
+                    self._remember(key, cached)
+                else:
+                    self._cache.move_to_end(key)
+                estimates[name] = cached.estimate
+                row, note = self._sdr_row(song, target, name, lo, hi, reference, cached)
+                rows.append(row)
+                notes += [note] if note else []
+            progress(0.85, "drawing")
+            figure = _figure(mixture, reference, estimates, target, lo / RATE)
+            del mix_span
+        # Earlier views' figures are reference cycles (matplotlib artists <-> axes), tens of MB each, that
+        # only a full collection frees; then hand the freed pages back to the OS so the RSS stays flat.
+        gc.collect()
+        _release_freed_memory()
+        return View(
+            song,
+            target,
+            lo / RATE,
+            hi / RATE,
+            mixture,
+            reference,
+            estimates,
+            tuple(rows),
+            figure,
+            tuple(notes),
+        )
+
+    def _check(self, target: str, systems: list[str]) -> None:
+        if target not in self._targets:
+            raise BrowserError(f"unknown target {target!r}; choose one of {', '.join(self._targets)}")
+        unknown = [name for name in systems if name not in self.models]
+        if unknown:
+            raise BrowserError(f"unknown system(s) {unknown}; loaded: {', '.join(self.models) or 'none'}")
+        for name in systems:
+            if target not in self.models[name].sources:
+                raise BrowserError(
+                    f"system {name!r} separates {list(self.models[name].sources)}, not {target!r}"
+                )
+
+    def _window(self, song: str, start_s: float, end_s: float) -> tuple[int, int]:
+        """[start_s, end_s] -> samples [lo, hi), end clamped to the song; BrowserError when unusable."""
+        start_s, end_s = float(start_s), float(end_s)
+        duration = self.duration(song)
+        limits = self.config
+        if not (np.isfinite(start_s) and np.isfinite(end_s)):
+            raise BrowserError(f"start and end must be numbers of seconds, got {start_s} and {end_s}")
+        if start_s < 0:
+            raise BrowserError(f"start must be >= 0 s, got {start_s:g} s")
+        if end_s <= start_s:
+            raise BrowserError(f"end ({end_s:g} s) must be after start ({start_s:g} s)")
+        if start_s >= duration:
+            raise BrowserError(f"start {start_s:g} s is past the end of {song!r} ({duration:.2f} s)")
+        end_s = min(end_s, duration)
+        if end_s - start_s > limits.max_window_s:
+            raise BrowserError(
+                f"window of {end_s - start_s:g} s is longer than {limits.max_window_s:g} s; choose a shorter one"
+            )
+        if end_s - start_s < limits.min_window_s - 1e-9:
+            raise BrowserError(
+                f"window {start_s:g}-{end_s:g} s of {song!r} ({duration:.2f} s long) is shorter than "
+                f"{limits.min_window_s:g} s (one 1-s BSS Eval frame); start earlier"
+            )
+        info = self._info(song)
+        scale = RATE / info.rate
+        return int(round(start_s * RATE)), min(int(round(end_s * RATE)), int(round(info.num_samples * scale)))
+
+    def _read(self, info, target: str | None, lo: int, hi: int) -> np.ndarray:
+        """(C, hi - lo) at 44.1 kHz of the mixture (target None) or a target, read from disk."""
+        from mss.audio import resample
+        from mss.data import plan_parts
+        from mss.data.musdb_io import read_parts
+
+        scale = info.rate / RATE
+        start, length = int(round(lo * scale)), int(round((hi - lo) * scale))
+        if target is None:
+            audio = self._reader.read(info, "mixture", start, length)
+        else:
+            track = self._tracks[info.name]
+            recipes = {
+                name: {source.name: float(source.gain) for source in t.sources}
+                for name, t in (track.targets or {}).items()
+            }
+            parts, _ = plan_parts(list(track.sources), recipes, [target])
+            audio = read_parts(info, parts, start, length, self._reader)[0]
+        if info.rate != RATE:
+            audio = resample(audio, info.rate, RATE)
+            audio = np.pad(audio, ((0, 0), (0, max(0, hi - lo - audio.shape[-1]))))[:, : hi - lo]
+        return np.ascontiguousarray(audio, dtype=np.float32)
+
+    def _separate(self, system: str, target: str, mix: np.ndarray) -> np.ndarray:
+        from mss.audio import SILENCE_DB, peak_db
+        from mss.separate import separate
+
+        if peak_db(mix) < SILENCE_DB:  # separate() refuses silence; nothing to separate anyway
+            return np.zeros_like(mix)
+        model = self.models[system]
+        return separate(model, mix, RATE, stems=[target], overlap=OVERLAP, device=self.config.device)[target]
+
+    def _remember(self, key: tuple, value: _Cached) -> None:
+        if self.config.cache_items == 0:
+            return
+        self._cache[key] = value
+        while len(self._cache) > self.config.cache_items:
+            self._cache.popitem(last=False)
+
+    def _sdr_row(self, song, target, system, lo, hi, reference, cached: _Cached) -> tuple[SdrRow, str]:
+        """The window's SDR from the evaluation JSON when there is one, else BSS Eval on the window."""
+        start_s, end_s = lo / RATE, hi / RATE
+        path = self.eval_dir / system / "test" / f"{song}.json" if self.eval_dir is not None else None
+        frames = None
+        if path is not None and path.is_file():
+            try:
+                frames = museval_frames(json.loads(path.read_text()), target)
+            except (OSError, ValueError) as exc:
+                note = f"{system}: {path} cannot be read ({exc})"
+                frames = None
+            else:
+                note = None if frames is not None else f"{system}: {path} has no {target!r} scores"
+        elif self.eval_dir is None:
+            note = f"{system}: no evaluation folder; the song SDR is not available"
+        else:
+            note = (
+                f"{system}: no evaluation output at {path}; the song SDR is not available "
+                f"(run `{EVALUATE_HINT.format(eval_dir=self.eval_dir)}`)"
+            )
+        song_sdr = None if frames is None else median_sdr(frames[:, 2])
+        inside = frames_in_window(frames, start_s, end_s) if frames is not None else np.empty(0)
+        if inside.size:
+            values, source = inside, "evaluation"
+        else:
+            if cached.scored is None:
+                cached.scored = window_sdr_frames(reference, cached.estimate)
+            values, source = cached.scored, "scored"
+        finite = int(np.isfinite(values).sum())
+        return SdrRow(system, target, median_sdr(values), finite, source, song_sdr), note
+
+
+def _figure(mixture, reference, estimates: Mapping[str, np.ndarray], target: str, offset_s: float):
+    """Spectrogram panels of the window with the song's time on the x axis."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from mss.spectrogram import spectrogram_figure
+
+    panels = [("mixture", mixture), (f"reference ({target})", reference)]
+    for name, estimate in estimates.items():
+        panels += [
+            (f"{name}: estimate", estimate),
+            (f"{name}: error (reference - estimate)", reference - estimate),
+        ]
+    try:
+        figure = spectrogram_figure(panels, RATE)  # window time from 0; relabelled with song time below
+    except MSSError as exc:
+        raise BrowserError(str(exc)) from exc
+    end_s = offset_s + mixture.shape[-1] / RATE
+    ticks = MaxNLocator(nbins=10).tick_values(offset_s, end_s)
+    ticks = ticks[(ticks >= offset_s - 1e-9) & (ticks <= end_s + 1e-9)]
+    bottom = figure.axes[len(panels) - 1]  # the panels share x; the colour bar's axes come after them
+    bottom.set_xticks(ticks - offset_s, labels=[f"{round(t, 3):g}" for t in ticks])
+    plt.close(figure)  # out of pyplot's registry (it would keep every figure); still drawable
+    return figure
+
+
+# ------------------------------------------------------------------------------------------ benchmark
+def rss_mb() -> float:
+    """Resident memory of this process (MB), from /proc/self/status (NaN where there is none)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def benchmark(
+    dataset=None,
+    views: int = 20,
+    view_s: float = 10.0,
+    *,
+    checkpoints: Mapping[str, str | Path] | None = None,
+    eval_dir: str | Path | None = None,
+    target: str = "vocals",
+    seed: int = 0,
+    config: BrowserConfig | None = None,
+    out: Callable[[str], None] = print,
+) -> dict:
+    """Open the browser on ``dataset``'s test songs and make ``views`` views of ``view_s`` seconds at
+    different songs and offsets; print latency and RSS after each, then a summary. Returns the figures."""
+    from mss.checkpoint import DEFAULT_CHECKPOINTS
+
+    if views < 1 or view_s <= 0:
+        raise BrowserError(f"need views >= 1 and view_s > 0, got {views} and {view_s}")
+    rss_before = rss_mb()
+    browser = SpectrogramBrowser(dataset, dict(checkpoints or DEFAULT_CHECKPOINTS), eval_dir, config)
+    songs, systems = browser.songs(), browser.systems()
+    rng = np.random.default_rng(seed)
+    out(f"{len(songs)} test songs, systems {systems}, target {target}, {views} views of {view_s:g} s")
+    latency, rss = [], []
+    for index in range(views):
+        song = songs[index % len(songs)]
+        duration = browser.duration(song)
+        start_s = round(float(rng.uniform(0.0, max(0.0, duration - view_s))), 1)
+        end_s = min(duration, start_s + view_s)
+        if end_s - start_s < browser.config.min_window_s:
+            start_s = max(0.0, end_s - browser.config.min_window_s)
+        began = time.perf_counter()
+        view = browser.view(song, target, systems, start_s, end_s)
+        latency.append(time.perf_counter() - began)
+        rss.append(rss_mb())
+        sdrs = ", ".join(f"{row.system} {row.window_sdr_db:.2f}" for row in view.rows)
+        out(
+            f"view {index + 1:3d}  {song[:40]:40s} {view.start_s:7.1f}-{view.end_s:7.1f} s  "
+            f"{latency[-1]:6.2f} s  RSS {rss[-1]:8.1f} MB  window SDR: {sdrs}"
+        )
+        del view
+    result = {
+        "views": views,
+        "view_s": view_s,
+        "latency_s": latency,
+        "rss_mb": rss,
+        "median_latency_s": float(np.median(latency)),
+        "max_latency_s": float(np.max(latency)),
+        "rss_before_mb": rss_before,
+        "rss_first_mb": rss[0],
+        "rss_last_mb": rss[-1],
+    }
+    out(
+        f"latency: median {result['median_latency_s']:.2f} s, max {result['max_latency_s']:.2f} s; "
+        f"RSS: {rss_before:.0f} MB before opening, {rss[0]:.0f} MB after view 1, {rss[-1]:.0f} MB after view {views}"
+    )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mss.browser", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="default", help="dataset root (its test subset) or 'default'")
+    parser.add_argument("--views", type=int, default=20, help="number of views (default 20)")
+    parser.add_argument("--view-s", type=float, default=10.0, help="window length in seconds (default 10)")
+    parser.add_argument("--target", default="vocals", help="target to separate (default vocals)")
+    parser.add_argument("--eval-dir", default=None, help="python -m mss.evaluate output, to reuse its scores")
+    parser.add_argument(
+        "--checkpoint", action="append", default=[], metavar="NAME=PATH",
+        help="system to compare (repeatable; default: the committed checkpoints)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of the window offsets")
+    args = parser.parse_args(argv)
+    checkpoints = {}
+    for item in args.checkpoint:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--checkpoint expects NAME=PATH, got {item!r}")
+        checkpoints[name] = Path(path)
+    try:
+        benchmark(
+            args.dataset, args.views, args.view_s, checkpoints=checkpoints or None,
+            eval_dir=args.eval_dir, target=args.target, seed=args.seed,
+        )  # fmt: skip
+    except MSSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
