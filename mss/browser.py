@@ -142,16 +142,29 @@ def frames_in_window(frames: np.ndarray, start_s: float, end_s: float) -> np.nda
 
 
 def window_sdr_frames(reference: np.ndarray, estimate: np.ndarray, rate: int = RATE) -> np.ndarray:
-    """BSS Eval v4 SDR of (C, T) arrays on 1-s frames (museval.evaluate, through mss.evaluate.score_track).
+    """BSS Eval v4 SDR of (C, T) arrays on 1-s frames, as museval.evaluate gives it -> (N,).
 
-    A reference that is silent throughout gives NaN frames (SDR undefined) instead of museval's error.
+    In BSS Eval the SDR is ``||s_true||^2 / ||e_spat + e_interf + e_artif||^2`` and the three error terms
+    add up to ``estimate - reference`` whatever the projection filters are, so the SDR needs no
+    filters: ``10 log10(sum s^2 / sum (s_hat - s)^2)`` per frame, with museval's framing and its
+    silent-frame rule (a frame where the reference's or the estimate's channel sum is all zero is NaN).
+    That is milliseconds instead of museval's seconds per view; tests/test_browser.py checks it against
+    museval.evaluate.
     """
-    from mss.evaluate import score_track
+    from mss.bsseval import frame_bounds
 
-    if not np.any(reference):
-        return np.full(reference.shape[-1] // int(FRAME_S * rate), np.nan)
-    store = score_track(reference[None], estimate[None], ["target"], rate, win_s=FRAME_S, hop_s=FRAME_S)
-    return museval_frames(store.scores, "target")[:, 2]
+    reference = np.asarray(reference, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    window = int(FRAME_S * rate)
+    out = []
+    for start, stop in frame_bounds(reference.shape[-1], window, window):
+        ref, est = reference[:, start:stop], estimate[:, start:stop]
+        if not np.any(ref.sum(axis=0)) or not np.any(est.sum(axis=0)):
+            out.append(np.nan)
+            continue
+        error = float(np.sum(np.square(est - ref)))
+        out.append(np.inf if error == 0 else 10.0 * np.log10(float(np.sum(np.square(ref))) / error))
+    return np.asarray(out, dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------------------ context
