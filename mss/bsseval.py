@@ -1,57 +1,71 @@
 """BSS Eval v4 (museval ``evaluate(..., mode="v4")``), streamed: memory bounded by the block size, not
-by the song length, and the reference work shared by every method scored on a song.
+by the song length, and the reference-only work done once per song for every method scored on it.
 
-API (shapes use the letters of ``mss/__init__.py``; P = S*C reference channels, L = filters_len)::
+API (shape letters of ``mss/__init__.py``; P = S*C reference channels, L = filters_len, N frames)::
 
-    BlockReader = Callable[[int, int], np.ndarray]   # (start, stop) -> (S, C, stop - start), 0 past the end
+    BlockReader = Callable[[int, int], np.ndarray]  # (start, stop) -> (S, C, stop - start), 0 past the end
     array_reader(audio (S, C, T)) -> BlockReader
-    BSSEvalConfig(window=44100, hop=44100, filters_len=512, block=441000)      # frozen
-    frame_bounds(num_samples, window, hop) -> (N, 2) int [start, stop)        # museval's Framing
-    ReferenceCorrelations.compute(references, num_samples, num_sources, channels, config)
-        -> ReferenceCorrelations      # once per song: lags (P, P, L) and LU factorizations
+    BSSEvalConfig(window=44100, hop=44100, filters_len=512, block=176400)  # frozen, sizes in samples
+    frame_bounds(num_samples, window, hop) -> (N, 2) int [start, stop)    # museval's Framing
+    ReferenceCorrelations.compute(references, num_samples, num_sources, channels, config=BSSEvalConfig())
+        -> ReferenceCorrelations   # once per song: lags (P, P, L) and the factorizations of G, G_jj
     bss_eval_v4(references, estimates, correlations, config=None)
-        -> Scores(sdr, isr, sir, sar), each (S, N), as museval.evaluate returns them
+        -> Scores(sdr, isr, sir, sar), each (S, N) in dB, as museval.evaluate returns them
     evaluate_arrays(references (S, C, T), estimates (S, C, T'), window=44100, hop=44100, ...)
-        -> Scores                     # museval.evaluate on channels-first arrays
+        -> Scores                  # museval.evaluate on channels-first arrays, in one call
 
-How it maps onto museval (``museval/metrics.py``, read against version 0.4):
+    correlations = ReferenceCorrelations.compute(read_refs, T, S, C)
+    scores = {name: bss_eval_v4(read_refs, read_est, correlations) for name, read_est in methods.items()}
+
+How it maps onto museval (``museval/metrics.py``, version 0.4):
 
 - G, the Gram matrix of all references delayed by 0..L-1 samples, (P*L, P*L) with rows (source,
-  channel, delay), comes from the lagged correlations ``sum_t x_p[t + k] x_q[t]`` for k in [0, L),
-  accumulated block by block. Inside a block, segments of ``M = nfft - L + 1`` samples are correlated
-  with the next ``M + L - 1`` samples of the other signal by FFTs of ``nfft`` (8192) samples, and the
-  cross-spectra are summed over segments before a single inverse FFT: exact linear correlation, no
-  whole-song FFT. museval instead takes FFTs of next_pow2(T + L - 1) points of the whole song.
-- D (each estimate channel against every delayed reference channel) is accumulated the same way, per
-  method. The filters solve ``(G + eps I) C = D`` (and ``(G_jj + eps I) C_j = D_j`` for the estimate's
-  own source) with LU factorizations made once per song; museval refactorizes G for every estimate.
-  As in museval, an exactly singular system falls back to ``lstsq(G, D)`` (without eps).
+  channel, delay), is built from the lagged correlations ``sum_t x_p[t + k] x_q[t]``, k in [0, L),
+  accumulated block by block: segments of ``M = nfft - L + 1`` samples are correlated with the
+  ``M + L - 1`` samples of the other signal from the same start by FFTs of nfft = 8192 points, and
+  the cross-spectra are summed over segments before one inverse FFT. That is the exact linear
+  correlation with no whole-song FFT (museval's are next_pow2(T + L - 1) points, ~GBs per song).
+- D (each estimate channel against every delayed reference channel) is accumulated the same way,
+  per method. The filters solve ``(G + eps I) C = D`` and ``(G_jj + eps I) C_j = D_j`` (the
+  estimate's own source) from LU factorizations made once per song, all estimates' right-hand sides
+  at once; museval refactorizes G for every estimate. Exactly zero pivots fall back to
+  ``lstsq(G, D)``, as in museval (see _Solver, also for bitwise dual-mono sources).
 - Per frame, museval convolves every reference channel with every filter (``_project``) and measures
-  energies in the time domain. Here each frame's references and estimates are FFT'd once (length
-  >= W + L - 1, so products are linear convolutions) and the energies of the projections and errors
-  are read off the spectra (Parseval), with no inverse FFT. SDR = ||s||^2 / ||e_j - s||^2 does not
+  energies in the time domain. Here each frame's references and estimates are FFT'd once, at a length
+  >= W + L - 1 so products are linear convolutions, and the energies of the projections and errors
+  are read off the spectra (Parseval), with no inverse FFT. SDR = |s|^2 / |e_j - s|^2 does not
   involve the filters and is computed in the time domain.
 - Frames and the silent-frame rule (any reference or estimate source whose channel sum is zero over
-  the frame -> NaN for every source) follow ``Framing`` and ``_any_source_silent``; a source silent
-  over the whole song raises ValueError, as museval's ``validate`` does.
+  a frame -> NaN for every source in it) follow ``Framing`` and ``_any_source_silent``; a source
+  silent over the whole song raises ValueError, as museval's ``validate`` does.
 
 Numerics found while testing against museval (tests/test_bsseval.py):
 
-- On broadband data (noise, or music with a noise floor) all four metrics agree to ~1e-9 dB.
-- On noise-free band-limited audio (pure harmonic tones) G is numerically singular (condition number
-  ~1e17: delayed copies of a band-limited signal are almost linearly dependent). The filters C are
-  then dominated by rounding errors, and ISR/SIR/SAR differ by whole dB between museval and any other
-  correct implementation, even between two BLAS builds. SDR never uses the filters and stays exact.
-  A -80 dBFS white floor on the references, as in real recordings, makes everything agree again.
-- museval computes in the inputs' dtype (float32 arrays give complex64 FFTs); this module always uses
-  float64, so compare against museval on float64 inputs.
+- On broadband data (noise, music with a noise floor) all four metrics agree with museval to ~1e-9 dB
+  (1e-13 dB on white noise).
+- G is often numerically singular: delayed copies of a band-limited signal are nearly linearly
+  dependent. Harmonic tones low-passed at 4 kHz give eigenvalues of G at the rounding level
+  (condition ~1e17), and so does the real MUSDB clip in ``shared/data/musdb-sample`` (AAC-coded,
+  bass L/R equal to -71 dB; eigenvalues from -7e-11 to 1.1e6). The filters are then rounding noise
+  with huge gains in G's near-null directions; the global projection cancels them, but a frame cuts
+  the references with a rectangular window whose edges are broadband, so per-frame ISR/SIR/SAR are
+  noise too. On that clip (7 s) with IRM2 oracle estimates, museval itself reports median SIR -19 to
+  -31 dB and SAR ~0 dB, and this module (same algorithm, other rounding) -10 to -20 dB: neither
+  means anything. One whole-song frame gives plausible SIR (15-22 dB), still up to 3.5 dB apart
+  between the two. SDR never uses the filters and agrees to 1e-14 dB. A -80 dBFS white floor on the
+  references makes G well-conditioned: the clip then gives SIR 17-21 dB, identical here and in
+  museval to 1e-10 dB.
+- museval computes in the inputs' dtype (scipy.fftpack keeps float32 as complex64); this module
+  always computes in float64, so compare on float64 inputs.
 
-Memory: O(P^2 L^2) for G (134 MB at 4 stereo sources, L = 512) plus O(block) for the streamed
-passes. A window >= the song length is one frame of the whole song, which is held in memory then.
+Memory: O((P L)^2) for G, factored in place (134 MB at 4 stereo sources, L = 512), plus O(block) for
+the streamed passes (~440 MB peak in all with the defaults, for any song length). A window >= the
+song length is one frame of the whole song, held in memory.
 """
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,8 +105,9 @@ class BSSEvalConfig:
     block: int = 176400
 
     def __post_init__(self):
-        if min(self.window, self.hop, self.filters_len, self.block) <= 0:
-            raise ValueError(f"all sizes must be positive, got {self}")
+        sizes = (self.window, self.hop, self.filters_len, self.block)
+        if not all(isinstance(size, numbers.Integral) and size > 0 for size in sizes):
+            raise ValueError(f"all sizes must be positive integers (samples), got {self}")
 
 
 class Scores(NamedTuple):
@@ -194,36 +209,57 @@ def _gram(lags: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class _Solver:
     """Solves ``(G + eps I) x = rhs`` as numpy.linalg.solve does (LU with partial pivoting), from a
-    factorization made once. When the LU meets an exactly zero pivot, numpy raises LinAlgError and
-    museval falls back to ``lstsq(G, rhs)`` (no eps): that minimum-norm solution is kept here as the
-    SVD of G, so the fallback costs one SVD per song instead of one per estimate. It happens with
-    bitwise dual-mono sources (two identical channels make duplicate rows in G)."""
+    factorization made once, G being the Gram matrix of the delayed channels ``kept``.
 
+    Channels that are bitwise copies of another (dual-mono stems stored as stereo) are left out of
+    the system and get zero filters: the span of the delayed references, hence every projection, is
+    unchanged, but G would be exactly singular. museval keeps them and its LU then meets pivots at
+    the rounding level, so its filters, and ISR/SIR/SAR, depend on the rounding of G (observed: SIR
+    of 13.5 dB from museval, -77 dB from the same LU on a G that differs from museval's in the last
+    bit). When the LU meets an exactly zero pivot, numpy raises LinAlgError and museval falls back
+    to ``lstsq(G, rhs)`` (no eps); that minimum-norm solution is kept here as an SVD of G.
+    """
+
+    kept: np.ndarray  # indices of the channels (of the rhs's P) in the system
+    filters_len: int
     lu: np.ndarray | None  # LU of (G + eps I)^T = G + eps I (G is exactly symmetric)
     pivots: np.ndarray | None
     svd: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (U, s, Vt) of G, only when singular
 
     @classmethod
-    def factor(cls, gram: np.ndarray, lags: np.ndarray) -> _Solver:
-        """gram: G (n, n) = _gram(lags), exactly symmetric; overwritten (rebuilt from lags if needed)."""
+    def factor(cls, lags: np.ndarray, kept: np.ndarray) -> _Solver:
+        """lags (P, P, L) as in ReferenceCorrelations; kept: the channels to build G from."""
+        sub_lags = lags[np.ix_(kept, kept)]
+        gram = _gram(sub_lags)
         gram[np.diag_indices_from(gram)] += EPS
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # handled just below
             # The transpose is F-contiguous, so LAPACK factors it in place without a copy.
             lu, pivots = scipy.linalg.lu_factor(gram.T, overwrite_a=True, check_finite=False)
         if not np.any(np.diag(lu) == 0):  # numpy.linalg.solve raises LinAlgError exactly then
-            return cls(lu, pivots, None)
+            return cls(kept, lags.shape[-1], lu, pivots, None)
         del lu, pivots, gram
-        return cls(None, None, np.linalg.svd(_gram(lags)))
+        return cls(kept, lags.shape[-1], None, None, np.linalg.svd(_gram(sub_lags)))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
-        """rhs (n, K) -> (n, K)."""
+        """rhs (P*L, K), rows (channel, delay) -> filters (P*L, K), zero for the left-out channels."""
+        channels, taps = rhs.shape[0] // self.filters_len, self.filters_len
+        kept_rhs = rhs.reshape(channels, taps, -1)[self.kept].reshape(len(self.kept) * taps, -1)
         if self.svd is None:
-            return scipy.linalg.lu_solve((self.lu, self.pivots), rhs, check_finite=False)
-        # numpy.linalg.lstsq's default cutoff: singular values below eps * n * s_max count as zero.
-        u, singular_values, vt = self.svd
-        keep = singular_values > EPS * len(singular_values) * singular_values[0]
-        return vt[keep].T @ ((u[:, keep].T @ rhs) / singular_values[keep, None])
+            solution = scipy.linalg.lu_solve((self.lu, self.pivots), kept_rhs, check_finite=False)
+        else:
+            # numpy.linalg.lstsq's default cutoff: singular values below eps * n * s_max count as zero.
+            u, singular_values, vt = self.svd
+            keep = singular_values > EPS * len(singular_values) * singular_values[0]
+            solution = vt[keep].T @ ((u[:, keep].T @ kept_rhs) / singular_values[keep, None])
+        out = np.zeros((channels, taps, rhs.shape[1]))
+        out[self.kept] = solution.reshape(len(self.kept), taps, -1)
+        return out.reshape(channels * taps, -1)
+
+
+def _first_copies(same: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    """Those of ``channels`` that are not a bitwise copy of an earlier one; same (P, P) bool."""
+    return np.array([p for i, p in enumerate(channels) if not any(same[q, p] for q in channels[:i])])
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,8 +273,8 @@ class ReferenceCorrelations:
     channels: int
     filters_len: int
     lags: np.ndarray  # (P, P, L): lags[p, q, k] = sum_t ref_p[t + k] ref_q[t], p = source * C + channel
-    full: _Solver  # G + eps I, (P*L, P*L)
-    per_source: tuple[_Solver, ...]  # G_jj + eps I, (C*L, C*L) each
+    full: _Solver  # G + eps I over all reference channels, (P*L, P*L)
+    per_source: tuple[_Solver, ...]  # G_jj + eps I over source j's channels, (C*L, C*L) each
 
     @classmethod
     def compute(
@@ -250,8 +286,12 @@ class ReferenceCorrelations:
         config: BSSEvalConfig = BSSEvalConfig(),
     ) -> ReferenceCorrelations:
         """references: reader of (S, C, n) blocks; num_samples: the song length T."""
+        if num_samples <= 0:
+            raise ValueError(f"num_samples must be positive, got {num_samples}")
         shape = (num_sources, channels)
         nonsilent = np.zeros(num_sources, dtype=bool)
+        # same[p, q] (p < q): channels p and q are bitwise equal so far.
+        same = np.triu(np.ones((num_sources * channels,) * 2, dtype=bool), k=1)
 
         def read(start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
             # G correlates the references with themselves: x is the head of the extended block y.
@@ -259,22 +299,20 @@ class ReferenceCorrelations:
             block = _read(references, start, start + length + config.filters_len - 1, num_samples, shape)
             nonsilent |= _nonsilent_sources(block)
             y = block.reshape(num_sources * channels, -1)
+            for p, q in zip(*np.nonzero(same), strict=True):
+                same[p, q] = np.array_equal(y[p], y[q])
             return y[:, :length], y
 
         lags = _lagged_correlations(read, num_samples, config.filters_len, config.block)
         if not nonsilent.all():
             raise ValueError(f"reference sources {np.flatnonzero(~nonsilent).tolist()} are all zeros")
-        gram = _gram(lags)
-        size = channels * config.filters_len  # rows of one source: (channel, delay)
-        per_source = tuple(
-            _Solver.factor(
-                gram[j * size : (j + 1) * size, j * size : (j + 1) * size].copy(),
-                lags[j * channels : (j + 1) * channels, j * channels : (j + 1) * channels],
-            )
-            for j in range(num_sources)
-        )
-        full = _Solver.factor(gram, lags)  # overwrites gram
-        return cls(num_samples, num_sources, channels, config.filters_len, lags, full, per_source)
+        per_source = []
+        for j in range(num_sources):
+            own = slice(j * channels, (j + 1) * channels)
+            kept = _first_copies(same[own, own], np.arange(channels))
+            per_source.append(_Solver.factor(lags[own, own], kept))
+        full = _Solver.factor(lags, _first_copies(same, np.arange(num_sources * channels)))
+        return cls(num_samples, num_sources, channels, config.filters_len, lags, full, tuple(per_source))
 
 
 def _filters(correlations: ReferenceCorrelations, cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -284,13 +322,13 @@ def _filters(correlations: ReferenceCorrelations, cross: np.ndarray) -> tuple[np
     sources, channels, taps = correlations.num_sources, correlations.channels, correlations.filters_len
     # Right-hand sides of every estimate at once: rows (reference channel, delay), columns (estimate, channel).
     rhs = cross.reshape(sources * channels, -1).T  # (P*L, S*C)
-    solution = correlations.full.solve(np.ascontiguousarray(rhs))  # (P*L, S*C)
+    solution = correlations.full.solve(rhs)  # (P*L, S*C)
     all_filters = solution.reshape(sources * channels, taps, sources, channels).transpose(2, 0, 1, 3)
     size = channels * taps
     own = np.stack(
         [
             correlations.per_source[j]
-            .solve(np.ascontiguousarray(rhs[j * size : (j + 1) * size, j * channels : (j + 1) * channels]))
+            .solve(rhs[j * size : (j + 1) * size, j * channels : (j + 1) * channels])
             .reshape(channels, taps, channels)
             for j in range(sources)
         ]
@@ -308,7 +346,7 @@ def _score_frames(
     refs: np.ndarray, ests: np.ndarray, all_spec: np.ndarray, own_spec: np.ndarray, nfft: int
 ) -> np.ndarray:
     """refs, ests (S, C, N, W) frames -> (4, S, N) SDR/ISR/SIR/SAR as museval's ``_bss_decomp_mtifilt``
-    and ``_bss_crit`` (images version). all_spec (S_est, F, C, P), own_spec (S, F, C, C_in): filter
+    and ``_bss_crit`` (images version). all_spec (S_est, P, C, F), own_spec (S, C_in, C, F): filter
     spectra at nfft >= W + L - 1 points.
 
     With P_j = own projection and P = full projection (both W + L - 1 long): s_true + e_spat = P_j,
@@ -322,20 +360,21 @@ def _score_frames(
     if nfft % 2 == 0:
         weight[-1] = 1.0 / nfft
 
-    def energy(spec: np.ndarray) -> np.ndarray:  # (F, C, N) -> (N,)
-        return np.einsum("f,fcn->n", weight, spec.real**2 + spec.imag**2)
+    def energy(spec: np.ndarray) -> np.ndarray:  # (C, N, F) -> (N,)
+        return np.einsum("cnf,f->n", spec.real**2 + spec.imag**2, weight)
 
+    # Frequency last throughout: einsum over the few channels is ~3x faster than a matmul batched
+    # over tens of thousands of frequencies.
     ref_spec = scipy.fft.rfft(refs.reshape(sources * channels, frames, -1), n=nfft, axis=-1)  # (P, N, F)
-    ref_spec = np.ascontiguousarray(ref_spec.transpose(2, 0, 1))  # (F, P, N)
-    est_spec = scipy.fft.rfft(ests, n=nfft, axis=-1).transpose(0, 3, 1, 2)  # (S, F, C, N)
+    est_spec = scipy.fft.rfft(ests, n=nfft, axis=-1)  # (S, C, N, F)
     true_energy = np.sum(refs**2, axis=(1, 3))  # (S, N)
     error_energy = np.sum((ests - refs) ** 2, axis=(1, 3))  # (S, N)
     scores = np.empty((4, sources, frames))
     scores[0] = _db(true_energy, error_energy)
     for j in range(sources):
-        own_ref = ref_spec[:, j * channels : (j + 1) * channels]  # (F, C, N): s_true
-        projection = np.matmul(all_spec[j], ref_spec)  # (F, C, N): sum over reference channels
-        own_projection = np.matmul(own_spec[j], own_ref)  # (F, C, N)
+        own_ref = ref_spec[j * channels : (j + 1) * channels]  # (C, N, F): s_true
+        projection = np.einsum("pcf,pnf->cnf", all_spec[j], ref_spec)  # (C, N, F)
+        own_projection = np.einsum("icf,inf->cnf", own_spec[j], own_ref)  # (C, N, F)
         scores[1, j] = _db(true_energy[j], energy(own_projection - own_ref))
         scores[2, j] = _db(energy(own_projection), energy(projection - own_projection))
         scores[3, j] = _db(energy(projection), energy(est_spec[j] - projection))
@@ -353,14 +392,17 @@ def bss_eval_v4(
     references: BlockReader,
     estimates: BlockReader,
     correlations: ReferenceCorrelations,
-    config: BSSEvalConfig = BSSEvalConfig(),
+    config: BSSEvalConfig | None = None,
 ) -> Scores:
     """museval.evaluate(references, estimates, win, hop, mode="v4") of one method, streamed.
 
     references, estimates: readers of (S, C, n) blocks, the references those of ``correlations``.
     Estimates are truncated (or, by the reader's zeros, padded) to the references' length.
+    config: window, hop and block; by default 1 s frames at 44.1 kHz with the correlations' filters_len.
     Returns Scores with arrays (S, N), N = len(frame_bounds(T, window, hop)).
     """
+    if config is None:
+        config = BSSEvalConfig(filters_len=correlations.filters_len)
     if config.filters_len != correlations.filters_len:
         raise ValueError(
             f"config.filters_len={config.filters_len}, correlations use {correlations.filters_len}"
@@ -385,8 +427,8 @@ def bss_eval_v4(
     bounds = frame_bounds(num_samples, config.window, config.hop)
     window = int(bounds[0, 1] - bounds[0, 0])
     nfft = scipy.fft.next_fast_len(window + config.filters_len - 1, real=True)
-    all_spec = scipy.fft.rfft(all_filters, n=nfft, axis=2).transpose(0, 2, 3, 1).copy()  # (S_est, F, C, P)
-    own_spec = scipy.fft.rfft(own_filters, n=nfft, axis=2).transpose(0, 2, 3, 1).copy()  # (S, F, C, C_in)
+    all_spec = scipy.fft.rfft(all_filters, n=nfft, axis=2).transpose(0, 1, 3, 2).copy()  # (S_est, P, C, F)
+    own_spec = scipy.fft.rfft(own_filters, n=nfft, axis=2).transpose(0, 1, 3, 2).copy()  # (S, C_in, C, F)
 
     scores = np.empty((4, sources, len(bounds)))
     frames_per_group = max(1, config.block // nfft)

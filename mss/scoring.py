@@ -311,7 +311,20 @@ def peak_rss_mb() -> float:
 
 
 def score_song(job: SongJob) -> SongResult:
-    """Score every task of ``job``; never raises (a failure is reported per task or for the song)."""
+    """Score every task of ``job``; never raises (a failure is reported per task or for the song).
+
+    BLAS runs on one thread: the solves and FFTs are small, and on a busy 2-core machine one thread was
+    measured twice as fast as two (parallel songs use processes instead, ``--jobs``).
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # installed with librosa (via scikit-learn)
+    except ImportError:  # pragma: no cover - only the speed differs
+        return _score_song(job)
+    with threadpool_limits(limits=1):
+        return _score_song(job)
+
+
+def _score_song(job: SongJob) -> SongResult:
     from mss.bsseval import BSSEvalConfig, ReferenceCorrelations, bss_eval_v4
     from mss.evaluate import HOP_S, WINDOW_S, track_store, write_track_json
 
