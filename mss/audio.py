@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,9 @@ def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     return audio.T.copy(), int(rate)  # (C, T)
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+def load_audio(
+    path: str | os.PathLike, sample_rate: int | None = None, mono: bool = False
+) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 ``(C, T)``.
 
     wav/flac/ogg (and mp3 where libsndfile supports it) are read with soundfile, anything else
@@ -58,7 +60,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bo
         audio = data.T.copy()  # (C, T)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         if path.suffix.lower() in {".wav", ".flac", ".ogg", ".aiff", ".aif"}:
-            raise AudioError(f"cannot read {path}: not a valid {path.suffix} file (corrupt or truncated?)") from None
+            raise AudioError(
+                f"cannot read {path}: not a valid {path.suffix} file (corrupt or truncated?)"
+            ) from None
         audio, rate = _read_with_ffmpeg(path)
     if audio.shape[-1] == 0:
         raise AudioError(f"{path} contains no samples")
@@ -72,6 +76,23 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bo
     return audio, int(rate)
 
 
+def temp_file(folder: str | os.PathLike, prefix: str, suffix: str) -> Path:
+    """A new, empty, uniquely named file in ``folder`` for an atomic write (then ``os.replace``).
+
+    Not tempfile.mkstemp: it creates 0600 files, and os.replace keeps that mode, so results would be
+    unreadable to anyone else. Mode 0666 filtered by the process umask gives what a plain open() would
+    (0644 under umask 022).
+    """
+    for _ in range(100):
+        tmp = Path(folder) / f"{prefix}{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file in {folder}")
+
+
 def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> Path:
     """Write ``audio (C, T)`` atomically (temp file in the same folder, then os.replace)."""
     path = Path(path)
@@ -81,8 +102,7 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, sub
     if audio.ndim != 2:
         raise AudioError(f"expected audio of shape (C, T), got {audio.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav.tmp")
-    os.close(fd)
+    tmp = temp_file(path.parent, f".{path.stem}.", ".wav.tmp")
     try:
         sf.write(tmp, audio.T, sample_rate, subtype=subtype, format="WAV")
         os.replace(tmp, path)

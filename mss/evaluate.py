@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ import pandas as pd
 import simplejson
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.audio import temp_file
 from mss.errors import CheckpointError, DatasetError, MSSError
 from mss.oracles import ORACLES
 from mss.report_tables import aggregate, format_markdown, track_table
@@ -160,8 +160,8 @@ def write_track_json(store, path: str | os.PathLike) -> Path:
     path = Path(path)
     store.validate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.tmp")
-    with os.fdopen(fd, "w") as handle:
+    tmp = temp_file(path.parent, f".{path.stem}.", ".json.tmp")
+    with open(tmp, "w") as handle:
         handle.write(store.json)
     os.replace(tmp, path)
     return path

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import soundfile as sf
 import torch
 from torch import Tensor, nn
 
-from mss.audio import check_audio, load_audio, resample, to_channels
+from mss.audio import check_audio, load_audio, resample, temp_file, to_channels
 from mss.dsp import chunk_starts, triangle_window
 from mss.errors import AudioError, MSSError
 
@@ -333,9 +332,7 @@ def separate_file(
         from tqdm import tqdm
 
         bar = tqdm(total=round(source.length / source.rate, 1), unit="s", desc=folder.name)
-    temps = {name: tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".wav.tmp") for name in names}
-    for fd, _ in temps.values():
-        os.close(fd)
+    temps = {name: (None, temp_file(folder, f".{name}.", ".wav.tmp")) for name in names}
     writers = {
         name: sf.SoundFile(
             tmp, "w", samplerate=source.rate, channels=source.channels, subtype="FLOAT", format="WAV"

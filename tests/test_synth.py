@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +18,14 @@ import soundfile as sf
 import yaml
 
 from mss import SOURCES
+from mss.audio import save_audio
+from mss.data import open_db
 from mss.data.synth import PRESETS, SynthPreset, generate_dataset
+from mss.data.synth.formats import STEM_STREAMS
 from mss.errors import DatasetError
 
 ONE_SONG = SynthPreset("one-song", n_train=1, n_test=0, song_s=(3.0, 3.0))
+TWO_SONGS = SynthPreset("two-songs", n_train=2, n_test=0, song_s=(3.0, 4.0))  # train + valid split
 STEM_FILES = ("mixture", *SOURCES, "piano")
 
 
@@ -143,3 +150,125 @@ def test_cli_refuses_non_empty_root(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "--overwrite" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output formats: 16-bit wav, MUSDB18 stem files, file modes
+
+
+@contextlib.contextmanager
+def _umask(mask: int):
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.fixture(scope="module")
+def two_song_sets(tmp_path_factory) -> dict[str, Path]:
+    """The same two songs as float wav, 16-bit wav and .stem.mp4, generated under umask 022."""
+    base = tmp_path_factory.mktemp("formats")
+    with _umask(0o022):
+        return {
+            "float": generate_dataset(base / "float", TWO_SONGS, seed=5, progress=False),
+            "pcm16": generate_dataset(base / "pcm16", TWO_SONGS, seed=5, progress=False, subtype="PCM_16"),
+            "stems": generate_dataset(base / "stems", TWO_SONGS, seed=5, progress=False, format="stems"),
+        }
+
+
+def test_musdb_presets_are_shaped_like_musdb18():
+    musdb18, mini = PRESETS["musdb"], PRESETS["musdb-mini"]
+    assert (musdb18.n_train, musdb18.n_test, musdb18.song_s) == (100, 50, (180.0, 420.0))
+    assert musdb18.subtype == "PCM_16"  # 16-bit like MUSDB18-HQ
+    assert round(musdb18.validation_fraction * musdb18.n_train) == 14  # musdb's validation split
+    assert (mini.n_train + mini.n_test, mini.song_s, mini.subtype) == (7, (180.0, 420.0), "PCM_16")
+    assert round(mini.validation_fraction * mini.n_train) == 1
+    assert all(PRESETS[name].subtype == "FLOAT" for name in ("tiny", "default", "large"))
+
+
+def test_pcm16_mixture_is_exactly_the_sum_of_the_stems(two_song_sets):
+    songs = sorted((two_song_sets["pcm16"] / "train").iterdir())
+    assert len(songs) == 2
+    for song in songs:
+        ints, floats = {}, {}
+        for name in STEM_FILES:
+            assert sf.info(song / f"{name}.wav").subtype == "PCM_16"
+            ints[name], _ = sf.read(song / f"{name}.wav", dtype="int16")
+            floats[name], _ = sf.read(song / f"{name}.wav", dtype="float32")
+        # Exact, in integers and in float32 alike (k / 32768 values add up exactly).
+        summed = sum(ints[name].astype(np.int32) for name in SOURCES)
+        np.testing.assert_array_equal(ints["mixture"].astype(np.int32), summed)
+        np.testing.assert_array_equal(floats["mixture"], sum(floats[name] for name in SOURCES))
+        # Each stem is the float stem rounded to 16 bits; the mixture moves by at most 4 half steps.
+        reference = two_song_sets["float"] / song.relative_to(two_song_sets["pcm16"])
+        for name in STEM_FILES:
+            exact, _ = sf.read(reference / f"{name}.wav", dtype="float64")
+            limit = (2.0 if name == "mixture" else 0.5) / 32768 + 1e-9
+            assert np.abs(floats[name] - exact).max() <= limit, name
+    manifest = json.loads((two_song_sets["pcm16"] / "manifest.json").read_text())
+    assert (manifest["format"], manifest["encoding"], manifest["dropped_stems"]) == ("wav", "PCM_16", [])
+
+
+def test_stems_format_opens_like_musdb18(two_song_sets):
+    root = two_song_sets["stems"]
+    files = sorted((root / "train").iterdir())
+    assert [f.name.endswith(".stem.mp4") for f in files] == [True, True]
+    setup = yaml.safe_load((root / "setup.yaml").read_text())
+    assert list(setup["sources"]) == list(SOURCES) and len(setup["validation_tracks"]) == 1
+    # The project's loader detects the format and applies the validation split of setup.yaml.
+    db = open_db(root, "train")
+    assert len(db) == 2 and not db.is_wav and set(db[0].sources) == set(SOURCES)
+    assert [t.name for t in open_db(root, "train", split="valid")] == setup["validation_tracks"]
+    # musdb with its own setup (no setup.yaml) reads the five streams by MUSDB18's stem ids.
+    track = musdb.DB(root=str(root), is_wav=False, subsets="train")[0]
+    import stempeg
+
+    streams, rate = stempeg.read_stems(track.path, dtype=np.float32, always_3d=True)  # (5, T, C)
+    assert streams.shape[0] == 5 and streams.shape[2] == 2 and rate == 44100
+    assert stempeg.Info(track.path).title_streams == list(STEM_STREAMS)
+    # Every stream is the 16-bit stem of the same name, through AAC: the order is MUSDB's.
+    song = two_song_sets["pcm16"] / "train" / track.name
+    for index, name in enumerate(STEM_STREAMS):
+        wav, _ = sf.read(song / f"{name}.wav", dtype="float32")
+        decoded = track.sources[name].audio if name != "mixture" else track.audio
+        length = min(len(wav), len(decoded))
+        error = decoded[:length] - wav[:length]
+        snr_db = 10 * np.log10(np.sum(wav[:length] ** 2) / np.sum(error**2))
+        assert snr_db > 15, f"stream {index} ({name}): {snr_db:.1f} dB"
+        # musdb has ffmpeg decode to 16-bit: the same stream to half a step.
+        assert np.abs(streams[index, :length] - decoded[:length]).max() <= 0.5 / 32768 + 1e-9
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert (manifest["format"], manifest["dropped_stems"]) == ("stems", ["piano"])
+    assert manifest["stems"] == list(SOURCES)
+    assert all("piano" not in entry["active_stems"] for entry in manifest["songs"].values())
+
+
+def test_files_are_created_with_the_umask(two_song_sets, tmp_path):
+    for root in two_song_sets.values():
+        for path in [root, *root.rglob("*")]:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            assert mode == (0o755 if path.is_dir() else 0o644), f"{path}: {oct(mode)}"
+    audio = np.zeros((2, 100), dtype=np.float32)
+    with _umask(0o022):
+        assert stat.S_IMODE(save_audio(tmp_path / "a.wav", audio, 44100).stat().st_mode) == 0o644
+    with _umask(0o027):
+        assert stat.S_IMODE(save_audio(tmp_path / "b.wav", audio, 44100).stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]  # no temp file left
+
+
+def test_unknown_format_or_subtype_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="--format.*wav, stems"):
+        generate_dataset(tmp_path / "x", preset=ONE_SONG, progress=False, format="flac")
+    with pytest.raises(DatasetError, match="--subtype.*FLOAT, PCM_16"):
+        generate_dataset(tmp_path / "x", preset=ONE_SONG, progress=False, subtype="PCM_24")
+    with pytest.raises(DatasetError, match="--subtype.*wav only"):
+        generate_dataset(tmp_path / "x", preset=ONE_SONG, progress=False, format="stems", subtype="PCM_16")
+    assert not (tmp_path / "x").exists()
+    result = subprocess.run(
+        [sys.executable, "-m", "mss.data.synth", str(tmp_path / "x"), "--format", "flac"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "--format" in result.stderr and "'stems'" in result.stderr

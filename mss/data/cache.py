@@ -24,7 +24,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from mss.audio import temp_file
 from mss.errors import DatasetError
 
 #: Bumped when the stored format or the decoding/resampling changes (old entries are then ignored).
@@ -243,8 +243,7 @@ class AudioCache:
         if length == 0:
             raise DatasetError(f"track {info.key!r} has an empty stream (0 samples)")
         rate = self.spec.sample_rate or rates.pop()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.stem}.", suffix=".npy.tmp")
-        os.close(fd)
+        tmp = temp_file(self.root, f".{path.stem}.", ".npy.tmp")  # created with the umask's mode
         try:
             out = np.lib.format.open_memmap(
                 tmp, mode="w+", dtype=self.spec.dtype, shape=(len(names), channels.pop(), length)
@@ -253,7 +252,6 @@ class AudioCache:
                 out[k] = audio[:, :length]
             out.flush()
             del out
-            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

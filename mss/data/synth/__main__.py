@@ -1,4 +1,5 @@
-"""python -m mss.data.synth ROOT [--preset tiny|default|large] [--seed N] [--overwrite] [--jobs N]"""
+"""python -m mss.data.synth ROOT [--preset NAME] [--seed N] [--format wav|stems] [--subtype FLOAT|PCM_16]
+[--overwrite] [--jobs N]"""
 
 from __future__ import annotations
 
@@ -8,15 +9,27 @@ import time
 
 from mss.errors import MSSError
 
+from .formats import FORMATS, SUBTYPES
 from .presets import PRESETS
 from .writer import generate_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mss.data.synth", description=__doc__)
-    parser.add_argument("root", help="output folder (MUSDB18-HQ layout)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("root", help="output folder (MUSDB18-HQ or MUSDB18 layout)")
+    parser.add_argument("--preset", default="default", choices=list(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--format",
+        default="wav",
+        choices=FORMATS,
+        help="wav: MUSDB18-HQ folders of wav files; stems: MUSDB18 .stem.mp4 files (5 AAC streams, no piano)",
+    )
+    parser.add_argument(
+        "--subtype",
+        choices=SUBTYPES,
+        help="samples of the wav files (default: the preset's, FLOAT; PCM_16 for the musdb presets)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset at ROOT")
     parser.add_argument(
         "--jobs", type=int, default=1, help="songs rendered in parallel (same bytes for any value)"
@@ -25,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         root = generate_dataset(
-            args.root, args.preset, args.seed, progress=True, overwrite=args.overwrite, jobs=args.jobs
+            args.root,
+            args.preset,
+            args.seed,
+            progress=True,
+            overwrite=args.overwrite,
+            jobs=args.jobs,
+            format=args.format,
+            subtype=args.subtype,
         )
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)

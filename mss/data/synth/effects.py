@@ -19,11 +19,17 @@ def shelves(
     """Low and high shelving EQ as a crossover: gains applied to the band below/above each corner."""
     if abs(low_db) < 0.1 and abs(high_db) < 0.1:
         return audio
-    low = signal.sosfilt(signal.butter(2, low_hz, fs=sample_rate, output="sos"), audio, axis=-1)
+    # audio + a * low + b * high, in place in float64 (same values as the expression, ~3 fewer
+    # float64 copies of the part: the per-part peak of memory at full song length).
+    out = signal.sosfilt(signal.butter(2, low_hz, fs=sample_rate, output="sos"), audio, axis=-1)
+    out *= 10 ** (low_db / 20) - 1
+    out += audio
     high = signal.sosfilt(
         signal.butter(2, high_hz, btype="highpass", fs=sample_rate, output="sos"), audio, axis=-1
     )
-    out = audio + (10 ** (low_db / 20) - 1) * low + (10 ** (high_db / 20) - 1) * high
+    high *= 10 ** (high_db / 20) - 1
+    out += high
+    del high
     return out.astype(np.float32)
 
 
@@ -34,12 +40,21 @@ def compress(
     if ratio <= 1.0:
         return audio
     alpha = np.exp(-1.0 / (time_ms / 1000 * sample_rate))
-    power = signal.lfilter([1 - alpha], [1, -alpha], np.mean(audio**2, axis=0))  # (T,)
-    level_db = 10 * np.log10(np.maximum(power, 1e-12))
+    # Written in place (one (T,) float64 buffer reused), with the values of the plain expressions.
+    level_db = signal.lfilter([1 - alpha], [1, -alpha], np.mean(audio**2, axis=0))  # power, (T,)
+    np.maximum(level_db, 1e-12, out=level_db)
+    np.log10(level_db, out=level_db)
+    level_db *= 10
     threshold = level_db.max() + threshold_db
-    gain_db = np.minimum(0.0, (threshold - level_db) * (1 - 1 / ratio))
-    gain = 10 ** (signal.lfilter([1 - alpha], [1, -alpha], gain_db) / 20)
-    return (audio * gain[None]).astype(np.float32)
+    gain_db = np.subtract(threshold, level_db, out=level_db)
+    gain_db *= 1 - 1 / ratio
+    np.minimum(gain_db, 0.0, out=gain_db)
+    gain = signal.lfilter([1 - alpha], [1, -alpha], gain_db)
+    del level_db, gain_db
+    gain /= 20
+    np.power(10.0, gain, out=gain)
+    # float64 product rounded to float32 chunk by chunk, with no (C, T) float64 temporary.
+    return np.multiply(audio, gain[None], out=np.empty_like(audio), casting="same_kind")
 
 
 def pan(audio: np.ndarray, position: float) -> np.ndarray:

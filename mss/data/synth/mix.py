@@ -10,6 +10,7 @@ from mss import SOURCES
 
 from . import effects
 from .compose import Song
+from .parts import Part
 from .render import Renderer
 
 EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
@@ -49,7 +50,8 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     n_samples = int(round(song.plan.duration_s * rate))
     impulse = effects.room_impulse(song.reverb_s, rate, rng)
     stems = {name: np.zeros((2, n_samples), dtype=np.float32) for name in (*SOURCES, *EXTRA_STEMS)}
-    sends: dict[str, np.ndarray] = {}  # reverb bus -> summed dry sends (2, T)
+    sends: dict[str, np.ndarray] = {}  # reverb bus -> summed dry sends (2, T), then their mono mix (T,)
+    last_part = {_bus(part): index for index, part in enumerate(song.parts)}
     for channel, part in enumerate(song.parts):
         if not part.instrument.notes:
             continue
@@ -66,18 +68,26 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
             delay_s = 3 * song.plan.step_s  # a dotted eighth
             wet_input = effects.echo(wet_input, delay_s, 0.45, 2.0, rate)
             audio = effects.echo(audio, delay_s, 0.4, 0.18, rate)
-        bus = "piano" if part.kind == "piano" else part.role
-        sends[bus] = sends[bus] + wet_input if bus in sends else wet_input
+        bus = _bus(part)
+        if bus in sends:
+            sends[bus] += wet_input  # in place: a full-length (2, T) buffer per bus, no more
+        else:
+            sends[bus] = wet_input
+        if last_part[bus] == channel:  # the reverb only needs the mono mix of a finished bus
+            sends[bus] = sends[bus].mean(axis=0)
         stems[part.role] += audio
         if part.kind == "piano":
             stems["piano"] += audio
-    # Reverb is linear: one convolution per bus (stem, piano apart) instead of one per part.
-    buses = list(sends)
-    wets = effects.reverb(np.stack([sends[bus].mean(axis=0) for bus in buses]), impulse)  # (K, 2, T)
-    for bus, wet in zip(buses, wets, strict=True):
+    # Reverb is linear: one convolution per bus (stem, piano apart) instead of one per part. One bus at
+    # a time, its send freed as soon as it is used: all buses at once held ~2 GB of spectra at 5 min.
+    audio = wet_input = None  # the last part's buffers
+    for bus in list(sends):
+        send = sends.pop(bus)
+        wet = effects.reverb((send.mean(axis=0) if send.ndim == 2 else send)[None], impulse)[0]  # (2, T)
         stems["other" if bus == "piano" else bus] += wet
         if bus == "piano":
             stems["piano"] += wet
+        del send, wet
     # Short fade-in against clicks; a fade-out like the end of an excerpt.
     fade_in, fade_out = int(0.005 * rate), int((1.5 if song.plan.duration_s >= 20 else 0.1) * rate)
     envelope = np.ones(n_samples, dtype=np.float32)
@@ -85,15 +95,32 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     envelope[-fade_out:] = np.linspace(1, 0, fade_out, dtype=np.float32) ** 2
     for name in stems:
         stems[name] *= envelope
-    # Scale the whole song (stems and mixture alike) to a random peak below full scale.
-    mixture = np.sum([stems[s] for s in SOURCES], axis=0)
-    peak = max(float(np.abs(a).max()) for a in [mixture, *stems.values()])
+    # Scale the whole song (stems and mixture alike) to a random peak below full scale. Everything in
+    # place, in the order np.sum would add (same float32 values, one buffer less per stem).
+    mixture = stems[SOURCES[0]].copy()
+    for name in SOURCES[1:]:
+        mixture += stems[name]
+    peak = max(_peak(a) for a in [mixture, *stems.values()])
     if peak <= 0:
         raise SongRejected("the song is silent")
     scale = float(rng.uniform(0.6, 0.95)) / peak
-    stems = {name: (audio * scale).astype(np.float32) for name, audio in stems.items()}
-    stems["mixture"] = (stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]).astype(np.float32)
+    for audio in stems.values():
+        audio *= scale  # float32 times a Python float stays float32 (NEP 50), as `audio * scale` did
+    mixture = stems["vocals"] + stems["drums"]
+    mixture += stems["bass"]
+    mixture += stems["other"]
+    stems["mixture"] = mixture
     return SongAudio(stems, check_song(stems, rate), rate)
+
+
+def _bus(part: Part) -> str:
+    """The reverb bus of a part: its stem, except piano, which has its own (it is also a stem)."""
+    return "piano" if part.kind == "piano" else part.role
+
+
+def _peak(audio: np.ndarray) -> float:
+    """max |audio| without an |audio|-sized temporary."""
+    return max(float(audio.max()), -float(audio.min()))
 
 
 def check_song(stems: dict[str, np.ndarray], sample_rate: int) -> list[str]:
@@ -102,7 +129,7 @@ def check_song(stems: dict[str, np.ndarray], sample_rate: int) -> list[str]:
     for name, audio in stems.items():
         if not np.isfinite(audio).all():
             raise SongRejected(f"{name} has non-finite samples")
-        peak = float(np.abs(audio).max())
+        peak = _peak(audio)
         if peak > MAX_PEAK:
             raise SongRejected(f"{name} clips (peak {peak:.3f})")
         if name != "mixture" and window_rms_db(audio, sample_rate).max() > ACTIVE_DB:

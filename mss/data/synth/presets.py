@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from mss.errors import DatasetError
 
+from .formats import SUBTYPES
+
 
 @dataclass(frozen=True)
 class SynthPreset:
@@ -13,6 +15,7 @@ class SynthPreset:
 
     ``song_s`` is the (min, max) length of a song in seconds; each song draws its own length.
     ``validation_fraction`` of the train songs are listed as ``validation_tracks`` in setup.yaml.
+    ``subtype`` is the default sample format of the wav files ("FLOAT" or "PCM_16").
     """
 
     name: str
@@ -20,6 +23,7 @@ class SynthPreset:
     n_test: int
     song_s: tuple[float, float]
     validation_fraction: float = 0.15
+    subtype: str = "FLOAT"
 
     def __post_init__(self) -> None:
         if self.n_train < 0 or self.n_test < 0 or self.n_train + self.n_test == 0:
@@ -31,6 +35,10 @@ class SynthPreset:
             raise DatasetError(
                 f"preset {self.name!r}: song_s must satisfy 1 <= min <= max, got {self.song_s}"
             )
+        if self.subtype not in SUBTYPES:
+            raise DatasetError(
+                f"preset {self.name!r}: subtype must be one of {SUBTYPES}, got {self.subtype!r}"
+            )
 
 
 PRESETS: dict[str, SynthPreset] = {
@@ -40,6 +48,17 @@ PRESETS: dict[str, SynthPreset] = {
     "default": SynthPreset("default", n_train=60, n_test=12, song_s=(27.0, 33.0)),
     # For GPU training: about 20 GB of float32 WAV.
     "large": SynthPreset("large", n_train=250, n_test=50, song_s=(25.0, 45.0)),
+    # Shaped like MUSDB18: 100 train + 50 test full-length songs, 14 of the train songs for validation
+    # (musdb's split), 16-bit like MUSDB18-HQ. Songs average 300 s: about 48 GB as 16-bit wav (95 GB
+    # as float32), 7 GB as --format stems.
+    "musdb": SynthPreset(
+        "musdb", n_train=100, n_test=50, song_s=(180.0, 420.0), validation_fraction=0.14, subtype="PCM_16"
+    ),
+    # Seven songs of the musdb preset's shape (4 train, 1 of them for validation, 3 test): a
+    # full-length stand-in for scale benchmarks (memory, decoding, chunked separation of 3-7 min songs).
+    "musdb-mini": SynthPreset(
+        "musdb-mini", n_train=4, n_test=3, song_s=(180.0, 420.0), validation_fraction=0.14, subtype="PCM_16"
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Build a whole dataset in the MUSDB18-HQ layout, atomically: songs, setup.yaml, manifest.json."""
+"""Build a whole dataset in the MUSDB18(-HQ) layout, atomically: songs, setup.yaml, manifest.json."""
 
 from __future__ import annotations
 
@@ -16,12 +16,20 @@ import yaml
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.errors import DatasetError
 
+from .formats import STEM_STREAMS, check_format, encoding, write_stems_song, write_wav_song
 from .mix import EXTRA_STEMS
 from .presets import SynthPreset, resolve_preset
 from .render import Renderer
 from .song import RenderedSong, build_song
 
 GENERATOR = "mss.data.synth"
+#: What "mixture" means in the files, per wav subtype or stems format (manifest.json).
+MIXTURE_NOTES = {
+    "FLOAT": "exactly the float32 sum of vocals, drums, bass and other",
+    "PCM_16": "exactly the 16-bit integer sum of the 16-bit vocals, drums, bass and other (no clipping)",
+    "stems": "AAC-coded exact 16-bit sum of the four sources: after decoding, equal to their sum up to the "
+    "coding error, as in MUSDB18; the piano stem is not stored (5-stream MUSDB stem file)",
+}
 
 
 # One idle synth per process keeps FluidSynth's SoundFont sample cache alive, so the fresh synth
@@ -33,45 +41,30 @@ def _init_worker() -> None:
     _SOUNDFONT_ANCHOR.append(Renderer())
 
 
-def clear_peak_timestamp(path: Path) -> None:
-    """Zero the timestamp libsndfile writes in the PEAK chunk of float WAVs, so equal audio gives equal bytes."""
-    with open(path, "r+b") as handle:
-        header = handle.read(4096)
-        position = 12  # after "RIFF", size, "WAVE"
-        while position + 8 <= len(header):
-            chunk, size = (
-                header[position : position + 4],
-                int.from_bytes(header[position + 4 : position + 8], "little"),
-            )
-            if chunk == b"PEAK":  # version (4 bytes), timestamp (4 bytes), then peaks
-                handle.seek(position + 12)
-                handle.write(b"\0\0\0\0")
-                return
-            if chunk == b"data":
-                return
-            position += 8 + size + (size % 2)
-
-
-def _song_job(args: tuple[int, int, tuple[float, float], str]) -> tuple[str, dict]:
-    """Render one song and write its folder; returns (title, manifest entry). Runs in any process."""
-    from mss.audio import save_audio  # imported here: it pulls in torch, which the CLI's checks don't need
-
-    seed, index, song_s, folder = args
+def _song_job(args: tuple[int, int, tuple[float, float], str, str, str]) -> tuple[str, dict]:
+    """Render one song and write it into its subset folder; returns (title, manifest entry). Runs in any process."""
+    seed, index, song_s, folder, file_format, subtype = args
     song: RenderedSong = build_song(seed, index, song_s)
-    song_dir = Path(folder) / song.title
-    for name, audio in song.audio.stems.items():
-        clear_peak_timestamp(
-            save_audio(song_dir / f"{name}.wav", audio, song.audio.sample_rate, subtype="FLOAT")
-        )
+    stems, rate = song.audio.stems, song.audio.sample_rate
+    song.audio.stems = {}  # the writers free each buffer once written: drop every other reference
+    if file_format == "stems":
+        write_stems_song(stems, rate, Path(folder) / f"{song.title}.stem.mp4")
+        info = dict(song.info, active_stems=[s for s in song.info["active_stems"] if s in STEM_STREAMS])
+        return song.title, info
+    write_wav_song(stems, rate, Path(folder) / song.title, subtype)
     return song.title, song.info
 
 
-def setup_config(validation_tracks: list[str]) -> dict:
-    """A musdb setup file: the four stems plus the extra per-instrument stems, and their targets."""
-    sources = {name: f"{name}.wav" for name in (*SOURCES, *EXTRA_STEMS)}
-    stem_ids = {"mixture": 0, "drums": 1, "bass": 2, "other": 3, "vocals": 4}
-    stem_ids.update({name: 5 + i for i, name in enumerate(EXTRA_STEMS)})
-    targets = {name: {name: 1} for name in (*SOURCES, *EXTRA_STEMS)}
+def setup_config(validation_tracks: list[str], extra_stems: tuple[str, ...] = EXTRA_STEMS) -> dict:
+    """A musdb setup file: the four stems plus ``extra_stems`` (per-instrument stems), and their targets.
+
+    ``stem_ids`` are the streams musdb reads from a ``.stem.mp4`` (MUSDB's five first); wav folders
+    ignore them. The stems format passes ``extra_stems=()``: its files have the five MUSDB streams only.
+    """
+    sources = {name: f"{name}.wav" for name in (*SOURCES, *extra_stems)}
+    stem_ids = {name: index for index, name in enumerate(STEM_STREAMS)}
+    stem_ids.update({name: 5 + i for i, name in enumerate(extra_stems)})
+    targets = {name: {name: 1} for name in (*SOURCES, *extra_stems)}
     targets["accompaniment"] = {"bass": 1, "drums": 1, "other": 1}
     targets["linear_mixture"] = {name: 1 for name in SOURCES}
     return {
@@ -100,16 +93,30 @@ def generate_dataset(
     progress: bool = True,
     overwrite: bool = False,
     jobs: int = 1,
+    format: str = "wav",  # shadows the builtin on purpose: named like the --format option
+    subtype: str | None = None,
 ) -> Path:
-    """Generate the embedded dataset at ``root`` (MUSDB18-HQ layout) and return ``root``.
+    """Generate the embedded dataset at ``root`` and return ``root``.
+
+    format: "wav" (MUSDB18-HQ folders) or "stems" (MUSDB18 ``.stem.mp4`` files, AAC, without the piano
+    stem; see ``formats``). subtype: "FLOAT" or "PCM_16" samples of the wav format; None takes the
+    preset's (FLOAT, or PCM_16 for the musdb presets).
 
     Songs are built in ``root``'s parent under a temporary name and renamed at the end, so an
     interrupted build never leaves something that looks like a finished dataset. The same
-    (preset, seed) gives byte-identical files, with any number of ``jobs``.
+    (preset, seed, format, subtype) gives byte-identical wav files, with any number of ``jobs``.
     """
     preset = resolve_preset(preset)
+    check_format(format, subtype)
+    if format == "stems" and subtype is not None:
+        raise DatasetError(f"--subtype / subtype= applies to --format wav only, not {format!r} (AAC)")
+    subtype = subtype or preset.subtype
     root = Path(root).expanduser().absolute()
     _check_root(root, overwrite)
+    if format == "stems":
+        from mss.audio import require_ffmpeg
+
+        require_ffmpeg()  # fail before rendering anything
     if jobs > 1:
         Renderer().close()  # fail early (MissingDependencyError) when FluidSynth is unusable
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +124,7 @@ def generate_dataset(
     shutil.rmtree(partial, ignore_errors=True)
     n_songs = preset.n_train + preset.n_test
     subsets = ["train"] * preset.n_train + ["test"] * preset.n_test
-    jobs_args = [(seed, i, preset.song_s, str(partial / subsets[i])) for i in range(n_songs)]
+    jobs_args = [(seed, i, preset.song_s, str(partial / subsets[i]), format, subtype) for i in range(n_songs)]
     try:
         from tqdm import tqdm
 
@@ -149,14 +156,20 @@ def generate_dataset(
             len(train_titles)
         )
         validation = sorted(train_titles[i] for i in picks[:n_valid])
-        (partial / "setup.yaml").write_text(yaml.safe_dump(setup_config(validation), sort_keys=False))
+        extra_stems = EXTRA_STEMS if format == "wav" else ()
+        setup = setup_config(validation, extra_stems)
+        (partial / "setup.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
         manifest = {
             "version": 1,
             "generator": GENERATOR,
             "preset": preset.name,
             "seed": seed,
             "sample_rate": MUSDB_SAMPLE_RATE,
-            "stems": [*SOURCES, *EXTRA_STEMS],
+            "format": format,
+            "encoding": encoding(format, subtype),
+            "mixture": MIXTURE_NOTES[format if format == "stems" else subtype],
+            "stems": [*SOURCES, *extra_stems],
+            "dropped_stems": [name for name in EXTRA_STEMS if name not in extra_stems],
             "validation_tracks": validation,
             "songs": songs,
         }
