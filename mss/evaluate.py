@@ -250,16 +250,18 @@ def _arch_of(model) -> str:
 def describe_checkpoints(checkpoints: Sequence[str | os.PathLike], wiener: bool) -> tuple[list[Method], dict]:
     """One Method per checkpoint (plus ``<stem>-wiener`` for UNets when ``wiener``) and the loaded models."""
     from mss.models import count_parameters
+    from mss.separate import output_names
 
     methods, models = [], {}
-    for checkpoint in checkpoints:
-        path = Path(checkpoint)
+    paths = list(dict.fromkeys(Path(c).resolve() for c in checkpoints))  # the same file twice is one method
+    # runs/unet/best.pt and runs/demucs/best.pt -> "unet-best" and "demucs-best"
+    for path, name in zip(paths, output_names([p.with_suffix("") for p in paths]), strict=True):
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
         model = load_checkpoint_model(path)
         arch = _arch_of(model)
         base = Method(
-            name=path.stem,
+            name=name,
             kind="model",
             checkpoint=str(path.resolve()),
             checkpoint_hash=file_hash(path),
@@ -270,11 +272,11 @@ def describe_checkpoints(checkpoints: Sequence[str | os.PathLike], wiener: bool)
         )
         variants = [base]
         if wiener and arch == "unet":
-            variants.append(Method(**{**asdict(base), "name": f"{path.stem}-wiener", "wiener": True}))
+            variants.append(Method(**{**asdict(base), "name": f"{name}-wiener", "wiener": True}))
         for method in variants:
             if any(m.name == method.name for m in methods):
                 raise CheckpointError(
-                    f"two checkpoints share the method name {method.name!r}; rename one file"
+                    f"two methods share the name {method.name!r}; rename one checkpoint file"
                 )
             methods.append(method)
             models[method.name] = None if method.wiener else model  # the Wiener variant is built when needed
@@ -290,6 +292,52 @@ def separate_to_cache(method: Method, model, song, out_dir: Path, device: str = 
     written = separate_file(model, source, out_dir.parent, device=device, name=out_dir.name)
     (out_dir / "complete.json").write_text(json.dumps({"method": method.name, "sources": sorted(written)}))
     return out_dir
+
+
+#: Changes whenever the scores of the same inputs would change (scorer, framing, oracle settings).
+SCORING_VERSION: str = "bsseval-v4-streamed-1"
+
+
+def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) -> dict:
+    """What a method's scores depend on: the checkpoint's content (or the oracle), the dataset, the
+    targets and the scoring settings."""
+    from mss.oracles import ORACLE_HOP_LENGTH, ORACLE_N_FFT
+
+    record = {
+        "method": method.name,
+        "kind": method.kind,
+        "checkpoint_hash": method.checkpoint_hash,
+        "wiener": method.wiener,
+        "dataset": str(Path(root).resolve()),
+        "subset": subset,
+        "targets": list(targets),
+        "scoring": {"version": SCORING_VERSION, "window_s": WINDOW_S, "hop_s": HOP_S, "filters_len": 512},
+    }
+    if method.kind == "oracle":
+        record["oracle"] = {"n_fft": ORACLE_N_FFT, "hop_length": ORACLE_HOP_LENGTH}
+    return record
+
+
+def refresh_provenance(method_dir: Path, record: dict) -> int:
+    """Make ``method_dir/provenance-<subset>.json`` say ``record``; when it said something else, delete the
+    score files of that subset made then (they would be stale) and return how many. A folder without
+    one (an older run) counts as stale too, unless it holds no scores."""
+    subset = record["subset"]
+    path = method_dir / f"provenance-{subset}.json"
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = None
+    if previous == record:
+        return 0
+    stale = sorted((method_dir / subset).glob("*.json")) if (method_dir / subset).is_dir() else []
+    for old in stale:
+        old.unlink()
+    method_dir.mkdir(parents=True, exist_ok=True)
+    tmp = temp_file(method_dir, ".provenance.", ".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+    return len(stale)
 
 
 def cache_complete(estimates_dir: Path, targets: Sequence[str]) -> bool:
@@ -377,6 +425,14 @@ def evaluate(
     targets = choose_targets(targets, methods, available_targets(db))
     _write_methods(out_dir, methods, root, subset, targets, cache_dir)
 
+    for method in methods:  # scores made by something else under the same name are removed, not shown
+        stale = refresh_provenance(out_dir / method.name, provenance(method, root, subset, targets))
+        if stale:
+            print(
+                f"{method.name}: {stale} score file(s) came from another checkpoint, dataset, target list or "
+                f"scoring settings; rescoring",
+                file=sys.stderr,
+            )
     pending = {
         n: [m for m in methods if not is_scored(out_dir / m.name / subset / f"{n}.json")] for n in names
     }

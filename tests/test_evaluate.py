@@ -191,7 +191,7 @@ def test_rerun_scores_and_separates_nothing(evaluated, monkeypatch):
     paths = sorted(evaluated["out"].glob("*/test/*.json"))
     mtimes = [p.stat().st_mtime_ns for p in paths]
     calls = []
-    monkeypatch.setattr(ev, "score_track", lambda *a, **k: calls.append("score"))
+    monkeypatch.setattr(ev, "score_song", lambda *a, **k: calls.append("score"))
     monkeypatch.setattr(ev, "separate_to_cache", lambda *a, **k: calls.append("separate"))
     table = ev.evaluate(
         [evaluated["checkpoint"]], evaluated["root"], "test", ["vocals"], 1, out_dir=evaluated["out"],
@@ -203,6 +203,52 @@ def test_rerun_scores_and_separates_nothing(evaluated, monkeypatch):
     # the separated audio is cached under the checkpoint's content hash
     (cached,) = (evaluated["out"] / ".cache").glob("unet-*/test/*/vocals.wav")
     assert cached.parent.name == evaluated["song"]
+
+
+def test_retrained_checkpoint_is_rescored_not_shown_stale(tiny_dataset, songs, tmp_path):
+    """Retraining into the same checkpoint path must give the new model's scores in the same --out."""
+    import torch
+
+    from mss.checkpoint import save_checkpoint
+    from mss.models import build_model, preset
+
+    checkpoint = tmp_path / "runs" / "unet" / "best.pt"
+    checkpoint.parent.mkdir(parents=True)
+
+    def train(seed: int) -> None:  # a "retraining": another tiny model written to the same path
+        torch.manual_seed(seed)
+        save_checkpoint(checkpoint, build_model("unet", preset("unet", "tiny")))
+
+    def run(out: Path) -> pd.DataFrame:
+        return ev.evaluate(
+            [checkpoint], tiny_dataset, "test", ["vocals"], 1, out_dir=out, oracles=(), tracks=songs[:1],
+            progress=False,
+        )  # fmt: skip
+
+    train(0)
+    first = run(tmp_path / "eval")
+    train(1)
+    second = run(tmp_path / "eval")  # same folder, same method name, new content
+    fresh = run(tmp_path / "fresh")  # what the new model scores in an empty folder
+    assert second.attrs["scored"] == 1
+    assert float(second.SDR.iloc[0]) != float(first.SDR.iloc[0])
+    assert float(second.SDR.iloc[0]) == pytest.approx(float(fresh.SDR.iloc[0]), abs=1e-6)
+    name = str(second.method.iloc[0])  # "best": the file stem, unique here
+    provenance = json.loads((tmp_path / "eval" / name / "provenance-test.json").read_text())
+    assert provenance["checkpoint_hash"] == ev.file_hash(checkpoint)
+
+
+def test_checkpoints_sharing_a_file_name_get_distinct_method_names(tmp_path):
+    for arch in ("unet", "demucs"):
+        (tmp_path / "runs" / arch).mkdir(parents=True)
+    paths = make_tiny_checkpoints(tmp_path, ("unet", "demucs"))
+    best = []
+    for arch, path in paths.items():
+        target = tmp_path / "runs" / arch / "best.pt"
+        Path(path).rename(target)
+        best.append(target)
+    methods, _ = ev.describe_checkpoints(best, wiener=True)
+    assert [m.name for m in methods] == ["unet-best", "unet-best-wiener", "demucs-best"]
 
 
 def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):
