@@ -6,7 +6,13 @@ Public API (stable)::
 
     analyze(ratings_csv, sdr_dir=None, out_dir=None) -> AnalysisResult
     AnalysisResult: n_ratings, participants, excluded, screening, summary, friedman, pairwise, ab,
-                    sdr_points, sdr_correlation, markdown, files
+                    sdr_points, sdr_correlation, rejected, rejected_counts, markdown, files
+
+Rows that cannot be counted are set aside first and reported (``rejected``: line, reason, detail;
+``rejected_counts``: reason -> rows; also in the summary and ``rejected.csv``): duplicated rows (the
+first copy is kept), conflicting ratings of one condition, scores that are not numbers or lie outside
+0-100 (MUSHRA) or 0-3 (A/B), A/B trials left without a decision. Bad input (a malformed file, an --out
+that is a file, a bad --sdr folder) is a StudyError; the CLI prints it on one line and exits with 2.
 
 Following ITU-R BS.1534-3: listeners who rate the hidden reference below 90 in more than 15% of their
 trials are excluded before anything else is computed (``screening`` says who and why); per condition
@@ -31,11 +37,13 @@ from listening_study.plots import boxplots, sdr_scatter
 from listening_study.ratings import read_ratings
 from listening_study.sdr import sdr_vs_ratings
 from listening_study.stats import (
+    SCORE_RANGES,
     ab_summary,
     condition_summary,
     friedman_tests,
     pairwise_wilcoxon,
     screen_participants,
+    screen_rows,
 )
 from listening_study.study import ANCHORS, REFERENCE
 
@@ -52,6 +60,8 @@ class AnalysisResult:
     ab: pd.DataFrame
     sdr_points: pd.DataFrame | None
     sdr_correlation: pd.DataFrame | None
+    rejected: pd.DataFrame  # rows set aside before the analysis: line, ..., reason, detail
+    rejected_counts: dict[str, int]  # reason -> number of rows
     markdown: str
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -78,6 +88,7 @@ def _report(result: dict, source: Path) -> str:
     parts = [f"# Listening study results\n\nRatings: `{source}`. MUSHRA ratings kept: {result['n_ratings']} "
              f"from {len(result['participants']) - len(result['excluded'])} of {len(result['participants'])} "
              "participants.\n"]  # fmt: skip
+    parts.append(_rejected_section(result["rejected"], result["rejected_counts"], result["n_rows"]))
     parts.append("## Post-screening (ITU-R BS.1534-3: hidden reference < 90 in more than 15% of trials)\n")
     parts.append(_markdown_table(result["screening"]))
     parts.append("## Scores per condition (mean, 95% CI from the t-distribution)\n")
@@ -98,10 +109,48 @@ def _report(result: dict, source: Path) -> str:
     return "\n".join(parts)
 
 
+#: rows of the rejected table shown in summary.md (all of them are in rejected.csv)
+REJECTED_SHOWN = 20
+
+
+def _rejected_section(rejected: pd.DataFrame, counts: dict[str, int], n_rows: int) -> str:
+    if rejected.empty:
+        return f"Rows excluded before the analysis: none of {n_rows}.\n"
+    reasons = ", ".join(f"{n} {reason}" for reason, n in counts.items())
+    text = [f"## Rows excluded before the analysis: {len(rejected)} of {n_rows} ({reasons})\n",
+            "Duplicated rows keep their first copy; conflicting ratings of one condition keep none; scores "
+            f"must be numbers within {SCORE_RANGES['mushra'][0]:g}-{SCORE_RANGES['mushra'][1]:g} "
+            f"(A/B: {SCORE_RANGES['ab'][0]:g}-{SCORE_RANGES['ab'][1]:g}). Lines count the header as line 1.\n",
+            _markdown_table(rejected[["line", "participant_id", "trial_id", "rating_stimulus", "reason", "detail"]]
+                            .head(REJECTED_SHOWN))]  # fmt: skip
+    if len(rejected) > REJECTED_SHOWN:
+        text.append(f"... and {len(rejected) - REJECTED_SHOWN} more (rejected.csv).\n")
+    return "\n".join(text)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Fail before any work when the output folder cannot be one."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is" if folder == out_dir else f"lies inside {folder}, which is"
+                raise StudyError(f"output folder {out_dir} {what} an existing file, not a folder")
+            return
+
+
 def _write(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> dict[str, Path]:
+    try:
+        return _write_files(result, markdown, out_dir, mushra)
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise StudyError(f"cannot write the results to {where}: {exc.strerror or exc}") from exc
+
+
+def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
-    for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_points", "sdr_correlation"):
+    for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_points", "sdr_correlation",
+                 "rejected"):  # fmt: skip
         if result.get(name) is not None:
             files[name] = out_dir / f"{name}.csv"
             result[name].to_csv(files[name], index=False)
@@ -113,7 +162,7 @@ def _write(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> 
     files["markdown"].write_text(markdown)
     tables = "".join(
         f"<h2>{html.escape(name)}</h2>{result[name].to_html(index=False, float_format=lambda v: f'{v:.3g}')}"
-        for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation")
+        for name in ("rejected", "screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation")
         if result.get(name) is not None and not result[name].empty
     )
     images = "".join(
@@ -128,8 +177,13 @@ def _write(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> 
 def analyze(
     ratings_csv: str | Path, sdr_dir: str | Path | None = None, out_dir: str | Path | None = None
 ) -> AnalysisResult:
-    """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files."""
-    ratings = read_ratings(ratings_csv)
+    """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
+    for an output folder that cannot be written."""
+    if out_dir is not None:
+        _check_out_dir(Path(out_dir))
+    ratings = read_ratings(ratings_csv, coerce_scores=True)
+    n_rows = len(ratings)
+    ratings, rejected = screen_rows(ratings)
     mushra_all = ratings[ratings["mode"] == "mushra"]
     screening = screen_participants(mushra_all)
     excluded = tuple(screening.loc[screening["excluded"], "participant_id"])
@@ -146,10 +200,12 @@ def analyze(
         "ab": ab_summary(ratings[ratings["mode"] == "ab"]),
         "sdr_points": None,
         "sdr_correlation": None,
+        "rejected": rejected,
+        "rejected_counts": {str(k): int(v) for k, v in rejected["reason"].value_counts(sort=True).items()},
     }
     if sdr_dir is not None:
         result["sdr_points"], result["sdr_correlation"] = sdr_vs_ratings(mushra, sdr_dir)
-    markdown = _report(result, Path(ratings_csv))
+    markdown = _report({**result, "n_rows": n_rows}, Path(ratings_csv))
     files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
     return AnalysisResult(**result, markdown=markdown, files=files)
 
@@ -169,7 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # anything the checks above missed (permissions, a full disk): still one line
+        print(f"error: {exc.filename or args.ratings}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(result.markdown)
+    if result.rejected_counts:
+        counts = ", ".join(f"{n} {reason}" for reason, n in result.rejected_counts.items())
+        print(f"warning: excluded {len(result.rejected)} rows of {args.ratings} ({counts})", file=sys.stderr)
     print(f"wrote {len(result.files)} files to {args.out}")
     return 0
 

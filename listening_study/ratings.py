@@ -9,7 +9,7 @@ Public API (stable)::
     RatingsStore.submit_ab(session, trial_id, choice: "A" | "B", confidence: 1 | 2 | 3,
                            plays: dict[label, int], time_ms: int, comment: str = "") -> list[dict]
     RatingsStore.completed(session_id) -> set[str]  # trial ids this session has submitted
-    read_ratings(csv_path) -> pandas.DataFrame      # typed; RatingsFileError for malformed files
+    read_ratings(csv_path, *, coerce_scores=False) -> pandas.DataFrame  # typed; RatingsFileError if malformed
     MAX_COMMENT_CHARS = 1000
 
 A/B rows: ``rating_score`` is the confidence (1-3) for the preferred condition and 0 for the other.
@@ -229,21 +229,34 @@ class RatingsStore:
         )
 
 
-def read_ratings(csv_path: str | Path) -> pd.DataFrame:
-    """The ratings as a typed DataFrame; RatingsFileError (naming columns/lines) for malformed files."""
+def read_ratings(csv_path: str | Path, *, coerce_scores: bool = False) -> pd.DataFrame:
+    """The ratings as a typed DataFrame; RatingsFileError (naming columns/lines) for malformed files.
+
+    The index is the data row number (0-based), so row ``i`` is line ``i + 2`` of the file. With
+    ``coerce_scores`` a ``rating_score`` that is not a finite number becomes NaN instead of an error (the
+    analysis excludes and reports such rows); every other column must still parse. A trial
+    (``session_uuid``, ``trial_id``) must have one mode, and an A/B trial exactly two conditions.
+    """
     path = Path(csv_path)
     if not path.is_file():
-        raise RatingsFileError(f"ratings file not found: {path}")
+        problem = "is a folder, not a CSV file" if path.is_dir() else "not found"
+        raise RatingsFileError(f"ratings file {path} {problem}")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise RatingsFileError(f"cannot parse {path} as CSV: {exc}") from exc
+        reason = " ".join(str(exc).split())  # one line: the parser's message may span several
+        raise RatingsFileError(f"cannot parse {path} as CSV: {reason}") from exc
+    except OSError as exc:
+        raise RatingsFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RatingsFileError(f"{path} lacks the columns {missing}; expected the header {list(COLUMNS)}")
     for column in NUMERIC_COLUMNS:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() | ~values.apply(lambda v: math.isfinite(v) if pd.notna(v) else False)
+        if column == "rating_score" and coerce_scores:
+            frame[column] = values.where(~bad)  # NaN: left to the analysis to exclude and report
+            continue
         if bad.any():
             lines = (frame.index[bad] + 2).tolist()[:10]  # +2: header line and 1-based numbering
             raise RatingsFileError(
@@ -254,4 +267,34 @@ def read_ratings(csv_path: str | Path) -> pd.DataFrame:
     if bad_mode.any():
         lines = (frame.index[bad_mode] + 2).tolist()[:10]
         raise RatingsFileError(f"{path}: column 'mode' must be one of {MODES}; bad values on lines {lines}")
+    _check_trials(frame, path)
     return frame
+
+
+def _check_trials(frame: pd.DataFrame, path: Path) -> None:
+    """One mode per trial; an A/B trial compares exactly two conditions (RatingsFileError otherwise).
+
+    Without this, A/B rows of a MUSHRA trial (five conditions) reach the A/B statistics, which cannot
+    make a pair of them.
+    """
+    trials = frame.groupby(["session_uuid", "trial_id"], sort=False)
+    modes = trials["mode"].transform("nunique")
+    if (modes > 1).any():
+        first = frame[modes > 1].iloc[0]
+        lines = (frame.index[modes > 1] + 2).tolist()[:10]
+        raise RatingsFileError(
+            f"{path}: column 'mode' differs within trial {first['trial_id']!r} of session "
+            f"{first['session_uuid']!r} (lines {lines}); all rows of a trial have one mode"
+        )
+    ab = frame[frame["mode"] == "ab"]
+    conditions = ab.groupby(["session_uuid", "trial_id"], sort=False)["rating_stimulus"].transform("nunique")
+    bad = conditions != 2
+    if bad.any():
+        first = ab[bad].iloc[0]
+        rows = ab[(ab["session_uuid"] == first["session_uuid"]) & (ab["trial_id"] == first["trial_id"])]
+        lines = (rows.index + 2).tolist()[:10]
+        raise RatingsFileError(
+            f"{path}: column 'mode' is 'ab' for trial {first['trial_id']!r} of session {first['session_uuid']!r} "
+            f"(lines {lines}), but it rates {rows['rating_stimulus'].nunique()} conditions "
+            f"{sorted(rows['rating_stimulus'].unique())[:6]}; an A/B trial has exactly two (MUSHRA rows marked 'ab'?)"
+        )

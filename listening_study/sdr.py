@@ -41,30 +41,34 @@ def excerpt_sdr(eval_dir, method: str, track: str, target: str, start_s=None, en
     try:
         data = json.loads(path.read_text())
         frames = next((t["frames"] for t in data["targets"] if t["name"] == target), None)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StudyError(f"{path} is not a museval JSON file: {exc}") from exc
-    if not frames:
-        return float("nan")
-
-    def sdr(frame) -> float:
-        value = frame["metrics"].get("SDR")
-        return float(value) if value is not None and math.isfinite(float(value)) else float("nan")
-
-    chosen = frames
-    if start_s is not None and end_s is not None:
-        inside = [
-            f for f in frames if f["time"] >= start_s - 1e-6 and f["time"] + f["duration"] <= end_s + 1e-6
-        ]
-        chosen = inside or frames
-    values = np.array([sdr(f) for f in chosen])
+        if not frames:
+            return float("nan")
+        chosen = frames
+        if start_s is not None and end_s is not None:
+            inside = [
+                f for f in frames if f["time"] >= start_s - 1e-6 and f["time"] + f["duration"] <= end_s + 1e-6
+            ]
+            chosen = inside or frames
+        values = np.array([_frame_sdr(f) for f in chosen])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StudyError(f"{path} is not a museval JSON file: {type(exc).__name__} {exc}") from exc
+    except OSError as exc:
+        raise StudyError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _frame_sdr(frame: dict) -> float:
+    """A museval frame's SDR; nan where museval wrote none (or NaN/inf)."""
+    value = frame["metrics"].get("SDR")
+    return float(value) if value is not None and math.isfinite(float(value)) else float("nan")
 
 
 def sdr_vs_ratings(mushra: pd.DataFrame, eval_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (song, target, condition): mean rating and excerpt SDR; Pearson and Spearman over those points."""
     eval_dir = Path(eval_dir)
     if not eval_dir.is_dir():
-        raise StudyError(f"SDR folder not found: {eval_dir} (expected EVAL_DIR/<method>/test/<track>.json)")
+        problem = "is not a folder" if eval_dir.exists() else "not found"
+        raise StudyError(f"SDR folder {eval_dir} {problem} (expected EVAL_DIR/<method>/test/<track>.json)")
     keys = ["song", "target", "rating_stimulus", "excerpt_start_s", "excerpt_end_s"]
     points = mushra.groupby(keys, as_index=False)["rating_score"].mean()
     points["sdr"] = [

@@ -1,5 +1,6 @@
 """Statistics of MUSHRA ratings (ITU-R BS.1534-3, section 9): pure functions on long-format DataFrames.
 
+    screen_rows(ratings) -> (kept DataFrame, rejected DataFrame)     # duplicates, bad scores
     mean_ci(values, confidence=0.95) -> (mean, half_width)          # t-distribution
     holm(p_values) -> np.ndarray                                     # Holm-Bonferroni adjusted p-values
     screen_participants(mushra, threshold=90, max_fraction=0.15) -> DataFrame
@@ -22,6 +23,65 @@ from scipy import stats
 from listening_study.study import REFERENCE
 
 ALL = "all"  # the target label of rows pooled over every target
+
+#: Valid ``rating_score`` per mode: the MUSHRA scale is 0-100 (ITU-R BS.1534-3); an A/B row holds the
+#: confidence 1-3 for the preferred condition and 0 for the other (listening_study.ratings).
+SCORE_RANGES: dict[str, tuple[float, float]] = {"mushra": (0.0, 100.0), "ab": (0.0, 3.0)}
+REJECTED_COLUMNS = ["line", "mode", "participant_id", "session_uuid", "trial_id", "rating_stimulus",
+                    "rating_score", "reason", "detail"]  # fmt: skip
+
+
+def screen_rows(ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ratings into (kept, rejected) rows before anything is counted.
+
+    ``ratings`` as read by ``read_ratings(..., coerce_scores=True)``: index = data row number (line
+    index + 2), ``rating_score`` NaN where the file has no finite number. A row is rejected, with one
+    ``reason`` (and a ``detail`` naming lines and values), when it is
+
+    - ``duplicate``: the same (session, trial, condition) and score as an earlier row, which is kept;
+    - ``conflicting``: the same (session, trial, condition) with different scores: none is kept, as
+      nothing tells which one the listener gave;
+    - ``not a number``: a ``rating_score`` that is empty, text, NaN or infinite;
+    - ``out of range``: outside :data:`SCORE_RANGES` of its mode;
+    - ``incomplete A/B trial``: the other row of its A/B trial was rejected, or the trial does not
+      prefer exactly one condition (score > 0), so it holds no decision.
+    """
+    reason = pd.Series("", index=ratings.index, dtype=object)
+    detail = pd.Series("", index=ratings.index, dtype=object)
+    keys = ["session_uuid", "trial_id", "rating_stimulus"]
+    for _, group in ratings[ratings.duplicated(keys, keep=False)].groupby(keys, sort=False):
+        lines = (group.index + 2).tolist()
+        if group["rating_score"].nunique(dropna=False) == 1:
+            reason[group.index[1:]] = "duplicate"
+            detail[group.index[1:]] = f"same session, trial, condition and score as line {lines[0]}"
+        else:
+            reason[group.index] = "conflicting"
+            scores = group["rating_score"].tolist()
+            detail[group.index] = f"one condition of one trial rated {scores} on lines {lines}"
+    score = ratings["rating_score"].astype(np.float64)
+    not_number = (reason == "") & ~np.isfinite(score)
+    reason[not_number], detail[not_number] = "not a number", "rating_score is not a finite number"
+    low = ratings["mode"].map(lambda mode: SCORE_RANGES[mode][0]).astype(np.float64)
+    high = ratings["mode"].map(lambda mode: SCORE_RANGES[mode][1]).astype(np.float64)
+    outside = (reason == "") & ((score < low) | (score > high))
+    reason[outside] = "out of range"
+    detail[outside] = [
+        f"rating_score {value:g} outside {SCORE_RANGES[mode][0]:g}-{SCORE_RANGES[mode][1]:g} ({mode})"
+        for value, mode in zip(score[outside], ratings["mode"][outside], strict=True)
+    ]
+    ab = ratings[ratings["mode"] == "ab"]
+    for _, group in ab.groupby(["session_uuid", "trial_id"], sort=False):
+        valid = group[reason[group.index] == ""]
+        if len(valid) != 2:
+            why = "the other row of this A/B trial was rejected"
+        elif int((valid["rating_score"] > 0).sum()) != 1:
+            why = f"an A/B trial prefers exactly one condition (score > 0); scores {valid['rating_score'].tolist()}"
+        else:
+            continue
+        reason[valid.index], detail[valid.index] = "incomplete A/B trial", why
+    mask = (reason != "").to_numpy()
+    rejected = ratings[mask].assign(line=ratings.index[mask] + 2, reason=reason[mask], detail=detail[mask])
+    return ratings[~mask], rejected[REJECTED_COLUMNS].reset_index(drop=True)
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:

@@ -2,6 +2,10 @@
 
 No pickled classes: the model config is stored as ``dataclasses.asdict`` (tuples become lists and are
 restored by ``mss.models.config_from_dict``), the architecture by its registry name.
+
+This module owns the file format (the dict, its version, atomic writes, export) and knows no model
+class; ``mss.models`` owns the registry and rebuilds models from these dicts (``load_model``). The
+dependency goes one way only, models -> checkpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ DEFAULT_CHECKPOINTS: dict[str, Path] = {
     "demucs": REPO_ROOT / "checkpoints" / "demucs.pt",
 }
 REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
+#: what an exported (inference) checkpoint keeps; the rest (optimizer, EMA, RNG...) is training state
+EXPORTED_KEYS = (*REQUIRED_KEYS, "weights_dtype", "training_config", "step", "epoch", "metrics")
 
 
 def default_checkpoint(arch: str) -> Path:
@@ -71,10 +77,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "model_config": _primitive(model.config),
-        "state_dict": {
-            k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-            for k, v in model.state_dict().items()
-        },
+        "state_dict": _weights(model.state_dict(), half),
         "weights_dtype": "float16" if half else "float32",
         "training_config": _primitive(training_config or {}),
         "step": int(step),
@@ -85,6 +88,20 @@ def save_checkpoint(
         if key in payload:
             raise CheckpointError(f"extra key {key!r} would overwrite a checkpoint field")
         payload[key] = _primitive(value) if not isinstance(value, torch.Tensor | dict) else value
+    return write_checkpoint(path, payload)
+
+
+def _weights(state_dict: dict, half: bool) -> dict:
+    """Detached CPU copies of the tensors; floating-point ones as float16 with ``half``."""
+    return {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in state_dict.items()
+    }
+
+
+def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Write a checkpoint dict atomically: a temp file in the same folder, then ``os.replace``; the temp
+    file is removed when the write fails (a killed process can still leave one: ``.<name>.*.tmp``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -125,20 +142,23 @@ def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike,
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
 
     Drops resumable state (optimizer, EMA copies, RNG): what the app, the CLI and the evaluation need.
+    Works on the dict alone (no model is built); ``mss.models.load_model`` checks the weights against
+    the config when the export is used.
     """
-    from mss.models import model_from_checkpoint
-
     checkpoint = load_checkpoint(source)
-    model = model_from_checkpoint(checkpoint, source)
-    return save_checkpoint(
-        destination,
-        model,
-        training_config=checkpoint.get("training_config"),
-        step=checkpoint.get("step", 0),
-        epoch=checkpoint.get("epoch", 0),
-        metrics=checkpoint.get("metrics"),
-        half=half,
+    weights = checkpoint["state_dict"]
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise CheckpointError(f"{source}: its state_dict is not a dict of tensors")
+    payload = {key: checkpoint[key] for key in EXPORTED_KEYS if key in checkpoint}
+    payload.update(
+        state_dict=_weights(weights, half),
+        weights_dtype="float16" if half else "float32",
+        training_config=checkpoint.get("training_config") or {},
+        step=int(checkpoint.get("step", 0)),
+        epoch=int(checkpoint.get("epoch", 0)),
+        metrics=checkpoint.get("metrics") or {},
     )
+    return write_checkpoint(destination, payload)
 
 
 def main(argv: list[str] | None = None) -> int:

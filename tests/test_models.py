@@ -114,6 +114,33 @@ def test_unet_masks_in_unit_interval_and_forward_uses_them():
         assert tiny("unet", input_norm=norm).magnitude(mix).min() >= 0
 
 
+def test_unet_masked_magnitudes_share_the_forward_path():
+    """forward is exactly iSTFT(M * X) and masked_magnitudes exactly M * |X|, from one mask computation."""
+    model = tiny("unet")
+    with torch.no_grad():  # non-trivial batch-norm statistics, so eval and train mode differ
+        for buffer in model.buffers():
+            if buffer.dtype.is_floating_point:
+                buffer.add_(0.1)
+    n_fft, hop = model.config.n_fft, model.config.hop_length
+    mix = torch.randn(2, 2, 5000, generator=torch.Generator().manual_seed(6))
+    for training in (False, True):
+        model.train(training)
+        with torch.no_grad():
+            spec = stft(mix, n_fft, hop)  # (B, C, F, N)
+            masks = model.forward_masks(spec.abs())  # (B, S, C, F, N)
+            masked = model.masked_magnitudes(mix)
+            assert masked.shape == (2, 4, 2, n_fft // 2 + 1, 5000 // hop + 1)
+            assert torch.equal(masked, masks * spec.abs().unsqueeze(1))
+            assert torch.equal(model(mix), istft(masks * spec.unsqueeze(1), n_fft, hop, 5000))
+            # the spectrogram of the output is not M * |X|: the iSTFT/STFT round trip changes it
+            assert not torch.allclose(model.magnitude(model(mix)), masked, atol=1e-3)
+    wiener = tiny("unet", wiener_iterations=1)
+    with torch.inference_mode():
+        spec = stft(mix, n_fft, hop)
+        expected = istft(wiener._wiener(wiener.masked_magnitudes(mix), spec), n_fft, hop, 5000)
+        assert torch.equal(wiener(mix), expected)
+
+
 def test_unet_wiener_option_keeps_shapes_and_sums_to_mixture():
     model = tiny("unet", wiener_iterations=1)
     plain = build_model("unet", dataclasses.replace(model.config, wiener_iterations=0)).eval()
@@ -225,3 +252,38 @@ def test_default_checkpoints():
     )
     with pytest.raises(CheckpointError, match="no default checkpoint"):
         default_checkpoint("wavenet")
+
+
+def test_checkpoint_format_and_registry_import_one_way(tmp_path):
+    """mss.checkpoint (the format) never imports mss.models (the registry), not even inside a function;
+    each imports cleanly first in a fresh interpreter, and an export needs no model class."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mss.checkpoint
+
+    tree = ast.parse(Path(mss.checkpoint.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.startswith("mss.models")}, imported
+    source = save_checkpoint(tmp_path / "full.pt", tiny("unet"), metrics={"sdr": 1.0})
+    scripts = {
+        "mss.checkpoint": f"""
+import sys
+import mss.checkpoint
+mss.checkpoint.export_checkpoint({str(source)!r}, {str(tmp_path / "half.pt")!r})
+assert "mss.models" not in sys.modules, "mss.checkpoint pulled in mss.models"
+import mss.models
+print(mss.models.load_model({str(tmp_path / "half.pt")!r}).arch)
+""",
+        "mss.models": f"""
+import mss.models
+import mss.checkpoint
+print(mss.models.load_model({str(source)!r}).arch)
+""",
+    }
+    for first, script in scripts.items():
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and result.stdout.strip() == "unet", (first, result.stderr[-2000:])

@@ -16,9 +16,17 @@ import pytest
 import torch
 
 from mss.checkpoint import load_checkpoint, save_checkpoint
+from training import state
 from training.config import CLI_KEYS, TrainConfig, make_config, mix_sources_for_epoch
 from training.distributed import DistContext
-from training.losses import global_sdr, loss_for, magnitude_l1, waveform_l1
+from training.losses import (
+    global_sdr,
+    loss_for,
+    magnitude_l1,
+    masked_magnitude_l1,
+    objective_for,
+    waveform_l1,
+)
 from training.run import main, parse_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +111,29 @@ def test_losses_and_sdr_against_known_values():
     assert loss_for("unet") is magnitude_l1 and loss_for("demucs") is waveform_l1
     with pytest.raises(ValueError, match="known"):
         loss_for("transformer")
+
+
+def test_unet_trains_on_masked_magnitudes_and_demucs_on_waveforms(one_torch_thread):
+    """The UNet's training loss is L1(M * |X|, |S|), without the iSTFT/STFT round trip; Demucs' is L1 on
+    waveforms. Checked on the value a real optimiser step reports."""
+    from training.loop import make_trainer
+
+    torch.manual_seed(0)
+    mix = torch.randn(2, 2, 8000)
+    targets = torch.randn(2, 4, 2, 8000) * 0.25
+    assert objective_for("unet").loss is masked_magnitude_l1 and objective_for("demucs").loss is waveform_l1
+    for arch in ("unet", "demucs"):
+        config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000"})
+        trainer = make_trainer(config, CPU, steps_per_epoch=1)
+        model = trainer.model.train()  # batch statistics, as in the step
+        with torch.no_grad():
+            if arch == "unet":
+                expected = (model.masked_magnitudes(mix) - model.magnitude(targets)).abs().mean()
+                round_trip = magnitude_l1(model, model(mix), targets)  # the loss before: |STFT(iSTFT(M X))|
+                assert abs(float(round_trip) - float(expected)) > 1e-3 * float(expected)
+            else:
+                expected = (model(mix) - targets).abs().mean()
+        assert trainer.train_step(mix, targets) == pytest.approx(float(expected), rel=1e-5)
 
 
 # --- training steps --------------------------------------------------------------------------------
@@ -233,3 +264,152 @@ def test_torchrun_two_ranks_see_different_data(tiny_dataset, tmp_path):
     [record] = read_metrics(out)
     assert record["step"] == 2  # 8 samples, global batch 4 split over 2 ranks
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
+
+
+# --- failures: bad devices, divergence, unscorable targets, kills -----------------------------------
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if line.startswith("error: ")]
+    return line
+
+
+def test_unavailable_device_is_a_clear_error(tiny_dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without CUDA
+    assert main(tiny_args(tiny_dataset, tmp_path / "cuda", "unet", 1, "--device", "cuda")) == 2
+    assert "--device cuda requested but CUDA is not available" in _one_error_line(capsys)
+    assert main(tiny_args(tiny_dataset, tmp_path / "gpu", "unet", 1, "--device", "gpu")) == 2
+    assert "unknown device 'gpu'" in _one_error_line(capsys)
+    assert not (tmp_path / "cuda").exists()  # refused before anything was written
+
+
+def test_diverging_run_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+    tiny_dataset, tmp_path, capsys
+):
+    # lr 1e30 from the start: NaN at the second step, nothing to keep
+    out = tmp_path / "nan"
+    assert main(tiny_args(tiny_dataset, out, "unet", 2, "--set", "lr=1e30")) == 2
+    line = _one_error_line(capsys)
+    assert "training diverged: the training loss became nan at epoch 1, step 2 of 2" in line
+    assert "no checkpoint was written" in line and "--lr 1e+29" in line
+    assert not (out / "last.pt").exists() and not list(out.glob(".*.tmp"))
+    # a sane first epoch, then a step schedule that multiplies the lr by 1e30: epoch 2 diverges
+    out = tmp_path / "later"
+    extra = ("--set", "lr_schedule=step", "--set", "lr_step_epochs=1", "--set", "lr_gamma=1e30")
+    assert main(tiny_args(tiny_dataset, out, "demucs", 3, *extra)) == 2
+    line = _one_error_line(capsys)
+    assert "at epoch 2, step" in line and f"{out / 'last.pt'} (epoch 1) is the last good checkpoint" in line
+    last = load_checkpoint(out / "last.pt")
+    assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["state_dict"].values())
+    assert [r["epoch"] for r in read_metrics(out)] == [1]
+
+
+@pytest.fixture(scope="module")
+def piano_free_validation(tiny_dataset, tmp_path_factory) -> Path:
+    """The tiny dataset, but its validation song has no piano (a silent piano.wav; links to the rest)."""
+    import soundfile
+    import yaml
+
+    root = tmp_path_factory.mktemp("no-piano") / "tiny"
+    root.mkdir()
+    [valid_song] = yaml.safe_load((tiny_dataset / "setup.yaml").read_text())["validation_tracks"]
+    for item in tiny_dataset.iterdir():
+        if item.name != "train":
+            (root / item.name).symlink_to(item)
+    (root / "train").mkdir()
+    for song in (tiny_dataset / "train").iterdir():
+        if song.name != valid_song:
+            (root / "train" / song.name).symlink_to(song)
+            continue
+        (root / "train" / song.name).mkdir()
+        for stem in song.iterdir():
+            if stem.name == "piano.wav":
+                audio, rate = soundfile.read(stem, dtype="float32")
+                soundfile.write(root / "train" / song.name / stem.name, np.zeros_like(audio), rate, "FLOAT")
+            else:
+                (root / "train" / song.name / stem.name).symlink_to(stem)
+    return root
+
+
+def test_unscorable_target_still_writes_best(piano_free_validation, tmp_path, capsys):
+    out = tmp_path / "piano"
+    assert main(tiny_args(piano_free_validation, out, "unet", 2, "--targets", "piano")) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("warning: validation cannot score piano") == 1
+    assert "-inf" not in captured.out and "best validation loss" in captured.out
+    history = read_metrics(out)
+    assert all(r["valid_sdr"] == {} and np.isfinite(r["valid_loss"]) for r in history)
+    best = load_checkpoint(out / "best.pt")
+    best_epoch = min(history, key=lambda r: r["valid_loss"])["epoch"]
+    assert best["epoch"] == best_epoch and best["metrics"]["valid_loss"] == min(
+        r["valid_loss"] for r in history
+    )
+    assert load_checkpoint(out / "last.pt")["best"] == ["valid_loss", -best["metrics"]["valid_loss"]]
+
+
+def test_best_criterion_falls_back_from_sdr_to_loss_to_epoch():
+    from training.validation import best_criterion, improves
+
+    targets = ("vocals", "piano")
+    scored = {
+        "epoch": 3,
+        "valid_songs": 2,
+        "valid_loss": 0.2,
+        "valid_sdr": {"vocals": 4.0, "piano": 2.0, "mean": 3.0},
+    }
+    assert best_criterion(scored, targets) == ("sdr", 3.0)
+    partly = {**scored, "valid_sdr": {"vocals": 4.0, "mean": 4.0}}  # piano silent in every song
+    assert best_criterion(partly, targets) == ("valid_loss", -0.2)
+    assert best_criterion({"epoch": 3, "valid_songs": 0, "valid_loss": None, "valid_sdr": {}}, targets) == (
+        "epoch",
+        3.0,
+    )
+    assert best_criterion({"epoch": 3, "valid_loss": None, "valid_sdr": {}}, targets) is None  # not validated
+    assert improves(("valid_loss", -0.1), ("valid_loss", -0.2)) and not improves(("sdr", 1.0), ("sdr", 2.0))
+    assert not improves(None, None) and improves(("epoch", 1.0), None)
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_kill_before_the_first_last_checkpoint(tiny_dataset, tmp_path, resume):
+    """A run killed after its first metrics line (and best.pt) but before its first last.pt, mid-way through
+    writing last.pt and a second metrics line: the next run logs each epoch once and leaves no temp files."""
+    out = tmp_path / "killed"
+    assert main(tiny_args(tiny_dataset, out, "unet", 1)) == 0
+    (out / "last.pt").unlink()  # the kill came before last.pt was in place...
+    (out / ".last.pt.k2j4_x.tmp").write_bytes(b"PK\x03\x04 half a zip")  # ...while torch.save was writing it
+    with open(out / "metrics.jsonl", "a") as handle:
+        handle.write('{"epoch": 2, "step"')  # and a torn line, as if killed during an append
+    (out / ".metrics.jsonl.tmp").write_text("{}")
+    (out / "notes.tmp").write_text("not ours")
+    args = tiny_args(tiny_dataset, out, "unet", 3, *(["--resume"] if resume else []))
+    assert main(args) == 0
+    assert [r["epoch"] for r in read_metrics(out)] == [1, 2, 3]
+    assert [r["step"] for r in read_metrics(out)] == [2, 4, 6]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3
+    assert not list(out.glob(".*.tmp")) and (out / "notes.tmp").exists()
+
+
+def test_best_checkpoint_of_a_discarded_epoch_is_replaced(tiny_dataset, tmp_path):
+    """Killed after writing best.pt for epoch 2 but before last.pt: the redone epoch 2 replaces best.pt
+    even when it scores below epoch 1, so best.pt always holds an epoch that metrics.jsonl logs."""
+    out = tmp_path / "run"
+    assert main(tiny_args(tiny_dataset, out, "unet", 1)) == 0
+    stale = torch.load(out / "best.pt", weights_only=True)
+    stale["epoch"], stale["metrics"] = 2, {**stale["metrics"], "epoch": 2}
+    torch.save(stale, out / "best.pt")
+    last = torch.load(out / "last.pt", weights_only=True)
+    last["best"] = ["valid_loss", 0.0]  # epoch 1 scored better than epoch 2 can
+    torch.save(last, out / "last.pt")
+    assert main(tiny_args(tiny_dataset, out, "unet", 2, "--resume")) == 0
+    best, logged = load_checkpoint(out / "best.pt"), read_metrics(out)
+    assert best["epoch"] == 2 and best["metrics"] == logged[1]
+
+
+def test_temp_files_are_removed_when_a_run_fails(tmp_path):
+    (tmp_path / ".last.pt.abc.tmp").write_bytes(b"x")
+    (tmp_path / ".best.pt.def.tmp").write_bytes(b"x")
+    with pytest.raises(KeyboardInterrupt), state.temp_files_removed_on_failure(tmp_path):
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []

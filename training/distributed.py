@@ -33,11 +33,19 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` -> cuda:<local_rank> when CUDA is available, else cpu."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
+        raise ValueError(
+            f"--device {name} requested but CUDA is not available on this machine "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}); use --device cpu or auto"
+        )
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there is no {device} ({torch.cuda.device_count()} CUDA devices)")
     return device
 
 

@@ -20,14 +20,26 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from mss.errors import CheckpointError
+from mss.errors import CheckpointError, MSSError
 from training import state
 from training.config import TrainConfig, mix_sources_for_epoch
 from training.distributed import DistContext, all_reduce_sum, barrier
 from training.ema import ModelEMA
-from training.losses import loss_for
+from training.losses import Objective, loss_for, objective_for
 from training.plots import plot_curves
-from training.validation import load_validation_songs, validate
+from training.validation import best_criterion, improves, load_validation_songs, unscored_targets, validate
+
+
+class TrainingDivergedError(MSSError, FloatingPointError):
+    """The loss or the weights stopped being finite; nothing of the failing epoch was saved."""
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Raised by a step whose loss is NaN/inf (on any rank), before the optimiser applies it."""
+
+    def __init__(self, loss: float, step: int):
+        super().__init__(f"loss {loss} at step {step}")
+        self.loss, self.step = loss, step
 
 
 def build_model(config: TrainConfig) -> nn.Module:
@@ -74,18 +86,34 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
+class TrainingView(nn.Module):
+    """Runs ``getattr(model, method)`` as its ``forward``: DistributedDataParallel syncs gradients through
+    a module's ``forward`` only, and the UNet trains on ``masked_magnitudes``, not on its waveforms."""
+
+    def __init__(self, model: nn.Module, method: str) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, mix: Tensor) -> Tensor:
+        if self.method == "forward":
+            return self.model(mix)  # through __call__, hooks included
+        return getattr(self.model, self.method)(mix)
+
+
 @dataclass
 class Trainer:
     """The mutable pieces of a run, kept together so steps and epochs are small functions."""
 
     config: TrainConfig
     model: nn.Module  # the raw model (what gets saved)
-    network: nn.Module  # what is called: the raw model, or its DDP wrapper
+    network: nn.Module  # what is called: TrainingView(model), or its DDP wrapper
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     ema: ModelEMA | None
     ctx: DistContext
+    objective: Objective
     step: int = 0
 
     @property
@@ -93,7 +121,8 @@ class Trainer:
         return amp_dtype(self.config, self.ctx.device)
 
     def train_step(self, mix: Tensor, targets: Tensor) -> float:
-        """One optimiser step on mix (B, C, T) -> targets (B, S, C, T); returns the loss."""
+        """One optimiser step on mix (B, C, T) -> targets (B, S, C, T); returns the loss (NonFiniteLoss,
+        before any update, when it is NaN/inf)."""
         mix = mix.to(self.ctx.device, non_blocking=True)
         targets = targets.to(self.ctx.device, non_blocking=True)
         dtype = self.autocast_dtype
@@ -103,9 +132,15 @@ class Trainer:
             else contextlib.nullcontext()
         )
         with autocast:
-            estimate = self.network(mix)  # (B, S, C, T)
-        # the loss (an STFT for the UNet) runs in float32 outside autocast
-        loss = loss_for(self.config.model)(self.model, estimate.float(), targets)
+            output = self.network(mix)  # stems (B, S, C, T), or the UNet's M * |X| (B, S, C, F, N)
+        # the loss (an STFT of the targets for the UNet) runs in float32 outside autocast
+        loss = self.objective.loss(self.model, output.float(), targets)
+        value = float(loss.detach())
+        # checked before the update, so the weights stay those of the last finite step; under torchrun
+        # every rank learns that one rank failed, and all stop together instead of waiting for each other
+        failed = torch.tensor([0.0 if math.isfinite(value) else 1.0])
+        if float(all_reduce_sum(failed, self.ctx)[0]) > 0:
+            raise NonFiniteLoss(value, self.step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.grad_clip > 0:
@@ -117,7 +152,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
-        return float(loss.detach())
+        return value
 
     @property
     def eval_model(self) -> nn.Module:
@@ -128,16 +163,17 @@ class Trainer:
 def make_trainer(config: TrainConfig, ctx: DistContext, steps_per_epoch: int) -> Trainer:
     torch.manual_seed(config.seed)  # same seed -> same initial weights on every rank
     model = build_model(config).to(ctx.device)
-    network: nn.Module = model
+    objective = objective_for(config.model)
+    network: nn.Module = TrainingView(model, objective.method)
     if ctx.enabled:
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        network = DistributedDataParallel(model, device_ids=device_ids)
+        network = DistributedDataParallel(network, device_ids=device_ids)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     use_scaler = amp_dtype(config, ctx.device) == torch.float16
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=use_scaler)
     ema = ModelEMA(model, config.ema_decay) if config.ema_decay > 0 else None
-    return Trainer(config, model, network, optimizer, scheduler, scaler, ema, ctx)
+    return Trainer(config, model, network, optimizer, scheduler, scaler, ema, ctx, objective)
 
 
 def batch_checksum(mix: Tensor) -> int:
@@ -165,8 +201,6 @@ def train_epoch(trainer: Trainer, loader: DataLoader, epoch: int, steps: int) ->
                 flush=True,
             )
         loss = trainer.train_step(mix, targets)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss} at step {trainer.step}; lower the lr")
         total += torch.tensor([loss, 1.0], dtype=torch.float64)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.scheduler.get_last_lr()[0]:.2e}", refresh=False)
@@ -240,6 +274,7 @@ def train(
         )
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        state.remove_temp_files(out_dir)  # left by a killed run
     root = None if dataset in (None, "default") else dataset
     data_config = DataConfig(
         targets=tuple(config.targets),
@@ -270,7 +305,7 @@ def train(
     trainer = make_trainer(config, ctx, steps)
 
     history: list[dict] = []
-    start_epoch, best_sdr, elapsed_before = 0, None, 0.0
+    start_epoch, best, elapsed_before = 0, None, 0.0
     if resume and last_path.exists():
         checkpoint = state.load_last(out_dir)
         _check_compatible(checkpoint, trainer.model, last_path)
@@ -284,79 +319,141 @@ def train(
         if torch.cuda.is_available() and checkpoint.get("rng_cuda"):
             torch.cuda.set_rng_state_all(checkpoint["rng_cuda"])
         start_epoch, trainer.step = int(checkpoint["epoch"]), int(checkpoint["step"])
-        best_sdr, elapsed_before = checkpoint.get("best_sdr"), float(checkpoint.get("elapsed_s", 0.0))
+        best, elapsed_before = state.best_of(checkpoint), float(checkpoint.get("elapsed_s", 0.0))
         barrier(ctx)  # every rank has read last.pt before rank 0 may overwrite it
-        history = state.truncate_metrics(out_dir, start_epoch) if ctx.is_main else []
         if ctx.is_main:
             print(f"resuming {out_dir} at epoch {start_epoch}, step {trainer.step}", flush=True)
     elif resume and ctx.is_main:
         print(f"--resume: no {last_path} yet, starting a new run", flush=True)
     if ctx.is_main:
+        # metrics.jsonl holds exactly the epochs of the checkpoint started from (none for a new run): a run
+        # killed after a metrics line but before its last.pt would otherwise log that epoch twice
+        history = state.truncate_metrics(out_dir, start_epoch)
+        if state.saved_epoch(out_dir / state.BEST_FILE) > start_epoch:
+            best = None  # best.pt holds an epoch the kill discarded: the next validated epoch replaces it
         info = {"config": config.to_dict(), "dataset": str(dataset), "world_size": ctx.world_size}
         info["device"] = str(ctx.device)
         state.write_json(out_dir / state.CONFIG_FILE, info)
 
-    run_start = time.monotonic()
-    for epoch in range(start_epoch, config.epochs):
-        epoch_start = time.monotonic()
-        mix_sources = mix_sources_for_epoch(epoch, config)
-        chunks.set_epoch(epoch)
-        chunks.set_mix_sources(mix_sources)
-        train_loss = train_epoch(trainer, loader, epoch, steps)
-        record = {
-            "epoch": epoch + 1,
-            "step": trainer.step,
-            "train_loss": train_loss,
-            "lr": trainer.scheduler.get_last_lr()[0],
-            "mix_sources": mix_sources,
-            "valid_loss": None,
-            "valid_sdr": {},
-        }
-        if (epoch + 1) % config.valid_every == 0 or epoch + 1 == config.epochs:
-            record.update(
-                validate(
-                    trainer.eval_model,
-                    valid_songs,
-                    loss_for(config.model),
-                    ctx,
-                    batch_size=config.valid_batch_size,
+    # a failing or interrupted run leaves no half-written temp files
+    with state.temp_files_removed_on_failure(out_dir, ctx.is_main):
+        warned = False
+        run_start = time.monotonic()
+        for epoch in range(start_epoch, config.epochs):
+            epoch_start = time.monotonic()
+            mix_sources = mix_sources_for_epoch(epoch, config)
+            chunks.set_epoch(epoch)
+            chunks.set_mix_sources(mix_sources)
+            try:
+                train_loss = train_epoch(trainer, loader, epoch, steps)
+            except NonFiniteLoss as exc:
+                what = (
+                    f"the training loss became {exc.loss} at epoch {epoch + 1}, step "
+                    f"{exc.step - epoch * steps} of {steps} (global step {exc.step})"
                 )
-            )
-        record["seconds"] = time.monotonic() - epoch_start
-        record["elapsed_s"] = elapsed_before + time.monotonic() - run_start
-        mean_sdr = record["valid_sdr"].get("mean")
-        improved = mean_sdr is not None and (best_sdr is None or mean_sdr > best_sdr)
-        if improved:
-            best_sdr = mean_sdr
-        if ctx.is_main:
-            history.append(record)
-            # metrics first, then last.pt: a run killed in between re-does this epoch and drops the line
-            state.append_metrics(out_dir, record)
-            checkpoint_args = dict(training_config=config.to_dict(), epoch=epoch + 1, step=trainer.step)
+                raise _diverged(trainer, out_dir, what) from None
+            record = {
+                "epoch": epoch + 1,
+                "step": trainer.step,
+                "train_loss": train_loss,
+                "lr": trainer.scheduler.get_last_lr()[0],
+                "mix_sources": mix_sources,
+                "valid_loss": None,
+                "valid_sdr": {},
+            }
+            if (epoch + 1) % config.valid_every == 0 or epoch + 1 == config.epochs:
+                record.update(
+                    validate(
+                        trainer.eval_model,
+                        valid_songs,
+                        loss_for(config.model),
+                        ctx,
+                        batch_size=config.valid_batch_size,
+                    )
+                )
+                if ctx.is_main and not warned:
+                    _warn_unscored(record, config)
+                    warned = True
+            _check_finite_epoch(trainer, record, out_dir)
+            record["seconds"] = time.monotonic() - epoch_start
+            record["elapsed_s"] = elapsed_before + time.monotonic() - run_start
+            candidate = best_criterion(record, config.targets)
+            improved = improves(candidate, best)
             if improved:
-                from mss.checkpoint import save_checkpoint
+                best = candidate
+            if ctx.is_main:
+                history.append(record)
+                # metrics first, then last.pt: a run killed in between re-does this epoch and drops the line
+                state.append_metrics(out_dir, record)
+                checkpoint_args = dict(training_config=config.to_dict(), epoch=epoch + 1, step=trainer.step)
+                if improved:
+                    from mss.checkpoint import save_checkpoint
 
-                save_checkpoint(
-                    out_dir / state.BEST_FILE, trainer.eval_model, metrics=record, **checkpoint_args
+                    save_checkpoint(
+                        out_dir / state.BEST_FILE, trainer.eval_model, metrics=record, **checkpoint_args
+                    )
+                state.save_last(
+                    out_dir,
+                    trainer.model,
+                    metrics=record,
+                    optimizer=trainer.optimizer,
+                    scheduler=trainer.scheduler,
+                    scaler=trainer.scaler,
+                    ema=trainer.ema,
+                    best=best,
+                    elapsed_s=record["elapsed_s"],
+                    **checkpoint_args,
                 )
-            state.save_last(
-                out_dir,
-                trainer.model,
-                metrics=record,
-                optimizer=trainer.optimizer,
-                scheduler=trainer.scheduler,
-                scaler=trainer.scaler,
-                ema=trainer.ema,
-                best_sdr=best_sdr,
-                elapsed_s=record["elapsed_s"],
-                **checkpoint_args,
-            )
-            plot_curves(history, out_dir / state.CURVES_FILE)
-            per_epoch = (time.monotonic() - run_start) / (epoch + 1 - start_epoch)
-            eta_min = per_epoch * (config.epochs - epoch - 1) / 60
-            print(f"{format_record(record, config.epochs)} (ETA {eta_min:.0f} min)", flush=True)
-        barrier(ctx)
+                plot_curves(history, out_dir / state.CURVES_FILE)
+                per_epoch = (time.monotonic() - run_start) / (epoch + 1 - start_epoch)
+                eta_min = per_epoch * (config.epochs - epoch - 1) / 60
+                print(f"{format_record(record, config.epochs)} (ETA {eta_min:.0f} min)", flush=True)
+            barrier(ctx)
     return history
+
+
+def _diverged(trainer: Trainer, out_dir: Path, what: str) -> TrainingDivergedError:
+    """The error of a diverged run: what happened, which checkpoint is kept, the lr to lower."""
+    lr, current = trainer.config.lr, trainer.scheduler.get_last_lr()[0]
+    last = out_dir / state.LAST_FILE
+    if last.exists():
+        try:
+            epoch = f" (epoch {state.load_last(out_dir)['epoch']})"
+        except CheckpointError:
+            epoch = ""
+        kept = f"{last}{epoch} is the last good checkpoint, left as it was"
+    else:
+        kept = "no checkpoint was written: it diverged within the first epoch"
+    return TrainingDivergedError(
+        f"training diverged: {what}, at a learning rate of {current:.3g}; {kept}. "
+        f"Lower the learning rate (--lr {lr:g} now), e.g. --lr {lr / 10:g}"
+    )
+
+
+def _check_finite_epoch(trainer: Trainer, record: dict, out_dir: Path) -> None:
+    """After an epoch, before anything is saved: finite weights and validation loss."""
+    epoch, step = record["epoch"], record["step"]
+    if not all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters()):
+        raise _diverged(trainer, out_dir, f"the weights stopped being finite in epoch {epoch} (step {step})")
+    valid_loss = record.get("valid_loss")
+    if valid_loss is not None and not math.isfinite(valid_loss):
+        raise _diverged(trainer, out_dir, f"the validation loss became {valid_loss} after epoch {epoch}")
+
+
+def _warn_unscored(record: dict, config: TrainConfig) -> None:
+    missing = unscored_targets(record, config.targets)
+    if record.get("valid_songs") == 0:
+        print(
+            "warning: no validation songs: best.pt is the last validated epoch", file=sys.stderr, flush=True
+        )
+    elif missing:
+        cropped = f" (first {config.valid_max_s:g} s of each)" if config.valid_max_s > 0 else ""
+        print(
+            f"warning: validation cannot score {', '.join(missing)}: silent in all {record['valid_songs']} "
+            f"validation songs{cropped}, so its SDR is undefined; best.pt is chosen by the validation loss",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def format_record(record: dict, epochs: int) -> str:

@@ -40,10 +40,13 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
         baseline = validated[-1].get("valid_sdr_mixture", {}).get("mean")
         if baseline is not None:
             sdr_axis.axhline(baseline, color="grey", linestyle="--", label="mixture")
+    else:  # e.g. a target silent in every validation song: no SDR to draw
+        sdr_axis.text(0.5, 0.5, "no validation SDR", ha="center", va="center", transform=sdr_axis.transAxes)
     sdr_axis.set_xlabel("epoch")
     sdr_axis.set_ylabel("validation SDR (dB)")
     sdr_axis.grid(True, alpha=0.3)
-    sdr_axis.legend(fontsize=8)
+    if validated:
+        sdr_axis.legend(fontsize=8)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

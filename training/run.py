@@ -81,22 +81,45 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
 
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
+    from mss.errors import MSSError
     from training.distributed import init_distributed, shutdown
     from training.loop import train
 
-    ctx = init_distributed(config.device)
+    try:
+        ctx = init_distributed(config.device)
+    except ValueError as exc:  # e.g. --device cuda on a machine without CUDA
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out_dir = args.out if args.out is not None else Path("runs") / config.model
     try:
         history = train(config, args.dataset, out_dir, ctx, resume=args.resume)
-    except (FileExistsError, ValueError) as exc:
+    except (FileExistsError, ValueError, MSSError) as exc:  # MSSError: also a diverged run
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         shutdown(ctx)
     if ctx.is_main and history:
-        best = max((r["valid_sdr"].get("mean", float("-inf")) for r in history), default=float("nan"))
-        print(f"done: {len(history)} epochs in {out_dir}; best validation SDR {best:.2f} dB", flush=True)
+        print(
+            f"done: {len(history)} epochs in {out_dir}; {best_summary(history, config.targets)}", flush=True
+        )
     return 0
+
+
+def best_summary(history: list[dict], targets) -> str:
+    """How best.pt was chosen, for the last line of a run."""
+    from training.validation import best_criterion, unscored_targets
+
+    scored = [(criterion, record) for record in history if (criterion := best_criterion(record, targets))]
+    if not scored:
+        return "no epoch was validated"
+    kind = scored[-1][0][0]
+    (_, score), record = max(((c, r) for c, r in scored if c[0] == kind), key=lambda item: item[0][1])
+    if kind == "sdr":
+        return f"best validation SDR {score:.2f} dB (epoch {record['epoch']})"
+    if kind == "valid_loss":
+        missing = ", ".join(unscored_targets(record, targets))
+        return f"best validation loss {-score:.5f} (epoch {record['epoch']}; no validation SDR for {missing})"
+    return f"no validation songs: best.pt is epoch {record['epoch']}"
 
 
 if __name__ == "__main__":

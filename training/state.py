@@ -1,39 +1,92 @@
 """Run files: checkpoints with the full training state, metrics.jsonl, config.json.
 
 ``last.pt`` holds everything needed to resume (model, optimiser, scheduler, grad scaler, EMA, RNG,
-epoch/step); ``best.pt`` holds the weights used for validation (EMA when enabled). Both are written by
-mss.checkpoint.save_checkpoint (atomic, plain dicts, ``torch.load(weights_only=True)``-safe).
+epoch/step, the best score so far); ``best.pt`` holds the weights used for validation (EMA when enabled).
+Both are written by mss.checkpoint.save_checkpoint (atomic, plain dicts,
+``torch.load(weights_only=True)``-safe).
+
+Every write goes to a temp file first; a killed process can leave one behind, so a run removes the
+temp files of its folder (:func:`remove_temp_files`) when it starts and when it fails. metrics.jsonl is
+cut back to the epochs of the checkpoint a run starts from (:func:`truncate_metrics`), so a run killed
+between a metrics line and its last.pt never logs an epoch twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
 
 from mss.checkpoint import load_checkpoint, save_checkpoint
+from mss.errors import CheckpointError
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 CURVES_FILE = "curves.png"
+#: temp files of this module's writes (fixed names) and of save_checkpoint's (``.<name>.<random>.tmp``)
+TEMP_PATTERNS: tuple[str, ...] = (
+    f".{LAST_FILE}.*.tmp", f".{BEST_FILE}.*.tmp", f".{METRICS_FILE}.tmp", f".{CONFIG_FILE}.tmp"
+)  # fmt: skip
+
+
+def remove_temp_files(out_dir: Path) -> list[Path]:
+    """Delete temp files that interrupted writes left in ``out_dir``; returns the removed paths."""
+    removed = []
+    for pattern in TEMP_PATTERNS:
+        for path in Path(out_dir).glob(pattern):
+            with suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+@contextmanager
+def temp_files_removed_on_failure(out_dir: Path, enabled: bool = True) -> Iterator[None]:
+    """Remove the temp files of ``out_dir`` when the block raises (or is interrupted), then re-raise."""
+    try:
+        yield
+    except BaseException:
+        if enabled:
+            remove_temp_files(out_dir)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """temp file + os.replace; the temp file is removed when the write fails."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def write_json(path: Path, data: dict) -> None:
     """Atomic JSON write (temp file + os.replace)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    _atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_metrics(out_dir: Path) -> list[dict]:
+    """The records of metrics.jsonl; a torn last line (a process killed while appending) is skipped."""
     path = out_dir / METRICS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):  # only the last line can be torn by a kill
+                raise ValueError(f"{path} line {number} is not JSON: {line[:80]!r}") from None
+    return records
 
 
 def append_metrics(out_dir: Path, record: dict) -> None:
@@ -44,11 +97,13 @@ def append_metrics(out_dir: Path, record: dict) -> None:
 
 
 def truncate_metrics(out_dir: Path, last_epoch: int) -> list[dict]:
-    """Keep the records of epochs <= ``last_epoch`` (a killed run may have logged one more)."""
+    """Keep the records of epochs <= ``last_epoch``, the epoch of the checkpoint the run starts from
+    (0 for a run without one): a killed run may have logged epochs that its last.pt does not hold."""
+    path = out_dir / METRICS_FILE
+    if not path.exists():
+        return []
     kept = [record for record in read_metrics(out_dir) if record["epoch"] <= last_epoch]
-    tmp = out_dir / f".{METRICS_FILE}.tmp"
-    tmp.write_text("".join(json.dumps(record, sort_keys=True) + "\n" for record in kept))
-    os.replace(tmp, out_dir / METRICS_FILE)
+    _atomic_write_text(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept))
     return kept
 
 
@@ -64,7 +119,7 @@ def save_last(
     scheduler,
     scaler,
     ema,
-    best_sdr: float | None,
+    best: tuple[str, float] | None,
     elapsed_s: float,
 ) -> Path:
     extra = {
@@ -74,7 +129,7 @@ def save_last(
         "ema": ema.state_dict() if ema is not None else None,
         "rng_torch": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "best_sdr": best_sdr,
+        "best": list(best) if best is not None else None,  # (criterion, score): training.validation
         "elapsed_s": elapsed_s,
     }
     path = out_dir / LAST_FILE
@@ -86,3 +141,23 @@ def save_last(
 
 def load_last(out_dir: Path) -> dict:
     return load_checkpoint(out_dir / LAST_FILE)
+
+
+def saved_epoch(path: Path) -> int:
+    """The epoch a checkpoint file holds; 0 when it is missing or unreadable (a torn write)."""
+    if not path.exists():
+        return 0
+    try:
+        return int(load_checkpoint(path).get("epoch", 0))
+    except CheckpointError:
+        return 0
+
+
+def best_of(checkpoint: dict) -> tuple[str, float] | None:
+    """The best (criterion, score) stored in a last.pt; last.pt files of older versions kept ``best_sdr``."""
+    if checkpoint.get("best") is not None:
+        kind, score = checkpoint["best"]
+        return str(kind), float(score)
+    if checkpoint.get("best_sdr") is not None:
+        return "sdr", float(checkpoint["best_sdr"])
+    return None

@@ -3,6 +3,9 @@
 museval's BSSEval v4 is far too slow to run every epoch; the global SDR
 10 log10(|s|^2 / |s - s_hat|^2) (the SDX challenge's "new SDR") tracks it closely enough to pick the
 best checkpoint. Songs are sharded over ranks and the sums all-reduced.
+
+A target silent in every validation song (``--targets piano`` on songs without piano) has no SDR; then
+best.pt is chosen by the validation loss instead (:func:`best_criterion`), and the run warns once.
 """
 
 from __future__ import annotations
@@ -92,3 +95,35 @@ def validate(
             per_source["mean"] = float(np.mean(list(per_source.values())))
         result[key] = per_source
     return result
+
+
+def unscored_targets(record: dict, targets) -> list[str]:
+    """Targets of a validated epoch's record without an SDR (silent in every validation song)."""
+    if record.get("valid_songs") is None:  # not validated this epoch
+        return []
+    return [name for name in targets if name not in (record.get("valid_sdr") or {})]
+
+
+def best_criterion(record: dict, targets) -> tuple[str, float] | None:
+    """What ranks validated epochs for best.pt, as (criterion, score), higher is better:
+
+    ``("sdr", mean SDR)`` when every target was scored; ``("valid_loss", -loss)`` when some target could
+    not be (an SDR mean over the others would ignore it; the loss covers every target); ``("epoch",
+    epoch)`` (the latest wins) when there was nothing to validate on. None for an epoch not validated.
+    """
+    if record.get("valid_songs") is None:
+        return None
+    sdr, loss = record.get("valid_sdr") or {}, record.get("valid_loss")
+    if "mean" in sdr and not unscored_targets(record, targets):
+        return "sdr", float(sdr["mean"])
+    if loss is not None and np.isfinite(loss):
+        return "valid_loss", -float(loss)
+    return "epoch", float(record["epoch"])
+
+
+def improves(candidate: tuple[str, float] | None, best: tuple[str, float] | None) -> bool:
+    """Whether ``candidate`` beats ``best``; a change of criterion (a resumed run validating on other
+    songs) starts the comparison afresh."""
+    if candidate is None:
+        return False
+    return best is None or candidate[0] != best[0] or candidate[1] > best[1]

@@ -1,7 +1,8 @@
 """Separation models: registry, presets, construction and loading.
 
 Every model maps ``mix (B, C, T) -> stems (B, S, C, T)`` and carries ``.config``, ``.sources``,
-``.sample_rate``, ``.audio_channels`` and ``.segment_s``.
+``.sample_rate``, ``.audio_channels`` and ``.segment_s``. Checkpoint files (their dict, atomic writes)
+belong to ``mss.checkpoint``, which imports nothing from here; this package rebuilds models from them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import torch
 from torch import nn
 
+from mss.checkpoint import load_checkpoint
 from mss.errors import CheckpointError
 from mss.models.demucs import Demucs, DemucsConfig
 from mss.models.presets import PRESETS
@@ -83,8 +85,6 @@ def config_from_dict(arch: str, values: dict):
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model (eval mode) from a checkpoint written by ``mss.checkpoint.save_checkpoint``."""
-    from mss.checkpoint import load_checkpoint
-
     return model_from_checkpoint(load_checkpoint(path, map_location=map_location), path, map_location)
 
 

@@ -134,14 +134,31 @@ class UNet(SeparatorBase):
         estimates = masks * spec  # (B, S, C, F, N): mask x magnitude, mixture phase
         return istft(estimates, self.config.n_fft, self.config.hop_length, mix.shape[-1])
 
+    def _masks_of(self, mix: Tensor) -> tuple[Tensor, Tensor]:
+        """mix: (B, C, T) -> (masks (B, S, C, F, N), mixture spectrogram (B, C, F, N) complex).
+
+        The one path from a mix to its masks, shared by :meth:`forward` and :meth:`masked_magnitudes`.
+        """
+        spec = self.spectrogram(mix)  # (B, C, F, N) complex
+        return self.forward_masks(spec.abs()), spec
+
+    def masked_magnitudes(self, mix: Tensor) -> Tensor:
+        """mix: (B, C, T) -> the estimated magnitudes M * |X|: (B, S, C, F, N).
+
+        What the training loss compares with the sources' magnitudes |S| (Jansson et al. 2017: L1 between
+        the masked mixture magnitude and the target magnitude), without the iSTFT/STFT round trip that
+        :meth:`forward`'s waveforms would need.
+        """
+        masks, spec = self._masks_of(mix)
+        return masks * spec.abs().unsqueeze(1)  # (B, S, C, F, N)
+
     def forward(self, mix: Tensor) -> Tensor:
         """mix: (B, C, T) at cfg.sample_rate -> stems: (B, S, C, T), S == len(cfg.sources)."""
-        spec = self.spectrogram(mix)  # (B, C, F, N) complex
-        masks = self.forward_masks(spec.abs())  # (B, S, C, F, N)
+        masks, spec = self._masks_of(mix)  # (B, S, C, F, N), (B, C, F, N) complex
         if self.config.wiener_iterations > 0 and not self.training:
             estimates = self._wiener(masks * spec.abs().unsqueeze(1), spec)  # (B, S, C, F, N)
         else:
-            estimates = masks * spec.unsqueeze(1)  # (B, S, C, F, N)
+            estimates = masks * spec.unsqueeze(1)  # (B, S, C, F, N): mask x magnitude, mixture phase
         return istft(estimates, self.config.n_fft, self.config.hop_length, mix.shape[-1])
 
     def _wiener(self, magnitudes: Tensor, mix_spec: Tensor) -> Tensor:
