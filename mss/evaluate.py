@@ -340,6 +340,26 @@ def refresh_provenance(method_dir: Path, record: dict) -> int:
     return len(stale)
 
 
+def record_conditioning(out_dir: Path, subset: str, conditions: dict[str, float]) -> None:
+    """Merge each scored song's projection condition number into ``out_dir/conditioning.json``
+    (``{subset: {track: number}}``; ``null`` for exactly singular), which the tables use to flag
+    ISR/SIR/SAR that are rounding noise (``mss.report_tables.ILL_CONDITIONED``)."""
+    if not conditions:
+        return
+    path = out_dir / "conditioning.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    part = record.setdefault(subset, {})
+    for track, condition in conditions.items():
+        if not np.isnan(condition):
+            part[track] = None if np.isinf(condition) else float(condition)
+    tmp = temp_file(out_dir, ".conditioning.", ".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
 def cache_complete(estimates_dir: Path, targets: Sequence[str]) -> bool:
     return (estimates_dir / "complete.json").is_file() and all(
         (estimates_dir / f"{t}.wav").is_file() for t in targets
@@ -497,6 +517,7 @@ def evaluate(
         if executor is not None:
             executor.shutdown(cancel_futures=True)
 
+    record_conditioning(out_dir, subset, {sr.track: sr.condition for sr in song_results})
     errors = [r.error for r in results if not r.ok]
     notes = sorted({note for r in results for note in r.notes})
     method_list = [m.name for m in methods]

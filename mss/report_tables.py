@@ -18,6 +18,14 @@ import pandas as pd
 import simplejson
 
 METRICS: tuple[str, ...] = ("SDR", "SIR", "SAR", "ISR")
+#: Metrics that depend on BSS Eval's projection filters (SDR does not).
+FILTER_METRICS: tuple[str, ...] = ("SIR", "SAR", "ISR")
+#: Condition number of the references' projection system above which the filters are rounding noise
+#: (relative error ~ condition x 1e-16): noise-free, band-limited references (mss.bsseval).
+ILL_CONDITIONED: float = 1e12
+#: SDR above min(SIR, SAR) by more than this cannot come from a consistent decomposition: the energy
+#: ratios combine as 1/SDR ~ 1/SIR + 1/SAR + 1/ISR, so SDR stays below each of them.
+INCONSISTENT_DB: float = 3.0
 #: Name of the floor baseline that SDR improvements are measured against.
 FLOOR: str = "MIX"
 AVERAGE: str = "average"
@@ -104,8 +112,12 @@ def aggregate(
     subset: str = "test",
     methods: Sequence[str] | None = None,
     tracks: Sequence[str] | None = None,
+    flag: bool = True,
 ) -> pd.DataFrame:
     """The standard table: one row per (method, target) plus ``average`` per method.
+
+    ``flag``: blank the SIR/SAR/ISR that are not valid and say why (``flag_invalid``); False gives the
+    raw medians (the ``validity`` column is then empty).
 
     Columns: method, target, SDR, SIR, SAR, ISR (median over frames, then over tracks, exactly museval's
     ``MethodStore.agg_frames_tracks_scores()``), SDRi (SDR minus MIX's SDR for the target), tracks.
@@ -115,7 +127,7 @@ def aggregate(
     frames = frames_dataframe(eval_dir, subset, methods, tracks)
     columns = ["method", "target", *METRICS, "SDRi", "tracks"]
     if frames.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, "validity"])
     store = museval.MethodStore()
     store.df = frames
     medians = store.agg_frames_tracks_scores().unstack("metric").reset_index()  # (method, target) x metric
@@ -134,7 +146,53 @@ def aggregate(
     floor = table[table["method"] == FLOOR].set_index("target")["SDR"]
     table["SDRi"] = table["SDR"] - table["target"].map(floor) if not floor.empty else np.nan
     table["tracks"] = table["tracks"].astype(int)
-    return table[columns].reset_index(drop=True)
+    if flag:
+        table = flag_invalid(table, frames, conditioning(eval_dir, subset))
+    else:
+        table["validity"] = ""
+    return table[[*columns, "validity"]].reset_index(drop=True)
+
+
+def conditioning(eval_dir: str | os.PathLike, subset: str = "test") -> dict[str, float]:
+    """``{track: condition number}`` recorded by mss.evaluate (inf for an exactly singular system)."""
+    try:
+        record = json.loads((Path(eval_dir) / "conditioning.json").read_text()).get(subset, {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {track: float("inf") if value is None else float(value) for track, value in record.items()}
+
+
+def flag_invalid(table: pd.DataFrame, frames: pd.DataFrame, conditions: dict[str, float]) -> pd.DataFrame:
+    """Blank SIR/SAR/ISR (NaN) where they are not valid numbers, and say why in a ``validity`` column.
+
+    A row is flagged when some of its songs have an ill-conditioned projection (ILL_CONDITIONED), or
+    when its SDR exceeds min(SIR, SAR) by more than INCONSISTENT_DB. SDR never depends on the
+    projection and is always kept. An average row is flagged when one of its targets is.
+    """
+    table = table.copy()
+    table["validity"] = ""
+    tracks = frames.groupby("method")["track"].unique().to_dict() if not frames.empty else {}
+    for index, row in table.iterrows():
+        if row["target"] == AVERAGE:
+            continue
+        reasons = []
+        songs = list(tracks.get(row["method"], []))
+        ill = [t for t in songs if conditions.get(t, 0.0) > ILL_CONDITIONED]
+        if ill:
+            reasons.append(f"ill-conditioned projection in {len(ill)} of {len(songs)} songs")
+        bound = np.nanmin([row["SIR"], row["SAR"]]) if np.isfinite([row["SIR"], row["SAR"]]).any() else np.nan
+        if np.isfinite(bound) and row["SDR"] > bound + INCONSISTENT_DB:
+            reasons.append(f"SDR exceeds min(SIR, SAR) by {row['SDR'] - bound:.1f} dB")
+        if reasons:
+            table.loc[index, list(FILTER_METRICS)] = np.nan
+            table.loc[index, "validity"] = "; ".join(reasons) + ": SIR/SAR/ISR not valid"
+    for method in table["method"].unique():
+        mine = table["method"] == method
+        if (table.loc[mine & (table["target"] != AVERAGE), "validity"] != "").any():
+            average = mine & (table["target"] == AVERAGE)
+            table.loc[average, list(FILTER_METRICS)] = np.nan
+            table.loc[average, "validity"] = "a target is flagged: SIR/SAR/ISR not valid"
+    return table
 
 
 def sdr_overview(table: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ span (``mss.oracles.ideal_ratio_mask_span``).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -224,8 +225,17 @@ def wav_estimate_reader(song: SongAudio, sources: ScoredSources, folder: Path) -
     return read
 
 
-def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources) -> Reader:
-    """Estimates of a baseline (mss.oracles.ORACLES) over the scored sources, computed span by span."""
+#: Span of one IRM computation when an oracle's estimates are rendered (30 s: few STFT margins, bounded memory).
+ORACLE_SPAN: int = 30 * MUSDB_SAMPLE_RATE
+
+
+def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources, scratch: Path) -> Reader:
+    """Estimates of a baseline (mss.oracles.ORACLES) over the scored sources.
+
+    IRM estimates are rendered once, span by span (``ideal_ratio_mask_span``, equal to the whole-song
+    IRM), into a float32 memory map in ``scratch``, and read from there: BSS Eval reads every estimate
+    in two passes and in blocks of its own, and recomputing STFTs for each read cost 4x the scoring.
+    """
     from mss.oracles import ORACLES, ideal_ratio_mask_span
 
     references = reference_reader(song, sources)
@@ -238,14 +248,17 @@ def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources) -
     def read_both(a: int, b: int):
         return song.mixture(a, b), references(a, b).astype(np.float32)
 
+    shape = (len(sources.names), song.channels, song.length)
+    rendered = np.lib.format.open_memmap(scratch / f"{name}.npy", mode="w+", dtype=np.float32, shape=shape)
+    for start, stop in blocks(song.length, ORACLE_SPAN):
+        rendered[..., start:stop] = ideal_ratio_mask_span(read_both, song.length, start, stop, alpha)
+    rendered.flush()
+
     def read(start: int, stop: int) -> np.ndarray:
-        stop_in = min(stop, song.length)
-        if stop_in <= start:
-            return np.zeros((len(sources.names), song.channels, stop - start))
-        span = ideal_ratio_mask_span(read_both, song.length, start, stop_in, alpha).astype(np.float64)
-        if stop > stop_in:
-            span = np.pad(span, ((0, 0), (0, 0), (0, stop - stop_in)))
-        return span
+        out = np.zeros((*shape[:2], stop - start))
+        available = max(0, min(stop, song.length) - start)
+        out[..., :available] = rendered[..., start : start + available]
+        return out
 
     return read
 
@@ -288,6 +301,7 @@ class SongResult:
     peak_rss_mb: float = 0.0  # of the worker process while scoring this song
     error: str | None = None
     audio_s: float = 0.0  # length of the song (seconds at 44.1 kHz)
+    condition: float = float("nan")  # of the references' projection system (mss.bsseval); NaN: not scored
 
 
 def _reset_peak_rss() -> None:
@@ -325,8 +339,8 @@ def score_song(job: SongJob) -> SongResult:
 
 
 def _score_song(job: SongJob) -> SongResult:
-    from mss.bsseval import BSSEvalConfig, ReferenceCorrelations, bss_eval_v4
-    from mss.evaluate import HOP_S, WINDOW_S, track_store, write_track_json
+    from mss.bsseval import BSSEvalConfig, ReferenceCorrelations
+    from mss.evaluate import HOP_S, WINDOW_S
 
     _reset_peak_rss()
     start = time.perf_counter()
@@ -337,7 +351,7 @@ def _score_song(job: SongJob) -> SongResult:
             f"{job.track}: target {name!r} is silent in this song; not scored (SDR undefined)"
             for name in sources.silent
         ]
-        correlations = None
+        correlations = config = None
         if sources.names:
             references = reference_reader(song, sources)
             config = BSSEvalConfig(
@@ -351,13 +365,36 @@ def _score_song(job: SongJob) -> SongResult:
         results = [TaskResult(task, job.track, False, [], message) for task in job.tasks]
         return SongResult(job.track, results, time.perf_counter() - start, peak_rss_mb(), message)
     shared = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="mss-scoring-") as scratch:
+        results = _score_tasks(job, song, sources, notes, correlations, config, Path(scratch))
+    condition = correlations.condition if correlations is not None else float("nan")
+    return SongResult(
+        job.track, results, shared, peak_rss_mb(), None, song.length / MUSDB_SAMPLE_RATE, condition
+    )
+
+
+def _score_tasks(
+    job: SongJob,
+    song: SongAudio,
+    sources: ScoredSources,
+    notes: list[str],
+    correlations,
+    config,
+    scratch: Path,
+) -> list[TaskResult]:
+    """Each method of the song scored against the shared ``correlations`` (None: nothing to score)."""
+    from mss.bsseval import bss_eval_v4
+    from mss.evaluate import track_store, write_track_json
+
+    references = reference_reader(song, sources)
+
     results = []
     for task in job.tasks:
         task_start = time.perf_counter()
         try:
             if correlations is not None:
                 if task.method.kind == "oracle":
-                    estimates = oracle_estimate_reader(task.method.name, song, sources)
+                    estimates = oracle_estimate_reader(task.method.name, song, sources, scratch)
                 else:
                     estimates = wav_estimate_reader(song, sources, Path(task.estimates_dir))
                 sdr, isr, sir, sar = bss_eval_v4(references, estimates, correlations, config)
@@ -371,4 +408,4 @@ def _score_song(job: SongJob) -> SongResult:
                 TaskResult(task, job.track, False, [], message + "\n" + traceback.format_exc(),
                            time.perf_counter() - task_start)
             )  # fmt: skip
-    return SongResult(job.track, results, shared, peak_rss_mb(), None, song.length / MUSDB_SAMPLE_RATE)
+    return results

@@ -169,12 +169,19 @@ def test_json_follows_museval_schema_and_loads_in_museval(evaluated):
     medians = store.agg_frames_tracks_scores()
     table = evaluated["table"].set_index(["method", "target"])
     for method in ("unet", "IRM1", "MIX"):
+        flagged = table.loc[(method, "vocals"), "validity"] != ""
         for metric in ("SDR", "SIR", "SAR", "ISR"):
-            assert table.loc[(method, "vocals"), metric] == pytest.approx(medians[(method, "vocals", metric)])
+            value = table.loc[(method, "vocals"), metric]
+            if flagged and metric != "SDR":  # not presented as a number (test_invalid_metrics_are_flagged)
+                assert np.isnan(value)
+            else:
+                assert value == pytest.approx(medians[(method, "vocals", metric)])
+    irm = table.loc[("IRM1", "vocals")]  # the generator's noise floor makes the oracle rows valid, SiSEC-like
+    assert irm["validity"] == "" and irm["SIR"] > irm["SDR"] and irm["SAR"] > irm["SDR"]
 
 
 def test_aggregated_medians_match_hand_computation(evaluated):
-    table = aggregate(evaluated["out"]).set_index(["method", "target"])
+    table = aggregate(evaluated["out"], flag=False).set_index(["method", "target"])
     for method in ("unet", "IRM1", "MIX"):
         data = json.loads((evaluated["out"] / method / "test" / f"{evaluated['song']}.json").read_text())
         frames = data["targets"][0]["frames"]
@@ -356,3 +363,37 @@ def test_stem_mp4_oracles_are_scored(tmp_path):
     assert float(irm.SDR.iloc[0]) > float(mix.SDR.iloc[0]) + 8.0  # the ideal mask is far above the mixture
     timings = pd.read_csv(tmp_path / "out" / "timings.csv")
     assert {"IRM2", "MIX", "(shared)"} <= set(timings.method)
+
+
+def test_invalid_metrics_are_flagged(tmp_path):
+    """A noise-free band-limited reference (ill-conditioned projection) gets its SIR/SAR/ISR blanked and
+    flagged, SDR kept. (The generated songs, with their noise floor, are valid: see the IRM1 row checked
+    in test_json_follows_museval_schema_and_loads_in_museval.)"""
+    rate, seconds = 44100, 4
+    t = np.arange(rate * seconds) / rate
+    rng = np.random.default_rng(0)
+
+    def tone(*freqs):  # band-limited, noise-free: a sum of low harmonics with a slow tremolo
+        wave = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) / (k + 1) for k, f in enumerate(freqs))
+        wave = wave * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))
+        return (0.1 * np.stack([wave, 0.8 * wave])).astype(np.float32)
+
+    stems = {
+        "vocals": tone(220, 440, 660),
+        "drums": tone(80, 160),
+        "bass": tone(55, 110),
+        "other": tone(330, 495),
+    }
+    stems["piano"] = np.zeros_like(stems["other"])
+    root = write_hq_song(tmp_path / "data", "song", stems)
+    table = ev.evaluate(
+        [], root, "test", None, 1, out_dir=tmp_path / "out", oracles=("IRM2", "MIX"), progress=False
+    ).set_index(["method", "target"])
+    conditions = json.loads((tmp_path / "out" / "conditioning.json").read_text())["test"]
+    assert conditions["song"] is None or conditions["song"] > 1e12
+    irm = table.loc[("IRM2", "vocals")]
+    assert "ill-conditioned" in irm["validity"]
+    assert np.isnan(irm[["SIR", "SAR", "ISR"]].astype(float)).all() and np.isfinite(irm["SDR"])
+    assert "flagged" in table.loc[("IRM2", "average"), "validity"]
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| validity |" in markdown and "ill-conditioned" in markdown

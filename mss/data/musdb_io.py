@@ -57,8 +57,19 @@ def default_root() -> Path:
 
 
 def _is_complete(root: Path) -> bool:
-    # The generator writes manifest.json last, so its presence marks a finished dataset.
-    return (root / "manifest.json").is_file() and (root / "train").is_dir()
+    """A finished build of the current generator (manifest.json is written last; an embedded dataset
+    from an older generator version is rebuilt, so its audio matches the code)."""
+    import json
+
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    try:
+        from mss.data.synth.writer import GENERATOR_VERSION
+    except ImportError:  # no generator here (e.g. FluidSynth missing): what is on disk is all there is
+        return (root / "train").is_dir()
+    return (root / "train").is_dir() and manifest.get("generator_version") == GENERATOR_VERSION
 
 
 def ensure_default_dataset(

@@ -16,6 +16,8 @@ from .render import Renderer
 EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
 ACTIVE_DB = -60.0  # a stem is active where some 1-s window is louder than this (RMS, dBFS)
 MAX_PEAK = 0.99
+#: RMS of each stem's white noise floor (dBFS), drawn per stem: a quiet studio channel's floor.
+NOISE_FLOOR_DB = (-90.0, -80.0)
 
 
 class SongRejected(Exception):
@@ -106,11 +108,32 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     scale = float(rng.uniform(0.6, 0.95)) / peak
     for audio in stems.values():
         audio *= scale  # float32 times a Python float stays float32 (NEP 50), as `audio * scale` did
+    add_noise_floor(stems, rng)
     mixture = stems["vocals"] + stems["drums"]
     mixture += stems["bass"]
     mixture += stems["other"]
     stems["mixture"] = mixture
     return SongAudio(stems, check_song(stems, rate), rate)
+
+
+def add_noise_floor(stems: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Give every stem the full-band noise floor real recordings have (white, NOISE_FLOOR_DB RMS), in place.
+
+    Rendered stems are noise-free and band-limited (a bass has nothing above 8 kHz), which makes the
+    BSS Eval projection of museval numerically singular: its SIR/SAR/ISR then mean nothing. Piano is a
+    part of "other", so piano's own floor is added to both and "other" gets one more for its rest:
+    the stems still add up to the mixture, and other - piano keeps a floor of its own. A stem the song
+    does not have (all zeros) stays silent.
+    """
+    for name in ("piano", *SOURCES):
+        if name not in stems or not stems[name].any():
+            continue  # a song without piano keeps a silent (absent) piano stem
+        level = 10.0 ** (rng.uniform(*NOISE_FLOOR_DB) / 20.0)
+        noise = rng.standard_normal(stems[name].shape, dtype=np.float32)
+        noise *= np.float32(level)
+        stems[name] += noise
+        if name == "piano" and "other" in stems:
+            stems["other"] += noise
 
 
 def _bus(part: Part) -> str:

@@ -23,6 +23,9 @@ from .render import Renderer
 from .song import RenderedSong, build_song
 
 GENERATOR = "mss.data.synth"
+#: Bumped when generated audio changes (2: stems get a -90..-80 dBFS noise floor); the embedded default
+#: dataset is rebuilt when its manifest records another version.
+GENERATOR_VERSION = 2
 #: What "mixture" means in the files, per wav subtype or stems format (manifest.json).
 MIXTURE_NOTES = {
     "FLOAT": "exactly the float32 sum of vocals, drums, bass and other",
@@ -162,6 +165,7 @@ def generate_dataset(
         manifest = {
             "version": 1,
             "generator": GENERATOR,
+            "generator_version": GENERATOR_VERSION,
             "preset": preset.name,
             "seed": seed,
             "sample_rate": MUSDB_SAMPLE_RATE,
