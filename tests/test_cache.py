@@ -125,3 +125,34 @@ def test_cache_errors(tiny_dataset, tmp_path):
     (root / "train" / "song" / "bass.wav").write_bytes(b"RIFF not a wav")
     with pytest.raises(DatasetError, match="bass.wav"):  # named by open_db or by the cache build
         TrainChunks(open_db(root, "train"), _plain_config(), cache=tmp_path / "c", progress=False)
+
+
+def test_batches_written_in_place_equal_the_items(tiny_dataset, tmp_path):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from mss.data import collate_chunks
+
+    db = open_db(tiny_dataset, "train")
+    chunks = TrainChunks(
+        db,
+        DataConfig(targets=FOUR, segment_s=0.5, samples_per_epoch=12, seed=2),
+        cache=tmp_path,
+        progress=False,
+    )
+    expected = [chunks[i] for i in range(12)]
+    for workers in (0, 2):
+        loader = DataLoader(chunks, batch_size=4, num_workers=workers, collate_fn=collate_chunks)
+        batches = list(loader)
+        assert len(batches) == 3
+        for b, (mix, targets) in enumerate(batches):
+            assert mix.shape == (4, 2, 11025) and targets.shape == (4, 4, 2, 11025)
+            torch.testing.assert_close(
+                mix, torch.stack([expected[4 * b + i][0] for i in range(4)]), rtol=0, atol=0
+            )
+            torch.testing.assert_close(
+                targets, torch.stack([expected[4 * b + i][1] for i in range(4)]), rtol=0, atol=0
+            )
+    # without collate_chunks, torch's default collate stacks the same items
+    mix, targets = next(iter(DataLoader(chunks, batch_size=4)))
+    torch.testing.assert_close(mix, torch.stack([expected[i][0] for i in range(4)]), rtol=0, atol=0)

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from mss.data.datasets import collate_chunks
 from mss.errors import CheckpointError, MSSError
 from training import state
 from training.config import TrainConfig, mix_sources_for_epoch
@@ -223,6 +224,7 @@ def make_loader(dataset, config: TrainConfig, ctx: DistContext) -> tuple[DataLoa
         sampler=sampler,
         shuffle=False,  # TrainChunks already draws a random remix per (seed, epoch, index)
         num_workers=config.num_workers,
+        collate_fn=collate_chunks,  # TrainChunks writes whole batches in place: no stacking copy
         drop_last=True,
         pin_memory=ctx.device.type == "cuda",
     )

@@ -5,7 +5,7 @@ without it. musdb/stempeg are imported lazily too (they need ffmpeg at import ti
 """
 
 from mss.data.augment import augment, channel_swap, random_gain, sign_flip
-from mss.data.datasets import DataConfig, Song, SongDataset, TrainChunks
+from mss.data.datasets import DataConfig, Song, SongDataset, TrainChunks, collate_chunks
 from mss.data.musdb_io import (
     Part,
     TrackInfo,
@@ -31,6 +31,7 @@ __all__ = [
     "augment",
     "available_targets",
     "channel_swap",
+    "collate_chunks",
     "default_root",
     "ensure_default_dataset",
     "find_track",

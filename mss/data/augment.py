@@ -37,6 +37,31 @@ def sign_flip(stems: np.ndarray, rng: np.random.Generator, probability: float = 
     return stems * signs[:, None, None]
 
 
+def augment_params(
+    rng: np.random.Generator,
+    count: int,
+    channels: int,
+    gain_db: tuple[float, float] | None = (-6.0, 3.0),
+    swap: bool = True,
+    flip: bool = True,
+    dtype=np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The random draws of ``augment`` for ``count`` sources: ``scale (count,)`` (gain times sign) and
+    ``order (count, channels)`` (input channel of each output channel), drawn in augment's order."""
+    scale = np.ones(count, dtype=dtype)  # (S,)
+    if gain_db is not None:
+        low, high = gain_db
+        if low > high:
+            raise ValueError(f"gain_db must be (low, high) with low <= high, got {gain_db}")
+        scale = (10.0 ** (rng.uniform(low, high, size=count) / 20.0)).astype(dtype)
+    order = np.tile(np.arange(channels), (count, 1))  # (S, C)
+    if swap and channels == 2:
+        order[rng.random(count) < 0.5] = [1, 0]
+    if flip:
+        scale = scale * np.where(rng.random(count) < 0.5, -1.0, 1.0).astype(dtype)
+    return scale, order
+
+
 def augment(
     stems: np.ndarray,
     rng: np.random.Generator,
@@ -51,17 +76,7 @@ def augment(
     training example, where three full copies were a third of the data time.
     """
     count = stems.shape[0]
-    scale = np.ones(count, dtype=stems.dtype)  # (S,)
-    if gain_db is not None:
-        low, high = gain_db
-        if low > high:
-            raise ValueError(f"gain_db must be (low, high) with low <= high, got {gain_db}")
-        scale = (10.0 ** (rng.uniform(low, high, size=count) / 20.0)).astype(stems.dtype)
-    order = np.tile(np.arange(stems.shape[1]), (count, 1))  # (S, C): channel read for each output channel
-    if swap and stems.shape[1] == 2:
-        order[rng.random(count) < 0.5] = [1, 0]
-    if flip:
-        scale = scale * np.where(rng.random(count) < 0.5, -1.0, 1.0).astype(stems.dtype)
+    scale, order = augment_params(rng, count, stems.shape[1], gain_db, swap, flip, stems.dtype)
     out = stems[np.arange(count)[:, None], order]  # (S, C, T), channels reordered (one copy)
     out *= scale[:, None, None]
     return out

@@ -178,6 +178,22 @@ class CachedSong:
             piece = np.pad(piece, ((0, 0), (0, length - piece.shape[-1])))
         return np.ascontiguousarray(piece, dtype=np.float32)
 
+    def read_scaled(self, source: str, start: int, out: np.ndarray, factor: float, order: np.ndarray) -> None:
+        """``out (C, n) = factor * read(source, start, n)[order]`` in one pass (the training hot path:
+        dequantizing, gain, sign and channel swap fused). Equal to that expression bit for bit: the
+        int16 scale 2**-15 is exact, so one rounding happens either way."""
+        stored = self.array[self.index(source), :, max(0, int(start)) : max(0, int(start)) + out.shape[-1]]
+        if stored.dtype == np.float16:  # numpy's float16 conversion is slow: go through read()
+            np.multiply(self.read(source, start, out.shape[-1])[order], np.float32(factor), out=out)
+            return
+        available = stored.shape[-1]
+        step = (
+            np.float32(factor) / np.float32(INT16_SCALE) if stored.dtype == np.int16 else np.float32(factor)
+        )
+        for channel, source_channel in enumerate(order):
+            np.multiply(stored[source_channel], step, out=out[channel, :available], dtype=np.float32)
+        out[:, available:] = 0.0
+
 
 class AudioCache:
     """Decoded songs on disk at one ``CacheSpec`` (see the module docstring)."""

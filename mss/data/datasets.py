@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from mss import MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
-from mss.data.augment import augment
+from mss.data.augment import augment_params
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.data.musdb_io import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
@@ -173,9 +173,9 @@ class TrainChunks(Dataset):
             out = audio if out is None else out + audio
         return out
 
-    def draw(self, index: int) -> dict:
-        """The item with its provenance: ``mix (C, T)``, ``targets (S, C, T)``, ``sources (K, C, T)`` (the
-        augmented parts that were summed), ``names`` (their part names), ``songs`` (track keys), ``starts``."""
+    def _sources(self, index: int) -> tuple[np.ndarray, list[int], list[int], list[int]]:
+        """The augmented parts of item ``index``: ``sources (K, C, T)``, chosen part indices, song
+        indices and start samples."""
         config = self.config
         rng = self.rng(index)
         num_parts = len(self.all_parts)
@@ -196,27 +196,46 @@ class TrainChunks(Dataset):
                 track_j, start_j = self._draw_chunk(rng, j)
             else:
                 track_j, start_j = track_index, start
-            audios.append(self._read(j, track_j, start_j))
             songs.append(track_j)
             starts.append(start_j)
 
-        sources = self._to_model(np.stack(audios))  # (K, C, T): already at the model rate (cache)
-        sources = augment(
-            sources,
-            rng,
-            gain_db=config.gain_db,
-            swap=config.channel_swap,
-            flip=config.sign_flip,
+        # Augmentation draws (after the song draws, in augment's order), applied while reading: each source
+        # is dequantized, scaled, sign-flipped and channel-swapped in one pass into its row of `sources`.
+        channels = config.channels
+        scale, order = augment_params(
+            rng, len(chosen), channels, config.gain_db, config.channel_swap, config.sign_flip
         )
-        mix = sources.sum(0)  # (C, T): built after augmenting, so it is exactly what the model must split
-        targets = np.zeros((len(self.parts),) + mix.shape, dtype=np.float32)  # (S, C, T)
+        sources = np.empty((len(chosen), channels, self.segment), dtype=np.float32)  # (K, C, T)
+        for k, (j, t, s0) in enumerate(zip(chosen, songs, starts, strict=True)):
+            terms = self.all_parts[j].terms
+            song = self.songs[t]
+            if len(terms) == 1 and terms[0][1] == 1.0 and song.channels == channels:
+                song.read_scaled(terms[0][0], s0, sources[k], float(scale[k]), order[k])
+            else:  # a sum (other - piano) or a channel conversion: the plain path
+                audio = audios[k] if k == 0 else self._read(j, t, s0)
+                np.multiply(self._to_model(audio[None])[0][order[k]], scale[k], out=sources[k])
+        return sources, chosen, songs, starts
+
+    def _fill(self, index: int, mix: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, list, list, list]:
+        """Write item ``index`` into ``mix (C, T)`` and ``targets (S, C, T)``; returns its provenance."""
+        sources, chosen, songs, starts = self._sources(index)
+        np.sum(sources, axis=0, out=mix)  # built after augmenting: exactly what the model must split
+        targets[...] = 0.0  # targets left out of the mix (curriculum) are silence
         for k, j in enumerate(chosen):
             if j < len(self.parts):
                 targets[j] = sources[k]
+        return sources, chosen, songs, starts
+
+    def draw(self, index: int) -> dict:
+        """The item with its provenance: ``mix (C, T)``, ``targets (S, C, T)``, ``sources (K, C, T)`` (the
+        augmented parts that were summed), ``names`` (their part names), ``songs`` (track keys), ``starts``."""
+        mix = np.empty((self.config.channels, self.segment), dtype=np.float32)
+        targets = np.empty((len(self.parts), *mix.shape), dtype=np.float32)
+        sources, chosen, songs, starts = self._fill(index, mix, targets)
         return {
-            "mix": mix.astype(np.float32, copy=False),
+            "mix": mix,
             "targets": targets,
-            "sources": sources.astype(np.float32, copy=False),
+            "sources": sources,
             "names": [self.all_parts[j].name for j in chosen],
             "songs": [self.tracks[t].key for t in songs],
             "starts": starts,
@@ -238,6 +257,42 @@ class TrainChunks(Dataset):
             raise IndexError(index)
         item = self.draw(index)
         return torch.from_numpy(item["mix"]), torch.from_numpy(item["targets"])
+
+    def __getitems__(self, indices: list[int]) -> ChunkBatch:
+        """A whole batch written straight into (shared-memory, inside a worker) batch tensors.
+
+        The DataLoader's default collate would stack the items, one more copy of every sample in the
+        worker; with ``collate_fn=collate_chunks`` the batch travels as it is. Without it, the items
+        are views of the batch and the default collate still works (with that copy).
+        """
+        for index in indices:
+            if not 0 <= index < len(self):
+                raise IndexError(index)
+        mix = torch.empty((len(indices), self.config.channels, self.segment))  # (B, C, T)
+        targets = torch.empty((len(indices), len(self.parts), *mix.shape[1:]))  # (B, S, C, T)
+        if get_worker_info() is not None:  # filled in place, then handed to the main process as is
+            mix.share_memory_()
+            targets.share_memory_()
+        for b, index in enumerate(indices):
+            self._fill(index, mix[b].numpy(), targets[b].numpy())
+        return ChunkBatch(mix, targets)
+
+
+class ChunkBatch(list):
+    """A batch from ``TrainChunks.__getitems__``: the list of per-item ``(mix, targets)`` views, plus
+    the batch tensors themselves (``mix (B, C, T)``, ``targets (B, S, C, T)``)."""
+
+    def __init__(self, mix: torch.Tensor, targets: torch.Tensor):
+        super().__init__(zip(mix, targets, strict=True))
+        self.mix, self.targets = mix, targets
+
+
+def collate_chunks(batch):
+    """DataLoader ``collate_fn`` for TrainChunks: a ChunkBatch as its batch tensors (no copy); anything
+    else through torch's default collate."""
+    if isinstance(batch, ChunkBatch):
+        return batch.mix, batch.targets
+    return default_collate(batch)
 
 
 @dataclass(frozen=True)
