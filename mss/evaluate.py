@@ -44,6 +44,7 @@ from mss.scoring import (
     SongAudio,
     SongJob,
     SongResult,
+    SongSpec,
     TaskResult,
     score_song,
 )
@@ -183,7 +184,7 @@ def load_song(
     tests; scoring streams the song through ``mss.scoring.SongAudio`` instead)."""
     from mss.scoring import SongAudio
 
-    song = SongAudio(root, subset, track_name, targets)
+    song = SongAudio.open(root, subset, track_name, targets)
     return song.mixture(0, song.length), song.references(0, song.length)
 
 
@@ -432,8 +433,10 @@ def evaluate(
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / ".cache"
     root = resolve_dataset(dataset)
     db = open_db(root, subset=subset)
-    names = [t.name for t in db.tracks if tracks is None or t.name in tracks]
-    if not names:
+    chosen = [t for t in db.tracks if tracks is None or t.name in tracks]
+    names = [t.name for t in chosen]
+    unreadable = [(n, why) for n, why in db.unreadable if tracks is None or n in tracks]
+    if not names and not unreadable:
         raise DatasetError(f"no {subset} songs in {root}" + (f" among {list(tracks)}" if tracks else ""))
     for oracle in oracles:
         if oracle not in ORACLES:
@@ -461,12 +464,13 @@ def evaluate(
     song_results: list[SongResult] = []
     executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) if jobs > 1 else None
     bar = tqdm(
-        total=sum(len(ms) for ms in pending.values()),
+        total=sum(len(ms) for ms in pending.values()) + len(unreadable) * len(methods),
         desc="scoring",
         unit="score",
         disable=not progress or not pending,
     )
     futures = []
+    by_name = {t.name: t for t in chosen}
 
     def collect(song_result: SongResult) -> None:
         song_results.append(song_result)
@@ -477,10 +481,13 @@ def evaluate(
         results.append(TaskResult(MethodTask(method, None, ""), track, False, [], message))
         bar.update(1)
 
+    for track, why in unreadable:  # listed in the dataset but not readable: named, the others go on
+        for method in methods:
+            fail(method, track, f"{method.name} / {track}: cannot read the song: {why}")
     try:
         for track, song_methods in pending.items():
             try:  # opening the song decodes a .stem.mp4 once into the cache (shared with the workers)
-                song = SongAudio(root, subset, track, targets)
+                song = SongAudio(SongSpec.of_track(by_name[track], targets))
             except Exception as exc:  # a bad song is reported and the others go on
                 for method in song_methods:
                     fail(method, track, f"{method.name} / {track}: cannot read the song: {exc}")
@@ -505,7 +512,7 @@ def evaluate(
                 )
             if not tasks:
                 continue
-            job = SongJob(str(root), subset, track, targets, tuple(tasks))
+            job = SongJob(song.spec, tuple(tasks))
             if executor is None:
                 collect(score_song(job))
             else:

@@ -39,23 +39,52 @@ DITHER_BLOCK: int = 1 << 16
 Reader = Callable[[int, int], np.ndarray]  # (start, stop) -> (S, C, stop - start), zero past the end
 
 
+@dataclass(frozen=True)
+class SongSpec:
+    """What a worker needs to open one song without listing the dataset again (picklable): the track's
+    files (``mss.data.musdb_io.TrackInfo``) and the parts its targets are read as (``Part``)."""
+
+    info: object  # mss.data.musdb_io.TrackInfo
+    parts: tuple  # of mss.data.musdb_io.Part, one per target
+    targets: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @classmethod
+    def of_track(cls, track, targets: Sequence[str]) -> SongSpec:
+        """From a ``musdb`` track (reads wav headers)."""
+        from mss.data.musdb_io import _track_setup, plan_parts, track_info
+
+        parts, _ = plan_parts(*_track_setup(track), tuple(targets))
+        return cls(track_info(track), tuple(parts), tuple(targets))
+
+    @classmethod
+    def find(cls, root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]) -> SongSpec:
+        """Lists the dataset (``open_db``) and picks ``track_name``."""
+        from mss.data import find_track, open_db
+
+        return cls.of_track(find_track(open_db(root, subset=subset), track_name), targets)
+
+
 class SongAudio:
     """One song of a dataset at 44.1 kHz: ``mixture(a, b) -> (C, n)``, ``references(a, b) -> (S, C, n)``.
 
     ``length`` is the number of samples every stream has (the shortest stream, for ``.stem.mp4``).
+    Built from a ``SongSpec``, or with ``SongAudio.open(root, subset, name, targets)``.
     """
 
-    def __init__(self, root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]):
-        from mss.data import find_track, open_db
+    def __init__(self, spec: SongSpec):
         from mss.data.cache import AudioCache, CacheSpec
-        from mss.data.musdb_io import _track_setup, plan_parts, read_part, track_info
+        from mss.data.musdb_io import read_part
 
-        track = find_track(open_db(root, subset=subset), track_name)
-        self.name = track_name
-        self.targets = tuple(targets)
-        self.info = track_info(track)
+        self.spec = spec
+        self.name = spec.name
+        self.targets = spec.targets
+        self.info = spec.info
         self._read_part = read_part
-        self.parts, _ = plan_parts(*_track_setup(track), self.targets)
+        self.parts = list(spec.parts)
         self.entry = None
         if not self.info.is_wav or self.info.rate != MUSDB_SAMPLE_RATE:
             # decoded (and resampled to 44.1 kHz) once, then read by slices like the wav files
@@ -69,18 +98,31 @@ class SongAudio:
         if self.length <= 0:
             raise AudioError(f"{self.info.file('mixture')} is empty (0 samples)")
 
+    @classmethod
+    def open(cls, root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]) -> SongAudio:
+        return cls(SongSpec.find(root, subset, track_name, targets))
+
     def _read(self, source: str, start: int, length: int) -> np.ndarray:
         if self.entry is not None:
-            return self.entry.read(source, start, length)
-        path = self.info.file(source)
-        try:
-            audio, _ = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DatasetError(f"cannot read {path}: {exc}") from exc
-        audio = audio.T
-        if audio.shape[-1] < length:
-            audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
-        return np.ascontiguousarray(audio)
+            audio = self.entry.read(source, start, length)
+        else:
+            path = self.info.file(source)
+            try:
+                audio, _ = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise DatasetError(f"cannot read {path}: {exc}") from exc
+            audio = audio.T
+            if audio.shape[-1] < length:
+                audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+            audio = np.ascontiguousarray(audio)
+        if not np.isfinite(audio).all():
+            first = start + int(np.flatnonzero(~np.isfinite(audio).all(axis=0))[0])
+            where = self.info.file(source) + ("" if self.info.is_wav else f" (stream {source})")
+            raise AudioError(
+                f"{where}: NaN or infinite samples (first at {first / MUSDB_SAMPLE_RATE:.3f} s); "
+                f"this song is not scored"
+            )
+        return audio
 
     class _Reader:  # the (part, source) reads of read_part, routed to _read
         def __init__(self, song: SongAudio):
@@ -91,18 +133,26 @@ class SongAudio:
 
     def mixture(self, start: int, stop: int) -> np.ndarray:
         """(C, stop - start) of the mixture, zero past the song's end."""
-        return self._checked(self._read("mixture", start, stop - start), "mixture")
+        return self._read("mixture", start, stop - start)
 
     def references(self, start: int, stop: int) -> np.ndarray:
         """(S, C, stop - start): one row per target (a target may be a sum, e.g. other - piano)."""
         reader = SongAudio._Reader(self)
-        parts = [self._read_part(self.info, part, start, stop - start, reader) for part in self.parts]
-        return self._checked(np.stack(parts), "stems")
+        return np.stack(
+            [self._read_part(self.info, part, start, stop - start, reader) for part in self.parts]
+        )
 
-    def _checked(self, audio: np.ndarray, what: str) -> np.ndarray:
-        if not np.isfinite(audio).all():
-            raise AudioError(f"{self.info.key}: the {what} contain NaN or infinite samples")
-        return audio
+    def notes(self) -> list[str]:
+        """What was done to the song to score it (other rate, mono), for the run's notes."""
+        notes = []
+        if self.info.rate != MUSDB_SAMPLE_RATE:
+            notes.append(
+                f"{self.name}: the files are at {self.info.rate} Hz; resampled once to {MUSDB_SAMPLE_RATE} Hz "
+                f"for every method (models and oracles alike)"
+            )
+        if self.channels == 1:
+            notes.append(f"{self.name}: mono; every method is scored on its one channel")
+        return notes
 
 
 def blocks(length: int, block: int = SCAN_BLOCK):
@@ -276,11 +326,12 @@ class MethodTask:
 class SongJob:
     """Everything a worker needs to score every pending method of one song."""
 
-    root: str
-    subset: str
-    track: str
-    targets: tuple[str, ...]
+    song: SongSpec
     tasks: tuple[MethodTask, ...]
+
+    @property
+    def track(self) -> str:
+        return self.song.name
 
 
 @dataclass
@@ -345,9 +396,9 @@ def _score_song(job: SongJob) -> SongResult:
     _reset_peak_rss()
     start = time.perf_counter()
     try:
-        song = SongAudio(job.root, job.subset, job.track, job.targets)
+        song = SongAudio(job.song)
         sources = scored_sources(song)
-        notes = [
+        notes = song.notes() + [
             f"{job.track}: target {name!r} is silent in this song; not scored (SDR undefined)"
             for name in sources.silent
         ]
@@ -361,8 +412,14 @@ def _score_song(job: SongJob) -> SongResult:
                 references, song.length, len(sources.names), song.channels, config
             )
     except Exception as exc:  # the song itself is bad: every task fails with the same reason
-        message = f"{job.track}: {type(exc).__name__}: {exc}"
-        results = [TaskResult(task, job.track, False, [], message) for task in job.tasks]
+        message = (
+            f"{job.track}: {exc}"
+            if isinstance(exc, (AudioError, DatasetError))
+            else (f"{job.track}: {type(exc).__name__}: {exc}")
+        )
+        results = [
+            TaskResult(task, job.track, False, [], f"{task.method.name} / {message}") for task in job.tasks
+        ]
         return SongResult(job.track, results, time.perf_counter() - start, peak_rss_mb(), message)
     shared = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="mss-scoring-") as scratch:

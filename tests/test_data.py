@@ -150,7 +150,12 @@ def _check_stem_dataset(root: Path, max_residual_db: float):
 
 
 def test_real_musdb_clip(musdb_sample_root):
-    _check_stem_dataset(musdb_sample_root, max_residual_db=-25.0)
+    from conftest import SHARED_DIR
+
+    # the project's 7-s clip: stems add up to the mixture within -25 dB; stempeg's clip (the fallback on a
+    # clone without ../shared) has a mastered mixture, -14 dB
+    shared = musdb_sample_root == SHARED_DIR / "data" / "musdb-sample"
+    _check_stem_dataset(musdb_sample_root, max_residual_db=-25.0 if shared else -14.0)
 
 
 def test_stempeg_example_stem(tmp_path):

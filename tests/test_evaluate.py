@@ -96,18 +96,18 @@ def test_scored_sources_drop_silent_targets_and_add_residual(tmp_path):
     stems["drums"][:] = 0.0  # drums silent in this song
     stems["piano"] = 0.5 * stems["other"]  # piano is a part of other
     root = write_hq_song(tmp_path, "song", stems)
-    song = SongAudio(root, "test", "song", ev.SOURCES)
+    song = SongAudio.open(root, "test", "song", ev.SOURCES)
     found = scored_sources(song)
     assert found.names == ("vocals", "bass", "other") and found.silent == ("drums",) and not found.residual
     # piano alone: scored against the rest of the mixture
-    song = SongAudio(root, "test", "song", ("piano",))
+    song = SongAudio.open(root, "test", "song", ("piano",))
     found = scored_sources(song)
     assert found.names == ("piano", RESIDUAL)
     sources = reference_reader(song, found)(0, song.length)
     np.testing.assert_allclose(sources.sum(0), song.mixture(0, song.length), atol=1e-6)
     stems["piano"][:] = 0.0
     write_hq_song(tmp_path, "song", stems)
-    found = scored_sources(SongAudio(root, "test", "song", ("piano",)))
+    found = scored_sources(SongAudio.open(root, "test", "song", ("piano",)))
     assert found.names == () and found.silent == ("piano",)
 
 
@@ -213,18 +213,23 @@ def test_rerun_scores_and_separates_nothing(evaluated, monkeypatch):
 
 
 def test_retrained_checkpoint_is_rescored_not_shown_stale(tiny_dataset, songs, tmp_path):
-    """Retraining into the same checkpoint path must give the new model's scores in the same --out."""
-    import torch
+    """Retraining into the same run folder must give the new model's scores in the same --out."""
+    import shutil
 
-    from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
+    from training.run import main as train_main
 
-    checkpoint = tmp_path / "runs" / "unet" / "best.pt"
-    checkpoint.parent.mkdir(parents=True)
+    run_dir = tmp_path / "runs" / "unet"
+    checkpoint = run_dir / "best.pt"
 
-    def train(seed: int) -> None:  # a "retraining": another tiny model written to the same path
-        torch.manual_seed(seed)
-        save_checkpoint(checkpoint, build_model("unet", preset("unet", "tiny")))
+    def train(seed: int) -> None:  # python -m training.run, tiny: 2 steps at 16 kHz, another seed each time
+        shutil.rmtree(run_dir, ignore_errors=True)
+        argv = [
+            "--model", "unet", "--dataset", str(tiny_dataset), "--out", str(run_dir), "--epochs", "1",
+            "--targets", "vocals", "--sample-rate", "16000", "--set", "model_preset=tiny",
+            "--set", "segment_s=1.0", "--set", "samples_per_epoch=8", "--set", "batch_size=4",
+            "--set", "valid_max_s=2", "--set", "threads=1", "--set", "progress=off", "--set", f"seed={seed}",
+        ]  # fmt: skip
+        assert train_main(argv) == 0 and checkpoint.is_file()
 
     def run(out: Path) -> pd.DataFrame:
         return ev.evaluate(
@@ -351,7 +356,7 @@ def test_stem_mp4_oracles_are_scored(tmp_path):
     clip = Path(stempeg.example_stem_path())
     (tmp_path / "data" / "test").mkdir(parents=True)
     (tmp_path / "data" / "test" / clip.name).symlink_to(clip)
-    song = SongAudio(tmp_path / "data", "test", clip.name[: -len(".stem.mp4")], ev.SOURCES)
+    song = SongAudio.open(tmp_path / "data", "test", clip.name[: -len(".stem.mp4")], ev.SOURCES)
     assert song.mixture(0, song.length).shape == song.references(0, song.length).shape[1:]
     table = ev.evaluate(
         [], tmp_path / "data", "test", ["vocals", "drums", "bass", "other"], 1, out_dir=tmp_path / "out",

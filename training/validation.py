@@ -10,6 +10,7 @@ best.pt is chosen by the validation loss instead (:func:`best_criterion`), and t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mss.errors import MSSError
 from training.distributed import DistContext, all_reduce_sum
 from training.losses import global_sdr
 
@@ -35,7 +37,11 @@ def load_validation_songs(songs, ctx: DistContext, max_songs: int = 0, max_secon
     count = len(songs) if max_songs <= 0 else min(max_songs, len(songs))
     kept = []
     for index in range(ctx.rank, count, ctx.world_size):
-        song = songs[index]
+        try:
+            song = songs[index]
+        except MSSError as exc:  # a bad validation song is named and left out; the others are scored
+            print(f"validation: skipping song {index + 1} of {count}: {exc}", file=sys.stderr, flush=True)
+            continue
         if max_seconds > 0:
             length = int(max_seconds * song.sample_rate)
             song = replace(song, mix=song.mix[:, :length].copy(), targets=song.targets[..., :length].copy())

@@ -299,11 +299,12 @@ class AudioCache:
     def ensure(self, infos: Sequence, progress: bool = True, desc: str = "decoding") -> dict:
         """Build every missing entry of ``infos`` (tqdm bar, size estimate and build time printed).
 
-        Returns ``{"songs", "built", "seconds", "bytes"}``. A song that cannot be decoded raises
-        DatasetError naming its file.
+        Returns ``{"songs", "built", "seconds", "bytes", "failed"}``. A song that cannot be decoded (corrupt,
+        empty, NaN or infinite samples, mixed rates) is left out and listed in ``failed`` as
+        ``(track key, reason naming the file)``; the other songs are cached.
         """
         missing = [info for info in infos if self.lookup(info) is None]
-        stats = {"songs": len(infos), "built": len(missing), "seconds": 0.0, "bytes": 0}
+        stats = {"songs": len(infos), "built": len(missing), "seconds": 0.0, "bytes": 0, "failed": []}
         if missing:
             from tqdm import tqdm
 
@@ -318,9 +319,14 @@ class AudioCache:
                 )
             start = time.perf_counter()
             for info in tqdm(missing, desc=desc, unit="song", disable=not progress):
-                self.open(info)
+                try:
+                    self.open(info)
+                except DatasetError as exc:
+                    stats["failed"].append((info.key, str(exc)))
             stats["seconds"] = time.perf_counter() - start
+            stats["built"] -= len(stats["failed"])
             if progress:
                 print(f"{desc}: cache built in {stats['seconds']:.1f} s", file=sys.stderr, flush=True)
-        stats["bytes"] = sum(self.lookup(info).path.stat().st_size for info in infos)
+        entries = [self.lookup(info) for info in infos]
+        stats["bytes"] = sum(entry.path.stat().st_size for entry in entries if entry is not None)
         return stats

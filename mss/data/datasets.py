@@ -7,6 +7,7 @@ and from nothing else, so the data is the same for any number of DataLoader work
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,13 @@ class TrainChunks(Dataset):
                 f"{config.sample_rate} Hz {config.cache_dtype}"
             )
         self.cache_stats = cache.ensure(self.tracks, progress=progress, desc="training data")
+        self.skipped: list[tuple[str, str]] = list(getattr(db, "unreadable", [])) + self.cache_stats["failed"]
+        for key, why in self.skipped:  # one bad song never sinks the run: named, then left out
+            print(f"training data: skipping {key}: {why}", file=sys.stderr, flush=True)
+        failed = {key for key, _ in self.cache_stats["failed"]}
+        self.tracks = [track for track in self.tracks if track.key not in failed]
+        if not self.tracks:
+            raise DatasetError(f"no readable training songs ({len(self.skipped)} skipped, see above)")
         self.songs: list[CachedSong] = [cache.lookup(track) for track in self.tracks]
         # per part: indices of the songs where it is active (from the embedded set's manifest.json)
         self.pools = self._pools(_activity(db) if use_manifest else None)

@@ -73,11 +73,17 @@ def _is_complete(root: Path) -> bool:
 
 
 def ensure_default_dataset(
-    root: str | os.PathLike | None = None, preset: str = "default", seed: int = 0
+    root: str | os.PathLike | None = None,
+    preset: str = "default",
+    seed: int = 0,
+    on_progress=None,
+    jobs: int | None = None,
 ) -> Path:
     """Build the embedded dataset at ``root`` (default: ``default_root()``) unless it is already there.
 
     A file lock next to the folder makes concurrent callers (several training processes) wait for one build.
+    on_progress: ``(songs done, songs in all)`` callback of the build. jobs: rendering processes (default:
+    the CPU count, at most 4; the files are byte-identical whatever the number).
     """
     root = Path(root).expanduser() if root is not None else default_root()
     if _is_complete(root):
@@ -94,7 +100,16 @@ def ensure_default_dataset(
                         f"the embedded dataset generator (mss.data.synth) cannot be imported ({exc}); "
                         f"pass a dataset root instead of 'default'"
                     ) from exc
-                generate_dataset(root, preset=preset, seed=seed, progress=True, overwrite=True)
+                jobs = jobs if jobs is not None else max(1, min(4, os.cpu_count() or 1))
+                generate_dataset(
+                    root,
+                    preset=preset,
+                    seed=seed,
+                    progress=True,
+                    overwrite=True,
+                    jobs=jobs,
+                    on_progress=on_progress,
+                )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return root
@@ -197,26 +212,107 @@ def open_db(
     if is_wav is None:
         is_wav = _detect_is_wav(root, [subset])
     try:
-        db = musdb.DB(
+        db = _tolerant_db_class(musdb)(
             root=str(root), setup_file=_setup_file(root), is_wav=is_wav, subsets=subset, split=split
         )
     except (OSError, KeyError, ValueError) as exc:
         raise DatasetError(f"cannot open {root} with musdb: {exc!r}") from exc
-    except Exception as exc:  # ffmpeg.Error when ffprobe rejects a file
-        raise DatasetError(f"cannot read the tracks of {root}: {exc}") from exc
     return _check_tracks(db, root, subset, split)
 
 
 def _check_tracks(db, root: Path, subset: str, split: str | None):
+    if not hasattr(db, "unreadable"):
+        db.unreadable = []
     if len(db) == 0:
         where = f"{subset}" + (f" (split {split!r})" if split else "")
-        raise DatasetError(f"no tracks in {root} / {where}")
-    broken = [track.name for track in db.tracks if track.samples is None or not track.sources]
-    if broken:
-        raise DatasetError(
-            f"malformed tracks in {root}/{subset}: {', '.join(broken[:5])} (missing mixture or stem files)"
-        )
+        bad = f"; unreadable: {'; '.join(why for _, why in db.unreadable[:5])}" if db.unreadable else ""
+        raise DatasetError(f"no readable tracks in {root} / {where}{bad}")
     return db
+
+
+def _probe_reason(exc: BaseException, path: Path) -> str:
+    """One line saying why ffprobe / musdb could not read ``path``."""
+    if path.suffix == ".wav":
+        try:
+            if sf.info(str(path)).frames == 0:
+                return "empty (0 samples)"
+        except (sf.LibsndfileError, RuntimeError) as sf_exc:
+            return f"not a readable wav file ({sf_exc})"
+    stderr = getattr(exc, "stderr", None)
+    if stderr:
+        lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return f"not a readable audio file ({lines[-1]})"
+    if isinstance(exc, KeyError):
+        return f"no audio stream with a duration ({exc!r} missing in ffprobe's answer)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _tolerant_db_class(musdb):
+    """``musdb.DB`` whose track list skips unreadable tracks instead of failing as a whole.
+
+    musdb probes each mixture with ffprobe while it lists the tracks, so one corrupt or empty file used to
+    abort every run on the dataset. Here each track is built on its own (musdb's own ``MultiTrack``,
+    ``Source`` and ``create_targets``, in musdb's order and split rules) and a track that fails, or lacks
+    its mixture or stems, goes to ``db.unreadable`` as ``(name, "path: reason")``.
+    """
+
+    class TolerantDB(musdb.DB):
+        def load_mus_tracks(self, subsets=None, split=None):
+            from musdb.audio_classes import MultiTrack, Source
+
+            subsets = [subsets] if isinstance(subsets, str) else list(subsets or SUBSETS)
+            self.unreadable: list[tuple[str, str]] = []  # (track name, why)
+            tracks = []
+            for subset in subsets:
+                folder = Path(self.root) / subset
+                if not folder.is_dir():
+                    continue
+                if self.is_wav:
+                    entries = sorted(e.name for e in folder.iterdir() if e.is_dir())
+                    names = entries
+                else:
+                    entries = sorted(e.name for e in folder.iterdir() if e.name.endswith(".stem.mp4"))
+                    names = [e[: -len(".stem.mp4")] for e in entries]
+                for entry, name in zip(entries, names, strict=True):
+                    valid = name in self.setup.get("validation_tracks", [])
+                    if subset == "train" and (
+                        (split == "train" and valid) or (split == "valid" and not valid)
+                    ):
+                        continue
+                    path = folder / entry / self.setup["mixture"] if self.is_wav else folder / entry
+                    try:
+                        track = MultiTrack(
+                            name=name, path=str(path), subset=subset, is_wav=self.is_wav,
+                            stem_id=self.setup["stem_ids"]["mixture"], sample_rate=self.sample_rate,
+                        )  # fmt: skip
+                    except Exception as exc:  # ffmpeg.Error, KeyError('duration_ts'), ...
+                        self.unreadable.append((name, f"{path}: {_probe_reason(exc, path)}"))
+                        continue
+                    sources, missing = {}, []
+                    for src, source_file in self.setup["sources"].items():
+                        src_path = folder / entry / source_file if self.is_wav else path
+                        if src_path.exists():
+                            sources[src] = Source(
+                                track, name=src, path=str(src_path), stem_id=self.setup["stem_ids"][src],
+                                sample_rate=self.sample_rate,
+                            )  # fmt: skip
+                        elif src in SOURCES:
+                            missing.append(source_file)
+                    if track.samples is None:
+                        self.unreadable.append((name, f"{path}: missing"))
+                        continue
+                    if missing or not sources:
+                        self.unreadable.append(
+                            (name, f"{folder / entry}: missing stem file(s) {', '.join(missing)}")
+                        )
+                        continue
+                    track.sources = sources
+                    track.targets = self.create_targets(track)
+                    tracks.append(track)
+            return tracks
+
+    return TolerantDB
 
 
 def available_targets(db_or_root) -> list[str]:
@@ -422,6 +518,8 @@ class TrackReader:
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise DatasetError(f"cannot read {path}: {exc}") from exc
         audio = audio.T  # (C, T)
+        if not np.isfinite(audio).all():
+            raise DatasetError(f"{path} contains NaN or infinite samples (track {info.key!r})")
         if audio.shape[-1] < length:
             audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
         return np.ascontiguousarray(audio, dtype=np.float32)

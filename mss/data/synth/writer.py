@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -98,8 +99,11 @@ def generate_dataset(
     jobs: int = 1,
     format: str = "wav",  # shadows the builtin on purpose: named like the --format option
     subtype: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Generate the embedded dataset at ``root`` and return ``root``.
+
+    on_progress: called with (songs done, songs in all) after each song (e.g. the app's startup page).
 
     format: "wav" (MUSDB18-HQ folders) or "stems" (MUSDB18 ``.stem.mp4`` files, AAC, without the piano
     stem; see ``formats``). subtype: "FLOAT" or "PCM_16" samples of the wav format; None takes the
@@ -140,6 +144,8 @@ def generate_dataset(
                 for result in pool.map(_song_job, jobs_args):
                     results.append(result)
                     bar.update()
+                    if on_progress is not None:
+                        on_progress(len(results), n_songs)
         else:
             _init_worker()
             try:
@@ -147,6 +153,8 @@ def generate_dataset(
                 for args in jobs_args:
                     results.append(_song_job(args))
                     bar.update()
+                    if on_progress is not None:
+                        on_progress(len(results), n_songs)
             finally:
                 _SOUNDFONT_ANCHOR.pop().close()
         bar.close()
