@@ -283,7 +283,7 @@ def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources, s
     """Estimates of a baseline (mss.oracles.ORACLES) over the scored sources.
 
     IRM estimates are rendered once, span by span (``ideal_ratio_mask_span``, equal to the whole-song
-    IRM), into a float32 memory map in ``scratch``, and read from there: BSS Eval reads every estimate
+    IRM), into a float32 file in ``scratch``, and read from there: BSS Eval reads every estimate
     in two passes and in blocks of its own, and recomputing STFTs for each read cost 4x the scoring.
     """
     from mss.oracles import ORACLES, ideal_ratio_mask_span
@@ -298,16 +298,25 @@ def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources, s
     def read_both(a: int, b: int):
         return song.mixture(a, b), references(a, b).astype(np.float32)
 
-    shape = (len(sources.names), song.channels, song.length)
-    rendered = np.lib.format.open_memmap(scratch / f"{name}.npy", mode="w+", dtype=np.float32, shape=shape)
-    for start, stop in blocks(song.length, ORACLE_SPAN):
-        rendered[..., start:stop] = ideal_ratio_mask_span(read_both, song.length, start, stop, alpha)
-    rendered.flush()
+    shape = (len(sources.names), song.channels)
+    frame_bytes = int(np.prod(shape)) * 4  # one sample of every (source, channel), float32
+    path = scratch / f"{name}.f32"  # time-major (T, S, C): a span is one contiguous range of bytes
+    with open(path, "wb") as handle:
+        for start, stop in blocks(song.length, ORACLE_SPAN):
+            span = ideal_ratio_mask_span(read_both, song.length, start, stop, alpha)  # (S, C, n)
+            handle.write(np.ascontiguousarray(span.transpose(2, 0, 1), dtype=np.float32).tobytes())
 
     def read(start: int, stop: int) -> np.ndarray:
-        out = np.zeros((*shape[:2], stop - start))
+        # positioned reads, not a memory map: the rendered song stays in the page cache, out of this
+        # process's resident memory (which is what keeps a scoring job's peak independent of song length)
+        out = np.zeros((*shape, stop - start))
         available = max(0, min(stop, song.length) - start)
-        out[..., :available] = rendered[..., start : start + available]
+        if available:
+            with open(path, "rb") as handle:
+                data = os.pread(handle.fileno(), available * frame_bytes, start * frame_bytes)
+            out[..., :available] = (
+                np.frombuffer(data, dtype=np.float32).reshape(available, *shape).transpose(1, 2, 0)
+            )
         return out
 
     return read

@@ -142,6 +142,7 @@ class CachedSong:
         self.num_samples: int = int(meta["num_samples"])
         self.channels: int = int(meta["channels"])
         self._array: np.ndarray | None = None
+        self._file: tuple[int, int, np.dtype, int] | None = None  # (fd, data offset, dtype, T stored)
 
     @property
     def array(self) -> np.ndarray:
@@ -164,10 +165,42 @@ class CachedSong:
                 f"{self.path.name} has no stream {source!r} (it has {list(self.streams)})"
             ) from None
 
+    def _open_file(self) -> tuple[int, int, np.dtype, int]:
+        if self._file is None:
+            with open(self.path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = header(handle)
+                if fortran or len(shape) != 3:
+                    raise DatasetError(f"{self.path} is not a (K, C, T) C-ordered cache entry")
+                offset = handle.tell()
+            self._file = (os.open(self.path, os.O_RDONLY), offset, dtype, int(shape[2]))
+        return self._file
+
+    def _pread(self, index: int, start: int, length: int) -> np.ndarray:
+        """``(C, n)`` stored samples by positioned reads, not through the memory map: the pages land in the
+        page cache, not in this process's resident memory, so reading a whole long song stays flat."""
+        fd, offset, dtype, total = self._open_file()
+        n = max(0, min(length, total - start))
+        out = np.empty((self.channels, n), dtype=dtype)
+        for channel in range(self.channels):
+            where = offset + ((index * self.channels + channel) * total + start) * dtype.itemsize
+            data = os.pread(fd, n * dtype.itemsize, where)
+            out[channel] = np.frombuffer(data, dtype=dtype, count=n)
+        return out
+
+    def __del__(self) -> None:
+        if getattr(self, "_file", None) is not None:
+            os.close(self._file[0])
+
     def read(self, source: str, start: int, length: int) -> np.ndarray:
         """``(C, length)`` float32 from sample ``start`` at ``sample_rate``, zero-padded past the end."""
         start = max(0, int(start))
-        stored = np.array(self.array[self.index(source), :, start : start + length])  # (C, n), own copy
+        stored = self._pread(self.index(source), start, length)  # (C, n), own copy
         if stored.dtype == np.float16:
             piece = torch.from_numpy(stored).float().numpy()  # torch's conversion is ~10x numpy's here
         else:
