@@ -1,12 +1,13 @@
 """Analysis of a ratings CSV: post-screening, scores with confidence intervals, tests, SDR correlation.
 
-    python -m listening_study.analyze RATINGS.csv [--sdr EVAL_DIR] --out DIR
+    python -m listening_study.analyze RATINGS.csv [--sdr EVAL_DIR] --out DIR [--min-participants 5]
 
 Public API (stable)::
 
-    analyze(ratings_csv, sdr_dir=None, out_dir=None) -> AnalysisResult
+    analyze(ratings_csv, sdr_dir=None, out_dir=None, *, source_name=None,
+            min_participants=MIN_PARTICIPANTS_FOR_TESTS) -> AnalysisResult
     AnalysisResult: n_ratings, participants, excluded, screening, summary, friedman, pairwise, ab,
-                    sdr_points, sdr_correlation, rejected, rejected_counts, markdown, files
+                    sdr_points, sdr_correlation, rejected, rejected_counts, tests_withheld, markdown, files
 
 Rows that cannot be counted are set aside first and reported (``rejected``: line, reason, detail;
 ``rejected_counts``: reason -> rows; also in the summary and ``rejected.csv``): duplicated rows (the
@@ -19,7 +20,10 @@ trials are excluded before anything else is computed (``screening`` says who and
 (and per target) the mean with its 95% t confidence interval, the median and n; a Friedman test
 (blocks = listener x trial), pairwise Wilcoxon signed-rank tests with Holm's correction; the Pearson and
 Spearman correlation of the excerpt's museval SDR with the mean rating; A/B preferences with a binomial
-test. With ``out_dir``: tables as CSV, boxplots.png, sdr_vs_rating.png, summary.md and summary.html.
+test. Confidence intervals are clipped to the 0-100 scale. With fewer than ``min_participants`` kept
+participants no difference is called significant (``tests_withheld``; the p-values stay in the tables
+for inspection). With ``out_dir``: tables as CSV (text cells that a spreadsheet would run as formulas
+neutralized), boxplots.png, sdr_vs_rating.png, summary.md and summary.html (figures first).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from listening_study.errors import StudyError
 from listening_study.plots import boxplots, sdr_scatter
 from listening_study.ratings import read_ratings
 from listening_study.sdr import sdr_vs_ratings
+from listening_study.spreadsheet import neutralize_frame
 from listening_study.stats import (
+    MIN_PARTICIPANTS_FOR_TESTS,
     SCORE_RANGES,
     ab_summary,
     condition_summary,
@@ -62,6 +68,7 @@ class AnalysisResult:
     sdr_correlation: pd.DataFrame | None
     rejected: pd.DataFrame  # rows set aside before the analysis: line, ..., reason, detail
     rejected_counts: dict[str, int]  # reason -> number of rows
+    tests_withheld: str  # why significance is not reported ("" when it is)
     markdown: str
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -84,8 +91,8 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _report(result: dict, source: Path) -> str:
-    parts = [f"# Listening study results\n\nRatings: `{source}`. MUSHRA ratings kept: {result['n_ratings']} "
+def _report(result: dict, source: str) -> str:
+    parts = [f"# Listening study results\n\nRatings: {source}. MUSHRA ratings kept: {result['n_ratings']} "
              f"from {len(result['participants']) - len(result['excluded'])} of {len(result['participants'])} "
              "participants.\n"]  # fmt: skip
     parts.append(_rejected_section(result["rejected"], result["rejected_counts"], result["n_rows"]))
@@ -93,13 +100,18 @@ def _report(result: dict, source: Path) -> str:
     parts.append(_markdown_table(result["screening"]))
     parts.append("## Scores per condition (mean, 95% CI from the t-distribution)\n")
     parts.append(_markdown_table(result["summary"]))
-    parts.append("## Friedman test (blocks = participant x trial)\n")
-    parts.append(_markdown_table(result["friedman"], digits=3))
-    significant = result["pairwise"]
-    if not significant.empty:
-        significant = significant[significant["significant"]]
-    parts.append("## Significant pairwise differences (Wilcoxon signed-rank, Holm-corrected, alpha 0.05)\n")
-    parts.append(_markdown_table(significant, digits=3))
+    if result["tests_withheld"]:
+        parts.append(f"## Significance\n\n**Not reported:** {result['tests_withheld']}\n")
+    else:
+        parts.append("## Friedman test (blocks = participant x trial)\n")
+        parts.append(_markdown_table(result["friedman"], digits=3))
+        significant = result["pairwise"]
+        if not significant.empty:
+            significant = significant[significant["significant"]]
+        parts.append(
+            "## Significant pairwise differences (Wilcoxon signed-rank, Holm-corrected, alpha 0.05)\n"
+        )
+        parts.append(_markdown_table(significant, digits=3))
     if result["sdr_correlation"] is not None:
         parts.append("## Correlation of excerpt SDR with the mean rating\n")
         parts.append(_markdown_table(result["sdr_correlation"], digits=3))
@@ -153,7 +165,7 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
                  "rejected"):  # fmt: skip
         if result.get(name) is not None:
             files[name] = out_dir / f"{name}.csv"
-            result[name].to_csv(files[name], index=False)
+            neutralize_frame(result[name]).to_csv(files[name], index=False)
     if not mushra.empty:
         files["boxplots"] = boxplots(mushra, result["summary"], out_dir / "boxplots.png")
     if result["sdr_points"] is not None and not result["sdr_points"].empty:
@@ -174,11 +186,28 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     return files
 
 
+def _withhold_tests(pairwise: pd.DataFrame, kept: int, minimum: int) -> tuple[pd.DataFrame, str]:
+    """Below ``minimum`` kept participants nothing is called significant; returns the reason."""
+    if kept >= minimum:
+        return pairwise, ""
+    reason = (f"{kept} kept participant(s), fewer than {minimum}: differences between conditions are not "
+              "tested for significance (p-values in pairwise.csv are for inspection only).")  # fmt: skip
+    if not pairwise.empty:
+        pairwise = pairwise.assign(significant=False, better="")
+    return pairwise, reason
+
+
 def analyze(
-    ratings_csv: str | Path, sdr_dir: str | Path | None = None, out_dir: str | Path | None = None
+    ratings_csv: str | Path,
+    sdr_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    source_name: str | None = None,
+    min_participants: int = MIN_PARTICIPANTS_FOR_TESTS,
 ) -> AnalysisResult:
     """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
-    for an output folder that cannot be written."""
+    for an output folder that cannot be written. ``source_name`` names the ratings in the report (default:
+    the file's path)."""
     if out_dir is not None:
         _check_out_dir(Path(out_dir))
     ratings = read_ratings(ratings_csv, coerce_scores=True)
@@ -196,16 +225,20 @@ def analyze(
         "screening": screening,
         "summary": condition_summary(mushra),
         "friedman": friedman_tests(mushra, systems),
-        "pairwise": pairwise_wilcoxon(mushra),
+        "pairwise": None,
         "ab": ab_summary(ratings[ratings["mode"] == "ab"]),
         "sdr_points": None,
         "sdr_correlation": None,
         "rejected": rejected,
         "rejected_counts": {str(k): int(v) for k, v in rejected["reason"].value_counts(sort=True).items()},
     }
+    kept = len(screening) - len(excluded)
+    result["pairwise"], result["tests_withheld"] = _withhold_tests(
+        pairwise_wilcoxon(mushra), kept, min_participants
+    )
     if sdr_dir is not None:
         result["sdr_points"], result["sdr_correlation"] = sdr_vs_ratings(mushra, sdr_dir)
-    markdown = _report({**result, "n_rows": n_rows}, Path(ratings_csv))
+    markdown = _report({**result, "n_rows": n_rows}, source_name or f"`{ratings_csv}`")
     files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
     return AnalysisResult(**result, markdown=markdown, files=files)
 
@@ -219,9 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         "--sdr", type=Path, default=None, help="mss.evaluate output folder (<method>/test/<track>.json)"
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for tables, plots and the summary")
+    parser.add_argument("--min-participants", type=int, default=MIN_PARTICIPANTS_FOR_TESTS,
+                        help="fewest kept participants for which significance is reported")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        result = analyze(args.ratings, args.sdr, args.out)
+        result = analyze(args.ratings, args.sdr, args.out, min_participants=args.min_participants)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,9 @@ def boxplots(mushra: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
         axis.boxplot(data, showfliers=True)
         stats = summary[summary["target"] == target].set_index("condition").loc[order]
         positions = range(1, len(order) + 1)
-        axis.errorbar(positions, stats["mean"], yerr=stats["ci_half_width"].fillna(0), fmt="o", color="tab:red",
+        below = (stats["mean"] - stats["ci_low"]).fillna(0).clip(lower=0)  # the CI as clipped to 0-100
+        above = (stats["ci_high"] - stats["mean"]).fillna(0).clip(lower=0)
+        axis.errorbar(positions, stats["mean"], yerr=[below, above], fmt="o", color="tab:red",
                       capsize=3, label="mean ± 95% CI")  # fmt: skip
         axis.set_xticks(list(positions), order, rotation=30, ha="right")
         axis.set_ylim(-2, 102)
