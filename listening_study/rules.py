@@ -4,11 +4,15 @@
     TrialRules.from_study(study) -> TrialRules(min_listen_s, require_100, active_slider_only)
     check_mushra(labels, scores, listen_ms, rules) -> dict[label, float]     # SubmissionError
     check_listening(labels, listen_ms, rules)                                # SubmissionError
+    check_elapsed(n_conditions, elapsed_s, rules)                            # SubmissionError
 
 What the server can check, it checks: every condition rated (the page sends ``null`` for a slider that
 was never moved), scores that are numbers (not ``true``, not ``"70"``), each condition heard for at least
-``min_listen_s`` (as measured and reported by the page), at least one condition at 100. What it cannot
-check (that only the selected condition's slider moved) the page enforces.
+``min_listen_s`` (as measured and reported by the page), at least one condition at 100, and, by its
+own clock, that the trial was open long enough for that listening to have happened (one condition
+sounds at a time, so ``n_conditions x min_listen_s`` at least): a page that lies about its listening
+times is still refused. What it cannot check (that only the selected condition's slider moved) the
+page enforces.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from listening_study.errors import SubmissionError
 
 #: The shortest loop the player accepts: shorter loops are mostly transient and click (webMUSHRA: 500 ms).
 MIN_LOOP_S = 0.5
+#: Slack of the server's elapsed-time check: the page's clock and the server's, request latency.
+ELAPSED_TOLERANCE = 0.9
 
 
 @dataclass(frozen=True)
@@ -87,3 +93,14 @@ def check_mushra(labels: set[str], scores, listen_ms, rules: TrialRules) -> dict
             "Please rate at least one version 100: one of them is identical to the reference."
         )
     return {label: float(score) for label, score in scores.items()}
+
+
+def check_elapsed(n_conditions: int, elapsed_s: float, rules: TrialRules) -> None:
+    """The trial was open (by the server's clock) long enough to hear every condition for
+    ``rules.min_listen_s``, one after the other."""
+    needed_s = n_conditions * rules.min_listen_s
+    if elapsed_s < ELAPSED_TOLERANCE * needed_s:
+        raise SubmissionError(
+            f"This page was submitted {max(elapsed_s, 0):.1f} s after it opened; listening to each of its "
+            f"{n_conditions} versions for {rules.min_listen_s:g} s takes at least {needed_s:g} s."
+        )

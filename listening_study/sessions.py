@@ -2,7 +2,7 @@
 
 Public API (stable)::
 
-    store = SessionStore(study_dir, stimuli, key=None)   # ratings at study_dir/ratings.csv, sessions at
+    store = SessionStore(study_dir, stimuli, key=None, clock=time.time)   # ratings at study_dir/ratings.csv, sessions at
                                                          # study_dir/sessions/, key at study_dir/study.key
     store.ratings -> RatingsStore
     store.start(participant_id=None, mode="mushra", consent=False) -> Session   # consent must be True
@@ -42,7 +42,9 @@ import re
 import secrets
 import string
 import tempfile
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +56,7 @@ from listening_study.blinding import StudyKey
 from listening_study.errors import SessionError, StimulusError, SubmissionError
 from listening_study.questionnaire import QUESTIONS, check_answers
 from listening_study.ratings import RatingsStore
-from listening_study.rules import TrialRules, check_listening, check_mushra
+from listening_study.rules import TrialRules, check_elapsed, check_listening, check_mushra
 
 if TYPE_CHECKING:  # only for annotations: keeps this module light for processes that only store ratings
     import pandas as pd
@@ -101,6 +103,10 @@ class Session:
     consent: str = ""  # when the participant agreed to take part (ISO time)
     questionnaire: dict[str, str] = field(default_factory=dict)
     done_steps: tuple[str, ...] = ()  # SIMPLE_STEPS already completed
+    # When the step in progress (or the graded trial in progress) began, in seconds since the epoch, by
+    # the server's clock: a trial submitted sooner than its conditions can have been heard is refused
+    # whatever the page reports (listening_study.rules.check_elapsed).
+    step_started: float = 0.0
 
 
 def _labelled(trial: Trial, rng: np.random.Generator) -> SessionTrial:
@@ -155,7 +161,12 @@ def _session_from_json(data: dict) -> Session:
 class SessionStore:
     """See the module docstring."""
 
-    def __init__(self, study_dir: str | Path, stimuli: StimulusSet, key: StudyKey | None = None):
+    def __init__(
+        self, study_dir: str | Path, stimuli: StimulusSet, key: StudyKey | None = None,
+        clock: Callable[[], float] = time.time,
+    ):  # fmt: skip
+        """``clock``: seconds since the epoch (tests pass a fast one; sessions store its readings)."""
+        self.clock = clock
         self.study_dir = Path(study_dir)
         self.stimuli = stimuli
         self.study = stimuli.study
@@ -205,7 +216,7 @@ class SessionStore:
         )
         now = datetime.now(UTC).isoformat(timespec="seconds")
         session = Session(session_id, participant_id, self.study.study_id, mode, now, order, designed,
-                          pages, volume, consent=now)  # fmt: skip
+                          pages, volume, consent=now, step_started=self.clock())  # fmt: skip
         self._save(session)
         return session
 
@@ -232,7 +243,7 @@ class SessionStore:
         session = self.resume(session_id)
         if self.step(session) != "questionnaire":
             raise SessionError("the questionnaire of this session is already answered")
-        session = replace(session, questionnaire=check_answers(answers))
+        session = replace(session, questionnaire=check_answers(answers), step_started=self.clock())
         self._save(session)
         return session
 
@@ -241,7 +252,7 @@ class SessionStore:
         current = self.step(session)
         if step not in SIMPLE_STEPS or step != current:
             raise SessionError(f"this session is at the {current} step, not {str(step)[:20]!r}")
-        session = replace(session, done_steps=(*session.done_steps, step))
+        session = replace(session, done_steps=(*session.done_steps, step), step_started=self.clock())
         self._save(session)
         return session
 
@@ -332,13 +343,19 @@ class SessionStore:
         """Check the trial's rules (listening_study.rules), then append its rows; SubmissionError otherwise."""
         session, trial = self._trial_in_progress(session_id, trial_id, "mushra")
         values = check_mushra(set(trial.labels), scores, listen_ms, self.rules)
-        return self.ratings.submit(session, trial_id, values, plays, time_ms, comment)
+        check_elapsed(len(trial.labels), self.clock() - session.step_started, self.rules)
+        rows = self.ratings.submit(session, trial_id, values, plays, time_ms, comment)
+        self._save(replace(session, step_started=self.clock()))  # the next trial begins now
+        return rows
 
     def submit_ab(self, session_id: str, trial_id: str, choice: str, confidence: int, plays: dict, time_ms: int,
                   comment: str = "", listen_ms: dict | None = None):  # fmt: skip
         session, trial = self._trial_in_progress(session_id, trial_id, "ab")
         check_listening(set(trial.labels), listen_ms, self.rules)
-        return self.ratings.submit_ab(session, trial_id, choice, confidence, plays, time_ms, comment)
+        check_elapsed(len(trial.labels), self.clock() - session.step_started, self.rules)
+        rows = self.ratings.submit_ab(session, trial_id, choice, confidence, plays, time_ms, comment)
+        self._save(replace(session, step_started=self.clock()))
+        return rows
 
     # ------------------------------------------------------------------------------------ experimenter
     def sessions_table(self) -> pd.DataFrame:

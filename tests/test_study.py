@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import subprocess
@@ -258,6 +259,15 @@ def test_default_study_on_tiny_dataset(tiny_dataset, planted):
 ANSWERS = {"age": "25-34", "experience": "some", "headphones": "closed"}
 
 
+_READINGS = itertools.count(1_700_000_000.0, 60.0)  # one fast clock for every store of this module
+
+
+def fast_clock():
+    """A clock that advances 60 s per reading (shared by all stores, so it never runs backwards): every
+    trial has been open long enough for the server's elapsed-time rule."""
+    return lambda: next(_READINGS)
+
+
 def ready(store: SessionStore, session):
     """Take a new session through consent, questionnaire, volume, familiarization and instructions."""
     if store.step(store.resume(session.session_id)) == "questionnaire":
@@ -272,7 +282,7 @@ def ready(store: SessionStore, session):
 
 def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     sessions = [store.start(consent=True) for _ in range(12)]
     mappings = {tuple(s.trials["t00-vocals"].labels.values()) for s in sessions}
     orders = {s.trial_order for s in sessions}
@@ -294,7 +304,7 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     with pytest.raises(SessionError, match="Please answer"):
         store.answer_questionnaire(session.session_id, {"age": "25-34"})
     store.answer_questionnaire(session.session_id, ANSWERS)
-    assert SessionStore(tmp_path / "study", stimuli).step(store.resume(session.session_id)) == "volume"
+    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).step(store.resume(session.session_id)) == "volume"
     with pytest.raises(SessionError, match="at the volume step"):
         store.complete_step(session.session_id, "instructions")
     session = ready(store, session)
@@ -302,7 +312,7 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     rules = {"listen_ms": dict.fromkeys(first.labels, 2500), "scores": dict.fromkeys(first.labels, 100.0)}
     store.submit(session.session_id, first.trial_id, rules["scores"], dict.fromkeys(first.labels, 1), 1000,
                  listen_ms=rules["listen_ms"])  # fmt: skip
-    reloaded = SessionStore(tmp_path / "study", stimuli)
+    reloaded = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     resumed = reloaded.resume(session.session_id)
     assert resumed.participant_id == "listener_07" and resumed.questionnaire == ANSWERS
     assert reloaded.progress(resumed) == (1, 2) and reloaded.step(resumed) == "trial"
@@ -331,7 +341,7 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
 
 def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     sessions = [ready(store, store.start(f"p{i:02d}", consent=True)) for i in range(50)]
     barrier = threading.Barrier(50)
     errors = []
@@ -376,7 +386,7 @@ def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
 
 def test_refused_submissions_write_nothing(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     session = store.start(consent=True)
     trial = store.next_trial(session)
     labels = trial.screen_labels
@@ -416,6 +426,14 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
         with pytest.raises(SubmissionError, match=message):
             store.submit(**arguments)
         assert store.ratings.path.read_bytes() == before, change
+    # The page may lie about its listening times: the server's own clock still refuses a trial submitted
+    # sooner than its 6 conditions x 2 s can have been heard (a store on the real clock, same session).
+    with pytest.raises(SubmissionError, match=r"submitted 0\.\d s after it opened; .* at least 12 s"):
+        SessionStore(tmp_path / "study", stimuli, clock=lambda: session.step_started + 0.5).submit(
+            session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen
+        )
+    assert store.ratings.path.read_bytes() == before
+    session = store.resume(session.session_id)
     rows = store.submit(session.session_id, trial.trial_id, scores, plays, 1000, "=HYPERLINK(evil)", listen)
     assert len(rows) == 6 and {r["mode"] for r in rows} == {"mushra"}
     assert {r["rating_comment"] for r in rows} == {"'=HYPERLINK(evil)"}  # a spreadsheet shows it as text
@@ -430,7 +448,7 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
 
 def test_ab_mode(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     session = ready(store, store.start(mode="ab", consent=True))
     assert len(session.trial_order) == 2 and all(t.startswith("ab0-") for t in session.trial_order)
     assert session.familiarization == ()  # the familiarization is MUSHRA's
@@ -535,10 +553,10 @@ def test_design_and_audio_tokens_come_from_the_secret_key(rendered, tmp_path):
     from listening_study.blinding import StudyKey
 
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     key_file = tmp_path / "study" / "study.key"
     assert key_file.stat().st_mode & 0o077 == 0  # readable by the owner only
-    assert SessionStore(tmp_path / "study", stimuli).key.token("x") == store.key.token("x")  # persisted
+    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).key.token("x") == store.key.token("x")  # persisted
     session = store.start(consent=True)
     # the same session id under another key: another design (what a participant could compute is useless)
     other = design_session(StudyKey.random().seed("design", session.session_id), stimuli.trials, 2)
