@@ -1,13 +1,15 @@
 """Analysis of a ratings CSV: post-screening, scores with confidence intervals, tests, SDR correlation.
 
-    python -m listening_study.analyze RATINGS.csv [--sdr EVAL_DIR] --out DIR [--min-participants 5]
+    python -m listening_study.analyze RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] --out DIR
+                                      [--min-participants 5]
 
 Public API (stable)::
 
-    analyze(ratings_csv, sdr_dir=None, out_dir=None, *, source_name=None,
+    analyze(ratings_csv, sdr_dir=None, out_dir=None, *, excerpt_sdr=None, source_name=None,
             min_participants=MIN_PARTICIPANTS_FOR_TESTS) -> AnalysisResult
     AnalysisResult: n_ratings, participants, excluded, screening, summary, friedman, pairwise, ab,
-                    sdr_points, sdr_correlation, rejected, rejected_counts, tests_withheld, markdown, files
+                    sdr_points, sdr_correlation, sdr_listeners, rejected, rejected_counts, tests_withheld,
+                    markdown, files
 
 Rows that cannot be counted are set aside first and reported (``rejected``: line, reason, detail;
 ``rejected_counts``: reason -> rows; also in the summary and ``rejected.csv``): duplicated rows (the
@@ -20,7 +22,10 @@ trials are excluded before anything else is computed (``screening`` says who and
 (and per target) the mean with its 95% t confidence interval, the median and n; a Friedman test
 (blocks = listener x trial), pairwise Wilcoxon signed-rank tests with Holm's correction; the Pearson and
 Spearman correlation of the excerpt's museval SDR with the mean rating; A/B preferences with a binomial
-test. Confidence intervals are clipped to the 0-100 scale. With fewer than ``min_participants`` kept
+test. The SDR of the rated excerpts (``excerpt_sdr``: a table from listening_study.excerpt_sdr, or
+museval JSON in ``sdr_dir``) beside the ratings: points per excerpt and condition, Pearson, Spearman and
+Kendall correlations across conditions, each listener's Kendall tau (listening_study.sdr). Confidence
+intervals are clipped to the 0-100 scale. With fewer than ``min_participants`` kept
 participants no difference is called significant (``tests_withheld``; the p-values stay in the tables
 for inspection). With ``out_dir``: tables as CSV (text cells that a spreadsheet would run as formulas
 neutralized), boxplots.png, sdr_vs_rating.png, summary.md and summary.html (figures first).
@@ -39,7 +44,7 @@ import pandas as pd
 from listening_study.errors import StudyError
 from listening_study.plots import boxplots, sdr_scatter
 from listening_study.ratings import read_ratings
-from listening_study.sdr import sdr_vs_ratings
+from listening_study.sdr import sdr_table_from_eval, sdr_vs_ratings
 from listening_study.spreadsheet import neutralize_frame
 from listening_study.stats import (
     MIN_PARTICIPANTS_FOR_TESTS,
@@ -66,6 +71,7 @@ class AnalysisResult:
     ab: pd.DataFrame
     sdr_points: pd.DataFrame | None
     sdr_correlation: pd.DataFrame | None
+    sdr_listeners: pd.DataFrame | None  # Kendall tau between SDR and each listener's ratings
     rejected: pd.DataFrame  # rows set aside before the analysis: line, ..., reason, detail
     rejected_counts: dict[str, int]  # reason -> number of rows
     tests_withheld: str  # why significance is not reported ("" when it is)
@@ -113,12 +119,27 @@ def _report(result: dict, source: str) -> str:
         )
         parts.append(_markdown_table(significant, digits=3))
     if result["sdr_correlation"] is not None:
-        parts.append("## Correlation of excerpt SDR with the mean rating\n")
-        parts.append(_markdown_table(result["sdr_correlation"], digits=3))
+        parts.append(_sdr_section(result["sdr_correlation"], result["sdr_listeners"]))
     if not result["ab"].empty:
         parts.append("## A/B preferences (two-sided binomial test)\n")
         parts.append(_markdown_table(result["ab"], digits=3))
     return "\n".join(parts)
+
+
+def _sdr_section(correlation: pd.DataFrame, listeners: pd.DataFrame) -> str:
+    text = ["## SDR of the rated excerpts and the ratings\n",
+            "Each point is one excerpt and condition: its SDR (BSS Eval v4, median over 1-s frames, the excerpt "
+            "itself) and its mean rating; the hidden reference is left out. Anchors widen the SDR range, so "
+            "correlations over *systems and anchors* are higher by design.\n",
+            _markdown_table(correlation[correlation["target"] == "all"], digits=3)]  # fmt: skip
+    if listeners is not None and not listeners.empty:
+        summary = (listeners.dropna(subset=["kendall_tau"]).groupby("scope")["kendall_tau"]
+                   .agg(["count", "median", "min", "max"]).reset_index()
+                   .rename(columns={"count": "listeners", "median": "median_tau", "min": "min_tau", "max": "max_tau"}))  # fmt: skip
+        text += ["### Each listener's Kendall tau between SDR and rating\n",
+                 "Over every excerpt and condition the listener rated (Jaffe & Burgoyne 2025 report 0.09-0.32 "
+                 "for separation outputs). Per listener in sdr_listeners.csv.\n", _markdown_table(summary, 3)]  # fmt: skip
+    return "\n".join(text)
 
 
 #: rows of the rejected table shown in summary.md (all of them are in rejected.csv)
@@ -162,7 +183,7 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_points", "sdr_correlation",
-                 "rejected"):  # fmt: skip
+                 "sdr_listeners", "rejected"):  # fmt: skip
         if result.get(name) is not None:
             files[name] = out_dir / f"{name}.csv"
             neutralize_frame(result[name]).to_csv(files[name], index=False)
@@ -174,7 +195,8 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     files["markdown"].write_text(markdown)
     tables = "".join(
         f"<h2>{html.escape(name)}</h2>{result[name].to_html(index=False, float_format=lambda v: f'{v:.3g}')}"
-        for name in ("rejected", "screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation")
+        for name in ("rejected", "screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation",
+                     "sdr_listeners")
         if result.get(name) is not None and not result[name].empty
     )
     images = "".join(
@@ -197,16 +219,30 @@ def _withhold_tests(pairwise: pd.DataFrame, kept: int, minimum: int) -> tuple[pd
     return pairwise, reason
 
 
+def _sdr_table(excerpt_sdr, sdr_dir, mushra: pd.DataFrame) -> pd.DataFrame | None:
+    if excerpt_sdr is None:
+        return None if sdr_dir is None else sdr_table_from_eval(mushra, sdr_dir)
+    if isinstance(excerpt_sdr, pd.DataFrame):
+        return excerpt_sdr
+    try:
+        return pd.read_csv(excerpt_sdr, comment="#")
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"cannot read the excerpt SDR table {excerpt_sdr}: {exc}") from exc
+
+
 def analyze(
     ratings_csv: str | Path,
     sdr_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
     *,
+    excerpt_sdr: pd.DataFrame | str | Path | None = None,
     source_name: str | None = None,
     min_participants: int = MIN_PARTICIPANTS_FOR_TESTS,
 ) -> AnalysisResult:
     """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
-    for an output folder that cannot be written. ``source_name`` names the ratings in the report (default:
+    for an output folder that cannot be written. ``excerpt_sdr``: the SDR table (SDR_COLUMNS of
+    listening_study.sdr, e.g. from listening_study.excerpt_sdr) or a CSV of it; it takes precedence over
+    ``sdr_dir``. ``source_name`` names the ratings in the report (default:
     the file's path)."""
     if out_dir is not None:
         _check_out_dir(Path(out_dir))
@@ -229,6 +265,7 @@ def analyze(
         "ab": ab_summary(ratings[ratings["mode"] == "ab"]),
         "sdr_points": None,
         "sdr_correlation": None,
+        "sdr_listeners": None,
         "rejected": rejected,
         "rejected_counts": {str(k): int(v) for k, v in rejected["reason"].value_counts(sort=True).items()},
     }
@@ -236,8 +273,11 @@ def analyze(
     result["pairwise"], result["tests_withheld"] = _withhold_tests(
         pairwise_wilcoxon(mushra), kept, min_participants
     )
-    if sdr_dir is not None:
-        result["sdr_points"], result["sdr_correlation"] = sdr_vs_ratings(mushra, sdr_dir)
+    sdr_table = _sdr_table(excerpt_sdr, sdr_dir, mushra)
+    if sdr_table is not None:
+        comparison = sdr_vs_ratings(mushra, sdr_table)
+        result["sdr_points"], result["sdr_correlation"] = comparison.points, comparison.correlation
+        result["sdr_listeners"] = comparison.listeners
     markdown = _report({**result, "n_rows": n_rows}, source_name or f"`{ratings_csv}`")
     files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
     return AnalysisResult(**result, markdown=markdown, files=files)
@@ -251,12 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sdr", type=Path, default=None, help="mss.evaluate output folder (<method>/test/<track>.json)"
     )
+    parser.add_argument("--excerpt-sdr", type=Path, default=None,
+                        help="SDR of the rated excerpts (excerpt_sdr.csv in the study's stimulus folder)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder for tables, plots and the summary")
     parser.add_argument("--min-participants", type=int, default=MIN_PARTICIPANTS_FOR_TESTS,
                         help="fewest kept participants for which significance is reported")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        result = analyze(args.ratings, args.sdr, args.out, min_participants=args.min_participants)
+        result = analyze(args.ratings, args.sdr, args.out, excerpt_sdr=args.excerpt_sdr,
+                         min_participants=args.min_participants)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

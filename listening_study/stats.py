@@ -151,7 +151,9 @@ def condition_summary(mushra: pd.DataFrame, confidence: float = 0.95) -> pd.Data
             low, high = SCORE_RANGES["mushra"]
             rows.append({  # the interval clipped to the scale: no score lies outside it
                 "target": target, "condition": condition, "n": int(scores.size), "mean": mean,
-                "ci_low": max(low, mean - half), "ci_high": min(high, mean + half), "ci_half_width": half,
+                # no interval (nan) from a single score, not the whole scale
+                "ci_low": max(low, mean - half) if np.isfinite(half) else np.nan,
+                "ci_high": min(high, mean + half) if np.isfinite(half) else np.nan, "ci_half_width": half,
                 "median": float(scores.median()), "std": float(scores.std(ddof=1)) if scores.size > 1 else np.nan,
             })  # fmt: skip
     columns = ["target", "condition", "n", "mean", "ci_low", "ci_high", "ci_half_width", "median", "std"]

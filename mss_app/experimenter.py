@@ -53,11 +53,21 @@ def results_state(config: AppConfig, context: StudyContext, folder: Path) -> dic
     if ratings.empty:
         return {"headline": (f"**No ratings yet.** {started}. Participants take the test on the app's main "
                              "page (`/`); their ratings appear here as soon as they submit a trial.")}  # fmt: skip
-    eval_dir = Path(config.eval_dir) if Path(config.eval_dir).is_dir() else None
-    result = analyze(snapshot, eval_dir, folder / "analysis", source_name="the ratings of this study")
+    from listening_study.errors import StudyError
+    from listening_study.excerpt_sdr import study_excerpt_sdr
+
+    sdr_note = ""
+    try:  # the SDR of the excerpts the listeners heard, from the stimuli (cached after the first time)
+        excerpt_sdr = study_excerpt_sdr(context.stimuli)
+    except (StudyError, OSError) as exc:
+        excerpt_sdr, sdr_note = None, f" SDR of the excerpts not available: {exc}."
+    result = analyze(snapshot, out_dir=folder / "analysis", excerpt_sdr=excerpt_sdr,
+                     source_name="the ratings of this study")  # fmt: skip
     kept = len(result.participants) - len(result.excluded)
     headline = (f"**{len(ratings)} rating rows** from {len(result.participants)} participant(s) ({kept} kept "
-                f"after post-screening); {started}.")  # fmt: skip
+                f"after post-screening); {started}.{sdr_note}")  # fmt: skip
+    if result.tests_withheld:
+        headline += f"\n\n**Significance not reported:** {result.tests_withheld}"
     files = [
         _export_csv(pd.read_csv(snapshot, keep_default_na=False), folder / "ratings.csv"),
         _export_csv(sessions, folder / "sessions.csv"),

@@ -609,3 +609,38 @@ def test_session_settings_are_validated(planted, line, message):
     path.write_text(study_file.read_text() + line + "\n")
     with pytest.raises(StudyError, match=message):
         load_study(path)
+
+
+def test_excerpt_sdr_is_that_of_the_rated_excerpt(planted, rendered):
+    """The SDR table of the study's own stimuli: the mixture anchor's SDR equals the SDR of the planted
+    mixture against the planted vocals on exactly the excerpt (loudness gain undone), the hidden reference
+    is infinite, and the table is cached beside the stimuli."""
+    from listening_study.excerpt_sdr import CACHE_NAME, study_excerpt_sdr
+    from mss.browser import median_sdr, window_sdr_frames
+
+    root, _ = planted
+    _, stimuli = rendered
+    table = study_excerpt_sdr(stimuli)
+    assert len(table) == sum(len(t.conditions) for t in stimuli.trials)
+    assert (table.loc[table["condition"] == "reference", "sdr_db"] == math.inf).all()
+    # alpha's excerpt is where the planted vocals sound; beta's 1.0-4.5 s has vocals only after 4.0 s, so
+    # every full 1-s frame of its reference is silent: no SDR (museval's rule), although the dithered
+    # file is not digital silence
+    first = table[(table["trial_id"] == "t00-vocals") & (table["condition"] != "reference")]["sdr_db"]
+    second = table[(table["trial_id"] == "t01-vocals") & (table["condition"] != "reference")]["sdr_db"]
+    assert first.map(math.isfinite).all() and second.map(math.isnan).all()
+    for trial in stimuli.trials:
+        song = root / "dataset" / "test" / trial.song
+        mix, _ = sf.read(song / "mixture.wav", always_2d=True)
+        vocals, _ = sf.read(song / "vocals.wav", always_2d=True)
+        lo, hi = round(trial.start_s * RATE), round(trial.end_s * RATE)
+        expected = median_sdr(window_sdr_frames(vocals[lo:hi].T, mix[lo:hi].T))
+        got = table[(table["trial_id"] == trial.trial_id) & (table["condition"] == "mixture")]["sdr_db"].item()
+        assert got == pytest.approx(expected, abs=0.05, nan_ok=True), trial.trial_id
+    cache = stimuli.root / CACHE_NAME
+    assert cache.is_file()
+    header, _, body = cache.read_text().partition("\n")
+    lines = body.splitlines()
+    lines[1] = ",".join([*lines[1].split(",")[:-1], "99.5"])  # a value planted in the cache is read back
+    cache.write_text("\n".join([header, *lines]) + "\n")
+    assert study_excerpt_sdr(stimuli)["sdr_db"].iloc[0] == 99.5

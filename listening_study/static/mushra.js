@@ -634,7 +634,7 @@
     _page(title, ...children) {
       this._closeView();
       this.header.replaceChildren(el("h2", {}, title));
-      this.body.replaceChildren(...children);
+      this.body.replaceChildren(...children.filter((child) => child != null)); // null: an optional part left out
       window.scrollTo(0, 0);
     }
     _rateWarning() {
@@ -803,8 +803,11 @@
     }
     _progress() {
       const s = this.session;
+      const fill = el("div", { class: "mushra-fill" });
+      // set through the CSSOM: the page's Content-Security-Policy (no 'unsafe-inline') ignores style attributes
+      fill.style.width = (100 * s.n_done) / Math.max(s.n_trials, 1) + "%";
       return el("div", { class: "mushra-progress" },
-        el("div", { class: "mushra-bar" }, el("div", { class: "mushra-fill", style: "width:" + (100 * s.n_done) / Math.max(s.n_trials, 1) + "%" })),
+        el("div", { class: "mushra-bar" }, fill),
         el("span", { class: "mushra-count" }, "Trial " + (s.n_done + 1) + " of " + s.n_trials));
     }
     showTrial() {
