@@ -206,9 +206,26 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     page.click(".mushra-submit")
     assert "at least one version 100" in _message(page)
     assert trial_id not in set(_csv_rows(context)["trial_id"])
+    # A loop shorter than 0.5 s is refused; a longer one is kept, its bounds shown.
+    box = page.locator(".mushra-wavebox").bounding_box()
+    y = box["y"] + box["height"] / 2
+
+    def drag(start: float, end: float) -> None:
+        page.mouse.move(box["x"] + start * box["width"], y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + end * box["width"], y, steps=4)
+        page.mouse.up()
+
+    drag(0.1, 0.2)  # 0.3 s of the 3-s excerpt
+    assert "A loop must be at least 0.5 s" in _message(page)
+    assert page.evaluate("() => window.mushra.app.view.engine.loop") is None
+    drag(0.1, 0.6)
+    loop = page.evaluate("() => window.mushra.app.view.engine.loop")
+    assert loop[0] == pytest.approx(0.3, abs=0.05) and loop[1] == pytest.approx(1.8, abs=0.05)
+    assert re.fullmatch(r"Loop 0\.\d\d–1\.\d\d s", page.inner_text(".mushra-loop-label"))
     # 4. The hidden reference at 100: accepted.
     _set_score(page, hidden, 100)
-    page.click(".mushra-select[data-key='REF']")
+    assert page.inner_text(".mushra-trial .mushra-message") == ""  # moving a slider clears the refusal
     page.screenshot(path=str(shots / "participant_5_trial.png"), full_page=True)
     page.click(".mushra-submit")
     page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)

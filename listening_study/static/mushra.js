@@ -415,6 +415,7 @@
         if (!this._sliderEnabled(label)) return; // belt and braces: a disabled slider takes no input
         this.scores[label] = Number(slider.value);
         slider.classList.remove("unrated");
+        if (this.message) this.message.textContent = ""; // a refusal's message is about the ratings before this move
         value.textContent = slider.value;
       });
       this.sliders[label] = slider;
