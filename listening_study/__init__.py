@@ -9,11 +9,13 @@ sessions, ratings and analysis. The app imports only the names below (and ``list
     trial = store.next_trial(session)                # labels A, B, ... (true names stay on the server)
     store.audio_token(session, "trial", trial.trial_id, "A")   # what the page gets; audio_path() resolves it
     store.submit(session.session_id, trial.trial_id, scores, plays, time_ms, comment, listen_ms)
-    analyze(store.ratings.path, sdr_dir=None, out_dir=None)   # from listening_study.analyze
+    sdr_table = study_excerpt_sdr(stimuli)           # SDR of every rated excerpt and condition (cached)
+    analyze(store.ratings.path, out_dir=None, excerpt_sdr=sdr_table)   # from listening_study.analyze
 """
 
 from listening_study.blinding import StudyKey
 from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
+from listening_study.excerpt_sdr import study_excerpt_sdr
 from listening_study.questionnaire import QUESTIONS
 from listening_study.ratings import COLUMNS, RatingsStore, read_ratings
 from listening_study.rules import TrialRules
@@ -31,5 +33,5 @@ from listening_study.study import (
 __all__ = [
     "COLUMNS", "ExcerptSpec", "QUESTIONS", "STEPS", "StudyKey", "TrialRules", "RatingsFileError", "RatingsStore", "Session", "SessionError", "SessionStore",
     "SessionTrial", "StimulusError", "StimulusSet", "StudyConfig", "StudyError", "SubmissionError", "SystemSpec",
-    "Trial", "default_study", "load_study", "prepare_stimuli", "read_ratings", "validate_study",
+    "Trial", "default_study", "load_study", "prepare_stimuli", "read_ratings", "study_excerpt_sdr", "validate_study",
 ]  # fmt: skip

@@ -312,9 +312,17 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
     with httpx.Client(base_url=url, timeout=30) as client:
         for guess in list(guesses)[:200]:  # guessed tokens of this session: none is served
             assert client.get(f"/mushra/audio/{session_id}/{guess[:32]}").status_code == 404
-        # Another session: other tokens for the same trial and labels.
+        # Another session: other tokens for the same trials and labels.
         other = client.post("/mushra/api/start", json={"consent": True}).json()
-        assert other["session_id"] != session_id and other["step"] == "questionnaire"
+        other_id = other["session_id"]
+        client.post("/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS})
+        for step in ("volume", "familiarization", "instructions"):
+            other = client.post("/mushra/api/step", json={"session_id": other_id, "step": step}).json()
+        other_links = [other["trial"]["reference_url"], *(c["url"] for c in other["trial"]["conditions"])]
+        assert other["step"] == "trial" and other_id != session_id
+        assert not {link.rsplit("/", 1)[1] for link in other_links} & set(tokens.values())
+        # A token of one session does not open anything in another.
+        assert client.get(f"/mushra/audio/{other_id}/{tokens['A']}").status_code == 404
 
     # 2. Headers and bytes: every file of the trial looks the same from outside; the hidden reference is
     # not the open reference byte for byte.
@@ -375,8 +383,12 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     page.wait_for_selector("text=Kendall tau", timeout=30_000)
     text = page.inner_text("body")
     assert "Significance not reported" in text  # one participant
-    assert page.locator("img").count() >= 2  # boxplots, SDR scatter
-    page.wait_for_timeout(1000)
+    # boxplots and the SDR scatter, both loaded
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0).length >= 2",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(500)
     page.screenshot(path=str(shots / "experimenter_3_results.png"), full_page=True)
     page.get_by_role("tab", name="Spectrogram browser").click()
     page.get_by_role("button", name="Show").click()
