@@ -126,6 +126,10 @@ def _report(result: dict, source: str) -> str:
     return "\n".join(parts)
 
 
+#: listeners whose Kendall tau summary.md lists one by one (all of them are in sdr_listeners.csv)
+LISTENERS_SHOWN = 30
+
+
 def _sdr_section(correlation: pd.DataFrame, listeners: pd.DataFrame) -> str:
     text = ["## SDR of the rated excerpts and the ratings\n",
             "Each point is one excerpt and condition: its SDR (BSS Eval v4, median over 1-s frames, the excerpt "
@@ -138,7 +142,12 @@ def _sdr_section(correlation: pd.DataFrame, listeners: pd.DataFrame) -> str:
                    .rename(columns={"count": "listeners", "median": "median_tau", "min": "min_tau", "max": "max_tau"}))  # fmt: skip
         text += ["### Each listener's Kendall tau between SDR and rating\n",
                  "Over every excerpt and condition the listener rated (Jaffe & Burgoyne 2025 report 0.09-0.32 "
-                 "for separation outputs). Per listener in sdr_listeners.csv.\n", _markdown_table(summary, 3)]  # fmt: skip
+                 "for separation outputs); all listeners in sdr_listeners.csv.\n", _markdown_table(summary, 3)]  # fmt: skip
+        per_listener = listeners.pivot(index="participant_id", columns="scope", values="kendall_tau")
+        per_listener = per_listener.rename(columns=lambda scope: f"tau ({scope})").reset_index()
+        text.append(_markdown_table(per_listener.head(LISTENERS_SHOWN), digits=3))
+        if len(per_listener) > LISTENERS_SHOWN:
+            text.append(f"... and {len(per_listener) - LISTENERS_SHOWN} more listeners (sdr_listeners.csv).\n")
     return "\n".join(text)
 
 

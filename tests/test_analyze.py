@@ -209,6 +209,7 @@ def test_sdr_rating_correlations_known_answers(tmp_path):
     assert result.files["sdr_scatter"].stat().st_size > 1000
     assert not pd.read_csv(result.files["sdr_listeners"]).empty
     assert "Kendall tau" in result.markdown
+    assert "| L1 | 0.667 | 0.733 |" in result.markdown  # each listener's taus: systems, with anchors
 
 
 def test_cli_writes_report(known_csv, tmp_path, capsys):
