@@ -7,7 +7,7 @@
     POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
     POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
     GET  /mushra/audio/<session id>/<token>   a stimulus (WAV), Cache-Control: no-store, no validators
-    GET  /mushra/static/mushra.js | mushra.css
+    GET  /mushra/static/mushra-audio.js | mushra.js | mushra.css
 
 A session (JSON) holds the step in progress and what that step needs: the questions, the volume
 page's audio, the familiarization pages, or the trial (neutral labels and per-session audio tokens,
@@ -28,6 +28,7 @@ from mss_app.context import StudyContext
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "listening_study" / "static"
 STATIC_FILES = {  # the only files /mushra/static serves
+    "mushra-audio.js": (STATIC_DIR / "mushra-audio.js", "text/javascript"),
     "mushra.js": (STATIC_DIR / "mushra.js", "text/javascript"),
     "mushra.css": (STATIC_DIR / "mushra.css", "text/css"),
 }

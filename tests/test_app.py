@@ -343,7 +343,9 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
     assert contents[hidden] != contents["REF"]
 
     # 3. Nothing the participant's page or API says names a condition (text, attributes, URLs, JSON).
-    page_text = page.content() + page.request.get(url + "/mushra/static/mushra.js").text()
+    page_text = page.content() + "".join(
+        page.request.get(f"{url}/mushra/static/{name}").text() for name in ("mushra.js", "mushra-audio.js")
+    )
     api_text = " ".join(r.text() for r in bodies if r.ok)
     for name in secret_names:
         assert name not in page_text.lower() and name not in api_text, name
