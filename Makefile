@@ -16,7 +16,7 @@ demo: setup
 	$(PY) app.py --port $(PORT) $(ARGS)
 
 lint: setup
-	$(PY) -m ruff check mss training listening_study tests app.py
+	$(PY) -m ruff check mss mss_app training listening_study tests app.py
 
 bench: setup
 	$(PY) -m mss.bench

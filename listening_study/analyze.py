@@ -1,12 +1,15 @@
 """Analysis of a ratings CSV: post-screening, scores with confidence intervals, tests, SDR correlation.
 
-    python -m listening_study.analyze RATINGS.csv [--sdr EVAL_DIR] --out DIR
+    python -m listening_study.analyze RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] --out DIR
+                                      [--min-participants 5]
 
 Public API (stable)::
 
-    analyze(ratings_csv, sdr_dir=None, out_dir=None) -> AnalysisResult
+    analyze(ratings_csv, sdr_dir=None, out_dir=None, *, excerpt_sdr=None, source_name=None,
+            min_participants=MIN_PARTICIPANTS_FOR_TESTS) -> AnalysisResult
     AnalysisResult: n_ratings, participants, excluded, screening, summary, friedman, pairwise, ab,
-                    sdr_points, sdr_correlation, rejected, rejected_counts, markdown, files
+                    sdr_points, sdr_correlation, sdr_listeners, rejected, rejected_counts, tests_withheld,
+                    markdown, files
 
 Rows that cannot be counted are set aside first and reported (``rejected``: line, reason, detail;
 ``rejected_counts``: reason -> rows; also in the summary and ``rejected.csv``): duplicated rows (the
@@ -19,7 +22,13 @@ trials are excluded before anything else is computed (``screening`` says who and
 (and per target) the mean with its 95% t confidence interval, the median and n; a Friedman test
 (blocks = listener x trial), pairwise Wilcoxon signed-rank tests with Holm's correction; the Pearson and
 Spearman correlation of the excerpt's museval SDR with the mean rating; A/B preferences with a binomial
-test. With ``out_dir``: tables as CSV, boxplots.png, sdr_vs_rating.png, summary.md and summary.html.
+test. The SDR of the rated excerpts (``excerpt_sdr``: a table from listening_study.excerpt_sdr, or
+museval JSON in ``sdr_dir``) beside the ratings: points per excerpt and condition, Pearson, Spearman and
+Kendall correlations across conditions, each listener's Kendall tau (listening_study.sdr). Confidence
+intervals are clipped to the 0-100 scale. With fewer than ``min_participants`` kept
+participants no difference is called significant (``tests_withheld``; the p-values stay in the tables
+for inspection). With ``out_dir``: tables as CSV (text cells that a spreadsheet would run as formulas
+neutralized), boxplots.png, sdr_vs_rating.png, summary.md and summary.html (figures first).
 """
 
 from __future__ import annotations
@@ -35,8 +44,10 @@ import pandas as pd
 from listening_study.errors import StudyError
 from listening_study.plots import boxplots, sdr_scatter
 from listening_study.ratings import read_ratings
-from listening_study.sdr import sdr_vs_ratings
+from listening_study.sdr import sdr_table_from_eval, sdr_vs_ratings
+from listening_study.spreadsheet import neutralize_frame
 from listening_study.stats import (
+    MIN_PARTICIPANTS_FOR_TESTS,
     SCORE_RANGES,
     ab_summary,
     condition_summary,
@@ -60,8 +71,10 @@ class AnalysisResult:
     ab: pd.DataFrame
     sdr_points: pd.DataFrame | None
     sdr_correlation: pd.DataFrame | None
+    sdr_listeners: pd.DataFrame | None  # Kendall tau between SDR and each listener's ratings
     rejected: pd.DataFrame  # rows set aside before the analysis: line, ..., reason, detail
     rejected_counts: dict[str, int]  # reason -> number of rows
+    tests_withheld: str  # why significance is not reported ("" when it is)
     markdown: str
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -84,8 +97,8 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _report(result: dict, source: Path) -> str:
-    parts = [f"# Listening study results\n\nRatings: `{source}`. MUSHRA ratings kept: {result['n_ratings']} "
+def _report(result: dict, source: str) -> str:
+    parts = [f"# Listening study results\n\nRatings: {source}. MUSHRA ratings kept: {result['n_ratings']} "
              f"from {len(result['participants']) - len(result['excluded'])} of {len(result['participants'])} "
              "participants.\n"]  # fmt: skip
     parts.append(_rejected_section(result["rejected"], result["rejected_counts"], result["n_rows"]))
@@ -93,20 +106,49 @@ def _report(result: dict, source: Path) -> str:
     parts.append(_markdown_table(result["screening"]))
     parts.append("## Scores per condition (mean, 95% CI from the t-distribution)\n")
     parts.append(_markdown_table(result["summary"]))
-    parts.append("## Friedman test (blocks = participant x trial)\n")
-    parts.append(_markdown_table(result["friedman"], digits=3))
-    significant = result["pairwise"]
-    if not significant.empty:
-        significant = significant[significant["significant"]]
-    parts.append("## Significant pairwise differences (Wilcoxon signed-rank, Holm-corrected, alpha 0.05)\n")
-    parts.append(_markdown_table(significant, digits=3))
+    if result["tests_withheld"]:
+        parts.append(f"## Significance\n\n**Not reported:** {result['tests_withheld']}\n")
+    else:
+        parts.append("## Friedman test (blocks = participant x trial)\n")
+        parts.append(_markdown_table(result["friedman"], digits=3))
+        significant = result["pairwise"]
+        if not significant.empty:
+            significant = significant[significant["significant"]]
+        parts.append(
+            "## Significant pairwise differences (Wilcoxon signed-rank, Holm-corrected, alpha 0.05)\n"
+        )
+        parts.append(_markdown_table(significant, digits=3))
     if result["sdr_correlation"] is not None:
-        parts.append("## Correlation of excerpt SDR with the mean rating\n")
-        parts.append(_markdown_table(result["sdr_correlation"], digits=3))
+        parts.append(_sdr_section(result["sdr_correlation"], result["sdr_listeners"]))
     if not result["ab"].empty:
         parts.append("## A/B preferences (two-sided binomial test)\n")
         parts.append(_markdown_table(result["ab"], digits=3))
     return "\n".join(parts)
+
+
+#: listeners whose Kendall tau summary.md lists one by one (all of them are in sdr_listeners.csv)
+LISTENERS_SHOWN = 30
+
+
+def _sdr_section(correlation: pd.DataFrame, listeners: pd.DataFrame) -> str:
+    text = ["## SDR of the rated excerpts and the ratings\n",
+            "Each point is one excerpt and condition: its SDR (BSS Eval v4, median over 1-s frames, the excerpt "
+            "itself) and its mean rating; the hidden reference is left out. Anchors widen the SDR range, so "
+            "correlations over *systems and anchors* are higher by design.\n",
+            _markdown_table(correlation[correlation["target"] == "all"], digits=3)]  # fmt: skip
+    if listeners is not None and not listeners.empty:
+        summary = (listeners.dropna(subset=["kendall_tau"]).groupby("scope")["kendall_tau"]
+                   .agg(["count", "median", "min", "max"]).reset_index()
+                   .rename(columns={"count": "listeners", "median": "median_tau", "min": "min_tau", "max": "max_tau"}))  # fmt: skip
+        text += ["### Each listener's Kendall tau between SDR and rating\n",
+                 "Over every excerpt and condition the listener rated (Jaffe & Burgoyne 2025 report 0.09-0.32 "
+                 "for separation outputs); all listeners in sdr_listeners.csv.\n", _markdown_table(summary, 3)]  # fmt: skip
+        per_listener = listeners.pivot(index="participant_id", columns="scope", values="kendall_tau")
+        per_listener = per_listener.rename(columns=lambda scope: f"tau ({scope})").reset_index()
+        text.append(_markdown_table(per_listener.head(LISTENERS_SHOWN), digits=3))
+        if len(per_listener) > LISTENERS_SHOWN:
+            text.append(f"... and {len(per_listener) - LISTENERS_SHOWN} more listeners (sdr_listeners.csv).\n")
+    return "\n".join(text)
 
 
 #: rows of the rejected table shown in summary.md (all of them are in rejected.csv)
@@ -150,10 +192,10 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_points", "sdr_correlation",
-                 "rejected"):  # fmt: skip
+                 "sdr_listeners", "rejected"):  # fmt: skip
         if result.get(name) is not None:
             files[name] = out_dir / f"{name}.csv"
-            result[name].to_csv(files[name], index=False)
+            neutralize_frame(result[name]).to_csv(files[name], index=False)
     if not mushra.empty:
         files["boxplots"] = boxplots(mushra, result["summary"], out_dir / "boxplots.png")
     if result["sdr_points"] is not None and not result["sdr_points"].empty:
@@ -162,7 +204,8 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     files["markdown"].write_text(markdown)
     tables = "".join(
         f"<h2>{html.escape(name)}</h2>{result[name].to_html(index=False, float_format=lambda v: f'{v:.3g}')}"
-        for name in ("rejected", "screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation")
+        for name in ("rejected", "screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation",
+                     "sdr_listeners")
         if result.get(name) is not None and not result[name].empty
     )
     images = "".join(
@@ -174,11 +217,42 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     return files
 
 
+def _withhold_tests(pairwise: pd.DataFrame, kept: int, minimum: int) -> tuple[pd.DataFrame, str]:
+    """Below ``minimum`` kept participants nothing is called significant; returns the reason."""
+    if kept >= minimum:
+        return pairwise, ""
+    reason = (f"{kept} kept participant(s), fewer than {minimum}: differences between conditions are not "
+              "tested for significance (p-values in pairwise.csv are for inspection only).")  # fmt: skip
+    if not pairwise.empty:
+        pairwise = pairwise.assign(significant=False, better="")
+    return pairwise, reason
+
+
+def _sdr_table(excerpt_sdr, sdr_dir, mushra: pd.DataFrame) -> pd.DataFrame | None:
+    if excerpt_sdr is None:
+        return None if sdr_dir is None else sdr_table_from_eval(mushra, sdr_dir)
+    if isinstance(excerpt_sdr, pd.DataFrame):
+        return excerpt_sdr
+    try:
+        return pd.read_csv(excerpt_sdr, comment="#")
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"cannot read the excerpt SDR table {excerpt_sdr}: {exc}") from exc
+
+
 def analyze(
-    ratings_csv: str | Path, sdr_dir: str | Path | None = None, out_dir: str | Path | None = None
+    ratings_csv: str | Path,
+    sdr_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    excerpt_sdr: pd.DataFrame | str | Path | None = None,
+    source_name: str | None = None,
+    min_participants: int = MIN_PARTICIPANTS_FOR_TESTS,
 ) -> AnalysisResult:
     """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
-    for an output folder that cannot be written."""
+    for an output folder that cannot be written. ``excerpt_sdr``: the SDR table (SDR_COLUMNS of
+    listening_study.sdr, e.g. from listening_study.excerpt_sdr) or a CSV of it; it takes precedence over
+    ``sdr_dir``. ``source_name`` names the ratings in the report (default:
+    the file's path)."""
     if out_dir is not None:
         _check_out_dir(Path(out_dir))
     ratings = read_ratings(ratings_csv, coerce_scores=True)
@@ -196,16 +270,24 @@ def analyze(
         "screening": screening,
         "summary": condition_summary(mushra),
         "friedman": friedman_tests(mushra, systems),
-        "pairwise": pairwise_wilcoxon(mushra),
+        "pairwise": None,
         "ab": ab_summary(ratings[ratings["mode"] == "ab"]),
         "sdr_points": None,
         "sdr_correlation": None,
+        "sdr_listeners": None,
         "rejected": rejected,
         "rejected_counts": {str(k): int(v) for k, v in rejected["reason"].value_counts(sort=True).items()},
     }
-    if sdr_dir is not None:
-        result["sdr_points"], result["sdr_correlation"] = sdr_vs_ratings(mushra, sdr_dir)
-    markdown = _report({**result, "n_rows": n_rows}, Path(ratings_csv))
+    kept = len(screening) - len(excluded)
+    result["pairwise"], result["tests_withheld"] = _withhold_tests(
+        pairwise_wilcoxon(mushra), kept, min_participants
+    )
+    sdr_table = _sdr_table(excerpt_sdr, sdr_dir, mushra)
+    if sdr_table is not None:
+        comparison = sdr_vs_ratings(mushra, sdr_table)
+        result["sdr_points"], result["sdr_correlation"] = comparison.points, comparison.correlation
+        result["sdr_listeners"] = comparison.listeners
+    markdown = _report({**result, "n_rows": n_rows}, source_name or f"`{ratings_csv}`")
     files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
     return AnalysisResult(**result, markdown=markdown, files=files)
 
@@ -218,10 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sdr", type=Path, default=None, help="mss.evaluate output folder (<method>/test/<track>.json)"
     )
+    parser.add_argument("--excerpt-sdr", type=Path, default=None,
+                        help="SDR of the rated excerpts (excerpt_sdr.csv in the study's stimulus folder)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder for tables, plots and the summary")
+    parser.add_argument("--min-participants", type=int, default=MIN_PARTICIPANTS_FOR_TESTS,
+                        help="fewest kept participants for which significance is reported")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        result = analyze(args.ratings, args.sdr, args.out)
+        result = analyze(args.ratings, args.sdr, args.out, excerpt_sdr=args.excerpt_sdr,
+                         min_participants=args.min_participants)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

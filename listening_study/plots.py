@@ -27,7 +27,9 @@ def boxplots(mushra: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
         axis.boxplot(data, showfliers=True)
         stats = summary[summary["target"] == target].set_index("condition").loc[order]
         positions = range(1, len(order) + 1)
-        axis.errorbar(positions, stats["mean"], yerr=stats["ci_half_width"].fillna(0), fmt="o", color="tab:red",
+        below = (stats["mean"] - stats["ci_low"]).fillna(0).clip(lower=0)  # the CI as clipped to 0-100
+        above = (stats["ci_high"] - stats["mean"]).fillna(0).clip(lower=0)
+        axis.errorbar(positions, stats["mean"], yerr=[below, above], fmt="o", color="tab:red",
                       capsize=3, label="mean ± 95% CI")  # fmt: skip
         axis.set_xticks(list(positions), order, rotation=30, ha="right")
         axis.set_ylim(-2, 102)
@@ -40,15 +42,27 @@ def boxplots(mushra: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
 
 
 def sdr_scatter(points: pd.DataFrame, path: Path) -> Path:
-    """Mean rating per excerpt and condition against the excerpt's museval SDR."""
-    figure = _figure(figsize=(5.5, 4.2), layout="constrained")
-    axis = figure.subplots()
-    for condition, group in points.groupby("condition"):
-        axis.scatter(group["sdr"], group["mean_rating"], label=condition, alpha=0.8)
-    axis.set_xlabel("SDR of the excerpt (dB, museval median over frames)")
-    axis.set_ylabel("mean MUSHRA score")
-    axis.set_ylim(-2, 102)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize="small")
+    """One panel per condition (systems first): mean rating per excerpt against the excerpt's SDR, one
+    colour per target; every panel on the same axes, so the panels compare."""
+    from listening_study.study import ANCHORS
+
+    conditions = sorted(points["condition"].unique(), key=lambda name: (name in ANCHORS, name))
+    targets = sorted(points["target"].unique())
+    colours = {target: f"C{i % 10}" for i, target in enumerate(targets)}
+    low, high = float(points["sdr"].min()), float(points["sdr"].max())
+    pad = max(1.0, 0.08 * (high - low))
+    figure = _figure(figsize=(3.4 * max(1, len(conditions)), 3.6), layout="constrained")
+    axes = figure.subplots(1, max(1, len(conditions)), squeeze=False, sharey=True)[0]
+    for axis, condition in zip(axes, conditions, strict=False):
+        group = points[points["condition"] == condition]
+        for target, rows in group.groupby("target"):
+            axis.scatter(rows["sdr"], rows["mean_rating"], color=colours[target], label=target, alpha=0.85)
+        axis.set_title(condition + (" (anchor)" if condition in ANCHORS else ""))
+        axis.set_xlim(low - pad, high + pad)
+        axis.set_xlabel("SDR of the excerpt (dB)")
+        axis.set_ylim(-2, 102)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("mean MUSHRA score")
+    axes[-1].legend(fontsize="small", title="target")
     figure.savefig(path, dpi=110)
     return path

@@ -15,8 +15,10 @@ Public API (stable)::
 A/B rows: ``rating_score`` is the confidence (1-3) for the preferred condition and 0 for the other.
 Every refusal raises :class:`SubmissionError` before anything is written. Each trial's rows go to the
 file in one ``os.write`` under a threading lock and an ``fcntl.flock`` (so several processes can share
-the file), followed by ``os.fsync``. The MUSHRA convention that one condition is rated 100 is not
-enforced; the analysis reports how often it holds.
+the file), followed by ``os.fsync``. This store checks only what makes a row valid; the rules of a
+trial (every condition rated and heard long enough, one rated 100) are checked before it is called, by
+SessionStore.submit (listening_study.rules). A comment that a spreadsheet would run as a formula is
+stored with a leading apostrophe (listening_study.spreadsheet).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import pandas as pd
 
 import mss
 from listening_study.errors import RatingsFileError, SubmissionError
+from listening_study.spreadsheet import neutralize
 
 COLUMNS: tuple[str, ...] = (
     "session_test_id", "participant_id", "session_uuid", "trial_id", "song", "target", "excerpt_start_s",
@@ -145,7 +148,7 @@ class RatingsStore:
                 "rating_score": values[label],
                 "rating_time": time_ms,
                 "n_plays": plays[label],
-                "rating_comment": comment,
+                "rating_comment": neutralize(comment),
                 "timestamp": stamp,
                 "app_version": mss.__version__,
                 "mode": mode,

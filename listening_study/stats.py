@@ -4,7 +4,7 @@
     mean_ci(values, confidence=0.95) -> (mean, half_width)          # t-distribution
     holm(p_values) -> np.ndarray                                     # Holm-Bonferroni adjusted p-values
     screen_participants(mushra, threshold=90, max_fraction=0.15) -> DataFrame
-    condition_summary(mushra) -> DataFrame       # per target (and "all"): n, mean, CI, median
+    condition_summary(mushra) -> DataFrame       # per target (and "all"): n, mean, CI (clipped to 0-100), median
     friedman_tests(mushra, systems) -> DataFrame
     pairwise_wilcoxon(mushra, alpha=0.05) -> DataFrame               # Holm within each target
     ab_summary(ab) -> DataFrame                  # preference counts + two-sided binomial test
@@ -27,6 +27,9 @@ ALL = "all"  # the target label of rows pooled over every target
 #: Valid ``rating_score`` per mode: the MUSHRA scale is 0-100 (ITU-R BS.1534-3); an A/B row holds the
 #: confidence 1-3 for the preferred condition and 0 for the other (listening_study.ratings).
 SCORE_RANGES: dict[str, tuple[float, float]] = {"mushra": (0.0, 100.0), "ab": (0.0, 3.0)}
+#: Fewest kept participants for which significance is reported. Blocks are (participant, trial), so one
+#: listener's 16 trials make 16 blocks: tests on them speak about that listener, not about listeners.
+MIN_PARTICIPANTS_FOR_TESTS = 5
 REJECTED_COLUMNS = ["line", "mode", "participant_id", "session_uuid", "trial_id", "rating_stimulus",
                     "rating_score", "reason", "detail"]  # fmt: skip
 
@@ -145,9 +148,12 @@ def condition_summary(mushra: pd.DataFrame, confidence: float = 0.95) -> pd.Data
     for target, frame in _per_target(mushra):
         for condition, scores in frame.groupby("rating_stimulus")["rating_score"]:
             mean, half = mean_ci(scores, confidence)
-            rows.append({
+            low, high = SCORE_RANGES["mushra"]
+            rows.append({  # the interval clipped to the scale: no score lies outside it
                 "target": target, "condition": condition, "n": int(scores.size), "mean": mean,
-                "ci_low": mean - half, "ci_high": mean + half, "ci_half_width": half,
+                # no interval (nan) from a single score, not the whole scale
+                "ci_low": max(low, mean - half) if np.isfinite(half) else np.nan,
+                "ci_high": min(high, mean + half) if np.isfinite(half) else np.nan, "ci_half_width": half,
                 "median": float(scores.median()), "std": float(scores.std(ddof=1)) if scores.size > 1 else np.nan,
             })  # fmt: skip
     columns = ["target", "condition", "n", "mean", "ci_low", "ci_high", "ci_half_width", "median", "std"]

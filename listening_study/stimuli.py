@@ -13,18 +13,29 @@ Public API (stable)::
 
 Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``,
 each trial matched to ``study.loudness_lufs`` (ITU-R BS.1770, pyloudnorm) with one common clip-safe gain.
-Stimulus ids are opaque (sha1 prefixes): the browser never learns a condition name, and ids are
-checked against the study's whitelist before any path is built. ``progress(fraction, message)`` is
+Stimulus ids are random (drawn once at render time, kept in ``trial.json``) and never leave the server:
+participants get per-session tokens instead (listening_study.blinding); ids are checked against the
+study's whitelist before any path is built.
+
+Blindness of the files themselves: every stimulus of a trial has the same length, channel count and
+format, so the WAV files of a trial have identical headers and byte lengths. Each file is quantized to
+16 bits with its own independent TPDF dither (+-1 LSB triangular, drawn from the OS's entropy), the
+textbook way to requantize (no quantization distortion; a noise floor near -96 dBFS RMS, inaudible at
+the -23 LUFS listening level) that also makes the hidden reference differ, byte for byte, from the open
+reference and from the same stimulus rendered again. An independent re-encode (e.g. a lossy codec)
+would differ too, but alters the audio audibly more; a dither is what 16-bit delivery needs anyway.
+The signals themselves stay what they are: a listener (or a program) comparing the *sound* of the
+hidden reference with the reference will find them alike; that is the test. ``progress(fraction, message)`` is
 called while rendering (a ``gr.Progress`` works). ``separator(system, mix (C, T), rate, target) -> (C, T)``
 replaces the default (the system's checkpoint through mss.models.load_model + mss.separate.separate).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,9 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
+from listening_study.dataset import open_study_db, song_duration_s
 from listening_study.errors import StimulusError
-from listening_study.processing import loudness_match, lowpass, select_excerpt
+from listening_study.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
 from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
+
+__all__ = ["SAMPLE_RATE", "StimulusSet", "Trial", "open_study_db", "prepare_stimuli", "song_duration_s"]
 
 SAMPLE_RATE = 44100
 #: Seconds of audio either side of the excerpt given to the separator, so chunk edges fall outside it.
@@ -55,20 +69,6 @@ class Trial:
     reference: str  # stimulus id of the open (labelled) reference
     conditions: dict[str, str]  # condition name -> stimulus id
     mode: str = "mushra"
-
-
-def open_study_db(study: StudyConfig):
-    """The study's dataset subset as a musdb.DB (through mss.data.open_db)."""
-    from mss.data import open_db
-
-    return open_db(None if study.dataset == "default" else study.dataset, subset=study.subset)
-
-
-def song_duration_s(track) -> float:
-    duration = getattr(track, "duration", None)
-    if duration:
-        return float(duration)
-    return track.audio.shape[0] / float(track.rate)
 
 
 def _load_song(db, song: str, targets: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -107,8 +107,20 @@ def model_separator() -> Separator:
     return run
 
 
-def _stimulus_id(key: str, trial_id: str, condition: str) -> str:
-    return hashlib.sha1(f"{key}/{trial_id}/{condition}".encode()).hexdigest()[:16]
+def _stimulus_id() -> str:
+    """A random file name: nothing public (study, trial, condition) leads to it."""
+    return secrets.token_hex(8)
+
+
+def _same_length(audio: dict[str, np.ndarray], trial_id: str) -> dict[str, np.ndarray]:
+    """Every stimulus of a trial cropped to the shortest (C, T): equal lengths give equal file sizes."""
+    length = min(signal.shape[-1] for signal in audio.values())
+    channels = {signal.shape[0] for signal in audio.values()}
+    if len(channels) != 1:
+        raise StimulusError(f"trial {trial_id}: stimuli with different channel counts {sorted(channels)}")
+    if length < SAMPLE_RATE:
+        raise StimulusError(f"trial {trial_id}: the excerpt is shorter than 1 s ({length} samples)")
+    return {name: signal[:, :length] for name, signal in audio.items()}
 
 
 def _render_trial(
@@ -204,6 +216,20 @@ def _cached_trial(folder: Path) -> Trial | None:
     return trial if all((folder / f"{i}.wav").is_file() for i in ids) else None
 
 
+def _save_pcm16(path: Path, samples: np.ndarray) -> None:
+    """Write int16 samples (C, T) as a 16-bit WAV, atomically; the integers are stored as they are."""
+    import soundfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
+    os.close(fd)
+    try:
+        soundfile.write(tmp, samples.T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def prepare_stimuli(
     study: StudyConfig,
     cache_dir: str | Path,
@@ -211,8 +237,6 @@ def prepare_stimuli(
     separator: Separator | None = None,
 ) -> StimulusSet:
     """Render (or load from the cache) every trial of the study; see the module docstring."""
-    from mss.audio import save_audio
-
     key = study_hash(study)
     root = Path(cache_dir) / key
     root.mkdir(parents=True, exist_ok=True)
@@ -240,11 +264,12 @@ def prepare_stimuli(
             if end_s * SAMPLE_RATE > mix.shape[-1] + 1:
                 raise StimulusError(f"excerpt {start_s:g}-{end_s:g} s is beyond the end of {spec.song!r}")
         audio = _render_trial(study, mix, stems[target], start_s, end_s, target, separator)
-        matched, report = loudness_match(audio, SAMPLE_RATE, study.loudness_lufs)
-        ids = {name: _stimulus_id(key, trial_id, name) for name in matched}
+        matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
+        ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
-        for name, signal in matched.items():
-            save_audio(folder / f"{ids[name]}.wav", signal, SAMPLE_RATE, subtype="PCM_16")
+        for name, signal in matched.items():  # each file its own dither (module docstring)
+            rng = np.random.default_rng(secrets.randbits(128))
+            _save_pcm16(folder / f"{ids[name]}.wav", dithered_pcm16(signal, rng))
         conditions = {name: ids[name] for name in study.conditions}
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions

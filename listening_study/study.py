@@ -4,7 +4,7 @@ Public API (stable; the app imports only this)::
 
     load_study(path, *, check_dataset=True) -> StudyConfig
     default_study(dataset_root, checkpoints: dict[str, Path], n_songs=4,
-                  targets=("vocals", "drums", "bass", "other"), study_id="mss-default") -> StudyConfig
+                  targets=("vocals", "drums", "bass", "other"), study_id="mss-default", **settings) -> StudyConfig
     validate_study(study, *, check_dataset=True) -> StudyConfig   # raises StudyError
     study_hash(study) -> str                                        # 16 hex chars, content hash
     StudyConfig, ExcerptSpec, SystemSpec, ANCHORS, REFERENCE, SAFE_ID
@@ -23,7 +23,11 @@ A study file (relative paths are resolved against the file's folder)::
     systems: {unet: checkpoints/unet.pt, demucs: checkpoints/demucs.pt}
     anchors: [anchor35, mixture]   # optional; also anchor70
     ab_pairs: [[unet, demucs]]     # optional; A/B preference trials (default: first two systems)
-    training: true                 # show the training page first
+    training: true                 # familiarization pages before the graded trials (BS.1534-3 training phase)
+    familiarization_excerpts: 2    # how many excerpts the familiarization plays (all conditions, not graded)
+    min_listen_s: 2                # each condition must be heard this long before a trial can be submitted
+    require_100: true              # at least one condition of a trial rated 100 (the hidden reference)
+    active_slider_only: true       # only the selected condition's slider can be moved
 
 Conditions of every MUSHRA trial: the systems, the hidden reference (``reference``) and the anchors
 (``anchor35``: 3.5 kHz low-pass of the reference, the low anchor of ITU-R BS.1534-3; ``anchor70``:
@@ -41,8 +45,11 @@ from pathlib import Path
 
 import yaml
 
+from listening_study.dataset import open_study_db, song_duration_s
 from listening_study.errors import StudyError
 
+#: Version of the rendered stimulus files, part of the cache key (study_hash).
+STIMULUS_FORMAT = 2
 #: Name of the hidden reference condition.
 REFERENCE = "reference"
 #: Anchor conditions this package can render.
@@ -55,8 +62,15 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RESERVED = {REFERENCE, *ANCHORS}
 _KNOWN_KEYS = {
     "study_id", "dataset", "subset", "excerpt_s", "loudness_lufs", "targets", "songs", "systems",
-    "anchors", "ab_pairs", "training", "description",
+    "anchors", "ab_pairs", "training", "description", "familiarization_excerpts", "min_listen_s",
+    "require_100", "active_slider_only",
 }  # fmt: skip
+#: Settings that change how a session runs, not what the stimuli sound like (left out of the cache key).
+SESSION_SETTINGS = ("training", "description", "ab_pairs", "familiarization_excerpts", "min_listen_s",
+                    "require_100", "active_slider_only")  # fmt: skip
+#: Longest minimum listening time: every excerpt lasts at least MIN_EXCERPT_S, so it can always be met.
+MAX_MIN_LISTEN_S = 3.0
+MAX_FAMILIARIZATION_EXCERPTS = 6
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,11 @@ class StudyConfig:
     ab_pairs: tuple[tuple[str, str], ...] = ()
     training: bool = True
     description: str = ""
+    # Rules of a graded trial (webMUSHRA's mustPlayback / mustRate and more); see the module docstring.
+    familiarization_excerpts: int = 2
+    min_listen_s: float = 2.0
+    require_100: bool = True
+    active_slider_only: bool = True
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -127,6 +146,18 @@ def _number(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise StudyError(f"{what} must be a number, got {value!r}")
     return float(value)
+
+
+def _count(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StudyError(f"{what} must be a whole number, got {value!r}")
+    return value
+
+
+def _flag(value, what: str) -> bool:
+    if not isinstance(value, bool):  # "false" would be truthy: only real booleans
+        raise StudyError(f"{what} must be true or false, got {value!r}")
+    return value
 
 
 def _parse_song(item, index: int) -> ExcerptSpec:
@@ -182,8 +213,12 @@ def _parse(data: dict, base: Path) -> StudyConfig:
         excerpt_s=_number(data.get("excerpt_s", 8.0), "excerpt_s"),
         loudness_lufs=_number(data.get("loudness_lufs", -23.0), "loudness_lufs"),
         ab_pairs=tuple(tuple(str(c) for c in pair) for pair in data.get("ab_pairs", ())),
-        training=bool(data.get("training", True)),
+        training=_flag(data.get("training", True), "training"),
         description=str(data.get("description", "")),
+        familiarization_excerpts=_count(data.get("familiarization_excerpts", 2), "familiarization_excerpts"),
+        min_listen_s=_number(data.get("min_listen_s", 2.0), "min_listen_s"),
+        require_100=_flag(data.get("require_100", True), "require_100"),
+        active_slider_only=_flag(data.get("active_slider_only", True), "active_slider_only"),
     )
 
 
@@ -248,6 +283,12 @@ def _check_structure(study: StudyConfig) -> None:
             raise StudyError(
                 f"excerpt of {spec.song!r} is {length:g} s long; excerpts must be {MIN_EXCERPT_S:g}-{MAX_EXCERPT_S:g} s"
             )
+    if not 0 <= study.min_listen_s <= MAX_MIN_LISTEN_S:
+        raise StudyError(f"min_listen_s={study.min_listen_s:g}: must be 0-{MAX_MIN_LISTEN_S:g} s")
+    if not 0 <= study.familiarization_excerpts <= MAX_FAMILIARIZATION_EXCERPTS:
+        raise StudyError(
+            f"familiarization_excerpts={study.familiarization_excerpts}: must be 0-{MAX_FAMILIARIZATION_EXCERPTS}"
+        )
     conditions = set(study.conditions)
     for pair in study.ab_pairs:
         if len(pair) != 2 or pair[0] == pair[1]:
@@ -260,8 +301,6 @@ def _check_structure(study: StudyConfig) -> None:
 
 
 def _check_dataset(study: StudyConfig) -> None:
-    from listening_study.stimuli import open_study_db, song_duration_s  # lazy: reads the dataset
-
     db = open_study_db(study)
     tracks = {t.name: t for t in db.tracks}
     from mss.data import available_targets
@@ -311,10 +350,14 @@ def default_study(
     n_songs: int = 4,
     targets: tuple[str, ...] = ("vocals", "drums", "bass", "other"),
     study_id: str = "mss-default",
+    **settings,
 ) -> StudyConfig:
-    """A study over the first ``n_songs`` songs of the test subset, excerpts chosen automatically."""
-    from listening_study.stimuli import open_study_db
+    """A study over the first ``n_songs`` songs of the test subset, excerpts chosen automatically.
 
+    ``settings``: other StudyConfig fields (``min_listen_s=1.0``, ``familiarization_excerpts=1``...)."""
+    unknown = set(settings) - set(SESSION_SETTINGS) - {"excerpt_s", "loudness_lufs", "anchors"}
+    if unknown:
+        raise StudyError(f"unknown study settings {sorted(unknown)}")
     dataset = "default" if dataset_root in (None, "default") else str(Path(dataset_root).resolve())
     systems = tuple(SystemSpec(name, Path(path).resolve()) for name, path in checkpoints.items())
     draft = StudyConfig(study_id, dataset, (), tuple(targets), systems)
@@ -323,7 +366,7 @@ def default_study(
         raise StudyError(f"the test subset of {dataset} has no songs")
     ab = ((systems[0].name, systems[1].name),) if len(systems) >= 2 else ()
     study = replace(draft, songs=tuple(ExcerptSpec(n) for n in names[:n_songs]), ab_pairs=ab)
-    return validate_study(study)
+    return validate_study(replace(study, **settings))
 
 
 def _checkpoint_fingerprint(path: Path) -> str:
@@ -341,6 +384,10 @@ def study_hash(study: StudyConfig) -> str:
     """Content hash of the study (settings + checkpoint bytes): the stimulus cache key."""
     content = asdict(study)
     content["systems"] = [(s.name, _checkpoint_fingerprint(s.checkpoint)) for s in study.systems]
-    content.pop("training"), content.pop("description"), content.pop("ab_pairs")  # no effect on audio
+    for name in SESSION_SETTINGS:  # no effect on the audio
+        content.pop(name)
+    # Version of the stimulus files: 2 = every file dithered independently (see stimuli.py); bumping it
+    # renders caches of an older format again.
+    content["stimulus_format"] = STIMULUS_FORMAT
     blob = json.dumps(content, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]

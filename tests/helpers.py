@@ -25,8 +25,9 @@ def make_tiny_checkpoints(folder: Path, archs=("unet", "demucs"), seed: int = 0)
 
 
 def load_app_module():
-    """app.py is a script at the repository root, not a package module."""
-    spec = importlib.util.spec_from_file_location("mss_app", REPO_ROOT / "app.py")
+    """app.py is a script at the repository root, not a package module. It is loaded under its own name
+    ("mss_app_entry"): the app's code lives in the package ``mss_app``, which must stay importable."""
+    spec = importlib.util.spec_from_file_location("mss_app_entry", REPO_ROOT / "app.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)

@@ -143,10 +143,73 @@ def test_sdr_within_excerpt_and_correlation(known_csv, tmp_path):
     result = analyze(path, sdr_dir=eval_dir)
     points = result.sdr_points
     assert set(points["condition"]) == {"X", "Y", "mixture"}  # mixture scored by the MIX oracle
-    correlation = result.sdr_correlation.set_index("target").loc["all"]
-    assert (
-        correlation["n"] == 3 * 2 * 3 and correlation["pearson_r"] > 0.9 and correlation["spearman_rho"] > 0.8
-    )
+    correlation = result.sdr_correlation.set_index(["scope", "target"])
+    both = correlation.loc[("systems and anchors", "all")]
+    assert both["n"] == 3 * 2 * 3 and both["pearson_r"] > 0.9 and both["spearman_rho"] > 0.8
+    assert correlation.loc[("systems", "all"), "n"] == 3 * 2 * 2  # X and Y only
+
+
+def _hand_rows(participant: str, ratings: dict[tuple[str, str], float]) -> list[dict]:
+    """MUSHRA rows of one listener: ratings[(song, condition)] for target vocals."""
+    return [
+        {"session_test_id": "hand", "participant_id": participant, "session_uuid": f"{participant:0>32}",
+         "trial_id": f"{song}-vocals", "song": song, "target": "vocals", "excerpt_start_s": 1.0,
+         "excerpt_end_s": 9.0, "rating_stimulus": condition, "screen_label": "ABCD"[i % 4],
+         "rating_score": score, "rating_time": 20000, "n_plays": 1, "rating_comment": "",
+         "timestamp": "2026-01-01T00:00:00.000+00:00", "app_version": "0.1.0", "mode": "mushra"}
+        for i, ((song, condition), score) in enumerate(ratings.items())
+    ]  # fmt: skip
+
+
+def test_sdr_rating_correlations_known_answers(tmp_path):
+    """The SDR table of the rated excerpts (as listening_study.excerpt_sdr writes it) beside hand-made
+    ratings: points, correlations across conditions and each listener's Kendall tau, known answers."""
+    from scipy import stats
+
+    sdr = {("s1", "X"): 1.0, ("s1", "Y"): 2.0, ("s2", "X"): 3.0, ("s2", "Y"): 4.0, ("s1", "anchor35"): -5.0,
+           ("s2", "anchor35"): -3.0, ("s1", "reference"): math.inf, ("s2", "reference"): math.inf}  # fmt: skip
+    table = pd.DataFrame(
+        [{"trial_id": f"{song}-vocals", "song": song, "target": "vocals", "excerpt_start_s": 1.0,
+          "excerpt_end_s": 9.0, "condition": condition, "sdr_db": value}
+         for (song, condition), value in sdr.items()]
+    )  # fmt: skip
+    # L1 on the systems: SDR 1, 2, 3, 4 -> ratings 10, 30, 20, 40: 5 concordant, 1 discordant pair,
+    # tau = (5 - 1) / 6. L2 rates in the opposite order of the SDR: tau = -1.
+    l1 = {("s1", "X"): 10.0, ("s1", "Y"): 30.0, ("s2", "X"): 20.0, ("s2", "Y"): 40.0, ("s1", "anchor35"): 5.0,
+          ("s2", "anchor35"): 0.0, ("s1", "reference"): 100.0, ("s2", "reference"): 100.0}  # fmt: skip
+    l2 = {("s1", "X"): 80.0, ("s1", "Y"): 60.0, ("s2", "X"): 50.0, ("s2", "Y"): 40.0, ("s1", "anchor35"): 95.0,
+          ("s2", "anchor35"): 90.0, ("s1", "reference"): 100.0, ("s2", "reference"): 100.0}  # fmt: skip
+    csv = tmp_path / "ratings.csv"
+    pd.DataFrame(_hand_rows("L1", l1) + _hand_rows("L2", l2), columns=list(COLUMNS)).to_csv(csv, index=False)
+    sdr_csv = tmp_path / "excerpt_sdr.csv"
+    sdr_csv.write_text("# excerpt_sdr format 1\n" + table.to_csv(index=False))
+    result = analyze(csv, excerpt_sdr=sdr_csv, out_dir=tmp_path / "out")
+
+    points = result.sdr_points.set_index(["song", "condition"])
+    assert "reference" not in set(result.sdr_points["condition"])  # infinite SDR: left out
+    assert points.loc[("s1", "Y"), "mean_rating"] == pytest.approx(45.0) and points.loc[("s1", "Y"), "sdr"] == 2.0
+    taus = result.sdr_listeners.set_index(["participant_id", "scope"])
+    assert taus.loc[("L1", "systems"), "kendall_tau"] == pytest.approx(4 / 6)
+    assert taus.loc[("L2", "systems"), "kendall_tau"] == pytest.approx(-1.0)
+    for listener, ratings in (("L1", l1), ("L2", l2)):
+        keys = [k for k in ratings if k[1] != "reference"]
+        expected = stats.kendalltau([sdr[k] for k in keys], [ratings[k] for k in keys])
+        row = taus.loc[(listener, "systems and anchors")]
+        assert row["n"] == 6 and row["kendall_tau"] == pytest.approx(expected.statistic)
+        assert row["p_value"] == pytest.approx(expected.pvalue)
+    # across conditions: the mean ratings per (excerpt, condition) against the SDR
+    correlation = result.sdr_correlation.set_index(["scope", "target"]).loc[("systems", "all")]
+    keys = [("s1", "X"), ("s1", "Y"), ("s2", "X"), ("s2", "Y")]
+    means = [(l1[k] + l2[k]) / 2 for k in keys]  # 45, 45, 35, 40
+    sdrs = [sdr[k] for k in keys]
+    assert correlation["n"] == 4
+    assert correlation["pearson_r"] == pytest.approx(stats.pearsonr(sdrs, means).statistic)
+    assert correlation["kendall_tau"] == pytest.approx(stats.kendalltau(sdrs, means).statistic)
+    assert correlation["spearman_rho"] == pytest.approx(stats.spearmanr(sdrs, means).statistic)
+    assert result.files["sdr_scatter"].stat().st_size > 1000
+    assert not pd.read_csv(result.files["sdr_listeners"]).empty
+    assert "Kendall tau" in result.markdown
+    assert "| L1 | 0.667 | 0.733 |" in result.markdown  # each listener's taus: systems, with anchors
 
 
 def test_cli_writes_report(known_csv, tmp_path, capsys):
@@ -301,3 +364,19 @@ def test_bad_inputs_give_one_line_errors(known_csv, tmp_path, capsys):
         assert code == 2, name
         assert err.startswith("error: ") and err.count("\n") == 1, (name, err)
         assert expected in err, (name, err)
+
+
+def test_one_listener_ci_clipped_and_significance_withheld(known_csv, tmp_path):
+    """One kept listener: no difference is called significant (the reason says why), and every CI lies
+    inside 0-100 although the t interval of the hidden reference (mean near 98) runs past 100."""
+    _, frame = known_csv
+    one = frame[(frame["participant_id"] == "P00") & (frame["mode"] == "mushra")].copy()
+    one.loc[one["rating_stimulus"] == "reference", "rating_score"] = [100, 100, 100, 100, 100, 90]
+    path = tmp_path / "one.csv"
+    one.to_csv(path, index=False)
+    result = analyze(path)
+    assert "1 kept participant(s), fewer than 5" in result.tests_withheld
+    assert not result.pairwise["significant"].any() and "Not reported" in result.markdown
+    reference = result.summary.set_index(["target", "condition"]).loc[("all", "reference")]
+    assert reference["mean"] + reference["ci_half_width"] > 100 and reference["ci_high"] == 100.0
+    assert (result.summary["ci_low"] >= 0).all() and (result.summary["ci_high"] <= 100).all()

@@ -1,36 +1,42 @@
-"""The app in headless Chromium: a blind MUSHRA trial end to end, the spectrogram browser, the results tab.
+"""The app in headless Chromium: a whole participant session with every rating rule, a curious participant
+looking for the conditions behind the letters, and the experimenter's views behind their password.
 
-Starts app.py's FastAPI+Gradio app on a free loopback port in a thread, on a one-trial study built on the
-``tiny_dataset`` fixture with tiny random-weight checkpoints, and drives it with Playwright.
-Screenshots go to /work/notes/ (or $MSS_SCREENSHOT_DIR).
+One app (app.py's build_app, FastAPI + Gradio, in a thread on a free loopback port) serves a tiny study
+for the whole module: one song of the ``tiny_dataset`` fixture, two targets (two graded trials), 3-s
+excerpts, five conditions (two tiny random-weight systems, the hidden reference, two anchors), one
+familiarization page and a minimum listening time of MIN_LISTEN_S per condition. The tests run in file
+order: the experimenter's empty state is looked at before anybody has rated anything.
+Screenshots go to $MSS_SCREENSHOT_DIR when it is set (else a temp folder).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
-import time
+import re
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from helpers import load_app_module, make_tiny_checkpoints
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
 ]  # fmt: skip
-#: screenshots of the pages for a person to look at; by default beside the test's temp files
 SCREENSHOTS = Path(os.environ["MSS_SCREENSHOT_DIR"]) if os.environ.get("MSS_SCREENSHOT_DIR") else None
 PASSWORD = "letmein-42"
+MIN_LISTEN_S = 0.3
+ANSWERS = {"age": "25-34", "experience": "some", "headphones": "closed"}
 
 
 @pytest.fixture(scope="module")
-def screenshot_dir(tmp_path_factory) -> Path:
-    """Where the page screenshots go: $MSS_SCREENSHOT_DIR when set (to look at them), else a temp folder."""
+def shots(tmp_path_factory) -> Path:
     folder = SCREENSHOTS or tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -41,9 +47,11 @@ def running_app(tiny_dataset, tmp_path_factory):
     app_module = load_app_module()
     folder = tmp_path_factory.mktemp("app")
     checkpoints = make_tiny_checkpoints(folder)
+    settings = (("min_listen_s", MIN_LISTEN_S), ("familiarization_excerpts", 1), ("excerpt_s", 3.0))
     config = app_module.AppConfig(
         dataset=str(tiny_dataset), study_dir=folder / "study", checkpoints=tuple(checkpoints.items()),
-        eval_dir=folder / "no-eval", password=PASSWORD, n_songs=1, targets=("vocals",),
+        eval_dir=folder / "no-eval", password=PASSWORD, n_songs=1, targets=("vocals", "drums"),
+        study_settings=settings,
     )  # fmt: skip
     context = app_module.load_study_context(config)
     assert context.error is None, context.error
@@ -63,147 +71,331 @@ def browser():
         chromium.close()
 
 
-FORBIDDEN_SCAN = """(names) => {
-    const root = document.querySelector('#mushra-root');
-    const found = [];
-    const text = document.body.innerText.toLowerCase();
-    const attributes = [];
-    for (const node of root.querySelectorAll('*')) {
-        for (const attribute of node.attributes) attributes.push(attribute.value.toLowerCase());
-    }
-    const urls = performance.getEntriesByType('resource').map((entry) => entry.name.toLowerCase());
-    for (const name of names) {
-        if (text.includes(name)) found.push('visible text: ' + name);
-        if (attributes.some((value) => value.includes(name))) found.push('attribute: ' + name);
-        if (urls.some((value) => value.includes(name))) found.push('url: ' + name);
-    }
-    return found;
-}"""
+# ----------------------------------------------------------------------------------------------- helpers
+def _message(page) -> str:
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.mushra-message')].some(m => m.textContent.trim() "
+        "&& m.textContent !== 'Saving...' && m.textContent !== 'Please wait...')",
+        timeout=10_000,
+    )
+    return " ".join(page.locator(".mushra-message").all_inner_texts())
 
 
-def test_blind_mushra_trial_in_chromium(running_app, browser, screenshot_dir):
+def _start_session(page, url: str, shots: Path | None = None) -> None:
+    """Consent, questionnaire, volume, familiarization, instructions: up to the first graded trial.
+    With ``shots``, also checks what each page refuses and takes its screenshot."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector(".mushra-start", timeout=30_000)
+    if shots:
+        page.screenshot(path=str(shots / "participant_1_consent.png"), full_page=True)
+        page.click(".mushra-start")
+        assert "agree to take part" in _message(page)
+    page.check(".mushra-consent")
+    page.click(".mushra-start")
+    page.wait_for_selector("text=A few questions", timeout=20_000)
+    if shots:
+        page.click(".mushra-next")
+        assert "Please answer" in _message(page)
+    for key, value in ANSWERS.items():
+        page.select_option(f"select[data-key='{key}']", value)
+    if shots:
+        page.screenshot(path=str(shots / "participant_2_questionnaire.png"), full_page=True)
+    page.click(".mushra-next")
+    page.wait_for_selector("text=Set your volume", timeout=20_000)
+    if shots:
+        page.click(".mushra-next")
+        assert "play the example" in _message(page)
+        page.screenshot(path=str(shots / "participant_3_volume.png"), full_page=True)
+    page.wait_for_timeout(300)  # the example loads
+    page.click(".mushra-play")
+    page.click(".mushra-next")
+    page.wait_for_selector("text=Familiarization: excerpt 1 of 1", timeout=20_000)
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
+    assert page.locator(".mushra-slider").count() == 0  # not graded
+    if shots:
+        page.click(".mushra-select[data-key='A']")
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(shots / "participant_4_familiarization.png"), full_page=True)
+    page.click(".mushra-submit")  # "Continue"
+    page.wait_for_selector("text=Instructions", timeout=20_000)
+    instructions = page.inner_text(".mushra-instructions").lower()
+    assert "anchor" not in instructions and "should" not in instructions  # neutral: no expected scores
+    page.click(".mushra-next")
+    page.wait_for_selector("text=Rate each version against the reference", timeout=20_000)
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
+
+
+def _set_score(page, label: str, score: int) -> None:
+    """Select a version (its slider becomes active) and move its slider, as a listener does."""
+    page.click(f".mushra-select[data-key='{label}']")
+    page.locator(f".mushra-slider[data-label='{label}']").fill(str(score))
+
+
+def _listen_to_all(page, labels) -> None:
+    for label in labels:
+        page.click(f".mushra-select[data-key='{label}']")
+        page.wait_for_function(
+            f"() => window.mushra.listenMs()['{label}'] >= {1000 * MIN_LISTEN_S + 60}", timeout=10_000
+        )
+
+
+def _trial(page) -> tuple[str, str, list[str]]:
+    session = page.evaluate("window.mushra.app.session")
+    return session["session_id"], session["trial"]["trial_id"], [c["label"] for c in session["trial"]["conditions"]]
+
+
+def _csv_rows(context) -> pd.DataFrame:
+    return pd.read_csv(context.ratings_csv, keep_default_na=False)
+
+
+def _login(page, url: str, password: str = PASSWORD) -> None:
+    page.goto(url + "/experimenter/login", wait_until="domcontentloaded")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+# ----------------------------------------------------------------------------------------------- tests
+def test_experimenter_views_need_the_password_and_say_when_empty(running_app, browser, shots):
     url, context = running_app
-    study = context.study
-    hidden_names = [*study.system_names, *study.anchors]  # true names that must never reach the page
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url + "/experimenter", wait_until="domcontentloaded")
+    assert page.url.endswith("/experimenter/login")  # sent to the login, on loopback too
+    page.screenshot(path=str(shots / "experimenter_1_login.png"), full_page=True)
+    _login(page, url, "wrong")
+    page.wait_for_selector("text=Wrong password", timeout=10_000)
+    _login(page, url)
+    page.wait_for_selector("text=No ratings yet", timeout=60_000)
+    text = page.inner_text("body")
+    assert "0 session(s) started" in text and "Friedman" not in text and "/tmp" not in text
+    page.screenshot(path=str(shots / "experimenter_2_results_empty.png"), full_page=True)
+    page.close()
+
+
+def test_participant_session_with_every_rule(running_app, browser, shots):
+    url, context = running_app
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("#mushra-root .mushra-start", timeout=30_000)
+    _start_session(page, url, shots)
+    assert page.inner_text(".mushra-count") == "Trial 1 of 2"
+    assert page.evaluate("() => document.querySelector('.mushra-fill').getBoundingClientRect().width") == 0
+    assert "null" not in page.inner_text("body")
+    session_id, trial_id, labels = _trial(page)
+    assert labels == ["A", "B", "C", "D", "E"]
+    truth = context.sessions.resume(session_id).trials[trial_id].labels  # label -> condition (server only)
+    hidden = next(label for label, condition in truth.items() if condition == "reference")
+    # Sliders start unrated (no thumb, no value), and only the selected version's slider is active.
+    assert page.locator(".mushra-slider.unrated").count() == 5
+    assert set(page.locator(".mushra-value").all_inner_texts()) == {"–"}
+    page.click(".mushra-select[data-key='A']")
+    disabled = page.evaluate("[...document.querySelectorAll('.mushra-slider')].map(s => s.disabled)")
+    assert disabled == [False, True, True, True, True]
+    assert page.evaluate("window.mushra.app.view.engine.context.sampleRate") == 44100
 
-    page.fill(".mushra-participant", "P07")
-    page.click(".mushra-start")
-    page.wait_for_selector("text=This practice page is not recorded", timeout=20_000)
-    page.wait_for_function("window.mushra.ready()", timeout=20_000)
-    assert page.evaluate(FORBIDDEN_SCAN, hidden_names) == []
-    page.click(".mushra-submit")  # "Start the test" on the training page
-
-    page.wait_for_selector("text=Rate each version against the reference", timeout=20_000)
-    page.wait_for_function("window.mushra.ready()", timeout=20_000)
-    session_id = page.evaluate("window.mushra.app.session.session_id")
-    trial_id = page.evaluate("window.mushra.app.session.trial.trial_id")
-    labels = page.evaluate("window.mushra.app.session.trial.conditions.map(c => c.label)")
-    assert labels == [chr(ord("A") + i) for i in range(len(study.conditions))]
-
-    # Submitting before every condition was played is refused in the page, nothing is written.
+    # 1. Untouched sliders: refused with a message, nothing written.
     page.click(".mushra-submit")
-    assert "not yet played" in page.inner_text(".mushra-trial .mushra-message")
-    assert trial_id not in set(pd.read_csv(context.ratings_csv)["trial_id"])
-
-    # Play A with the keyboard, then switch: the Web Audio position keeps running and never resets.
-    page.keyboard.press("1")
-    page.wait_for_function("window.mushra.playing() && window.mushra.currentTime() > 0.3", timeout=10_000)
-    before = page.evaluate("window.mushra.currentTime()")
-    page.click(".mushra-select[data-key='B']")
-    after = page.evaluate("window.mushra.currentTime()")
-    assert page.evaluate("window.mushra.active()") == "B"
-    assert after >= before > 0.3
-    previous = after
-    for label in labels[2:]:
-        page.keyboard.press(label.lower())  # letter shortcuts
-        now = page.evaluate("window.mushra.currentTime()")
-        assert page.evaluate("window.mushra.active()") == label
-        assert now >= previous, f"switching to {label} moved the position back ({now} < {previous})"
-        previous = now
-    page.keyboard.press("r")
-    assert page.evaluate("window.mushra.active()") == "REF"
-    time.sleep(0.3)
-    assert page.evaluate("window.mushra.currentTime()") > previous
-    plays = page.evaluate("window.mushra.plays()")
-    assert all(plays[label] >= 1 for label in labels), plays
-
-    # A loop region dragged on the waveform keeps the position inside it.
+    assert "Please rate every version" in _message(page)
+    # 2. Every slider moved (none at 100) but listened to too briefly.
+    for index, label in enumerate(labels):
+        _set_score(page, label, 20 + 10 * index)
+    page.click(".mushra-submit")
+    assert f"at least {MIN_LISTEN_S:g} s" in _message(page)
+    page.screenshot(path=str(shots / "participant_6_refused.png"), full_page=True)
+    # 3. Heard long enough, but no version at 100.
+    _listen_to_all(page, labels)
+    page.click(".mushra-submit")
+    assert "at least one version 100" in _message(page)
+    assert trial_id not in set(_csv_rows(context)["trial_id"])
+    # A loop shorter than 0.5 s is refused; a longer one is kept, its bounds shown.
     box = page.locator(".mushra-wavebox").bounding_box()
     y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + 0.1 * box["width"], y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 0.4 * box["width"], y, steps=5)
-    page.mouse.up()
-    loop = page.evaluate("window.mushra.app.view.engine.loop")
-    duration = page.evaluate("window.mushra.app.view.engine.duration")
-    assert loop is not None and abs(loop[0] - 0.1 * duration) < 0.1 and abs(loop[1] - 0.4 * duration) < 0.1
-    time.sleep(0.2)
-    position = page.evaluate("window.mushra.currentTime()")
-    assert loop[0] - 0.01 <= position <= loop[1] + 0.01
-    assert page.evaluate(FORBIDDEN_SCAN, hidden_names) == []
 
-    # Move every slider to a distinct score; the hidden reference (known to the server only) gets 100 so
-    # that this participant passes the BS.1534-3 post-screening and the Results tab has data to plot.
-    truth = context.sessions.resume(session_id).trials[trial_id].labels  # label -> true condition
-    wanted = {
-        label: 100 if truth[label] == "reference" else 10 + 7 * index for index, label in enumerate(labels)
-    }
-    for label, score in wanted.items():
-        page.evaluate(
-            """([label, score]) => {
-                const slider = document.querySelector(`.mushra-slider[data-label='${label}']`);
-                slider.value = String(score);
-                slider.dispatchEvent(new Event('input', {bubbles: true}));
-            }""",
-            [label, score],
-        )
-    page.fill(".mushra-comment", "bass too loud")
-    page.screenshot(path=str(screenshot_dir / "app_trial.png"), full_page=True)
+    def drag(start: float, end: float) -> None:
+        page.mouse.move(box["x"] + start * box["width"], y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + end * box["width"], y, steps=4)
+        page.mouse.up()
+
+    drag(0.1, 0.2)  # 0.3 s of the 3-s excerpt
+    assert "A loop must be at least 0.5 s" in _message(page)
+    assert page.evaluate("() => window.mushra.app.view.engine.loop") is None
+    drag(0.1, 0.6)
+    loop = page.evaluate("() => window.mushra.app.view.engine.loop")
+    assert loop[0] == pytest.approx(0.3, abs=0.05) and loop[1] == pytest.approx(1.8, abs=0.05)
+    assert re.fullmatch(r"Loop 0\.\d\d–1\.\d\d s", page.inner_text(".mushra-loop-label"))
+    # 4. The hidden reference at 100: accepted.
+    _set_score(page, hidden, 100)
+    assert page.inner_text(".mushra-trial .mushra-message") == ""  # moving a slider clears the refusal
+    page.screenshot(path=str(shots / "participant_5_trial.png"), full_page=True)
     page.click(".mushra-submit")
-    page.wait_for_selector("text=All trials are done", timeout=20_000)
+    page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
 
-    rows = pd.read_csv(context.ratings_csv)
-    rows = rows[(rows["session_uuid"] == session_id) & (rows["trial_id"] == trial_id)]
-    assert len(rows) == len(labels)
-    assert sorted(rows["screen_label"]) == labels
-    assert sorted(rows["rating_stimulus"]) == sorted(study.conditions)
-    assert dict(zip(rows["screen_label"], rows["rating_score"], strict=True)) == pytest.approx(wanted)
-    assert set(rows["participant_id"]) == {"P07"} and set(rows["mode"]) == {"mushra"}
-    assert (rows["n_plays"] >= 1).all() and set(rows["rating_comment"]) == {"bass too loud"}
+    # A reload in the middle resumes at the trial in progress, nothing to type again.
+    _, second, _ = _trial(page)
+    assert second != trial_id
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
+    assert _trial(page)[1] == second and page.locator(".mushra-start").count() == 0
+    assert page.evaluate("() => document.querySelector('.mushra-fill').getBoundingClientRect().width") > 0
+    truth = context.sessions.resume(session_id).trials[second].labels
+    _listen_to_all(page, labels)
+    for index, label in enumerate(labels):
+        _set_score(page, label, 100 if truth[label] == "reference" else 15 + 5 * index)
+    page.fill(".mushra-comment", "=HYPERLINK(\"http://x\")")
+    page.click(".mushra-submit")
+
+    page.wait_for_selector("text=Thank you", timeout=20_000)
+    code = page.inner_text(".mushra-code")
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code)
+    assert "Trial" not in page.inner_text("body")
+    page.screenshot(path=str(shots / "participant_7_finish.png"), full_page=True)
+    page.reload(wait_until="domcontentloaded")  # the finished session stays finished
+    page.wait_for_selector("text=Thank you", timeout=20_000)
+
+    rows = _csv_rows(context)
+    rows = rows[rows["session_uuid"] == session_id]
+    assert len(rows) == 10 and set(rows["trial_id"]) == {trial_id, second}
+    first_rows = rows[rows["trial_id"] == trial_id].set_index("screen_label")["rating_score"]
+    assert first_rows.to_dict() == {
+        label: 100.0 if label == hidden else 20.0 + 10 * i for i, label in enumerate(labels)
+    }
+    assert set(rows[rows["trial_id"] == second]["rating_comment"]) == {"'=HYPERLINK(\"http://x\")"}
+    table = context.sessions.sessions_table().set_index("session_id").loc[session_id]
+    assert (table["age"], table["experience"], table["headphones"]) == tuple(ANSWERS.values())
+    assert (table["step"], table["completion_code"]) == ("finished", code)
     assert errors == []
     page.close()
 
 
-def test_spectrogram_and_results_tabs(running_app, browser, screenshot_dir):
+#: hash functions a curious participant tries on the public inputs
+HASHES = (hashlib.md5, hashlib.sha1, hashlib.sha256)
+
+
+def _public_guesses(public: list[str], conditions) -> dict[str, str]:
+    """Every hex digest of '/'-, ':'- or ''-joined public inputs ending in a condition name -> the name."""
+    guesses = {}
+    for condition in conditions:
+        for size in range(0, 4):
+            for parts in itertools.permutations(public, size):
+                for separator in ("/", ":", ""):
+                    text = separator.join([*parts, condition]).encode()
+                    for digest in HASHES:
+                        guesses[digest(text).hexdigest()] = condition
+    return guesses
+
+
+def test_curious_participant_learns_nothing(running_app, browser, shots):
+    from listening_study.study import study_hash
+
+    url, context = running_app
+    study = context.study
+    secret_names = [*study.system_names, *study.anchors]  # what must never reach a participant
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    bodies = []
+    page.on("response", lambda r: bodies.append(r) if "/mushra/api/" in r.url else None)
+    _start_session(page, url)
+    session_id, trial_id, labels = _trial(page)
+    session = page.evaluate("window.mushra.app.session")
+    trial = session["trial"]
+    urls = {"REF": trial["reference_url"], **{c["label"]: c["url"] for c in trial["conditions"]}}
+    tokens = {label: link.rsplit("/", 1)[1] for label, link in urls.items()}
+
+    # 1. Ids recomputed from every public input (study hash and id, session id, trial id, page, label).
+    public = [study_hash(study), study.study_id, session_id, trial_id, "trial", *labels, "REF"]
+    guesses = _public_guesses(public[:5], study.conditions)
+    for token in tokens.values():
+        assert not any(guess.startswith(token) or token.startswith(guess[:16]) for guess in guesses)
+    server_ids = {path.stem for path in Path(context.stimuli.root).rglob("*.wav")}
+    assert not set(tokens.values()) & server_ids  # the page never sees a stimulus id
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for guess in list(guesses)[:200]:  # guessed tokens of this session: none is served
+            assert client.get(f"/mushra/audio/{session_id}/{guess[:32]}").status_code == 404
+        # Another session: other tokens for the same trials and labels.
+        other = client.post("/mushra/api/start", json={"consent": True}).json()
+        other_id = other["session_id"]
+        client.post("/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS})
+        for step in ("volume", "familiarization", "instructions"):
+            other = client.post("/mushra/api/step", json={"session_id": other_id, "step": step}).json()
+        other_links = [other["trial"]["reference_url"], *(c["url"] for c in other["trial"]["conditions"])]
+        assert other["step"] == "trial" and other_id != session_id
+        assert not {link.rsplit("/", 1)[1] for link in other_links} & set(tokens.values())
+        # A token of one session does not open anything in another.
+        assert client.get(f"/mushra/audio/{other_id}/{tokens['A']}").status_code == 404
+
+    # 2. Headers and bytes: every file of the trial looks the same from outside; the hidden reference is
+    # not the open reference byte for byte.
+    responses = {label: page.request.get(url + link) for label, link in urls.items()}
+    contents = {label: response.body() for label, response in responses.items()}
+    header_sets = set()
+    for response in responses.values():
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        assert response.status == 200 and "etag" not in headers and "last-modified" not in headers
+        assert headers["cache-control"] == "no-store"
+        header_sets.add(tuple(sorted((k, v) for k, v in headers.items() if k != "date")))
+    assert len(header_sets) == 1  # identical headers, Content-Length included
+    assert len({len(body) for body in contents.values()}) == 1
+    assert len({body[:44] for body in contents.values()}) == 1  # identical WAV headers
+    assert len(set(contents.values())) == len(contents)  # no two files alike, hidden reference included
+    truth = context.sessions.resume(session_id).trials[trial_id].labels
+    hidden = next(label for label, condition in truth.items() if condition == "reference")
+    assert contents[hidden] != contents["REF"]
+
+    # 3. Nothing the participant's page or API says names a condition (text, attributes, URLs, JSON).
+    page_text = page.content() + "".join(
+        page.request.get(f"{url}/mushra/static/{name}").text() for name in ("mushra.js", "mushra-audio.js")
+    )
+    api_text = " ".join(r.text() for r in bodies if r.ok)
+    for name in secret_names:
+        assert name not in page_text.lower() and name not in api_text, name
+    for server_id in server_ids:
+        assert server_id not in api_text
+
+    # 4. The experimenter's views without the password: the login, 401 or 404, never their content.
+    with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as client:
+        assert client.get("/experimenter/").headers["location"] == "/experimenter/login"
+        for path in ("/experimenter/config", "/experimenter/gradio_api/info", "/experimenter/theme.css",
+                     f"/experimenter/gradio_api/file={context.ratings_csv}"):  # fmt: skip
+            assert client.get(path).status_code == 401, path
+        assert client.post("/experimenter/gradio_api/queue/join", json={}).status_code == 401
+        for path in ("/config", "/gradio_api/info", "/docs", "/openapi.json", "/results",
+                     f"/gradio_api/file={next(Path(context.stimuli.root).rglob('trial.json'))}"):  # fmt: skip
+            assert client.get(path).status_code == 404, path
+        forged = {"mss_experimenter": "9999999999.0000"}
+        assert client.get("/experimenter/config", cookies=forged).status_code == 401
+        # Hostile bodies: bounded, and refused with a sentence naming the field.
+        huge = client.post("/mushra/api/submit", content=b"{" + b" " * 40_000 + b"}",
+                           headers={"content-type": "application/json"})  # fmt: skip
+        assert huge.status_code == 413 and "too large" in huge.json()["detail"]
+        bad = client.post("/mushra/api/submit", json={"session_id": session_id, "trial_id": trial_id,
+                          "scores": dict.fromkeys(labels, True), "plays": dict.fromkeys(labels, 1),
+                          "listen_ms": dict.fromkeys(labels, 5000)})  # fmt: skip
+        assert bad.status_code == 400 and "rating of A must be a finite number" in bad.json()["detail"]
+        malformed = client.post("/mushra/api/submit", json={"session_id": session_id})
+        assert malformed.status_code == 422 and "trial_id" in malformed.json()["detail"]
+    page.close()
+
+
+def test_experimenter_results_beside_sdr(running_app, browser, shots):
     url, context = running_app
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(url, wait_until="domcontentloaded")
+    _login(page, url)
+    page.wait_for_selector("text=rating rows", timeout=60_000)
+    page.wait_for_selector("text=Kendall tau", timeout=30_000)
+    text = page.inner_text("body")
+    assert "Significance not reported" in text  # one participant
+    # boxplots and the SDR scatter, both loaded
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0).length >= 2",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "experimenter_3_results.png"), full_page=True)
     page.get_by_role("tab", name="Spectrogram browser").click()
     page.get_by_role("button", name="Show").click()
-    page.wait_for_selector("text=SDR (dB)", timeout=90_000)
-    page.wait_for_selector("img, svg.main-svg, canvas", timeout=30_000)
-    time.sleep(1.0)
-    page.screenshot(path=str(screenshot_dir / "app_spectrogram.png"), full_page=True)
-    sdr_text = page.inner_text("body")
-    for name in context.study.system_names:
-        assert name in sdr_text
-
-    page.get_by_role("tab", name="Results").click()
-    page.get_by_label("Password").fill("wrong")
-    page.get_by_role("button", name="Show results").click()
-    page.wait_for_selector("text=Wrong password", timeout=20_000)
-    assert page.locator("text=Ratings CSV").count() == 0
-    page.reload(wait_until="domcontentloaded")
-    page.get_by_role("tab", name="Results").click()
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Show results").click()
-    page.wait_for_selector("text=Ratings CSV", timeout=60_000)
-    page.wait_for_selector("text=Scores per condition", timeout=10_000)
-    time.sleep(1.5)
-    page.screenshot(path=str(screenshot_dir / "app_results.png"), full_page=True)
+    page.wait_for_selector("text=SDR (dB)", timeout=120_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shots / "experimenter_4_spectrograms.png"), full_page=True)
+    assert all(name in page.inner_text("body") for name in context.study.system_names)
     page.close()

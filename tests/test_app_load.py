@@ -1,83 +1,156 @@
-"""Load test: 50 simulated participants at once through the app's HTTP API (the browser's code path).
+"""Load test: 100 simulated participants at once, across two app processes serving one study folder.
 
-Each participant starts a session, downloads one stimulus of every trial through the whitelisted audio
-route and submits every trial; afterwards every (session, trial, label) row is in the ratings CSV exactly
-once and the file parses with pandas. Loopback only, bounded threads, a timeout on every request.
+Two ``python app.py`` processes (as an experimenter would start them behind a load balancer) share the
+study folder: stimuli, sessions, ratings.csv and the study key. Each participant goes through the whole
+session over the HTTP API the page uses (consent, questionnaire, volume, familiarization, instructions,
+every graded trial with one stimulus downloaded) and alternates between the two processes on every
+request, so each step is read back by the other process. Afterwards every (session, trial, label) row
+is in the ratings CSV exactly once, with the scores that were sent. Loopback only, bounded threads, a
+timeout on every request. The figures (participants, processes, rows, seconds) are printed (pytest -s).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from helpers import load_app_module, make_tiny_checkpoints
+from helpers import REPO_ROOT, load_app_module, make_tiny_checkpoints
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(300)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PARTICIPANTS = 50
-WORKERS = 25
+PARTICIPANTS = 100
+PROCESSES = 2
+WORKERS = 20
 REQUEST_TIMEOUT_S = 30.0
+PASSWORD = "load-test-password"
+ANSWERS = {"age": "35-44", "experience": "experienced", "headphones": "open"}
+
+
+def _study_file(folder: Path, dataset: Path, checkpoints: dict[str, Path]) -> Path:
+    from mss.data import open_db
+
+    song = sorted(track.name for track in open_db(dataset, subset="test").tracks)[0]
+    path = folder / "study.yaml"
+    path.write_text(
+        f"study_id: load\ndataset: {dataset}\nexcerpt_s: 3\ntargets: [vocals, drums]\nsongs: [{song!r}]\n"
+        f"systems: {{unet: {checkpoints['unet']}, demucs: {checkpoints['demucs']}}}\n"
+        "familiarization_excerpts: 1\nmin_listen_s: 0\n"
+    )
+    return path
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, deadline_s: float = 180.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app process exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(url + "/mushra/api/info", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the app at {url} did not come up in {deadline_s:g} s")
 
 
 @pytest.fixture(scope="module")
-def running_app(tiny_dataset, tmp_path_factory):
+def two_apps(tiny_dataset, tmp_path_factory):
+    """Two app.py processes on one study folder; the stimuli are rendered once, here, before."""
     app_module = load_app_module()
     folder = tmp_path_factory.mktemp("app-load")
-    checkpoints = list(make_tiny_checkpoints(folder).items())
-    config = app_module.AppConfig(
-        dataset=str(tiny_dataset), study_dir=folder / "study", checkpoints=tuple(checkpoints),
-        n_songs=1, targets=("vocals", "drums"),
-    )  # fmt: skip
-    context = app_module.load_study_context(config)
+    study_file = _study_file(folder, tiny_dataset, make_tiny_checkpoints(folder))
+    config = app_module.AppConfig(study_file=study_file, study_dir=folder / "study")
+    context = app_module.load_study_context(config)  # renders the stimuli and creates the study key
     assert context.error is None, context.error
-    with app_module.BackgroundServer(app_module.build_app(config, context)) as url:
-        yield url, context
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    processes, urls = [], []
+    try:
+        for _ in range(PROCESSES):
+            port = app_module.free_port()
+            command = [sys.executable, str(REPO_ROOT / "app.py"), "--study", str(study_file), "--study-dir",
+                       str(folder / "study"), "--port", str(port), "--password", PASSWORD]  # fmt: skip
+            processes.append(subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.PIPE, text=True))  # fmt: skip
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, processes, strict=True):
+            _wait_until_up(url, process)
+        yield urls, context
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
-def participant(url: str, number: int) -> dict:
-    """One participant: start, fetch audio, submit every trial; returns what was submitted."""
-    submitted = {}
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
-        response = client.post("/mushra/api/start", json={"participant_id": f"L{number:03d}"})
-        response.raise_for_status()
-        session = response.json()
-        session = client.post("/mushra/api/training_done", json={"session_id": session["session_id"]}).json()
-        while session["trial"] is not None:
+def participant(urls: list[str], number: int) -> dict:
+    """One participant's whole session, alternating between the app processes on every request."""
+    clients = [httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) for url in urls]
+    turn = iter(range(number, number + 1000))
+
+    def post(path: str, body: dict) -> dict:
+        response = clients[next(turn) % len(clients)].post(path, json=body)
+        assert response.status_code == 200, (path, response.text)
+        return response.json()
+
+    try:
+        session = post("/mushra/api/start", {"participant_id": f"L{number:03d}", "consent": True})
+        session_id = session["session_id"]
+        session = post("/mushra/api/questionnaire", {"session_id": session_id, "answers": ANSWERS})
+        for step in ("volume", "familiarization", "instructions"):
+            assert session["step"] == step
+            session = post("/mushra/api/step", {"session_id": session_id, "step": step})
+        submitted = {}
+        while session["step"] == "trial":
             trial = session["trial"]
             labels = [c["label"] for c in trial["conditions"]]
-            audio = client.get(trial["conditions"][number % len(labels)]["url"])
+            audio = clients[next(turn) % len(clients)].get(trial["conditions"][number % len(labels)]["url"])
             assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
-            scores = {label: (number * 7 + 13 * i) % 101 for i, label in enumerate(labels)}
+            scores = {label: (number * 7 + 13 * i) % 100 for i, label in enumerate(labels)}
+            scores[labels[number % len(labels)]] = 100  # the rules want one version at 100
             payload = {
-                "session_id": session["session_id"], "trial_id": trial["trial_id"], "scores": scores,
-                "plays": {label: 1 + i for i, label in enumerate(labels)}, "time_ms": 1000 + number,
-                "comment": f"participant {number}",
+                "session_id": session_id, "trial_id": trial["trial_id"], "scores": scores,
+                "plays": dict.fromkeys(labels, 1), "listen_ms": dict.fromkeys(labels, 3000),
+                "time_ms": 1000 + number, "comment": f"participant {number}",
             }  # fmt: skip
-            response = client.post("/mushra/api/submit", json=payload)
-            assert response.status_code == 200, response.text
+            session = post("/mushra/api/submit", payload)
             submitted[trial["trial_id"]] = scores
-            session = response.json()
-        assert session["n_done"] == session["n_trials"] == len(submitted)
+        assert session["step"] == "finished" and session["n_done"] == session["n_trials"] == len(submitted)
+        assert session["completion_code"]
         # A replayed submission is refused with the backend's message, and writes nothing.
-        replay = client.post("/mushra/api/submit", json=payload)
+        replay = clients[number % len(clients)].post("/mushra/api/submit", json=payload)
         assert replay.status_code == 400 and "already submitted" in replay.json()["detail"]
-    return {"session_id": session["session_id"], "submitted": submitted}
+    finally:
+        for client in clients:
+            client.close()
+    return {"session_id": session_id, "submitted": submitted}
 
 
-def test_fifty_concurrent_participants(running_app):
-    url, context = running_app
+def test_hundred_participants_across_two_processes(two_apps):
+    urls, context = two_apps
+    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(pool.map(lambda n: participant(url, n), range(PARTICIPANTS), timeout=180))
+        results = list(pool.map(lambda n: participant(urls, n), range(PARTICIPANTS), timeout=240))
+    seconds = time.monotonic() - started
 
     ratings = pd.read_csv(context.ratings_csv)
     n_trials = len(context.stimuli.trials)
     n_conditions = len(context.study.conditions)
-    assert len(ratings) == PARTICIPANTS * n_trials * n_conditions
+    expected_rows = PARTICIPANTS * n_trials * n_conditions
+    print(f"\nload test: {PARTICIPANTS} participants, {PROCESSES} app processes, {len(ratings)} rows "
+          f"(expected {expected_rows}), {seconds:.1f} s")  # fmt: skip
+    assert len(ratings) == expected_rows
     assert not ratings.duplicated(["session_uuid", "trial_id", "screen_label"]).any()
+    assert ratings["session_uuid"].nunique() == PARTICIPANTS
     for result in results:
         rows = ratings[ratings["session_uuid"] == result["session_id"]]
         assert set(rows["trial_id"]) == set(result["submitted"])
@@ -85,61 +158,64 @@ def test_fifty_concurrent_participants(running_app):
             trial_rows = rows[rows["trial_id"] == trial_id]
             assert dict(zip(trial_rows["screen_label"], trial_rows["rating_score"], strict=True)) == scores
             assert sorted(trial_rows["rating_stimulus"]) == sorted(context.study.conditions)
+    table = context.sessions.sessions_table()
+    assert (table["step"] == "finished").sum() == PARTICIPANTS and set(table["headphones"]) == {"open"}
 
 
-def test_bad_requests_are_refused(running_app):
-    url, context = running_app
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
-        for bad in ("..%2F..%2Fetc%2Fpasswd", "0123456789abcdef", "ratings.csv"):
+def test_bad_requests_are_refused(two_apps):
+    urls, context = two_apps
+    with httpx.Client(base_url=urls[0], timeout=REQUEST_TIMEOUT_S) as client:
+        for bad in ("..%2F..%2Fetc%2Fpasswd", "0123456789abcdef", "ratings.csv", "a" * 32 + "/" + "b" * 32):
             assert client.get(f"/mushra/audio/{bad}").status_code == 404
         assert client.get("/mushra/static/..%2F..%2Fapp.py").status_code == 404
-        # Gradio's own file route must not expose the stimulus cache (trial.json names the conditions).
-        manifest = next(Path(context.stimuli.root).glob("*/trial.json"))
-        assert client.get(f"/gradio_api/file={manifest}").status_code in (403, 404)
-        assert client.get(f"/gradio_api/file={context.ratings_csv}").status_code in (403, 404)
-        session = client.post("/mushra/api/start", json={"participant_id": "Q1"}).json()
-        trial = client.post("/mushra/api/training_done", json={"session_id": session["session_id"]}).json()[
-            "trial"
-        ]
-        labels = [c["label"] for c in trial["conditions"]]
-        base = {"session_id": session["session_id"], "trial_id": trial["trial_id"], "time_ms": 5,
-                "plays": dict.fromkeys(labels, 1)}  # fmt: skip
+        session = client.post("/mushra/api/start", json={"consent": True}).json()
+        sid = session["session_id"]
         cases = [
-            ({**base, "scores": dict.fromkeys(labels, 101)}, "0-100"),
-            ({**base, "scores": dict.fromkeys(labels, 50), "trial_id": "t99-nope"}, "unknown trial"),
-            (
-                {**base, "scores": dict.fromkeys(labels, 50), "plays": {**base["plays"], labels[0]: 0}},
-                "not yet played",
-            ),
-            ({**base, "scores": dict.fromkeys(labels, 50), "session_id": "../../x"}, "session"),
-        ]
+            ("/mushra/api/start", {"consent": False}, 400, "agree to take part"),
+            ("/mushra/api/start", {"consent": True, "participant_id": "Jane Doe <x@y.z>"}, 400, "participant code"),
+            ("/mushra/api/start", {"consent": True, "evil": 1}, 422, "evil"),
+            ("/mushra/api/resume", {"session_id": "../../x"}, 400, "malformed session id"),
+            ("/mushra/api/resume", {"session_id": "f" * 32}, 400, "unknown session"),
+            ("/mushra/api/questionnaire", {"session_id": sid, "answers": {"age": "200"}}, 400, "not one of"),
+            ("/mushra/api/questionnaire", {"session_id": sid, "answers": {"age": 5}}, 400, "must be text"),
+            ("/mushra/api/step", {"session_id": sid, "step": "instructions"}, 400, "questionnaire step"),
+            ("/mushra/api/submit", {"session_id": sid, "trial_id": "t00-vocals", "scores": {}, "plays": {}},
+             400, "questionnaire step"),
+            ("/mushra/api/submit", {"session_id": sid, "trial_id": "x", "scores": [], "plays": {}}, 422, "scores"),
+        ]  # fmt: skip
         before = pd.read_csv(context.ratings_csv).shape[0]
-        for payload, message in cases:
-            response = client.post("/mushra/api/submit", json=payload)
-            assert response.status_code == 400 and message in response.json()["detail"], response.text
+        for path, body, status, message in cases:
+            response = client.post(path, json=body)
+            assert response.status_code == status and message in response.json()["detail"], (body, response.text)
+        for raw in (b"not json", b"[1, 2]", b'{"session_id": ' + b"9" * 5000 + b"}"):
+            response = client.post("/mushra/api/resume", content=raw, headers={"content-type": "application/json"})
+            detail = response.json()["detail"]  # one sentence, no traceback
+            assert response.status_code in (400, 422) and len(detail) < 200 and "Traceback" not in detail
+        huge = client.post("/mushra/api/start", content=b"x" * 100_000, headers={"content-type": "application/json"})
+        assert huge.status_code == 413
         assert pd.read_csv(context.ratings_csv).shape[0] == before
-        bad_participant = client.post("/mushra/api/start", json={"participant_id": "Jane Doe <x@y.z>"})
-        assert bad_participant.status_code == 400
 
 
-def test_ab_preference_round_trip(running_app):
-    url, context = running_app
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
-        session = client.post("/mushra/api/start", json={"participant_id": "AB1", "mode": "ab"}).json()
-        assert session["mode"] == "ab" and session["training"] is None
+def test_ab_preference_round_trip(two_apps):
+    urls, context = two_apps
+    with httpx.Client(base_url=urls[1], timeout=REQUEST_TIMEOUT_S) as client:
+        session = client.post("/mushra/api/start", json={"participant_id": "AB1", "mode": "ab", "consent": True})
+        sid = session.json()["session_id"]
+        session = client.post("/mushra/api/questionnaire", json={"session_id": sid, "answers": ANSWERS}).json()
+        assert session["step"] == "volume"
+        for step in ("volume", "instructions"):  # no familiarization in A/B mode
+            session = client.post("/mushra/api/step", json={"session_id": sid, "step": step}).json()
         trial = session["trial"]
-        assert [c["label"] for c in trial["conditions"]] == ["A", "B"]
+        assert session["mode"] == "ab" and [c["label"] for c in trial["conditions"]] == ["A", "B"]
         payload = {
-            "session_id": session["session_id"], "trial_id": trial["trial_id"], "plays": {"A": 2, "B": 1},
-            "time_ms": 900, "comment": "", "scores": {"choice": "B", "confidence": 3},
+            "session_id": sid, "trial_id": trial["trial_id"], "plays": {"A": 2, "B": 1}, "time_ms": 900,
+            "listen_ms": {"A": 2000, "B": 2000}, "comment": "", "scores": {"choice": "B", "confidence": 3},
         }  # fmt: skip
         bad = client.post("/mushra/api/submit", json={**payload, "scores": {"choice": "B", "confidence": 7}})
         assert bad.status_code == 400 and "confidence" in bad.json()["detail"]
         assert client.post("/mushra/api/submit", json=payload).status_code == 200
     ratings = pd.read_csv(context.ratings_csv)
-    rows = ratings[
-        (ratings["session_uuid"] == session["session_id"]) & (ratings["trial_id"] == trial["trial_id"])
-    ]
+    rows = ratings[(ratings["session_uuid"] == sid) & (ratings["trial_id"] == trial["trial_id"])]
     assert set(rows["mode"]) == {"ab"}
     assert dict(zip(rows["screen_label"], rows["rating_score"], strict=True)) == {"A": 0.0, "B": 3.0}
     assert sorted(rows["rating_stimulus"]) == sorted(context.study.ab_pairs[0])

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import re
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -252,15 +256,41 @@ def test_default_study_on_tiny_dataset(tiny_dataset, planted):
 # ------------------------------------------------------------------------------------------------ sessions
 
 
+ANSWERS = {"age": "25-34", "experience": "some", "headphones": "closed"}
+
+
+_READINGS = itertools.count(1_700_000_000.0, 60.0)  # one fast clock for every store of this module
+
+
+def fast_clock():
+    """A clock that advances 60 s per reading (shared by all stores, so it never runs backwards): every
+    trial has been open long enough for the server's elapsed-time rule."""
+    return lambda: next(_READINGS)
+
+
+def ready(store: SessionStore, session):
+    """Take a new session through consent, questionnaire, volume, familiarization and instructions."""
+    if store.step(store.resume(session.session_id)) == "questionnaire":
+        store.answer_questionnaire(session.session_id, ANSWERS)
+    for step in ("volume", "familiarization", "instructions"):
+        if store.step(store.resume(session.session_id)) == step:
+            store.complete_step(session.session_id, step)
+    session = store.resume(session.session_id)
+    assert store.step(session) == "trial"
+    return session
+
+
 def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
-    sessions = [store.start() for _ in range(12)]
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
+    sessions = [store.start(consent=True) for _ in range(12)]
     mappings = {tuple(s.trials["t00-vocals"].labels.values()) for s in sessions}
     orders = {s.trial_order for s in sessions}
     assert len(mappings) > 4 and len(orders) == 2  # differs between participants
     for session in sessions[:3]:
-        assert design_session(session.session_id, stimuli.trials) == (session.trial_order, session.trials)
+        seed = store.key.seed("design", session.session_id)
+        designed = design_session(seed, stimuli.trials, n_familiarization=2)
+        assert designed == (session.trial_order, session.trials, session.familiarization, session.volume_trial)
         assert store.resume(session.session_id) == session
         assert session.participant_id.startswith("P-")
         for trial in session.trials.values():
@@ -268,26 +298,39 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
             assert {trial.stimuli[label] for label in trial.labels} == set(
                 stimuli.trial(trial.trial_id).conditions.values()
             )
-    # a "reload": a new store on the same folder resumes exactly after the submitted trial
-    session = store.start("listener_07")
+    # a "reload": a new store on the same folder resumes exactly at the step, then after the submitted trial
+    session = store.start("listener_07", consent=True)
+    assert store.step(session) == "questionnaire"
+    with pytest.raises(SessionError, match="Please answer"):
+        store.answer_questionnaire(session.session_id, {"age": "25-34"})
+    store.answer_questionnaire(session.session_id, ANSWERS)
+    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).step(store.resume(session.session_id)) == "volume"
+    with pytest.raises(SessionError, match="at the volume step"):
+        store.complete_step(session.session_id, "instructions")
+    session = ready(store, session)
     first = store.next_trial(session)
-    store.submit(
-        session.session_id,
-        first.trial_id,
-        dict.fromkeys(first.labels, 50.0),
-        dict.fromkeys(first.labels, 1),
-        1000,
-    )
-    reloaded = SessionStore(tmp_path / "study", stimuli)
+    rules = {"listen_ms": dict.fromkeys(first.labels, 2500), "scores": dict.fromkeys(first.labels, 100.0)}
+    store.submit(session.session_id, first.trial_id, rules["scores"], dict.fromkeys(first.labels, 1), 1000,
+                 listen_ms=rules["listen_ms"])  # fmt: skip
+    reloaded = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     resumed = reloaded.resume(session.session_id)
-    assert resumed.participant_id == "listener_07"
-    assert reloaded.progress(resumed) == (1, 2)
+    assert resumed.participant_id == "listener_07" and resumed.questionnaire == ANSWERS
+    assert reloaded.progress(resumed) == (1, 2) and reloaded.step(resumed) == "trial"
     assert reloaded.next_trial(resumed).trial_id == session.trial_order[1]
-    assert not resumed.training_done and reloaded.mark_training_done(resumed).training_done
-    assert reloaded.resume(session.session_id).training_done
+    assert reloaded.completion_code(resumed) is None
+    second = reloaded.next_trial(resumed)
+    reloaded.submit(session.session_id, second.trial_id, rules["scores"], dict.fromkeys(first.labels, 1), 1000,
+                    listen_ms=rules["listen_ms"])  # fmt: skip
+    assert reloaded.step(resumed) == "finished"
+    code = reloaded.completion_code(resumed)
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and code == store.completion_code(resumed)
+    table = reloaded.sessions_table().set_index("session_id").loc[session.session_id]
+    assert (table["step"], table["completion_code"], table["age"]) == ("finished", code, "25-34")
+    with pytest.raises(SessionError, match="agree to take part"):
+        store.start("P1")
     for bad in ["../x", "a b", "x" * 40, "ä"]:
-        with pytest.raises(SessionError, match="participant id"):
-            store.start(bad)
+        with pytest.raises(SessionError, match="participant code"):
+            store.start(bad, consent=True)
     for bad in ["../../etc/passwd", uuid.uuid4().hex]:
         with pytest.raises(SessionError):
             store.resume(bad)
@@ -298,14 +341,14 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
 
 def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
-    sessions = [store.start(f"p{i:02d}") for i in range(50)]
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
+    sessions = [ready(store, store.start(f"p{i:02d}", consent=True)) for i in range(50)]
     barrier = threading.Barrier(50)
     errors = []
 
     def submit(session):
         trial = session.trials[session.trial_order[0]]
-        scores = {label: float(i * 10) for i, label in enumerate(trial.screen_labels)}
+        scores = {label: float(i * 20) for i, label in enumerate(trial.screen_labels)}  # 0 ... 100
         barrier.wait()
         try:
             store.submit(
@@ -315,6 +358,7 @@ def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
                 dict.fromkeys(trial.labels, 2),
                 4321,
                 'ok, "fine"\nthanks',
+                listen_ms=dict.fromkeys(trial.labels, 3000),
             )
         except Exception as exc:  # collected: a failing thread must fail the test
             errors.append(exc)
@@ -342,13 +386,23 @@ def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
 
 def test_refused_submissions_write_nothing(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
-    session = store.start()
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
+    session = store.start(consent=True)
     trial = store.next_trial(session)
     labels = trial.screen_labels
-    scores, plays = dict.fromkeys(labels, 60.0), dict.fromkeys(labels, 1)
+    scores, plays = {**dict.fromkeys(labels, 60.0), "A": 100.0}, dict.fromkeys(labels, 1)
+    listen = dict.fromkeys(labels, 2000)
     before = store.ratings.path.read_bytes()
+    with pytest.raises(SubmissionError, match="at the questionnaire step"):
+        store.submit(session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen)
+    session = ready(store, session)
     cases = [
+        (dict(scores={**scores, "B": None}), r"Please rate every version: move its slider \(not yet rated: B\)"),
+        (dict(scores={**scores, "B": True}), "must be a finite number"),
+        (dict(scores={**scores, "A": 70.0}), "Please rate at least one version 100"),
+        (dict(listen_ms={**listen, "C": 1200}), r"at least 2 s. Too short so far: C \(1.2 s\)"),
+        (dict(listen_ms=None), "listening times must be given"),
+        (dict(trial_id=session.trial_order[1]), "not the trial in progress"),
         (dict(session_id=uuid.uuid4().hex), "unknown session"),
         (dict(session_id="../../x"), "malformed session id"),
         (dict(trial_id="t99-vocals"), "unknown trial"),
@@ -359,6 +413,7 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
         (dict(scores={**scores, "C": math.nan}), "finite number"),
         (dict(scores={**scores, "C": math.inf}), "finite number"),
         (dict(scores={**scores, "C": "50"}), "finite number"),
+        (dict(scores={**scores, "C": "70"}), "finite number"),
         (dict(plays={**plays, "D": 0}), r"not yet played: \['D'\]"),
         (dict(plays={k: v for k, v in plays.items() if k != "E"}), "play counts"),
         (dict(comment="x" * 1001), "at most 1000"),
@@ -366,16 +421,25 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
     ]
     for change, message in cases:
         defaults = dict(session_id=session.session_id, trial_id=trial.trial_id, scores=scores, plays=plays,
-                        time_ms=1000, comment="")  # fmt: skip
+                        time_ms=1000, comment="", listen_ms=listen)  # fmt: skip
         arguments = {**defaults, **change}
         with pytest.raises(SubmissionError, match=message):
             store.submit(**arguments)
         assert store.ratings.path.read_bytes() == before, change
-    rows = store.submit(session.session_id, trial.trial_id, scores, plays, 1000)
+    # The page may lie about its listening times: the server's own clock still refuses a trial submitted
+    # sooner than its 6 conditions x 2 s can have been heard (a store on the real clock, same session).
+    with pytest.raises(SubmissionError, match=r"submitted 0\.\d s after it opened; .* at least 12 s"):
+        SessionStore(tmp_path / "study", stimuli, clock=lambda: session.step_started + 0.5).submit(
+            session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen
+        )
+    assert store.ratings.path.read_bytes() == before
+    session = store.resume(session.session_id)
+    rows = store.submit(session.session_id, trial.trial_id, scores, plays, 1000, "=HYPERLINK(evil)", listen)
     assert len(rows) == 6 and {r["mode"] for r in rows} == {"mushra"}
+    assert {r["rating_comment"] for r in rows} == {"'=HYPERLINK(evil)"}  # a spreadsheet shows it as text
     after = store.ratings.path.read_bytes()
     with pytest.raises(SubmissionError, match="already submitted"):
-        store.submit(session.session_id, trial.trial_id, scores, plays, 1000)
+        store.submit(session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen)
     # another process's store (a fresh object on the same file) also sees the submission
     with pytest.raises(SubmissionError, match="already submitted"):
         RatingsStore(store.ratings.path).submit(session, trial.trial_id, scores, plays, 1000)
@@ -384,16 +448,20 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
 
 def test_ab_mode(rendered, tmp_path):
     _, stimuli = rendered
-    store = SessionStore(tmp_path / "study", stimuli)
-    session = store.start(mode="ab")
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
+    session = ready(store, store.start(mode="ab", consent=True))
     assert len(session.trial_order) == 2 and all(t.startswith("ab0-") for t in session.trial_order)
+    assert session.familiarization == ()  # the familiarization is MUSHRA's
     trial = store.next_trial(session)
     assert sorted(trial.labels.values()) == ["demucs", "unet"] and trial.screen_labels == ["A", "B"]
+    listen = {"A": 2000, "B": 2500}
     with pytest.raises(SubmissionError, match="confidence"):
-        store.submit_ab(session.session_id, trial.trial_id, "A", 4, {"A": 1, "B": 1}, 500)
+        store.submit_ab(session.session_id, trial.trial_id, "A", 4, {"A": 1, "B": 1}, 500, listen_ms=listen)
+    with pytest.raises(SubmissionError, match="Too short so far: B"):
+        store.submit_ab(session.session_id, trial.trial_id, "A", 2, {"A": 1, "B": 1}, 500, listen_ms={"A": 2000, "B": 10})
     with pytest.raises(SubmissionError, match="not a mushra session"):
         store.submit(session.session_id, trial.trial_id, {"A": 1.0, "B": 2.0}, {"A": 1, "B": 1}, 500)
-    rows = store.submit_ab(session.session_id, trial.trial_id, "B", 3, {"A": 1, "B": 2}, 500)
+    rows = store.submit_ab(session.session_id, trial.trial_id, "B", 3, {"A": 1, "B": 2}, 500, listen_ms=listen)
     scores = {r["screen_label"]: r["rating_score"] for r in rows}
     assert scores == {"A": 0.0, "B": 3.0} and {r["mode"] for r in rows} == {"ab"}
 
@@ -441,9 +509,6 @@ def test_loudness_match_guards_silence_and_clipping():
 
 def test_two_processes_share_the_ratings_file(tmp_path):
     """fcntl.flock keeps rows of separate processes (each with its own store and lock) whole and unique."""
-    import subprocess
-    import sys
-
     script = """
 import sys
 from listening_study.ratings import RatingsStore
@@ -461,3 +526,121 @@ for i in range(15):
     frame = read_ratings(csv_path)
     assert len(frame) == 2 * 15 * 3 and frame.groupby(["session_uuid", "screen_label"]).size().eq(1).all()
     assert (frame["session_uuid"] != frame["session_uuid"].shift()).sum() == 30  # no interleaving
+
+
+# ------------------------------------------------------------------------------------------------ blinding
+
+
+def test_stimulus_files_tell_nothing_apart(rendered):
+    """Within a trial: same byte length and header; the hidden reference is not a copy of the reference."""
+    _, stimuli = rendered
+    for trial in stimuli.trials:
+        ids = {"open": trial.reference, **trial.conditions}
+        data = {name: stimuli.path(stimulus_id).read_bytes() for name, stimulus_id in ids.items()}
+        assert len({len(blob) for blob in data.values()}) == 1
+        assert len({blob[:44] for blob in data.values()}) == 1  # RIFF/fmt/data headers identical
+        assert len(set(data.values())) == len(data)  # no two files alike, byte for byte
+        open_reference, _ = sf.read(stimuli.path(trial.reference), dtype="int16")
+        hidden, _ = sf.read(stimuli.path(trial.conditions["reference"]), dtype="int16")
+        difference = open_reference.astype(int) - hidden.astype(int)
+        # the same signal, dithered independently: TPDF dither moves a sample by at most 1 LSB each way
+        assert np.abs(difference).max() <= 2 and np.count_nonzero(difference) > 0.1 * difference.size
+    # ids are random file names, not derived from anything public
+    assert all(re.fullmatch(r"[0-9a-f]{16}", i) for t in stimuli.trials for i in t.conditions.values())
+
+
+def test_design_and_audio_tokens_come_from_the_secret_key(rendered, tmp_path):
+    from listening_study.blinding import StudyKey
+
+    _, stimuli = rendered
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
+    key_file = tmp_path / "study" / "study.key"
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by the owner only
+    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).key.token("x") == store.key.token("x")  # persisted
+    session = store.start(consent=True)
+    # the same session id under another key: another design (what a participant could compute is useless)
+    other = design_session(StudyKey.random().seed("design", session.session_id), stimuli.trials, 2)
+    assert [t.labels for t in other[1].values()] != [t.labels for t in session.trials.values()]
+    # tokens: per session, page, trial and label; each resolves to its own file, nothing else resolves
+    second = store.start(consent=True)
+    trial = session.trials["t00-vocals"]
+    tokens = {label: store.audio_token(session, "trial", trial.trial_id, label) for label in trial.labels}
+    assert len(set(tokens.values())) == len(tokens)
+    for label, token in tokens.items():
+        assert store.audio_path(session.session_id, token) == stimuli.path(trial.stimuli[label])
+        with pytest.raises(StimulusError):
+            store.audio_path(second.session_id, token)  # another session's token is nobody's
+    assert tokens["A"] != store.audio_token(second, "trial", trial.trial_id, "A")
+    assert store.audio_token(session, "fam0", trial.trial_id, "A") != tokens["A"]
+    for bad in ["", "../../etc/passwd", trial.stimuli["A"], tokens["A"].upper(), "0" * 32]:
+        with pytest.raises(StimulusError, match="unknown stimulus"):
+            store.audio_path(session.session_id, bad)
+    # the familiarization shows excerpts under letters of their own
+    assert len(session.familiarization) == 2
+    assert {page.trial_id for page in session.familiarization} <= set(session.trials)
+
+
+def test_study_and_stimuli_do_not_import_each_other():
+    """stimuli.py imports study.py; study.py imports neither stimuli.py nor anything that does, lazily or not."""
+    import ast
+    from pathlib import Path
+
+    def imported(name: str) -> set[str]:
+        tree = ast.parse((Path(__file__).parents[1] / "listening_study" / f"{name}.py").read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+    assert "listening_study.study" in imported("stimuli")
+    assert not {"listening_study.stimuli", "listening_study.sessions"} & imported("study")
+    assert "listening_study.stimuli" not in imported("dataset")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("min_listen_s: 9", "min_listen_s=9: must be 0-3 s"),
+        ("require_100: 'no'", "require_100 must be true or false"),
+        ("familiarization_excerpts: 1.5", "familiarization_excerpts must be a whole number"),
+        ("familiarization_excerpts: 20", "must be 0-6"),
+    ],
+)
+def test_session_settings_are_validated(planted, line, message):
+    root, study_file = planted
+    path = root / "settings.yaml"
+    path.write_text(study_file.read_text() + line + "\n")
+    with pytest.raises(StudyError, match=message):
+        load_study(path)
+
+
+def test_excerpt_sdr_is_that_of_the_rated_excerpt(planted, rendered):
+    """The SDR table of the study's own stimuli: the mixture anchor's SDR equals the SDR of the planted
+    mixture against the planted vocals on exactly the excerpt (loudness gain undone), the hidden reference
+    is infinite, and the table is cached beside the stimuli."""
+    from listening_study.excerpt_sdr import CACHE_NAME, study_excerpt_sdr
+    from mss.browser import median_sdr, window_sdr_frames
+
+    root, _ = planted
+    _, stimuli = rendered
+    table = study_excerpt_sdr(stimuli)
+    assert len(table) == sum(len(t.conditions) for t in stimuli.trials)
+    assert (table.loc[table["condition"] == "reference", "sdr_db"] == math.inf).all()
+    # alpha's excerpt is where the planted vocals sound; beta's 1.0-4.5 s has vocals only after 4.0 s, so
+    # every full 1-s frame of its reference is silent: no SDR (museval's rule), although the dithered
+    # file is not digital silence
+    first = table[(table["trial_id"] == "t00-vocals") & (table["condition"] != "reference")]["sdr_db"]
+    second = table[(table["trial_id"] == "t01-vocals") & (table["condition"] != "reference")]["sdr_db"]
+    assert first.map(math.isfinite).all() and second.map(math.isnan).all()
+    for trial in stimuli.trials:
+        song = root / "dataset" / "test" / trial.song
+        mix, _ = sf.read(song / "mixture.wav", always_2d=True)
+        vocals, _ = sf.read(song / "vocals.wav", always_2d=True)
+        lo, hi = round(trial.start_s * RATE), round(trial.end_s * RATE)
+        expected = median_sdr(window_sdr_frames(vocals[lo:hi].T, mix[lo:hi].T))
+        got = table[(table["trial_id"] == trial.trial_id) & (table["condition"] == "mixture")]["sdr_db"].item()
+        assert got == pytest.approx(expected, abs=0.05, nan_ok=True), trial.trial_id
+    cache = stimuli.root / CACHE_NAME
+    assert cache.is_file()
+    header, _, body = cache.read_text().partition("\n")
+    lines = body.splitlines()
+    lines[1] = ",".join([*lines[1].split(",")[:-1], "99.5"])  # a value planted in the cache is read back
+    cache.write_text("\n".join([header, *lines]) + "\n")
+    assert study_excerpt_sdr(stimuli)["sdr_db"].iloc[0] == 99.5

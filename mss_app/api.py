@@ -1,0 +1,217 @@
+"""The participant's HTTP API: everything the listening-test page talks to, nothing that names a system.
+
+    GET  /mushra/api/info                    study title, description, number of trials, minutes
+    POST /mushra/api/start        {participant_id?, mode, consent}            -> session
+    POST /mushra/api/resume       {session_id}                                -> session
+    POST /mushra/api/questionnaire {session_id, answers}                      -> session
+    POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
+    POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
+    GET  /mushra/audio/<session id>/<token>   a stimulus (WAV), Cache-Control: no-store, no validators
+    GET  /mushra/static/mushra-audio.js | mushra.js | mushra.css
+
+A session (JSON) holds the step in progress and what that step needs: the questions, the volume
+page's audio, the familiarization pages, or the trial (neutral labels and per-session audio tokens,
+listening_study.blinding), and the trial rules. Every refusal is a 400 whose ``detail`` is one sentence
+the page shows; a malformed request (a missing field, a wrong type) is a 422 with one sentence too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import fastapi
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mss_app.context import StudyContext
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "listening_study" / "static"
+STATIC_FILES = {  # the only files /mushra/static serves
+    "mushra-audio.js": (STATIC_DIR / "mushra-audio.js", "text/javascript"),
+    "mushra.js": (STATIC_DIR / "mushra.js", "text/javascript"),
+    "mushra.css": (STATIC_DIR / "mushra.css", "text/css"),
+}
+#: Headers of every audio response: nothing that orders or identifies a file (no ETag, no
+#: Last-Modified), nothing kept in a cache the participant could browse.
+AUDIO_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+UNAVAILABLE = "The listening test is not available right now."
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartRequest(_Request):
+    participant_id: str = Field(default="", max_length=64)
+    mode: str = Field(default="mushra", max_length=16)
+    consent: bool = False
+
+
+class SessionRequest(_Request):
+    session_id: str = Field(max_length=64)
+
+
+class QuestionnaireRequest(SessionRequest):
+    answers: dict[str, Any] = Field(max_length=16)
+
+
+class StepRequest(SessionRequest):
+    step: str = Field(max_length=32)
+
+
+class SubmitRequest(SessionRequest):
+    trial_id: str = Field(max_length=128)
+    # Any: the rules check the values themselves, so that `true` or "70" are refused with a sentence
+    # (pydantic's lax mode would turn "70" into 70.0).
+    scores: dict[str, Any] = Field(max_length=26)
+    plays: dict[str, Any] = Field(max_length=26)
+    listen_ms: dict[str, Any] | None = Field(default=None, max_length=26)
+    time_ms: Any = 0
+    comment: Any = ""
+
+
+def audio_url(session_id: str, token: str) -> str:
+    return f"/mushra/audio/{session_id}/{token}"
+
+
+def trial_json(sessions, session, trial, page: str) -> dict:
+    """What the page gets for one trial or familiarization page: labels and audio URLs, nothing else."""
+    from listening_study.sessions import REFERENCE_LABEL
+
+    def url(label: str) -> str:
+        return audio_url(session.session_id, sessions.audio_token(session, page, trial.trial_id, label))
+
+    return {
+        "trial_id": trial.trial_id if page == "trial" else page,
+        "mode": trial.mode,
+        "reference_url": url(REFERENCE_LABEL),
+        "conditions": [{"label": label, "url": url(label)} for label in trial.screen_labels],
+    }
+
+
+def session_json(context: StudyContext, session) -> dict:
+    """The session's step in progress and what the page needs for it."""
+    from listening_study.questionnaire import QUESTIONS
+    from listening_study.sessions import REFERENCE_LABEL
+
+    sessions = context.sessions
+    step = sessions.step(session)
+    done, total = sessions.progress(session)
+    out = {
+        "session_id": session.session_id,
+        "mode": session.mode,
+        "step": step,
+        "n_trials": total,
+        "n_done": done,
+        "rules": sessions.rules.as_json(),
+    }
+    if step == "questionnaire":
+        out["questions"] = [question.as_json() for question in QUESTIONS]
+    elif step == "volume":
+        token = sessions.audio_token(session, "volume", session.volume_trial, REFERENCE_LABEL)
+        out["volume_url"] = audio_url(session.session_id, token)
+    elif step == "familiarization":
+        out["familiarization"] = [
+            trial_json(sessions, session, page, f"fam{index}")
+            for index, page in enumerate(session.familiarization)
+        ]
+    elif step == "trial":
+        out["trial"] = trial_json(sessions, session, sessions.next_trial(session), "trial")
+    else:
+        out["completion_code"] = sessions.completion_code(session)
+    return out
+
+
+def study_info(context: StudyContext) -> dict:
+    study, stimuli = context.study, context.stimuli
+    n_trials = len(stimuli.trials)
+    # About 12 s per condition and 30 s per page for reading and moving sliders, plus 5 min of set-up.
+    minutes = 5 + n_trials * (30 + 12 * len(study.conditions)) / 60
+    return {"title": "Listening test", "description": study.description, "n_trials": n_trials,
+            "minutes": int(5 * round(minutes / 5)) or 5}  # fmt: skip
+
+
+def build_api(context: StudyContext) -> fastapi.APIRouter:
+    """Routes of the listening test; every error the backend raises becomes a 400 with its message."""
+    from listening_study.errors import StudyError
+
+    router = fastapi.APIRouter()
+
+    def sessions():
+        if context.study is None:
+            raise fastapi.HTTPException(503, UNAVAILABLE)  # the reason is for the experimenter's eyes only
+        return context.sessions
+
+    def answer(call):
+        try:
+            return session_json(context, call())
+        except StudyError as exc:
+            raise fastapi.HTTPException(400, str(exc)) from exc
+
+    @router.get("/mushra/static/{name}")
+    def static_file(name: str):
+        if name not in STATIC_FILES:
+            raise fastapi.HTTPException(404, "not found")
+        path, media_type = STATIC_FILES[name]
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+    @router.get("/mushra/audio/{session_id}/{token}")
+    def audio(session_id: str, token: str):
+        store = sessions()
+        try:
+            path = store.audio_path(session_id, token)
+        except StudyError:
+            raise fastapi.HTTPException(404, "unknown stimulus") from None
+        # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
+        # mtime and size, which order the files by the time they were rendered.
+        return Response(path.read_bytes(), media_type="audio/wav", headers=AUDIO_HEADERS)
+
+    @router.get("/mushra/api/info")
+    def info():
+        sessions()
+        return study_info(context)
+
+    @router.post("/mushra/api/start")
+    def start(request: StartRequest):
+        store = sessions()
+        return answer(
+            lambda: store.start(request.participant_id or None, request.mode, consent=request.consent)
+        )
+
+    @router.post("/mushra/api/resume")
+    def resume(request: SessionRequest):
+        store = sessions()
+        return answer(lambda: store.resume(request.session_id))
+
+    @router.post("/mushra/api/questionnaire")
+    def questionnaire(request: QuestionnaireRequest):
+        store = sessions()
+        return answer(lambda: store.answer_questionnaire(request.session_id, request.answers))
+
+    @router.post("/mushra/api/step")
+    def step(request: StepRequest):
+        store = sessions()
+        return answer(lambda: store.complete_step(request.session_id, request.step))
+
+    @router.post("/mushra/api/submit")
+    def submit(request: SubmitRequest):
+        store = sessions()
+        scores = request.scores
+
+        def call():
+            if set(scores) == {"choice", "confidence"}:  # A/B preference trial
+                store.submit_ab(
+                    request.session_id, request.trial_id, scores["choice"], scores["confidence"], request.plays,
+                    request.time_ms, request.comment, request.listen_ms,
+                )  # fmt: skip
+            else:
+                store.submit(
+                    request.session_id, request.trial_id, scores, request.plays, request.time_ms,
+                    request.comment, request.listen_ms,
+                )  # fmt: skip
+            return store.resume(request.session_id)
+
+        return answer(call)
+
+    return router

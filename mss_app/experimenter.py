@@ -1,0 +1,229 @@
+"""The experimenter's views (Gradio, mounted at /experimenter behind the password of mss_app/security):
+results of the listening study, its sessions, and the spectrogram browser.
+
+Everything here names the systems; none of it is reachable from the participant page.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from mss.errors import MSSError
+from mss_app.context import AppConfig, StudyContext
+
+
+# --------------------------------------------------------------------------------------------- results
+def _hidden():
+    return gr.update(value=None, visible=False)
+
+
+def _image(path):
+    return gr.update(value=str(path), visible=True) if path else _hidden()
+
+
+def _export_csv(frame, path: Path) -> Path:
+    """A CSV for a spreadsheet: text cells that would run as formulas are neutralized."""
+    from listening_study.spreadsheet import neutralize_frame
+
+    neutralize_frame(frame).to_csv(path, index=False)
+    return path
+
+
+def results_state(config: AppConfig, context: StudyContext, folder: Path) -> dict:
+    """Everything the Results tab shows, computed into ``folder``: a dict of headline, images, report,
+    files; ``headline`` alone when there is nothing to analyse yet."""
+    import pandas as pd
+
+    from listening_study.analyze import analyze
+    from listening_study.ratings import read_ratings
+
+    if context.study is None:
+        return {"headline": f"**No study loaded.** {context.error or ''}"}
+    sessions = context.sessions.sessions_table()
+    finished = int((sessions["step"] == "finished").sum()) if len(sessions) else 0
+    snapshot = folder / "ratings-snapshot.csv"
+    shutil.copyfile(context.ratings_csv, snapshot)  # the live file keeps growing
+    ratings = read_ratings(snapshot, coerce_scores=True)
+    started = f"{len(sessions)} session(s) started, {finished} finished"
+    if ratings.empty:
+        return {"headline": (f"**No ratings yet.** {started}. Participants take the test on the app's main "
+                             "page (`/`); their ratings appear here as soon as they submit a trial.")}  # fmt: skip
+    from listening_study.errors import StudyError
+    from listening_study.excerpt_sdr import study_excerpt_sdr
+
+    sdr_note = ""
+    try:  # the SDR of the excerpts the listeners heard, from the stimuli (cached after the first time)
+        excerpt_sdr = study_excerpt_sdr(context.stimuli)
+    except (StudyError, OSError) as exc:
+        excerpt_sdr, sdr_note = None, f" SDR of the excerpts not available: {exc}."
+    result = analyze(snapshot, out_dir=folder / "analysis", excerpt_sdr=excerpt_sdr,
+                     source_name="the ratings of this study")  # fmt: skip
+    kept = len(result.participants) - len(result.excluded)
+    headline = (f"**{len(ratings)} rating rows** from {len(result.participants)} participant(s) ({kept} kept "
+                f"after post-screening); {started}.{sdr_note}")  # fmt: skip
+    if result.tests_withheld:
+        headline += f"\n\n**Significance not reported:** {result.tests_withheld}"
+    files = [
+        _export_csv(pd.read_csv(snapshot, keep_default_na=False), folder / "ratings.csv"),
+        _export_csv(sessions, folder / "sessions.csv"),
+        result.files["html"],
+    ]
+    return {"headline": headline, "boxplots": result.files.get("boxplots"),
+            "scatter": result.files.get("sdr_scatter"), "report": result.markdown, "files": files}  # fmt: skip
+
+
+def _results_tab(config: AppConfig, context: StudyContext):
+    refresh = gr.Button("Refresh results", variant="primary")
+    headline = gr.Markdown("Press *Refresh results*.")
+    boxplot = gr.Image(label="Scores per condition", type="filepath", interactive=False, visible=False)
+    scatter = gr.Image(label="SDR vs. rating", type="filepath", interactive=False, visible=False)
+    report = gr.Markdown(visible=False)
+    downloads = gr.File(label="Downloads (spreadsheet-safe CSV)", file_count="multiple", visible=False)
+    folder_state = gr.State(None)  # this browser tab's output folder, replaced on every refresh
+
+    def render(previous, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
+        if previous:
+            shutil.rmtree(previous, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix="mss-results-"))
+        progress(0.2, desc="analysing ratings")
+        try:
+            state = results_state(config, context, folder)
+        except MSSError as exc:
+            raise gr.Error(str(exc)) from exc
+        if "report" not in state:
+            return str(folder), state["headline"], _hidden(), _hidden(), _hidden(), _hidden()
+        return (str(folder), state["headline"], _image(state["boxplots"]), _image(state["scatter"]),
+                gr.update(value=state["report"], visible=True),
+                gr.update(value=[str(p) for p in state["files"]], visible=True))  # fmt: skip
+
+    outputs = [folder_state, headline, boxplot, scatter, report, downloads]
+    refresh.click(render, inputs=folder_state, outputs=outputs, api_visibility="private")
+    return refresh, render, folder_state, outputs
+
+
+# --------------------------------------------------------------------------------------------- sessions
+def _sessions_tab(context: StudyContext) -> None:
+    refresh = gr.Button("Refresh sessions")
+    table = gr.Dataframe(
+        label="Sessions (questionnaire answers, progress, completion codes)", interactive=False
+    )
+
+    def render():
+        if context.study is None:
+            raise gr.Error(context.error or "No study loaded.")
+        return context.sessions.sessions_table()
+
+    refresh.click(render, outputs=table, api_visibility="private")
+
+
+# --------------------------------------------------------------------------------------------- spectrograms
+def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
+    """Widgets around mss.browser.SpectrogramBrowser: it reads, separates and scores only the window."""
+    from mss.browser import SpectrogramBrowser
+
+    try:
+        browser = SpectrogramBrowser(context.dataset, context.checkpoints, config.eval_dir)
+    except MSSError as exc:
+        gr.Markdown(f"**The spectrogram browser is not available: {exc}**")
+        return
+    if context.missing_checkpoints:
+        gr.Markdown(f"**{context.missing_checkpoints}**")
+    songs, targets, systems = browser.songs(), browser.targets(), browser.systems()
+    limit_s = browser.config.max_window_s
+    with gr.Row():
+        song = gr.Dropdown(songs, value=songs[0] if songs else None, label="Test song")
+        target = gr.Dropdown(targets, value=targets[0] if targets else None, label="Target")
+        chosen = gr.CheckboxGroup(systems, value=systems, label="Systems")
+    duration = browser.duration(songs[0]) if songs else 10.0
+    with gr.Row():
+        start = gr.Slider(0, duration, value=0, step=0.1, label="Start (s)")
+        label = f"End (s), at most {limit_s:g} s after the start"
+        end = gr.Slider(0, duration, value=min(duration, 10.0), step=0.1, label=label)
+        show = gr.Button("Show", variant="primary")
+    sdr = gr.Dataframe(label="museval SDR (dB, median over 1-s frames)", interactive=False)
+    notes = gr.Markdown()
+    gr.Markdown("Spectrograms: log frequency, dB, one colour scale for all panels, time aligned.")
+    plot = gr.Plot(show_label=False)
+    with gr.Row():
+        mix_audio = gr.Audio(label="Mixture", interactive=False)
+        ref_audio = gr.Audio(label="Reference", interactive=False)
+    players = []
+    for name in systems:
+        with gr.Row():
+            players.append(gr.Audio(label=f"{name}: estimate", interactive=False))
+            players.append(gr.Audio(label=f"{name}: error (reference - estimate)", interactive=False))
+
+    def on_song(song_name: str):
+        try:
+            length_s = browser.duration(song_name)
+        except MSSError as exc:
+            raise gr.Error(str(exc)) from exc
+        return gr.update(maximum=length_s, value=0), gr.update(maximum=length_s, value=min(length_s, 10.0))
+
+    def on_start(song_name: str, start_s: float, end_s: float):
+        """Keep the end after the start and within the window limit: a 10-s window from the new start."""
+        if start_s < end_s <= start_s + limit_s:
+            return gr.update()
+        try:
+            return gr.update(value=min(browser.duration(song_name), start_s + 10.0))
+        except MSSError:
+            return gr.update()
+
+    def render(song_name, target_name, names, start_s, end_s, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
+        import pandas as pd
+
+        try:
+            view = browser.view(
+                song_name, target_name, [n for n in (names or []) if n in systems], start_s, end_s,
+                on_progress=lambda fraction, message: progress(fraction, desc=message),
+            )  # fmt: skip
+        except MSSError as exc:
+            raise gr.Error(str(exc)) from exc
+
+        def clip(audio):  # gr.Audio wants (T, C)
+            return (view.sample_rate, np.ascontiguousarray(audio.T))
+
+        outputs = []
+        for name in systems:
+            shown = name in view.estimates
+            outputs += [
+                gr.update(value=clip(view.estimates[name]) if shown else None, visible=shown),
+                gr.update(value=clip(view.error(name)) if shown else None, visible=shown),
+            ]
+        table = pd.DataFrame([row.as_dict() for row in view.rows])
+        message = "\n\n".join([f"Window {view.start_s:.2f}-{view.end_s:.2f} s of {view.song}.", *view.notes])
+        return (table, message, view.figure, clip(view.mixture), clip(view.reference), *outputs)
+
+    song.change(on_song, inputs=song, outputs=[start, end], api_visibility="private")
+    start.release(on_start, inputs=[song, start, end], outputs=end, api_visibility="private")
+    show.click(
+        render,
+        inputs=[song, target, chosen, start, end],
+        outputs=[sdr, notes, plot, mix_audio, ref_audio, *players],
+        api_visibility="private",
+    )
+
+
+# --------------------------------------------------------------------------------------------- blocks
+def build_experimenter_blocks(config: AppConfig, context: StudyContext) -> gr.Blocks:
+    """Results (computed when the page opens), sessions and the spectrogram browser."""
+    with gr.Blocks(title="mss workbench: experimenter") as blocks:
+        with gr.Row():
+            gr.Markdown("# mss workbench: experimenter view")
+            gr.Markdown("Participants: the main page `/` · [Log out](/experimenter/logout)")
+        if context.error:
+            gr.Markdown(f"**{context.error}**")
+        with gr.Tabs():
+            with gr.Tab("Results"):
+                _, render, folder_state, outputs = _results_tab(config, context)
+            with gr.Tab("Sessions"):
+                _sessions_tab(context)
+            with gr.Tab("Spectrogram browser"):
+                _spectrogram_tab(config, context)
+        blocks.load(render, inputs=folder_state, outputs=outputs, api_visibility="private")
+    return blocks

@@ -1,0 +1,206 @@
+"""Who may see what: the experimenter password, request size limits and response headers.
+
+    generate_password() -> str                       # when none is given: printed once at start
+    ExperimenterAuth(password)                       # login/logout routes, signed cookie, check
+    ExperimenterGate(app, auth)                      # ASGI: /experimenter/* only with the cookie
+    BodyLimit(app)                                   # ASGI: request bodies bounded (413)
+
+The experimenter's views (results, sessions, spectrogram browser, downloads) name the systems, so
+they sit behind a password on every interface, loopback included: a participant shares the machine
+(or the network) with them. The cookie is ``<expiry>.<HMAC-SHA256(password, expiry)>``, HttpOnly,
+SameSite=Strict and scoped to /experimenter, so it works across app processes that share the
+password and no other site can use it. Failed logins are rate limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from urllib.parse import parse_qs
+
+import fastapi
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+PREFIX = "/experimenter"
+COOKIE = "mss_experimenter"
+SESSION_S = 12 * 3600
+#: Failed logins allowed per minute (all clients together) before the login answers 429.
+MAX_FAILURES_PER_MINUTE = 10
+#: Largest request body: the participant API's bodies are a few hundred bytes; the experimenter's
+#: Gradio requests a few kilobytes.
+BODY_LIMITS = (("/mushra/", 16 * 1024), ("", 1024 * 1024))
+_LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Experimenter login</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>
+body {{ font-family: system-ui, sans-serif; background: #fafbfc; }}
+form {{ max-width: 360px; margin: 12vh auto; padding: 24px; background: #fff; border: 1px solid #dde; border-radius: 8px; }}
+input, button {{ font-size: 16px; padding: 6px 8px; width: 100%; box-sizing: border-box; margin-top: 8px; }}
+p.error {{ color: #b02525; font-weight: 600; }}
+</style></head><body><form method="post" action="{prefix}/login">
+<h2>Experimenter view</h2><p>Results, sessions and the spectrogram browser of the listening study.</p>
+<label>Password <input type="password" name="password" autofocus autocomplete="current-password"></label>
+<button type="submit">Log in</button>{error}</form></body></html>"""
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class ExperimenterAuth:
+    def __init__(self, password: str):
+        if not password:
+            raise ValueError("the experimenter password must not be empty")
+        self._key = password.encode()
+        self._failures: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _sign(self, expiry: int) -> str:
+        return hmac.new(self._key, f"experimenter/{expiry}".encode(), hashlib.sha256).hexdigest()
+
+    def cookie_value(self) -> str:
+        expiry = int(time.time()) + SESSION_S
+        return f"{expiry}.{self._sign(expiry)}"
+
+    def valid(self, cookie: str | None) -> bool:
+        expiry, _, signature = (cookie or "").partition(".")
+        if not expiry.isdigit() or int(expiry) < time.time():
+            return False
+        return hmac.compare_digest(signature, self._sign(int(expiry)))
+
+    def check_password(self, attempt: str) -> bool:
+        return hmac.compare_digest(attempt.encode(), self._key)
+
+    def _throttled(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            while self._failures and now - self._failures[0] > 60:
+                self._failures.popleft()
+            return len(self._failures) >= MAX_FAILURES_PER_MINUTE
+
+    def _failed(self) -> None:
+        with self._lock:
+            self._failures.append(time.monotonic())
+
+    def router(self) -> fastapi.APIRouter:
+        router = fastapi.APIRouter()
+        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+
+        def form(error: str = "", status: int = 200) -> HTMLResponse:
+            text = f'<p class="error">{html.escape(error)}</p>' if error else ""
+            return HTMLResponse(_LOGIN.format(prefix=PREFIX, error=text), status_code=status, headers=headers)
+
+        @router.get(PREFIX + "/login")
+        def login_page():
+            return form()
+
+        @router.post(PREFIX + "/login")
+        async def login(request: fastapi.Request):
+            if self._throttled():
+                return form("Too many wrong passwords: wait a minute.", 429)
+            fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+            if not self.check_password((fields.get("password") or [""])[0]):
+                self._failed()
+                return form("Wrong password.", 401)
+            response = RedirectResponse(PREFIX + "/", status_code=303, headers=headers)
+            response.set_cookie(COOKIE, self.cookie_value(), max_age=SESSION_S, path=PREFIX, httponly=True,
+                                samesite="strict")  # fmt: skip
+            return response
+
+        @router.get(PREFIX + "/logout")
+        def logout():
+            response = RedirectResponse(PREFIX + "/login", status_code=303, headers=headers)
+            response.delete_cookie(COOKIE, path=PREFIX)
+            return response
+
+        return router
+
+
+def _cookie(scope, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name:
+                    return v
+    return None
+
+
+async def _send_json(send, status: int, detail: str, extra_headers=()) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store"), *extra_headers]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ExperimenterGate:
+    """Everything under /experimenter (but the login) needs a valid cookie: HTML pages are sent to the
+    login, anything else (Gradio's API, files, queue) gets a 401, websockets are closed."""
+
+    PUBLIC = (PREFIX + "/login", PREFIX + "/logout")
+
+    def __init__(self, app, auth: ExperimenterAuth):
+        self.app, self.auth = app, auth
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        guarded = scope["type"] in ("http", "websocket") and (path == PREFIX or path.startswith(PREFIX + "/"))
+        if not guarded or path in self.PUBLIC or self.auth.valid(_cookie(scope, COOKIE)):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})
+        if scope.get("method") == "GET" and path in (PREFIX, PREFIX + "/"):
+            location = (PREFIX + "/login").encode()
+            await send({"type": "http.response.start", "status": 303,
+                        "headers": [(b"location", location), (b"content-length", b"0")]})  # fmt: skip
+            return await send({"type": "http.response.body", "body": b""})
+        return await _send_json(send, 401, "experimenter password required")
+
+
+class BodyLimit:
+    """Refuse (413) request bodies beyond BODY_LIMITS before the app reads them; the body is read here
+    (at most the limit) and handed on, so a client that sends no Content-Length is bounded too."""
+
+    def __init__(self, app, limits=BODY_LIMITS):
+        self.app, self.limits = app, limits
+
+    def _limit(self, path: str) -> int:
+        return next(limit for prefix, limit in self.limits if path.startswith(prefix))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        limit = self._limit(scope.get("path", ""))
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return await _send_json(send, 400, "malformed Content-Length")
+            if int(declared) > limit:
+                return await _send_json(send, 413, f"request body too large (at most {limit} bytes)")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return await _send_json(send, 413, f"request body too large (at most {limit} bytes)")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body, delivered = b"".join(chunks), False
+
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
