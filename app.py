@@ -23,6 +23,7 @@ import uvicorn
 from mss_app.context import AppConfig, StudyContext, load_study_context, resolve_checkpoints
 from mss_app.security import generate_password
 from mss_app.server import BackgroundServer, build_app, free_port, warn_exposure
+from mss_app.startup import StartupPage
 
 __all__ = [
     "AppConfig", "BackgroundServer", "StudyContext", "build_app", "free_port", "load_study_context", "main",
@@ -76,16 +77,16 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     warn_exposure(config)
-    if config.dataset == "default":
-        from mss.data import ensure_default_dataset
-
-        print("preparing the default dataset (first run only)...", file=sys.stderr)
-        ensure_default_dataset()
-
-    def report(fraction: float, message: str) -> None:
-        print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
-
-    context = load_study_context(config, progress=report)
+    try:  # a page on the app's address at once, saying what is being prepared and how far along it is
+        page = StartupPage(config.host, config.port).start()
+    except OSError as exc:
+        print(f"error: cannot serve on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"preparing; progress at http://{config.host}:{config.port}/", file=sys.stderr)
+    try:
+        context = _prepare(config, page)
+    finally:
+        page.close()  # frees the port for the app itself
     if context.error:
         print(context.error, file=sys.stderr)
     password = config.password or generate_password()
@@ -95,6 +96,32 @@ def main(argv: list[str] | None = None) -> None:
     print(f"experimenter: {base}/experimenter  password: "
           f"{password if not config.password else '(the one given)'}", file=sys.stderr)  # fmt: skip
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+
+
+def _prepare(config: AppConfig, page: StartupPage) -> StudyContext:
+    """The embedded dataset (first run: generated, the first 70% of the page's bar) and the study's stimuli."""
+    share = 0.0
+    if config.dataset == "default":
+        from mss.data import ensure_default_dataset
+        from mss.data.musdb_io import _is_complete, default_root
+
+        if not _is_complete(default_root()):
+            share = 0.7
+            page.update(0.0, "Generating the embedded music dataset (first run only)")
+
+            def songs(done: int, total: int) -> None:
+                page.update(
+                    share * done / total, f"Generating the embedded music dataset: song {done} of {total}"
+                )
+
+            print("preparing the default dataset (first run only)...", file=sys.stderr)
+            ensure_default_dataset(on_progress=songs)
+
+    def report(fraction: float, message: str) -> None:
+        print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
+        page.update(share + (1 - share) * fraction, f"Preparing the listening test: {message}")
+
+    return load_study_context(config, progress=report)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Each case: the exit status, a message that names the file (or field) and the rea
 the good songs' results present beside the bad ones. Evaluation: corrupt, 0-sample, NaN mixture, NaN
 and infinite stems, mono, 8 kHz. Training: a NaN stem and a corrupt mixture among the training songs.
 Separation: corrupt, 0-sample, NaN and same-named inputs. Analysis: duplicated rows, out-of-range and
-non-numeric scores, an --out that is a file.
+non-numeric scores, an --out that is a file. The listening test's HTTP API: path traversal, unknown and
+malformed ids, extra or mistyped fields, non-JSON and oversized bodies, steps out of order (against two
+real app processes on one study; nothing is written by a refused request).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 from helpers import make_tiny_checkpoints
+from test_app_load import REQUEST_TIMEOUT_S, two_apps  # noqa: F401 (fixture: two app processes)
 
 import mss.evaluate as ev
 from mss import separate as separation
@@ -217,3 +221,44 @@ def test_analysis_refuses_or_reports_bad_rows(tmp_path, capsys):
     assert main([str(path), "--out", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "file" in err and "Traceback" not in err
+
+
+def test_bad_requests_are_refused(two_apps):  # noqa: F811 (the fixture imported above)
+    urls, context = two_apps
+    with httpx.Client(base_url=urls[0], timeout=REQUEST_TIMEOUT_S) as client:
+        for bad in ("..%2F..%2Fetc%2Fpasswd", "0123456789abcdef", "ratings.csv", "a" * 32 + "/" + "b" * 32):
+            assert client.get(f"/mushra/audio/{bad}").status_code == 404
+        assert client.get("/mushra/static/..%2F..%2Fapp.py").status_code == 404
+        session = client.post("/mushra/api/start", json={"consent": True}).json()
+        sid = session["session_id"]
+        cases = [
+            ("/mushra/api/start", {"consent": False}, 400, "agree to take part"),
+            ("/mushra/api/start", {"consent": True, "participant_id": "Jane Doe <x@y.z>"}, 400, "participant code"),
+            ("/mushra/api/start", {"consent": True, "evil": 1}, 422, "evil"),
+            ("/mushra/api/resume", {"session_id": "../../x"}, 400, "malformed session id"),
+            ("/mushra/api/resume", {"session_id": "f" * 32}, 400, "unknown session"),
+            ("/mushra/api/questionnaire", {"session_id": sid, "answers": {"age": "200"}}, 400, "not one of"),
+            ("/mushra/api/questionnaire", {"session_id": sid, "answers": {"age": 5}}, 400, "must be text"),
+            ("/mushra/api/step", {"session_id": sid, "step": "instructions"}, 400, "questionnaire step"),
+            ("/mushra/api/submit", {"session_id": sid, "trial_id": "t00-vocals", "scores": {}, "plays": {}},
+             400, "questionnaire step"),
+            ("/mushra/api/submit", {"session_id": sid, "trial_id": "x", "scores": [], "plays": {}}, 422, "scores"),
+        ]  # fmt: skip
+        before = pd.read_csv(context.ratings_csv).shape[0]
+        for path, body, status, message in cases:
+            response = client.post(path, json=body)
+            assert response.status_code == status and message in response.json()["detail"], (
+                body,
+                response.text,
+            )
+        for raw in (b"not json", b"[1, 2]", b'{"session_id": ' + b"9" * 5000 + b"}"):
+            response = client.post(
+                "/mushra/api/resume", content=raw, headers={"content-type": "application/json"}
+            )
+            detail = response.json()["detail"]  # one sentence, no traceback
+            assert response.status_code in (400, 422) and len(detail) < 200 and "Traceback" not in detail
+        huge = client.post(
+            "/mushra/api/start", content=b"x" * 100_000, headers={"content-type": "application/json"}
+        )
+        assert huge.status_code == 413
+        assert pd.read_csv(context.ratings_csv).shape[0] == before

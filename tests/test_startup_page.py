@@ -1,0 +1,36 @@
+"""The page app.py serves while it prepares (first run: dataset generation, stimuli)."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+
+from mss_app.server import free_port
+from mss_app.startup import StartupPage
+
+
+def test_startup_page_shows_progress_and_frees_the_port():
+    port = free_port()
+    page = StartupPage("127.0.0.1", port).start()
+    try:
+        page.update(0.25, "Generating the embedded music dataset: song 18 of 72 <script>")
+        response = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        text = response.text
+        assert "song 18 of 72 &lt;script&gt;" in text and "<script>" not in text  # escaped
+        assert "25%" in text and 'http-equiv="refresh"' in text
+        state = httpx.get(f"http://127.0.0.1:{port}/progress.json", timeout=5).json()
+        assert state["fraction"] == 0.25 and state["message"].startswith("Generating")
+        assert httpx.get(f"http://127.0.0.1:{port}/experimenter", timeout=5).text == text  # nothing else
+        for path in ("/mushra/api/info", "/mushra/audio/x/y", "/experimenter/api/results"):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code == 503
+        refused = httpx.post(f"http://127.0.0.1:{port}/mushra/api/start", json={"consent": True}, timeout=5)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
+        page.update(7.0, "done")
+        assert httpx.get(f"http://127.0.0.1:{port}/progress.json", timeout=5).json()["fraction"] == 1.0
+    finally:
+        page.close()
+    with socket.socket() as sock:  # the app itself can bind the same address now
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
