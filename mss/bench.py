@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from mss.memory import status_mb
 from mss.models import build_model, count_parameters, preset
 
 RATE = 44100
@@ -78,11 +79,9 @@ def peak_rss_mb() -> float:
     VmHWM from /proc (Linux) rather than getrusage's ru_maxrss: on Linux a child started with
     fork + exec inherits its parent's ru_maxrss, which would hide the child's own peak.
     """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB -> MB
+    peak = status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -28,6 +28,7 @@ import numpy as np
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.errors import MSSError
+from mss.memory import status_mb
 
 RATE = MUSDB_SAMPLE_RATE
 #: Chunk overlap of the separation: separate()'s default, the one ``mss.evaluate`` runs with.
@@ -455,13 +456,8 @@ def _figure(mixture, reference, estimates: Mapping[str, np.ndarray], target: str
 # ------------------------------------------------------------------------------------------ benchmark
 def rss_mb() -> float:
     """Resident memory of this process (MB), from /proc/self/status (NaN where there is none)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
+    rss = status_mb("VmRSS")
+    return float("nan") if rss is None else rss
 
 
 def benchmark(

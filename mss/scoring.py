@@ -26,6 +26,7 @@ import soundfile as sf
 from mss import MUSDB_SAMPLE_RATE
 from mss.audio import SILENCE_DB
 from mss.errors import AudioError, DatasetError
+from mss.memory import reset_peak, status_mb
 
 #: Samples read at a time when a whole song is scanned (peaks, silence): 30 s at 44.1 kHz.
 SCAN_BLOCK: int = 30 * MUSDB_SAMPLE_RATE
@@ -365,24 +366,10 @@ class SongResult:
     condition: float = float("nan")  # of the references' projection system (mss.bsseval); NaN: not scored
 
 
-def _reset_peak_rss() -> None:
-    """Reset the kernel's high-water mark of this process's RSS (Linux: ``clear_refs`` 5)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        pass
-
-
 def peak_rss_mb() -> float:
     """VmHWM of this process in MB (0 where /proc is not available)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    peak = status_mb("VmHWM")
+    return 0.0 if peak is None else peak
 
 
 def score_song(job: SongJob) -> SongResult:
@@ -403,7 +390,7 @@ def _score_song(job: SongJob) -> SongResult:
     from mss.bsseval import BSSEvalConfig, ReferenceCorrelations
     from mss.evaluate import HOP_S, WINDOW_S
 
-    _reset_peak_rss()
+    reset_peak()
     start = time.perf_counter()
     try:
         song = SongAudio(job.song)
