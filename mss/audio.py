@@ -66,8 +66,7 @@ def load_audio(
         audio, rate = _read_with_ffmpeg(path)
     if audio.shape[-1] == 0:
         raise AudioError(f"{path} contains no samples")
-    if not np.isfinite(audio).all():
-        raise AudioError(f"{path} contains NaN or infinite samples")
+    check_finite(audio, str(path), 0, rate)
     if mono:
         audio = to_channels(audio, 1)
     if sample_rate is not None and sample_rate != rate:
@@ -141,12 +140,25 @@ def peak_db(audio) -> float:
     return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
 
 
+def check_finite(audio, what: str, start: int = 0, rate: int | None = None) -> None:
+    """Raise AudioError naming ``what`` when ``audio (..., T)`` holds NaN or infinite samples, with the time
+    of the first one when ``rate`` is given (``start``: the sample index of ``audio[..., 0]``)."""
+    array = np.asarray(audio)
+    finite = np.isfinite(array)
+    if finite.all():
+        return
+    when = ""
+    if rate:
+        first = start + int(np.flatnonzero(~finite.reshape(-1, array.shape[-1]).all(axis=0))[0])
+        when = f" (first at {first / rate:.3f} s)"
+    raise AudioError(f"{what}: NaN or infinite samples{when}")
+
+
 def check_audio(audio, what: str, allow_silent: bool = False) -> None:
     """Raise AudioError when ``audio`` is empty, non-finite or (unless allowed) silent."""
     array = np.asarray(audio)
     if array.size == 0 or array.shape[-1] == 0:
         raise AudioError(f"{what} is empty (0 samples)")
-    if not np.isfinite(array).all():
-        raise AudioError(f"{what} contains NaN or infinite samples")
+    check_finite(array, what)
     if not allow_silent and peak_db(array) < SILENCE_DB:
         raise AudioError(f"{what} is silent (peak below {SILENCE_DB:.0f} dBFS); nothing to separate")

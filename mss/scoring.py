@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from mss import MUSDB_SAMPLE_RATE
-from mss.audio import SILENCE_DB
+from mss.audio import SILENCE_DB, check_finite
 from mss.errors import AudioError, DatasetError
 from mss.memory import reset_peak, status_mb
 
@@ -78,13 +78,11 @@ class SongAudio:
 
     def __init__(self, spec: SongSpec):
         from mss.data.cache import AudioCache, CacheSpec
-        from mss.data.musdb_io import read_part
 
         self.spec = spec
         self.name = spec.name
         self.targets = spec.targets
         self.info = spec.info
-        self._read_part = read_part
         self.parts = list(spec.parts)
         self.entry = None
         if not self.info.is_wav or self.info.rate != MUSDB_SAMPLE_RATE:
@@ -104,33 +102,12 @@ class SongAudio:
         return cls(SongSpec.find(root, subset, track_name, targets))
 
     def _read(self, source: str, start: int, length: int) -> np.ndarray:
+        """(C, length) of one stream at 44.1 kHz (cache entries were checked for NaN when built)."""
+        from mss.data.musdb_io import read_wav
+
         if self.entry is not None:
-            audio = self.entry.read(source, start, length)
-        else:
-            path = self.info.file(source)
-            try:
-                audio, _ = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise DatasetError(f"cannot read {path}: {exc}") from exc
-            audio = audio.T
-            if audio.shape[-1] < length:
-                audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
-            audio = np.ascontiguousarray(audio)
-        if not np.isfinite(audio).all():
-            first = start + int(np.flatnonzero(~np.isfinite(audio).all(axis=0))[0])
-            where = self.info.file(source) + ("" if self.info.is_wav else f" (stream {source})")
-            raise AudioError(
-                f"{where}: NaN or infinite samples (first at {first / MUSDB_SAMPLE_RATE:.3f} s); "
-                f"this song is not scored"
-            )
-        return audio
-
-    class _Reader:  # the (part, source) reads of read_part, routed to _read
-        def __init__(self, song: SongAudio):
-            self.song = song
-
-        def read(self, info, source: str, start: int, length: int) -> np.ndarray:
-            return self.song._read(source, start, length)
+            return self.entry.read(source, start, length)
+        return read_wav(self.info.file(source), start, length)
 
     def mixture(self, start: int, stop: int) -> np.ndarray:
         """(C, stop - start) of the mixture, zero past the song's end."""
@@ -138,10 +115,9 @@ class SongAudio:
 
     def references(self, start: int, stop: int) -> np.ndarray:
         """(S, C, stop - start): one row per target (a target may be a sum, e.g. other - piano)."""
-        reader = SongAudio._Reader(self)
-        return np.stack(
-            [self._read_part(self.info, part, start, stop - start, reader) for part in self.parts]
-        )
+        from mss.data.musdb_io import read_part
+
+        return np.stack([read_part(part, self._read, start, stop - start) for part in self.parts])
 
     def notes(self) -> list[str]:
         """What was done to the song to score it (other rate, mono), for the run's notes."""
@@ -252,8 +228,7 @@ def wav_estimate_reader(song: SongAudio, sources: ScoredSources, folder: Path) -
                 audio = handle.read(max(0, min(stop, frames) - start), dtype="float32", always_2d=True).T
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(f"cannot read {paths[name]}: {exc}") from exc
-        if not np.isfinite(audio).all():
-            raise AudioError(f"{paths[name]} contains NaN or infinite samples")
+        check_finite(audio, paths[name])
         if audio.shape[-1] < stop - start:
             audio = np.pad(audio, ((0, 0), (0, stop - start - audio.shape[-1])))
         return audio

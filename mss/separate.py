@@ -22,7 +22,7 @@ import soundfile as sf
 import torch
 from torch import Tensor, nn
 
-from mss.audio import check_audio, load_audio, resample, temp_file, to_channels
+from mss.audio import check_audio, check_finite, load_audio, resample, temp_file, to_channels
 from mss.dsp import chunk_starts, triangle_window
 from mss.errors import AudioError, MSSError
 
@@ -249,8 +249,7 @@ class _Source:
         peak_ok = False
         for start in range(0, self.length, block):
             piece = self.read(start, min(self.length, start + block))
-            if not np.isfinite(piece).all():
-                raise AudioError(f"{what} contains NaN or infinite samples")
+            check_finite(piece, what, start, self.rate)
             try:
                 check_audio(piece, what)
                 peak_ok = True

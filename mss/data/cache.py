@@ -34,7 +34,7 @@ import soundfile as sf
 import torch
 
 from mss.audio import temp_file
-from mss.errors import DatasetError
+from mss.errors import DatasetError, MSSError
 
 #: Bumped when the stored format or the decoding/resampling changes (old entries are then ignored).
 CACHE_VERSION: int = 1
@@ -117,11 +117,10 @@ def stored_stream(info, source: str, spec: CacheSpec) -> tuple[np.ndarray, int]:
     The whole stream is decoded and resampled in one piece (no chunk edges), then quantized; reading a
     cached chunk returns exactly ``dequantize(stored_stream(...)[0])[:, start:start + length]``.
     """
-    from mss.audio import resample
+    from mss.audio import check_finite, resample
 
     audio, rate = decode_stream(info, source)
-    if not np.isfinite(audio).all():
-        raise DatasetError(f"{info.file(source)} ({info.key}, {source}) contains NaN or infinite samples")
+    check_finite(audio, f"{info.file(source)} ({info.key}, {source})", 0, rate)
     if spec.sample_rate is not None and rate != spec.sample_rate:
         audio = resample(audio, rate, spec.sample_rate)
     return quantize(audio, spec.dtype), rate
@@ -354,7 +353,7 @@ class AudioCache:
             for info in tqdm(missing, desc=desc, unit="song", disable=not progress):
                 try:
                     self.open(info)
-                except DatasetError as exc:
+                except MSSError as exc:  # DatasetError, or AudioError for NaN / infinite samples
                     stats["failed"].append((info.key, str(exc)))
             stats["seconds"] = time.perf_counter() - start
             stats["built"] -= len(stats["failed"])

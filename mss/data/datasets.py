@@ -6,6 +6,7 @@ and from nothing else, so the data is the same for any number of DataLoader work
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from dataclasses import dataclass, field
@@ -174,12 +175,7 @@ class TrainChunks(Dataset):
 
     def _read(self, part_index: int, track_index: int, start: int) -> np.ndarray:
         """(C, segment) of one part at the model rate: the weighted sum of its cached streams."""
-        song, out = self.songs[track_index], None
-        for source, gain in self.all_parts[part_index].terms:
-            audio = song.read(source, start, self.segment)
-            audio = audio if gain == 1.0 else audio * np.float32(gain)
-            out = audio if out is None else out + audio
-        return out
+        return read_part(self.all_parts[part_index], self.songs[track_index].read, start, self.segment)
 
     def _sources(self, index: int) -> tuple[np.ndarray, list[int], list[int], list[int]]:
         """The augmented parts of item ``index``: ``sources (K, C, T)``, chosen part indices, song
@@ -356,7 +352,7 @@ class SongDataset(Dataset):
             length = min(length, int(round(self.max_seconds * track.rate)))
         mix = self._reader.read(track, "mixture", 0, length)  # (C, T)
         stems = np.stack(
-            [read_part(track, part, 0, length, self._reader) for part in self.parts]
+            [read_part(part, functools.partial(self._reader.read, track), 0, length) for part in self.parts]
         )  # (S, C, T)
         rate = track.rate
         # One resampling, straight to the rate asked for (scores are defined at 44.1 kHz: the default).

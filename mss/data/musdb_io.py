@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import soundfile as sf
 import yaml
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
-from mss.audio import require_ffmpeg, resample
+from mss.audio import check_finite, require_ffmpeg, resample
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.errors import DatasetError, MissingDependencyError
 
@@ -512,24 +513,29 @@ class TrackReader:
         """``(C, length)`` float32 from sample ``start`` at ``info.rate``, zero-padded past the end."""
         if not info.is_wav:
             return self.entry(info).read(source, start, length)
-        path = info.file(source)
-        try:
-            audio, _ = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DatasetError(f"cannot read {path}: {exc}") from exc
-        audio = audio.T  # (C, T)
-        if not np.isfinite(audio).all():
-            raise DatasetError(f"{path} contains NaN or infinite samples (track {info.key!r})")
-        if audio.shape[-1] < length:
-            audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
-        return np.ascontiguousarray(audio, dtype=np.float32)
+        return read_wav(info.file(source), start, length)
 
 
-def read_part(info: TrackInfo, part: Part, start: int, length: int, reader: TrackReader) -> np.ndarray:
-    """``(C, length)``: the weighted sum of the part's sources."""
+def read_wav(path: str, start: int, length: int) -> np.ndarray:
+    """``(C, length)`` float32 of a wav file from sample ``start``, zero-padded past its end. DatasetError
+    when the file cannot be read, AudioError (naming the file and the time) on NaN or infinite samples."""
+    try:
+        audio, rate = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    audio = audio.T  # (C, T)
+    check_finite(audio, path, start, rate)
+    if audio.shape[-1] < length:
+        audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def read_part(part: Part, read: Callable[[str, int, int], np.ndarray], start: int, length: int) -> np.ndarray:
+    """``(C, length)``: the weighted sum of the part's sources, each from ``read(source, start, length)``
+    (e.g. ``functools.partial(TrackReader().read, info)``, or a cache entry's ``read``)."""
     out = None
     for source, gain in part.terms:
-        audio = reader.read(info, source, start, length)
+        audio = read(source, start, length)
         audio = audio if gain == 1.0 else audio * np.float32(gain)
         out = audio if out is None else out + audio
     return out
@@ -539,5 +545,5 @@ def read_parts(
     info: TrackInfo, parts: Sequence[Part], start: int, length: int, reader: TrackReader | None = None
 ) -> np.ndarray:
     """``(P, C, length)``: each part read from the same track and offset, at ``info.rate``."""
-    reader = reader or TrackReader()
-    return np.stack([read_part(info, part, start, length, reader) for part in parts])
+    read = functools.partial((reader or TrackReader()).read, info)
+    return np.stack([read_part(part, read, start, length) for part in parts])
