@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +30,7 @@ import pandas as pd
 
 from listening_study.errors import StimulusError
 from listening_study.study import REFERENCE
+from mss.audio import write_text_atomic
 
 if TYPE_CHECKING:
     from listening_study.stimuli import StimulusSet, Trial
@@ -113,9 +112,5 @@ def study_excerpt_sdr(stimuli: StimulusSet) -> pd.DataFrame:
         return cached
     rows = [row for trial in stimuli.trials for row in _trial_sdr(stimuli, trial)]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"# excerpt_sdr format {FORMAT}\n")
-        table.to_csv(handle, index=False)
-    os.replace(tmp, path)
+    write_text_atomic(path, f"# excerpt_sdr format {FORMAT}\n" + table.to_csv(index=False))
     return table

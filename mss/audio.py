@@ -92,6 +92,20 @@ def temp_file(folder: str | os.PathLike, prefix: str, suffix: str) -> Path:
     raise FileExistsError(f"cannot create a temporary file in {folder}")
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (``temp_file`` in the same folder, then os.replace); the temp
+    file is removed when the write fails."""
+    path = Path(path)
+    tmp = temp_file(path.parent, f".{path.name}.", ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> Path:
     """Write ``audio (C, T)`` atomically (temp file in the same folder, then os.replace)."""
     path = Path(path)

@@ -34,7 +34,7 @@ import pandas as pd
 import simplejson
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
-from mss.audio import temp_file
+from mss.audio import write_text_atomic
 from mss.errors import CheckpointError, DatasetError, MSSError
 from mss.oracles import ORACLES
 from mss.report_tables import aggregate, format_markdown, track_table
@@ -161,11 +161,7 @@ def write_track_json(store, path: str | os.PathLike) -> Path:
     path = Path(path)
     store.validate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(path.parent, f".{path.stem}.", ".json.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(store.json)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, store.json)
 
 
 def is_scored(path: str | os.PathLike) -> bool:
@@ -335,9 +331,7 @@ def refresh_provenance(method_dir: Path, record: dict) -> int:
     for old in stale:
         old.unlink()
     method_dir.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(method_dir, ".provenance.", ".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record, indent=2))
     return len(stale)
 
 
@@ -356,9 +350,7 @@ def record_conditioning(out_dir: Path, subset: str, conditions: dict[str, float]
     for track, condition in conditions.items():
         if not np.isnan(condition):
             part[track] = None if np.isinf(condition) else float(condition)
-    tmp = temp_file(out_dir, ".conditioning.", ".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
 
 
 def cache_complete(estimates_dir: Path, targets: Sequence[str]) -> bool:
