@@ -14,21 +14,27 @@ experimenter views, security, server) and everything that computes in ``mss`` an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
 import uvicorn
 
-from mss_app.context import AppConfig, StudyContext, load_study_context, resolve_checkpoints
+from mss_app.context import AppConfig, StudyContext, load_study_context
 from mss_app.security import generate_password
 from mss_app.server import BackgroundServer, build_app, free_port, warn_exposure
 from mss_app.startup import StartupPage
 
 __all__ = [
-    "AppConfig", "BackgroundServer", "StudyContext", "build_app", "free_port", "load_study_context", "main",
-    "parse_args", "resolve_checkpoints",
-]  # fmt: skip
+    "AppConfig",
+    "BackgroundServer",
+    "build_app",
+    "free_port",
+    "load_study_context",
+    "main",
+    "parse_args",
+]
 
 PASSWORD_ENV = "MSS_RESULTS_PASSWORD"
 
@@ -83,14 +89,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: cannot serve on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"preparing; progress at http://{config.host}:{config.port}/", file=sys.stderr)
-    try:
+    password = config.password or generate_password()
+    try:  # the app is built (models loaded for the browser) while the page still answers
         context = _prepare(config, page)
+        if context.error:
+            print(context.error, file=sys.stderr)
+        page.update(1.0, "Starting the listening test")
+        app = build_app(dataclasses.replace(config, password=password), context)
     finally:
         page.close()  # frees the port for the app itself
-    if context.error:
-        print(context.error, file=sys.stderr)
-    password = config.password or generate_password()
-    app = build_app(AppConfig(**{**config.__dict__, "password": password}), context)
     base = f"http://{config.host}:{config.port}"
     print(f"participants: {base}/", file=sys.stderr)
     print(f"experimenter: {base}/experimenter  password: "
@@ -102,10 +109,9 @@ def _prepare(config: AppConfig, page: StartupPage) -> StudyContext:
     """The embedded dataset (first run: generated, the first 70% of the page's bar) and the study's stimuli."""
     share = 0.0
     if config.dataset == "default":
-        from mss.data import ensure_default_dataset
-        from mss.data.musdb_io import _is_complete, default_root
+        from mss.data import ensure_default_dataset, is_dataset_built
 
-        if not _is_complete(default_root()):
+        if not is_dataset_built():
             share = 0.7
             page.update(0.0, "Generating the embedded music dataset (first run only)")
 

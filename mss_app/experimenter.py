@@ -34,7 +34,7 @@ def _export_csv(frame, path: Path) -> Path:
     return path
 
 
-def results_state(config: AppConfig, context: StudyContext, folder: Path) -> dict:
+def results_state(context: StudyContext, folder: Path) -> dict:
     """Everything the Results tab shows, computed into ``folder``: a dict of headline, images, report,
     files; ``headline`` alone when there is nothing to analyse yet."""
     import pandas as pd
@@ -77,22 +77,28 @@ def results_state(config: AppConfig, context: StudyContext, folder: Path) -> dic
             "scatter": result.files.get("sdr_scatter"), "report": result.markdown, "files": files}  # fmt: skip
 
 
-def _results_tab(config: AppConfig, context: StudyContext):
+def _remove_folder(folder: str | None) -> None:
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _results_tab(context: StudyContext):
     refresh = gr.Button("Refresh results", variant="primary")
     headline = gr.Markdown("Press *Refresh results*.")
     boxplot = gr.Image(label="Scores per condition", type="filepath", interactive=False, visible=False)
     scatter = gr.Image(label="SDR vs. rating", type="filepath", interactive=False, visible=False)
     report = gr.Markdown(visible=False)
     downloads = gr.File(label="Downloads (spreadsheet-safe CSV)", file_count="multiple", visible=False)
-    folder_state = gr.State(None)  # this browser tab's output folder, replaced on every refresh
+    # this browser tab's output folder (ratings snapshot, exports), replaced on every refresh and removed
+    # when the tab's session ends, so closed or reloaded tabs leave no copies of the ratings behind
+    folder_state = gr.State(None, delete_callback=_remove_folder)
 
     def render(previous, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
-        if previous:
-            shutil.rmtree(previous, ignore_errors=True)
+        _remove_folder(previous)
         folder = Path(tempfile.mkdtemp(prefix="mss-results-"))
         progress(0.2, desc="analysing ratings")
         try:
-            state = results_state(config, context, folder)
+            state = results_state(context, folder)
         except MSSError as exc:
             raise gr.Error(str(exc)) from exc
         if "report" not in state:
@@ -103,7 +109,7 @@ def _results_tab(config: AppConfig, context: StudyContext):
 
     outputs = [folder_state, headline, boxplot, scatter, report, downloads]
     refresh.click(render, inputs=folder_state, outputs=outputs, api_visibility="private")
-    return refresh, render, folder_state, outputs
+    return render, folder_state, outputs
 
 
 # --------------------------------------------------------------------------------------------- sessions
@@ -220,7 +226,7 @@ def build_experimenter_blocks(config: AppConfig, context: StudyContext) -> gr.Bl
             gr.Markdown(f"**{context.error}**")
         with gr.Tabs():
             with gr.Tab("Results"):
-                _, render, folder_state, outputs = _results_tab(config, context)
+                render, folder_state, outputs = _results_tab(context)
             with gr.Tab("Sessions"):
                 _sessions_tab(context)
             with gr.Tab("Spectrogram browser"):

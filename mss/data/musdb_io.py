@@ -57,10 +57,13 @@ def default_root() -> Path:
     return Path.home() / ".cache" / "mss" / "datasets" / "default"
 
 
-def _is_complete(root: Path) -> bool:
-    """A finished build of the current generator (manifest.json is written last; an embedded dataset
-    from an older generator version is rebuilt, so its audio matches the code)."""
+def is_dataset_built(root: str | os.PathLike | None = None) -> bool:
+    """Whether ``root`` (default: ``default_root()``) holds a finished build of the current generator
+    (manifest.json is written last; an embedded dataset from an older generator version is rebuilt by
+    ``ensure_default_dataset``, so its audio matches the code)."""
     import json
+
+    root = Path(root).expanduser() if root is not None else default_root()
 
     try:
         manifest = json.loads((root / "manifest.json").read_text())
@@ -87,13 +90,13 @@ def ensure_default_dataset(
     the CPU count, at most 4; the files are byte-identical whatever the number).
     """
     root = Path(root).expanduser() if root is not None else default_root()
-    if _is_complete(root):
+    if is_dataset_built(root):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not _is_complete(root):
+            if not is_dataset_built(root):
                 try:
                     from mss.data.synth import generate_dataset
                 except ImportError as exc:
