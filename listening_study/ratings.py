@@ -31,13 +31,13 @@ import os
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from numbers import Real
 from pathlib import Path
 
 import pandas as pd
 
 import mss
 from listening_study.errors import RatingsFileError, SubmissionError
+from listening_study.rules import check_scores, labels_exactly
 from listening_study.spreadsheet import neutralize
 
 COLUMNS: tuple[str, ...] = (
@@ -52,12 +52,7 @@ _HEADER = ",".join(COLUMNS) + "\n"
 
 
 def _check_plays(labels: set[str], plays) -> dict[str, int]:
-    if not isinstance(plays, dict) or set(plays) != labels:
-        got = set(plays) if isinstance(plays, dict) else set()
-        raise SubmissionError(
-            f"play counts must be given for exactly the labels {sorted(labels)}"
-            f" (missing {sorted(labels - got)}, extra {sorted(map(str, got - labels))})"
-        )
+    labels_exactly("play counts", labels, plays)
     for label, count in plays.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise SubmissionError(f"play count of {label} must be a non-negative integer, got {count!r}")
@@ -86,7 +81,7 @@ class RatingsStore:
         self.path = Path(csv_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._done: set[tuple[str, str]] = set()  # (session_uuid, trial_id) already in the file
+        self._done: dict[str, set[str]] = {}  # session_uuid -> trial ids already in the file
         self._offset = 0  # bytes of the file already indexed
         with self._locked() as fd:
             if os.fstat(fd).st_size == 0:
@@ -123,13 +118,13 @@ class RatingsStore:
                 raise RatingsFileError(
                     f"{self.path}: a row has {len(row)} fields instead of {len(COLUMNS)}: {row[:5]}"
                 )
-            self._done.add((row[session_col], row[trial_col]))
+            self._done.setdefault(row[session_col], set()).add(row[trial_col])
         self._offset = size
 
     def completed(self, session_id: str) -> set[str]:
         with self._locked() as fd:
             self._refresh(fd)
-            return {trial for session, trial in self._done if session == session_id}
+            return set(self._done.get(session_id, ()))
 
     def _rows(self, session, trial, values: dict[str, float], plays: dict[str, int], time_ms, comment, mode):
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -170,7 +165,7 @@ class RatingsStore:
         data = buffer.getvalue().encode("utf-8")
         with self._locked() as fd:
             self._refresh(fd)
-            if (session.session_id, trial_id) in self._done:
+            if trial_id in self._done.get(session.session_id, ()):
                 raise SubmissionError(
                     f"trial {trial_id} was already submitted in this session; ratings are final"
                 )
@@ -178,7 +173,7 @@ class RatingsStore:
             if written != len(data):
                 raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
             os.fsync(fd)
-            self._done.add((session.session_id, trial_id))
+            self._done.setdefault(session.session_id, set()).add(trial_id)
             self._offset += len(data)  # exact: under the flock nobody else appended since _refresh
         return rows
 
@@ -188,19 +183,7 @@ class RatingsStore:
         """Validate and append one MUSHRA trial; returns the rows written."""
         trial = self._trial(session, trial_id, "mushra")
         labels = set(trial.labels)
-        if not isinstance(scores, dict) or set(scores) != labels:
-            got = set(scores) if isinstance(scores, dict) else set()
-            raise SubmissionError(
-                f"ratings must be given for exactly the labels {sorted(labels)}"
-                f" (missing {sorted(labels - got)}, extra {sorted(map(str, got - labels))})"
-            )
-        values = {}
-        for label, score in scores.items():
-            if isinstance(score, bool) or not isinstance(score, Real) or not math.isfinite(score):
-                raise SubmissionError(f"rating of {label} must be a finite number, got {score!r}")
-            if not 0 <= score <= 100:
-                raise SubmissionError(f"rating of {label} is {score}; ratings must lie within 0-100")
-            values[label] = float(score)
+        values = check_scores(labels, scores)
         plays = _check_plays(labels, plays)
         comment = _check_common(time_ms, comment)
         return self._append(

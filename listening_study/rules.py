@@ -47,7 +47,8 @@ def _is_number(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _labels_exactly(what: str, labels: set[str], given) -> None:
+def labels_exactly(what: str, labels: set[str], given) -> None:
+    """SubmissionError unless ``given`` is a dict keyed by exactly ``labels``."""
     if not isinstance(given, dict) or set(given) != labels:
         got = set(given) if isinstance(given, dict) else set()
         raise SubmissionError(
@@ -60,7 +61,7 @@ def check_listening(labels: set[str], listen_ms, rules: TrialRules) -> None:
     """Each condition heard for at least ``rules.min_listen_s`` (the page's own measurement)."""
     if rules.min_listen_s <= 0 and listen_ms is None:
         return
-    _labels_exactly("listening times", labels, listen_ms)
+    labels_exactly("listening times", labels, listen_ms)
     for label, value in listen_ms.items():
         if not _is_number(value) or value < 0:
             raise SubmissionError(
@@ -74,25 +75,33 @@ def check_listening(labels: set[str], listen_ms, rules: TrialRules) -> None:
         )
 
 
-def check_mushra(labels: set[str], scores, listen_ms, rules: TrialRules) -> dict[str, float]:
-    """The scores to store, or SubmissionError: unrated, not numbers, too short a listen, no 100."""
-    _labels_exactly("ratings", labels, scores)
-    unrated = sorted(label for label, score in scores.items() if score is None)
-    if unrated:
-        raise SubmissionError(
-            f"Please rate every version: move its slider (not yet rated: {', '.join(unrated)})."
-        )
+def check_scores(labels: set[str], scores) -> dict[str, float]:
+    """Scores for exactly ``labels``, each a finite number within 0-100 (not a bool, not a string), as
+    floats; SubmissionError otherwise. What any stored MUSHRA trial satisfies (``RatingsStore.submit``)."""
+    labels_exactly("ratings", labels, scores)
     for label, score in scores.items():
         if not _is_number(score):
             raise SubmissionError(f"rating of {label} must be a finite number, got {str(score)[:20]!r}")
         if not 0 <= score <= 100:
             raise SubmissionError(f"rating of {label} is {score}; ratings must lie within 0-100")
+    return {label: float(score) for label, score in scores.items()}
+
+
+def check_mushra(labels: set[str], scores, listen_ms, rules: TrialRules) -> dict[str, float]:
+    """The scores to store, or SubmissionError: unrated, not numbers, too short a listen, no 100."""
+    labels_exactly("ratings", labels, scores)
+    unrated = sorted(label for label, score in scores.items() if score is None)
+    if unrated:
+        raise SubmissionError(
+            f"Please rate every version: move its slider (not yet rated: {', '.join(unrated)})."
+        )
+    values = check_scores(labels, scores)
     check_listening(labels, listen_ms, rules)
-    if rules.require_100 and not any(score == 100 for score in scores.values()):
+    if rules.require_100 and not any(score == 100 for score in values.values()):
         raise SubmissionError(
             "Please rate at least one version 100: one of them is identical to the reference."
         )
-    return {label: float(score) for label, score in scores.items()}
+    return values
 
 
 def check_elapsed(n_conditions: int, elapsed_s: float, rules: TrialRules) -> None:

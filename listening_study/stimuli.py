@@ -43,12 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-from listening_study.dataset import open_study_db, song_duration_s
+from listening_study.dataset import open_study_db
 from listening_study.errors import StimulusError
 from listening_study.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
 from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
 
-__all__ = ["SAMPLE_RATE", "StimulusSet", "Trial", "open_study_db", "prepare_stimuli", "song_duration_s"]
+__all__ = ["SAMPLE_RATE", "StimulusSet", "Trial", "prepare_stimuli"]
 
 SAMPLE_RATE = 44100
 #: Seconds of audio either side of the excerpt given to the separator, so chunk edges fall outside it.

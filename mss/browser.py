@@ -129,12 +129,6 @@ def median_sdr(values: np.ndarray) -> float:
     return float(np.median(values)) if values.size else float("nan")
 
 
-def museval_song_sdr(scores: Mapping, target: str) -> float:
-    """Median over frames of a target's SDR in a museval JSON dict (NaN when the target is absent)."""
-    frames = museval_frames(scores, target)
-    return float("nan") if frames is None else median_sdr(frames[:, 2])
-
-
 def frames_in_window(frames: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
     """SDRs of the frames lying wholly inside [start_s, end_s]."""
     eps = 1e-6
