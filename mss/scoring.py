@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from mss import MUSDB_SAMPLE_RATE
-from mss.audio import SILENCE_DB, check_finite
+from mss.audio import SILENCE_DB
 from mss.errors import AudioError, DatasetError
 from mss.memory import reset_peak, status_mb
 
@@ -221,17 +221,9 @@ def wav_estimate_reader(song: SongAudio, sources: ScoredSources, folder: Path) -
             raise AudioError(f"separated estimate missing: {path}")
 
     def read_target(name: str, start: int, stop: int) -> np.ndarray:
-        try:
-            with sf.SoundFile(str(paths[name])) as handle:
-                frames = handle.frames
-                handle.seek(min(start, frames))
-                audio = handle.read(max(0, min(stop, frames) - start), dtype="float32", always_2d=True).T
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(f"cannot read {paths[name]}: {exc}") from exc
-        check_finite(audio, paths[name])
-        if audio.shape[-1] < stop - start:
-            audio = np.pad(audio, ((0, 0), (0, stop - start - audio.shape[-1])))
-        return audio
+        from mss.data.musdb_io import read_wav
+
+        return read_wav(str(paths[name]), start, stop - start)
 
     def read_all(start: int, stop: int) -> np.ndarray:
         estimates = {name: read_target(name, start, stop) for name in song.targets}

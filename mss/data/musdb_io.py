@@ -520,13 +520,18 @@ class TrackReader:
 
 
 def read_wav(path: str, start: int, length: int) -> np.ndarray:
-    """``(C, length)`` float32 of a wav file from sample ``start``, zero-padded past its end. DatasetError
-    when the file cannot be read, AudioError (naming the file and the time) on NaN or infinite samples."""
+    """``(C, length)`` float32 of a wav file from sample ``start`` (which may lie past its end), zero-padded
+    past its end. DatasetError when the file cannot be read, AudioError (naming the file and the time) on
+    NaN or infinite samples."""
     try:
-        audio, rate = sf.read(path, start=start, frames=length, dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            rate, frames = handle.samplerate, handle.frames
+            handle.seek(min(start, frames))
+            audio = handle.read(
+                max(0, min(length, frames - start)), dtype="float32", always_2d=True
+            ).T  # (C, n)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
-    audio = audio.T  # (C, T)
     check_finite(audio, path, start, rate)
     if audio.shape[-1] < length:
         audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
