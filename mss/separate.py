@@ -331,12 +331,12 @@ def separate_file(
         from tqdm import tqdm
 
         bar = tqdm(total=round(source.length / source.rate, 1), unit="s", desc=folder.name)
-    temps = {name: (None, temp_file(folder, f".{name}.", ".wav.tmp")) for name in names}
+    temps = {name: temp_file(folder, f".{name}.", ".wav.tmp") for name in names}
     writers = {
         name: sf.SoundFile(
             tmp, "w", samplerate=source.rate, channels=source.channels, subtype="FLOAT", format="WAV"
         )
-        for name, (_, tmp) in temps.items()
+        for name, tmp in temps.items()
     }
     try:
         for start in range(0, source.length, block):
@@ -358,7 +358,7 @@ def separate_file(
         for writer in writers.values():
             writer.close()
         result = {}
-        for name, (_, tmp) in temps.items():
+        for name, tmp in temps.items():
             result[name] = folder / f"{name}.wav"
             os.replace(tmp, result[name])
         return result
@@ -368,7 +368,7 @@ def separate_file(
         for writer in writers.values():
             if not writer.closed:
                 writer.close()
-        for _, tmp in temps.values():
+        for tmp in temps.values():
             if os.path.exists(tmp):
                 os.unlink(tmp)
         if created and folder.is_dir() and not any(folder.iterdir()):
