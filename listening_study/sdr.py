@@ -112,9 +112,14 @@ def _in_scope(conditions: pd.Series, scope: str) -> pd.Series:
     return conditions != REFERENCE
 
 
+def _correlatable(x: pd.Series, y: pd.Series) -> bool:
+    """At least 3 points and neither side constant (otherwise a rank correlation is undefined)."""
+    return len(x) >= 3 and x.nunique() > 1 and y.nunique() > 1
+
+
 def _correlations(x: pd.Series, y: pd.Series) -> dict[str, float]:
     out = dict.fromkeys(CORRELATION_COLUMNS[3:], float("nan"))
-    if len(x) >= 3 and x.nunique() > 1 and y.nunique() > 1:
+    if _correlatable(x, y):
         out["pearson_r"], out["pearson_p"] = (float(v) for v in stats.pearsonr(x, y))
         out["spearman_rho"], out["spearman_p"] = (float(v) for v in stats.spearmanr(x, y))
         out["kendall_tau"], out["kendall_p"] = (float(v) for v in stats.kendalltau(x, y))
@@ -148,7 +153,7 @@ def sdr_vs_ratings(mushra: pd.DataFrame, sdr_table: pd.DataFrame) -> SdrComparis
         for scope in SCOPES:
             chosen = rows[_in_scope(rows["condition"], scope)]
             tau = p_value = float("nan")
-            if len(chosen) >= 3 and chosen["sdr_db"].nunique() > 1 and chosen["rating_score"].nunique() > 1:
+            if _correlatable(chosen["sdr_db"], chosen["rating_score"]):
                 tau, p_value = (float(v) for v in stats.kendalltau(chosen["sdr_db"], chosen["rating_score"]))
             listeners.append({"participant_id": participant, "scope": scope, "n": len(chosen),
                               "kendall_tau": tau, "p_value": p_value})  # fmt: skip
