@@ -362,12 +362,21 @@ def cache_complete(estimates_dir: Path, targets: Sequence[str]) -> bool:
 # ----------------------------------------------------------------------------------------------- driver
 
 
+#: ``--dataset real-clips``: the real MUSDB18 clips at hand (mss.data.real_clips), as a train subset.
+REAL_CLIPS = "real-clips"
+
+
 def resolve_dataset(dataset: str | os.PathLike | None) -> Path:
-    """The dataset root: ``None``/``"default"`` is the embedded default dataset (built on first use)."""
+    """The dataset root: ``None``/``"default"`` is the embedded default dataset (built on first use),
+    ``"real-clips"`` a folder linking the real MUSDB18 clips at hand into ``train/``."""
     if dataset is None or str(dataset) == "default":
         from mss.data import ensure_default_dataset
 
         return Path(ensure_default_dataset())
+    if str(dataset) == REAL_CLIPS:
+        from mss.data.real_clips import real_clips_dataset
+
+        return real_clips_dataset()
     root = Path(dataset)
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
@@ -606,9 +615,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--oracles-only", action="store_true", help="score only the baselines, no model")
     parser.add_argument(
-        "--dataset", default="default", help="dataset root (MUSDB18, MUSDB18-HQ layout) or 'default'"
+        "--dataset",
+        default="default",
+        help="dataset root (MUSDB18, MUSDB18-HQ layout), 'default', or 'real-clips' (the real MUSDB18 clips at "
+        "hand: ../shared/data/musdb-sample and stempeg's clip; their subset is train)",
     )
-    parser.add_argument("--subset", default="test")
+    parser.add_argument("--subset", default=None, help="test (default), or train for --dataset real-clips")
     parser.add_argument(
         "--targets", nargs="+", default=None, help="targets to score (default: the models' stems)"
     )
@@ -637,9 +649,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    subset = args.subset or ("train" if args.dataset == REAL_CLIPS else "test")
     try:
         table = evaluate(
-            checkpoints, args.dataset, args.subset, args.targets, args.jobs,
+            checkpoints, args.dataset, subset, args.targets, args.jobs,
             out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
             wiener=args.wiener, device=args.device, tracks=args.tracks,
         )  # fmt: skip

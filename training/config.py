@@ -55,6 +55,9 @@ class TrainConfig:
     valid_max_s: float = 0.0  # crop each validation song to its first N seconds; 0 = whole song
     valid_every: int = 1  # validate every N epochs (and always after the last one)
     valid_batch_size: int = 4
+    real_clips: bool = (
+        True  # also score the real MUSDB18 clips at hand (mss.data.real_clips), never selected on
+    )
     # runtime
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = torch's default
@@ -96,12 +99,14 @@ class TrainConfig:
 
 #: Presets: overrides of the dataclass defaults.
 PRESETS: dict[str, dict] = {
-    # ~40 minutes on 2 shared CPU cores (1 torch thread per run, two runs side by side) at 22.05 kHz.
+    # Both architectures the same steps (24 epochs x 100 steps of batch 8 x 2-s chunks): about 45 min
+    # (Demucs) to 75 min (UNet) of one CPU core each; the runs train side by side, 1 torch thread each.
     "cpu": dict(
         model_preset="small",
         segment_s=2.0,
         batch_size=8,
-        epochs=20,
+        samples_per_epoch=800,
+        epochs=24,
         lr=1e-3,
         lr_schedule="cosine",
         warmup_steps=30,
@@ -135,12 +140,8 @@ PRESETS: dict[str, dict] = {
     ),
 }
 
-#: Per-architecture additions to a preset. The cpu preset's time budget (~40 min with 1 thread per run,
-#: two runs side by side on 2 cores) buys ~450 steps of the small UNet (~5 s a step measured on this
-#: machine under load) and ~900 steps of the small Demucs (~2.4 s a step), at batch 8 of 2-s chunks.
-ARCH_PRESETS: dict[str, dict[str, dict]] = {
-    "cpu": {"unet": dict(samples_per_epoch=800), "demucs": dict(samples_per_epoch=1120)},
-}
+#: Per-architecture additions to a preset (none: the two models of a comparison get the same steps).
+ARCH_PRESETS: dict[str, dict[str, dict]] = {}
 
 CLI_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
 

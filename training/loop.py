@@ -301,6 +301,7 @@ def train(
         max_seconds=config.valid_max_s,  # only what is scored is read
     )
     valid_songs = load_validation_songs(songs, ctx, config.valid_songs, config.valid_max_s)
+    real_songs = load_real_songs(config, ctx)
     loader, steps = make_loader(chunks, config, ctx)
     if steps == 0:
         raise ValueError("no training steps per epoch: raise samples_per_epoch or lower batch_size")
@@ -373,6 +374,19 @@ def train(
                         batch_size=config.valid_batch_size,
                     )
                 )
+                if real_songs:
+                    real = validate(
+                        trainer.eval_model,
+                        real_songs,
+                        loss_for(config.model),
+                        ctx,
+                        batch_size=config.valid_batch_size,
+                    )
+                    record["real_sdr"], record["real_sdr_mixture"] = (
+                        real["valid_sdr"],
+                        real["valid_sdr_mixture"],
+                    )
+                    record["real_clips"] = real["valid_songs"]
                 if ctx.is_main and not warned:
                     _warn_unscored(record, config)
                     warned = True
@@ -458,6 +472,23 @@ def _warn_unscored(record: dict, config: TrainConfig) -> None:
         )
 
 
+def load_real_songs(config, ctx) -> list:
+    """This rank's share of the real clips (mss.data.real_clips) when ``config.real_clips``; a clip that
+    cannot be read is named and left out."""
+    if not config.real_clips:
+        return []
+    from mss.data.real_clips import find_real_clips, load_real_clip
+
+    songs = []
+    for path in find_real_clips()[ctx.rank :: ctx.world_size]:
+        try:
+            songs.append(load_real_clip(path, tuple(config.targets), config.sample_rate))
+        except MSSError as exc:
+            if ctx.is_main:
+                print(f"real clips: not scored: {exc}", file=sys.stderr, flush=True)
+    return songs
+
+
 def format_record(record: dict, epochs: int) -> str:
     text = f"epoch {record['epoch']}/{epochs} step {record['step']} train {record['train_loss']:.5f}"
     if record.get("valid_loss") is not None:
@@ -467,4 +498,7 @@ def format_record(record: dict, epochs: int) -> str:
         mixture = (record.get("valid_sdr_mixture") or {}).get("mean", float("nan"))
         per_source = " ".join(f"{k}={v:.2f}" for k, v in sdr.items() if k != "mean")
         text += f" SDR {sdr['mean']:.2f} dB (mixture {mixture:.2f}; {per_source})"
+    real = record.get("real_sdr") or {}
+    if "mean" in real:
+        text += f" real clips {real['mean']:.2f} dB"
     return text + f" lr {record['lr']:.2e} mix_sources {record['mix_sources']} {record['seconds']:.0f}s"

@@ -40,6 +40,16 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
         baseline = validated[-1].get("valid_sdr_mixture", {}).get("mean")
         if baseline is not None:
             sdr_axis.axhline(baseline, color="grey", linestyle="--", label="mixture")
+        real = [r for r in validated if "mean" in (r.get("real_sdr") or {})]
+        if real:  # the real MUSDB18 clips (mss.data.real_clips): not selected on
+            sdr_axis.plot(
+                [r["epoch"] for r in real],
+                [r["real_sdr"]["mean"] for r in real],
+                color="tab:red",
+                linestyle=":",
+                linewidth=2,
+                label="real clips (mean)",
+            )
     else:  # e.g. a target silent in every validation song: no SDR to draw
         sdr_axis.text(0.5, 0.5, "no validation SDR", ha="center", va="center", transform=sdr_axis.transAxes)
     sdr_axis.set_xlabel("epoch")

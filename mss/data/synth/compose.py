@@ -12,9 +12,13 @@ from .form import STYLES, SongPlan, plan_song
 from .harmony import PROGRAMS, STYLE_KINDS, compose_other
 from .melody import compose_vocals
 from .parts import Part, new_part
+from .theory import scale_pitches
+from .voice import choose_voice, choose_words
 
 STYLE_NAMES = tuple(STYLES)
 VOCAL_PROGRAMS = (52, 53, 53, 54, 85)  # Choir Aahs, Voice Oohs, Synth Voice, Lead 6 (voice)
+SUNG_LEAD = 0.9  # share of songs whose lead is sung (espeak-ng + PSOLA); the rest keep a GM voice patch
+SUNG_BACKING = 0.6  # share of songs with sung backing harmonies in their choruses
 BASS_PROGRAMS = {
     "rock": (33, 34),
     "pop": (33, 34, 38),
@@ -89,9 +93,15 @@ def compose_song(rng: np.random.Generator, style: str, duration_s: float, has_pi
         part.compress_ratio = 2.0 if kind.startswith("guitar") else 1.0
         parts.append(part)
 
-    for part in parts:
+    for part in list(parts):  # the backing vocals part is appended on the way
         if part.role == "vocals":
             compose_vocals(part, plan, rng)
+            if rng.random() < SUNG_LEAD:
+                _make_sung(part, plan, rng)
+                if rng.random() < SUNG_BACKING:
+                    backing = _backing_vocals(part, plan, rng)
+                    if backing.instrument.notes:
+                        parts.append(backing)
         elif part.role == "drums":
             compose_drums(part, plan, rng)
         elif part.role == "bass":
@@ -99,3 +109,42 @@ def compose_song(rng: np.random.Generator, style: str, duration_s: float, has_pi
         else:
             compose_other(part, plan, rng)
     return Song(plan, parts, reverb_s=float(rng.uniform(0.8, 2.2)))
+
+
+def _make_sung(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
+    """Give the lead a singer: a female voice at the composed pitch or a male one an octave lower, and a lyric."""
+    register = "female" if rng.random() < 0.5 else "male"
+    part.voice = choose_voice(rng, register)
+    if register == "male":
+        for note in part.instrument.notes:
+            note.pitch -= 12
+    part.words = tuple(choose_words(rng, len(part.instrument.notes)))
+    part.compress_ratio = float(rng.uniform(2.5, 5.0))
+    part.shelf_db = (float(rng.uniform(-3, 0)), float(rng.uniform(0, 4)))  # less mud, more presence
+
+
+def _backing_vocals(lead: Part, plan: SongPlan, rng: np.random.Generator) -> Part:
+    """A harmony a diatonic third (or sixth below) from the lead in its choruses, another singer, wider and quieter."""
+    part = new_part("vocals", "backing", lead.program)
+    part.voice = choose_voice(rng, "female" if rng.random() < 0.5 else "male")
+    chorus_bars = {
+        bar for s in plan.sections if s.name in ("chorus", "outro") for bar in range(s.start_bar, s.end_bar)
+    }
+    steps = 2 if rng.random() < 0.7 else -5  # a third above, or a sixth below
+    scale = scale_pitches(plan.key, 24, 100)
+    words = []
+    for note, word in zip(lead.instrument.notes, lead.words, strict=True):
+        bar = int((note.start + 1e-6) // plan.bar_s)
+        if bar not in chorus_bars or note.pitch not in scale:
+            continue
+        pitch = scale[min(max(scale.index(note.pitch) + steps, 0), len(scale) - 1)]
+        part.instrument.notes.append(type(note)(note.velocity, pitch, note.start, note.end))
+        words.append(word)
+    part.instrument.pitch_bends = list(lead.instrument.pitch_bends)
+    part.words = tuple(words)
+    part.sections = lead.sections
+    part.level_db = lead.level_db - float(rng.uniform(4, 8))
+    part.pan = float(rng.choice([-1, 1]) * rng.uniform(0.25, 0.5))
+    part.reverb_send = min(0.6, lead.reverb_send + 0.15)
+    part.highpass_hz, part.compress_ratio = 150.0, 3.0
+    return part

@@ -10,14 +10,18 @@ from mss import SOURCES
 
 from . import effects
 from .compose import Song
+from .kits import Sampler, find_kits, load_kit
 from .parts import Part
 from .render import Renderer
+from .voice import render_vocal
 
 EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
 ACTIVE_DB = -60.0  # a stem is active where some 1-s window is louder than this (RMS, dBFS)
 MAX_PEAK = 0.99
 #: RMS of each stem's white noise floor (dBFS), drawn per stem: a quiet studio channel's floor.
 NOISE_FLOOR_DB = (-90.0, -80.0)
+RECORDED_KIT = 0.8  # share of songs whose drums are a recorded Hydrogen kit (when one is installed)
+LIMITER_DRIVE_DB = (0.0, 6.0)  # how far the bus limiter pushes the mixture's peaks down
 
 
 class SongRejected(Exception):
@@ -29,6 +33,7 @@ class SongAudio:
     stems: dict[str, np.ndarray]  # name -> (2, T) float32: SOURCES, "piano" and "mixture"
     active_stems: list[str]
     sample_rate: int
+    sources: dict[str, str] | None = None  # part name -> SoundFont / drum kit / voice that played it
 
 
 def window_rms_db(audio: np.ndarray, sample_rate: int, window_s: float = 1.0) -> np.ndarray:
@@ -47,17 +52,51 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(10 ** (loud / 10))))
 
 
+def _render_part(
+    part: Part,
+    renderer: Renderer,
+    sampler: Sampler | None,
+    n_samples: int,
+    channel: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, str]:
+    """A part's dry audio (2, T) and the name of what played it."""
+    bank = int(rng.integers(len(renderer.sfids)))
+    bank_name = renderer.soundfonts[bank].name
+    if part.voice is not None:
+        audio = render_vocal(
+            part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng
+        )
+        return audio, f"espeak-ng {part.voice.name}"
+    if part.instrument.is_drum and sampler is not None:
+        audio, missing = sampler.render(part.instrument.notes, n_samples)
+        if missing:  # keys the kit lacks (shaker, tambourine...) come from a SoundFont
+            import pretty_midi
+
+            rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
+            rest.notes = missing
+            audio += renderer.render(rest, part.program, n_samples, channel, bank)
+        return audio, f"{sampler.kit.name} + {bank_name}" if missing else sampler.kit.name
+    return renderer.render(part.instrument, part.program, n_samples, channel, bank), bank_name
+
+
 def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> SongAudio:
     rate = renderer.sample_rate
     n_samples = int(round(song.plan.duration_s * rate))
     impulse = effects.room_impulse(song.reverb_s, rate, rng)
+    kits = find_kits()
+    sampler = None
+    if kits and rng.random() < RECORDED_KIT:
+        sampler = Sampler(load_kit(kits[int(rng.integers(len(kits)))]), rate)
     stems = {name: np.zeros((2, n_samples), dtype=np.float32) for name in (*SOURCES, *EXTRA_STEMS)}
     sends: dict[str, np.ndarray] = {}  # reverb bus -> summed dry sends (2, T), then their mono mix (T,)
     last_part = {_bus(part): index for index, part in enumerate(song.parts)}
+    sources: dict[str, str] = {}
     for channel, part in enumerate(song.parts):
         if not part.instrument.notes:
             continue
-        audio = renderer.render(part.instrument, part.program, n_samples, channel)  # (2, T)
+        audio, source = _render_part(part, renderer, sampler, n_samples, channel, rng)
+        sources[part.instrument.name] = source
         if not np.any(audio):
             continue
         audio = effects.highpass(audio, part.highpass_hz, rate)
@@ -105,6 +144,12 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     peak = max(_peak(a) for a in [mixture, *stems.values()])
     if peak <= 0:
         raise SongRejected("the song is silent")
+    limit_bus(stems, mixture, float(rng.uniform(*LIMITER_DRIVE_DB)), rate)
+    del mixture
+    mixture = stems[SOURCES[0]].copy()
+    for name in SOURCES[1:]:
+        mixture += stems[name]
+    peak = max(_peak(a) for a in [mixture, *stems.values()])
     scale = float(rng.uniform(0.6, 0.95)) / peak
     for audio in stems.values():
         audio *= scale  # float32 times a Python float stays float32 (NEP 50), as `audio * scale` did
@@ -113,7 +158,29 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     mixture += stems["bass"]
     mixture += stems["other"]
     stems["mixture"] = mixture
-    return SongAudio(stems, check_song(stems, rate), rate)
+    return SongAudio(stems, check_song(stems, rate), rate, sources)
+
+
+def limit_bus(stems: dict[str, np.ndarray], mixture: np.ndarray, drive_db: float, rate: int) -> None:
+    """A look-ahead peak limiter on the mix bus whose gain is applied to every stem, in place.
+
+    The gain follows the mixture (its peaks pushed ``drive_db`` down), and multiplying every stem by the
+    same per-sample gain keeps mixture == sum of stems. The gain never exceeds what the peak at each
+    sample needs: a minimum over +-W then a centred W-sample average (W = 10 ms) is at most the
+    minimum needed anywhere within W/2, so the limit holds while the gain moves smoothly (no clicks).
+    """
+    if drive_db <= 0:
+        return
+    from scipy import ndimage
+
+    window = int(0.01 * rate)
+    level = np.abs(mixture).max(axis=0)  # (T,)
+    threshold = float(level.max()) * 10 ** (-drive_db / 20)
+    needed = np.minimum(1.0, threshold / np.maximum(level, 1e-12)).astype(np.float32)
+    gain = ndimage.minimum_filter1d(needed, 2 * window + 1, mode="nearest")
+    gain = ndimage.uniform_filter1d(gain, window + 1, mode="nearest")
+    for name in stems:
+        stems[name] *= gain[None]
 
 
 def add_noise_floor(stems: dict[str, np.ndarray], rng: np.random.Generator) -> None:

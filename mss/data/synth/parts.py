@@ -8,6 +8,7 @@ import numpy as np
 import pretty_midi
 
 from .form import Section, SongPlan
+from .voice import Voice
 
 
 @dataclass
@@ -24,9 +25,13 @@ class Part:
     compress_ratio: float = 1.0
     echo: bool = False
     sections: frozenset[int] = field(default_factory=frozenset)  # form indices of the sections it plays in
+    voice: Voice | None = None  # sung by espeak-ng + PSOLA (voice.py) instead of a GM patch
+    words: tuple[str, ...] = ()  # the lyric, one word per note (cycled)
 
     @property
     def gm_name(self) -> str:
+        if self.voice is not None:
+            return f"Sung ({self.voice.name})"
         if self.instrument.is_drum:
             return f"Drum kit {self.program}"
         return pretty_midi.program_to_instrument_name(self.program)

@@ -13,18 +13,32 @@ from mss.errors import MissingDependencyError
 
 SAMPLE_RATE = 44100
 BLOCK = 64  # FluidSynth's internal block size (FLUID_BUFSIZE)
-INSTALL_HINT = "sudo apt-get install -y libfluidsynth3 fluid-soundfont-gm"
-SYSTEM_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2",)
+INSTALL_HINT = "sudo apt-get install -y libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont"
+#: The General MIDI banks a song's parts are drawn from (each part picks one): different samples of
+#: every instrument, so timbres vary from song to song and part to part.
+SYSTEM_SOUNDFONTS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf3/MuseScore_General.sf3",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+)
+
+
+def find_soundfonts() -> list[Path]:
+    """$MSS_SOUNDFONT (``:``-separated) if set, else the installed SYSTEM_SOUNDFONTS, else pretty_midi's TimGM6mb."""
+    configured = [c for c in os.environ.get("MSS_SOUNDFONT", "").split(os.pathsep) if c]
+    candidates = configured or list(SYSTEM_SOUNDFONTS)
+    found = [Path(c) for c in candidates if Path(c).is_file()]
+    if not found and not configured:
+        bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+        found = [bundled] if bundled.is_file() else []
+    if not found:
+        raise MissingDependencyError(f"no General MIDI SoundFont found; install one with: {INSTALL_HINT}")
+    return found
 
 
 def find_soundfont() -> Path:
-    """$MSS_SOUNDFONT, else Debian's FluidR3_GM.sf2, else the TimGM6mb.sf2 bundled with pretty_midi."""
-    candidates = [os.environ.get("MSS_SOUNDFONT", ""), *SYSTEM_SOUNDFONTS]
-    candidates.append(str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"))
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise MissingDependencyError(f"no General MIDI SoundFont found; install one with: {INSTALL_HINT}")
+    """The first bank of find_soundfonts()."""
+    return find_soundfonts()[0]
 
 
 def _import_fluidsynth():
@@ -39,19 +53,24 @@ def _import_fluidsynth():
 
 
 class Renderer:
-    """One FluidSynth instance with the SoundFont loaded; its own reverb and chorus are off (we add ours)."""
+    """One FluidSynth instance with every bank loaded; its own reverb and chorus are off (we add ours)."""
 
-    def __init__(self, soundfont: Path | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+    def __init__(self, soundfonts: list[Path] | None = None, sample_rate: int = SAMPLE_RATE) -> None:
         fluidsynth = _import_fluidsynth()
         self.sample_rate = sample_rate
-        self.soundfont = soundfont or find_soundfont()
+        self.soundfonts = list(soundfonts) if soundfonts else find_soundfonts()
         settings = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 256}
         self.synth = fluidsynth.Synth(gain=0.5, samplerate=float(sample_rate), **settings)
-        self.sfid = self.synth.sfload(str(self.soundfont))
-        if self.sfid < 0:
-            raise MissingDependencyError(
-                f"FluidSynth cannot load the SoundFont {self.soundfont}; reinstall: {INSTALL_HINT}"
-            )
+        self.sfids = []
+        for soundfont in self.soundfonts:
+            sfid = self.synth.sfload(str(soundfont))
+            if sfid < 0:
+                raise MissingDependencyError(
+                    f"FluidSynth cannot load the SoundFont {soundfont}; reinstall: {INSTALL_HINT}"
+                )
+            self.sfids.append(sfid)
+        self.soundfont = self.soundfonts[0]
+        self.sfid = self.sfids[0]
         write = fluidsynth._fl.fluid_synth_write_float  # float output: no 16-bit quantisation or dither
         write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         write.argtypes += [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
@@ -77,15 +96,22 @@ class Renderer:
         return out
 
     def render(
-        self, instrument: pretty_midi.Instrument, program: int, n_samples: int, channel: int
+        self, instrument: pretty_midi.Instrument, program: int, n_samples: int, channel: int, bank: int = 0
     ) -> np.ndarray:
-        """Render ``instrument`` (drums on MIDI channel 10 with kit ``program``) to ``(2, n_samples)`` float32."""
+        """Render ``instrument`` with soundfont number ``bank`` to ``(2, n_samples)`` float32.
+
+        Drums play on MIDI channel 10 with kit ``program`` (the bank's kit 0 when it has no such kit).
+        """
+        sfid = self.sfids[bank % len(self.sfids)]
+        channel = channel % 16
         if instrument.is_drum:
             channel = 9
-            if self.synth.program_select(channel, self.sfid, 128, program) < 0:
-                self.synth.program_select(channel, self.sfid, 128, 0)
+            if self.synth.program_select(channel, sfid, 128, program) < 0:
+                self.synth.program_select(channel, sfid, 128, 0)
         else:
-            self.synth.program_select(channel, self.sfid, 0, program)
+            if channel == 9:
+                channel = 15
+            self.synth.program_select(channel, sfid, 0, program)
         events: list[tuple[int, int, int, int, int]] = []  # (sample, order, kind, a, b); note-offs first
         for note in instrument.notes:
             events.append((round(note.start * self.sample_rate), 1, 0, note.pitch, note.velocity))

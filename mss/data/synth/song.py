@@ -69,6 +69,7 @@ def build_song(seed: int, index: int, song_s: tuple[float, float]) -> RenderedSo
                     s.name for s in song.plan.sections if s.end_bar > 0 and s.start_bar < song.plan.n_bars
                 ],
                 "has_piano": piano,
+                "sources": audio.sources,
                 "attempts": attempt + 1,
             }
             return RenderedSong(index, title, audio, info)

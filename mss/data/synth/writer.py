@@ -24,9 +24,10 @@ from .render import Renderer
 from .song import RenderedSong, build_song
 
 GENERATOR = "mss.data.synth"
-#: Bumped when generated audio changes (2: stems get a -90..-80 dBFS noise floor); the embedded default
+#: Bumped when generated audio changes (2: stems get a -90..-80 dBFS noise floor; 3: several SoundFonts,
+#: recorded drum kits, sung vocals with lyrics, a bus limiter); the embedded default
 #: dataset is rebuilt when its manifest records another version.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: What "mixture" means in the files, per wav subtype or stems format (manifest.json).
 MIXTURE_NOTES = {
     "FLOAT": "exactly the float32 sum of vocals, drums, bass and other",

@@ -1,0 +1,109 @@
+"""Real MUSDB18 clips available offline, scored beside the synthetic data (never trained or tuned on).
+
+The project trains on generated audio; what matters is how it separates real music. Two real
+MUSDB18 train-subset clips are at hand without a download: the project's ``../shared/data/musdb-sample``
+(when the checkout has it) and the clip that ships with stempeg (always). Both are MUSDB18 stem files
+(AAC, streams mixture, drums, bass, other, vocals). Training validation and the evaluation report
+score them as a "real clips" row; best.pt is still chosen on the synthetic validation songs, so the
+real-clip figure is not selected on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mss.audio import check_finite, resample
+from mss.errors import AudioError
+
+from .datasets import Song
+
+#: MUSDB18 stem-file stream order.
+STREAMS = ("mixture", "drums", "bass", "other", "vocals")
+SHARED_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "musdb-sample"
+
+
+def find_real_clips() -> list[Path]:
+    """``$MSS_REAL_CLIPS`` (``os.pathsep``-separated files or folders) if set, else the shared sample's
+    ``.stem.mp4`` files and stempeg's example clip; existing files only, each once, in that order."""
+    configured = [Path(p) for p in os.environ.get("MSS_REAL_CLIPS", "").split(os.pathsep) if p]
+    if not configured:
+        configured = [SHARED_SAMPLE]
+        try:
+            import stempeg
+
+            configured.append(Path(stempeg.example_stem_path()))
+        except ImportError:
+            pass
+    found: list[Path] = []
+    for entry in configured:
+        files = sorted(entry.rglob("*.stem.mp4")) if entry.is_dir() else [entry] if entry.is_file() else []
+        for path in files:
+            if path.resolve() not in {f.resolve() for f in found}:
+                found.append(path)
+    return found
+
+
+def clip_name(path: Path) -> str:
+    name = path.name
+    return name[: -len(".stem.mp4")] if name.endswith(".stem.mp4") else path.stem
+
+
+def load_real_clip(path: Path, targets: tuple[str, ...], sample_rate: int) -> Song:
+    """A stem file as a validation Song at ``sample_rate``: the real mixture and the target stems.
+
+    Raises AudioError naming the file when it cannot be read, is not a 5-stream MUSDB18 file, or
+    lacks a target (e.g. ``piano``: MUSDB18 has no piano stem).
+    """
+    missing = [t for t in targets if t not in STREAMS[1:]]
+    if missing:
+        raise AudioError(f"{path}: MUSDB18 stem files have no {', '.join(missing)} stem")
+    import stempeg
+
+    try:
+        stems, rate = stempeg.read_stems(str(path), dtype=np.float32)  # (streams, T, C)
+    except Exception as exc:  # stempeg raises ffmpeg's errors of several kinds
+        raise AudioError(f"cannot read the stem file {path}: {exc}") from None
+    if stems.ndim != 3 or stems.shape[0] != len(STREAMS):
+        raise AudioError(f"{path}: expected {len(STREAMS)} streams (MUSDB18 layout), got shape {stems.shape}")
+    audio = np.ascontiguousarray(stems.transpose(0, 2, 1))  # (streams, C, T)
+    check_finite(audio, str(path), 0, int(rate))
+    audio = resample(audio, int(rate), sample_rate)
+    mix = audio[0]
+    references = np.stack([audio[STREAMS.index(t)] for t in targets])
+    return Song(clip_name(path), mix, references, sample_rate, tuple(targets))
+
+
+def load_real_clips(
+    targets: tuple[str, ...], sample_rate: int, paths: list[Path] | None = None
+) -> list[Song]:
+    """Every clip of :func:`find_real_clips` that has the targets; [] for targets real stems lack (piano)."""
+    if any(t not in STREAMS[1:] for t in targets):
+        return []
+    return [load_real_clip(p, targets, sample_rate) for p in (find_real_clips() if paths is None else paths)]
+
+
+def real_clips_dataset(root: Path | None = None) -> Path:
+    """A MUSDB18-layout folder whose ``train/`` links every clip of :func:`find_real_clips` (made afresh
+    each call, so it follows what is at hand); default ``$MSS_DATA_DIR/real-clips`` or
+    ``~/.cache/mss/datasets/real-clips``. Raises DatasetError when no clip is found."""
+    from mss.errors import DatasetError
+
+    clips = find_real_clips()
+    if not clips:
+        raise DatasetError("no real MUSDB18 clip found (set MSS_REAL_CLIPS, or install stempeg)")
+    if root is None:
+        base = os.environ.get("MSS_DATA_DIR")
+        root = (
+            Path(base).expanduser() if base else Path.home() / ".cache" / "mss" / "datasets"
+        ) / "real-clips"
+    train = Path(root) / "train"
+    train.mkdir(parents=True, exist_ok=True)
+    for old in train.iterdir():
+        if old.is_symlink():
+            old.unlink()
+    for clip in clips:
+        (train / clip.name).symlink_to(clip.resolve())
+    return Path(root)
