@@ -88,11 +88,17 @@ def training_curves(runs: dict[str, list[dict]], path: Path) -> Path:
         sdr = [(e, v) for e, v in sdr if v is not None]
         if sdr:
             sdr_axis.plot(*zip(*sdr, strict=True), marker="o", ms=3, color=line[0].get_color(), label=name)
+        real = [(r["epoch"], (r.get("real_sdr") or {}).get("mean")) for r in history]
+        real = [(e, v) for e, v in real if v is not None]
+        if real:  # the real MUSDB18 clips (never selected on): dotted, same colour
+            sdr_axis.plot(
+                *zip(*real, strict=True), linestyle=":", color=line[0].get_color(), label=f"{name} real clips"
+            )
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("loss")
     loss_axis.set_yscale("log")
     sdr_axis.set_xlabel("epoch")
-    sdr_axis.set_ylabel("validation SDR, mean over targets (dB)")
+    sdr_axis.set_ylabel("SDR, mean over targets (dB): validation, real clips dotted")
     for axis in (loss_axis, sdr_axis):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(True, alpha=0.3)

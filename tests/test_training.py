@@ -41,6 +41,7 @@ def tiny_args(dataset: Path, out: Path, model: str = "unet", epochs: int = 1, *e
         "--set", "model_preset=tiny", "--set", "segment_s=1.0", "--set", "samples_per_epoch=8",
         "--set", "batch_size=4", "--set", "valid_max_s=3", "--set", "threads=1", "--set", "progress=off",
         "--set", "lr_schedule=constant", "--set", "warmup_steps=0", "--set", "ema_decay=0.9",
+        "--set", "real_clips=off",  # scored in tests/test_real_clips.py
         *extra,
     ]  # fmt: skip
 

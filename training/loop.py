@@ -477,8 +477,17 @@ def load_real_songs(config, ctx) -> list:
     cannot be read is named and left out."""
     if not config.real_clips:
         return []
-    from mss.data.real_clips import find_real_clips, load_real_clip
+    from mss.data.real_clips import STREAMS, find_real_clips, load_real_clip
 
+    lacking = [t for t in config.targets if t not in STREAMS[1:]]
+    if lacking:
+        if ctx.is_main:
+            print(
+                f"real clips: not scored: MUSDB18 has no {', '.join(lacking)} stem",
+                file=sys.stderr,
+                flush=True,
+            )
+        return []
     songs = []
     for path in find_real_clips()[ctx.rank :: ctx.world_size]:
         try:

@@ -1,0 +1,81 @@
+"""The real MUSDB18 clips: found offline, read at the model's rate, scored in training and evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import stempeg
+
+from mss.data import real_clips
+from mss.errors import AudioError
+from mss.report import run_summary
+from tests.test_training import read_metrics, tiny_args
+from training.losses import global_sdr
+from training.run import main
+
+STEMPEG_CLIP = Path(stempeg.example_stem_path())
+
+
+def test_stempeg_clip_is_always_found(monkeypatch):
+    monkeypatch.delenv("MSS_REAL_CLIPS", raising=False)
+    found = real_clips.find_real_clips()
+    assert STEMPEG_CLIP.resolve() in {p.resolve() for p in found}
+    assert len({p.resolve() for p in found}) == len(found)  # each clip once
+    assert all(p.name.endswith(".stem.mp4") for p in found)
+
+
+def test_clip_is_read_at_the_model_rate_with_its_stems():
+    song = real_clips.load_real_clip(STEMPEG_CLIP, ("vocals", "bass"), 16000)
+    assert song.name == "The Easton Ellises - Falcon 69"
+    assert song.sample_rate == 16000 and song.target_names == ("vocals", "bass")
+    assert song.mix.shape[0] == 2 and song.targets.shape == (2, 2, song.mix.shape[1])
+    stems, rate = stempeg.read_stems(str(STEMPEG_CLIP), dtype=np.float32)
+    assert song.mix.shape[1] == pytest.approx(stems.shape[1] * 16000 / rate, abs=2)
+    # vocals are stream 4 of a MUSDB18 stem file: same energy (resampling keeps it within 2 %)
+    energy = float(np.mean(song.targets[0] ** 2))
+    assert energy == pytest.approx(float(np.mean(stems[4] ** 2)), rel=0.02)
+
+
+def test_piano_and_unreadable_clips_are_named(tmp_path):
+    with pytest.raises(AudioError, match="no piano stem"):
+        real_clips.load_real_clip(STEMPEG_CLIP, ("piano",), 16000)
+    assert real_clips.load_real_clips(("piano",), 16000) == []
+    broken = tmp_path / "broken.stem.mp4"
+    broken.write_bytes(b"not an mp4")
+    with pytest.raises(AudioError, match="broken.stem.mp4"):
+        real_clips.load_real_clip(broken, ("vocals",), 16000)
+
+
+def test_real_clips_dataset_links_the_clips(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSS_REAL_CLIPS", str(STEMPEG_CLIP))
+    root = real_clips.real_clips_dataset(tmp_path / "real")
+    assert [p.name for p in (root / "train").iterdir()] == [STEMPEG_CLIP.name]
+    assert (root / "train" / STEMPEG_CLIP.name).resolve() == STEMPEG_CLIP.resolve()
+    real_clips.real_clips_dataset(tmp_path / "real")  # again: links replaced, not duplicated
+    assert len(list((root / "train").iterdir())) == 1
+
+
+def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("MSS_REAL_CLIPS", str(STEMPEG_CLIP))
+    out = tmp_path / "run"
+    assert main([*tiny_args(tiny_dataset, out, "demucs", 2), "--set", "real_clips=on"]) == 0
+    history = read_metrics(out)
+    assert [r["real_clips"] for r in history] == [1, 1]
+    targets = ("vocals", "drums", "bass", "other")
+    for record in history:
+        assert set(record["real_sdr"]) == {*targets, "mean"}
+        assert all(np.isfinite(v) for v in record["real_sdr"].values())
+    # the mixture baseline is the clip's own mixture scored against each stem: a known answer
+    song = real_clips.load_real_clip(STEMPEG_CLIP, targets, 16000)
+    for index, name in enumerate(targets):
+        expected = global_sdr(song.targets[index], song.mix)
+        assert history[-1]["real_sdr_mixture"][name] == pytest.approx(expected, abs=1e-4)
+    # the report's run row gives the real-clip SDR of the best validation epoch (the one best.pt holds)
+    config = json.loads((out / "config.json").read_text())["config"]
+    row = run_summary("run", history, config)
+    best = max(history, key=lambda r: r["valid_sdr"]["mean"])
+    assert row["real clips SDR"] == best["real_sdr"]["mean"]
+    assert row["best valid SDR"] == best["valid_sdr"]["mean"]
