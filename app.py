@@ -1,7 +1,7 @@
 """mss workbench app: a blind MUSHRA listening test for participants, and the experimenter's views.
 
     python app.py [--port N] [--host 127.0.0.1] [--dataset ROOT] [--study FILE] [--study-dir DIR]
-                  [--checkpoint NAME=PATH ...] [--eval-dir DIR] [--password ...]
+                  [--models stems|piano] [--checkpoint NAME=PATH ...] [--eval-dir DIR] [--password ...]
 
     http://HOST:PORT/              the participant page: the listening test and nothing else
     http://HOST:PORT/experimenter  results, sessions, spectrogram browser (password; generated and
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import uvicorn
 
-from mss_app.context import AppConfig, StudyContext, load_study_context
+from mss.checkpoint import CHECKPOINT_SETS
+from mss_app.context import AppConfig, StudyContext, load_study_context, with_model_set
 from mss_app.security import generate_password
 from mss_app.server import BackgroundServer, build_app, free_port, warn_exposure
 from mss_app.startup import StartupPage
@@ -53,11 +54,19 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         "--study-dir", type=Path, default=Path("study"), help="stimulus cache, sessions, ratings, study key"
     )
     parser.add_argument(
+        "--models",
+        choices=list(CHECKPOINT_SETS),
+        default="stems",
+        help="committed checkpoints to compare and the default study's targets: 'stems' (vocals, drums, bass, "
+        "other: checkpoints/unet.pt, demucs.pt) or 'piano' (checkpoints/unet-piano.pt, demucs-piano.pt); "
+        "each set has its own study (sessions, ratings)",
+    )
+    parser.add_argument(
         "--checkpoint",
         action="append",
         default=[],
         metavar="NAME=PATH",
-        help="a system to compare (repeatable)",
+        help="a system to compare (repeatable); replaces the --models set's checkpoints",
     )
     parser.add_argument(
         "--eval-dir", type=Path, default=Path("eval"), help="python -m mss.evaluate output folder"
@@ -74,10 +83,11 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         if not sep or not name or not path:
             parser.error(f"--checkpoint expects NAME=PATH, got {item!r}")
         checkpoints.append((name, Path(path)))
-    return AppConfig(
+    return with_model_set(AppConfig(
         host=args.host, port=args.port, dataset=args.dataset, study_file=args.study, study_dir=args.study_dir,
         checkpoints=tuple(checkpoints), eval_dir=args.eval_dir, password=args.password or None,
-    )  # fmt: skip
+        models=args.models,
+    ))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 
     open_study_db(study) -> musdb.DB        # anything with .dataset ("default" or a root) and .subset
     song_duration_s(track) -> float
+    silent_targets(track, targets) -> list[str]   # the targets a song does not have
 """
 
 from __future__ import annotations
@@ -21,3 +22,16 @@ def song_duration_s(track) -> float:
     if duration:
         return float(duration)
     return track.audio.shape[0] / float(track.rate)
+
+
+def silent_targets(track, targets) -> list[str]:
+    """The ``targets`` that are silent over the whole song (peak below ``mss.audio.SILENCE_DB``): parts the
+    song does not have. The embedded dataset writes every extra stem for every song, as digital silence
+    where the song has no such instrument (``piano.wav`` of a song without piano)."""
+    from mss.audio import SILENCE_DB, peak_db
+    from mss.data import track_stems
+
+    targets = list(targets)
+    # All at once: with "other" and "piano" together, "other" means the rest of other, as in the stimuli.
+    stems = track_stems(track, targets)  # (S, C, T)
+    return [target for target, audio in zip(targets, stems, strict=True) if peak_db(audio) < SILENCE_DB]

@@ -4,7 +4,8 @@ Public API (stable; the app imports only this)::
 
     load_study(path, *, check_dataset=True) -> StudyConfig
     default_study(dataset_root, checkpoints: dict[str, Path], n_songs=4,
-                  targets=("vocals", "drums", "bass", "other"), study_id="mss-default", **settings) -> StudyConfig
+                  targets=("vocals", "drums", "bass", "other"), study_id="mss-default", on_skip=None,
+                  **settings) -> StudyConfig
     validate_study(study, *, check_dataset=True) -> StudyConfig   # raises StudyError
     study_hash(study) -> str                                        # 16 hex chars, content hash
     StudyConfig, ExcerptSpec, SystemSpec, ANCHORS, REFERENCE, SAFE_ID
@@ -40,12 +41,13 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
 
-from listening_study.dataset import open_study_db, song_duration_s
+from listening_study.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
 
 #: Version of the rendered stimulus files, part of the cache key (study_hash).
@@ -300,15 +302,19 @@ def _check_structure(study: StudyConfig) -> None:
                 )
 
 
-def _check_dataset(study: StudyConfig) -> None:
-    db = open_study_db(study)
-    tracks = {t.name: t for t in db.tracks}
+def _check_targets(db, targets: tuple[str, ...]) -> None:
     from mss.data import available_targets
 
     known_targets = available_targets(db)
-    for target in study.targets:
+    for target in targets:
         if target not in known_targets:
             raise StudyError(f"unknown target {target!r}; the dataset has {sorted(known_targets)}")
+
+
+def _check_dataset(study: StudyConfig) -> None:
+    db = open_study_db(study)
+    tracks = {t.name: t for t in db.tracks}
+    _check_targets(db, study.targets)
     for spec in study.songs:
         if spec.song not in tracks:
             raise StudyError(
@@ -350,10 +356,14 @@ def default_study(
     n_songs: int = 4,
     targets: tuple[str, ...] = ("vocals", "drums", "bass", "other"),
     study_id: str = "mss-default",
+    on_skip: Callable[[str], None] | None = None,
     **settings,
 ) -> StudyConfig:
-    """A study over the first ``n_songs`` songs of the test subset, excerpts chosen automatically.
+    """A study over the first ``n_songs`` songs of the test subset (by name) that have every target, excerpts
+    chosen automatically.
 
+    A song where a target is silent throughout (a piano study on a song without piano) is skipped:
+    ``on_skip(sentence)`` is told which and why; StudyError when no song has every target.
     ``settings``: other StudyConfig fields (``min_listen_s=1.0``, ``familiarization_excerpts=1``...)."""
     unknown = set(settings) - set(SESSION_SETTINGS) - {"excerpt_s", "loudness_lufs", "anchors"}
     if unknown:
@@ -361,11 +371,27 @@ def default_study(
     dataset = "default" if dataset_root in (None, "default") else str(Path(dataset_root).resolve())
     systems = tuple(SystemSpec(name, Path(path).resolve()) for name, path in checkpoints.items())
     draft = StudyConfig(study_id, dataset, (), tuple(targets), systems)
-    names = sorted(t.name for t in open_study_db(draft).tracks)
-    if not names:
+    db = open_study_db(draft)
+    tracks = sorted(db.tracks, key=lambda track: track.name)
+    if not tracks:
         raise StudyError(f"the test subset of {dataset} has no songs")
+    _check_targets(db, draft.targets)  # before reading any audio: an unknown target is a StudyError
+    names, skipped = [], []
+    for track in tracks:
+        if len(names) == n_songs:
+            break
+        silent = silent_targets(track, draft.targets)
+        if silent:
+            skipped.append(f"song {track.name!r} skipped: {' and '.join(silent)} silent throughout")
+            if on_skip is not None:
+                on_skip(skipped[-1])
+            continue
+        names.append(track.name)
+    if not names:
+        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        raise StudyError(f"no song of the test subset of {dataset} has {', '.join(draft.targets)}: {shown}")
     ab = ((systems[0].name, systems[1].name),) if len(systems) >= 2 else ()
-    study = replace(draft, songs=tuple(ExcerptSpec(n) for n in names[:n_songs]), ab_pairs=ab)
+    study = replace(draft, songs=tuple(ExcerptSpec(n) for n in names), ab_pairs=ab)
     return validate_study(replace(study, **settings))
 
 

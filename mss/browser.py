@@ -188,7 +188,8 @@ class SpectrogramBrowser:
     dataset: a root folder, "default" / None (the embedded dataset) or an open ``musdb.DB`` (its tracks
     are used as they are; a root opens the test subset). checkpoints: {system name: checkpoint path},
     loaded once here. eval_dir: ``python -m mss.evaluate --out`` folder, read for
-    ``<system>/test/<song>.json``. Thread-safe (views are made one at a time).
+    ``<system>/test/<song>.json``. Thread-safe (views are made one at a time). ``targets()``: the dataset's
+    targets that a system separates (``piano`` alone for piano-target models); the four stems without systems.
     """
 
     def __init__(
@@ -207,11 +208,20 @@ class SpectrogramBrowser:
         self.db = dataset if hasattr(dataset, "tracks") else open_db(dataset, subset="test")
         self.eval_dir = Path(eval_dir) if eval_dir is not None else None
         self._tracks = {track.name: track for track in self.db.tracks}
-        known = available_targets(self.db)
-        self._targets = [t for t in known if t in SOURCES] or known
         self.models = {
             name: load_model(path, map_location=self.config.device) for name, path in checkpoints.items()
         }
+        known = available_targets(self.db)
+        if self.models:  # what the systems separate (piano models: piano alone), in the dataset's order
+            separated = {source for model in self.models.values() for source in model.sources}
+            self._targets = [t for t in known if t in separated]
+            if not self._targets:
+                raise BrowserError(
+                    f"the systems separate {', '.join(sorted(separated))}; the dataset has none of these "
+                    f"(it has {', '.join(known)})"
+                )
+        else:
+            self._targets = [t for t in known if t in SOURCES] or known
         self._reader = TrackReader()
         self._infos: dict[str, object] = {}  # song -> TrackInfo (file names and lengths only)
         self._cache: OrderedDict[tuple, _Cached] = OrderedDict()

@@ -16,11 +16,17 @@ import pickle
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
+from mss import SOURCES
 from mss.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported in the functions that use it: app.py reads CHECKPOINT_SETS while it parses its command
+# line, before its start-up page is up, and importing torch takes seconds.
 
 FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +35,15 @@ DEFAULT_CHECKPOINTS: dict[str, Path] = {
     "unet": REPO_ROOT / "checkpoints" / "unet.pt",
     "demucs": REPO_ROOT / "checkpoints" / "demucs.pt",
 }
+#: the piano-target models (``python -m training.run --targets piano``), committed beside the 4-stem ones
+PIANO_CHECKPOINTS: dict[str, Path] = {
+    "unet": REPO_ROOT / "checkpoints" / "unet-piano.pt",
+    "demucs": REPO_ROOT / "checkpoints" / "demucs-piano.pt",
+}
+#: named sets of committed checkpoints (``python app.py --models NAME``) ...
+CHECKPOINT_SETS: dict[str, dict[str, Path]] = {"stems": DEFAULT_CHECKPOINTS, "piano": PIANO_CHECKPOINTS}
+#: ... and the targets the models of each set separate (their ``sources``)
+CHECKPOINT_SET_TARGETS: dict[str, tuple[str, ...]] = {"stems": SOURCES, "piano": ("piano",)}
 REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
 #: what an exported (inference) checkpoint keeps; the rest (optimizer, EMA, RNG...) is training state
 EXPORTED_KEYS = (*REQUIRED_KEYS, "weights_dtype", "training_config", "step", "epoch", "metrics")
@@ -39,6 +54,23 @@ def default_checkpoint(arch: str) -> Path:
     if arch not in DEFAULT_CHECKPOINTS:
         raise CheckpointError(f"no default checkpoint for {arch!r}; known: {', '.join(DEFAULT_CHECKPOINTS)}")
     return DEFAULT_CHECKPOINTS[arch]
+
+
+def checkpoint_set(name: str) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """The committed checkpoints of set ``name`` (``{arch: path}``, which may not exist yet) and its targets."""
+    if name not in CHECKPOINT_SETS:
+        raise CheckpointError(f"unknown checkpoint set {name!r}; known: {', '.join(CHECKPOINT_SETS)}")
+    return dict(CHECKPOINT_SETS[name]), CHECKPOINT_SET_TARGETS[name]
+
+
+def training_hint(path: str | os.PathLike) -> str:
+    """How to make ``path`` when it is one of the committed checkpoints ("" for any other path)."""
+    path = Path(path).resolve()
+    for name, paths in CHECKPOINT_SETS.items():
+        if path in {p.resolve() for p in paths.values()}:
+            targets = "" if name == "stems" else f" --targets {','.join(CHECKPOINT_SET_TARGETS[name])}"
+            return f" (train one first: python -m training.run --model ...{targets} --out ..., then copy best.pt there)"
+    return ""
 
 
 def _primitive(value):
@@ -70,6 +102,8 @@ def save_checkpoint(
     ``half=True`` stores floating-point weights as float16 (half the file size, for checkpoints that
     are committed to the repository); ``load_state_dict`` casts them back to the model's float32.
     """
+    import torch
+
     arch = getattr(model, "arch", "")
     if not arch or not dataclasses.is_dataclass(getattr(model, "config", None)):
         raise CheckpointError(f"{type(model).__name__} is not a registered separation model (no arch/config)")
@@ -102,6 +136,8 @@ def _weights(state_dict: dict, half: bool) -> dict:
 def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write a checkpoint dict atomically: a temp file in the same folder, then ``os.replace``; the temp
     file is removed when the write fails (a killed process can still leave one: ``.<name>.*.tmp``)."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -117,12 +153,11 @@ def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint dict with ``torch.load(weights_only=True)``; CheckpointError if unusable."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
-        hint = ""
-        if path.resolve() in {p.resolve() for p in DEFAULT_CHECKPOINTS.values()}:
-            hint = " (train one first: python -m training.run --model ... --out ..., then copy best.pt there)"
-        raise CheckpointError(f"checkpoint not found: {path}{hint}")
+        raise CheckpointError(f"checkpoint not found: {path}{training_hint(path)}")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
@@ -145,6 +180,8 @@ def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike,
     Works on the dict alone (no model is built); ``mss.models.load_model`` checks the weights against
     the config when the export is used.
     """
+    import torch
+
     checkpoint = load_checkpoint(source)
     weights = checkpoint["state_dict"]
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):

@@ -224,6 +224,8 @@ def build_experimenter_blocks(config: AppConfig, context: StudyContext) -> gr.Bl
             gr.Markdown("Participants: the main page `/` · [Log out](/experimenter/logout)")
         if context.error:
             gr.Markdown(f"**{context.error}**")
+        if context.notes:  # e.g. songs the default study skipped, a target being silent in them
+            gr.Markdown("\n".join(f"- {note}" for note in context.notes))
         with gr.Tabs():
             with gr.Tab("Results"):
                 render, folder_state, outputs = _results_tab(context)

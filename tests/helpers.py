@@ -11,16 +11,21 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_tiny_checkpoints(folder: Path, archs=("unet", "demucs"), seed: int = 0) -> dict[str, Path]:
-    """Random-weight checkpoints of the ``tiny`` presets, seeded, as ``{arch: path}``."""
+def make_tiny_checkpoints(
+    folder: Path, archs=("unet", "demucs"), seed: int = 0, sources: tuple[str, ...] | None = None
+) -> dict[str, Path]:
+    """Random-weight checkpoints of the ``tiny`` presets, seeded, as ``{arch: path}``; ``sources``: the
+    models' targets (default: the preset's four stems), e.g. ``("piano",)``."""
     from mss.checkpoint import save_checkpoint
     from mss.models import build_model, preset
 
     folder.mkdir(parents=True, exist_ok=True)
+    overrides = {"sources": sources} if sources else {}
     paths = {}
     for arch in archs:
         torch.manual_seed(seed)
-        paths[arch] = save_checkpoint(folder / f"{arch}.pt", build_model(arch, preset(arch, "tiny")))
+        model = build_model(arch, preset(arch, "tiny", **overrides))
+        paths[arch] = save_checkpoint(folder / f"{arch}.pt", model)
     return paths
 
 
