@@ -79,3 +79,28 @@ def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monk
     best = max(history, key=lambda r: r["valid_sdr"]["mean"])
     assert row["real clips SDR"] == best["real_sdr"]["mean"]
     assert row["best valid SDR"] == best["valid_sdr"]["mean"]
+
+
+def test_evaluate_scores_the_real_clips(tmp_path, monkeypatch):
+    """``--dataset real-clips`` scores the clips (subset train) in museval's layout."""
+    from mss.evaluate import main as evaluate_main
+
+    monkeypatch.setenv("MSS_REAL_CLIPS", str(STEMPEG_CLIP))
+    monkeypatch.setenv("MSS_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "eval"
+    argv = [
+        "--dataset",
+        "real-clips",
+        "--oracles-only",
+        "--oracles",
+        "MIX",
+        "--targets",
+        "vocals",
+        "--out",
+        str(out),
+    ]
+    assert evaluate_main(argv) == 0
+    scores = json.loads((out / "MIX" / "train" / "The Easton Ellises - Falcon 69.json").read_text())
+    assert [t["name"] for t in scores["targets"]] == ["vocals"]
+    frames = [f["metrics"]["SDR"] for f in scores["targets"][0]["frames"]]
+    assert len(frames) >= 5 and all(np.isfinite(v) for v in frames if v is not None)
