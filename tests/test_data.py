@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -368,6 +369,20 @@ def test_bench_throughput(data_root):
     result = dataset_throughput(data_root, batches=2, batch_size=2, num_workers=0, segment_s=1.0)
     assert result["chunks_per_s"] > 0 and result["tracks"] == len(open_db(data_root, "train"))
     assert result["audio_s_per_s"] == pytest.approx(result["chunks_per_s"] * 1.0)
+
+
+def test_bench_command_prints_and_writes_every_figure(data_root, tmp_path, capsys):
+    """``python -m mss.data.bench`` runs to the end (it once crashed on its last line) and writes its JSON."""
+    from mss.data.bench import main as bench_main
+
+    out = tmp_path / "bench.json"
+    assert bench_main(["--root", str(data_root), "--no-generator", "--batches", "2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "chunks/s" in printed and "main process (no workers)" in printed
+    figures = json.loads(out.read_text())
+    for key in ("throughput", "throughput_in_process"):
+        assert figures[key]["chunks_per_s"] > 0
+    assert figures["throughput_in_process"]["num_workers"] == 0
 
 
 @pytest.mark.parametrize("channels", [1, 2])

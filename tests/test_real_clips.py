@@ -15,6 +15,7 @@ from mss.report import run_summary
 from tests.test_training import read_metrics, tiny_args
 from training.losses import global_sdr
 from training.run import main
+from training.summary import run_table
 
 STEMPEG_CLIP = Path(stempeg.example_stem_path())
 
@@ -79,6 +80,11 @@ def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monk
     best = max(history, key=lambda r: r["valid_sdr"]["mean"])
     assert row["real clips SDR"] == best["real_sdr"]["mean"]
     assert row["best valid SDR"] == best["valid_sdr"]["mean"]
+    # python -m training.summary: one row per epoch, the real-clip column, the best epoch named
+    table = run_table(out)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 2 and rows[-1].split(" | ")[-2] == f"{history[-1]['real_sdr']['mean']:.2f}"
+    assert f"best epoch {best['epoch']} (by sdr)" in table
 
 
 def test_evaluate_scores_the_real_clips(tmp_path, monkeypatch):

@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         results["throughput"] = dataset_throughput(
             root, batches=args.batches, cache_dir=cache_dir, progress=True
         )
+        # The same read in this process (no DataLoader workers): the per-core rate, without the
+        # shared-memory cost of handing batches over from worker processes.
+        results["throughput_in_process"] = dataset_throughput(
+            root, batches=args.batches, num_workers=0, cache_dir=cache_dir
+        )
     t = results["throughput"]
     print(
         f"decoded-audio cache ({t['layout']}, {t['tracks']} songs): built {t['cache_songs_built']} songs in "
