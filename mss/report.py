@@ -280,6 +280,9 @@ def read_run(run_dir: Path) -> tuple[list[dict], dict]:
             config = json.loads((run_dir / "config.json").read_text())
         except ValueError:
             config = {}
+        # training.run writes {"config": TrainConfig fields, "dataset": ..., "world_size": ...}
+        if isinstance(config.get("config"), dict):
+            config = config["config"]
     return history, config
 
 

@@ -11,7 +11,7 @@ import stempeg
 
 from mss.data import real_clips
 from mss.errors import AudioError
-from mss.report import run_summary
+from mss.report import read_run, run_summary
 from tests.test_training import read_metrics, tiny_args
 from training.losses import global_sdr
 from training.run import main
@@ -75,8 +75,10 @@ def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monk
         expected = global_sdr(song.targets[index], song.mix)
         assert history[-1]["real_sdr_mixture"][name] == pytest.approx(expected, abs=1e-4)
     # the report's run row gives the real-clip SDR of the best validation epoch (the one best.pt holds)
-    config = json.loads((out / "config.json").read_text())["config"]
+    history_read, config = read_run(out)  # the report reads training.run's config.json as written
+    assert history_read == history and config["model"] == "demucs" and config["curriculum"] is True
     row = run_summary("run", history, config)
+    assert (row["model"], row["targets"], row["curriculum"]) == ("demucs", "vocals,drums,bass,other", "on")
     best = max(history, key=lambda r: r["valid_sdr"]["mean"])
     assert row["real clips SDR"] == best["real_sdr"]["mean"]
     assert row["best valid SDR"] == best["valid_sdr"]["mean"]

@@ -32,7 +32,8 @@ def _run(folder: Path, model: str, curriculum: bool, slope: float) -> Path:
         "seed": 0,
         "targets": ["vocals"],
     }
-    (folder / "config.json").write_text(json.dumps(config))
+    # training.run nests the TrainConfig fields under "config" (the report once read the top level)
+    (folder / "config.json").write_text(json.dumps({"config": config, "dataset": "default", "world_size": 1}))
     records = [
         {"epoch": e, "step": 10 * e, "train_loss": 1.0 / e, "valid_loss": 1.1 / e, "lr": 1e-3, "mix_sources": 2,
          "valid_sdr": {"vocals": slope * e, "mean": slope * e}, "seconds": 60.0, "elapsed_s": 60.0 * e}
