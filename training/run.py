@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, choices=("unet", "demucs"))
     parser.add_argument("--dataset", required=True, help="dataset root (MUSDB18/-HQ layout) or 'default'")
     parser.add_argument("--targets", help="comma-separated target stems (default vocals,drums,bass,other)")
-    parser.add_argument("--preset", choices=tuple(PRESETS), help="cpu (~40 min on 2 cores) or gpu")
+    parser.add_argument("--preset", choices=tuple(PRESETS), help="cpu (24 epochs: about 45-75 min of one core per model) or gpu")
     parser.add_argument("--sample-rate", help="model and training sample rate in Hz (default 22050)")
     parser.add_argument(
         "--curriculum", choices=("on", "off"), help="2 -> 3 sources -> full mixes (default on)"
