@@ -148,8 +148,9 @@ def test_installed_kits_play_kick_snare_and_hat():
     found = kits.find_kits()
     if not found:
         pytest.skip("hydrogen-drumkits not installed (scripts/setup.sh installs it)")
-    for folder in found:
-        assert {36, 38, 42} <= set(kits.load_kit(folder).keys)
+    for kit in found:
+        assert {36, 38, 42} <= set(kit.keys)
+        assert kits.load_kit(kit.path).keys == kit.keys
 
 
 def test_bus_limiter_keeps_the_sum_and_limits_the_peaks():

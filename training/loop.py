@@ -477,25 +477,18 @@ def load_real_songs(config, ctx) -> list:
     cannot be read is named and left out."""
     if not config.real_clips:
         return []
-    from mss.data.real_clips import STREAMS, find_real_clips, load_real_clip
+    from mss.data.real_clips import find_real_clips, lacking_stems, load_real_clips
 
-    lacking = [t for t in config.targets if t not in STREAMS[1:]]
-    if lacking:
+    def say(message: object) -> None:
         if ctx.is_main:
-            print(
-                f"real clips: not scored: MUSDB18 has no {', '.join(lacking)} stem",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"real clips: not scored: {message}", file=sys.stderr, flush=True)
+
+    lacking = lacking_stems(config.targets)
+    if lacking:
+        say(f"MUSDB18 has no {', '.join(lacking)} stem")
         return []
-    songs = []
-    for path in find_real_clips()[ctx.rank :: ctx.world_size]:
-        try:
-            songs.append(load_real_clip(path, tuple(config.targets), config.sample_rate))
-        except MSSError as exc:
-            if ctx.is_main:
-                print(f"real clips: not scored: {exc}", file=sys.stderr, flush=True)
-    return songs
+    paths = find_real_clips()[ctx.rank :: ctx.world_size]
+    return load_real_clips(tuple(config.targets), config.sample_rate, paths, on_error=say)
 
 
 def format_record(record: dict, epochs: int) -> str:

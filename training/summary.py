@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.validation import best_criterion
+from training import state
+from training.validation import best_criterion, improves
 
 
 def _number(value, digits: int = 2) -> str:
@@ -22,8 +23,8 @@ def _number(value, digits: int = 2) -> str:
 
 def run_table(run: Path) -> str:
     """The Markdown table and a one-line summary of one run folder."""
-    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    config = json.loads((run / "config.json").read_text())["config"]
+    history = state.read_metrics(run)
+    config = json.loads((run / state.CONFIG_FILE).read_text())["config"]
     targets = list(config["targets"])
     header = ["epoch", "step", "mix_sources", "train L1", "valid L1", *targets, "mean", "mixture"]
     header += ["real clips", "epoch s"]
@@ -39,7 +40,7 @@ def run_table(run: Path) -> str:
         row += [f"{record.get('seconds', 0):.0f}"]
         lines.append("| " + " | ".join(row) + " |")
         criterion = best_criterion(record, targets)
-        if criterion is not None and (best is None or criterion[1] > best[1] or criterion[0] != best[0]):
+        if improves(criterion, best):  # the training loop's own rule for best.pt
             best, best_record = criterion, record
     minutes = history[-1].get("elapsed_s", 0) / 60 if history else 0
     if best_record is not None:

@@ -11,6 +11,7 @@ real-clip figure is not selected on.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +38,17 @@ def find_real_clips() -> list[Path]:
             configured.append(Path(stempeg.example_stem_path()))
         except ImportError:
             pass
-    found: list[Path] = []
+    found: dict[Path, Path] = {}  # resolved -> as found: a clip reached by two names is kept once
     for entry in configured:
         files = sorted(entry.rglob("*.stem.mp4")) if entry.is_dir() else [entry] if entry.is_file() else []
         for path in files:
-            if path.resolve() not in {f.resolve() for f in found}:
-                found.append(path)
-    return found
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def lacking_stems(targets) -> list[str]:
+    """The targets a MUSDB18 stem file has no stem for (e.g. ``piano``)."""
+    return [t for t in targets if t not in STREAMS[1:]]
 
 
 def clip_name(path: Path) -> str:
@@ -57,7 +62,7 @@ def load_real_clip(path: Path, targets: tuple[str, ...], sample_rate: int) -> So
     Raises AudioError naming the file when it cannot be read, is not a 5-stream MUSDB18 file, or
     lacks a target (e.g. ``piano``: MUSDB18 has no piano stem).
     """
-    missing = [t for t in targets if t not in STREAMS[1:]]
+    missing = lacking_stems(targets)
     if missing:
         raise AudioError(f"{path}: MUSDB18 stem files have no {', '.join(missing)} stem")
     import stempeg
@@ -77,12 +82,25 @@ def load_real_clip(path: Path, targets: tuple[str, ...], sample_rate: int) -> So
 
 
 def load_real_clips(
-    targets: tuple[str, ...], sample_rate: int, paths: list[Path] | None = None
+    targets: tuple[str, ...],
+    sample_rate: int,
+    paths: list[Path] | None = None,
+    on_error: Callable[[AudioError], None] | None = None,
 ) -> list[Song]:
-    """Every clip of :func:`find_real_clips` that has the targets; [] for targets real stems lack (piano)."""
-    if any(t not in STREAMS[1:] for t in targets):
+    """Every clip of ``paths`` (default :func:`find_real_clips`) with the targets; [] for targets real stems
+    lack (piano). A clip that cannot be read raises AudioError, or with ``on_error`` is passed to it and
+    left out (the other clips are still scored)."""
+    if lacking_stems(targets):
         return []
-    return [load_real_clip(p, targets, sample_rate) for p in (find_real_clips() if paths is None else paths)]
+    songs = []
+    for path in find_real_clips() if paths is None else paths:
+        try:
+            songs.append(load_real_clip(path, targets, sample_rate))
+        except AudioError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+    return songs
 
 
 def real_clips_dataset(root: Path | None = None) -> Path:
@@ -95,10 +113,9 @@ def real_clips_dataset(root: Path | None = None) -> Path:
     if not clips:
         raise DatasetError("no real MUSDB18 clip found (set MSS_REAL_CLIPS, or install stempeg)")
     if root is None:
-        base = os.environ.get("MSS_DATA_DIR")
-        root = (
-            Path(base).expanduser() if base else Path.home() / ".cache" / "mss" / "datasets"
-        ) / "real-clips"
+        from mss.data.musdb_io import default_root
+
+        root = default_root().parent / "real-clips"  # beside the embedded default dataset
     train = Path(root) / "train"
     train.mkdir(parents=True, exist_ok=True)
     for old in train.iterdir():

@@ -62,8 +62,8 @@ class Kit:
     keys: dict[int, list[Layer]]  # GM key -> velocity layers
 
 
-def find_kits(dirs: tuple[str, ...] = KIT_DIRS) -> list[Path]:
-    """Kit folders (with a drumkit.xml) that play at least a kick, a snare and a closed hi-hat, sorted."""
+def find_kits(dirs: tuple[str, ...] = KIT_DIRS) -> list[Kit]:
+    """The kits (folders with a drumkit.xml, sorted) that play at least a kick, a snare and a closed hi-hat."""
     extra = os.environ.get("MSS_DRUMKITS")
     roots = [Path(d) for d in ((extra,) if extra else ()) + dirs]
     kits = []
@@ -75,7 +75,7 @@ def find_kits(dirs: tuple[str, ...] = KIT_DIRS) -> list[Path]:
                 except (ET.ParseError, OSError, ValueError):
                     continue
                 if {36, 38, 42} <= set(kit.keys):
-                    kits.append(xml.parent)
+                    kits.append(kit)
     return kits
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pretty_midi
 
 from mss import SOURCES
 
 from . import effects
 from .compose import Song
-from .kits import Sampler, find_kits, load_kit
+from .kits import Sampler, find_kits
 from .parts import Part
 from .render import Renderer
 from .voice import render_vocal
@@ -71,8 +72,6 @@ def _render_part(
     if part.instrument.is_drum and sampler is not None:
         audio, missing = sampler.render(part.instrument.notes, n_samples)
         if missing:  # keys the kit lacks (shaker, tambourine...) come from a SoundFont
-            import pretty_midi
-
             rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
             rest.notes = missing
             audio += renderer.render(rest, part.program, n_samples, channel, bank)
@@ -87,7 +86,7 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     kits = find_kits()
     sampler = None
     if kits and rng.random() < RECORDED_KIT:
-        sampler = Sampler(load_kit(kits[int(rng.integers(len(kits)))]), rate)
+        sampler = Sampler(kits[int(rng.integers(len(kits)))], rate)
     stems = {name: np.zeros((2, n_samples), dtype=np.float32) for name in (*SOURCES, *EXTRA_STEMS)}
     sends: dict[str, np.ndarray] = {}  # reverb bus -> summed dry sends (2, T), then their mono mix (T,)
     last_part = {_bus(part): index for index, part in enumerate(song.parts)}

@@ -36,11 +36,6 @@ def find_soundfonts() -> list[Path]:
     return found
 
 
-def find_soundfont() -> Path:
-    """The first bank of find_soundfonts()."""
-    return find_soundfonts()[0]
-
-
 def _import_fluidsynth():
     try:
         import fluidsynth
@@ -69,8 +64,6 @@ class Renderer:
                     f"FluidSynth cannot load the SoundFont {soundfont}; reinstall: {INSTALL_HINT}"
                 )
             self.sfids.append(sfid)
-        self.soundfont = self.soundfonts[0]
-        self.sfid = self.sfids[0]
         write = fluidsynth._fl.fluid_synth_write_float  # float output: no 16-bit quantisation or dither
         write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         write.argtypes += [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
