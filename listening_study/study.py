@@ -49,6 +49,7 @@ import yaml
 
 from listening_study.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
+from mss.errors import InvalidSongError
 
 #: Version of the rendered stimulus files, part of the cache key (study_hash).
 STIMULUS_FORMAT = 2
@@ -362,7 +363,8 @@ def default_study(
     """A study over the first ``n_songs`` songs of the test subset (by name) that have every target, excerpts
     chosen automatically.
 
-    A song where a target is silent throughout (a piano study on a song without piano) is skipped:
+    A song where a target is silent throughout (a piano study on a song without piano), or that is no valid
+    song (``mss.data.song_check``: a mixture that is not the sum of its stems...), is skipped:
     ``on_skip(sentence)`` is told which and why; StudyError when no song has every target.
     ``settings``: other StudyConfig fields (``min_listen_s=1.0``, ``familiarization_excerpts=1``...)."""
     unknown = set(settings) - set(SESSION_SETTINGS) - {"excerpt_s", "loudness_lufs", "anchors"}
@@ -380,9 +382,14 @@ def default_study(
     for track in tracks:
         if len(names) == n_songs:
             break
-        silent = silent_targets(track, draft.targets)
+        try:
+            silent = silent_targets(track, draft.targets)
+        except InvalidSongError as exc:  # reads fine but is no valid song (mss.data.song_check)
+            skipped.append(f"song {track.name!r} left out: {exc}")
+            silent = None
         if silent:
             skipped.append(f"song {track.name!r} skipped: {' and '.join(silent)} silent throughout")
+        if silent or silent is None:
             if on_skip is not None:
                 on_skip(skipped[-1])
             continue

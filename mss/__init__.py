@@ -20,3 +20,10 @@ SOURCES: tuple[str, ...] = ("vocals", "drums", "bass", "other")
 
 #: MUSDB18 (and the embedded dataset) are stored at 44.1 kHz; scores are always computed at this rate.
 MUSDB_SAMPLE_RATE: int = 44100
+
+
+def covers_mixture(sources) -> bool:
+    """Whether ``sources`` add up to the whole mixture: the four MUSDB18 stems, or vocals and accompaniment
+    (not piano alone, nor vocals alone). Wiener filtering and the high-band split depend on it."""
+    names = set(sources)
+    return set(SOURCES) <= names or {"vocals", "accompaniment"} <= names

@@ -13,6 +13,15 @@ class DatasetError(MSSError, ValueError):
     """A dataset root that is missing or malformed, an unknown track or target."""
 
 
+class InvalidSongError(DatasetError):
+    """A song whose files read fine but do not make a valid song (stream lengths that disagree, a mixture
+    that is not the sum of its stems: ``mss.data.song_check``); ``check`` holds the figures."""
+
+    def __init__(self, check):
+        super().__init__(check.message)
+        self.check = check
+
+
 class CheckpointError(MSSError, ValueError):
     """A checkpoint file that is missing, corrupt or of an unknown format."""
 

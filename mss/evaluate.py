@@ -35,7 +35,8 @@ import simplejson
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import write_text_atomic
-from mss.errors import CheckpointError, DatasetError, MSSError
+from mss.data.song_check import SongCheck
+from mss.errors import CheckpointError, DatasetError, InvalidSongError, MSSError
 from mss.oracles import ORACLES
 from mss.report_tables import aggregate, format_markdown, track_table
 from mss.scoring import (
@@ -64,6 +65,8 @@ class Method:
     kind: str  # "model" | "oracle"
     checkpoint: str | None = None
     wiener: bool = False
+    shifts: int = 0  # the shift trick at separation (mss.separate.shift_average); 0 = off
+    full_band: bool = True  # the band above the model's Nyquist filled from the mixture (mss.bandwidth)
     checkpoint_hash: str | None = None
     arch: str | None = None
     sources: tuple[str, ...] = ()
@@ -75,7 +78,7 @@ class Method:
         """Folder of this method's separated audio under the cache dir (content hash: retrained = new key)."""
         if self.kind != "model":
             return None
-        return f"{self.name}-{self.checkpoint_hash[:12]}"
+        return f"{self.name}-{self.checkpoint_hash[:12]}" + ("" if self.full_band else "-band-limited")
 
 
 # ----------------------------------------------------------------------------------------------- scoring
@@ -244,8 +247,11 @@ def _arch_of(model) -> str:
     raise CheckpointError(f"{type(model).__name__} is not a registered architecture")
 
 
-def describe_checkpoints(checkpoints: Sequence[str | os.PathLike], wiener: bool) -> tuple[list[Method], dict]:
-    """One Method per checkpoint (plus ``<stem>-wiener`` for UNets when ``wiener``) and the loaded models."""
+def describe_checkpoints(
+    checkpoints: Sequence[str | os.PathLike], wiener: bool, shifts: int = 0, full_band: bool = True
+) -> tuple[list[Method], dict]:
+    """One Method per checkpoint (plus ``<stem>-wiener`` for UNets when ``wiener``, and ``<stem>-shifts<N>``
+    for every model when ``shifts``) and the loaded models."""
     from mss.models import count_parameters
     from mss.separate import output_names
 
@@ -266,10 +272,13 @@ def describe_checkpoints(checkpoints: Sequence[str | os.PathLike], wiener: bool)
             sources=tuple(model.sources),
             parameters=int(count_parameters(model)),
             sample_rate=int(model.sample_rate),
+            full_band=full_band,
         )
         variants = [base]
         if wiener and arch == "unet":
             variants.append(Method(**{**asdict(base), "name": f"{name}-wiener", "wiener": True}))
+        if shifts > 0:
+            variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{shifts}", "shifts": shifts}))
         for method in variants:
             if any(m.name == method.name for m in methods):
                 raise CheckpointError(
@@ -286,7 +295,10 @@ def separate_to_cache(method: Method, model, song, out_dir: Path, device: str = 
     from mss.separate import ReaderSource, separate_file
 
     source = ReaderSource(song.mixture, song.length, MUSDB_SAMPLE_RATE, song.channels, out_dir.name)
-    written = separate_file(model, source, out_dir.parent, device=device, name=out_dir.name)
+    written = separate_file(
+        model, source, out_dir.parent, device=device, name=out_dir.name, shifts=method.shifts,
+        full_band=method.full_band,
+    )  # fmt: skip
     (out_dir / "complete.json").write_text(json.dumps({"method": method.name, "sources": sorted(written)}))
     return out_dir
 
@@ -305,6 +317,8 @@ def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) 
         "kind": method.kind,
         "checkpoint_hash": method.checkpoint_hash,
         "wiener": method.wiener,
+        "shifts": method.shifts,
+        "full_band": method.full_band,
         "dataset": str(Path(root).resolve()),
         "subset": subset,
         "targets": list(targets),
@@ -350,6 +364,23 @@ def record_conditioning(out_dir: Path, subset: str, conditions: dict[str, float]
     for track, condition in conditions.items():
         if not np.isnan(condition):
             part[track] = None if np.isinf(condition) else float(condition)
+    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
+
+
+def record_song_checks(out_dir: Path, subset: str, checks: dict[str, SongCheck]) -> None:
+    """Merge the song checks (``mss.data.song_check``: stream lengths, the mixture's residual to the sum
+    of its stems, the problems of a refused song) into ``out_dir/song_checks.json``
+    (``{subset: {track: check}}``), beside ``conditioning.json``."""
+    if not checks:
+        return
+    path = out_dir / "song_checks.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    part = record.setdefault(subset, {})
+    for track, check in checks.items():
+        part[track] = check.to_dict()
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
 
 
@@ -416,6 +447,8 @@ def evaluate(
     oracles: Sequence[str] = ORACLES,
     cache_dir: str | os.PathLike | None = None,
     wiener: bool = False,
+    shifts: int = 0,
+    full_band: bool = True,
     device: str = "cpu",
     tracks: Sequence[str] | None = None,
     progress: bool = True,
@@ -442,7 +475,7 @@ def evaluate(
     for oracle in oracles:
         if oracle not in ORACLES:
             raise DatasetError(f"unknown oracle {oracle!r}; known: {', '.join(ORACLES)}")
-    methods, models = describe_checkpoints(checkpoints, wiener)
+    methods, models = describe_checkpoints(checkpoints, wiener, shifts, full_band)
     methods += [Method(name=o, kind="oracle") for o in oracles]
     if not methods:
         raise CheckpointError("nothing to evaluate: give at least one --checkpoint, or keep the oracles")
@@ -472,6 +505,7 @@ def evaluate(
     )
     futures = []
     by_name = {t.name: t for t in chosen}
+    checks: dict[str, SongCheck] = {}  # the song check of every song opened, passed or failed
 
     def collect(song_result: SongResult) -> None:
         song_results.append(song_result)
@@ -489,10 +523,16 @@ def evaluate(
         for track, song_methods in pending.items():
             try:  # opening the song decodes a .stem.mp4 once into the cache (shared with the workers)
                 song = SongAudio(SongSpec.of_track(by_name[track], targets))
+            except InvalidSongError as exc:  # reads fine but is no valid song: refused, with its figures
+                checks[track] = exc.check
+                for method in song_methods:
+                    fail(method, track, f"{method.name} / {track}: refused: {exc}")
+                continue
             except Exception as exc:  # a bad song is reported and the others go on
                 for method in song_methods:
                     fail(method, track, f"{method.name} / {track}: cannot read the song: {exc}")
                 continue
+            checks[track] = song.check
             tasks = []
             for method in song_methods:
                 estimates_dir = None
@@ -526,7 +566,8 @@ def evaluate(
             executor.shutdown(cancel_futures=True)
 
     record_conditioning(out_dir, subset, {sr.track: sr.condition for sr in song_results})
-    errors = [r.error for r in results if not r.ok]
+    record_song_checks(out_dir, subset, checks)
+    errors = [" ".join(r.error.split()) for r in results if not r.ok]  # one line per failure
     notes = sorted({note for r in results for note in r.notes})
     method_list = [m.name for m in methods]
     table = aggregate(out_dir, subset=subset, methods=method_list, tracks=names)
@@ -535,7 +576,7 @@ def evaluate(
         table.to_csv(out_dir / "results.csv", index=False)
         per_track.to_csv(out_dir / "tracks.csv", index=False)
         (out_dir / "results.md").write_text(format_markdown(table) + "\n")
-    (out_dir / "errors.txt").write_text("\n\n".join(errors) + ("\n" if errors else ""))
+    (out_dir / "errors.txt").write_text("".join(f"{line}\n" for line in errors))
     if notes:
         (out_dir / "notes.txt").write_text("\n".join(notes) + "\n")
     table.attrs["errors"] = errors
@@ -587,8 +628,9 @@ MUSDB_TEST_SECONDS: float = 12710.0
 def musdb_test_estimate(timings: Sequence[dict], jobs: int) -> str | None:
     """One line: how long scoring these methods on the whole MUSDB18 test set would take at this pace
     (scoring time per second of audio measured on this run's songs; separation not included)."""
-    songs = {t["track"]: t for t in timings if t.get("method") == "(shared)"}
     scored = [t for t in timings if t.get("method") != "(shared)" and t.get("ok")]
+    scored_songs = {t["track"] for t in scored}  # refused and failed songs say nothing about the pace
+    songs = {t["track"]: t for t in timings if t.get("method") == "(shared)" and t["track"] in scored_songs}
     if not songs or not scored:
         return None
     seconds = sum(t["seconds"] for t in scored) + sum(t["seconds"] for t in songs.values())
@@ -629,6 +671,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--wiener", action="store_true", help="also score each UNet with its Wiener post-filter"
     )
+    parser.add_argument(
+        "--shifts", type=int, default=0, metavar="N",
+        help="also score each model with the shift trick, N shifted separations averaged (N times slower)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--band-limited", action="store_true",
+        help="leave the models' estimates empty above their Nyquist frequency (default: full band)",
+    )  # fmt: skip
     parser.add_argument("--no-oracles", action="store_true", help="skip the IRM1/IRM2/MIX baselines")
     parser.add_argument(
         "--oracles", nargs="+", default=list(ORACLES), choices=ORACLES, help="baselines to score"
@@ -654,7 +704,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = evaluate(
             checkpoints, args.dataset, subset, args.targets, args.jobs,
             out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
-            wiener=args.wiener, device=args.device, tracks=args.tracks,
+            wiener=args.wiener, shifts=args.shifts, full_band=not args.band_limited, device=args.device,
+            tracks=args.tracks,
         )  # fmt: skip
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -668,7 +719,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(estimate)
     if table.attrs["errors"]:
         print(
-            f"\n{len(table.attrs['errors'])} song(s) failed (see {Path(args.out) / 'errors.txt'}):",
+            f"\n{len(table.attrs['errors'])} (method, song) score(s) failed or refused "
+            f"(see {Path(args.out) / 'errors.txt'}):",
             file=sys.stderr,
         )
         for error in table.attrs["errors"]:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from mss import MUSDB_SAMPLE_RATE
 from mss.errors import MSSError
-from mss.report_figures import ablation_plot, boxplots, spectrogram_excerpt, training_curves
+from mss.report_figures import ablation_plot, boxplots, budget_curves, spectrogram_excerpt, training_curves
 from mss.report_tables import FLOOR, aggregate, method_names, sdr_overview, track_table
 
 #: Length of each spectrogram excerpt (s), centred on the loudest second of the target.
@@ -302,6 +302,12 @@ def training_section(report: Report, runs: Sequence[Path]) -> None:
         {name: h for name, (h, _) in loaded.items()}, report.out_dir / "training_curves.png"
     )
     report.image(path, "training curves")
+    path = budget_curves({name: h for name, (h, _) in loaded.items()}, report.out_dir / "budget_curves.png")
+    report.text(
+        "The verdict against the budget: validation SDR (solid) and real-clip SDR (dotted) against training "
+        "steps and against the CPU time of the training process; the star marks the epoch best.pt holds."
+    )
+    report.image(path, "SDR against steps and CPU hours")
     rows = [run_summary(name, h, c) for name, (h, c) in loaded.items()]
     report.table(pd.DataFrame(rows))
     ablation_section(report, loaded)
@@ -329,7 +335,9 @@ def run_summary(name: str, history: list[dict], config: dict) -> dict:
         "final valid SDR": scored[-1][1] if scored else np.nan,
         "best valid SDR": best.get("valid_sdr", {}).get("mean", np.nan) if best else np.nan,
         "real clips SDR": real,
+        "steps": history[-1].get("step"),
         "hours": history[-1].get("elapsed_s", np.nan) / 3600.0,
+        "CPU hours": history[-1].get("cpu_s", np.nan) / 3600.0,
     }
 
 

@@ -25,6 +25,7 @@ import soundfile as sf
 
 from mss import MUSDB_SAMPLE_RATE
 from mss.audio import SILENCE_DB
+from mss.data.musdb_io import song_check
 from mss.errors import AudioError, DatasetError
 from mss.memory import reset_peak, status_mb
 
@@ -72,7 +73,8 @@ class SongSpec:
 class SongAudio:
     """One song of a dataset at 44.1 kHz: ``mixture(a, b) -> (C, n)``, ``references(a, b) -> (S, C, n)``.
 
-    ``length`` is the number of samples every stream has (the shortest stream, for ``.stem.mp4``).
+    ``length`` is the number of samples every stream has (the shortest stream, for ``.stem.mp4``);
+    ``check`` the song's ``mss.data.song_check.SongCheck`` (a failing song raises InvalidSongError).
     Built from a ``SongSpec``, or with ``SongAudio.open(root, subset, name, targets)``.
     """
 
@@ -86,12 +88,16 @@ class SongAudio:
         self.parts = list(spec.parts)
         self.entry = None
         if not self.info.is_wav or self.info.rate != MUSDB_SAMPLE_RATE:
-            # decoded (and resampled to 44.1 kHz) once, then read by slices like the wav files
+            # decoded (and resampled to 44.1 kHz) once, then read by slices like the wav files; the song
+            # check is measured when the entry is built, and open() refuses a song that fails it
             rate = None if self.info.rate == MUSDB_SAMPLE_RATE else MUSDB_SAMPLE_RATE
-            self.entry = AudioCache(spec=CacheSpec(rate, "float32")).open(self.info)
+            cache = AudioCache(spec=CacheSpec(rate, "float32"))
+            self.entry = cache.open(self.info)
+            self.check = cache.check(self.info, self.entry)
             self.length = self.entry.num_samples
             self.channels = self.entry.channels
         else:
+            self.check = song_check(self.info).require()  # InvalidSongError: lengths, mixture != sum
             self.length = self.info.num_samples
             self.channels = int(sf.info(self.info.file("mixture")).channels)
         if self.length <= 0:

@@ -22,7 +22,9 @@ import soundfile as sf
 import torch
 from torch import Tensor, nn
 
+from mss import covers_mixture
 from mss.audio import check_audio, check_finite, load_audio, resample, temp_file, to_channels
+from mss.bandwidth import extend_high_band
 from mss.dsp import chunk_starts, triangle_window
 from mss.errors import AudioError, MSSError
 
@@ -78,6 +80,32 @@ def apply_overlap_add(
     return out.div_(weight)  # (S, C, T)
 
 
+#: Largest random delay of the shift trick, in seconds (Demucs' ``apply_model``: 0.5 s).
+MAX_SHIFT_S: float = 0.5
+
+
+def shift_average(
+    separate_once: Callable[[Tensor], Tensor], mix: Tensor, shifts: int, max_shift: int, seed: int = 0
+) -> Tensor:
+    """The shift trick (Défossez et al. 2019): the average of ``shifts`` separations of ``mix`` delayed by
+    random offsets in ``[0, max_shift)``, each moved back into place. ``separate_once``: (C, T') -> (S, C, T').
+
+    mix: (C, T) -> (S, C, T). A time-invariant ``separate_once`` gives its own unshifted output back; a model
+    whose output depends on where the chunk edges fall is averaged over several edge positions. The offsets
+    come from ``seed``, so a separation is reproducible.
+    """
+    length = mix.shape[-1]
+    padded = torch.nn.functional.pad(mix, (max_shift, max_shift))  # (C, T + 2 max_shift)
+    offsets = np.random.default_rng(seed).integers(0, max(1, max_shift), size=shifts)
+    total = None
+    for offset in offsets:
+        offset = int(offset)
+        piece = padded[:, offset : offset + length + max_shift]  # index i holds sample i + offset - max_shift
+        out = separate_once(piece)[..., max_shift - offset : max_shift - offset + length]  # (S, C, T)
+        total = out if total is None else total.add_(out)
+    return total.div_(shifts)
+
+
 def _separate_array(
     model: nn.Module,
     mix: np.ndarray,
@@ -87,8 +115,12 @@ def _separate_array(
     batch_size: int,
     device: str | torch.device,
     on_batch: Callable[[int, int], None] | None = None,
+    shifts: int = 0,
+    full_band: bool = True,
 ) -> np.ndarray:
-    """mix (C, T) at ``sample_rate`` -> stems (S, C, T) at the same rate and channel count (no checks)."""
+    """mix (C, T) at ``sample_rate`` -> stems (S, C, T) at the same rate and channel count (no checks);
+    ``shifts`` > 0 averages that many randomly shifted separations (``shift_average``); ``full_band``
+    fills the band above the model's Nyquist frequency from the mixture (``mss.bandwidth``)."""
     channels, length = mix.shape
     tensor = torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32))  # (C, T)
     tensor = to_channels(tensor, model.audio_channels)  # (C_model, T)
@@ -104,9 +136,16 @@ def _separate_array(
     flushing = torch.set_flush_denormal(True)
     try:
         with torch.inference_mode():
-            stems = apply_overlap_add(
-                run, tensor, segment, overlap, batch_size, on_batch
-            )  # (S, C_model, T_model)
+            if shifts > 0:
+                max_shift = int(MAX_SHIFT_S * model.sample_rate)
+                stems = shift_average(
+                    lambda piece: apply_overlap_add(run, piece, segment, overlap, batch_size),
+                    tensor, shifts, max_shift,
+                )  # fmt: skip
+            else:
+                stems = apply_overlap_add(
+                    run, tensor, segment, overlap, batch_size, on_batch
+                )  # (S, C_model, T_model)
     finally:
         if flushing:
             torch.set_flush_denormal(False)  # back to torch's default
@@ -114,6 +153,12 @@ def _separate_array(
     for i, stem in enumerate(stems):  # one stem at a time keeps the resampling buffers small
         stem = resample(stem, model.sample_rate, sample_rate)[..., :length]  # (C_model, <=T)
         out[i, :, : stem.shape[-1]] = to_channels(stem, channels).numpy()
+    if full_band and sample_rate > model.sample_rate:  # the band above the model's Nyquist, from the mix
+        full = extend_high_band(
+            torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32)), torch.from_numpy(out),
+            sample_rate, model.sample_rate, covers_mixture(model.sources),
+        )  # fmt: skip
+        out = full.numpy()
     return out
 
 
@@ -149,8 +194,15 @@ def separate(
     device: str | torch.device = "cpu",
     progress: bool = False,
     stems=None,
+    shifts: int = 0,
+    full_band: bool = True,
 ) -> dict[str, np.ndarray]:
     """Separate ``mix`` ((C, T) or (T,), any rate) -> {stem: array} at the input's rate, channels, length.
+
+    ``shifts``: 0 (the default, fastest) or the number of randomly shifted separations to average
+    (Demucs' shift trick: slower by that factor, a few tenths of a dB better for Demucs). ``full_band``:
+    above the model's Nyquist frequency (a 22.05 kHz model on a 44.1 kHz song) the estimates get the
+    mixture's high band, split by their shares of the band below (``mss.bandwidth``); off: empty there.
 
     A 1-D input gives 1-D stems. AudioError for empty, non-finite or silent input. The model runs on
     ``device`` (it is moved there) in eval mode; its training/eval mode is restored afterwards.
@@ -173,8 +225,9 @@ def separate(
     model.eval()  # batch norm / dropout in inference mode; the caller's mode is restored below
     try:
         out = _separate_array(
-            model, mix, sample_rate, segment_s, overlap, batch_size, device, bar and on_batch
-        )
+            model, mix, sample_rate, segment_s, overlap, batch_size, device, bar and on_batch, shifts,
+            full_band,
+        )  # fmt: skip
     finally:
         model.train(was_training)
         if bar is not None:
@@ -306,6 +359,8 @@ def separate_file(
     block_s: float = 30.0,
     progress: bool = False,
     name: str | None = None,
+    shifts: int = 0,
+    full_band: bool = True,
 ) -> dict[str, Path]:
     """Separate the song at ``path`` into ``out_dir/<name>/<stem>.wav`` (float WAV, the song's rate);
     ``name`` defaults to ``song_name(path)``.
@@ -349,7 +404,8 @@ def separate_file(
                     bar.refresh()
 
             out = _separate_array(
-                model, source.read(lo, hi), source.rate, segment_s, overlap, batch_size, device, on_batch
+                model, source.read(lo, hi), source.rate, segment_s, overlap, batch_size, device, on_batch,
+                shifts, full_band,
             )  # (S, C, hi - lo)
             for name, writer in writers.items():
                 writer.write(out[model.sources.index(name), :, start - lo : stop - lo].T)  # (n, C)
@@ -392,7 +448,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segment-s", type=float, default=None, help="chunk length (default: the model's)")
     parser.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction (default 0.25)")
     parser.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass (default 4)")
+    parser.add_argument(
+        "--shifts", type=int, default=0,
+        help="average N randomly shifted separations (Demucs' shift trick; N times slower; default 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--band-limited", action="store_true",
+        help="leave the estimates empty above the model's Nyquist frequency (default: full band, mss.bandwidth)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.shifts < 0:
+        parser.error("--shifts must be >= 0")
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
@@ -417,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 device=args.device,
                 progress=True,
+                shifts=args.shifts,
+                full_band=not args.band_limited,
             )
             print(f"{song}: wrote {', '.join(str(p) for p in written.values())}")
         except (MSSError, OSError, ValueError) as exc:

@@ -59,6 +59,13 @@ def _inf_in(name):
     return transform
 
 
+def _cut(name, frames):
+    def transform(file, audio, rate):
+        return (audio[:frames] if file == name else audio), rate
+
+    return transform
+
+
 def _mono(file, audio, rate):
     return audio.mean(axis=1, keepdims=True), rate
 
@@ -88,6 +95,14 @@ def catalogue(tiny_dataset, tmp_path_factory):
         sf.write(wav, np.zeros((0, 2), np.float32), 44100, subtype="FLOAT")
     _crop_song(good, test / "no_vocals")
     (test / "no_vocals" / "vocals.wav").unlink()
+    # songs whose files read fine but make no valid song (mss.data.song_check)
+    _crop_song(good, test / "short_mixture", _cut("mixture.wav", 614))
+    _crop_song(good, test / "short_drums", _cut("drums.wav", int(SECONDS * 44100) // 2))
+    other = sorted(p for p in (tiny_dataset / "test").iterdir() if p.is_dir())[1]
+    _crop_song(good, test / "wrong_mixture")
+    _crop_song(other, test / "other_song")
+    shutil.move(test / "other_song" / "mixture.wav", test / "wrong_mixture" / "mixture.wav")
+    shutil.rmtree(test / "other_song")
     (root / "train").mkdir()
     return root
 
@@ -99,6 +114,11 @@ EXPECTED_ERRORS = {  # song -> what its error must say (the file and the reason)
     "corrupt": "corrupt/mixture.wav: not a readable wav file",
     "empty": "empty/mixture.wav: empty (0 samples)",
     "no_vocals": "missing stem file(s) vocals.wav",
+    "short_mixture": "short_mixture/mixture.wav: not a valid song (test/short_mixture): the mixture (mixture.wav) "
+    "has 614 samples (0.014 s), the other streams 132,300 (3.000 s): lengths differ by 2.986 s",
+    "short_drums": "the drums stem (drums.wav) has 66,150 samples (1.500 s), the other streams 132,300",
+    "wrong_mixture": "wrong_mixture/mixture.wav: not a valid song (test/wrong_mixture): the mixture is not the "
+    "sum of its stems: ||mix - sum(stems)|| / ||mix|| = ",
 }
 
 
@@ -129,6 +149,17 @@ def test_evaluation_names_every_bad_song_and_scores_the_others(catalogue, tmp_pa
     assert "mono: mono" in notes
     results = pd.read_csv(out / "results.csv")
     assert set(results.tracks) == {3}  # medians over the three scored songs only
+    # every opened song's check is recorded beside conditioning.json, the refused ones with their figures
+    checks = json.loads((out / "song_checks.json").read_text())["test"]
+    assert checks["good"]["ok"] and checks["good"]["residual"] < 1e-4 and checks["good"]["length_spread_s"] == 0
+    assert not checks["wrong_mixture"]["ok"] and checks["wrong_mixture"]["residual"] > 0.9
+    assert checks["short_mixture"]["lengths"]["mixture"] == 614 and not checks["short_mixture"]["ok"]
+    assert checks["short_drums"]["lengths"]["drums"] == 66150 and not checks["short_drums"]["ok"]
+    assert len(errors.splitlines()) == 3 * len(EXPECTED_ERRORS)  # one line per (method, song) failure
+    # the pace and the MUSDB18 estimate come from the songs scored (3 s each), not from the refused ones
+    timings = pd.read_csv(out / "timings.csv")
+    shared = timings[timings.method == "(shared)"]
+    assert set(shared.track) == {"good", "mono", "rate8k"} and np.allclose(shared.audio_s, SECONDS, atol=0.01)
 
 
 def test_training_skips_bad_songs_with_their_names(tiny_dataset, tmp_path, capsys):
@@ -138,6 +169,7 @@ def test_training_skips_bad_songs_with_their_names(tiny_dataset, tmp_path, capsy
     shutil.copytree(tiny_dataset, root)
     first = sorted(p for p in (root / "train").iterdir() if p.is_dir())[0]
     _crop_song(first, root / "train" / "nan_train", _nan_in("drums.wav"))
+    _crop_song(first, root / "train" / "cut_train", _cut("bass.wav", int(SECONDS * 44100) // 10))
     _crop_song(first, root / "train" / "corrupt_train")
     (root / "train" / "corrupt_train" / "mixture.wav").write_bytes(b"junk" * 64)
     argv = [
@@ -151,6 +183,8 @@ def test_training_skips_bad_songs_with_their_names(tiny_dataset, tmp_path, capsy
     assert "Traceback" not in err
     assert "skipping corrupt_train" in err and "corrupt_train/mixture.wav: not a readable wav file" in err
     assert "nan_train/drums.wav" in err and "NaN or infinite samples" in err
+    assert "skipping train/cut_train" in err and "cut_train/mixture.wav: not a valid song" in err
+    assert "the bass stem (bass.wav) has" in err and "more than codec padding" in err
     [record] = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite(record["train_loss"]) and (tmp_path / "run" / "best.pt").is_file()
 

@@ -155,6 +155,27 @@ def test_unet_wiener_option_keeps_shapes_and_sums_to_mixture():
     assert torch.allclose(filtered.sum(1), mix, atol=1e-3)
 
 
+def test_single_target_wiener_filters_against_the_rest_of_the_mixture():
+    """A Wiener filter over one source is the identity: the piano model gets the rest of the mixture as a
+    second source, so its filtered estimate is no longer the mixture, and lies near the plain mask's."""
+    model = tiny("unet", sources=("piano",), wiener_iterations=1)
+    plain = build_model("unet", dataclasses.replace(model.config, wiener_iterations=0)).eval()
+    plain.load_state_dict(model.state_dict())
+    assert model.needs_residual and not tiny("unet").needs_residual
+    assert not tiny("unet", sources=("vocals", "accompaniment")).needs_residual
+    mix = torch.randn(1, 2, 6000, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        filtered, unfiltered = model(mix)[:, 0], plain(mix)[:, 0]  # (1, C, T)
+        # without the residual source the filter hands back the mixture itself
+        spec = stft(mix, model.config.n_fft, model.config.hop_length)
+        alone = istft(model._wiener(model.masked_magnitudes(mix), spec), model.config.n_fft,
+                      model.config.hop_length, 6000)[:, 0]  # fmt: skip
+    distance = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
+    assert distance(alone, mix) < 1e-3
+    assert distance(filtered, mix) > 0.2  # far from the mixture
+    assert distance(filtered, unfiltered) < distance(mix, unfiltered)  # closer to the mask's estimate
+
+
 def test_demucs_valid_length_and_silence():
     model = tiny("demucs")
     for length in (1, 8, 9, 1000):

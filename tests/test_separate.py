@@ -16,7 +16,7 @@ from mss.audio import load_audio, resample
 from mss.checkpoint import save_checkpoint
 from mss.errors import AudioError
 from mss.models import build_model, preset
-from mss.separate import apply_overlap_add, main, separate, separate_file, song_name
+from mss.separate import apply_overlap_add, main, separate, separate_file, shift_average, song_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = 1000
@@ -79,6 +79,41 @@ def test_separate_identity_model(length, batch_size):
         assert stem.shape == (2, length) and stem.dtype == np.float32
         np.testing.assert_allclose(stem, mix, atol=1e-6)
     assert max(shape[0] for shape in model.calls) <= batch_size
+
+
+class Pointwise(Identity):
+    """A time-invariant model whose output does not depend on where chunk edges fall: each source is a
+    different memoryless (and, for two of them, nonlinear) function of the mix."""
+
+    def forward(self, mix):
+        return torch.stack([mix, torch.tanh(3 * mix), mix * mix.abs()], dim=1)  # (B, S, C, T)
+
+
+def test_shifts_off_is_the_plain_separation_bit_for_bit():
+    torch.manual_seed(0)
+    model = build_model("demucs", preset("demucs", "tiny", sample_rate=8000)).eval()
+    mix = signal(2, 8000 * 3 + 17, seed=7)
+    plain = separate(model, mix, 8000)
+    assert all(np.array_equal(plain[k], v) for k, v in separate(model, mix, 8000, shifts=0).items())
+    # one shift of zero samples is the plain separation too: the shift path adds no rounding of its own
+    chunks = torch.from_numpy(mix)
+    once = lambda piece: apply_overlap_add(lambda c: model(c), piece, 8000, 0.25, 4)  # noqa: E731
+    with torch.inference_mode():
+        assert torch.equal(shift_average(once, chunks, shifts=1, max_shift=0), once(chunks))
+        # and shifts really change a model whose output depends on where chunk edges fall
+        shifted = separate(model, mix, 8000, shifts=2)
+    assert not np.allclose(shifted["vocals"], plain["vocals"], atol=1e-5)
+
+
+def test_shifted_separation_of_a_time_invariant_model_equals_the_unshifted():
+    model = Pointwise()
+    mix = signal(2, 4321, seed=3)
+    plain = separate(model, mix, 10000)
+    shifted = separate(model, mix, 10000, shifts=4)
+    for name in model.sources:
+        np.testing.assert_allclose(shifted[name], plain[name], atol=1e-5)
+    offsets = np.random.default_rng(0).integers(0, 5000, size=4)
+    assert len(set(offsets.tolist())) == 4  # four distinct delays were averaged, not one four times
 
 
 def test_separate_mono_and_stem_subset():

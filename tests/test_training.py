@@ -124,7 +124,8 @@ def test_unet_trains_on_masked_magnitudes_and_demucs_on_waveforms(one_torch_thre
     targets = torch.randn(2, 4, 2, 8000) * 0.25
     assert objective_for("unet").loss is masked_magnitude_l1 and objective_for("demucs").loss is waveform_l1
     for arch in ("unet", "demucs"):
-        config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000"})
+        # float32 steps: the expected values below are computed in float32 (bf16 is tested on its own)
+        config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000", "amp": "off"})
         trainer = make_trainer(config, CPU, steps_per_epoch=1)
         model = trainer.model.train()  # batch statistics, as in the step
         with torch.no_grad():
@@ -168,6 +169,35 @@ def test_loss_falls_and_checkpoint_reloads(arch, lr, steps, tiny_dataset, tmp_pa
     trainer.model.eval()
     with torch.no_grad():
         assert torch.equal(reloaded(mix[:2]), trainer.model(mix[:2]))
+
+
+@pytest.mark.parametrize(("arch", "lr"), [("unet", "3e-3"), ("demucs", "1e-2")])
+def test_bf16_training_runs_and_its_loss_stays_close_to_float32(arch, lr, tiny_dataset):
+    """The same steps on the same chunks from the same weights, float32 and bfloat16 autocast: the losses
+    agree within the rounding bf16 adds, the weights stay float32, and the loss falls under both."""
+    from mss.data import DataConfig, TrainChunks, open_db
+    from training.loop import amp_dtype, make_trainer
+
+    torch.set_num_threads(1)
+    chunks = TrainChunks(
+        open_db(tiny_dataset, subset="train", split="train"),
+        DataConfig(sample_rate=16000, segment_s=1.0, samples_per_epoch=4, seed=3),
+    )
+    mix, targets = (torch.stack(items) for items in zip(*[chunks[i] for i in range(4)], strict=True))
+    losses = {}
+    for amp in ("off", "bf16"):
+        config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000",
+                                    "lr": lr, "warmup_steps": "0", "amp": amp})  # fmt: skip
+        trainer = make_trainer(config, CPU, steps_per_epoch=30)
+        assert trainer.autocast_dtype == (torch.bfloat16 if amp == "bf16" else None)
+        losses[amp] = np.array([trainer.train_step(mix, targets) for _ in range(30)])
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # fp32 master weights
+        assert losses[amp][-5:].mean() < 0.92 * losses[amp][:5].mean(), (amp, losses[amp])
+    relative = np.abs(losses["bf16"] - losses["off"]) / losses["off"]
+    assert relative[0] < 0.01 and relative.mean() < 0.05, relative  # step 1: the same weights, only rounding
+    assert not np.array_equal(losses["bf16"], losses["off"])  # bf16 really ran
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        amp_dtype(make_config(None, {"amp": "fp16"}), torch.device("cpu"))
 
 
 # --- whole runs ------------------------------------------------------------------------------------

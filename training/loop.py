@@ -76,9 +76,31 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): there bf16 autocast is faster
+    than float32; elsewhere PyTorch emulates it and it is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype: mixed precision on CUDA only (bf16 where supported, else fp16)."""
-    if device.type != "cuda" or config.amp == "off":
+    """Autocast dtype of the forward pass (the weights, gradients and Adam stay float32).
+
+    ``auto``: bf16 on CUDA where supported (else fp16), bf16 on a CPU with native bf16 units, else off.
+    ``fp16`` needs CUDA (a gradient scaler on CPU buys nothing: use bf16 there).
+    """
+    if config.amp == "off":
+        return None
+    if device.type == "cpu":
+        if config.amp == "fp16":
+            raise ValueError("amp=fp16 needs a CUDA device; on a CPU use amp=bf16 (or auto, or off)")
+        if config.amp == "bf16" or (config.amp == "auto" and cpu_has_bf16()):
+            return torch.bfloat16
+        return None
+    if device.type != "cuda":
         return None
     if config.amp == "fp16":
         return torch.float16
@@ -308,7 +330,7 @@ def train(
     trainer = make_trainer(config, ctx, steps)
 
     history: list[dict] = []
-    start_epoch, best, elapsed_before = 0, None, 0.0
+    start_epoch, best, elapsed_before, cpu_before = 0, None, 0.0, 0.0
     if resume and last_path.exists():
         checkpoint = state.load_last(out_dir)
         _check_compatible(checkpoint, trainer.model, last_path)
@@ -323,6 +345,7 @@ def train(
             torch.cuda.set_rng_state_all(checkpoint["rng_cuda"])
         start_epoch, trainer.step = int(checkpoint["epoch"]), int(checkpoint["step"])
         best, elapsed_before = state.best_of(checkpoint), float(checkpoint.get("elapsed_s", 0.0))
+        cpu_before = float(checkpoint.get("cpu_s", 0.0))
         barrier(ctx)  # every rank has read last.pt before rank 0 may overwrite it
         if ctx.is_main:
             print(f"resuming {out_dir} at epoch {start_epoch}, step {trainer.step}", flush=True)
@@ -341,7 +364,7 @@ def train(
     # a failing or interrupted run leaves no half-written temp files
     with state.temp_files_removed_on_failure(out_dir, ctx.is_main):
         warned = False
-        run_start = time.monotonic()
+        run_start, cpu_start = time.monotonic(), time.process_time()
         for epoch in range(start_epoch, config.epochs):
             epoch_start = time.monotonic()
             mix_sources = mix_sources_for_epoch(epoch, config)
@@ -393,6 +416,9 @@ def train(
             _check_finite_epoch(trainer, record, out_dir)
             record["seconds"] = time.monotonic() - epoch_start
             record["elapsed_s"] = elapsed_before + time.monotonic() - run_start
+            # CPU time of this process (all its threads, validation included): the compute budget, which
+            # other jobs on the machine do not inflate the way they inflate wall-clock time
+            record["cpu_s"] = cpu_before + time.process_time() - cpu_start
             candidate = best_criterion(record, config.targets)
             improved = improves(candidate, best)
             if improved:
@@ -418,6 +444,7 @@ def train(
                     ema=trainer.ema,
                     best=best,
                     elapsed_s=record["elapsed_s"],
+                    cpu_s=record["cpu_s"],
                     **checkpoint_args,
                 )
                 plot_curves(history, out_dir / state.CURVES_FILE)

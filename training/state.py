@@ -121,6 +121,7 @@ def save_last(
     ema,
     best: tuple[str, float] | None,
     elapsed_s: float,
+    cpu_s: float = 0.0,
 ) -> Path:
     extra = {
         "optimizer": optimizer.state_dict(),
@@ -131,6 +132,7 @@ def save_last(
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "best": list(best) if best is not None else None,  # (criterion, score): training.validation
         "elapsed_s": elapsed_s,
+        "cpu_s": cpu_s,  # process CPU seconds of the run so far (the compute budget)
     }
     path = out_dir / LAST_FILE
     save_checkpoint(

@@ -17,14 +17,19 @@ from mss.data.musdb_io import (
     is_dataset_built,
     open_db,
     plan_parts,
+    song_check,
     track_info,
     track_stems,
 )
+from mss.data.song_check import SongCheck
+from mss.errors import InvalidSongError
 
 __all__ = [
     "DataConfig",
+    "InvalidSongError",
     "Part",
     "Song",
+    "SongCheck",
     "SongDataset",
     "TrackInfo",
     "TrackReader",
@@ -41,6 +46,7 @@ __all__ = [
     "plan_parts",
     "random_gain",
     "sign_flip",
+    "song_check",
     "track_info",
     "track_stems",
 ]

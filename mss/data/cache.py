@@ -13,7 +13,9 @@ when a file changes and is shared by every DataLoader worker, process and run th
 thing. Writes are atomic (temp file + ``os.replace``) and serialised by a lock file per entry.
 
 Streams of a ``.stem.mp4`` differ in length by a few hundred samples (AAC padding): every entry is
-cropped to its shortest stream, so mixture and stems are always aligned sample for sample.
+cropped to its shortest stream, so mixture and stems are always aligned sample for sample. Each entry
+also records its song's check (``mss.data.song_check``: stream lengths before the crop, the mixture's
+residual to the sum of the stems); ``open`` refuses an entry whose song fails it (``InvalidSongError``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mss.audio import temp_file
+from mss.audio import temp_file, write_text_atomic
+from mss.data.song_check import CHECK_VERSION, SongCheck, check_streams
 from mss.errors import DatasetError, MSSError
 
 #: Bumped when the stored format or the decoding/resampling changes (old entries are then ignored).
@@ -269,7 +272,24 @@ class AudioCache:
                     found = self._build(info, path)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+        self.check(info, found).require()
         return found
+
+    def check(self, info, entry: CachedSong) -> SongCheck:
+        """The song check of an entry: from its metadata, or measured now on the entry (entries built before
+        checks existed) and written into the metadata."""
+        record = entry.meta.get("check")
+        if record is not None and record.get("version") == CHECK_VERSION:
+            return SongCheck.from_dict(record)
+        stored = entry.meta.get("source_lengths") or [entry.num_samples] * len(entry.streams)
+        lengths = dict(zip(entry.streams, stored, strict=True))
+        check = check_streams(info.key, dict(info.files), lengths, entry.sample_rate, entry.read)
+        entry.meta["check"] = check.to_dict()
+        try:
+            write_text_atomic(entry.path.with_suffix(".json"), json.dumps(entry.meta, indent=1))
+        except OSError:
+            pass  # a read-only cache only costs a second measurement
+        return check
 
     def _build(self, info, path: Path) -> CachedSong:
         names = [name for name, _ in info.files]
@@ -287,6 +307,13 @@ class AudioCache:
         if length == 0:
             raise DatasetError(f"track {info.key!r} has an empty stream (0 samples)")
         rate = self.spec.sample_rate or rates.pop()
+        check = check_streams(
+            info.key,
+            dict(info.files),
+            {name: audio.shape[-1] for name, audio in zip(names, decoded, strict=True)},
+            rate,
+            lambda name, start, n: dequantize(decoded[names.index(name)][:, start : start + n]),
+        )
         tmp = temp_file(self.root, f".{path.stem}.", ".npy.tmp")  # created with the umask's mode
         try:
             out = np.lib.format.open_memmap(
@@ -309,6 +336,7 @@ class AudioCache:
             "channels": int(decoded[0].shape[0]),
             "dtype": self.spec.dtype,
             "source_lengths": [int(audio.shape[-1]) for audio in decoded],
+            "check": check.to_dict(),  # kept with the entry: a song is measured once (refused in open)
         }
         meta_tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
         meta_tmp.write_text(json.dumps(meta, indent=1))
@@ -355,6 +383,15 @@ class AudioCache:
             stats["built"] -= len(stats["failed"])
             if progress:
                 print(f"{desc}: cache built in {stats['seconds']:.1f} s", file=sys.stderr, flush=True)
-        entries = [self.lookup(info) for info in infos]
-        stats["bytes"] = sum(entry.path.stat().st_size for entry in entries if entry is not None)
+        failed = {key for key, _ in stats["failed"]}
+        entries = []
+        for info in infos:
+            entry = self.lookup(info)
+            if entry is None or info.key in failed:
+                continue
+            check = self.check(info, entry)  # entries built earlier are refused here, as new ones in open
+            if not check.ok:
+                stats["failed"].append((info.key, check.message))
+            entries.append(entry)
+        stats["bytes"] = sum(entry.path.stat().st_size for entry in entries)
         return stats

@@ -24,8 +24,9 @@ import yaml
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import check_finite, require_ffmpeg, resample
-from mss.data.cache import AudioCache, CachedSong, CacheSpec
-from mss.errors import DatasetError, MissingDependencyError
+from mss.data.cache import AudioCache, CachedSong, CacheSpec, default_cache_dir
+from mss.data.song_check import CheckStore, SongCheck, check_streams
+from mss.errors import DatasetError, InvalidSongError, MissingDependencyError
 
 SUBSETS: tuple[str, ...] = ("train", "test")
 SPLITS: tuple[str | None, ...] = (None, "train", "valid")
@@ -484,6 +485,37 @@ def track_info(track) -> TrackInfo:
     )
 
 
+def song_check(info: TrackInfo, cache: AudioCache | None = None) -> SongCheck:
+    """The song check of a track (``mss.data.song_check``), measured once per song and kept: wav files are
+    read at their own rate (kept in a ``CheckStore`` beside the decoded-audio cache), a ``.stem.mp4``
+    through its cache entry (``cache``, default the files' rate; the check is kept in the entry).
+    Returns the check whether or not the song passes; ``.require()`` refuses a failing one."""
+    if not info.is_wav:
+        cache = cache if cache is not None else AudioCache()
+        try:
+            entry = cache.open(info)
+        except InvalidSongError as exc:
+            return exc.check
+        return cache.check(info, entry)
+    store = CheckStore(default_cache_dir() / "checks")
+    found = store.lookup(info)
+    if found is not None:
+        return found
+    try:
+        infos = {name: sf.info(path) for name, path in info.files}
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DatasetError(f"cannot read the wav files of track {info.key!r}: {exc}") from exc
+    rates = {int(header.samplerate) for header in infos.values()}
+    if len(rates) != 1:
+        raise DatasetError(f"track {info.key!r} mixes sample rates {sorted(rates)}")
+    lengths = {name: int(header.frames) for name, header in infos.items()}
+    check = check_streams(
+        info.key, dict(info.files), lengths, rates.pop(), lambda name, a, n: read_wav(info.file(name), a, n)
+    )
+    store.save(info, check)
+    return check
+
+
 class TrackReader:
     """Reads ``(C, T)`` chunks of a track's streams at ``info.rate``.
 
@@ -498,9 +530,16 @@ class TrackReader:
         if self.cache.spec != CacheSpec():
             raise DatasetError("TrackReader reads files at their own rate: its cache must use CacheSpec()")
         self._entries: dict[str, CachedSong] = {}
+        self._valid: set[str] = set()  # keys of the wav tracks whose song check passed
 
     def __getstate__(self) -> dict:
-        return {"cache": self.cache, "_entries": {}}
+        return {"cache": self.cache, "_entries": {}, "_valid": set()}
+
+    def _require_valid(self, info: TrackInfo) -> None:
+        """A wav track is checked (``song_check``) on first use; a ``.stem.mp4`` when its entry opens."""
+        if info.key not in self._valid:
+            song_check(info).require()
+            self._valid.add(info.key)
 
     def entry(self, info: TrackInfo) -> CachedSong:
         """The cache entry of a ``.stem.mp4`` track (decoded now when missing)."""
@@ -509,13 +548,18 @@ class TrackReader:
         return self._entries[info.key]
 
     def num_samples(self, info: TrackInfo) -> int:
-        """Samples common to every stream of the track (the length mixture and stems are aligned to)."""
-        return info.num_samples if info.is_wav else self.entry(info).num_samples
+        """Samples common to every stream of the track (the length mixture and stems are aligned to);
+        InvalidSongError for a song that fails its check."""
+        if info.is_wav:
+            self._require_valid(info)
+            return info.num_samples
+        return self.entry(info).num_samples
 
     def read(self, info: TrackInfo, source: str, start: int, length: int) -> np.ndarray:
         """``(C, length)`` float32 from sample ``start`` at ``info.rate``, zero-padded past the end."""
         if not info.is_wav:
             return self.entry(info).read(source, start, length)
+        self._require_valid(info)
         return read_wav(info.file(source), start, length)
 
 

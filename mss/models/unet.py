@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mss import SOURCES
+from mss import SOURCES, covers_mixture
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
 
@@ -156,10 +156,24 @@ class UNet(SeparatorBase):
         """mix: (B, C, T) at cfg.sample_rate -> stems: (B, S, C, T), S == len(cfg.sources)."""
         masks, spec = self._masks_of(mix)  # (B, S, C, F, N), (B, C, F, N) complex
         if self.config.wiener_iterations > 0 and not self.training:
-            estimates = self._wiener(masks * spec.abs().unsqueeze(1), spec)  # (B, S, C, F, N)
+            magnitudes = masks * spec.abs().unsqueeze(1)  # (B, S, C, F, N)
+            if self.needs_residual:
+                # Sources that do not cover the mixture (piano alone): a multichannel Wiener filter over
+                # one source is the identity (it hands back the mixture), so the rest of the mixture joins
+                # as one more source, |X| minus the estimates (Open-Unmix's `residual`), and is dropped after
+                rest = torch.relu(spec.abs() - magnitudes.sum(dim=1)).unsqueeze(1)  # (B, 1, C, F, N)
+                estimates = self._wiener(torch.cat([magnitudes, rest], dim=1), spec)[:, :-1]
+            else:
+                estimates = self._wiener(magnitudes, spec)  # (B, S, C, F, N)
         else:
             estimates = masks * spec.unsqueeze(1)  # (B, S, C, F, N): mask x magnitude, mixture phase
         return istft(estimates, self.config.n_fft, self.config.hop_length, mix.shape[-1])
+
+    @property
+    def needs_residual(self) -> bool:
+        """Whether the sources leave part of the mixture out (piano alone, vocals alone; not the four MUSDB18
+        stems, nor vocals with accompaniment): the Wiener filter then needs the rest as an extra source."""
+        return not covers_mixture(self.config.sources)
 
     def _wiener(self, magnitudes: Tensor, mix_spec: Tensor) -> Tensor:
         """Multichannel Wiener filter (norbert.wiener, EM as in Open-Unmix).

@@ -1,0 +1,103 @@
+"""Training speed: optimiser steps per second and seconds of audio learnt per second, per model and precision.
+
+``python -m training.bench [--models unet,demucs] [--presets small] [--amp off,bf16] [--threads 1]``
+
+Each figure is a real training step of ``training.loop``'s Trainer, in process: the remixed chunks drawn
+by ``TrainChunks`` from the decoded-audio cache (data included), forward, loss, backward, gradient clip,
+Adam and EMA, with the ``cpu`` training preset's batch (8 x 2 s at 22.05 kHz) unless ``--set`` says
+otherwise. A few warm-up steps are run first and not counted. Run it on a quiet machine: another busy
+process on the same cores slows every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from mss.data.datasets import DataConfig, TrainChunks
+from mss.data.musdb_io import open_db
+from training.config import make_config, parse_assignment
+from training.distributed import DistContext
+from training.loop import amp_dtype, make_loader, make_trainer
+
+
+def bench_one(config, db, steps: int, warmup: int) -> dict:
+    """Time ``steps`` training steps of ``config`` (after ``warmup``) on chunks of ``db``."""
+    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    data_config = DataConfig(
+        targets=tuple(config.targets),
+        sample_rate=config.sample_rate,
+        channels=config.channels,
+        segment_s=config.segment_s,
+        samples_per_epoch=config.batch_size * (steps + warmup),
+        seed=config.seed,
+        cache_dtype=config.cache_dtype,
+    )
+    chunks = TrainChunks(db, data_config, cache=config.cache_dir or None, progress=False)
+    chunks.set_epoch(0)
+    loader, per_epoch = make_loader(chunks, config, ctx)
+    trainer = make_trainer(config, ctx, per_epoch)
+    trainer.network.train()
+    batches = iter(loader)
+    for _ in range(warmup):
+        trainer.train_step(*next(batches))
+    wall, cpu = time.perf_counter(), time.process_time()
+    losses = [trainer.train_step(*next(batches)) for _ in range(steps)]  # the data read is inside the timing
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    audio_per_step = config.batch_size * config.segment_s
+    return {
+        "model": config.model,
+        "preset": config.model_preset,
+        "amp": str(amp_dtype(config, ctx.device) or "float32").replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "s_per_step": round(wall / steps, 4),
+        "steps_per_s": round(steps / wall, 3),
+        "audio_s_per_s": round(steps * audio_per_step / wall, 1),
+        "cpu_s_per_step": round(cpu / steps, 4),
+        "mean_loss": round(sum(losses) / len(losses), 5),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="default", help="dataset root, or 'default' (the embedded set)")
+    parser.add_argument("--models", default="unet,demucs")
+    parser.add_argument("--presets", default="small", help="model presets, comma-separated (tiny, small, large)")
+    parser.add_argument("--amp", default="off,bf16", help="precisions to compare: off, bf16 (comma-separated)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training option")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    overrides = dict(parse_assignment(item) for item in args.set)
+    db = open_db(None if args.dataset == "default" else args.dataset, subset="train", split="train")
+    rows = []
+    print("model   preset  amp       threads  s/step  steps/s  audio s/s  cpu s/step")
+    for model in args.models.split(","):
+        for preset in args.presets.split(","):
+            for amp in args.amp.split(","):
+                values = {**overrides, "model": model, "model_preset": preset, "amp": amp}
+                config = make_config("cpu", {key: str(value) for key, value in values.items()})
+                row = bench_one(config, db, args.steps, args.warmup)
+                rows.append(row)
+                print(
+                    f"{row['model']:7s} {row['preset']:7s} {row['amp']:9s} {row['threads']:7d} "
+                    f"{row['s_per_step']:7.3f} {row['steps_per_s']:8.2f} {row['audio_s_per_s']:10.1f} "
+                    f"{row['cpu_s_per_step']:11.3f}",
+                    flush=True,
+                )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
