@@ -55,17 +55,23 @@ def extend_high_band(
     nyquist = model_rate / 2
     lo, hi = int(EDGE[0] * nyquist / bin_hz), int(EDGE[1] * nyquist / bin_hz)  # hi: the first bin replaced
     mix_spec = stft(mix, N_FFT, HOP)  # (C, F, N) complex
-    spec = stft(estimates, N_FFT, HOP)  # (S, C, F, N) complex
-    energy = _smooth(spec[..., lo:hi, :].abs().square().sum(dim=(1, 2)), SMOOTH_FRAMES)  # (S, N)
+    # one source at a time: a whole song's spectrograms of every stem at 44.1 kHz would not fit beside it
+    energy = torch.stack(
+        [stft(estimate, N_FFT, HOP)[..., lo:hi, :].abs().square().sum(dim=(0, 1)) for estimate in estimates]
+    )  # (S, N)
+    energy = _smooth(energy, SMOOTH_FRAMES)
     tiny = torch.finfo(energy.dtype).tiny
     if covers_mixture:
         share = energy / energy.sum(dim=0, keepdim=True).clamp_min(tiny)  # (S, N), sums to 1
     else:
         mix_energy = _smooth(mix_spec[..., lo:hi, :].abs().square().sum(dim=(0, 1)), SMOOTH_FRAMES)  # (N,)
         share = (energy / mix_energy.clamp_min(tiny)).clamp(max=1.0)  # (S, N)
-    # the change above ``hi`` only: the split mixture minus what the estimates have there (the resampler's
-    # roll-off); the STFT is a tight frame (Hann, 75% overlap), so adding its inverse changes nothing below
-    change = torch.zeros_like(spec)  # (S, C, F, N)
-    change[..., hi:, :] = mix_spec[..., hi:, :] * share[:, None, None, :] - spec[..., hi:, :]
-    del spec
-    return estimates + istft(change, N_FFT, HOP, length)  # (S, C, T)
+    out = torch.empty_like(estimates)
+    for k, estimate in enumerate(estimates):
+        # the change above ``hi`` only: the split mixture minus what the estimate has there (the resampler's
+        # roll-off); the STFT is a tight frame (Hann, 75% overlap), so adding its inverse changes nothing below
+        change = stft(estimate, N_FFT, HOP)  # (C, F, N)
+        change[..., :hi, :] = 0
+        change[..., hi:, :] = mix_spec[..., hi:, :] * share[k] - change[..., hi:, :]
+        out[k] = estimate + istft(change, N_FFT, HOP, length)  # (C, T)
+    return out  # (S, C, T)

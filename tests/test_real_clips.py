@@ -85,8 +85,10 @@ def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monk
     # python -m training.summary: one row per epoch, the real-clip column, the best epoch named
     table = run_table(out)
     rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert len(rows) == 2 and rows[-1].split(" | ")[-2] == f"{history[-1]['real_sdr']['mean']:.2f}"
+    assert len(rows) == 2 and rows[-1].split(" | ")[-3] == f"{history[-1]['real_sdr']['mean']:.2f}"
     assert f"best epoch {best['epoch']} (by sdr)" in table
+    cpu_minutes = float(rows[-1].rstrip(" |").split(" | ")[-1])  # the run's CPU time so far (cpu_s)
+    assert cpu_minutes == pytest.approx(history[-1]["cpu_s"] / 60, abs=0.05) and history[-1]["cpu_s"] > 0
 
 
 def test_evaluate_scores_the_real_clips(tmp_path, monkeypatch):

@@ -253,6 +253,24 @@ def test_default_study_on_tiny_dataset(tiny_dataset, planted):
         default_study(tiny_dataset, {"unet": root / "unet.pt"}, targets=("kazoo",))
 
 
+def test_default_study_leaves_out_a_song_that_is_no_valid_song(tiny_dataset, planted, tmp_path):
+    """A test song whose mixture is another song's (it reads fine, but is not the sum of its stems) is
+    left out of the study with the song check's message; the other songs make the study."""
+    import shutil
+
+    root, _ = planted
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    songs = sorted(p for p in (data / "test").iterdir() if p.is_dir())
+    shutil.copy(songs[1] / "mixture.wav", songs[0] / "mixture.wav")
+    skipped: list[str] = []
+    study = default_study(data, {"unet": root / "unet.pt", "demucs": root / "demucs.pt"}, n_songs=2,
+                          targets=("vocals", "bass"), on_skip=skipped.append)  # fmt: skip
+    assert [spec.song for spec in study.songs] == [song.name for song in songs[1:]]  # the others, all of them
+    assert len(skipped) == 1 and f"song {songs[0].name!r} left out" in skipped[0]
+    assert "not a valid song" in skipped[0] and "the mixture is not the sum of its stems" in skipped[0]
+
+
 # ------------------------------------------------------------------------------------------------ sessions
 
 

@@ -444,3 +444,28 @@ def test_temp_files_are_removed_when_a_run_fails(tmp_path):
     with pytest.raises(KeyboardInterrupt), state.temp_files_removed_on_failure(tmp_path):
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_verdict_compares_runs_at_the_smaller_runs_budget(tmp_path):
+    """training.summary --verdict: each run at the least steps and the least CPU time any run had, as
+    the checkpoint it would hand on then (its best validation epoch within that budget)."""
+    from training.summary import verdict_table
+
+    def write(run: Path, rows: list[tuple[int, float, float]]) -> Path:
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"config": {"targets": ["vocals"]}}))
+        records = [{"epoch": i + 1, "step": step, "cpu_s": cpu, "valid_songs": 3, "valid_loss": 1.0,
+                    "valid_sdr": {"vocals": v, "mean": v}, "real_sdr": {"mean": v - 1}}
+                   for i, (step, cpu, v) in enumerate(rows)]  # fmt: skip
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        return run
+
+    slow = write(tmp_path / "slow", [(100, 600.0, 1.0), (200, 1200.0, 3.0), (300, 1800.0, 2.5)])
+    fast = write(tmp_path / "fast", [(100, 300.0, 0.5), (200, 600.0, 2.0), (300, 900.0, 2.2),
+                                     (400, 1200.0, 4.0), (500, 1500.0, 3.9)])  # fmt: skip
+    rows = [line.split(" | ") for line in verdict_table([slow, fast]).splitlines()[2:]]
+    got = {(r[0].strip("| "), r[1]): (r[2], r[5]) for r in rows}
+    assert got[("300 steps", "slow")] == ("2", "3.00")  # best within 300 steps: epoch 2, not the last
+    assert got[("300 steps", "fast")] == ("3", "2.20")
+    assert got[("25 CPU min", "fast")] == ("4", "4.00")  # the fast run's 1500 CPU s, all of it
+    assert got[("25 CPU min", "slow")] == ("2", "3.00")  # the slow run within 1500 s: epochs 1 and 2

@@ -1,8 +1,12 @@
-"""python -m training.summary RUN [RUN ...]: a run's epochs as a Markdown table (for checkpoints/README.md).
+"""python -m training.summary RUN [RUN ...] [--verdict]: a run's epochs as a Markdown table (for
+checkpoints/README.md), and the runs compared at equal budgets.
 
 One row per epoch of ``RUN/metrics.jsonl``: step, curriculum stage, losses, validation SDR per target and
-mean, the mixture's SDR, the real MUSDB18 clips' mean SDR (``real_sdr``, never selected on) and the
-epoch's seconds; then the best epoch (the one best.pt holds) and the run's wall-clock time.
+mean, the mixture's SDR, the real MUSDB18 clips' mean SDR (``real_sdr``, never selected on), the epoch's
+seconds and the run's CPU minutes so far; then the best epoch (the one best.pt holds) and the run's
+wall-clock time. ``--verdict`` adds one table: each run at the budget of the run that had the least of
+it, in optimiser steps and in CPU seconds, as the checkpoint a run would hand on at that budget (its best
+validation epoch within the budget) with that epoch's real-clip SDR.
 """
 
 from __future__ import annotations
@@ -21,13 +25,54 @@ def _number(value, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _cpu_minutes(record: dict) -> float | None:
+    return None if record.get("cpu_s") is None else record["cpu_s"] / 60
+
+
+def best_within(history: list[dict], targets, key: str, budget: float) -> dict | None:
+    """The epoch best.pt would hold had the run stopped at ``budget`` of ``key`` ("step" or "cpu_s")."""
+    best, best_record = None, None
+    for record in history:
+        if record.get(key) is None or record[key] > budget * (1 + 1e-9):
+            break
+        criterion = best_criterion(record, targets)
+        if improves(criterion, best):
+            best, best_record = criterion, record
+    return best_record
+
+
+def verdict_table(runs: Sequence[Path]) -> str:
+    """The runs at equal steps and at equal CPU time (the smallest run's total of each)."""
+    loaded = []
+    for run in runs:
+        history = state.read_metrics(run)
+        config = json.loads((run / state.CONFIG_FILE).read_text())["config"]
+        if history:
+            loaded.append((run, history, list(config["targets"])))
+    lines = ["| budget | run | epoch | step | CPU min | valid SDR | real clips |", "|---|---|---|---|---|---|---|"]
+    for key, label, scale in (("step", "steps", 1), ("cpu_s", "CPU min", 1 / 60)):
+        totals = [h[-1].get(key) for _, h, _ in loaded]
+        if not loaded or any(total is None for total in totals):
+            continue
+        budget = min(totals)
+        for run, history, targets in loaded:
+            record = best_within(history, targets, key, budget)
+            if record is None:
+                continue
+            cells = [f"{budget * scale:.0f} {label}", run.name, str(record["epoch"]), str(record["step"])]
+            cells += [_number(_cpu_minutes(record), 1), _number((record.get("valid_sdr") or {}).get("mean"))]
+            cells += [_number((record.get("real_sdr") or {}).get("mean"))]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_table(run: Path) -> str:
     """The Markdown table and a one-line summary of one run folder."""
     history = state.read_metrics(run)
     config = json.loads((run / state.CONFIG_FILE).read_text())["config"]
     targets = list(config["targets"])
     header = ["epoch", "step", "mix_sources", "train L1", "valid L1", *targets, "mean", "mixture"]
-    header += ["real clips", "epoch s"]
+    header += ["real clips", "epoch s", "CPU min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best, best_record = None, None
     for record in history:
@@ -37,7 +82,7 @@ def run_table(run: Path) -> str:
         row += [_number(record.get("train_loss"), 4), _number(record.get("valid_loss"), 4)]
         row += [_number(sdr.get(t)) for t in targets] + [_number(sdr.get("mean"))]
         row += [_number((record.get("valid_sdr_mixture") or {}).get("mean")), _number(real)]
-        row += [f"{record.get('seconds', 0):.0f}"]
+        row += [f"{record.get('seconds', 0):.0f}", _number(_cpu_minutes(record), 1)]
         lines.append("| " + " | ".join(row) + " |")
         criterion = best_criterion(record, targets)
         if improves(criterion, best):  # the training loop's own rule for best.pt
@@ -58,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "runs", nargs="+", type=Path, help="training run folders (metrics.jsonl, config.json)"
     )
+    parser.add_argument("--verdict", action="store_true", help="also compare the runs at equal budgets")
     args = parser.parse_args(argv)
     for run in args.runs:
         try:
@@ -65,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {run}: cannot read its metrics.jsonl/config.json ({exc})", file=sys.stderr)
             return 2
+    if args.verdict:
+        print(f"## At equal budgets\n\n{verdict_table(args.runs)}\n")
     return 0
 
 
