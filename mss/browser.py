@@ -251,7 +251,9 @@ class SpectrogramBrowser:
 
         if song not in self._infos:
             track = self._tracks.get(song) or find_track(self.db, song)  # DatasetError with close names
-            self._infos[song] = track_info(track)
+            info = track_info(track)
+            self._reader.num_samples(info)  # InvalidSongError for a song that fails its check, before any view
+            self._infos[song] = info
         return self._infos[song]
 
     # -------------------------------------------------------------------------------- views

@@ -126,6 +126,23 @@ def test_evaluation_json_is_reused(browser, eval_dir):
     ]
 
 
+def test_a_song_that_is_no_valid_song_is_refused_with_its_figures(tiny_dataset, tmp_path):
+    """The browser reads through mss.data.TrackReader, which refuses a song failing its check: here a test
+    song whose mixture was cut to 614 samples (its stems keep their length)."""
+    import shutil
+
+    from mss.errors import InvalidSongError
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    song = sorted(p for p in (data / "test").iterdir() if p.is_dir())[0]
+    audio, rate = sf.read(song / "mixture.wav", dtype="float32", always_2d=True)
+    sf.write(song / "mixture.wav", audio[:614], rate, subtype="FLOAT")
+    browser = SpectrogramBrowser(data, {}, None)
+    with pytest.raises(InvalidSongError, match=r"mixture.wav: not a valid song .* has 614 samples"):
+        browser.view(song.name, "vocals", [], 0, 2)
+
+
 def test_bad_input_is_refused_clearly(browser):
     song = browser.songs()[0]
     duration = browser.duration(song)
