@@ -21,6 +21,9 @@ class InvalidSongError(DatasetError):
         super().__init__(check.message)
         self.check = check
 
+    def __reduce__(self):  # picklable across processes (DataLoader workers, executors), message kept
+        return (type(self), (self.check,))
+
 
 class CheckpointError(MSSError, ValueError):
     """A checkpoint file that is missing, corrupt or of an unknown format."""

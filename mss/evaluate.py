@@ -367,6 +367,20 @@ def record_conditioning(out_dir: Path, subset: str, conditions: dict[str, float]
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
 
 
+def check_songs(tracks) -> tuple[dict[str, SongCheck], dict[str, SongCheck]]:
+    """The song check (``mss.data.song_check``, measured once per song and kept) of every track: all of
+    them, and the ones that fail. A track that cannot be read is left to the scoring, which names it."""
+    from mss.data import song_check, track_info
+
+    checks = {}
+    for track in tracks:
+        try:
+            checks[track.name] = song_check(track_info(track))
+        except MSSError:
+            continue
+    return checks, {name: check for name, check in checks.items() if not check.ok}
+
+
 def record_song_checks(out_dir: Path, subset: str, checks: dict[str, SongCheck]) -> None:
     """Merge the song checks (``mss.data.song_check``: stream lengths, the mixture's residual to the sum
     of its stems, the problems of a refused song) into ``out_dir/song_checks.json``
@@ -490,8 +504,14 @@ def evaluate(
                 f"scoring settings; rescoring",
                 file=sys.stderr,
             )
+    checks, refused = check_songs(chosen)  # every song, scored before or not: old scores of a bad song go
+    for name in refused:
+        for method in methods:
+            (out_dir / method.name / subset / f"{name}.json").unlink(missing_ok=True)
     pending = {
-        n: [m for m in methods if not is_scored(out_dir / m.name / subset / f"{n}.json")] for n in names
+        n: [m for m in methods if not is_scored(out_dir / m.name / subset / f"{n}.json")]
+        for n in names
+        if n not in refused
     }
     pending = {n: ms for n, ms in pending.items() if ms}
     results: list = []  # mss.scoring.TaskResult, one per (method, song)
@@ -505,7 +525,6 @@ def evaluate(
     )
     futures = []
     by_name = {t.name: t for t in chosen}
-    checks: dict[str, SongCheck] = {}  # the song check of every song opened, passed or failed
 
     def collect(song_result: SongResult) -> None:
         song_results.append(song_result)
@@ -519,6 +538,9 @@ def evaluate(
     for track, why in unreadable:  # listed in the dataset but not readable: named, the others go on
         for method in methods:
             fail(method, track, f"{method.name} / {track}: cannot read the song: {why}")
+    for track, check in refused.items():  # reads fine, but is no valid song: named with its figures
+        for method in methods:
+            fail(method, track, f"{method.name} / {track}: refused: {check.message}")
     try:
         for track, song_methods in pending.items():
             try:  # opening the song decodes a .stem.mp4 once into the cache (shared with the workers)
@@ -570,6 +592,7 @@ def evaluate(
     errors = [" ".join(r.error.split()) for r in results if not r.ok]  # one line per failure
     notes = sorted({note for r in results for note in r.notes})
     method_list = [m.name for m in methods]
+    names = [n for n in names if n not in refused]
     table = aggregate(out_dir, subset=subset, methods=method_list, tracks=names)
     per_track = track_table(out_dir, subset=subset, methods=method_list, tracks=names)
     if not table.empty:

@@ -93,7 +93,7 @@ class SongAudio:
             rate = None if self.info.rate == MUSDB_SAMPLE_RATE else MUSDB_SAMPLE_RATE
             cache = AudioCache(spec=CacheSpec(rate, "float32"))
             self.entry = cache.open(self.info)
-            self.check = cache.check(self.info, self.entry)
+            self.check = cache.check(self.info, self.entry).require()
             self.length = self.entry.num_samples
             self.channels = self.entry.channels
         else:

@@ -66,6 +66,14 @@ def _cut(name, frames):
     return transform
 
 
+def _cut_at_8k(name):
+    def transform(file, audio, rate):
+        audio, rate = _at_8k(file, audio, rate)
+        return (audio[: len(audio) // 3] if file == name else audio), rate
+
+    return transform
+
+
 def _mono(file, audio, rate):
     return audio.mean(axis=1, keepdims=True), rate
 
@@ -98,6 +106,7 @@ def catalogue(tiny_dataset, tmp_path_factory):
     # songs whose files read fine but make no valid song (mss.data.song_check)
     _crop_song(good, test / "short_mixture", _cut("mixture.wav", 614))
     _crop_song(good, test / "short_drums", _cut("drums.wav", int(SECONDS * 44100) // 2))
+    _crop_song(good, test / "short_bass_8k", _cut_at_8k("bass.wav"))  # read through the resampling cache
     other = sorted(p for p in (tiny_dataset / "test").iterdir() if p.is_dir())[1]
     _crop_song(good, test / "wrong_mixture")
     _crop_song(other, test / "other_song")
@@ -117,6 +126,7 @@ EXPECTED_ERRORS = {  # song -> what its error must say (the file and the reason)
     "short_mixture": "short_mixture/mixture.wav: not a valid song (test/short_mixture): the mixture (mixture.wav) "
     "has 614 samples (0.014 s), the other streams 132,300 (3.000 s): lengths differ by 2.986 s",
     "short_drums": "the drums stem (drums.wav) has 66,150 samples (1.500 s), the other streams 132,300",
+    "short_bass_8k": "short_bass_8k/mixture.wav: not a valid song (test/short_bass_8k): the bass stem (bass.wav)",
     "wrong_mixture": "wrong_mixture/mixture.wav: not a valid song (test/wrong_mixture): the mixture is not the "
     "sum of its stems: ||mix - sum(stems)|| / ||mix|| = ",
 }
@@ -160,6 +170,13 @@ def test_evaluation_names_every_bad_song_and_scores_the_others(catalogue, tmp_pa
     timings = pd.read_csv(out / "timings.csv")
     shared = timings[timings.method == "(shared)"]
     assert set(shared.track) == {"good", "mono", "rate8k"} and np.allclose(shared.audio_s, SECONDS, atol=0.01)
+    # a rerun scores nothing new and refuses the same songs again (their cache entries exist by now),
+    # and a bad song's scores left by an older run are removed, not shown
+    stale = out / "unet" / "test" / "wrong_mixture.json"
+    stale.write_text((out / "unet" / "test" / "good.json").read_text())
+    assert ev.main(argv) == 1
+    assert (out / "errors.txt").read_text() == errors and not stale.exists()
+    assert pd.read_csv(out / "results.csv").equals(results)
 
 
 def test_training_skips_bad_songs_with_their_names(tiny_dataset, tmp_path, capsys):

@@ -36,7 +36,7 @@ import soundfile as sf
 import torch
 
 from mss.audio import temp_file, write_text_atomic
-from mss.data.song_check import CHECK_VERSION, SongCheck, check_streams
+from mss.data.song_check import SongCheck, check_streams, is_current
 from mss.errors import DatasetError, MSSError
 
 #: Bumped when the stored format or the decoding/resampling changes (old entries are then ignored).
@@ -258,9 +258,11 @@ class AudioCache:
         return CachedSong(path, meta) if path.is_file() else None
 
     def open(self, info) -> CachedSong:
-        """The entry of ``info``, built first when missing (other processes wait for one build)."""
+        """The entry of ``info``, built first when missing (other processes wait for one build);
+        InvalidSongError when its song fails the song check, however often it is opened."""
         found = self.lookup(info)
         if found is not None:
+            self.check(info, found).require()
             return found
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.entry_path(info)
@@ -279,7 +281,7 @@ class AudioCache:
         """The song check of an entry: from its metadata, or measured now on the entry (entries built before
         checks existed) and written into the metadata."""
         record = entry.meta.get("check")
-        if record is not None and record.get("version") == CHECK_VERSION:
+        if record is not None and is_current(record):
             return SongCheck.from_dict(record)
         stored = entry.meta.get("source_lengths") or [entry.num_samples] * len(entry.streams)
         lengths = dict(zip(entry.streams, stored, strict=True))

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
                 continue
             residual = check.residual if check.residual is not None else math.nan
-            db = 20 * math.log10(residual) if residual > 0 else -math.inf
+            db = 20 * math.log10(residual) if residual > 0 else -math.inf if residual == 0 else math.nan
             verdict = "ok" if check.ok else "REFUSED: " + "; ".join(check.problems)
             print(f"{check.track[:50]:50s} {residual:9.2e} {db:7.1f} {check.length_spread_s:9.4f}  {verdict}")
             failed += not check.ok

@@ -509,9 +509,11 @@ def song_check(info: TrackInfo, cache: AudioCache | None = None) -> SongCheck:
     if len(rates) != 1:
         raise DatasetError(f"track {info.key!r} mixes sample rates {sorted(rates)}")
     lengths = {name: int(header.frames) for name, header in infos.items()}
+    channels = {name: int(header.channels) for name, header in infos.items()}
     check = check_streams(
-        info.key, dict(info.files), lengths, rates.pop(), lambda name, a, n: read_wav(info.file(name), a, n)
-    )
+        info.key, dict(info.files), lengths, rates.pop(), lambda name, a, n: read_wav(info.file(name), a, n),
+        channels,
+    )  # fmt: skip
     store.save(info, check)
     return check
 

@@ -59,6 +59,7 @@ class SongCheck:
     residual: float | None  # ||mix - sum(stems)|| / ||mix|| over the common length; None: not all four stems
     problems: tuple[str, ...] = ()
     version: int = CHECK_VERSION
+    bounds: tuple[float, float] = (RESIDUAL_BOUND, LENGTH_TOLERANCE_S)  # the bounds the verdict used
 
     @property
     def ok(self) -> bool:
@@ -66,7 +67,7 @@ class SongCheck:
 
     @property
     def length_spread_s(self) -> float:
-        return (max(self.lengths.values()) - min(self.lengths.values())) / self.rate
+        return (max(self.lengths.values()) - min(self.lengths.values())) / max(1, self.rate)
 
     @property
     def message(self) -> str:
@@ -76,6 +77,7 @@ class SongCheck:
     def to_dict(self) -> dict:
         record = asdict(self)
         record["problems"] = list(self.problems)
+        record["bounds"] = list(self.bounds)
         record["ok"] = self.ok
         record["length_spread_s"] = round(self.length_spread_s, 6)
         return record
@@ -90,7 +92,11 @@ class SongCheck:
             residual=None if record.get("residual") is None else float(record["residual"]),
             problems=tuple(record.get("problems", ())),
             version=int(record.get("version", 0)),
+            bounds=tuple(record.get("bounds") or ()),
         )
+
+    def __reduce__(self):  # dict fields: rebuilt through from_dict in another process
+        return (SongCheck.from_dict, (self.to_dict(),))
 
     def require(self) -> SongCheck:
         """self when valid, else InvalidSongError with the message."""
@@ -102,12 +108,18 @@ class SongCheck:
 def length_problems(lengths: Mapping[str, int], files: Mapping[str, str], rate: int) -> list[str]:
     """The streams whose length differs from the mixture's by more than ``LENGTH_TOLERANCE_S``."""
     problems = []
-    reference = lengths["mixture"]
     longest = max(lengths.values())
     if longest - min(lengths.values()) <= LENGTH_TOLERANCE_S * rate:
         return problems
-    # name the odd ones out: the streams that differ from the most common length
-    common = max(set(lengths.values()), key=lambda n: (list(lengths.values()).count(n), n))
+    # name the odd ones out: the streams that differ from the length most streams share
+    values = list(lengths.values())
+    common = max(set(values), key=lambda n: (values.count(n), n))
+    if values.count(common) * 2 <= len(values):  # no majority: every stream's length, plainly
+        shown = ", ".join(f"{Path(files.get(n, n)).name} {length:,}" for n, length in lengths.items())
+        return [
+            f"stream lengths disagree by {(longest - min(values)) / rate:.3f} s, more than codec padding "
+            f"({LENGTH_TOLERANCE_S:g} s): {shown} samples"
+        ]
     for name, length in lengths.items():
         if abs(length - common) > LENGTH_TOLERANCE_S * rate:
             what = "the mixture" if name == "mixture" else f"the {name} stem"
@@ -116,11 +128,6 @@ def length_problems(lengths: Mapping[str, int], files: Mapping[str, str], rate: 
                 f"the other streams {common:,} ({common / rate:.3f} s): lengths differ by "
                 f"{abs(length - common) / rate:.3f} s, more than codec padding ({LENGTH_TOLERANCE_S:g} s)"
             )
-    if not problems:  # no majority: name the extremes
-        problems.append(
-            f"stream lengths range from {min(lengths.values()):,} to {longest:,} samples, more than codec "
-            f"padding ({LENGTH_TOLERANCE_S:g} s); mixture {reference:,}"
-        )
     return problems
 
 
@@ -142,14 +149,20 @@ def mixture_residual(read: Reader, stems: Sequence[str], length: int) -> float:
 
 
 def check_streams(
-    track: str, files: Mapping[str, str], lengths: Mapping[str, int], rate: int, read: Reader
+    track: str, files: Mapping[str, str], lengths: Mapping[str, int], rate: int, read: Reader,
+    channels: Mapping[str, int] | None = None,
 ) -> SongCheck:
-    """Measure a song: ``files`` and ``lengths`` per stream (mixture included), ``read`` its decoded audio."""
+    """Measure a song: ``files``, ``lengths`` (and ``channels``, when known) per stream, mixture included;
+    ``read`` its decoded audio."""  # fmt: skip
     lengths = {name: int(n) for name, n in lengths.items()}
     problems = length_problems(lengths, files, rate)
+    mixed_channels = bool(channels) and len(set(channels.values())) > 1
+    if mixed_channels:
+        shown = ", ".join(f"{Path(files.get(n, n)).name} {c}" for n, c in channels.items())
+        problems.append(f"the streams have different channel counts ({shown})")
     stems = [name for name in SOURCES if name in lengths]
     residual = None
-    if len(stems) == len(SOURCES):  # the mixture is defined as the sum of the four MUSDB18 stems
+    if len(stems) == len(SOURCES) and not mixed_channels:  # the mixture: the sum of the four MUSDB18 stems
         residual = mixture_residual(read, stems, min(lengths.values()))
         if not residual <= RESIDUAL_BOUND:
             problems.append(
@@ -159,6 +172,12 @@ def check_streams(
                 f".stem.mp4 clips measure 0.03-0.17)"
             )
     return SongCheck(track, files.get("mixture", "mixture"), int(rate), lengths, residual, tuple(problems))
+
+
+def is_current(record: Mapping) -> bool:
+    """Whether a stored check was made by this version with these bounds (else it is measured again)."""
+    bounds = [float(b) for b in record.get("bounds") or ()]
+    return record.get("version") == CHECK_VERSION and bounds == [RESIDUAL_BOUND, LENGTH_TOLERANCE_S]
 
 
 class CheckStore:
@@ -180,7 +199,7 @@ class CheckStore:
             check = SongCheck.from_dict(json.loads(self.path(info).read_text()))
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return check if check.version == CHECK_VERSION else None
+        return check if is_current(check.to_dict()) else None
 
     def save(self, info, check: SongCheck) -> None:
         try:
