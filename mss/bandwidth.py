@@ -44,13 +44,21 @@ def _smooth(energy: Tensor, frames: int) -> Tensor:
 
 
 def extend_high_band(
-    mix: Tensor, estimates: Tensor, rate: int, model_rate: int, covers_mixture: bool
+    mix: Tensor, estimates: Tensor, rate: int, model_rate: int, covers_mixture: bool, offset: int = 0
 ) -> Tensor:
     """mix (C, T) and band-limited estimates (S, C, T), both at ``rate`` -> estimates (S, C, T) with the
     band above ``model_rate / 2`` filled from the mixture (see the module docstring). Returns
-    ``estimates`` itself when the song's rate is not above the model's (nothing is missing)."""
+    ``estimates`` itself when the song's rate is not above the model's (nothing is missing).
+
+    ``offset``: where ``mix`` starts in the whole song (samples): the STFT frames are laid on the song's
+    grid, so a block or a window of a song gets the same split as the whole song, away from its edges.
+    """
     if rate <= model_rate:
         return estimates
+    pad = int(offset) % HOP  # frames centred on multiples of HOP in song time
+    if pad:
+        mix = torch.nn.functional.pad(mix, (pad, 0))
+        estimates = torch.nn.functional.pad(estimates, (pad, 0))
     length = mix.shape[-1]
     bin_hz = rate / N_FFT
     nyquist = model_rate / 2
@@ -73,4 +81,4 @@ def extend_high_band(
         # roll-off); the STFT reconstructs exactly, so adding its inverse changes nothing below
         change[..., hi:, :] = mix_spec[..., hi:, :] * share[k] - highs[k][..., hi - lo :, :]
         out[k] = estimate + istft(change, N_FFT, HOP, length)  # (C, T)
-    return out  # (S, C, T)
+    return out[..., pad:]  # (S, C, T)

@@ -293,7 +293,7 @@ class SpectrogramBrowser:
                 if cached is None:
                     a, b = spans[name]
                     estimate = self._separate(
-                        name, target, mix_span[:, a - span_lo : b - span_lo]
+                        name, target, mix_span[:, a - span_lo : b - span_lo], a
                     )  # (C, b - a)
                     cached = _Cached(estimate[:, lo - a : hi - a].copy())  # a copy: the span is freed
                     self._remember(key, cached)
@@ -385,14 +385,17 @@ class SpectrogramBrowser:
             audio = np.pad(audio, ((0, 0), (0, max(0, hi - lo - audio.shape[-1]))))[:, : hi - lo]
         return np.ascontiguousarray(audio, dtype=np.float32)
 
-    def _separate(self, system: str, target: str, mix: np.ndarray) -> np.ndarray:
+    def _separate(self, system: str, target: str, mix: np.ndarray, offset: int) -> np.ndarray:
+        """The span of a song starting at sample ``offset``, separated as the whole song would be."""
         from mss.audio import SILENCE_DB, peak_db
         from mss.separate import separate
 
         if peak_db(mix) < SILENCE_DB:  # separate() refuses silence; nothing to separate anyway
             return np.zeros_like(mix)
         model = self.models[system]
-        return separate(model, mix, RATE, stems=[target], overlap=OVERLAP, device=self.config.device)[target]
+        return separate(
+            model, mix, RATE, stems=[target], overlap=OVERLAP, device=self.config.device, offset=offset
+        )[target]
 
     def _remember(self, key: tuple, value: _Cached) -> None:
         if self.config.cache_items == 0:

@@ -117,6 +117,7 @@ def _separate_array(
     on_batch: Callable[[int, int], None] | None = None,
     shifts: int = 0,
     full_band: bool = True,
+    offset: int = 0,
 ) -> np.ndarray:
     """mix (C, T) at ``sample_rate`` -> stems (S, C, T) at the same rate and channel count (no checks);
     ``shifts`` > 0 averages that many randomly shifted separations (``shift_average``); ``full_band``
@@ -156,7 +157,7 @@ def _separate_array(
     if full_band and sample_rate > model.sample_rate:  # the band above the model's Nyquist, from the mix
         full = extend_high_band(
             torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32)), torch.from_numpy(out),
-            sample_rate, model.sample_rate, covers_mixture(model.sources),
+            sample_rate, model.sample_rate, covers_mixture(model.sources), offset,
         )  # fmt: skip
         out = full.numpy()
     return out
@@ -196,6 +197,7 @@ def separate(
     stems=None,
     shifts: int = 0,
     full_band: bool = True,
+    offset: int = 0,
 ) -> dict[str, np.ndarray]:
     """Separate ``mix`` ((C, T) or (T,), any rate) -> {stem: array} at the input's rate, channels, length.
 
@@ -203,6 +205,8 @@ def separate(
     (Demucs' shift trick: slower by that factor, a few tenths of a dB better for Demucs). ``full_band``:
     above the model's Nyquist frequency (a 22.05 kHz model on a 44.1 kHz song) the estimates get the
     mixture's high band, split by their shares of the band below (``mss.bandwidth``); off: empty there.
+    ``offset``: where ``mix`` starts in a longer song (samples), so that a span of a song gets the full-band
+    split of the whole song (the browser's windows).
 
     A 1-D input gives 1-D stems. AudioError for empty, non-finite or silent input. The model runs on
     ``device`` (it is moved there) in eval mode; its training/eval mode is restored afterwards.
@@ -226,7 +230,7 @@ def separate(
     try:
         out = _separate_array(
             model, mix, sample_rate, segment_s, overlap, batch_size, device, bar and on_batch, shifts,
-            full_band,
+            full_band, offset,
         )  # fmt: skip
     finally:
         model.train(was_training)
@@ -405,7 +409,7 @@ def separate_file(
 
             out = _separate_array(
                 model, source.read(lo, hi), source.rate, segment_s, overlap, batch_size, device, on_batch,
-                shifts, full_band,
+                shifts, full_band, lo,
             )  # (S, C, hi - lo)
             for name, writer in writers.items():
                 writer.write(out[model.sources.index(name), :, start - lo : stop - lo].T)  # (n, C)
