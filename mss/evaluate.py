@@ -353,17 +353,20 @@ def record_conditioning(out_dir: Path, subset: str, conditions: dict[str, float]
     """Merge each scored song's projection condition number into ``out_dir/conditioning.json``
     (``{subset: {track: number}}``; ``null`` for exactly singular), which the tables use to flag
     ISR/SIR/SAR that are rounding noise (``mss.report_tables.ILL_CONDITIONED``)."""
-    if not conditions:
+    values = {t: None if np.isinf(c) else float(c) for t, c in conditions.items() if not np.isnan(c)}
+    merge_subset_json(out_dir / "conditioning.json", subset, values)
+
+
+def merge_subset_json(path: Path, subset: str, values: dict) -> None:
+    """Merge ``values`` (track -> JSON value) into ``{subset: {track: value}}`` at ``path`` (atomic);
+    songs of earlier runs into the same folder are kept. Nothing is written for no values."""
+    if not values:
         return
-    path = out_dir / "conditioning.json"
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         record = {}
-    part = record.setdefault(subset, {})
-    for track, condition in conditions.items():
-        if not np.isnan(condition):
-            part[track] = None if np.isinf(condition) else float(condition)
+    record.setdefault(subset, {}).update(values)
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
 
 
@@ -385,17 +388,7 @@ def record_song_checks(out_dir: Path, subset: str, checks: dict[str, SongCheck])
     """Merge the song checks (``mss.data.song_check``: stream lengths, the mixture's residual to the sum
     of its stems, the problems of a refused song) into ``out_dir/song_checks.json``
     (``{subset: {track: check}}``), beside ``conditioning.json``."""
-    if not checks:
-        return
-    path = out_dir / "song_checks.json"
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        record = {}
-    part = record.setdefault(subset, {})
-    for track, check in checks.items():
-        part[track] = check.to_dict()
-    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
+    merge_subset_json(out_dir / "song_checks.json", subset, {t: c.to_dict() for t, c in checks.items()})
 
 
 def cache_complete(estimates_dir: Path, targets: Sequence[str]) -> bool:
