@@ -30,7 +30,7 @@ import pandas as pd
 
 from listening_study.errors import StimulusError
 from listening_study.study import REFERENCE
-from mss.audio import write_text_atomic
+from mss.files import write_text_atomic
 
 if TYPE_CHECKING:
     from listening_study.stimuli import StimulusSet, Trial
@@ -60,7 +60,7 @@ def _unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[
     such a frame into one with an SDR of -70 dB."""
     import soundfile
 
-    from mss.bsseval import frame_bounds
+    from mss.evaluation.bsseval import frame_bounds
 
     audio, rate = soundfile.read(stimuli.path(stimulus_id), dtype="float64", always_2d=True)
     audio = audio.T.copy()  # (C, T)
@@ -72,7 +72,8 @@ def _unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[
 
 
 def _trial_sdr(stimuli: StimulusSet, trial: Trial) -> list[dict]:
-    from mss.browser import median_sdr, window_sdr_frames
+    from mss.evaluation.frame_sdr import window_sdr_frames
+    from mss.evaluation.museval_format import median_sdr
 
     folder = stimuli.root / trial.trial_id
     gains = _gains_db(folder)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 import torchaudio.functional as taf
 
 from mss.errors import AudioError, MissingDependencyError
+from mss.files import atomic_path
 
 #: Peak level (dBFS) below which a signal counts as silent.
 SILENCE_DB: float = -80.0
@@ -29,18 +29,25 @@ def require_ffmpeg() -> str:
     return path
 
 
-def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+def read_stems(path: str | os.PathLike, stem_id: int | None = None) -> tuple[np.ndarray, int]:
+    """Streams of a file decoded by ffmpeg (through stempeg), float32, and the rate.
+
+    The one stempeg reader of the project: ``stem_id`` None gives every stream ``(streams, C, T)`` (a
+    ``.stem.mp4``: mixture, then the stems), an int one stream ``(C, T)`` (0 for mp3/mp4 audio). AudioError
+    when ffmpeg is missing or rejects the file.
+    """
     require_ffmpeg()
     import stempeg  # imported lazily: it probes ffmpeg at import time
 
     try:
-        audio, rate = stempeg.read_stems(str(path), stem_id=0, dtype=np.float32)  # (T, C)
+        audio, rate = stempeg.read_stems(str(path), stem_id=stem_id, dtype=np.float32, always_3d=stem_id is None)
     except Exception as exc:  # stempeg raises bare exceptions for anything ffmpeg rejects
-        raise AudioError(f"cannot decode {path} with ffmpeg: {exc}") from exc
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 1:
+        what = "" if stem_id is None else f"stream {stem_id} of "
+        raise AudioError(f"cannot decode {what}{path} with ffmpeg: {exc}") from exc
+    audio = np.asarray(audio, dtype=np.float32)  # (streams, T, C) or (T, C)
+    if stem_id is not None and audio.ndim == 1:
         audio = audio[:, None]
-    return audio.T.copy(), int(rate)  # (C, T)
+    return np.ascontiguousarray(np.swapaxes(audio, -1, -2)), int(rate)
 
 
 def load_audio(
@@ -63,7 +70,7 @@ def load_audio(
             raise AudioError(
                 f"cannot read {path}: not a valid {path.suffix} file (corrupt or truncated?)"
             ) from None
-        audio, rate = _read_with_ffmpeg(path)
+        audio, rate = read_stems(path, 0)
     if audio.shape[-1] == 0:
         raise AudioError(f"{path} contains no samples")
     check_finite(audio, str(path), 0, rate)
@@ -75,37 +82,6 @@ def load_audio(
     return audio, int(rate)
 
 
-def temp_file(folder: str | os.PathLike, prefix: str, suffix: str) -> Path:
-    """A new, empty, uniquely named file in ``folder`` for an atomic write (then ``os.replace``).
-
-    Not tempfile.mkstemp: it creates 0600 files, and os.replace keeps that mode, so results would be
-    unreadable to anyone else. Mode 0666 filtered by the process umask gives what a plain open() would
-    (0644 under umask 022).
-    """
-    for _ in range(100):
-        tmp = Path(folder) / f"{prefix}{os.getpid()}.{secrets.token_hex(4)}{suffix}"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a temporary file in {folder}")
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (``temp_file`` in the same folder, then os.replace); the temp
-    file is removed when the write fails."""
-    path = Path(path)
-    tmp = temp_file(path.parent, f".{path.name}.", ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> Path:
     """Write ``audio (C, T)`` atomically (temp file in the same folder, then os.replace)."""
     path = Path(path)
@@ -114,14 +90,8 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, sub
         audio = audio[None]
     if audio.ndim != 2:
         raise AudioError(f"expected audio of shape (C, T), got {audio.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(path.parent, f".{path.stem}.", ".wav.tmp")
-    try:
+    with atomic_path(path, ".wav.tmp") as tmp:
         sf.write(tmp, audio.T, sample_rate, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

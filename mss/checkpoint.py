@@ -10,16 +10,17 @@ dependency goes one way only, models -> checkpoint.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mss import SOURCES
 from mss.errors import CheckpointError
+from mss.files import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -134,21 +135,13 @@ def _weights(state_dict: dict, half: bool) -> dict:
 
 
 def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
-    """Write a checkpoint dict atomically: a temp file in the same folder, then ``os.replace``; the temp
-    file is removed when the write fails (a killed process can still leave one: ``.<name>.*.tmp``)."""
-    import torch
+    """Write a checkpoint dict atomically (``mss.files.atomic_path``: a killed process can still leave a
+    ``.<name>.*.tmp`` behind)."""
+    import torch  # lazily, as everywhere in this module (see the note at the top)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -199,8 +192,6 @@ def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike,
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="python -m mss.checkpoint",
         description="Export a training checkpoint for inference (optionally with float16 weights).",

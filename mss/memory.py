@@ -26,3 +26,20 @@ def reset_peak() -> None:
             handle.write("5")
     except OSError:
         pass
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (MB; NaN where /proc is not available)."""
+    rss = status_mb("VmRSS")
+    return float("nan") if rss is None else rss
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM, MB; since start or the last ``reset_peak``).
+
+    The one peak-memory reader of the project. Not getrusage's ru_maxrss: on Linux a child started with
+    fork + exec inherits its parent's ru_maxrss, which would hide the child's own peak; measure a child by
+    calling this inside it. NaN where /proc is not available.
+    """
+    peak = status_mb("VmHWM")
+    return float("nan") if peak is None else peak

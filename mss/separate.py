@@ -12,72 +12,31 @@ much memory as a 1-minute one.
 from __future__ import annotations
 
 import argparse
+import copy
+import ctypes
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from mss import covers_mixture
-from mss.audio import check_audio, check_finite, load_audio, resample, temp_file, to_channels
+from mss.audio import check_audio, check_finite, load_audio, resample, to_channels
 from mss.bandwidth import extend_high_band
-from mss.dsp import chunk_starts, triangle_window
+from mss.checkpoint import default_checkpoint
+from mss.chunking import OVERLAP, apply_overlap_add, chunk_segment
 from mss.errors import AudioError, MSSError
+from mss.files import atomic_path
+from mss.models import load_model
 
 #: context (seconds) read on each side of a streamed block so chunk edges never fall on its border
 BLOCK_MARGIN_S = 1.0
-
-
-def apply_overlap_add(
-    fn: Callable[[Tensor], Tensor],
-    mix: Tensor,
-    segment: int,
-    overlap: float,
-    batch_size: int,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> Tensor:
-    """Run ``fn`` over overlapping chunks of ``mix`` and blend them with triangle weights.
-
-    fn: (b, C, segment) -> (b, S, C, segment); mix: (C, T) -> (S, C, T). Chunks start every
-    ``segment * (1 - overlap)`` samples; the last is zero-padded. Each output sample is the
-    triangle-weighted average of the chunks covering it (weights divided by their sum, as in Demucs'
-    ``apply.py``), so an identity ``fn`` gives back ``mix`` exactly. Only ``batch_size`` chunks exist at
-    a time. ``on_batch(done, total)`` is called after each batch (progress bars).
-    """
-    if mix.dim() != 2:
-        raise ValueError(f"mix must be (C, T), got shape {tuple(mix.shape)}")
-    if segment < 1 or batch_size < 1 or not 0.0 <= overlap < 1.0:
-        raise ValueError(
-            f"need segment >= 1, batch_size >= 1, 0 <= overlap < 1; got {segment}, {batch_size}, {overlap}"
-        )
-    channels, length = mix.shape
-    hop = max(1, int(round(segment * (1.0 - overlap))))
-    starts = chunk_starts(length, segment, hop)
-    window = triangle_window(segment).to(mix.dtype)  # (segment,)
-    out: Tensor | None = None  # (S, C, T), allocated once the number of sources is known
-    weight = torch.zeros(length, dtype=mix.dtype)  # (T,)
-    for first in range(0, len(starts), batch_size):
-        batch_starts = starts[first : first + batch_size]
-        chunks = torch.zeros(len(batch_starts), channels, segment, dtype=mix.dtype)  # (b, C, segment)
-        for i, start in enumerate(batch_starts):
-            piece = mix[:, start : start + segment]
-            chunks[i, :, : piece.shape[-1]] = piece
-        estimates = fn(chunks).to("cpu", mix.dtype)  # (b, S, C, segment)
-        if out is None:
-            out = torch.zeros(estimates.shape[1], channels, length, dtype=mix.dtype)
-        for i, start in enumerate(batch_starts):
-            n = min(segment, length - start)
-            out[..., start : start + n].addcmul_(
-                estimates[i, ..., :n], window[:n]
-            )  # in place: no temporaries
-            weight[start : start + n] += window[:n]
-        if on_batch is not None:
-            on_batch(min(first + batch_size, len(starts)), len(starts))
-    return out.div_(weight)  # (S, C, T)
 
 
 #: Largest random delay of the shift trick, in seconds (Demucs' ``apply_model``: 0.5 s).
@@ -106,6 +65,50 @@ def shift_average(
     return total.div_(shifts)
 
 
+def denormals_flushed() -> bool:
+    """Whether this thread's CPU flushes denormal floats to zero now (a denormal times one gives zero)."""
+    return bool((torch.tensor([1e-40], dtype=torch.float32) * 1.0).item() == 0.0)
+
+
+@contextmanager
+def flushed_denormals() -> Iterator[None]:
+    """Denormals flushed to zero inside the block, the caller's setting restored after it.
+
+    LSTM cell states decaying through small forget gates reach denormal floats, which x86 CPUs process many
+    times slower than normal ones. The setting is the CPU's (per thread), so it is put back as it was.
+    """
+    previous = denormals_flushed()
+    if previous or not torch.set_flush_denormal(True):  # already on, or a CPU without the setting
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _same_device(model: nn.Module, device: torch.device) -> bool:
+    current = next(model.parameters(), torch.empty(0)).device
+    return current.type == device.type and (device.index is None or device.index == current.index)
+
+
+@contextmanager
+def inference_model(model: nn.Module, device: str | torch.device) -> Iterator[nn.Module]:
+    """``model`` ready to separate on ``device``, in eval mode, inside the block.
+
+    Nothing is done to the caller's model behind its back: its training/eval mode is restored afterwards,
+    and a model on another device is copied there instead of moved.
+    """
+    device = torch.device(device)
+    runner = model if _same_device(model, device) else copy.deepcopy(model).to(device)
+    was_training = model.training
+    runner.eval()  # batch norm / dropout in inference mode
+    try:
+        yield runner
+    finally:
+        model.train(was_training)
+
+
 def _separate_array(
     model: nn.Module,
     mix: np.ndarray,
@@ -119,23 +122,20 @@ def _separate_array(
     full_band: bool = True,
     offset: int = 0,
 ) -> np.ndarray:
-    """mix (C, T) at ``sample_rate`` -> stems (S, C, T) at the same rate and channel count (no checks);
+    """mix (C, T) at ``sample_rate`` -> stems (S, C, T) at the same rate and channel count (no checks; the
+    model is already on ``device`` in eval mode: ``inference_model``);
     ``shifts`` > 0 averages that many randomly shifted separations (``shift_average``); ``full_band``
     fills the band above the model's Nyquist frequency from the mixture (``mss.bandwidth``)."""
     channels, length = mix.shape
     tensor = torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32))  # (C, T)
     tensor = to_channels(tensor, model.audio_channels)  # (C_model, T)
     tensor = resample(tensor, sample_rate, model.sample_rate)  # (C_model, T_model)
-    segment = max(1, int(round((segment_s or model.segment_s) * model.sample_rate)))
-    model = model.to(device)
+    segment = chunk_segment(segment_s or model.segment_s, model.sample_rate)
 
     def run(chunks: Tensor) -> Tensor:
         return model(chunks.to(device))  # (b, S, C_model, segment)
 
-    # Flush denormals while the model runs: LSTM cell states decaying through small forget gates can
-    # reach denormal floats, which x86 CPUs process many times slower than normal ones.
-    flushing = torch.set_flush_denormal(True)
-    try:
+    with flushed_denormals():
         with torch.inference_mode():
             if shifts > 0:
                 max_shift = int(MAX_SHIFT_S * model.sample_rate)
@@ -147,9 +147,6 @@ def _separate_array(
                 stems = apply_overlap_add(
                     run, tensor, segment, overlap, batch_size, on_batch
                 )  # (S, C_model, T_model)
-    finally:
-        if flushing:
-            torch.set_flush_denormal(False)  # back to torch's default
     out = np.zeros((stems.shape[0], channels, length), dtype=np.float32)  # (S, C, T)
     for i, stem in enumerate(stems):  # one stem at a time keeps the resampling buffers small
         stem = resample(stem, model.sample_rate, sample_rate)[..., :length]  # (C_model, <=T)
@@ -190,7 +187,7 @@ def separate(
     sample_rate: int,
     *,
     segment_s: float | None = None,
-    overlap: float = 0.25,
+    overlap: float = OVERLAP,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = False,
@@ -209,7 +206,7 @@ def separate(
     split of the whole song (the browser's windows).
 
     A 1-D input gives 1-D stems. AudioError for empty, non-finite or silent input. The model runs on
-    ``device`` (it is moved there) in eval mode; its training/eval mode is restored afterwards.
+    ``device`` in eval mode (``inference_model``: the caller's model is not moved, its mode is restored).
     """
     names = _check_stems(model, stems)
     one_dimensional = np.ndim(mix) == 1
@@ -217,23 +214,19 @@ def separate(
     check_audio(mix, "input audio")
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=0, unit="chunk", desc="separating")
 
         def on_batch(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-    was_training = model.training
-    model.eval()  # batch norm / dropout in inference mode; the caller's mode is restored below
     try:
-        out = _separate_array(
-            model, mix, sample_rate, segment_s, overlap, batch_size, device, bar and on_batch, shifts,
-            full_band, offset,
-        )  # fmt: skip
+        with inference_model(model, device) as runner:
+            out = _separate_array(
+                runner, mix, sample_rate, segment_s, overlap, batch_size, device, bar and on_batch, shifts,
+                full_band, offset,
+            )  # fmt: skip
     finally:
-        model.train(was_training)
         if bar is not None:
             bar.close()
     result = {name: out[model.sources.index(name)] for name in names}
@@ -277,8 +270,9 @@ def output_names(paths: list[str | os.PathLike]) -> list[str]:
     return [f"{name}-{i + 1}" for i, name in enumerate(names)]
 
 
-class _Source:
-    """Random access to a song's samples: blocks straight from a wav/flac file, or an in-memory array."""
+class FileInput:
+    """The input audio of a separation, read by blocks: straight from a wav/flac file, or (formats
+    libsndfile cannot read: mp3, mp4) decoded whole into memory."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -316,8 +310,8 @@ class _Source:
             check_audio(np.zeros((1, 1), np.float32), what)  # raises the standard "is silent" message
 
 
-class ReaderSource(_Source):
-    """A song given as a block reader instead of a file: ``read(start, stop) -> (C, stop - start)``.
+class StreamInput(FileInput):
+    """The input audio given as a block reader instead of a file: ``read(start, stop) -> (C, stop - start)``.
 
     Lets callers that already stream a song (the evaluation's decoded-audio cache) separate it with
     ``separate_file`` without writing it out first; ``what`` names it in messages and is the default
@@ -336,15 +330,13 @@ class ReaderSource(_Source):
         return self._read(start, stop)
 
 
-def _release_freed_memory() -> None:
+def release_freed_memory() -> None:
     """Hand freed heap pages back to the OS between blocks (glibc only).
 
     Without it, glibc keeps the freed block buffers as fragmented heap, and the resident size of a
     long song creeps up with its number of blocks instead of staying flat.
     """
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
         pass
@@ -352,12 +344,12 @@ def _release_freed_memory() -> None:
 
 def separate_file(
     model: nn.Module,
-    path: str | os.PathLike | ReaderSource,
+    path: str | os.PathLike | StreamInput,
     out_dir: str | os.PathLike,
     *,
     stems=None,
     segment_s: float | None = None,
-    overlap: float = 0.25,
+    overlap: float = OVERLAP,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     block_s: float = 30.0,
@@ -373,72 +365,64 @@ def separate_file(
     side) so memory does not grow with its length. Files appear atomically once all are complete.
     """
     names = _check_stems(model, stems)
-    if isinstance(path, ReaderSource):
-        source, path = path, path.path
+    if isinstance(path, StreamInput):
+        song, path = path, path.path
     else:
         path = Path(path)
-        source = _Source(path)
-    block = max(1, int(block_s * source.rate))
-    source.check(block)
-    margin = int(BLOCK_MARGIN_S * source.rate)
+        song = FileInput(path)
+    block = max(1, int(block_s * song.rate))
+    song.check(block)
     folder = Path(out_dir) / (name or song_name(path))
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=round(source.length / source.rate, 1), unit="s", desc=folder.name)
-    temps = {name: temp_file(folder, f".{name}.", ".wav.tmp") for name in names}
-    writers = {
-        name: sf.SoundFile(
-            tmp, "w", samplerate=source.rate, channels=source.channels, subtype="FLOAT", format="WAV"
-        )
-        for name, tmp in temps.items()
-    }
+    bar = tqdm(total=round(song.length / song.rate, 1), unit="s", desc=folder.name, disable=not progress)
     try:
-        for start in range(0, source.length, block):
-            stop = min(source.length, start + block)
-            lo, hi = max(0, start - margin), min(source.length, stop + margin)
-
-            def on_batch(done: int, total: int, start=start, stop=stop) -> None:
-                if bar is not None:
-                    bar.n = round((start + (stop - start) * done / total) / source.rate, 1)
-                    bar.refresh()
-
-            out = _separate_array(
-                model, source.read(lo, hi), source.rate, segment_s, overlap, batch_size, device, on_batch,
-                shifts, full_band, lo,
-            )  # (S, C, hi - lo)
-            for name, writer in writers.items():
-                writer.write(out[model.sources.index(name), :, start - lo : stop - lo].T)  # (n, C)
-            del out
-            _release_freed_memory()
-        for writer in writers.values():
-            writer.close()
-        result = {}
-        for name, tmp in temps.items():
-            result[name] = folder / f"{name}.wav"
-            os.replace(tmp, result[name])
-        return result
+        with ExitStack() as files, inference_model(model, device) as runner:
+            # every stem into its temp file; all of them replace their targets only once all are written
+            temps = {stem: files.enter_context(atomic_path(folder / f"{stem}.wav", ".wav.tmp")) for stem in names}
+            writers = {
+                stem: files.enter_context(sf.SoundFile(
+                    tmp, "w", samplerate=song.rate, channels=song.channels, subtype="FLOAT", format="WAV"
+                ))
+                for stem, tmp in temps.items()
+            }  # fmt: skip
+            for start in range(0, song.length, block):
+                stop = min(song.length, start + block)
+                out = _separate_block(runner, song, start, stop, bar, segment_s, overlap, batch_size, device,
+                                      shifts, full_band)  # fmt: skip
+                for stem, writer in writers.items():
+                    writer.write(out[model.sources.index(stem)].T)  # (n, C)
+                del out
+                release_freed_memory()
+            for writer in writers.values():
+                writer.close()  # before the temp files replace their targets
+        return {stem: folder / f"{stem}.wav" for stem in names}
     finally:
-        if bar is not None:
-            bar.close()
-        for writer in writers.values():
-            if not writer.closed:
-                writer.close()
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        bar.close()
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # a failed song leaves no empty folder behind
 
 
-def main(argv: list[str] | None = None) -> int:
-    from mss.checkpoint import default_checkpoint
-    from mss.models import load_model
+def _separate_block(
+    model: nn.Module, song: FileInput, start: int, stop: int, bar, segment_s, overlap, batch_size, device,
+    shifts: int, full_band: bool,
+) -> np.ndarray:
+    """Samples [start, stop) of ``song`` separated with BLOCK_MARGIN_S of real context on each side, so no
+    chunk edge falls on the block's border -> (S, C, stop - start)."""
+    margin = int(BLOCK_MARGIN_S * song.rate)
+    lo, hi = max(0, start - margin), min(song.length, stop + margin)
 
+    def on_batch(done: int, total: int) -> None:
+        bar.n = round((start + (stop - start) * done / total) / song.rate, 1)
+        bar.refresh()
+
+    out = _separate_array(
+        model, song.read(lo, hi), song.rate, segment_s, overlap, batch_size, device, on_batch, shifts, full_band,
+        lo,
+    )  # (S, C, hi - lo)  # fmt: skip
+    return out[..., start - lo : stop - lo]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mss.separate", description=__doc__.splitlines()[0])
     parser.add_argument(
         "songs", nargs="+", metavar="SONG", help="audio files (wav, flac, mp3, mp4, .stem.mp4)"

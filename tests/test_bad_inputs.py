@@ -23,7 +23,7 @@ import soundfile as sf
 from helpers import make_tiny_checkpoints
 from test_app_load import REQUEST_TIMEOUT_S, two_apps  # noqa: F401 (fixture: two app processes)
 
-import mss.evaluate as ev
+import mss.evaluation as ev
 from mss import separate as separation
 
 SECONDS = 3.0  # every planted song is the first 3 s of a generated one

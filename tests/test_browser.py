@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 from helpers import make_tiny_checkpoints
 
-from mss.browser import BrowserConfig, BrowserError, SpectrogramBrowser, benchmark, chunk_span
+from mss.bench.browser import benchmark
+from mss.browser import BrowserConfig, BrowserError, SpectrogramBrowser
+from mss.chunking import chunk_span
 from mss.errors import DatasetError, MSSError
 
 RATE = 44100
@@ -85,11 +87,14 @@ def test_view_is_the_window_of_whole_song_separation(browser):
 def test_chunk_span_covers_the_chunks_touching_the_window(browser):
     model = browser.models["unet"]  # tiny: segments of 1 s at 22.05 kHz
     segment, hop = 22050, 16538  # hop = round(segment * (1 - 0.25)) samples at 22.05 kHz
-    a, b = chunk_span(model, round(2.2 * RATE), round(4.7 * RATE), 7 * RATE)
+    def span(lo, hi, length):
+        return chunk_span(lo, hi, length, RATE, model.sample_rate, model.segment_s)
+
+    a, b = span(round(2.2 * RATE), round(4.7 * RATE), 7 * RATE)
     # Chunk 1 (0.75-1.75 s) ends before 2.2 s; chunks 2 to 6 (1.5-2.5 s ... 4.5-5.5 s) touch the window.
     assert (a, b) == (2 * (2 * hop), 2 * (6 * hop + segment))
-    assert chunk_span(model, 0, RATE, 7 * RATE)[0] == 0
-    assert chunk_span(model, 6 * RATE, 7 * RATE, 7 * RATE)[1] == 7 * RATE  # clamped to the song
+    assert span(0, RATE, 7 * RATE)[0] == 0
+    assert span(6 * RATE, 7 * RATE, 7 * RATE)[1] == 7 * RATE  # clamped to the song
 
 
 def test_window_sdr_is_museval_on_the_window(browser):
@@ -199,7 +204,7 @@ def test_benchmark_reports_latency_and_memory(tiny_dataset, checkpoints, one_tor
 def test_window_sdr_frames_follow_museval_framing_and_silence():
     import museval
 
-    from mss.browser import window_sdr_frames
+    from mss.evaluation.frame_sdr import window_sdr_frames
 
     rng = np.random.default_rng(4)
     reference = rng.standard_normal((2, 3 * RATE + 500))

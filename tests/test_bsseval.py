@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from mss.bsseval import (
+from mss.evaluation.bsseval import (
     BSSEvalConfig,
     ReferenceCorrelations,
     array_reader,

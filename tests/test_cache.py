@@ -12,7 +12,7 @@ import soundfile as sf
 
 from mss.data import DataConfig, SongDataset, TrainChunks, open_db
 from mss.data.cache import AudioCache, CacheSpec, dequantize, stored_stream
-from mss.data.musdb_io import TrackReader, track_info
+from mss.data.tracks import TrackReader, track_info
 from mss.errors import DatasetError
 
 FOUR = ("vocals", "drums", "bass", "other")

@@ -19,11 +19,11 @@ import simplejson
 from helpers import make_tiny_checkpoints
 from jsonschema import validate
 
-import mss.evaluate as ev
+import mss.evaluation as ev
 from mss.errors import CheckpointError, DatasetError
-from mss.oracles import ideal_ratio_mask, mixture_estimates, oracle_estimates
-from mss.report_tables import aggregate
-from mss.scoring import RESIDUAL
+from mss.evaluation.oracles import ideal_ratio_mask, mixture_estimates, oracle_estimates
+from mss.evaluation.scoring import RESIDUAL
+from mss.evaluation.tables import aggregate
 
 
 def make_checkpoints(folder: Path, archs=("unet", "demucs")) -> list[Path]:
@@ -89,7 +89,7 @@ def write_hq_song(root: Path, name: str, stems: dict[str, np.ndarray], rate: int
 
 
 def test_scored_sources_drop_silent_targets_and_add_residual(tmp_path):
-    from mss.scoring import SongAudio, reference_reader, scored_sources
+    from mss.evaluation.scoring import SongAudio, reference_reader, scored_sources
 
     rng = np.random.default_rng(1)
     stems = {n: (0.1 * rng.standard_normal((2, 5000))).astype(np.float32) for n in ev.SOURCES}
@@ -264,7 +264,7 @@ def test_checkpoints_sharing_a_file_name_get_distinct_method_names(tmp_path):
 
 
 def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):
-    from mss.scoring import SongAudio
+    from mss.evaluation.scoring import SongAudio
 
     real = SongAudio.references
     bad = songs[0]
@@ -330,7 +330,7 @@ def test_cli_defaults_to_the_committed_checkpoints(tmp_path, monkeypatch, capsys
 
 @pytest.mark.parametrize("alpha", [1.0, 2.0])
 def test_irm_by_spans_equals_the_whole_song_irm(alpha):
-    from mss.oracles import ideal_ratio_mask, ideal_ratio_mask_span
+    from mss.evaluation.oracles import ideal_ratio_mask, ideal_ratio_mask_span
 
     rng = np.random.default_rng(3)
     length = 44100 * 2 + 777
@@ -351,7 +351,7 @@ def test_stem_mp4_oracles_are_scored(tmp_path):
     them (one decode per song, into the decoded-audio cache) and the oracles score."""
     import stempeg
 
-    from mss.scoring import SongAudio
+    from mss.evaluation.scoring import SongAudio
 
     clip = Path(stempeg.example_stem_path())
     (tmp_path / "data" / "test").mkdir(parents=True)

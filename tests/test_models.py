@@ -91,15 +91,25 @@ def test_stft_istft_round_trip():
     assert torch.allclose(istft(spec, 1024, 256, 12345), wave, atol=1e-5)
 
 
-def test_unet_mask_of_ones_gives_back_mixture():
-    model = tiny("unet")
+def masked_mixture(model, mix, masks):
+    """The UNet's estimate written out here, independently of the model: iSTFT(mask x X), mixture phase."""
+    spec = model.spectrogram(mix).unsqueeze(1)  # (B, 1, C, F, N)
+    return istft(masks * spec, model.config.n_fft, model.config.hop_length, mix.shape[-1])
+
+
+def test_unet_all_pass_masks_give_back_the_mixture():
+    """With the masking stage forced to all-ones (sigmoid of +inf) forward hands back the mixture, and
+    with all-zeros silence: the mixture phase and the iSTFT lose nothing."""
     mix = torch.randn(2, 2, 5001, generator=torch.Generator().manual_seed(2))
-    ones = torch.ones(2, 4, 2, *model.magnitude(mix).shape[-2:])
-    stems = model.apply_masks(mix, ones)
-    assert stems.shape == (2, 4, 2, 5001)
-    for s in range(4):
-        assert torch.allclose(stems[:, s], mix, atol=1e-5)
-    assert torch.allclose(model.apply_masks(mix, torch.zeros_like(ones)), torch.zeros(2, 4, 2, 5001))
+    for bias, expected in ((float("inf"), mix), (float("-inf"), torch.zeros_like(mix))):
+        model = tiny("unet").eval()
+        with torch.no_grad():
+            model.output.weight.zero_()
+            model.output.bias.fill_(bias)
+            stems = model(mix)
+        assert stems.shape == (2, 4, 2, 5001)
+        for s in range(4):
+            assert torch.allclose(stems[:, s], expected, atol=1e-5)
 
 
 def test_unet_masks_in_unit_interval_and_forward_uses_them():
@@ -109,9 +119,22 @@ def test_unet_masks_in_unit_interval_and_forward_uses_them():
         masks = model.forward_masks(model.magnitude(mix))
         assert masks.shape == (1, 4, 2, 129, 4000 // 64 + 1)
         assert masks.min() >= 0 and masks.max() <= 1
-        assert torch.allclose(model(mix), model.apply_masks(mix, masks), atol=1e-6)
-    for norm in ("log1p", "affine"):
-        assert tiny("unet", input_norm=norm).magnitude(mix).min() >= 0
+        assert torch.allclose(model(mix), masked_mixture(model, mix, masks), atol=1e-6)
+
+
+def test_unet_input_norm_log1p_is_the_affine_path_on_log_magnitudes():
+    """input_norm="log1p" compresses the magnitudes before the network; "affine" feeds them as they are.
+    With the same weights, the log1p model on |X| equals the affine model on log1p(|X|), and differs from
+    the affine model on |X| (so the option reaches the network)."""
+    mix = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(3)) * 3.0
+    log_model = tiny("unet", input_norm="log1p").eval()
+    affine_model = tiny("unet", input_norm="affine").eval()
+    affine_model.load_state_dict(log_model.state_dict())
+    with torch.inference_mode():
+        magnitude = log_model.magnitude(mix)
+        log_masks = log_model.forward_masks(magnitude)
+        assert torch.allclose(log_masks, affine_model.forward_masks(torch.log1p(magnitude)), atol=1e-6)
+        assert (log_masks - affine_model.forward_masks(magnitude)).abs().max() > 1e-3
 
 
 def test_unet_masked_magnitudes_share_the_forward_path():

@@ -11,7 +11,7 @@ import pytest
 from helpers import make_tiny_checkpoints
 from PIL import Image
 
-import mss.evaluate as ev
+import mss.evaluation as ev
 from mss.report import build_report, main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

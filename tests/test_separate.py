@@ -14,9 +14,10 @@ from torch import nn
 
 from mss.audio import load_audio, resample
 from mss.checkpoint import save_checkpoint
+from mss.chunking import apply_overlap_add
 from mss.errors import AudioError
 from mss.models import build_model, preset
-from mss.separate import apply_overlap_add, main, separate, separate_file, shift_average, song_name
+from mss.separate import main, separate, separate_file, shift_average, song_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = 1000

@@ -634,7 +634,8 @@ def test_excerpt_sdr_is_that_of_the_rated_excerpt(planted, rendered):
     mixture against the planted vocals on exactly the excerpt (loudness gain undone), the hidden reference
     is infinite, and the table is cached beside the stimuli."""
     from listening_study.excerpt_sdr import CACHE_NAME, study_excerpt_sdr
-    from mss.browser import median_sdr, window_sdr_frames
+    from mss.evaluation.frame_sdr import window_sdr_frames
+    from mss.evaluation.museval_format import median_sdr
 
     root, _ = planted
     _, stimuli = rendered

@@ -117,7 +117,7 @@ def test_losses_and_sdr_against_known_values():
 def test_unet_trains_on_masked_magnitudes_and_demucs_on_waveforms(one_torch_thread):
     """The UNet's training loss is L1(M * |X|, |S|), without the iSTFT/STFT round trip; Demucs' is L1 on
     waveforms. Checked on the value a real optimiser step reports."""
-    from training.loop import make_trainer
+    from training.trainer import make_trainer
 
     torch.manual_seed(0)
     mix = torch.randn(2, 2, 8000)
@@ -146,7 +146,7 @@ def test_loss_falls_and_checkpoint_reloads(arch, lr, steps, tiny_dataset, tmp_pa
     """Overfit 4 fixed chunks: the loss of the last steps is well below the first; reload is exact."""
     from mss.data import DataConfig, TrainChunks, open_db
     from mss.models import load_model
-    from training.loop import make_trainer
+    from training.trainer import make_trainer
 
     torch.set_num_threads(1)
     config = make_config(
@@ -176,7 +176,7 @@ def test_bf16_training_runs_and_its_loss_stays_close_to_float32(arch, lr, tiny_d
     """The same steps on the same chunks from the same weights, float32 and bfloat16 autocast: the losses
     agree within the rounding bf16 adds, the weights stay float32, and the loss falls under both."""
     from mss.data import DataConfig, TrainChunks, open_db
-    from training.loop import amp_dtype, make_trainer
+    from training.trainer import amp_dtype, make_trainer
 
     torch.set_num_threads(1)
     chunks = TrainChunks(

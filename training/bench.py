@@ -18,11 +18,12 @@ import time
 
 import torch
 
+from mss.data import open_db
 from mss.data.datasets import DataConfig, TrainChunks
-from mss.data.musdb_io import open_db
 from training.config import make_config, parse_assignment
 from training.distributed import DistContext
-from training.loop import amp_dtype, make_loader, make_trainer
+from training.loop import make_loader
+from training.trainer import amp_dtype, make_trainer
 
 
 def bench_one(config, db, steps: int, warmup: int) -> dict:

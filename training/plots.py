@@ -1,19 +1,18 @@
-"""Loss and validation-SDR curves of a run, drawn from its metrics history (matplotlib, Agg)."""
+"""Loss and validation-SDR curves of a run, drawn from its metrics history (matplotlib's object API: no
+pyplot, no backend switched for the process)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def plot_curves(history: list[dict], path: str | Path) -> Path:
     """Two panels: train/valid loss per epoch, and validation SDR per source and mean (dB)."""
     path = Path(path)
-    figure, (loss_axis, sdr_axis) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    figure = Figure(figsize=(11, 4), layout="constrained")
+    loss_axis, sdr_axis = figure.subplots(1, 2)
     epochs = [record["epoch"] for record in history]
     loss_axis.plot(epochs, [record["train_loss"] for record in history], marker="o", label="train")
     valid = [r for r in history if r.get("valid_loss") is not None]
@@ -58,5 +57,4 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     if validated:
         sdr_axis.legend(fontsize=8)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path

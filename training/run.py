@@ -16,7 +16,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from mss.errors import MSSError
 from training.config import CLI_KEYS, PRESETS, TrainConfig, make_config, parse_assignment, unknown_key_message
+from training.distributed import init_distributed, shutdown
+from training.loop import train
+from training.validation import best_criterion, unscored_targets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,10 +85,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
 
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
-    from mss.errors import MSSError
-    from training.distributed import init_distributed, shutdown
-    from training.loop import train
-
     try:
         ctx = init_distributed(config.device)
     except ValueError as exc:  # e.g. --device cuda on a machine without CUDA
@@ -107,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def best_summary(history: list[dict], targets) -> str:
     """How best.pt was chosen, for the last line of a run."""
-    from training.validation import best_criterion, unscored_targets
-
     scored = [(criterion, record) for record in history if (criterion := best_criterion(record, targets))]
     if not scored:
         return "no epoch was validated"

@@ -23,16 +23,17 @@ import torch
 
 from mss.checkpoint import load_checkpoint, save_checkpoint
 from mss.errors import CheckpointError
+from mss.files import TEMP_GLOB, write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 CURVES_FILE = "curves.png"
-#: temp files of this module's writes (fixed names) and of save_checkpoint's (``.<name>.<random>.tmp``)
-TEMP_PATTERNS: tuple[str, ...] = (
-    f".{LAST_FILE}.*.tmp", f".{BEST_FILE}.*.tmp", f".{METRICS_FILE}.tmp", f".{CONFIG_FILE}.tmp"
-)  # fmt: skip
+#: temp files of this module's atomic writes (``mss.files.atomic_path``: ``.<name>.<pid>.<random>.tmp``)
+TEMP_PATTERNS: tuple[str, ...] = tuple(
+    TEMP_GLOB.format(name=name) for name in (LAST_FILE, BEST_FILE, METRICS_FILE, CONFIG_FILE)
+)
 
 
 def remove_temp_files(out_dir: Path) -> list[Path]:
@@ -57,20 +58,9 @@ def temp_files_removed_on_failure(out_dir: Path, enabled: bool = True) -> Iterat
         raise
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """temp file + os.replace; the temp file is removed when the write fails."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def write_json(path: Path, data: dict) -> None:
     """Atomic JSON write (temp file + os.replace)."""
-    _atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_metrics(out_dir: Path) -> list[dict]:
@@ -103,7 +93,7 @@ def truncate_metrics(out_dir: Path, last_epoch: int) -> list[dict]:
     if not path.exists():
         return []
     kept = [record for record in read_metrics(out_dir) if record["epoch"] <= last_epoch]
-    _atomic_write_text(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept))
+    write_text_atomic(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept))
     return kept
 
 

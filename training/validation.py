@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from mss.errors import MSSError
+from mss.separate import separate
 from training.distributed import DistContext, all_reduce_sum
 from training.losses import global_sdr
 
@@ -65,8 +66,6 @@ def validate(
     Returns ``{"valid_loss", "valid_sdr": {source: dB, "mean": dB}, "valid_sdr_mixture": {...},
     "valid_songs"}``, the mixture SDR being the score of the unprocessed mix as the estimate of every source.
     """
-    from mss.separate import separate
-
     sources = tuple(model.sources)
     # per source: [sum of SDR, sum of mixture SDR, number of songs where the source is present]
     sums = torch.zeros(len(sources), 3, dtype=torch.float64)

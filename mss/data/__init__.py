@@ -1,27 +1,27 @@
 """Data layer: open datasets through musdb, training chunks, evaluation songs, augmentations.
 
-The generator (``mss.data.synth``) is imported lazily by ``ensure_default_dataset``, so everything here works
+The generator (``mss.data.synth``) is imported lazily by ``ensure_default_dataset`` (mss.data.default_dataset), so everything here works
 without it. musdb/stempeg are imported lazily too (they need ffmpeg at import time).
 """
 
 from mss.data.augment import augment, channel_swap, random_gain, sign_flip
 from mss.data.datasets import DataConfig, Song, SongDataset, TrainChunks, collate_chunks
-from mss.data.musdb_io import (
+from mss.data.default_dataset import default_root, ensure_default_dataset, is_dataset_built
+from mss.data.musdb_io import available_targets, find_track, open_db
+from mss.data.song_check import SongCheck
+from mss.data.tracks import (
     Part,
     TrackInfo,
     TrackReader,
-    available_targets,
-    default_root,
-    ensure_default_dataset,
-    find_track,
-    is_dataset_built,
-    open_db,
     plan_parts,
+    read_part,
+    read_parts,
+    read_wav,
     song_check,
     track_info,
+    track_recipes,
     track_stems,
 )
-from mss.data.song_check import SongCheck
 from mss.errors import InvalidSongError
 
 __all__ = [
@@ -44,9 +44,13 @@ __all__ = [
     "is_dataset_built",
     "open_db",
     "plan_parts",
+    "read_part",
+    "read_parts",
+    "read_wav",
     "random_gain",
     "sign_flip",
     "song_check",
     "track_info",
+    "track_recipes",
     "track_stems",
 ]

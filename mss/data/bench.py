@@ -20,8 +20,8 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 
 from mss import SOURCES
+from mss.data import open_db
 from mss.data.datasets import DataConfig, TrainChunks, collate_chunks
-from mss.data.musdb_io import open_db
 
 
 def dataset_throughput(

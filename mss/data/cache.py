@@ -35,9 +35,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mss.audio import temp_file, write_text_atomic
+from mss.audio import check_finite, read_stems, resample
 from mss.data.song_check import SongCheck, check_streams, is_current
-from mss.errors import DatasetError, MSSError
+from mss.errors import AudioError, DatasetError, MSSError
+from mss.files import atomic_path, write_text_atomic
 
 #: Bumped when the stored format or the decoding/resampling changes (old entries are then ignored).
 CACHE_VERSION: int = 1
@@ -100,20 +101,11 @@ def decode_stream(info, source: str) -> tuple[np.ndarray, int]:
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise DatasetError(f"cannot read {path}: {exc}") from exc
         return np.ascontiguousarray(audio.T), int(rate)
-    from mss.audio import require_ffmpeg
-
-    require_ffmpeg()
-    import stempeg  # lazily: it probes ffmpeg at import time
-
     stream = dict(info.stem_ids)[source]
     try:
-        audio, rate = stempeg.read_stems(path, stem_id=stream, dtype=np.float32, always_3d=False)
-    except Exception as exc:  # stempeg/ffmpeg raise bare exceptions
-        raise DatasetError(f"cannot decode stream {stream} ({source}) of {path} with ffmpeg: {exc}") from exc
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 1:
-        audio = audio[:, None]
-    return np.ascontiguousarray(audio.T), int(rate)
+        return read_stems(path, stream)
+    except AudioError as exc:
+        raise DatasetError(f"{source} of {info.key!r}: {exc}") from exc
 
 
 def stored_stream(info, source: str, spec: CacheSpec) -> tuple[np.ndarray, int]:
@@ -122,8 +114,6 @@ def stored_stream(info, source: str, spec: CacheSpec) -> tuple[np.ndarray, int]:
     The whole stream is decoded and resampled in one piece (no chunk edges), then quantized; reading a
     cached chunk returns exactly ``dequantize(stored_stream(...)[0])[:, start:start + length]``.
     """
-    from mss.audio import check_finite, resample
-
     audio, rate = decode_stream(info, source)
     check_finite(audio, f"{info.file(source)} ({info.key}, {source})", 0, rate)
     if spec.sample_rate is not None and rate != spec.sample_rate:
@@ -316,8 +306,7 @@ class AudioCache:
             rate,
             lambda name, start, n: dequantize(decoded[names.index(name)][:, start : start + n]),
         )
-        tmp = temp_file(self.root, f".{path.stem}.", ".npy.tmp")  # created with the umask's mode
-        try:
+        with atomic_path(path, ".npy.tmp") as tmp:  # created with the umask's mode
             out = np.lib.format.open_memmap(
                 tmp, mode="w+", dtype=self.spec.dtype, shape=(len(names), channels.pop(), length)
             )
@@ -325,10 +314,6 @@ class AudioCache:
                 out[k] = audio[:, :length]
             out.flush()
             del out
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         meta = {
             "version": CACHE_VERSION,
             "track": info.key,
@@ -340,9 +325,7 @@ class AudioCache:
             "source_lengths": [int(audio.shape[-1]) for audio in decoded],
             "check": check.to_dict(),  # kept with the entry: a song is measured once (refused in open)
         }
-        meta_tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-        meta_tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(meta_tmp, path.with_suffix(".json"))
+        write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=1))
         return CachedSong(path, meta)
 
     def estimate_bytes(self, infos: Sequence) -> int:

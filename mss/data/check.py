@@ -12,9 +12,10 @@ import argparse
 import math
 import sys
 
-from mss.data.musdb_io import open_db, song_check, track_info
+from mss.data.musdb_io import open_db
 from mss.data.real_clips import real_clips_dataset
 from mss.data.song_check import LENGTH_TOLERANCE_S, RESIDUAL_BOUND
+from mss.data.tracks import song_check, track_info
 from mss.errors import MSSError
 
 

@@ -20,7 +20,7 @@ from mss import MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
 from mss.data.augment import augment_params
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
-from mss.data.musdb_io import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
+from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
 
 #: Redraws of a silent anchor target before the last draw is accepted as it is.

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mss.audio import check_finite, resample
-from mss.errors import AudioError
-
-from .datasets import Song
+from mss.audio import check_finite, read_stems, resample
+from mss.data.datasets import Song
+from mss.data.default_dataset import default_root
+from mss.errors import AudioError, DatasetError
 
 #: MUSDB18 stem-file stream order.
 STREAMS = ("mixture", "drums", "bass", "other", "vocals")
@@ -33,7 +33,7 @@ def find_real_clips() -> list[Path]:
     if not configured:
         configured = [SHARED_SAMPLE]
         try:
-            import stempeg
+            import stempeg  # lazily: it probes ffmpeg at import time; only its example clip's path is needed
 
             configured.append(Path(stempeg.example_stem_path()))
         except ImportError:
@@ -65,15 +65,12 @@ def load_real_clip(path: Path, targets: tuple[str, ...], sample_rate: int) -> So
     missing = lacking_stems(targets)
     if missing:
         raise AudioError(f"{path}: MUSDB18 stem files have no {', '.join(missing)} stem")
-    import stempeg
-
     try:
-        stems, rate = stempeg.read_stems(str(path), dtype=np.float32)  # (streams, T, C)
-    except Exception as exc:  # stempeg raises ffmpeg's errors of several kinds
+        audio, rate = read_stems(path)  # (streams, C, T)
+    except AudioError as exc:
         raise AudioError(f"cannot read the stem file {path}: {exc}") from None
-    if stems.ndim != 3 or stems.shape[0] != len(STREAMS):
-        raise AudioError(f"{path}: expected {len(STREAMS)} streams (MUSDB18 layout), got shape {stems.shape}")
-    audio = np.ascontiguousarray(stems.transpose(0, 2, 1))  # (streams, C, T)
+    if audio.ndim != 3 or audio.shape[0] != len(STREAMS):
+        raise AudioError(f"{path}: expected {len(STREAMS)} streams (MUSDB18 layout), got shape {audio.shape}")
     check_finite(audio, str(path), 0, int(rate))
     audio = resample(audio, int(rate), sample_rate)
     mix = audio[0]
@@ -107,14 +104,10 @@ def real_clips_dataset(root: Path | None = None) -> Path:
     """A MUSDB18-layout folder whose ``train/`` links every clip of :func:`find_real_clips` (made afresh
     each call, so it follows what is at hand); default ``$MSS_DATA_DIR/real-clips`` or
     ``~/.cache/mss/datasets/real-clips``. Raises DatasetError when no clip is found."""
-    from mss.errors import DatasetError
-
     clips = find_real_clips()
     if not clips:
         raise DatasetError("no real MUSDB18 clip found (set MSS_REAL_CLIPS, or install stempeg)")
     if root is None:
-        from mss.data.musdb_io import default_root
-
         root = default_root().parent / "real-clips"  # beside the embedded default dataset
     train = Path(root) / "train"
     train.mkdir(parents=True, exist_ok=True)

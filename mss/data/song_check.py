@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from mss import SOURCES
-from mss.audio import write_text_atomic
 from mss.errors import InvalidSongError
+from mss.files import write_text_atomic
 
 #: Largest accepted ``||mix - sum(stems)|| / ||mix||`` (see the module docstring for the measurements).
 RESIDUAL_BOUND: float = 0.5

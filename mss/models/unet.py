@@ -126,14 +126,6 @@ class UNet(SeparatorBase):
         x = crop_to(self.output(x), (bins, frames))  # (B, S*C, F, N)
         return torch.sigmoid(x).view(batch, len(self.config.sources), channels, bins, frames)
 
-    masks = forward_masks
-
-    def apply_masks(self, mix: Tensor, masks: Tensor) -> Tensor:
-        """mix: (B, C, T), masks: (B, S, C, F, N) -> stems (B, S, C, T) with the mixture phase."""
-        spec = self.spectrogram(mix).unsqueeze(1)  # (B, 1, C, F, N) complex
-        estimates = masks * spec  # (B, S, C, F, N): mask x magnitude, mixture phase
-        return istft(estimates, self.config.n_fft, self.config.hop_length, mix.shape[-1])
-
     def _masks_of(self, mix: Tensor) -> tuple[Tensor, Tensor]:
         """mix: (B, C, T) -> (masks (B, S, C, F, N), mixture spectrogram (B, C, F, N) complex).
 

@@ -16,6 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from mss import SOURCES
+from mss.audio import require_ffmpeg
 from mss.errors import DatasetError
 
 FORMATS: tuple[str, ...] = ("wav", "stems")
@@ -116,8 +117,6 @@ def write_stems_song(stems: dict[str, np.ndarray], sample_rate: int, path: Path)
     so before AAC coding the mixture stream is exactly the sum of the four source streams; after
     decoding they differ by the coding error, as in MUSDB18.
     """
-    from mss.audio import require_ffmpeg
-
     require_ffmpeg()
     import stempeg  # lazily: it probes ffmpeg at import time
 

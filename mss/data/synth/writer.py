@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.audio import require_ffmpeg
 from mss.errors import DatasetError
 
 from .formats import STEM_STREAMS, check_format, encoding, write_stems_song, write_wav_song
@@ -122,8 +123,6 @@ def generate_dataset(
     root = Path(root).expanduser().absolute()
     _check_root(root, overwrite)
     if format == "stems":
-        from mss.audio import require_ffmpeg
-
         require_ffmpeg()  # fail before rendering anything
     if jobs > 1:
         Renderer().close()  # fail early (MissingDependencyError) when FluidSynth is unusable

@@ -1,4 +1,4 @@
-"""Figures of the comparison report (matplotlib, Agg): score boxplots, spectrogram excerpts, training
+"""Figures of the comparison report (matplotlib's object API, no pyplot: nothing global): score boxplots, spectrogram excerpts, training
 curves and the curriculum ablation. Every function writes one PNG and returns its path.
 """
 
@@ -7,15 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from mss.spectrogram import spectrogram_figure  # noqa: E402
+from mss import SOURCES
+from mss.report.spectrogram import spectrogram_figure
 
 DPI = 100
 
@@ -23,7 +21,6 @@ DPI = 100
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=DPI)
-    plt.close(figure)
     return path
 
 
@@ -31,19 +28,12 @@ def boxplots(
     per_track: pd.DataFrame, path: Path, metric: str = "SDR", methods: Sequence[str] | None = None
 ) -> Path:
     """One panel per target: the distribution over songs of ``metric`` (frame medians) for each method."""
-    from mss import SOURCES
-
     targets = sorted(
         dict.fromkeys(per_track["target"]), key=lambda t: SOURCES.index(t) if t in SOURCES else 99
     )
     methods = list(methods or dict.fromkeys(per_track["method"]))
-    figure, axes = plt.subplots(
-        1,
-        len(targets),
-        figsize=(max(4.0, 1.0 + 0.7 * len(methods)) * len(targets), 4.2),
-        squeeze=False,
-        layout="constrained",
-    )
+    figure = Figure(figsize=(max(4.0, 1.0 + 0.7 * len(methods)) * len(targets), 4.2), layout="constrained")
+    axes = figure.subplots(1, len(targets), squeeze=False)
     for axis, target in zip(axes[0], targets, strict=True):
         part = per_track[per_track["target"] == target]
         data = [part.loc[part["method"] == m, metric].dropna().to_numpy() for m in methods]
@@ -72,7 +62,8 @@ def spectrogram_excerpt(
 
 def training_curves(runs: dict[str, list[dict]], path: Path) -> Path:
     """Training loss (left) and validation mean SDR (right) per epoch for every run."""
-    figure, (loss_axis, sdr_axis) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    figure = Figure(figsize=(12, 4.2), layout="constrained")
+    loss_axis, sdr_axis = figure.subplots(1, 2)
     for name, history in runs.items():
         epochs = [r.get("epoch") for r in history]
         line = loss_axis.plot(
@@ -111,7 +102,8 @@ def budget_curves(runs: dict[str, list[dict]], path: Path) -> Path:
     """The verdict against the budget: validation SDR (solid) and real-clip SDR (dotted) of every run
     against optimiser steps (left) and CPU hours (right, ``cpu_s`` of training.loop), with the epoch that
     best.pt holds (best validation SDR: the checkpoint a run hands on) marked by a star."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    figure = Figure(figsize=(12, 4.4), layout="constrained")
+    axes = figure.subplots(1, 2)
     for name, history in runs.items():
         scored = [r for r in history if (r.get("valid_sdr") or {}).get("mean") is not None]
         if not scored:
@@ -146,7 +138,8 @@ def budget_curves(runs: dict[str, list[dict]], path: Path) -> Path:
 
 def ablation_plot(pairs: dict[str, dict[bool, list[dict]]], path: Path) -> Path:
     """Validation SDR per epoch with the curriculum on (solid) and off (dashed), one colour per model."""
-    figure, axis = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    axis = figure.subplots()
     for index, (label, runs) in enumerate(pairs.items()):
         color = f"C{index}"
         for curriculum, history in sorted(runs.items(), reverse=True):

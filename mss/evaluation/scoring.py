@@ -1,13 +1,13 @@
 """Scoring one song, streamed: every method of a song scored from one decode of its files, in memory
 bounded by a block, not by the song's length.
 
-The evaluation driver (``mss.evaluate``) hands a worker one ``SongJob`` per song; the worker opens the
+The evaluation driver (``mss.evaluation.driver``) hands a worker one ``SongJob`` per song; the worker opens the
 song (``SongAudio``: wav files read at an offset, ``.stem.mp4`` or non-44.1 kHz songs through the
 decoded-audio cache at 44.1 kHz, streams cropped to a common length), finds the sources BSS Eval sees
 (targets that are not silent, plus the residual when the targets do not cover the mixture), computes the
-references' correlations once (``mss.bsseval.ReferenceCorrelations``), then scores each method's
+references' correlations once (``mss.evaluation.bsseval.ReferenceCorrelations``), then scores each method's
 estimates with them: model estimates read from the separated wavs, oracle estimates computed span by
-span (``mss.oracles.ideal_ratio_mask_span``).
+span (``mss.evaluation.oracles.ideal_ratio_mask_span``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,25 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from mss import MUSDB_SAMPLE_RATE
+from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import SILENCE_DB
-from mss.data.musdb_io import song_check
+from mss.data import (
+    find_track,
+    open_db,
+    plan_parts,
+    read_part,
+    read_wav,
+    song_check,
+    track_info,
+    track_recipes,
+)
+from mss.data.cache import AudioCache, CacheSpec
 from mss.errors import AudioError, DatasetError
-from mss.memory import reset_peak, status_mb
+from mss.evaluation.bsseval import BSSEvalConfig, ReferenceCorrelations, bss_eval_v4
+from mss.evaluation.methods import Method
+from mss.evaluation.museval_format import HOP_S, WINDOW_S, frame_samples, track_store, write_track_json
+from mss.evaluation.oracles import ORACLES, ideal_ratio_mask_span
+from mss.memory import peak_rss_mb, reset_peak
 
 #: Samples read at a time when a whole song is scanned (peaks, silence): 30 s at 44.1 kHz.
 SCAN_BLOCK: int = 30 * MUSDB_SAMPLE_RATE
@@ -44,29 +58,27 @@ Reader = Callable[[int, int], np.ndarray]  # (start, stop) -> (S, C, stop - star
 @dataclass(frozen=True)
 class SongSpec:
     """What a worker needs to open one song without listing the dataset again (picklable): the track's
-    files (``mss.data.musdb_io.TrackInfo``) and the parts its targets are read as (``Part``)."""
+    files (``mss.data.TrackInfo``) and the parts its targets are read as (``mss.data.Part``);
+    ``cache_root``: the decoded-audio cache folder (None: ``mss.data.cache.default_cache_dir()``)."""
 
-    info: object  # mss.data.musdb_io.TrackInfo
-    parts: tuple  # of mss.data.musdb_io.Part, one per target
+    info: object  # mss.data.TrackInfo
+    parts: tuple  # of mss.data.Part, one per target
     targets: tuple[str, ...]
+    cache_root: str | None = None
 
     @property
     def name(self) -> str:
         return self.info.name
 
     @classmethod
-    def of_track(cls, track, targets: Sequence[str]) -> SongSpec:
+    def of_track(cls, track, targets: Sequence[str], cache_root: str | None = None) -> SongSpec:
         """From a ``musdb`` track (reads wav headers)."""
-        from mss.data.musdb_io import _track_setup, plan_parts, track_info
-
-        parts, _ = plan_parts(*_track_setup(track), tuple(targets))
-        return cls(track_info(track), tuple(parts), tuple(targets))
+        parts, _ = plan_parts(*track_recipes(track), tuple(targets))
+        return cls(track_info(track), tuple(parts), tuple(targets), cache_root)
 
     @classmethod
     def find(cls, root: str | os.PathLike, subset: str, track_name: str, targets: Sequence[str]) -> SongSpec:
         """Lists the dataset (``open_db``) and picks ``track_name``."""
-        from mss.data import find_track, open_db
-
         return cls.of_track(find_track(open_db(root, subset=subset), track_name), targets)
 
 
@@ -79,8 +91,6 @@ class SongAudio:
     """
 
     def __init__(self, spec: SongSpec):
-        from mss.data.cache import AudioCache, CacheSpec
-
         self.spec = spec
         self.name = spec.name
         self.targets = spec.targets
@@ -91,7 +101,7 @@ class SongAudio:
             # decoded (and resampled to 44.1 kHz) once, then read by slices like the wav files; the song
             # check is measured when the entry is built, and open() refuses a song that fails it
             rate = None if self.info.rate == MUSDB_SAMPLE_RATE else MUSDB_SAMPLE_RATE
-            cache = AudioCache(spec=CacheSpec(rate, "float32"))
+            cache = AudioCache(spec.cache_root, CacheSpec(rate, "float32"))
             self.entry = cache.open(self.info)
             self.check = cache.check(self.info, self.entry).require()
             self.length = self.entry.num_samples
@@ -109,8 +119,6 @@ class SongAudio:
 
     def _read(self, source: str, start: int, length: int) -> np.ndarray:
         """(C, length) of one stream at 44.1 kHz (cache entries were checked for NaN when built)."""
-        from mss.data.musdb_io import read_wav
-
         if self.entry is not None:
             return self.entry.read(source, start, length)
         return read_wav(self.info.file(source), start, length)
@@ -121,8 +129,6 @@ class SongAudio:
 
     def references(self, start: int, stop: int) -> np.ndarray:
         """(S, C, stop - start): one row per target (a target may be a sum, e.g. other - piano)."""
-        from mss.data.musdb_io import read_part
-
         return np.stack([read_part(part, self._read, start, stop - start) for part in self.parts])
 
     def notes(self) -> list[str]:
@@ -182,8 +188,6 @@ def scored_sources(song: SongAudio) -> ScoredSources:
     when the targets do not cover the four MUSDB stems, the residual ``mixture - sum(targets)`` is added
     (as SiSEC scores vocals against the accompaniment), so interference is measured against the whole
     mixture."""
-    from mss import SOURCES
-
     levels = peaks_db(song.references, song.length)
     names, rows, silent = [], [], []
     for row, (name, level) in enumerate(zip(song.targets, levels, strict=True)):
@@ -227,8 +231,6 @@ def wav_estimate_reader(song: SongAudio, sources: ScoredSources, folder: Path) -
             raise AudioError(f"separated estimate missing: {path}")
 
     def read_target(name: str, start: int, stop: int) -> np.ndarray:
-        from mss.data.musdb_io import read_wav
-
         return read_wav(str(paths[name]), start, stop - start)
 
     def read_all(start: int, stop: int) -> np.ndarray:
@@ -255,14 +257,12 @@ ORACLE_SPAN: int = 10 * MUSDB_SAMPLE_RATE
 
 
 def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources, scratch: Path) -> Reader:
-    """Estimates of a baseline (mss.oracles.ORACLES) over the scored sources.
+    """Estimates of a baseline (``ORACLES``) over the scored sources.
 
     IRM estimates are rendered once, span by span (``ideal_ratio_mask_span``, equal to the whole-song
     IRM), into a float32 file in ``scratch``, and read from there: BSS Eval reads every estimate
     in two passes and in blocks of its own, and recomputing STFTs for each read cost 4x the scoring.
     """
-    from mss.oracles import ORACLES, ideal_ratio_mask_span
-
     references = reference_reader(song, sources)
     if name == "MIX":
         return lambda a, b: np.repeat(song.mixture(a, b)[None].astype(np.float64), len(sources.names), 0)
@@ -301,7 +301,7 @@ def oracle_estimate_reader(name: str, song: SongAudio, sources: ScoredSources, s
 class MethodTask:
     """One method to score on the job's song: where its estimates are and where its JSON goes."""
 
-    method: object  # mss.evaluate.Method (kept generic: no import circle)
+    method: Method
     estimates_dir: str | None
     json_path: str
 
@@ -339,12 +339,6 @@ class SongResult:
     condition: float = float("nan")  # of the references' projection system (mss.bsseval); NaN: not scored
 
 
-def peak_rss_mb() -> float:
-    """VmHWM of this process in MB (0 where /proc is not available)."""
-    peak = status_mb("VmHWM")
-    return 0.0 if peak is None else peak
-
-
 def score_song(job: SongJob) -> SongResult:
     """Score every task of ``job``; never raises (a failure is reported per task or for the song).
 
@@ -360,9 +354,6 @@ def score_song(job: SongJob) -> SongResult:
 
 
 def _score_song(job: SongJob) -> SongResult:
-    from mss.bsseval import BSSEvalConfig, ReferenceCorrelations
-    from mss.evaluate import HOP_S, WINDOW_S
-
     reset_peak()
     start = time.perf_counter()
     try:
@@ -376,7 +367,7 @@ def _score_song(job: SongJob) -> SongResult:
         if sources.names:
             references = reference_reader(song, sources)
             config = BSSEvalConfig(
-                window=int(WINDOW_S * MUSDB_SAMPLE_RATE), hop=int(HOP_S * MUSDB_SAMPLE_RATE)
+                window=frame_samples(MUSDB_SAMPLE_RATE, WINDOW_S), hop=frame_samples(MUSDB_SAMPLE_RATE, HOP_S)
             )
             correlations = ReferenceCorrelations.compute(
                 references, song.length, len(sources.names), song.channels, config
@@ -410,9 +401,6 @@ def _score_tasks(
     scratch: Path,
 ) -> list[TaskResult]:
     """Each method of the song scored against the shared ``correlations`` (None: nothing to score)."""
-    from mss.bsseval import bss_eval_v4
-    from mss.evaluate import track_store, write_track_json
-
     references = reference_reader(song, sources)
 
     results = []

@@ -21,9 +21,11 @@ import numpy as np
 import pandas as pd
 
 from mss import MUSDB_SAMPLE_RATE
+from mss.audio import load_audio
 from mss.errors import MSSError
-from mss.report_figures import ablation_plot, boxplots, budget_curves, spectrogram_excerpt, training_curves
-from mss.report_tables import FLOOR, aggregate, method_names, sdr_overview, track_table
+from mss.evaluation import load_song
+from mss.evaluation.tables import FLOOR, aggregate, format_cell, method_names, sdr_overview, track_table
+from mss.report.figures import ablation_plot, boxplots, budget_curves, spectrogram_excerpt, training_curves
 
 #: Length of each spectrogram excerpt (s), centred on the loudest second of the target.
 EXCERPT_S: float = 4.0
@@ -71,7 +73,7 @@ class Report:
         rows = []
         for index, row in enumerate(frame.itertuples(index=False)):
             css = f' class="{row_classes[index]}"' if row_classes and row_classes[index] else ""
-            cells = "".join(f"<td>{html.escape(_cell(v, digits))}</td>" for v in row)
+            cells = "".join(f"<td>{html.escape(format_cell(v, digits))}</td>" for v in row)
             rows.append(f"<tr{css}>{cells}</tr>")
         self.parts.append(
             f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -87,12 +89,6 @@ class Report:
         path = self.out_dir / "index.html"
         path.write_text(page)
         return path
-
-
-def _cell(value, digits: int) -> str:
-    if isinstance(value, float | np.floating):
-        return "–" if np.isnan(value) else f"{value:.{digits}f}"
-    return str(value)
 
 
 # ------------------------------------------------------------------------------------------ sections
@@ -197,8 +193,6 @@ def _summary(report: Report, table: pd.DataFrame, info: dict) -> None:
 def spectrogram_section(
     report: Report, eval_dir: Path, info: dict, excerpts: int, targets: Sequence[str] | None
 ) -> None:
-    from mss.evaluate import load_song
-
     report.heading("Spectrograms of excerpts")
     models = {
         n: m for n, m in info.get("methods", {}).items() if m.get("kind") == "model" and m.get("cache_key")
@@ -228,8 +222,6 @@ def spectrogram_section(
         except (MSSError, OSError) as exc:
             report.note(f"{song}: cannot read the references ({exc}); excerpt skipped.")
             continue
-        from mss.audio import load_audio
-
         for target, reference in zip(targets, references, strict=True):
             start, end = _loudest_excerpt(reference, MUSDB_SAMPLE_RATE)
             panels = [("mixture", mixture), (f"reference {target}", reference)]

@@ -1,4 +1,4 @@
-"""python -m mss.scale_bench --root ROOT [--root ROOT2 ...]: how the project copes with full-length songs.
+"""python -m mss.bench.scale --root ROOT [--root ROOT2 ...]: how the project copes with full-length songs.
 
 For each dataset root (MUSDB18 ``.stem.mp4`` or MUSDB18-HQ wav layout; e.g. the stand-ins built with
 ``python -m mss.data.synth ROOT --preset musdb-mini --format wav|stems``) it prints:
@@ -9,7 +9,7 @@ For each dataset root (MUSDB18 ``.stem.mp4`` or MUSDB18-HQ wav layout; e.g. the 
 - evaluation: seconds per song and method, the shared per-song work, and the peak memory of the scoring
   process per song, with the committed checkpoints and the IRM1/IRM2/MIX baselines; museval itself,
   run method by method on the first test song for comparison (``--museval``: minutes and GB per call);
-- the spectrogram browser: latency and process memory over ``--views`` views (``mss.browser``).
+- the spectrogram browser: latency and process memory over ``--views`` views (``mss.bench.browser``).
 
 Not part of the test suite: it needs minutes and a full-length dataset. ``--json FILE`` keeps the figures.
 """
@@ -18,20 +18,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
 from mss import SOURCES
+from mss.bench.browser import benchmark
+from mss.browser import BrowserConfig
+from mss.checkpoint import DEFAULT_CHECKPOINTS
+from mss.data import DataConfig, TrainChunks, open_db
+from mss.data.bench import dataset_throughput
+from mss.evaluation import evaluate
+from mss.evaluation.records import musdb_test_estimate
+from mss.models import build_model, preset
 
 
 def data_figures(root: Path, cache_dir: Path, batches: int) -> dict:
     """Cache build (cold) and chunks/s once it is built."""
-    from mss.data.bench import dataset_throughput
-
     cold = dataset_throughput(root, batches=2, cache_dir=cache_dir, progress=True)  # builds the cache
     warm = dataset_throughput(root, batches=batches, cache_dir=cache_dir, progress=False)
     warm["cache_build_s"], warm["cache_bytes"] = cold["cache_build_s"], cold["cache_bytes"]
@@ -44,12 +53,6 @@ def data_figures(root: Path, cache_dir: Path, batches: int) -> dict:
 def training_step_figures(root: Path, cache_dir: Path, steps: int, batch_size: int = 8) -> dict:
     """Per model: seconds per optimiser step (2-s chunks, the cpu preset's small models, 2 loader workers)
     and the share of it spent waiting for the next batch."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from mss.data import DataConfig, TrainChunks, open_db
-    from mss.models import build_model, preset
-
     db = open_db(root, "train", split="train")
     figures = {}
     for arch in ("unet", "demucs"):
@@ -87,13 +90,13 @@ def training_step_figures(root: Path, cache_dir: Path, steps: int, batch_size: i
     return figures
 
 
-def evaluation_figures(root: Path, out_dir: Path, jobs: int, tracks: list[str] | None) -> dict:
-    from mss.checkpoint import DEFAULT_CHECKPOINTS
-    from mss.evaluate import evaluate, musdb_test_estimate
-
+def evaluation_figures(root: Path, out_dir: Path, jobs: int, tracks: list[str] | None, audio_cache: Path) -> dict:
+    """The evaluation of the committed checkpoints and the baselines, with its per-song timings."""
     checkpoints = [str(p) for p in DEFAULT_CHECKPOINTS.values() if p.is_file()]
     start = time.perf_counter()
-    table = evaluate(checkpoints, root, "test", None, jobs, out_dir=out_dir, tracks=tracks)
+    table = evaluate(
+        checkpoints, root, "test", None, jobs, out_dir=out_dir, tracks=tracks, audio_cache_dir=audio_cache
+    )
     wall = time.perf_counter() - start
     timings = table.attrs["timings"]
     return {
@@ -106,16 +109,17 @@ def evaluation_figures(root: Path, out_dir: Path, jobs: int, tracks: list[str] |
 
 
 MUSEVAL_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, museval
-from mss.evaluate import load_song
+from mss.evaluation import load_song
+from mss.memory import peak_rss_mb
 root, track, targets = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 mixture, references = load_song(root, "test", track, targets)
 t0 = time.perf_counter()
 estimates = np.repeat(mixture[None], len(targets), 0)  # the MIX baseline: any estimate costs the same
 museval.evaluate(references.transpose(0, 2, 1), estimates.transpose(0, 2, 1), win=44100, hop=44100)
 print(json.dumps({"seconds": time.perf_counter() - t0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 
@@ -133,8 +137,6 @@ def museval_figures(root: Path, track: str) -> dict:
 
 
 def print_evaluation(name: str, figures: dict, museval: dict | None) -> None:
-    import pandas as pd
-
     frame = pd.DataFrame(figures["timings"])
     if frame.empty:
         print(f"[{name}] evaluation: nothing scored ({figures['errors'][:1]})")
@@ -167,7 +169,7 @@ def print_evaluation(name: str, figures: dict, museval: dict | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mss.scale_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mss.bench.scale", description=__doc__.splitlines()[0])
     parser.add_argument("--root", action="append", required=True, type=Path, help="dataset root (repeatable)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-audio cache (default: a fresh temporary one)")
     parser.add_argument("--batches", type=int, default=40, help="timed training-data batches (default 40)")
@@ -183,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="mss-scale-") as tmp:
         cache_dir = args.cache_dir or Path(tmp) / "decoded"
-        os.environ["MSS_CACHE_DIR"] = str(cache_dir)  # the evaluation's .stem.mp4 decoding goes there too
         for root in args.root:
             name = root.name
             figures = results.setdefault(str(root), {})
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
             if "eval" not in args.skip:
                 evaluation = figures["eval"] = evaluation_figures(
-                    root, Path(tmp) / f"eval-{name}", args.jobs, args.tracks
+                    root, Path(tmp) / f"eval-{name}", args.jobs, args.tracks, cache_dir
                 )
                 museval = None
                 if args.museval and evaluation["timings"]:
@@ -214,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                     museval = figures["museval"] = museval_figures(root, first)
                 print_evaluation(name, evaluation, museval)
             if "browser" not in args.skip:
-                from mss.browser import benchmark
-
-                figures["browser"] = benchmark(root, views=args.views)
+                figures["browser"] = benchmark(root, views=args.views, config=BrowserConfig(cache_dir=str(cache_dir)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))

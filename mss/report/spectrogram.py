@@ -10,16 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure  # the object API: no pyplot registry or backend switch, thread-safe
 
-matplotlib.use("Agg")  # figures are rendered to images; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from mss.dsp import stft  # noqa: E402
-from mss.errors import AudioError  # noqa: E402
+from mss.dsp import stft
+from mss.errors import AudioError
 
 #: Lowest frequency drawn on the log axis (Hz); the DC bin cannot sit on a log scale.
 MIN_FREQUENCY_HZ = 30.0
@@ -82,14 +78,8 @@ def spectrogram_figure(
     vmin = vmax - config.dynamic_range_db
     frequencies = np.fft.rfftfreq(config.n_fft, 1.0 / sample_rate)  # (F,)
     keep = frequencies >= MIN_FREQUENCY_HZ
-    figure, axes = plt.subplots(
-        len(panels),
-        1,
-        figsize=(config.width_in, config.panel_height_in * len(panels) + 0.6),
-        sharex=True,
-        squeeze=False,
-        layout="constrained",
-    )
+    figure = Figure(figsize=(config.width_in, config.panel_height_in * len(panels) + 0.6), layout="constrained")
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)
     image = None
     for axis, (title, _), spectrum in zip(axes[:, 0], panels, spectra, strict=True):
         times = start_s + np.arange(spectrum.shape[1] + 1) * config.hop_length / sample_rate  # frame edges

@@ -8,33 +8,46 @@ Context: the span a model separates is made of exactly the chunks that ``separat
 whole song (``mss.evaluate`` separates whole songs with it) and that overlap the window, so the window's
 estimate is, up to resampling edge effects far from the window, the one the evaluation scored.
 
-    python -m mss.browser --dataset ROOT [--views 20] [--view-s 10]   # latency and memory per view
+    python -m mss.bench.browser --dataset ROOT [--views 20] [--view-s 10]   # latency and memory per view
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
-import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.audio import SILENCE_DB, peak_db, resample
+from mss.chunking import OVERLAP, chunk_span
+from mss.data import (
+    TrackReader,
+    available_targets,
+    find_track,
+    open_db,
+    plan_parts,
+    read_parts,
+    track_info,
+    track_recipes,
+)
+from mss.data.cache import AudioCache
 from mss.errors import MSSError
-from mss.memory import status_mb
+from mss.evaluation.frame_sdr import window_sdr_frames
+from mss.evaluation.museval_format import WINDOW_S, frames_in_window, median_sdr, museval_frames
+from mss.models import load_model
+from mss.report.spectrogram import spectrogram_figure
+from mss.separate import release_freed_memory, separate
 
 RATE = MUSDB_SAMPLE_RATE
-#: Chunk overlap of the separation: separate()'s default, the one ``mss.evaluate`` runs with.
-OVERLAP = 0.25
-#: BSS Eval v4 frame length and hop (s), as in SiSEC 2018 and ``mss.evaluate``.
-FRAME_S = 1.0
+#: BSS Eval v4 frame length (s): the evaluation's (``mss.evaluation.museval_format``)
+FRAME_S = WINDOW_S
 EVALUATE_HINT = "python -m mss.evaluate --out {eval_dir}"
 
 
@@ -50,6 +63,7 @@ class BrowserConfig:
     min_window_s: float = FRAME_S  # one BSS Eval frame: a shorter window has no SDR
     cache_items: int = 8  # (song, target, system, window) estimates kept for repeated views
     device: str = "cpu"
+    cache_dir: str | None = None  # decoded-audio cache of .stem.mp4 songs (None: mss.data.cache's default)
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ class View:
     reference: np.ndarray
     estimates: dict[str, np.ndarray]
     rows: tuple[SdrRow, ...]
-    figure: object  # matplotlib Figure (already closed in pyplot: it does not pile up)
+    figure: object  # matplotlib Figure (object API: never in pyplot's registry, so views do not pile up)
     notes: tuple[str, ...] = ()
     sample_rate: int = RATE
 
@@ -100,85 +114,6 @@ class View:
 class _Cached:
     estimate: np.ndarray  # (C, T) of the window
     scored: np.ndarray | None = None  # window SDR per frame, computed on first need
-
-
-# ------------------------------------------------------------------------------------------ museval JSON
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def museval_frames(scores: Mapping, target: str) -> np.ndarray | None:
-    """(N, 3) rows (time_s, duration_s, SDR) of a target in museval's per-track JSON, None if absent."""
-    for entry in scores.get("targets", []):
-        if entry.get("name") == target:
-            rows = [
-                (_number(f.get("time")), _number(f.get("duration")), _number(f.get("metrics", {}).get("SDR")))
-                for f in entry.get("frames", [])
-            ]
-            return np.array(rows, dtype=np.float64).reshape(-1, 3)
-    return None
-
-
-def median_sdr(values: np.ndarray) -> float:
-    """museval's per-song statistic: median over frames, NaN frames (silent reference) skipped."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else float("nan")
-
-
-def frames_in_window(frames: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
-    """SDRs of the frames lying wholly inside [start_s, end_s]."""
-    eps = 1e-6
-    inside = (frames[:, 0] >= start_s - eps) & (frames[:, 0] + frames[:, 1] <= end_s + eps)
-    return frames[inside, 2]
-
-
-def window_sdr_frames(reference: np.ndarray, estimate: np.ndarray, rate: int = RATE) -> np.ndarray:
-    """BSS Eval v4 SDR of (C, T) arrays on 1-s frames, as museval.evaluate gives it -> (N,).
-
-    In BSS Eval the SDR is ``||s_true||^2 / ||e_spat + e_interf + e_artif||^2`` and the three error terms
-    add up to ``estimate - reference`` whatever the projection filters are, so the SDR needs no
-    filters: ``10 log10(sum s^2 / sum (s_hat - s)^2)`` per frame, with museval's framing and its
-    silent-frame rule (a frame where the reference's or the estimate's channel sum is all zero is NaN).
-    That is milliseconds instead of museval's seconds per view; tests/test_browser.py checks it against
-    museval.evaluate.
-    """
-    from mss.bsseval import frame_bounds
-
-    reference = np.asarray(reference, dtype=np.float64)
-    estimate = np.asarray(estimate, dtype=np.float64)
-    window = int(FRAME_S * rate)
-    out = []
-    for start, stop in frame_bounds(reference.shape[-1], window, window):
-        ref, est = reference[:, start:stop], estimate[:, start:stop]
-        if not np.any(ref.sum(axis=0)) or not np.any(est.sum(axis=0)):
-            out.append(np.nan)
-            continue
-        error = float(np.sum(np.square(est - ref)))
-        out.append(np.inf if error == 0 else 10.0 * np.log10(float(np.sum(np.square(ref))) / error))
-    return np.asarray(out, dtype=np.float64)
-
-
-# ------------------------------------------------------------------------------------------ context
-def chunk_span(model, lo: int, hi: int, length: int, overlap: float = OVERLAP) -> tuple[int, int]:
-    """Samples [lo, hi) of a song of ``length`` (44.1 kHz) -> the span [a, b) to separate for them.
-
-    The span is the union of the chunks that ``apply_overlap_add`` runs over the whole song (starts every
-    ``hop`` model-rate samples from 0) and that overlap [lo, hi). Separated alone, it gives the window the
-    same chunks, the same chunk contents and the same overlap-add weights as the whole song does; only
-    the resampling to the model's rate differs, within a few dozen samples of the span's edges, which
-    lie at least ``segment * overlap`` away from the window.
-    """
-    ratio = model.sample_rate / RATE
-    segment = max(1, int(round(model.segment_s * model.sample_rate)))  # as _separate_array
-    hop = max(1, int(round(segment * (1.0 - overlap))))  # as apply_overlap_add
-    low, high = int(np.floor(lo * ratio)), int(np.ceil(hi * ratio))  # window at the model's rate
-    first = max(0, -(-(low - segment + 1) // hop)) * hop  # first chunk start with start + segment > low
-    last = ((high - 1) // hop) * hop  # last chunk start below high
-    return int(np.floor(first / ratio)), min(length, int(np.ceil((last + segment) / ratio)))
 
 
 # ------------------------------------------------------------------------------------------ browser
@@ -199,9 +134,6 @@ class SpectrogramBrowser:
         eval_dir: str | Path | None = None,
         config: BrowserConfig | None = None,
     ):
-        from mss.data import TrackReader, available_targets, open_db
-        from mss.models import load_model
-
         self.config = config or BrowserConfig()
         if self.config.cache_items < 0 or not 0 < self.config.min_window_s <= self.config.max_window_s:
             raise BrowserError(f"invalid BrowserConfig {self.config}")
@@ -222,7 +154,7 @@ class SpectrogramBrowser:
                 )
         else:
             self._targets = [t for t in known if t in SOURCES] or known
-        self._reader = TrackReader()
+        self._reader = TrackReader(AudioCache(self.config.cache_dir))
         self._infos: dict[str, object] = {}  # song -> TrackInfo (file names and lengths only)
         self._cache: OrderedDict[tuple, _Cached] = OrderedDict()
         self._lock = threading.RLock()
@@ -247,8 +179,6 @@ class SpectrogramBrowser:
         return len(self._cache)
 
     def _info(self, song: str):
-        from mss.data import find_track, track_info
-
         if song not in self._infos:
             track = self._tracks.get(song) or find_track(self.db, song)  # DatasetError with close names
             info = track_info(track)
@@ -267,15 +197,13 @@ class SpectrogramBrowser:
         on_progress: Callable[[float, str], None] | None = None,
     ) -> View:
         """Separate and score [start_s, end_s] of ``song`` (end clamped to the song) with ``systems``."""
-        from mss.separate import _release_freed_memory
-
         progress = on_progress or (lambda fraction, message: None)
         systems = list(dict.fromkeys(systems))
         with self._lock:
             info = self._info(song)  # DatasetError for an unknown song
             self._check(target, systems)
             lo, hi = self._window(song, start_s, end_s)
-            spans = {name: chunk_span(self.models[name], lo, hi, info.num_samples) for name in systems}
+            spans = {name: self._span(name, lo, hi, info.num_samples) for name in systems}
             span_lo = min([lo, *(a for a, _ in spans.values())])
             span_hi = max([hi, *(b for _, b in spans.values())])
             missing = [name for name in systems if (song, target, name, lo, hi) not in self._cache]
@@ -309,7 +237,7 @@ class SpectrogramBrowser:
         # Earlier views' figures are reference cycles (matplotlib artists <-> axes), tens of MB each, that
         # only a full collection frees; then hand the freed pages back to the OS so the RSS stays flat.
         gc.collect()
-        _release_freed_memory()
+        release_freed_memory()
         return View(
             song,
             target,
@@ -322,6 +250,11 @@ class SpectrogramBrowser:
             figure,
             tuple(notes),
         )
+
+    def _span(self, system: str, lo: int, hi: int, length: int) -> tuple[int, int]:
+        """The span of the song ``separate`` would run ``system``'s chunks over for samples [lo, hi)."""
+        model = self.models[system]
+        return chunk_span(lo, hi, length, RATE, model.sample_rate, model.segment_s, OVERLAP)
 
     def _check(self, target: str, systems: list[str]) -> None:
         if target not in self._targets:
@@ -364,21 +297,12 @@ class SpectrogramBrowser:
 
     def _read(self, info, target: str | None, lo: int, hi: int) -> np.ndarray:
         """(C, hi - lo) at 44.1 kHz of the mixture (target None) or a target, read from disk."""
-        from mss.audio import resample
-        from mss.data import plan_parts
-        from mss.data.musdb_io import read_parts
-
         scale = info.rate / RATE
         start, length = int(round(lo * scale)), int(round((hi - lo) * scale))
         if target is None:
             audio = self._reader.read(info, "mixture", start, length)
         else:
-            track = self._tracks[info.name]
-            recipes = {
-                name: {source.name: float(source.gain) for source in t.sources}
-                for name, t in (track.targets or {}).items()
-            }
-            parts, _ = plan_parts(list(track.sources), recipes, [target])
+            parts, _ = plan_parts(*track_recipes(self._tracks[info.name]), [target])
             audio = read_parts(info, parts, start, length, self._reader)[0]
         if info.rate != RATE:
             audio = resample(audio, info.rate, RATE)
@@ -387,9 +311,6 @@ class SpectrogramBrowser:
 
     def _separate(self, system: str, target: str, mix: np.ndarray, offset: int) -> np.ndarray:
         """The span of a song starting at sample ``offset``, separated as the whole song would be."""
-        from mss.audio import SILENCE_DB, peak_db
-        from mss.separate import separate
-
         if peak_db(mix) < SILENCE_DB:  # separate() refuses silence; nothing to separate anyway
             return np.zeros_like(mix)
         model = self.models[system]
@@ -438,11 +359,6 @@ class SpectrogramBrowser:
 
 def _figure(mixture, reference, estimates: Mapping[str, np.ndarray], target: str, offset_s: float):
     """Spectrogram panels of the window with the song's time on the x axis."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    from mss.spectrogram import spectrogram_figure
-
     panels = [("mixture", mixture), (f"reference ({target})", reference)]
     for name, estimate in estimates.items():
         panels += [
@@ -458,105 +374,4 @@ def _figure(mixture, reference, estimates: Mapping[str, np.ndarray], target: str
     ticks = ticks[(ticks >= offset_s - 1e-9) & (ticks <= end_s + 1e-9)]
     bottom = figure.axes[len(panels) - 1]  # the panels share x; the colour bar's axes come after them
     bottom.set_xticks(ticks - offset_s, labels=[f"{round(t, 3):g}" for t in ticks])
-    plt.close(figure)  # out of pyplot's registry (it would keep every figure); still drawable
     return figure
-
-
-# ------------------------------------------------------------------------------------------ benchmark
-def rss_mb() -> float:
-    """Resident memory of this process (MB), from /proc/self/status (NaN where there is none)."""
-    rss = status_mb("VmRSS")
-    return float("nan") if rss is None else rss
-
-
-def benchmark(
-    dataset=None,
-    views: int = 20,
-    view_s: float = 10.0,
-    *,
-    checkpoints: Mapping[str, str | Path] | None = None,
-    eval_dir: str | Path | None = None,
-    target: str = "vocals",
-    seed: int = 0,
-    config: BrowserConfig | None = None,
-    out: Callable[[str], None] = print,
-) -> dict:
-    """Open the browser on ``dataset``'s test songs and make ``views`` views of ``view_s`` seconds at
-    different songs and offsets; print latency and RSS after each, then a summary. Returns the figures."""
-    from mss.checkpoint import DEFAULT_CHECKPOINTS
-
-    if views < 1 or view_s <= 0:
-        raise BrowserError(f"need views >= 1 and view_s > 0, got {views} and {view_s}")
-    rss_before = rss_mb()
-    browser = SpectrogramBrowser(dataset, dict(checkpoints or DEFAULT_CHECKPOINTS), eval_dir, config)
-    songs, systems = browser.songs(), browser.systems()
-    rng = np.random.default_rng(seed)
-    out(f"{len(songs)} test songs, systems {systems}, target {target}, {views} views of {view_s:g} s")
-    latency, rss = [], []
-    for index in range(views):
-        song = songs[index % len(songs)]
-        duration = browser.duration(song)
-        start_s = round(float(rng.uniform(0.0, max(0.0, duration - view_s))), 1)
-        end_s = min(duration, start_s + view_s)
-        if end_s - start_s < browser.config.min_window_s:
-            start_s = max(0.0, end_s - browser.config.min_window_s)
-        began = time.perf_counter()
-        view = browser.view(song, target, systems, start_s, end_s)
-        latency.append(time.perf_counter() - began)
-        rss.append(rss_mb())
-        sdrs = ", ".join(f"{row.system} {row.window_sdr_db:.2f}" for row in view.rows)
-        out(
-            f"view {index + 1:3d}  {song[:40]:40s} {view.start_s:7.1f}-{view.end_s:7.1f} s  "
-            f"{latency[-1]:6.2f} s  RSS {rss[-1]:8.1f} MB  window SDR: {sdrs}"
-        )
-        del view
-    result = {
-        "views": views,
-        "view_s": view_s,
-        "latency_s": latency,
-        "rss_mb": rss,
-        "median_latency_s": float(np.median(latency)),
-        "max_latency_s": float(np.max(latency)),
-        "rss_before_mb": rss_before,
-        "rss_first_mb": rss[0],
-        "rss_last_mb": rss[-1],
-    }
-    out(
-        f"latency: median {result['median_latency_s']:.2f} s, max {result['max_latency_s']:.2f} s; "
-        f"RSS: {rss_before:.0f} MB before opening, {rss[0]:.0f} MB after view 1, {rss[-1]:.0f} MB after view {views}"
-    )
-    return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mss.browser", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="default", help="dataset root (its test subset) or 'default'")
-    parser.add_argument("--views", type=int, default=20, help="number of views (default 20)")
-    parser.add_argument("--view-s", type=float, default=10.0, help="window length in seconds (default 10)")
-    parser.add_argument("--target", default="vocals", help="target to separate (default vocals)")
-    parser.add_argument("--eval-dir", default=None, help="python -m mss.evaluate output, to reuse its scores")
-    parser.add_argument(
-        "--checkpoint", action="append", default=[], metavar="NAME=PATH",
-        help="system to compare (repeatable; default: the committed checkpoints)",
-    )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="seed of the window offsets")
-    args = parser.parse_args(argv)
-    checkpoints = {}
-    for item in args.checkpoint:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            parser.error(f"--checkpoint expects NAME=PATH, got {item!r}")
-        checkpoints[name] = Path(path)
-    try:
-        benchmark(
-            args.dataset, args.views, args.view_s, checkpoints=checkpoints or None,
-            eval_dir=args.eval_dir, target=args.target, seed=args.seed,
-        )  # fmt: skip
-    except MSSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

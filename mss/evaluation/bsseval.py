@@ -75,6 +75,9 @@ import numpy as np
 import scipy.fft
 import scipy.linalg
 
+from mss import MUSDB_SAMPLE_RATE
+from mss.evaluation.museval_format import FILTERS_LEN, HOP_S, WINDOW_S, frame_samples
+
 __all__ = [
     "BSSEvalConfig",
     "BlockReader",
@@ -99,10 +102,10 @@ class BSSEvalConfig:
     """window/hop: frame length and step in samples (museval ``win``/``hop``); filters_len: taps of the
     distortion filters (museval's 512); block: samples per read, which bounds the streamed memory."""
 
-    window: int = 44100
-    hop: int = 44100
-    filters_len: int = 512
-    block: int = 176400
+    window: int = frame_samples(MUSDB_SAMPLE_RATE, WINDOW_S)
+    hop: int = frame_samples(MUSDB_SAMPLE_RATE, HOP_S)
+    filters_len: int = FILTERS_LEN
+    block: int = 4 * MUSDB_SAMPLE_RATE
 
     def __post_init__(self):
         sizes = (self.window, self.hop, self.filters_len, self.block)
@@ -463,10 +466,10 @@ def bss_eval_v4(
 def evaluate_arrays(
     references: np.ndarray,
     estimates: np.ndarray,
-    window: int = 44100,
-    hop: int = 44100,
-    filters_len: int = 512,
-    block: int = 176400,
+    window: int = BSSEvalConfig.window,
+    hop: int = BSSEvalConfig.hop,
+    filters_len: int = BSSEvalConfig.filters_len,
+    block: int = BSSEvalConfig.block,
 ) -> Scores:
     """museval.evaluate(refs, ests, win=window, hop=hop, mode="v4") on channels-first arrays:
     references (S, C, T), estimates (S, C, T') padded or truncated to T -> Scores, each (S, N)."""
@@ -479,3 +482,4 @@ def evaluate_arrays(
     read_refs = array_reader(references)
     correlations = ReferenceCorrelations.compute(read_refs, num_samples, sources, channels, config)
     return bss_eval_v4(read_refs, array_reader(estimates), correlations, config)
+

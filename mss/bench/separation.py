@@ -4,7 +4,7 @@ For each model and preset (random weights: speed does not depend on their values
 
 - real-time factor: seconds of 44.1 kHz stereo audio separated per wall-clock second by
   ``mss.separate.separate`` on a 3-minute input, with ``--threads`` (default 2) CPU threads;
-- peak resident memory (ru_maxrss) of a fresh subprocess separating a 1-minute and a 10-minute
+- peak resident memory (VmHWM, ``mss.memory.peak_rss_mb``) of a fresh subprocess separating a 1-minute and a 10-minute
   44.1 kHz stereo WAV file to stem files with ``mss.separate.separate_file`` (the CLI's path);
 - parameter count.
 
@@ -27,8 +27,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mss.memory import status_mb
+from mss.memory import peak_rss_mb
 from mss.models import build_model, count_parameters, preset
+from mss.separate import separate, separate_file
 
 RATE = 44100
 TARGET_RTF = 20.0
@@ -50,8 +51,6 @@ def synthetic_mix(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int, batch_size: int) -> dict:
-    from mss.separate import separate
-
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_model(arch, preset(arch, name)).eval()
@@ -73,24 +72,8 @@ def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int
     }
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB.
-
-    VmHWM from /proc (Linux) rather than getrusage's ru_maxrss: on Linux a child started with
-    fork + exec inherits its parent's ru_maxrss, which would hide the child's own peak.
-    """
-    peak = status_mb("VmHWM")
-    if peak is not None:
-        return peak
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def memory_child(arch: str, name: str, wav: str, threads: int, batch_size: int) -> dict:
     """Run in a fresh process: separate ``wav`` to stem files and report the peak RSS."""
-    from mss.separate import separate_file
-
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_model(arch, preset(arch, name)).eval()

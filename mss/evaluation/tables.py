@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import simplejson
+
+from mss import SOURCES
+from mss.evaluation.museval_format import read_track_json
+from mss.evaluation.oracles import ORACLES
 
 METRICS: tuple[str, ...] = ("SDR", "SIR", "SAR", "ISR")
 #: Metrics that depend on BSS Eval's projection filters (SDR does not).
@@ -43,8 +46,6 @@ def method_names(eval_dir: str | os.PathLike, subset: str = "test") -> list[str]
         except ValueError:
             order = []
     names = [m for m in order if m in found] + [m for m in found if m not in order]
-    from mss.oracles import ORACLES
-
     # models first, then the baselines in their fixed order (ceilings, then the floor)
     return [m for m in names if m not in ORACLES] + [m for m in ORACLES if m in names]
 
@@ -59,7 +60,7 @@ def frames_dataframe(
 
     ``tracks`` limits them to those songs (so every method is compared on the same ones).
     """
-    import museval
+    import museval  # lazily: importing it (scipy.signal, musdb) takes about 3 s
 
     eval_dir = Path(eval_dir)
     methods = method_names(eval_dir, subset) if methods is None else list(methods)
@@ -69,7 +70,7 @@ def frames_dataframe(
             if tracks is not None and path.stem not in tracks:
                 continue
             try:
-                data = simplejson.loads(path.read_text(), allow_nan=True)
+                data = read_track_json(path)
             except ValueError:
                 continue  # a half-written file from a killed run; the next run rescores it
             frame = museval.json2df(data, path.stem)
@@ -122,7 +123,7 @@ def aggregate(
     Columns: method, target, SDR, SIR, SAR, ISR (median over frames, then over tracks, exactly museval's
     ``MethodStore.agg_frames_tracks_scores()``), SDRi (SDR minus MIX's SDR for the target), tracks.
     """
-    import museval
+    import museval  # lazily: importing it (scipy.signal, musdb) takes about 3 s
 
     frames = frames_dataframe(eval_dir, subset, methods, tracks)
     columns = ["method", "target", *METRICS, "SDRi", "tracks"]
@@ -209,8 +210,6 @@ def sdr_overview(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _target_rank(name: str) -> int:
-    from mss import SOURCES
-
     return SOURCES.index(name) if name in SOURCES else len(SOURCES)
 
 
@@ -224,11 +223,12 @@ def format_markdown(table: pd.DataFrame, digits: int = 2) -> str:
     )
     lines = [header, rule]
     for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(value, digits) for value in row) + " |")
+        lines.append("| " + " | ".join(format_cell(value, digits) for value in row) + " |")
     return "\n".join(lines)
 
 
-def _cell(value, digits: int) -> str:
+def format_cell(value, digits: int) -> str:
+    """A table cell as text: floats rounded to ``digits``, NaN as an en dash."""
     if isinstance(value, float | np.floating):
         return "–" if np.isnan(value) else f"{value:.{digits}f}"
     return str(value)

@@ -1,0 +1,8 @@
+"""Benchmarks that print figures (never timed tests):
+
+- ``python -m mss.bench``          separation speed (real-time factor), peak memory, parameters (``separation``)
+- ``python -m mss.bench.scale``    data cache, training step, evaluation and browser on full-length songs
+- ``python -m mss.bench.browser``  the spectrogram browser's latency and memory per view
+
+The data and training benchmarks live with their layers: ``python -m mss.data.bench``, ``python -m training.bench``.
+"""

@@ -1,0 +1,101 @@
+"""python -m mss.evaluate (or mss.evaluation): the command line of the evaluation.
+
+    python -m mss.evaluate --checkpoint checkpoints/unet.pt --checkpoint checkpoints/demucs.pt \\
+        --dataset default --jobs 2 --out eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mss.checkpoint import DEFAULT_CHECKPOINTS
+from mss.errors import MSSError
+from mss.evaluation.driver import REAL_CLIPS, evaluate
+from mss.evaluation.oracles import ORACLES
+from mss.evaluation.records import musdb_test_estimate
+from mss.evaluation.tables import format_markdown
+
+DESCRIPTION = "Objective evaluation with museval (BSS Eval v4): separate, score, tabulate against baselines."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mss.evaluate", description=DESCRIPTION)
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        help="model checkpoint (repeat for several; default: the committed checkpoints/unet.pt and demucs.pt)",
+    )
+    parser.add_argument("--oracles-only", action="store_true", help="score only the baselines, no model")
+    parser.add_argument(
+        "--dataset",
+        default="default",
+        help="dataset root (MUSDB18, MUSDB18-HQ layout), 'default', or 'real-clips' (the real MUSDB18 clips at "
+        "hand: ../shared/data/musdb-sample and stempeg's clip; their subset is train)",
+    )
+    parser.add_argument("--subset", default=None, help="test (default), or train for --dataset real-clips")
+    parser.add_argument(
+        "--targets", nargs="+", default=None, help="targets to score (default: the models' stems)"
+    )
+    parser.add_argument("--tracks", nargs="+", default=None, help="only these songs")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel scoring processes")
+    parser.add_argument(
+        "--wiener", action="store_true", help="also score each UNet with its Wiener post-filter"
+    )
+    parser.add_argument(
+        "--shifts", type=int, default=0, metavar="N",
+        help="also score each model with the shift trick, N shifted separations averaged (N times slower)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--band-limited", action="store_true",
+        help="leave the models' estimates empty above their Nyquist frequency (default: full band)",
+    )  # fmt: skip
+    parser.add_argument("--no-oracles", action="store_true", help="skip the IRM1/IRM2/MIX baselines")
+    parser.add_argument(
+        "--oracles", nargs="+", default=list(ORACLES), choices=ORACLES, help="baselines to score"
+    )
+    parser.add_argument("--cache-dir", default=None, help="separated-audio cache (default: OUT/.cache)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True, help="output folder")
+    args = parser.parse_args(argv)
+    checkpoints = list(args.checkpoint)
+    if not checkpoints and not args.oracles_only:
+        checkpoints = [str(path) for path in DEFAULT_CHECKPOINTS.values() if path.is_file()]
+        if not checkpoints:
+            print(
+                "error: no --checkpoint given and no default checkpoint in checkpoints/; "
+                "pass --checkpoint PATH (or --oracles-only)",
+                file=sys.stderr,
+            )
+            return 2
+    subset = args.subset or ("train" if args.dataset == REAL_CLIPS else "test")
+    try:
+        table = evaluate(
+            checkpoints, args.dataset, subset, args.targets, args.jobs,
+            out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
+            wiener=args.wiener, shifts=args.shifts, full_band=not args.band_limited, device=args.device,
+            tracks=args.tracks,
+        )  # fmt: skip
+    except MSSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for note in table.attrs["notes"]:
+        print(f"note: {note}")
+    print(format_markdown(table) if not table.empty else "no scores")
+    print(f"\nwritten: {Path(args.out) / 'results.csv'}, results.md, tracks.csv, timings.csv")
+    estimate = musdb_test_estimate(table.attrs.get("timings", []), args.jobs)
+    if estimate:
+        print(estimate)
+    if table.attrs["errors"]:
+        print(
+            f"\n{len(table.attrs['errors'])} (method, song) score(s) failed or refused "
+            f"(see {Path(args.out) / 'errors.txt'}):",
+            file=sys.stderr,
+        )
+        for error in table.attrs["errors"]:
+            print("  " + error.splitlines()[0], file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,176 @@
+"""The methods an evaluation scores: a checkpoint (optionally Wiener-filtered or with the shift trick) or a
+baseline, what its scores depend on (provenance: a rerun rescores what changed), and methods.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mss.errors import CheckpointError
+from mss.evaluation.museval_format import FILTERS_LEN, HOP_S, WINDOW_S
+from mss.evaluation.oracles import ORACLE_HOP_LENGTH, ORACLE_N_FFT
+from mss.files import write_text_atomic
+from mss.models import build_model, count_parameters, load_model
+from mss.separate import output_names
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row group of the results table: a checkpoint (optionally with Wiener filtering) or a baseline."""
+
+    name: str
+    kind: str  # "model" | "oracle"
+    checkpoint: str | None = None
+    wiener: bool = False
+    shifts: int = 0  # the shift trick at separation (mss.separate.shift_average); 0 = off
+    full_band: bool = True  # the band above the model's Nyquist filled from the mixture (mss.bandwidth)
+    checkpoint_hash: str | None = None
+    arch: str | None = None
+    sources: tuple[str, ...] = ()
+    parameters: int | None = None
+    sample_rate: int | None = None
+
+    @property
+    def cache_key(self) -> str | None:
+        """Folder of this method's separated audio under the cache dir (content hash: retrained = new key)."""
+        if self.kind != "model":
+            return None
+        return f"{self.name}-{self.checkpoint_hash[:12]}" + ("" if self.full_band else "-band-limited")
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """sha256 of a file's content (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint_model(path: str | os.PathLike, wiener: bool = False):
+    """The model of a checkpoint, in eval mode; ``wiener`` turns on the UNet's Wiener post-filter."""
+    model = load_model(path)
+    if wiener:
+        model = enable_wiener(model)
+    return model
+
+
+def enable_wiener(model, iterations: int = 1):
+    """The UNet of ``model`` rebuilt with its Wiener post-filter on (same weights, eval mode)."""
+    config = model.config
+    if not any(f.name == "wiener_iterations" for f in dataclasses.fields(config)):
+        raise CheckpointError(f"{type(model).__name__} has no Wiener option (only the UNet has one)")
+    rebuilt = build_model(model.arch, dataclasses.replace(config, wiener_iterations=iterations))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt.eval()
+
+
+def describe_checkpoints(
+    checkpoints: Sequence[str | os.PathLike], wiener: bool, shifts: int = 0, full_band: bool = True
+) -> tuple[list[Method], dict]:
+    """One Method per checkpoint (plus ``<stem>-wiener`` for UNets when ``wiener``, and ``<stem>-shifts<N>``
+    for every model when ``shifts``) and the loaded models."""
+    methods, models = [], {}
+    paths = list(dict.fromkeys(Path(c).resolve() for c in checkpoints))  # the same file twice is one method
+    # runs/unet/best.pt and runs/demucs/best.pt -> "unet-best" and "demucs-best"
+    for path, name in zip(paths, output_names([p.with_suffix("") for p in paths]), strict=True):
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        model = load_checkpoint_model(path)
+        arch = model.arch
+        base = Method(
+            name=name,
+            kind="model",
+            checkpoint=str(path.resolve()),
+            checkpoint_hash=file_hash(path),
+            arch=arch,
+            sources=tuple(model.sources),
+            parameters=int(count_parameters(model)),
+            sample_rate=int(model.sample_rate),
+            full_band=full_band,
+        )
+        variants = [base]
+        if wiener and arch == "unet":
+            variants.append(Method(**{**asdict(base), "name": f"{name}-wiener", "wiener": True}))
+        if shifts > 0:
+            variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{shifts}", "shifts": shifts}))
+        for method in variants:
+            if any(m.name == method.name for m in methods):
+                raise CheckpointError(
+                    f"two methods share the name {method.name!r}; rename one checkpoint file"
+                )
+            methods.append(method)
+            models[method.name] = None if method.wiener else model  # the Wiener variant is built when needed
+    return methods, models
+
+
+#: Changes whenever the scores of the same inputs would change (scorer, framing, oracle settings).
+SCORING_VERSION: str = "bsseval-v4-streamed-1"
+
+
+def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) -> dict:
+    """What a method's scores depend on: the checkpoint's content (or the oracle), the dataset, the
+    targets and the scoring settings."""
+    record = {
+        "method": method.name,
+        "kind": method.kind,
+        "checkpoint_hash": method.checkpoint_hash,
+        "wiener": method.wiener,
+        "shifts": method.shifts,
+        "full_band": method.full_band,
+        "dataset": str(Path(root).resolve()),
+        "subset": subset,
+        "targets": list(targets),
+        "scoring": {"version": SCORING_VERSION, "window_s": WINDOW_S, "hop_s": HOP_S, "filters_len": FILTERS_LEN},
+    }
+    if method.kind == "oracle":
+        record["oracle"] = {"n_fft": ORACLE_N_FFT, "hop_length": ORACLE_HOP_LENGTH}
+    return record
+
+
+def refresh_provenance(method_dir: Path, record: dict) -> int:
+    """Make ``method_dir/provenance-<subset>.json`` say ``record``; when it said something else, delete the
+    score files of that subset made then (they would be stale) and return how many. A folder without
+    one (an older run) counts as stale too, unless it holds no scores."""
+    subset = record["subset"]
+    path = method_dir / f"provenance-{subset}.json"
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = None
+    if previous == record:
+        return 0
+    stale = sorted((method_dir / subset).glob("*.json")) if (method_dir / subset).is_dir() else []
+    for old in stale:
+        old.unlink()
+    method_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(record, indent=2))
+    return len(stale)
+
+
+def write_methods(
+    out_dir: Path, methods: list[Method], root: Path, subset: str, targets, cache_dir: Path
+) -> None:
+    """``out_dir/methods.json``: what each method is (checkpoint, hash, audio cache), for the report;
+    methods of earlier runs into the same folder are kept."""
+    record = {
+        "dataset": str(root),
+        "subset": subset,
+        "targets": list(targets),
+        "cache_dir": str(cache_dir.resolve()),
+        "methods": {m.name: {**asdict(m), "cache_key": m.cache_key} for m in methods},
+    }
+    previous = out_dir / "methods.json"
+    if previous.is_file():  # keep methods of earlier runs into the same folder
+        try:
+            old = json.loads(previous.read_text())
+            record["methods"] = {**old.get("methods", {}), **record["methods"]}
+        except ValueError:
+            pass
+    previous.write_text(json.dumps(record, indent=2))
