@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from mss.checkpoint import CHECKPOINT_SETS
+from mss.data import ensure_default_dataset, is_dataset_built
 from mss_app.context import AppConfig, StudyContext, load_study_context, with_model_set
 from mss_app.security import generate_password
 from mss_app.server import BackgroundServer, build_app, free_port, warn_exposure
@@ -119,8 +120,6 @@ def _prepare(config: AppConfig, page: StartupPage) -> StudyContext:
     """The embedded dataset (first run: generated, the first 70% of the page's bar) and the study's stimuli."""
     share = 0.0
     if config.dataset == "default":
-        from mss.data import ensure_default_dataset, is_dataset_built
-
         if not is_dataset_built():
             share = 0.7
             page.update(0.0, "Generating the embedded music dataset (first run only)")

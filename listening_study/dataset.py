@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
+from mss.audio import SILENCE_DB, peak_db
+from mss.data import open_db, track_stems
+
 
 def open_study_db(study):
     """The study's dataset subset as a musdb.DB (through mss.data.open_db)."""
-    # lazy: keeps `import listening_study` light for processes that only store ratings
-    from mss.data import open_db
-
     return open_db(None if study.dataset == "default" else study.dataset, subset=study.subset)
 
 
@@ -28,9 +28,6 @@ def silent_targets(track, targets) -> list[str]:
     """The ``targets`` that are silent over the whole song (peak below ``mss.audio.SILENCE_DB``): parts the
     song does not have. The embedded dataset writes every extra stem for every song, as digital silence
     where the song has no such instrument (``piano.wav`` of a song without piano)."""
-    from mss.audio import SILENCE_DB, peak_db
-    from mss.data import track_stems
-
     targets = list(targets)
     # All at once: with "other" and "piano" together, "other" means the rest of other, as in the stimuli.
     stems = track_stems(track, targets)  # (S, C, T)

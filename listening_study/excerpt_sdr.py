@@ -4,7 +4,7 @@
                                             condition, sdr_db]
 
 Every condition of every MUSHRA trial is scored against the trial's open reference: BSS Eval v4 SDR on
-1-s frames, median over frames (museval's aggregation; mss.browser.window_sdr_frames, checked against
+1-s frames, median over frames (museval's aggregation; mss.evaluation.frame_sdr.window_sdr_frames, checked against
 museval in tests/test_browser.py). That is the SDR of exactly the excerpt the listeners rated, not of the
 whole song, so it needs no ``python -m mss.evaluate`` run.
 
@@ -27,9 +27,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import soundfile
 
 from listening_study.errors import StimulusError
 from listening_study.study import REFERENCE
+from mss.evaluation.bsseval import frame_bounds
+from mss.evaluation.frame_sdr import window_sdr_frames
+from mss.evaluation.museval_format import median_sdr
 from mss.files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -58,10 +62,6 @@ def _unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[
     Frames (BSS Eval's 1-s framing) that hold nothing but the dither are zeroed: museval counts a frame
     whose reference or estimate is digital silence as silent (no SDR), and the dither alone must not turn
     such a frame into one with an SDR of -70 dB."""
-    import soundfile
-
-    from mss.evaluation.bsseval import frame_bounds
-
     audio, rate = soundfile.read(stimuli.path(stimulus_id), dtype="float64", always_2d=True)
     audio = audio.T.copy()  # (C, T)
     window = int(FRAME_S * rate)
@@ -72,9 +72,6 @@ def _unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[
 
 
 def _trial_sdr(stimuli: StimulusSet, trial: Trial) -> list[dict]:
-    from mss.evaluation.frame_sdr import window_sdr_frames
-    from mss.evaluation.museval_format import median_sdr
-
     folder = stimuli.root / trial.trial_id
     gains = _gains_db(folder)
     reference, rate = _unmatched(stimuli, trial.reference, gains.get("open_reference", 0.0))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from listening_study.study import ANCHORS
+
 
 def _figure(**kwargs):
     from matplotlib.figure import Figure  # the OO API: no pyplot state, safe inside a web server
@@ -44,8 +46,6 @@ def boxplots(mushra: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
 def sdr_scatter(points: pd.DataFrame, path: Path) -> Path:
     """One panel per condition (systems first): mean rating per excerpt against the excerpt's SDR, one
     colour per target; every panel on the same axes, so the panels compare."""
-    from listening_study.study import ANCHORS
-
     conditions = sorted(points["condition"].unique(), key=lambda name: (name in ANCHORS, name))
     targets = sorted(points["target"].unique())
     colours = {target: f"C{i % 10}" for i, target in enumerate(targets)}

@@ -47,6 +47,10 @@ from listening_study.dataset import open_study_db
 from listening_study.errors import StimulusError
 from listening_study.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
 from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
+from mss.audio import resample
+from mss.data import track_stems
+from mss.models import load_model
+from mss.separate import separate
 
 __all__ = ["SAMPLE_RATE", "StimulusSet", "Trial", "prepare_stimuli"]
 
@@ -73,9 +77,6 @@ class Trial:
 
 def _load_song(db, song: str, targets: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """mix (C, T) and {target: (C, T)} at SAMPLE_RATE."""
-    from mss.audio import resample
-    from mss.data import track_stems
-
     tracks = [t for t in db.tracks if t.name == song]
     if not tracks:
         raise StimulusError(f"song {song!r} is not in the dataset")
@@ -92,9 +93,6 @@ def model_separator() -> Separator:
     models: dict[str, object] = {}
 
     def run(system: SystemSpec, mix: np.ndarray, rate: int, target: str) -> np.ndarray:
-        from mss.models import load_model
-        from mss.separate import separate
-
         if system.name not in models:
             models[system.name] = load_model(system.checkpoint)
         model = models[system.name]

@@ -49,6 +49,8 @@ import yaml
 
 from listening_study.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
+from mss.checkpoint import load_checkpoint
+from mss.data import available_targets
 from mss.errors import InvalidSongError
 
 #: Version of the rendered stimulus files, part of the cache key (study_hash).
@@ -235,10 +237,6 @@ def _check_checkpoint(system: SystemSpec) -> None:
     except OSError as exc:
         raise StudyError(f"checkpoint of system '{system.name}' is unreadable: {path} ({exc})") from exc
     try:
-        from mss.checkpoint import load_checkpoint
-    except ImportError:  # module not available: the bytes were readable, the model load will tell more
-        return
-    try:
         load_checkpoint(path)
     except Exception as exc:
         raise StudyError(f"checkpoint of system '{system.name}' cannot be loaded: {path} ({exc})") from exc
@@ -304,8 +302,6 @@ def _check_structure(study: StudyConfig) -> None:
 
 
 def _check_targets(db, targets: tuple[str, ...]) -> None:
-    from mss.data import available_targets
-
     known_targets = available_targets(db)
     for target in targets:
         if target not in known_targets:

@@ -7,7 +7,7 @@
     POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
     POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
     GET  /mushra/audio/<session id>/<token>   a stimulus (WAV), Cache-Control: no-store, no validators
-    GET  /mushra/static/mushra-audio.js | mushra.js | mushra.css
+    GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra.js | mushra.css
 
 A session (JSON) holds the step in progress and what that step needs: the questions, the volume
 page's audio, the familiarization pages, or the trial (neutral labels and per-session audio tokens,
@@ -24,11 +24,15 @@ import fastapi
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from listening_study.errors import StudyError
+from listening_study.questionnaire import QUESTIONS
+from listening_study.sessions import REFERENCE_LABEL
 from mss_app.context import StudyContext
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "listening_study" / "static"
 STATIC_FILES = {  # the only files /mushra/static serves
     "mushra-audio.js": (STATIC_DIR / "mushra-audio.js", "text/javascript"),
+    "mushra-trial.js": (STATIC_DIR / "mushra-trial.js", "text/javascript"),
     "mushra.js": (STATIC_DIR / "mushra.js", "text/javascript"),
     "mushra.css": (STATIC_DIR / "mushra.css", "text/css"),
 }
@@ -77,8 +81,6 @@ def audio_url(session_id: str, token: str) -> str:
 
 def trial_json(sessions, session, trial, page: str) -> dict:
     """What the page gets for one trial or familiarization page: labels and audio URLs, nothing else."""
-    from listening_study.sessions import REFERENCE_LABEL
-
     def url(label: str) -> str:
         return audio_url(session.session_id, sessions.audio_token(session, page, trial.trial_id, label))
 
@@ -92,9 +94,6 @@ def trial_json(sessions, session, trial, page: str) -> dict:
 
 def session_json(context: StudyContext, session) -> dict:
     """The session's step in progress and what the page needs for it."""
-    from listening_study.questionnaire import QUESTIONS
-    from listening_study.sessions import REFERENCE_LABEL
-
     sessions = context.sessions
     step = sessions.step(session)
     done, total = sessions.progress(session)
@@ -134,8 +133,6 @@ def study_info(context: StudyContext) -> dict:
 
 def build_api(context: StudyContext) -> fastapi.APIRouter:
     """Routes of the listening test; every error the backend raises becomes a 400 with its message."""
-    from listening_study.errors import StudyError
-
     router = fastapi.APIRouter()
 
     def sessions():

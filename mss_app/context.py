@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from listening_study.sessions import SessionStore
+from listening_study.stimuli import prepare_stimuli
+from listening_study.study import default_study, load_study
+from mss.checkpoint import checkpoint_set
 from mss.errors import MSSError
 
 #: Study id of the default study of each checkpoint set (mss.checkpoint.CHECKPOINT_SETS): each set's
@@ -33,8 +37,6 @@ def train_hint(models: str = "stems") -> str:
     """What to do when the committed checkpoints of set ``models`` are missing."""
     if models == "stems":
         return TRAIN_HINT
-    from mss.checkpoint import checkpoint_set
-
     _, targets = checkpoint_set(models)
     return _train_hint(f" --targets {','.join(targets)}", f"-{models}")
 
@@ -79,8 +81,6 @@ class StudyContext:
 def with_model_set(config: AppConfig) -> AppConfig:
     """``config`` with empty ``checkpoints``, ``targets`` and ``study_id`` taken from its checkpoint set
     ``config.models``; what is given stays (a ``--checkpoint NAME=PATH`` wins over the set)."""
-    from mss.checkpoint import checkpoint_set
-
     paths, targets = checkpoint_set(config.models)
     return replace(
         config,
@@ -101,10 +101,6 @@ def resolve_checkpoints(config: AppConfig) -> tuple[dict[str, Path], str | None]
 
 def load_study_context(config: AppConfig, progress=None) -> StudyContext:
     """Load or build the study, render its stimuli (cached) and open the session and ratings stores."""
-    from listening_study.sessions import SessionStore
-    from listening_study.stimuli import prepare_stimuli
-    from listening_study.study import default_study, load_study
-
     config = with_model_set(config)
     checkpoints, missing = resolve_checkpoints(config)
     context = StudyContext(checkpoints=checkpoints, dataset=config.dataset, missing_checkpoints=missing)

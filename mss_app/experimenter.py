@@ -13,6 +13,12 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from listening_study.analyze import analyze
+from listening_study.errors import StudyError
+from listening_study.excerpt_sdr import study_excerpt_sdr
+from listening_study.ratings import read_ratings
+from listening_study.spreadsheet import neutralize_frame
+from mss.browser import SpectrogramBrowser
 from mss.errors import MSSError
 from mss_app.context import AppConfig, StudyContext
 
@@ -28,8 +34,6 @@ def _image(path):
 
 def _export_csv(frame, path: Path) -> Path:
     """A CSV for a spreadsheet: text cells that would run as formulas are neutralized."""
-    from listening_study.spreadsheet import neutralize_frame
-
     neutralize_frame(frame).to_csv(path, index=False)
     return path
 
@@ -38,9 +42,6 @@ def results_state(context: StudyContext, folder: Path) -> dict:
     """Everything the Results tab shows, computed into ``folder``: a dict of headline, images, report,
     files; ``headline`` alone when there is nothing to analyse yet."""
     import pandas as pd
-
-    from listening_study.analyze import analyze
-    from listening_study.ratings import read_ratings
 
     if context.study is None:
         return {"headline": f"**No study loaded.** {context.error or ''}"}
@@ -53,9 +54,6 @@ def results_state(context: StudyContext, folder: Path) -> dict:
     if ratings.empty:
         return {"headline": (f"**No ratings yet.** {started}. Participants take the test on the app's main "
                              "page (`/`); their ratings appear here as soon as they submit a trial.")}  # fmt: skip
-    from listening_study.errors import StudyError
-    from listening_study.excerpt_sdr import study_excerpt_sdr
-
     sdr_note = ""
     try:  # the SDR of the excerpts the listeners heard, from the stimuli (cached after the first time)
         excerpt_sdr = study_excerpt_sdr(context.stimuli)
@@ -130,8 +128,6 @@ def _sessions_tab(context: StudyContext) -> None:
 # --------------------------------------------------------------------------------------------- spectrograms
 def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
     """Widgets around mss.browser.SpectrogramBrowser: it reads, separates and scores only the window."""
-    from mss.browser import SpectrogramBrowser
-
     try:
         browser = SpectrogramBrowser(context.dataset, context.checkpoints, config.eval_dir)
     except MSSError as exc:

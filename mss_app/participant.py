@@ -1,7 +1,7 @@
 """The participant page: one static HTML page that holds the listening test and nothing else.
 
-No Gradio, no other tab, no link to the experimenter's views: the page loads mushra-audio.js (the audio engine) and mushra.js, which mounts
-itself on the element carrying ``data-mushra-api`` and talks only to the API in mss_app/api.py.
+No Gradio, no other tab, no link to the experimenter's views: the page loads mushra-audio.js (the audio
+engine), mushra-trial.js (the player page) and mushra.js (the session flow), which mounts itself on the element carrying ``data-mushra-api`` and talks only to the API in mss_app/api.py.
 A strict Content-Security-Policy (scripts, styles, audio and requests from this server only; no
 inline script) keeps anything else out.
 """
@@ -25,6 +25,7 @@ PAGE = """<!doctype html>
 <noscript>This listening test needs JavaScript.</noscript>
 </main>
 <script src="/mushra/static/mushra-audio.js"></script>
+<script src="/mushra/static/mushra-trial.js"></script>
 <script src="/mushra/static/mushra.js"></script>
 </body>
 </html>

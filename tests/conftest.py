@@ -11,16 +11,28 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("MSS_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
+def _session_folder(variable: str, folder: Path):
+    """Point ``variable`` at ``folder`` for the session; restore it after."""
+    previous = os.environ.get(variable)
+    os.environ[variable] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = previous
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_audio_cache(tmp_path_factory):
     """Decoded-audio cache entries (mss.data.cache) go to a per-session folder, not ~/.cache."""
-    previous = os.environ.get("MSS_CACHE_DIR")
-    os.environ["MSS_CACHE_DIR"] = str(tmp_path_factory.mktemp("decoded-cache"))
-    yield Path(os.environ["MSS_CACHE_DIR"])
-    if previous is None:
-        os.environ.pop("MSS_CACHE_DIR", None)
-    else:
-        os.environ["MSS_CACHE_DIR"] = previous
+    yield from _session_folder("MSS_CACHE_DIR", tmp_path_factory.mktemp("decoded-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_data_dir(tmp_path_factory):
+    """Datasets (the embedded default, the real clips' layout) go to a per-session folder, not
+    ~/.cache/mss/datasets: the suite works in temporary space and never builds the 3.4 GB demo set."""
+    yield from _session_folder("MSS_DATA_DIR", tmp_path_factory.mktemp("datasets"))
 
 
 @pytest.fixture(scope="session")

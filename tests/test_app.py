@@ -344,7 +344,8 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
 
     # 3. Nothing the participant's page or API says names a condition (text, attributes, URLs, JSON).
     page_text = page.content() + "".join(
-        page.request.get(f"{url}/mushra/static/{name}").text() for name in ("mushra.js", "mushra-audio.js")
+        page.request.get(f"{url}/mushra/static/{name}").text()
+        for name in ("mushra.js", "mushra-trial.js", "mushra-audio.js")
     )
     api_text = " ".join(r.text() for r in bodies if r.ok)
     for name in secret_names:

@@ -51,12 +51,12 @@ def data_root(tiny_dataset) -> Path:
 
 
 @pytest.fixture(scope="module")
-def train_db(data_root):
+def training_db(data_root):
     return open_db(data_root, "train")
 
 
 @pytest.fixture(scope="module")
-def test_db(data_root):
+def heldout_db(data_root):
     return open_db(data_root, "test")
 
 
@@ -73,38 +73,38 @@ def _songs_with(db, stem: str, active: bool) -> list:
 # -------------------------------------------------------------------------------------------- open_db
 
 
-def test_open_db_subsets_and_official_split(data_root, train_db, test_db):
-    train_names = {t.name for t in train_db.tracks}
-    test_names = {t.name for t in test_db.tracks}
+def test_open_db_subsets_and_official_split(data_root, training_db, heldout_db):
+    train_names = {t.name for t in training_db.tracks}
+    test_names = {t.name for t in heldout_db.tracks}
     expected_train = {p.name for p in (data_root / "train").iterdir() if p.is_dir()}
     expected_test = {p.name for p in (data_root / "test").iterdir() if p.is_dir()}
     assert train_names == expected_train and test_names == expected_test
-    assert train_db.is_wav and not train_names & test_names
+    assert training_db.is_wav and not train_names & test_names
 
     valid = open_db(data_root, "train", split="valid")
     train_only = open_db(data_root, "train", split="train")
     valid_names = {t.name for t in valid.tracks}
-    assert valid_names == set(train_db.setup["validation_tracks"]) and valid_names
+    assert valid_names == set(training_db.setup["validation_tracks"]) and valid_names
     assert valid_names | {t.name for t in train_only.tracks} == train_names
     assert not valid_names & {t.name for t in train_only.tracks}
     # extra stems of the embedded set are declared through ROOT/setup.yaml
-    assert {"vocals", "drums", "bass", "other", "piano", "accompaniment"} <= set(available_targets(train_db))
-    track = find_track(test_db, test_db.tracks[-1].name)
+    assert {"vocals", "drums", "bass", "other", "piano", "accompaniment"} <= set(available_targets(training_db))
+    track = find_track(heldout_db, heldout_db.tracks[-1].name)
     assert track.subset == "test"
 
 
-def test_mixture_is_the_sum_of_stems(test_db):
-    songs = SongDataset(test_db, FOUR + ("piano",), sample_rate=None)
+def test_mixture_is_the_sum_of_stems(heldout_db):
+    songs = SongDataset(heldout_db, FOUR + ("piano",), sample_rate=None)
     for i in range(len(songs)):
         song = songs.reference(i)
         assert song.sample_rate == 44100 and song.targets.shape == (5,) + song.mix.shape
         # "other" next to "piano" is the rest of other, so the five targets still add up to the mixture
         np.testing.assert_allclose(song.targets.sum(0), song.mix, atol=1e-5)
-    stems = track_stems(test_db.tracks[0], FOUR)  # (S, C, T)
-    np.testing.assert_allclose(stems.sum(0), test_db.tracks[0].audio.T[:, : stems.shape[-1]], atol=1e-4)
+    stems = track_stems(heldout_db.tracks[0], FOUR)  # (S, C, T)
+    np.testing.assert_allclose(stems.sum(0), heldout_db.tracks[0].audio.T[:, : stems.shape[-1]], atol=1e-4)
     # piano is part of other: other == (other - piano) + piano
-    other, piano = track_stems(test_db.tracks[0], ["other"])[0], track_stems(test_db.tracks[0], ["piano"])[0]
-    residual = track_stems(test_db.tracks[0], ["other", "piano"])[0]
+    other, piano = track_stems(heldout_db.tracks[0], ["other"])[0], track_stems(heldout_db.tracks[0], ["piano"])[0]
+    residual = track_stems(heldout_db.tracks[0], ["other", "piano"])[0]
     np.testing.assert_allclose(residual + piano, other, atol=1e-6)
 
 
@@ -171,10 +171,10 @@ def test_stempeg_example_stem(tmp_path):
 # --------------------------------------------------------------------------------------- training chunks
 
 
-def test_curriculum_source_counts(train_db):
+def test_curriculum_source_counts(training_db):
     for mix_sources, expected in [(2, 2), (3, 3), (None, 4), (9, 4)]:
         chunks = TrainChunks(
-            train_db, DataConfig(targets=("vocals",), segment_s=1.0, mix_sources=mix_sources)
+            training_db, DataConfig(targets=("vocals",), segment_s=1.0, mix_sources=mix_sources)
         )
         for i in range(4):
             item = chunks.draw(i)
@@ -184,7 +184,7 @@ def test_curriculum_source_counts(train_db):
             np.testing.assert_allclose(item["mix"], item["sources"].sum(0), atol=1e-6)
             np.testing.assert_array_equal(item["targets"][0], item["sources"][0])
     # multi-target: one anchor target always in; targets left out of the mix are zeros
-    chunks = TrainChunks(train_db, DataConfig(targets=FOUR, segment_s=1.0, mix_sources=2))
+    chunks = TrainChunks(training_db, DataConfig(targets=FOUR, segment_s=1.0, mix_sources=2))
     for i in range(6):
         item = chunks.draw(i)
         present = [
@@ -198,22 +198,22 @@ def test_curriculum_source_counts(train_db):
     assert len(chunks.draw(0)["names"]) == 4
 
 
-def test_remix_draws_sources_from_different_songs(train_db):
-    chunks = TrainChunks(train_db, DataConfig(targets=FOUR, segment_s=1.0))
+def test_remix_draws_sources_from_different_songs(training_db):
+    chunks = TrainChunks(training_db, DataConfig(targets=FOUR, segment_s=1.0))
     songs = [tuple(chunks.draw(i)["songs"]) for i in range(8)]
     assert any(len(set(s)) > 1 for s in songs)
-    same = TrainChunks(train_db, DataConfig(targets=FOUR, segment_s=1.0, remix=False))
+    same = TrainChunks(training_db, DataConfig(targets=FOUR, segment_s=1.0, remix=False))
     for i in range(4):
         item = same.draw(i)
         assert len(set(item["songs"])) == 1 and len(set(item["starts"])) == 1
 
 
-def test_silent_targets_are_redrawn(train_db):
-    without = {f"train/{t.name}" for t in _songs_with(train_db, "piano", active=False)}
+def test_silent_targets_are_redrawn(training_db):
+    without = {f"train/{t.name}" for t in _songs_with(training_db, "piano", active=False)}
     assert without, "the tiny set should have a train song without piano"
     config = DataConfig(targets=("piano",), segment_s=1.0, gain_db=(0.0, 0.0))
-    blind = TrainChunks(train_db, config, use_manifest=False)  # only the silence check keeps piano audible
-    informed = TrainChunks(train_db, config)  # manifest.json: piano parts come from piano songs only
+    blind = TrainChunks(training_db, config, use_manifest=False)  # only the silence check keeps piano audible
+    informed = TrainChunks(training_db, config)  # manifest.json: piano parts come from piano songs only
     for i in range(10):
         for chunks in (blind, informed):
             item = chunks.draw(i)
@@ -223,18 +223,18 @@ def test_silent_targets_are_redrawn(train_db):
         assert item["songs"][0] not in without
     # the silence threshold is what rejects them: with no threshold, silent piano chunks do come through
     lax = TrainChunks(
-        train_db,
+        training_db,
         DataConfig(targets=("piano",), segment_s=1.0, silence_threshold_db=-np.inf),
         use_manifest=False,
     )
     assert any(not lax.draw(i)["targets"].any() for i in range(12))
 
 
-def test_augmentation_invariants_and_batches(train_db):
+def test_augmentation_invariants_and_batches(training_db):
     config = DataConfig(targets=FOUR, segment_s=0.5, gain_db=(-6.0, 3.0), seed=5, samples_per_epoch=8)
-    chunks = TrainChunks(train_db, config)
+    chunks = TrainChunks(training_db, config)
     plain = TrainChunks(
-        train_db,
+        training_db,
         DataConfig(
             targets=FOUR,
             segment_s=0.5,
@@ -274,9 +274,9 @@ def test_augment_functions_are_pure():
     np.testing.assert_array_equal(channel_swap(mono, np.random.default_rng(4), probability=1.0), mono)
 
 
-def test_determinism_epochs_and_workers(train_db):
+def test_determinism_epochs_and_workers(training_db):
     config = DataConfig(targets=("vocals", "bass"), segment_s=0.5, samples_per_epoch=6, seed=11)
-    first, second = TrainChunks(train_db, config), TrainChunks(train_db, config)
+    first, second = TrainChunks(training_db, config), TrainChunks(training_db, config)
     for i in (0, 3, 5):
         torch.testing.assert_close(first[i], second[i], atol=0, rtol=0)
     serial = [b for b in DataLoader(first, batch_size=3, num_workers=0)]
@@ -288,23 +288,23 @@ def test_determinism_epochs_and_workers(train_db):
     assert not torch.equal(first[0][0], second[0][0])
     first.set_epoch(0)
     torch.testing.assert_close(first[0], second[0], atol=0, rtol=0)
-    other_seed = TrainChunks(train_db, DataConfig(targets=("vocals", "bass"), segment_s=0.5, seed=12))
+    other_seed = TrainChunks(training_db, DataConfig(targets=("vocals", "bass"), segment_s=0.5, seed=12))
     assert not torch.equal(other_seed[0][0], second[0][0])
 
 
 @pytest.mark.parametrize("rate,channels", [(22050, 2), (16000, 2), (16000, 1), (44100, 1)])
-def test_resampling_and_channels(train_db, rate, channels):
+def test_resampling_and_channels(training_db, rate, channels):
     chunks = TrainChunks(
-        train_db, DataConfig(targets=("drums",), sample_rate=rate, channels=channels, segment_s=1.25)
+        training_db, DataConfig(targets=("drums",), sample_rate=rate, channels=channels, segment_s=1.25)
     )
     mix, targets = chunks[2]
     assert mix.shape == (channels, int(1.25 * rate)) and targets.shape == (1, channels, int(1.25 * rate))
     torch.testing.assert_close(torch.from_numpy(chunks.draw(2)["sources"].sum(0)), mix, atol=1e-6, rtol=0)
 
 
-def test_song_dataset_rates(test_db):
-    songs = SongDataset(test_db, ["vocals", "accompaniment"], sample_rate=16000, channels=1)
-    assert len(songs) == len(test_db) and songs.names == [t.name for t in test_db.tracks]
+def test_song_dataset_rates(heldout_db):
+    songs = SongDataset(heldout_db, ["vocals", "accompaniment"], sample_rate=16000, channels=1)
+    assert len(songs) == len(heldout_db) and songs.names == [t.name for t in heldout_db.tracks]
     song, reference = songs[0], songs.reference(0)
     assert song.mix.shape[0] == 1 and song.targets.shape[:2] == (2, 1) and song.sample_rate == 16000
     assert reference.sample_rate == 44100 and reference.mix.shape[0] == 2
@@ -316,7 +316,7 @@ def test_song_dataset_rates(test_db):
 # ------------------------------------------------------------------------------------------------ errors
 
 
-def test_errors(tmp_path, train_db):
+def test_errors(tmp_path, training_db):
     with pytest.raises(DatasetError, match="not found"):
         open_db(tmp_path / "nowhere")
     with pytest.raises(DatasetError, match="neither a train/ nor a test/"):
@@ -335,12 +335,12 @@ def test_errors(tmp_path, train_db):
     with pytest.raises(DatasetError, match="unknown split"):
         open_db(tmp_path, "train", split="dev")
     with pytest.raises(DatasetError, match="unknown target 'guitar'.*vocals"):
-        TrainChunks(train_db, DataConfig(targets=("guitar",)))
+        TrainChunks(training_db, DataConfig(targets=("guitar",)))
     with pytest.raises(DatasetError, match="unknown target 'kazoo'.*piano"):
-        track_stems(train_db.tracks[0], ["kazoo"])
-    name = train_db.tracks[0].name
+        track_stems(training_db.tracks[0], ["kazoo"])
+    name = training_db.tracks[0].name
     with pytest.raises(DatasetError, match=f"unknown track.*did you mean '{name}'"):
-        find_track(train_db, name[:-1] + "#")
+        find_track(training_db, name[:-1] + "#")
 
 
 def test_missing_ffmpeg_is_reported(monkeypatch, data_root):

@@ -1,0 +1,332 @@
+/* Blind MUSHRA (ITU-R BS.1534-3) and A/B listening test: one page with a player (TrialView), the
+ * graded trial and the ungraded pages alike (volume, familiarization): the Play/Stop and version
+ * buttons, the waveform with its loop, and one slider per version on the Bad-Excellent scale.
+ *
+ * Loaded after mushra-audio.js (window.MushraAudio) and before mushra.js, which builds the session flow
+ * on it; exports window.MushraTrial = {TrialView, el}.
+ */
+(function () {
+  "use strict";
+
+  const BANDS = [
+    [80, "Excellent"],
+    [60, "Good"],
+    [40, "Fair"],
+    [20, "Poor"],
+    [0, "Bad"],
+  ];
+  const { Engine } = window.MushraAudio;
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value == null || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child == null) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  /* ---------------------------------------------------------------- waveform */
+  function drawWaveform(canvas, buffer) {
+    const ctx = canvas.getContext("2d");
+    const { width, height } = canvas;
+    ctx.clearRect(0, 0, width, height);
+    const data = buffer.getChannelData(0);
+    const step = Math.max(1, Math.floor(data.length / width));
+    ctx.fillStyle = "#7a8aa6";
+    for (let x = 0; x < width; x++) {
+      let lo = 1, hi = -1;
+      for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) {
+        if (data[i] < lo) lo = data[i];
+        if (data[i] > hi) hi = data[i];
+      }
+      ctx.fillRect(x, ((1 - hi) / 2) * height, 1, Math.max(1, ((hi - lo) / 2) * height));
+    }
+  }
+
+  /* ---------------------------------------------------------------- one page with a player */
+  class TrialView {
+    /* options: {graded, rules, onSubmit(payload), submitText, context} */
+    constructor(trial, options) {
+      this.trial = trial;
+      this.options = options;
+      this.rules = options.rules || {};
+      this.plays = {};
+      this.scores = {}; // label -> score, only for sliders that were moved
+      this.startedAt = performance.now();
+      this.engine = new Engine(options.context);
+      this.keyHandler = (event) => this._onKey(event);
+      this.lastBars = 0;
+    }
+    labels() {
+      return this.trial.conditions.map((c) => c.label);
+    }
+    get graded() {
+      return Boolean(this.options.graded);
+    }
+    async render(container) {
+      const trial = this.trial;
+      const isAb = trial.mode === "ab";
+      container.replaceChildren();
+      const status = el("p", { class: "mushra-status" }, "Loading audio...");
+      container.append(status);
+      const stimuli = [{ key: "REF", url: trial.reference_url }];
+      for (const c of trial.conditions) stimuli.push({ key: c.label, url: c.url });
+      await this.engine.load(stimuli);
+      status.remove();
+
+      // transport + waveform with the loop region
+      this.playButton = el("button", { class: "mushra-play", type: "button", onclick: () => this.togglePlay() }, "Play");
+      this.timeLabel = el("span", { class: "mushra-time" }, "0.00 s");
+      this.loopLabel = el("span", { class: "mushra-loop-label" }, "No loop");
+      const clearLoop = el("button", { type: "button", class: "mushra-clear-loop", onclick: () => this._setLoop(null) }, "Clear loop");
+      this.canvas = el("canvas", { class: "mushra-wave", width: "900", height: "80" });
+      this.overlay = el("div", { class: "mushra-overlay" });
+      this.loopBox = el("div", { class: "mushra-loop" });
+      this.cursor = el("div", { class: "mushra-cursor" });
+      this.overlay.append(this.loopBox, this.cursor);
+      const wave = el("div", { class: "mushra-wavebox" }, this.canvas, this.overlay);
+      const minLoop = this.rules.min_loop_s || 0.5;
+      container.append(
+        el("div", { class: "mushra-transport" }, this.playButton, this.timeLabel, this.loopLabel, clearLoop),
+        wave,
+        el("p", { class: "mushra-hint" },
+          "Click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s). " +
+          "Keys: space play/pause, R reference, 1-9 or A-I versions.")
+      );
+      drawWaveform(this.canvas, this.engine.buffers.REF);
+      this._bindWave(wave);
+
+      // reference + conditions
+      this.buttons = {};
+      this.bars = {};
+      this.sliders = {};
+      this.values = {};
+      const rows = el("div", { class: isAb ? "mushra-ab" : "mushra-grid" });
+      this.buttons.REF = el("button", { class: "mushra-select mushra-ref", type: "button", "data-key": "REF", onclick: () => this.select("REF") }, "Reference");
+      rows.append(el("div", { class: "mushra-col mushra-refcol" }, this.buttons.REF, this.graded && !isAb ? this._scaleLegend() : null));
+      for (const c of trial.conditions) {
+        this.plays[c.label] = 0;
+        this.buttons[c.label] = el("button", { class: "mushra-select", type: "button", "data-key": c.label, onclick: () => this.select(c.label) }, c.label);
+        const bar = el("span", { class: "mushra-heard-fill" });
+        this.bars[c.label] = bar;
+        const col = el("div", { class: "mushra-col" }, this.buttons[c.label]);
+        if (this.graded && this.rules.min_listen_s > 0) col.append(el("span", { class: "mushra-heard", title: "listened" }, bar));
+        if (this.graded && !isAb) col.append(...this._slider(c.label));
+        rows.append(col);
+      }
+      container.append(rows);
+      if (this.graded && isAb) container.append(this._abControls());
+      this.message = el("p", { class: "mushra-message", role: "alert" });
+      this.submitButton = el("button", { class: "mushra-submit", type: "button", onclick: () => this.submit() }, this.options.submitText || "Submit and continue");
+      if (this.graded) {
+        this.comment = el("textarea", { class: "mushra-comment", rows: "2", maxlength: "1000", placeholder: "Optional comment" });
+        container.append(this.comment);
+      }
+      container.append(el("div", { class: "mushra-actions" }, this.submitButton), this.message);
+
+      document.addEventListener("keydown", this.keyHandler);
+      this._tick();
+      this._refresh();
+    }
+    _slider(label) {
+      const value = el("output", { class: "mushra-value" }, "–");
+      const slider = el("input", {
+        type: "range", min: "0", max: "100", step: "1", value: "50", class: "mushra-slider unrated",
+        "data-label": label, "aria-label": "score " + label,
+      });
+      slider.addEventListener("input", () => {
+        if (!this._sliderEnabled(label)) return; // belt and braces: a disabled slider takes no input
+        this.scores[label] = Number(slider.value);
+        slider.classList.remove("unrated");
+        if (this.message) this.message.textContent = ""; // a refusal's message is about the ratings before this move
+        value.textContent = slider.value;
+      });
+      this.sliders[label] = slider;
+      this.values[label] = value;
+      return [slider, value];
+    }
+    _sliderEnabled(label) {
+      return !this.rules.active_slider_only || this.engine.active === label;
+    }
+    _scaleLegend() {
+      return el("div", { class: "mushra-legend" }, ...BANDS.map(([low, name]) => el("div", { class: "mushra-band" }, name + " " + (low + 20) + "-" + low)));
+    }
+    _abControls() {
+      this.abChoice = null;
+      const choices = el("div", { class: "mushra-ab-choice" }, el("span", {}, "Which is better?"));
+      for (const c of this.trial.conditions) {
+        const input = el("input", { type: "radio", name: "ab-choice", value: c.label, id: "ab-" + c.label });
+        input.addEventListener("change", () => (this.abChoice = c.label));
+        choices.append(el("label", { for: "ab-" + c.label }, input, " " + c.label));
+      }
+      this.abConfidence = null;
+      const sure = el("div", { class: "mushra-ab-confidence" }, el("span", {}, "How sure are you?"));
+      [[1, "slightly"], [2, "clearly"], [3, "certain"]].forEach(([value, text]) => {
+        const input = el("input", { type: "radio", name: "ab-confidence", value: String(value), id: "ab-conf-" + value });
+        input.addEventListener("change", () => (this.abConfidence = value));
+        sure.append(el("label", { for: "ab-conf-" + value }, input, " " + text));
+      });
+      return el("div", { class: "mushra-ab-controls" }, choices, sure);
+    }
+    _bindWave(wave) {
+      let downAt = null;
+      const toTime = (event) => {
+        const rect = wave.getBoundingClientRect();
+        return Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width)) * this.engine.duration;
+      };
+      wave.addEventListener("mousedown", (event) => (downAt = toTime(event)));
+      wave.addEventListener("mouseup", (event) => {
+        if (downAt == null) return;
+        const upAt = toTime(event);
+        if (Math.abs(upAt - downAt) < 0.05) this.engine.seek(upAt);
+        else this._setLoop([Math.min(downAt, upAt), Math.max(downAt, upAt)]);
+        downAt = null;
+      });
+    }
+    _setLoop(region) {
+      const minimum = this.rules.min_loop_s || 0.5;
+      if (!this.engine.setLoop(region, minimum)) {
+        const length = region[1] - region[0];
+        this.message.textContent = "A loop must be at least " + minimum + " s long (that one was " + length.toFixed(2) + " s).";
+        return;
+      }
+      if (this.message.textContent.startsWith("A loop must")) this.message.textContent = "";
+      const loop = this.engine.loop;
+      const d = this.engine.duration;
+      this.loopBox.style.display = loop ? "block" : "none";
+      if (loop) {
+        this.loopBox.style.left = (100 * loop[0]) / d + "%";
+        this.loopBox.style.width = (100 * (loop[1] - loop[0])) / d + "%";
+        this.loopLabel.textContent = "Loop " + loop[0].toFixed(2) + "–" + loop[1].toFixed(2) + " s";
+      } else {
+        this.loopLabel.textContent = "No loop";
+      }
+    }
+    _tick() {
+      if (this.closed) return;
+      const t = this.engine.currentTime();
+      this.timeLabel.textContent = t.toFixed(2) + " / " + this.engine.duration.toFixed(2) + " s";
+      this.cursor.style.left = (100 * t) / this.engine.duration + "%";
+      if (this.engine.playing && !this.engine.loop && this.engine.context.currentTime >= this.engine.endTime) {
+        this.engine.pause();
+        this.engine.position = 0;
+        this._refresh();
+      }
+      const now = performance.now();
+      if (now - this.lastBars > 100) {
+        this.lastBars = now;
+        this._bars();
+      }
+      requestAnimationFrame(() => this._tick());
+    }
+    _bars() {
+      const minimum = this.rules.min_listen_s || 0;
+      if (!minimum) return;
+      const heard = this.engine.listenMs();
+      for (const [label, bar] of Object.entries(this.bars)) {
+        const fraction = Math.min(1, heard[label] / (1000 * minimum));
+        bar.style.width = 100 * fraction + "%";
+        bar.classList.toggle("done", fraction >= 1);
+      }
+    }
+    _onKey(event) {
+      const target = event.target;
+      if (target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type !== "range"))) return;
+      const key = event.key.toUpperCase();
+      const labels = this.labels();
+      if (event.key === " ") {
+        event.preventDefault();
+        this.togglePlay();
+      } else if (key === "R") {
+        this.select("REF");
+      } else if (/^[1-9]$/.test(key) && Number(key) <= labels.length) {
+        this.select(labels[Number(key) - 1]);
+      } else if (/^[A-I]$/.test(key) && labels.includes(key)) {
+        this.select(key);
+      } else {
+        return;
+      }
+      event.preventDefault();
+    }
+    async togglePlay() {
+      if (this.engine.playing) this.engine.pause();
+      else {
+        await this.engine.play();
+        this._countPlay(this.engine.active);
+      }
+      this._refresh();
+    }
+    async select(key) {
+      this.engine.select(key);
+      if (!this.engine.playing) await this.engine.play();
+      this._countPlay(key);
+      this._refresh();
+    }
+    _countPlay(key) {
+      if (this.engine.playing && key in this.plays) this.plays[key] += 1;
+    }
+    _refresh() {
+      if (!this.buttons) return;
+      for (const [key, button] of Object.entries(this.buttons)) {
+        button.classList.toggle("active", key === this.engine.active);
+        button.classList.toggle("played", key === "REF" || this.plays[key] > 0);
+      }
+      for (const [label, slider] of Object.entries(this.sliders)) slider.disabled = !this._sliderEnabled(label);
+      this.playButton.textContent = this.engine.playing ? "Pause" : "Play";
+    }
+    async submit() {
+      if (!this.graded) {
+        await this.options.onSubmit({});
+        return;
+      }
+      const labels = this.labels();
+      let scores = {};
+      if (this.trial.mode === "ab") {
+        if (!this.abChoice) {
+          this.message.textContent = "Please choose which one is better.";
+          return;
+        }
+        if (!this.abConfidence) {
+          this.message.textContent = "Please say how sure you are.";
+          return;
+        }
+        scores = { choice: this.abChoice, confidence: this.abConfidence };
+      } else {
+        for (const label of labels) scores[label] = label in this.scores ? this.scores[label] : null; // null: never moved
+      }
+      const heard = this.engine.listenMs();
+      const listen = {};
+      for (const label of labels) listen[label] = heard[label];
+      this.submitButton.disabled = true;
+      this.message.textContent = "Saving...";
+      try {
+        await this.options.onSubmit({
+          trial_id: this.trial.trial_id,
+          scores: scores,
+          plays: this.plays,
+          listen_ms: listen,
+          time_ms: Math.round(performance.now() - this.startedAt),
+          comment: this.comment ? this.comment.value : "",
+        });
+      } catch (error) {
+        this.message.textContent = error.message; // the server's reason, e.g. a slider not yet moved
+        this.submitButton.disabled = false;
+      }
+    }
+    close() {
+      this.closed = true;
+      document.removeEventListener("keydown", this.keyHandler);
+      this.engine.close();
+    }
+  }
+
+  /* ---------------------------------------------------------------- the whole test */
+  window.MushraTrial = { TrialView, el };
+})();
