@@ -22,7 +22,7 @@ from typing import Any
 
 import fastapi
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from listening_study.errors import StudyError
 from listening_study.questionnaire import QUESTIONS
@@ -49,7 +49,7 @@ class _Request(BaseModel):
 class StartRequest(_Request):
     participant_id: str = Field(default="", max_length=64)
     mode: str = Field(default="mushra", max_length=16)
-    consent: bool = False
+    consent: StrictBool = False  # JSON true only: "yes" or 1 is no agreement
 
 
 class SessionRequest(_Request):

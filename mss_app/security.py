@@ -21,7 +21,7 @@ import json
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from urllib.parse import parse_qs
 
 import fastapi
@@ -30,8 +30,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 PREFIX = "/experimenter"
 COOKIE = "mss_experimenter"
 SESSION_S = 12 * 3600
-#: Failed logins allowed per minute (all clients together) before the login answers 429.
+#: Failed logins allowed per minute from one client address before the login answers that client 429
+#: (per client: wrong passwords from anyone else never lock the experimenter out).
 MAX_FAILURES_PER_MINUTE = 10
+#: Client addresses whose failures are remembered at once (the oldest are forgotten first).
+MAX_TRACKED_CLIENTS = 4096
 #: Largest request body: the participant API's bodies are a few hundred bytes; the experimenter's
 #: Gradio requests a few kilobytes.
 BODY_LIMITS = (("/mushra/", 16 * 1024), ("", 1024 * 1024))
@@ -56,7 +59,7 @@ class ExperimenterAuth:
         if not password:
             raise ValueError("the experimenter password must not be empty")
         self._key = password.encode()
-        self._failures: deque[float] = deque()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # client -> failure times
         self._lock = threading.Lock()
 
     def _sign(self, expiry: int) -> str:
@@ -75,16 +78,25 @@ class ExperimenterAuth:
     def check_password(self, attempt: str) -> bool:
         return hmac.compare_digest(attempt.encode(), self._key)
 
-    def _throttled(self) -> bool:
+    def _throttled(self, client: str) -> bool:
         with self._lock:
+            failures = self._failures.get(client)
+            if failures is None:
+                return False
             now = time.monotonic()
-            while self._failures and now - self._failures[0] > 60:
-                self._failures.popleft()
-            return len(self._failures) >= MAX_FAILURES_PER_MINUTE
+            while failures and now - failures[0] > 60:
+                failures.popleft()
+            if not failures:
+                del self._failures[client]
+                return False
+            return len(failures) >= MAX_FAILURES_PER_MINUTE
 
-    def _failed(self) -> None:
+    def _failed(self, client: str) -> None:
         with self._lock:
-            self._failures.append(time.monotonic())
+            self._failures.setdefault(client, deque()).append(time.monotonic())
+            self._failures.move_to_end(client)
+            while len(self._failures) > MAX_TRACKED_CLIENTS:
+                self._failures.popitem(last=False)
 
     def router(self) -> fastapi.APIRouter:
         router = fastapi.APIRouter()
@@ -100,11 +112,12 @@ class ExperimenterAuth:
 
         @router.post(PREFIX + "/login")
         async def login(request: fastapi.Request):
-            if self._throttled():
+            client = request.client.host if request.client else ""
+            if self._throttled(client):
                 return form("Too many wrong passwords: wait a minute.", 429)
             fields = parse_qs((await request.body()).decode("utf-8", "replace"))
             if not self.check_password((fields.get("password") or [""])[0]):
-                self._failed()
+                self._failed(client)
                 return form("Wrong password.", 401)
             response = RedirectResponse(PREFIX + "/", status_code=303, headers=headers)
             response.set_cookie(COOKIE, self.cookie_value(), max_age=SESSION_S, path=PREFIX, httponly=True,

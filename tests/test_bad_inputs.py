@@ -286,6 +286,8 @@ def test_bad_requests_are_refused(two_apps):  # noqa: F811 (the fixture imported
             ("/mushra/api/start", {"consent": False}, 400, "agree to take part"),
             ("/mushra/api/start", {"consent": True, "participant_id": "Jane Doe <x@y.z>"}, 400, "participant code"),
             ("/mushra/api/start", {"consent": True, "evil": 1}, 422, "evil"),
+            ("/mushra/api/start", {"consent": "yes"}, 422, "consent"),  # JSON true only
+            ("/mushra/api/start", {"consent": 1}, 422, "consent"),
             ("/mushra/api/resume", {"session_id": "../../x"}, 400, "malformed session id"),
             ("/mushra/api/resume", {"session_id": "f" * 32}, 400, "unknown session"),
             ("/mushra/api/questionnaire", {"session_id": sid, "answers": {"age": "200"}}, 400, "not one of"),
@@ -296,6 +298,7 @@ def test_bad_requests_are_refused(two_apps):  # noqa: F811 (the fixture imported
             ("/mushra/api/submit", {"session_id": sid, "trial_id": "x", "scores": [], "plays": {}}, 422, "scores"),
         ]  # fmt: skip
         before = pd.read_csv(context.ratings_csv).shape[0]
+        sessions = sorted(context.sessions.sessions_dir.rglob("*"))
         for path, body, status, message in cases:
             response = client.post(path, json=body)
             assert response.status_code == status and message in response.json()["detail"], (
@@ -313,3 +316,25 @@ def test_bad_requests_are_refused(two_apps):  # noqa: F811 (the fixture imported
         )
         assert huge.status_code == 413
         assert pd.read_csv(context.ratings_csv).shape[0] == before
+        assert sorted(context.sessions.sessions_dir.rglob("*")) == sessions  # no refused start left a session
+
+
+def test_wrong_passwords_lock_out_only_their_client():
+    """Ten wrong experimenter passwords from one address make that address wait; the experimenter, at
+    another address, still logs in (no denial of service on the experimenter)."""
+    import fastapi
+    from fastapi.testclient import TestClient
+
+    from mss_app.security import MAX_FAILURES_PER_MINUTE, ExperimenterAuth
+
+    app = fastapi.FastAPI()
+    app.include_router(ExperimenterAuth("right-password").router())
+    attacker = TestClient(app, client=("203.0.113.9", 4000), follow_redirects=False)
+    experimenter = TestClient(app, client=("198.51.100.7", 5000), follow_redirects=False)
+    for _ in range(MAX_FAILURES_PER_MINUTE):
+        assert attacker.post("/experimenter/login", data={"password": "guess"}).status_code == 401
+    refused = attacker.post("/experimenter/login", data={"password": "right-password"})
+    assert refused.status_code == 429 and "wait a minute" in refused.text  # this client waits, even when right
+    assert experimenter.post("/experimenter/login", data={"password": "guess"}).status_code == 401
+    welcome = experimenter.post("/experimenter/login", data={"password": "right-password"})
+    assert welcome.status_code == 303 and "mss_experimenter" in welcome.headers["set-cookie"]
