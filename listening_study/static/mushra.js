@@ -15,7 +15,7 @@
 (function () {
   "use strict";
 
-  const { makeAudioContext, STIMULUS_RATE } = window.MushraAudio;
+  const { Engine, makeAudioContext, STIMULUS_RATE } = window.MushraAudio;
   const { TrialView, el } = window.MushraTrial;
   const STORAGE_KEY = "mss-mushra-session";
 
