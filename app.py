@@ -21,6 +21,8 @@ from pathlib import Path
 
 import uvicorn
 
+from listening_study.errors import StudyError
+from listening_study.study import load_study
 from mss.checkpoint import CHECKPOINT_SETS
 from mss.data import ensure_default_dataset, is_dataset_built
 from mss_app.context import AppConfig, StudyContext, load_study_context, with_model_set
@@ -116,10 +118,21 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
 
 
+def _uses_default_dataset(config: AppConfig) -> bool:
+    """Whether the study runs on the embedded dataset: ``--dataset`` without a study file, else the study
+    file's ``dataset`` (a study over MUSDB18 never builds the 3.4 GB embedded set)."""
+    if config.study_file is None:
+        return config.dataset == "default"
+    try:
+        return load_study(config.study_file, check_dataset=False).dataset == "default"
+    except StudyError:
+        return False  # the study's own error is reported by load_study_context, on the page
+
+
 def _prepare(config: AppConfig, page: StartupPage) -> StudyContext:
     """The embedded dataset (first run: generated, the first 70% of the page's bar) and the study's stimuli."""
     share = 0.0
-    if config.dataset == "default":
+    if _uses_default_dataset(config):
         if not is_dataset_built():
             share = 0.7
             page.update(0.0, "Generating the embedded music dataset (first run only)")

@@ -21,6 +21,7 @@ from jsonschema import validate
 
 import mss.evaluation as ev
 from mss.errors import CheckpointError, DatasetError
+from mss.evaluation import cli, driver
 from mss.evaluation.oracles import ideal_ratio_mask, mixture_estimates, oracle_estimates
 from mss.evaluation.scoring import RESIDUAL
 from mss.evaluation.tables import aggregate
@@ -198,8 +199,8 @@ def test_rerun_scores_and_separates_nothing(evaluated, monkeypatch):
     paths = sorted(evaluated["out"].glob("*/test/*.json"))
     mtimes = [p.stat().st_mtime_ns for p in paths]
     calls = []
-    monkeypatch.setattr(ev, "score_song", lambda *a, **k: calls.append("score"))
-    monkeypatch.setattr(ev, "separate_to_cache", lambda *a, **k: calls.append("separate"))
+    monkeypatch.setattr(driver, "score_song", lambda *a, **k: calls.append("score"))
+    monkeypatch.setattr(driver, "separate_to_cache", lambda *a, **k: calls.append("separate"))
     table = ev.evaluate(
         [evaluated["checkpoint"]], evaluated["root"], "test", ["vocals"], 1, out_dir=evaluated["out"],
         oracles=("IRM1", "MIX"), tracks=[evaluated["song"]], progress=False,
@@ -315,7 +316,7 @@ def test_cli_defaults_to_the_committed_checkpoints(tmp_path, monkeypatch, capsys
         table.attrs.update(notes=[], errors=[])
         return table
 
-    monkeypatch.setattr(ev, "evaluate", fake_evaluate)
+    monkeypatch.setattr(cli, "evaluate", fake_evaluate)  # where the command line looks it up
     present = make_checkpoints(tmp_path / "ck", ("unet",))[0]
     monkeypatch.setattr(
         mss.checkpoint, "DEFAULT_CHECKPOINTS", {"unet": present, "demucs": tmp_path / "no.pt"}

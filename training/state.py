@@ -30,10 +30,11 @@ CONFIG_FILE = "config.json"
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 CURVES_FILE = "curves.png"
-#: temp files of this module's atomic writes (``mss.files.atomic_path``: ``.<name>.<pid>.<random>.tmp``)
+#: temp files of this module's atomic writes (``mss.files.atomic_path``: ``.<name>.<pid>.<random>.tmp``), and
+#: the fixed names earlier versions wrote metrics.jsonl and config.json through (a run folder they left)
 TEMP_PATTERNS: tuple[str, ...] = tuple(
     TEMP_GLOB.format(name=name) for name in (LAST_FILE, BEST_FILE, METRICS_FILE, CONFIG_FILE)
-)
+) + (f".{METRICS_FILE}.tmp", f".{CONFIG_FILE}.tmp")
 
 
 def remove_temp_files(out_dir: Path) -> list[Path]:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mss.checkpoint import DEFAULT_CHECKPOINTS
+import mss.checkpoint
 from mss.errors import MSSError
 from mss.evaluation.driver import REAL_CLIPS, evaluate
 from mss.evaluation.oracles import ORACLES
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkpoints = list(args.checkpoint)
     if not checkpoints and not args.oracles_only:
-        checkpoints = [str(path) for path in DEFAULT_CHECKPOINTS.values() if path.is_file()]
+        checkpoints = [str(path) for path in mss.checkpoint.DEFAULT_CHECKPOINTS.values() if path.is_file()]
         if not checkpoints:
             print(
                 "error: no --checkpoint given and no default checkpoint in checkpoints/; "
