@@ -7,38 +7,23 @@
     http://HOST:PORT/experimenter  results, sessions, spectrogram browser (password; generated and
                                    printed at start when none is given)
 
-This file is the entry point only; the app lives in ``mss_app`` (participant page, HTTP API,
-experimenter views, security, server) and everything that computes in ``mss`` and ``listening_study``.
+This file is the entry point only, light to import so that the start-up page answers at once; the app lives
+in ``mss_app`` (configuration, start-up page, launch, participant page, HTTP API, experimenter views,
+security, server) and everything that computes in ``mss`` and ``listening_study``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from listening_study.errors import StudyError
-from listening_study.study import load_study
 from mss.checkpoint import CHECKPOINT_SETS
-from mss.data import ensure_default_dataset, is_dataset_built
-from mss_app.context import AppConfig, StudyContext, load_study_context, with_model_set
-from mss_app.security import generate_password
-from mss_app.server import BackgroundServer, build_app, free_port, warn_exposure
-from mss_app.startup import StartupPage
+from mss_app.config import AppConfig, warn_exposure, with_model_set
+from mss_app.startup import StartupPage, free_port
 
-__all__ = [
-    "AppConfig",
-    "BackgroundServer",
-    "build_app",
-    "free_port",
-    "load_study_context",
-    "main",
-    "parse_args",
-]
+__all__ = ["AppConfig", "free_port", "main", "parse_args"]
 
 PASSWORD_ENV = "MSS_RESULTS_PASSWORD"
 
@@ -102,54 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: cannot serve on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"preparing; progress at http://{config.host}:{config.port}/", file=sys.stderr)
-    password = config.password or generate_password()
-    try:  # the app is built (models loaded for the browser) while the page still answers
-        context = _prepare(config, page)
-        if context.error:
-            print(context.error, file=sys.stderr)
-        page.update(1.0, "Starting the listening test")
-        app = build_app(dataclasses.replace(config, password=password), context)
-    finally:
-        page.close()  # frees the port for the app itself
-    base = f"http://{config.host}:{config.port}"
-    print(f"participants: {base}/", file=sys.stderr)
-    print(f"experimenter: {base}/experimenter  password: "
-          f"{password if not config.password else '(the one given)'}", file=sys.stderr)  # fmt: skip
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    # Imported only now, with the page already answering: the app (gradio, torch, musdb) takes seconds.
+    from mss_app.launch import serve
 
-
-def _uses_default_dataset(config: AppConfig) -> bool:
-    """Whether the study runs on the embedded dataset: ``--dataset`` without a study file, else the study
-    file's ``dataset`` (a study over MUSDB18 never builds the 3.4 GB embedded set)."""
-    if config.study_file is None:
-        return config.dataset == "default"
-    try:
-        return load_study(config.study_file, check_dataset=False).dataset == "default"
-    except StudyError:
-        return False  # the study's own error is reported by load_study_context, on the page
-
-
-def _prepare(config: AppConfig, page: StartupPage) -> StudyContext:
-    """The embedded dataset (first run: generated, the first 70% of the page's bar) and the study's stimuli."""
-    share = 0.0
-    if _uses_default_dataset(config):
-        if not is_dataset_built():
-            share = 0.7
-            page.update(0.0, "Generating the embedded music dataset (first run only)")
-
-            def songs(done: int, total: int) -> None:
-                page.update(
-                    share * done / total, f"Generating the embedded music dataset: song {done} of {total}"
-                )
-
-            print("preparing the default dataset (first run only)...", file=sys.stderr)
-            ensure_default_dataset(on_progress=songs)
-
-    def report(fraction: float, message: str) -> None:
-        print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
-        page.update(share + (1 - share) * fraction, f"Preparing the listening test: {message}")
-
-    return load_study_context(config, progress=report)
+    serve(config, page)
 
 
 if __name__ == "__main__":

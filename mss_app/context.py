@@ -1,66 +1,18 @@
-"""What the app serves: its configuration and the loaded study (stimuli, sessions, ratings).
+"""The loaded study the app serves: stimuli, sessions, ratings (or the reason there is none).
 
-AppConfig(...)                              # built from the command line by app.parse_args
-with_model_set(config) -> AppConfig         # checkpoints, targets and study id filled in from config.models
 load_study_context(config, progress=None) -> StudyContext
-resolve_checkpoints(config) -> (present {name: path}, message about missing ones or None)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from listening_study.sessions import SessionStore
 from listening_study.stimuli import prepare_stimuli
 from listening_study.study import default_study, load_study
-from mss.checkpoint import checkpoint_set
 from mss.errors import MSSError
-
-#: Study id of the default study of each checkpoint set (mss.checkpoint.CHECKPOINT_SETS): each set's
-#: sessions and ratings live in their own folder, STUDY_DIR/<study id>. The 4-stem study keeps its id.
-STUDY_IDS = {"stems": "mss-default", "piano": "mss-piano"}
-
-
-def _train_hint(targets_option: str = "", suffix: str = "") -> str:
-    return (
-        f"Train them with `python -m training.run --model unet --dataset default{targets_option} "
-        f"--out runs/unet{suffix}` (and `--model demucs`), then copy `runs/<model>{suffix}/best.pt` to "
-        f"`checkpoints/<model>{suffix}.pt`, or start the app with `--checkpoint NAME=PATH`."
-    )
-
-
-TRAIN_HINT = _train_hint()
-
-
-def train_hint(models: str = "stems") -> str:
-    """What to do when the committed checkpoints of set ``models`` are missing."""
-    if models == "stems":
-        return TRAIN_HINT
-    _, targets = checkpoint_set(models)
-    return _train_hint(f" --targets {','.join(targets)}", f"-{models}")
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """Everything the app needs; built from the command line by ``app.parse_args``."""
-
-    host: str = "127.0.0.1"
-    port: int = 7860
-    dataset: str = "default"
-    study_file: Path | None = None
-    study_dir: Path = Path("study")
-    checkpoints: tuple[tuple[str, Path], ...] = ()  # (name, path); empty = the committed ones of `models`
-    eval_dir: Path = Path("eval")
-    password: str | None = None  # experimenter password; None: build_app generates one and prints it
-    n_songs: int = 4
-    targets: tuple[str, ...] = ()  # the default study's targets; empty = those of `models`
-    # Checkpoint set (mss.checkpoint.CHECKPOINT_SETS: "stems" or "piano") behind empty `checkpoints`,
-    # `targets` and `study_id`; see with_model_set.
-    models: str = "stems"
-    study_id: str = ""  # the default study's id; empty = STUDY_IDS[models]
-    # Settings of the default study (no --study file), e.g. (("min_listen_s", 1.0),): see StudyConfig.
-    study_settings: tuple[tuple[str, object], ...] = ()
+from mss_app.config import AppConfig, resolve_checkpoints, with_model_set
 
 
 @dataclass
@@ -76,27 +28,6 @@ class StudyContext:
     dataset: str = "default"
     missing_checkpoints: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. songs the default study skipped, and why
-
-
-def with_model_set(config: AppConfig) -> AppConfig:
-    """``config`` with empty ``checkpoints``, ``targets`` and ``study_id`` taken from its checkpoint set
-    ``config.models``; what is given stays (a ``--checkpoint NAME=PATH`` wins over the set)."""
-    paths, targets = checkpoint_set(config.models)
-    return replace(
-        config,
-        checkpoints=config.checkpoints or tuple(paths.items()),
-        targets=config.targets or targets,
-        study_id=config.study_id or STUDY_IDS.get(config.models, f"mss-{config.models}"),
-    )
-
-
-def resolve_checkpoints(config: AppConfig) -> tuple[dict[str, Path], str | None]:
-    """Checkpoints to compare (name -> path) and, when some are missing, a message saying what to do."""
-    found = {name: Path(path) for name, path in with_model_set(config).checkpoints}
-    missing = [f"{name} ({path})" for name, path in found.items() if not Path(path).is_file()]
-    present = {name: Path(path) for name, path in found.items() if Path(path).is_file()}
-    message = f"Checkpoints not found: {', '.join(missing)}. {train_hint(config.models)}" if missing else None
-    return present, message
 
 
 def load_study_context(config: AppConfig, progress=None) -> StudyContext:

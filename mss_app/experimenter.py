@@ -20,7 +20,8 @@ from listening_study.ratings import read_ratings
 from listening_study.spreadsheet import neutralize_frame
 from mss.browser import SpectrogramBrowser
 from mss.errors import MSSError
-from mss_app.context import AppConfig, StudyContext
+from mss_app.config import AppConfig
+from mss_app.context import StudyContext
 
 
 # --------------------------------------------------------------------------------------------- results

@@ -10,7 +10,6 @@ there: nothing of it answers at the root.
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
 import time
@@ -22,12 +21,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from mss_app.api import build_api
-from mss_app.context import AppConfig, StudyContext, load_study_context
+from mss_app.config import AppConfig
+from mss_app.context import StudyContext, load_study_context
 from mss_app.experimenter import build_experimenter_blocks
 from mss_app.participant import build_participant_router
 from mss_app.security import PREFIX, BodyLimit, ExperimenterAuth, ExperimenterGate, generate_password
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+from mss_app.startup import free_port
 
 
 def _one_sentence(exc: RequestValidationError) -> str:
@@ -66,15 +65,6 @@ def build_app(config: AppConfig, context: StudyContext | None = None) -> fastapi
     return app
 
 
-def warn_exposure(config: AppConfig) -> None:
-    if config.host not in LOOPBACK_HOSTS:
-        print(
-            f"warning: serving on {config.host} over plain HTTP: the experimenter password and the ratings "
-            "cross the network unencrypted. Put the app behind an HTTPS reverse proxy.",
-            file=sys.stderr,
-        )
-
-
 class BackgroundServer:
     """uvicorn in a thread (tests, notebooks): ``with BackgroundServer(app, port) as url: ...``."""
 
@@ -96,9 +86,3 @@ class BackgroundServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]

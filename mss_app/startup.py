@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,3 +120,10 @@ class StartupPage:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

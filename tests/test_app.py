@@ -22,6 +22,9 @@ import pandas as pd
 import pytest
 from helpers import load_app_module, make_tiny_checkpoints
 
+from mss_app.context import load_study_context
+from mss_app.server import BackgroundServer, build_app
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,9 +56,9 @@ def running_app(tiny_dataset, tmp_path_factory):
         eval_dir=folder / "no-eval", password=PASSWORD, n_songs=1, targets=("vocals", "drums"),
         study_settings=settings,
     )  # fmt: skip
-    context = app_module.load_study_context(config)
+    context = load_study_context(config)
     assert context.error is None, context.error
-    with app_module.BackgroundServer(app_module.build_app(config, context)) as url:
+    with BackgroundServer(build_app(config, context)) as url:
         yield url, context
 
 

@@ -23,6 +23,8 @@ import pandas as pd
 import pytest
 from helpers import REPO_ROOT, load_app_module, make_tiny_checkpoints
 
+from mss_app.context import load_study_context
+
 pytestmark = pytest.mark.timeout(300)
 
 PARTICIPANTS = 100
@@ -69,7 +71,7 @@ def two_apps(tiny_dataset, tmp_path_factory):
     folder = tmp_path_factory.mktemp("app-load")
     study_file = _study_file(folder, tiny_dataset, make_tiny_checkpoints(folder))
     config = app_module.AppConfig(study_file=study_file, study_dir=folder / "study")
-    context = app_module.load_study_context(config)  # renders the stimuli and creates the study key
+    context = load_study_context(config)  # renders the stimuli and creates the study key
     assert context.error is None, context.error
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     processes, urls = [], []

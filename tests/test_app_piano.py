@@ -21,6 +21,8 @@ from listening_study.errors import StudyError
 from listening_study.study import default_study
 from mss import SOURCES
 from mss.checkpoint import CHECKPOINT_SETS, DEFAULT_CHECKPOINTS, PIANO_CHECKPOINTS
+from mss_app.context import load_study_context
+from mss_app.server import BackgroundServer, build_app
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -85,7 +87,7 @@ def test_missing_piano_checkpoints_say_how_to_train_them(tiny_dataset, tmp_path,
     monkeypatch.setitem(mss.checkpoint.CHECKPOINT_SETS, "piano", absent)  # whether or not they are committed
     app_module = load_app_module()
     config = app_module.AppConfig(dataset=str(tiny_dataset), study_dir=tmp_path / "study", models="piano")
-    context = app_module.load_study_context(config)
+    context = load_study_context(config)
     assert context.study is None and context.checkpoints == {}
     assert context.error.startswith("Checkpoints not found: unet (")
     assert str(absent["demucs"]) in context.error
@@ -125,7 +127,7 @@ def test_piano_app_serves_a_piano_trial(piano_dataset, piano_checkpoints, tmp_pa
             *(f"--checkpoint={name}={path}" for name, path in piano_checkpoints.items())]  # fmt: skip
     settings = (("excerpt_s", 3.0), ("min_listen_s", 0.0), ("familiarization_excerpts", 1))
     config = dataclasses.replace(app_module.parse_args(argv), n_songs=1, study_settings=settings)
-    context = app_module.load_study_context(config)
+    context = load_study_context(config)
     assert context.error is None, context.error
     # The first song by name that has piano; the songs without piano come before it (titles are numbered
     # by song index, train songs first) and are skipped, visibly.
@@ -143,7 +145,7 @@ def test_piano_app_serves_a_piano_trial(piano_dataset, piano_checkpoints, tmp_pa
     assert [row.system for row in view.rows] == ["unet", "demucs"] and view.reference.any()
 
     with (
-        app_module.BackgroundServer(app_module.build_app(config, context)) as url,
+        BackgroundServer(build_app(config, context)) as url,
         httpx.Client(base_url=url, timeout=30) as client,
     ):
         assert client.get("/").status_code == 200

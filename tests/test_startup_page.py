@@ -7,8 +7,7 @@ import socket
 
 import httpx
 
-from mss_app.server import free_port
-from mss_app.startup import StartupPage
+from mss_app.startup import StartupPage, free_port
 
 
 def _without_clock(page: str) -> str:
