@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from mss.checkpoint import CHECKPOINT_SETS
-from mss_app.config import AppConfig, warn_exposure, with_model_set
+from mss_app.config import SESSIONS_PER_CLIENT, AppConfig, warn_exposure, with_model_set
 from mss_app.startup import StartupPage, free_port
 
 __all__ = ["AppConfig", "free_port", "main", "parse_args"]
@@ -64,7 +64,14 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         default=os.environ.get(PASSWORD_ENV),
         help=f"experimenter password (or ${PASSWORD_ENV}); generated and printed when not given",
     )
+    parser.add_argument(
+        "--sessions-per-client", type=int, default=SESSIONS_PER_CLIENT, metavar="N",
+        help="new listening-test sessions one client address may start per hour and app process (0: no "
+        f"limit; default {SESSIONS_PER_CLIENT}). Behind a reverse proxy, run uvicorn with proxy headers",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.sessions_per_client < 0:
+        parser.error("--sessions-per-client must be 0 (no limit) or more")
     checkpoints = []
     for item in args.checkpoint:
         name, sep, path = item.partition("=")
@@ -74,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     return with_model_set(AppConfig(
         host=args.host, port=args.port, dataset=args.dataset, study_file=args.study, study_dir=args.study_dir,
         checkpoints=tuple(checkpoints), eval_dir=args.eval_dir, password=args.password or None,
-        models=args.models,
+        models=args.models, sessions_per_client=args.sessions_per_client,
     ))  # fmt: skip
 
 

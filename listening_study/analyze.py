@@ -1,15 +1,15 @@
 """Analysis of a ratings CSV: post-screening, scores with confidence intervals, tests, SDR correlation.
 
-    python -m listening_study.analyze RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] --out DIR
-                                      [--min-participants 5]
+    python -m listening_study.analyze RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] [--excerpt-metrics CSV] --out DIR
+                                      [--sessions STUDY_DIR/<id>/sessions] [--min-participants 5]
 
 Public API (stable)::
 
     analyze(ratings_csv, sdr_dir=None, out_dir=None, *, excerpt_sdr=None, source_name=None,
             min_participants=MIN_PARTICIPANTS_FOR_TESTS) -> AnalysisResult
-    AnalysisResult: n_ratings, participants, excluded, screening, summary, friedman, pairwise, ab,
-                    sdr_points, sdr_correlation, sdr_listeners, rejected, rejected_counts, tests_withheld,
-                    markdown, files
+    AnalysisResult: n_ratings, participants (session ids), excluded, screening (per session), shared_codes,
+                    summary, friedman, pairwise, ab, sdr_points, sdr_correlation, sdr_listeners,
+                    metric_correlations, best_metrics, rejected, rejected_counts, tests_withheld, markdown, files
 
 Rows that cannot be counted are set aside first and reported (``rejected``: line, reason, detail;
 ``rejected_counts``: reason -> rows; also in the summary and ``rejected.csv``): duplicated rows (the
@@ -42,9 +42,11 @@ from pathlib import Path
 import pandas as pd
 
 from listening_study.errors import StudyError
+from listening_study.metric_correlations import best_metrics, metric_correlations
 from listening_study.plots import boxplots, sdr_scatter
 from listening_study.ratings import read_ratings
 from listening_study.sdr import sdr_table_from_eval, sdr_vs_ratings
+from listening_study.session_table import shared_codes
 from listening_study.spreadsheet import neutralize_frame
 from listening_study.stats import (
     MIN_PARTICIPANTS_FOR_TESTS,
@@ -53,8 +55,8 @@ from listening_study.stats import (
     condition_summary,
     friedman_tests,
     pairwise_wilcoxon,
-    screen_participants,
     screen_rows,
+    screen_sessions,
 )
 from listening_study.study import ANCHORS, REFERENCE
 
@@ -62,9 +64,10 @@ from listening_study.study import ANCHORS, REFERENCE
 @dataclass(frozen=True)
 class AnalysisResult:
     n_ratings: int  # MUSHRA rows kept after post-screening
-    participants: tuple[str, ...]  # every participant with MUSHRA ratings
-    excluded: tuple[str, ...]
-    screening: pd.DataFrame
+    participants: tuple[str, ...]  # every listener (session id) with MUSHRA ratings
+    excluded: tuple[str, ...]  # the sessions post-screening excluded
+    screening: pd.DataFrame  # per session
+    shared_codes: pd.DataFrame  # participant codes typed in more than one session
     summary: pd.DataFrame
     friedman: pd.DataFrame
     pairwise: pd.DataFrame
@@ -72,6 +75,8 @@ class AnalysisResult:
     sdr_points: pd.DataFrame | None
     sdr_correlation: pd.DataFrame | None
     sdr_listeners: pd.DataFrame | None  # Kendall tau between SDR and each listener's ratings
+    metric_correlations: pd.DataFrame | None  # listening_study.metric_correlations, per metric and target
+    best_metrics: pd.DataFrame | None  # the metric with the highest Spearman rho, per target
     rejected: pd.DataFrame  # rows set aside before the analysis: line, ..., reason, detail
     rejected_counts: dict[str, int]  # reason -> number of rows
     tests_withheld: str  # why significance is not reported ("" when it is)
@@ -100,10 +105,19 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
 def _report(result: dict, source: str) -> str:
     parts = [f"# Listening study results\n\nRatings: {source}. MUSHRA ratings kept: {result['n_ratings']} "
              f"from {len(result['participants']) - len(result['excluded'])} of {len(result['participants'])} "
-             "participants.\n"]  # fmt: skip
+             "sessions (each session is one listener).\n"]  # fmt: skip
     parts.append(_rejected_section(result["rejected"], result["rejected_counts"], result["n_rows"]))
-    parts.append("## Post-screening (ITU-R BS.1534-3: hidden reference < 90 in more than 15% of trials)\n")
+    parts.append(
+        "## Post-screening per session (ITU-R BS.1534-3: hidden reference < 90 in more than 15% of "
+        "trials; and the headphone check, where the study had one)\n"
+    )
     parts.append(_markdown_table(result["screening"]))
+    if not result["shared_codes"].empty:
+        parts.append(
+            "### Participant codes typed in more than one session\n\nScreened and counted as "
+            "separate listeners; check whether one person took the test twice.\n"
+        )
+        parts.append(_markdown_table(result["shared_codes"]))
     parts.append("## Scores per condition (mean, 95% CI from the t-distribution)\n")
     parts.append(_markdown_table(result["summary"]))
     if result["tests_withheld"]:
@@ -120,6 +134,14 @@ def _report(result: dict, source: str) -> str:
         parts.append(_markdown_table(significant, digits=3))
     if result["sdr_correlation"] is not None:
         parts.append(_sdr_section(result["sdr_correlation"], result["sdr_listeners"]))
+    if result["metric_correlations"] is not None:
+        parts.append("## Which objective metric predicts these listeners?\n\nEvery metric oriented so that higher "
+                     "is better (MRSTFT: minus a multi-resolution STFT log-magnitude distance, which sees lost "
+                     "bandwidth); points: each rated excerpt and condition but the hidden reference, against the "
+                     "mean rating; `listener_kendall_tau_median`: the median of each session's own tau. Best "
+                     "per target (Spearman):\n")
+        parts.append(_markdown_table(result["best_metrics"], digits=3))
+        parts.append(_markdown_table(result["metric_correlations"], digits=3))
     if not result["ab"].empty:
         parts.append("## A/B preferences (two-sided binomial test)\n")
         parts.append(_markdown_table(result["ab"], digits=3))
@@ -143,11 +165,15 @@ def _sdr_section(correlation: pd.DataFrame, listeners: pd.DataFrame) -> str:
         text += ["### Each listener's Kendall tau between SDR and rating\n",
                  "Over every excerpt and condition the listener rated (Jaffe & Burgoyne 2025 report 0.09-0.32 "
                  "for separation outputs); all listeners in sdr_listeners.csv.\n", _markdown_table(summary, 3)]  # fmt: skip
-        per_listener = listeners.pivot(index="participant_id", columns="scope", values="kendall_tau")
+        per_listener = listeners.pivot(
+            index=["session_uuid", "participant_id"], columns="scope", values="kendall_tau"
+        )
         per_listener = per_listener.rename(columns=lambda scope: f"tau ({scope})").reset_index()
         text.append(_markdown_table(per_listener.head(LISTENERS_SHOWN), digits=3))
         if len(per_listener) > LISTENERS_SHOWN:
-            text.append(f"... and {len(per_listener) - LISTENERS_SHOWN} more listeners (sdr_listeners.csv).\n")
+            text.append(
+                f"... and {len(per_listener) - LISTENERS_SHOWN} more listeners (sdr_listeners.csv).\n"
+            )
     return "\n".join(text)
 
 
@@ -191,8 +217,8 @@ def _write(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> 
 def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
-    for name in ("screening", "summary", "friedman", "pairwise", "ab", "sdr_points", "sdr_correlation",
-                 "sdr_listeners", "rejected"):  # fmt: skip
+    for name in ("screening", "shared_codes", "summary", "friedman", "pairwise", "ab", "sdr_points",
+                 "sdr_correlation", "sdr_listeners", "metric_correlations", "rejected"):  # fmt: skip
         if result.get(name) is not None:
             files[name] = out_dir / f"{name}.csv"
             neutralize_frame(result[name]).to_csv(files[name], index=False)
@@ -204,8 +230,17 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
     files["markdown"].write_text(markdown)
     tables = "".join(
         f"<h2>{html.escape(name)}</h2>{result[name].to_html(index=False, float_format=lambda v: f'{v:.3g}')}"
-        for name in ("rejected", "screening", "summary", "friedman", "pairwise", "ab", "sdr_correlation",
-                     "sdr_listeners")
+        for name in (
+            "rejected",
+            "screening",
+            "shared_codes",
+            "summary",
+            "friedman",
+            "pairwise",
+            "ab",
+            "sdr_correlation",
+            "sdr_listeners",
+        )
         if result.get(name) is not None and not result[name].empty
     )
     images = "".join(
@@ -239,6 +274,15 @@ def _sdr_table(excerpt_sdr, sdr_dir, mushra: pd.DataFrame) -> pd.DataFrame | Non
         raise StudyError(f"cannot read the excerpt SDR table {excerpt_sdr}: {exc}") from exc
 
 
+def _metrics_table(excerpt_metrics) -> pd.DataFrame | None:
+    if excerpt_metrics is None or isinstance(excerpt_metrics, pd.DataFrame):
+        return excerpt_metrics
+    try:
+        return pd.read_csv(excerpt_metrics, comment="#")
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"cannot read the excerpt metrics table {excerpt_metrics}: {exc}") from exc
+
+
 def analyze(
     ratings_csv: str | Path,
     sdr_dir: str | Path | None = None,
@@ -247,27 +291,33 @@ def analyze(
     excerpt_sdr: pd.DataFrame | str | Path | None = None,
     source_name: str | None = None,
     min_participants: int = MIN_PARTICIPANTS_FOR_TESTS,
+    headphones: dict[str, dict] | None = None,
+    excerpt_metrics: pd.DataFrame | str | Path | None = None,
 ) -> AnalysisResult:
     """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
     for an output folder that cannot be written. ``excerpt_sdr``: the SDR table (SDR_COLUMNS of
     listening_study.sdr, e.g. from listening_study.excerpt_sdr) or a CSV of it; it takes precedence over
     ``sdr_dir``. ``source_name`` names the ratings in the report (default:
-    the file's path)."""
+    the file's path). ``headphones``: session id -> headphone-check result (read_headphone_results);
+    sessions that failed it are excluded with the post-screening. ``excerpt_metrics``: the metrics of the
+    rated excerpts (listening_study.excerpt_metrics, or its cached CSV): gives ``metric_correlations``
+    (which objective metric predicts these listeners) and ``best_metrics`` (the best per target)."""
     if out_dir is not None:
         _check_out_dir(Path(out_dir))
     ratings = read_ratings(ratings_csv, coerce_scores=True)
     n_rows = len(ratings)
     ratings, rejected = screen_rows(ratings)
     mushra_all = ratings[ratings["mode"] == "mushra"]
-    screening = screen_participants(mushra_all)
-    excluded = tuple(screening.loc[screening["excluded"], "participant_id"])
-    mushra = mushra_all[~mushra_all["participant_id"].isin(excluded)]
+    screening = screen_sessions(mushra_all, headphones=headphones)
+    excluded = tuple(screening.loc[screening["excluded"], "session_uuid"])
+    mushra = mushra_all[~mushra_all["session_uuid"].isin(excluded)]
     systems = sorted(set(mushra["rating_stimulus"]) - {REFERENCE, *ANCHORS})
     result = {
         "n_ratings": len(mushra),
-        "participants": tuple(screening["participant_id"]),
+        "participants": tuple(screening["session_uuid"]),
         "excluded": excluded,
         "screening": screening,
+        "shared_codes": shared_codes(mushra_all),
         "summary": condition_summary(mushra),
         "friedman": friedman_tests(mushra, systems),
         "pairwise": None,
@@ -287,6 +337,11 @@ def analyze(
         comparison = sdr_vs_ratings(mushra, sdr_table)
         result["sdr_points"], result["sdr_correlation"] = comparison.points, comparison.correlation
         result["sdr_listeners"] = comparison.listeners
+    result["metric_correlations"] = result["best_metrics"] = None
+    metrics = _metrics_table(excerpt_metrics)
+    if metrics is not None:
+        result["metric_correlations"] = metric_correlations(mushra, metrics)
+        result["best_metrics"] = best_metrics(result["metric_correlations"])
     markdown = _report({**result, "n_rows": n_rows}, source_name or f"`{ratings_csv}`")
     files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
     return AnalysisResult(**result, markdown=markdown, files=files)
@@ -303,12 +358,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--excerpt-sdr", type=Path, default=None,
                         help="SDR of the rated excerpts (excerpt_sdr.csv in the study's stimulus folder)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder for tables, plots and the summary")
+    parser.add_argument("--excerpt-metrics", type=Path, default=None,
+                        help="metrics of the rated excerpts (excerpt_metrics.csv in the study's stimulus folder): "
+                        "writes metric_correlations.csv")  # fmt: skip
+    parser.add_argument("--sessions", type=Path, default=None,
+                        help="the study's sessions folder (STUDY_DIR/<study id>/sessions): leaves out the "
+                        "sessions that failed the headphone check")  # fmt: skip
     parser.add_argument("--min-participants", type=int, default=MIN_PARTICIPANTS_FOR_TESTS,
                         help="fewest kept participants for which significance is reported")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        result = analyze(args.ratings, args.sdr, args.out, excerpt_sdr=args.excerpt_sdr,
-                         min_participants=args.min_participants)
+        result = analyze(
+            args.ratings,
+            args.sdr,
+            args.out,
+            excerpt_sdr=args.excerpt_sdr,
+            min_participants=args.min_participants,
+        )
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

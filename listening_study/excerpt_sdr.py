@@ -2,6 +2,8 @@
 
     study_excerpt_sdr(stimuli) -> DataFrame[trial_id, song, target, excerpt_start_s, excerpt_end_s,
                                             condition, sdr_db]
+    trial_gains_db(trial_folder) -> {condition: gain_db}     # the loudness gains of trial.json
+    read_unmatched(stimuli, stimulus_id, gain_db) -> ((C, T) float64, rate)   # a file, its gain undone
 
 Every condition of every MUSHRA trial is scored against the trial's open reference: BSS Eval v4 SDR on
 1-s frames, median over frames (museval's aggregation; mss.evaluation.frame_sdr.window_sdr_frames, checked against
@@ -48,7 +50,7 @@ FORMAT = 1
 COLUMNS = ["trial_id", "song", "target", "excerpt_start_s", "excerpt_end_s", "condition", "sdr_db"]
 
 
-def _gains_db(folder: Path) -> dict[str, float]:
+def trial_gains_db(folder: Path) -> dict[str, float]:
     try:
         gains = json.loads((folder / "trial.json").read_text())["loudness"]["gain_db"]
         return {str(name): float(gain) for name, gain in gains.items()}
@@ -56,7 +58,7 @@ def _gains_db(folder: Path) -> dict[str, float]:
         raise StimulusError(f"{folder / 'trial.json'} has no loudness gains: {exc}") from exc
 
 
-def _unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[np.ndarray, int]:
+def read_unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[np.ndarray, int]:
     """(C, T) float64 of a stimulus file with its loudness-matching gain undone, and its sample rate.
 
     Frames (BSS Eval's 1-s framing) that hold nothing but the dither are zeroed: museval counts a frame
@@ -73,14 +75,14 @@ def _unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[
 
 def _trial_sdr(stimuli: StimulusSet, trial: Trial) -> list[dict]:
     folder = stimuli.root / trial.trial_id
-    gains = _gains_db(folder)
-    reference, rate = _unmatched(stimuli, trial.reference, gains.get("open_reference", 0.0))
+    gains = trial_gains_db(folder)
+    reference, rate = read_unmatched(stimuli, trial.reference, gains.get("open_reference", 0.0))
     rows = []
     for condition, stimulus_id in trial.conditions.items():
         if condition == REFERENCE:
             sdr = math.inf  # identical to the reference by construction
         else:
-            estimate, _ = _unmatched(stimuli, stimulus_id, gains.get(condition, 0.0))
+            estimate, _ = read_unmatched(stimuli, stimulus_id, gains.get(condition, 0.0))
             sdr = median_sdr(window_sdr_frames(reference, estimate, rate))
         rows.append({"trial_id": trial.trial_id, "song": trial.song, "target": trial.target,
                      "excerpt_start_s": trial.start_s, "excerpt_end_s": trial.end_s, "condition": condition,

@@ -12,6 +12,10 @@ Public API (stable)::
     read_ratings(csv_path, *, coerce_scores=False) -> pandas.DataFrame  # typed; RatingsFileError if malformed
     MAX_COMMENT_CHARS = 1000
 
+``rating_time`` is the server's time (ms) from the trial's start to its submission when the session
+store measured it (SessionStore.submit), else the page's; ``page_time_ms`` is always the page's claim,
+``n_fetches`` how often the server sent this condition's file to the session (listening_study.evidence).
+
 A/B rows: ``rating_score`` is the confidence (1-3) for the preferred condition and 0 for the other.
 Every refusal raises :class:`SubmissionError` before anything is written. Each trial's rows go to the
 file in one ``os.write`` under a threading lock and an ``fcntl.flock`` (so several processes can share
@@ -43,12 +47,19 @@ from listening_study.spreadsheet import neutralize
 COLUMNS: tuple[str, ...] = (
     "session_test_id", "participant_id", "session_uuid", "trial_id", "song", "target", "excerpt_start_s",
     "excerpt_end_s", "rating_stimulus", "screen_label", "rating_score", "rating_time", "n_plays",
-    "rating_comment", "timestamp", "app_version", "mode",
+    "rating_comment", "timestamp", "app_version", "mode", "page_time_ms", "n_fetches",
 )  # fmt: skip
+#: The columns of files written before the server measured the rating time and counted the files it
+#: sent: such a file is still read (the new columns empty) and appended to in its own format.
+LEGACY_COLUMNS: tuple[str, ...] = COLUMNS[:-2]
 NUMERIC_COLUMNS = ("excerpt_start_s", "excerpt_end_s", "rating_score", "rating_time", "n_plays")
+#: Columns that may be empty: a legacy file's rows, or rows stored through RatingsStore without the
+#: server's measurements.
+OPTIONAL_NUMERIC_COLUMNS = ("page_time_ms", "n_fetches")
 MODES = ("mushra", "ab")
 MAX_COMMENT_CHARS = 1000
 _HEADER = ",".join(COLUMNS) + "\n"
+_LEGACY_HEADER = ",".join(LEGACY_COLUMNS) + "\n"
 
 
 def _check_plays(labels: set[str], plays) -> dict[str, int]:
@@ -83,6 +94,7 @@ class RatingsStore:
         self._lock = threading.Lock()
         self._done: dict[str, set[str]] = {}  # session_uuid -> trial ids already in the file
         self._offset = 0  # bytes of the file already indexed
+        self._columns = COLUMNS  # those of the file's header: a legacy file keeps its own
         with self._locked() as fd:
             if os.fstat(fd).st_size == 0:
                 os.write(fd, _HEADER.encode())
@@ -107,16 +119,18 @@ class RatingsStore:
         data = os.pread(fd, size - self._offset, self._offset).decode("utf-8")
         if self._offset == 0:
             header, _, data = data.partition("\n")
-            if header + "\n" != _HEADER:
+            if header + "\n" == _LEGACY_HEADER:
+                self._columns = LEGACY_COLUMNS
+            elif header + "\n" != _HEADER:
                 raise RatingsFileError(
                     f"{self.path} exists but its header is not the ratings header; it was left untouched. "
                     f"Expected: {_HEADER.strip()!r}; found: {header[:300]!r}. Use another file name."
                 )
         session_col, trial_col = COLUMNS.index("session_uuid"), COLUMNS.index("trial_id")
         for row in csv.reader(io.StringIO(data)):
-            if len(row) != len(COLUMNS):
+            if len(row) != len(self._columns):
                 raise RatingsFileError(
-                    f"{self.path}: a row has {len(row)} fields instead of {len(COLUMNS)}: {row[:5]}"
+                    f"{self.path}: a row has {len(row)} fields instead of {len(self._columns)}: {row[:5]}"
                 )
             self._done.setdefault(row[session_col], set()).add(row[trial_col])
         self._offset = size
@@ -126,7 +140,8 @@ class RatingsStore:
             self._refresh(fd)
             return set(self._done.get(session_id, ()))
 
-    def _rows(self, session, trial, values: dict[str, float], plays: dict[str, int], time_ms, comment, mode):
+    def _rows(self, session, trial, values: dict[str, float], plays: dict[str, int], time_ms, comment, mode,
+              server_ms: int | None, fetches: dict[str, int] | None):  # fmt: skip
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         return [
             {
@@ -141,12 +156,14 @@ class RatingsStore:
                 "rating_stimulus": trial.labels[label],
                 "screen_label": label,
                 "rating_score": values[label],
-                "rating_time": time_ms,
+                "rating_time": time_ms if server_ms is None else server_ms,
                 "n_plays": plays[label],
                 "rating_comment": neutralize(comment),
                 "timestamp": stamp,
                 "app_version": mss.__version__,
                 "mode": mode,
+                "page_time_ms": time_ms,
+                "n_fetches": "" if fetches is None else fetches[label],
             }  # fmt: skip
             for label in sorted(trial.labels)
         ]
@@ -161,7 +178,10 @@ class RatingsStore:
 
     def _append(self, session, trial_id: str, rows: list[dict]) -> list[dict]:
         buffer = io.StringIO()
-        csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n").writerows(rows)
+        # a legacy file gets its own columns: the two new ones are left out, the file stays one format
+        csv.DictWriter(
+            buffer, fieldnames=self._columns, lineterminator="\n", extrasaction="ignore"
+        ).writerows(rows)
         data = buffer.getvalue().encode("utf-8")
         with self._locked() as fd:
             self._refresh(fd)
@@ -178,17 +198,20 @@ class RatingsStore:
         return rows
 
     def submit(
-        self, session, trial_id: str, scores: dict, plays: dict, time_ms: int, comment: str = ""
-    ) -> list[dict]:
-        """Validate and append one MUSHRA trial; returns the rows written."""
+        self, session, trial_id: str, scores: dict, plays: dict, time_ms: int, comment: str = "",
+        server_ms: int | None = None, fetches: dict[str, int] | None = None,
+    ) -> list[dict]:  # fmt: skip
+        """Validate and append one MUSHRA trial; returns the rows written. ``server_ms``: the server's
+        measure of the trial's duration; ``fetches``: label -> times its file was sent."""
         trial = self._trial(session, trial_id, "mushra")
         labels = set(trial.labels)
         values = check_scores(labels, scores)
         plays = _check_plays(labels, plays)
         comment = _check_common(time_ms, comment)
         return self._append(
-            session, trial_id, self._rows(session, trial, values, plays, time_ms, comment, "mushra")
-        )
+            session, trial_id,
+            self._rows(session, trial, values, plays, time_ms, comment, "mushra", server_ms, fetches),
+        )  # fmt: skip
 
     def submit_ab(
         self,
@@ -199,6 +222,8 @@ class RatingsStore:
         plays: dict,
         time_ms: int,
         comment: str = "",
+        server_ms: int | None = None,
+        fetches: dict[str, int] | None = None,
     ) -> list[dict]:
         """Validate and append one A/B preference trial (``choice`` is the preferred screen label)."""
         trial = self._trial(session, trial_id, "ab")
@@ -211,7 +236,9 @@ class RatingsStore:
         comment = _check_common(time_ms, comment)
         values = {label: float(confidence) if label == choice else 0.0 for label in labels}
         return self._append(
-            session, trial_id, self._rows(session, trial, values, plays, time_ms, comment, "ab")
+            session,
+            trial_id,
+            self._rows(session, trial, values, plays, time_ms, comment, "ab", server_ms, fetches),
         )
 
 
@@ -234,9 +261,17 @@ def read_ratings(csv_path: str | Path, *, coerce_scores: bool = False) -> pd.Dat
         raise RatingsFileError(f"cannot parse {path} as CSV: {reason}") from exc
     except OSError as exc:
         raise RatingsFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    missing = [c for c in LEGACY_COLUMNS if c not in frame.columns]
     if missing:
         raise RatingsFileError(f"{path} lacks the columns {missing}; expected the header {list(COLUMNS)}")
+    for column in OPTIONAL_NUMERIC_COLUMNS:  # absent from a legacy file, empty where nothing was measured
+        text = frame[column] if column in frame else pd.Series("", index=frame.index)
+        values = pd.to_numeric(text, errors="coerce")
+        bad = values.isna() & text.ne("")
+        if bad.any():
+            lines = (frame.index[bad] + 2).tolist()[:10]
+            raise RatingsFileError(f"{path}: column {column!r} has non-numeric values on lines {lines}")
+        frame[column] = values
     for column in NUMERIC_COLUMNS:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() | ~values.apply(lambda v: math.isfinite(v) if pd.notna(v) else False)

@@ -36,14 +36,16 @@ from listening_study.study import ANCHORS, REFERENCE
 
 SCOPES = ("systems", "systems and anchors")
 SDR_COLUMNS = ["song", "target", "condition", "sdr_db"]
-LISTENER_COLUMNS = ["participant_id", "scope", "n", "kendall_tau", "p_value"]
+LISTENER_COLUMNS = ["session_uuid", "participant_id", "scope", "n", "kendall_tau", "p_value"]
 CORRELATION_COLUMNS = ["scope", "target", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p",
                        "kendall_tau", "kendall_p"]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SdrComparison:
-    points: pd.DataFrame  # song, target, condition, sdr, mean_rating, n_ratings (one per excerpt and condition)
+    points: (
+        pd.DataFrame
+    )  # song, target, condition, sdr, mean_rating, n_ratings (one per excerpt and condition)
     correlation: pd.DataFrame  # CORRELATION_COLUMNS: across the points, per scope and target (and "all")
     listeners: pd.DataFrame  # LISTENER_COLUMNS: Kendall tau of each listener's own ratings with the SDR
 
@@ -149,13 +151,14 @@ def sdr_vs_ratings(mushra: pd.DataFrame, sdr_table: pd.DataFrame) -> SdrComparis
             correlation.append({"scope": scope, "target": target, "n": len(subset),
                                 **_correlations(subset["sdr"], subset["mean_rating"])})  # fmt: skip
     listeners = []
-    for participant, rows in rated.groupby("participant_id", sort=True):
+    for session_id, rows in rated.groupby("session_uuid", sort=True):  # a listener is a session
+        participant = rows["participant_id"].iloc[0]
         for scope in SCOPES:
             chosen = rows[_in_scope(rows["condition"], scope)]
             tau = p_value = float("nan")
             if _correlatable(chosen["sdr_db"], chosen["rating_score"]):
                 tau, p_value = (float(v) for v in stats.kendalltau(chosen["sdr_db"], chosen["rating_score"]))
-            listeners.append({"participant_id": participant, "scope": scope, "n": len(chosen),
+            listeners.append({"session_uuid": session_id, "participant_id": participant, "scope": scope, "n": len(chosen),
                               "kendall_tau": tau, "p_value": p_value})  # fmt: skip
     return SdrComparison(
         points.reset_index(drop=True),

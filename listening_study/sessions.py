@@ -10,13 +10,18 @@ Public API (stable)::
     store.step(session) -> str                      # the step in progress, one of STEPS
     store.answer_questionnaire(session_id, answers) -> Session
     store.complete_step(session_id, step) -> Session          # "volume", "familiarization", "instructions"
+    store.headphone_design(session) -> tuple[HeadphoneTrial, ...]   # the check's sounds (from the key)
+    store.answer_headphones(session_id, answers) -> Session   # one attempt; result in session.headphones
+    store.n_sessions() -> int                       # sessions started (the study's max_sessions caps it)
     store.completed(session) -> set[str]            # from the ratings CSV: a reload resumes exactly
     store.next_trial(session) -> SessionTrial | None
     store.progress(session) -> tuple[int, int]      # (done, total)
     store.audio_token(session, page, trial_id, label) -> str  # what the page gets instead of a stimulus id
     store.audio_path(session_id, token) -> Path     # StimulusError for anything that is not a token of it
+    store.serve_audio(session_id, token) -> bytes   # the file's bytes, recorded in the session's fetch log
     store.completion_code(session) -> str | None    # once every trial is done
     store.submit(session_id, trial_id, scores, plays, time_ms, comment="", listen_ms=None) -> list[dict]
+                                                    # refused unless the server sent every file of the trial
     store.submit_ab(session_id, trial_id, choice, confidence, plays, time_ms, comment="", listen_ms=None)
     store.sessions_table() -> pandas.DataFrame      # one row per session: questionnaire, step, code
     design_session(seed, trials, n_familiarization=0) -> (trial_order, {trial_id: SessionTrial},
@@ -24,7 +29,7 @@ Public API (stable)::
     Session, SessionTrial (labels: {label: condition} stays on the server), STEPS
 
 A session goes through STEPS in order: consent (given when it starts), the questionnaire, setting the
-volume, the familiarization (MUSHRA only, when the study has one: every condition of a few excerpts,
+volume, the headphone check (when the study has one: listening_study.headphones), the familiarization (MUSHRA only, when the study has one: every condition of a few excerpts,
 with their own letters, not graded; the training phase of ITU-R BS.1534-3, section 5.1), the
 instructions, the graded trials, finished (a completion code). The step in progress is stored, so a
 reload returns to it.
@@ -32,10 +37,16 @@ reload returns to it.
 Trial order, the label shuffle of every trial and page, the familiarization excerpts and the audio
 tokens come from the study key (listening_study.blinding), never from the session id alone: a
 participant who knows their session id and this code still cannot recompute which letter is which.
+
+What the server measures itself, it stores instead of the page's claims: a trial is accepted only when
+this session was sent every one of its files whole (listening_study.evidence), and its ``rating_time``
+is the server's time from the trial's start to its submission (the page's own figure is kept beside
+it as ``page_time_ms``). A study's ``max_sessions`` caps the sessions it starts, across app processes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -45,6 +56,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,9 +66,12 @@ import numpy as np
 
 from listening_study.blinding import StudyKey
 from listening_study.errors import SessionError, StimulusError, SubmissionError
-from listening_study.questionnaire import QUESTIONS, check_answers
+from listening_study.evidence import FetchLog, missing_files
+from listening_study.headphones import HeadphoneTrial, design_check, score_check, trial_wav_bytes
+from listening_study.questionnaire import check_answers
 from listening_study.ratings import RatingsStore
 from listening_study.rules import TrialRules, check_elapsed, check_listening, check_mushra
+from listening_study.session_table import sessions_table
 
 if TYPE_CHECKING:  # only for annotations: keeps this module light for processes that only store ratings
     import pandas as pd
@@ -66,10 +81,11 @@ if TYPE_CHECKING:  # only for annotations: keeps this module light for processes
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
-STEPS = ("questionnaire", "volume", "familiarization", "instructions", "trial", "finished")
+STEPS = ("questionnaire", "volume", "headphones", "familiarization", "instructions", "trial", "finished")
 #: Steps the participant completes by pressing "Continue" (the others end by answering or rating).
 SIMPLE_STEPS = ("volume", "familiarization", "instructions")
 REFERENCE_LABEL = "REF"  # the open reference's key in audio tokens
+HEADPHONE_PAGE, HEADPHONE_LABEL = "headphones", "HP"  # audio tokens of the headphone check's sounds
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,8 @@ class Session:
     # the server's clock: a trial submitted sooner than its conditions can have been heard is refused
     # whatever the page reports (listening_study.rules.check_elapsed).
     step_started: float = 0.0
+    # The headphone check's result (listening_study.headphones): n_correct, n_trials, passed, answers.
+    headphones: dict = field(default_factory=dict)
 
 
 def _labelled(trial: Trial, rng: np.random.Generator) -> SessionTrial:
@@ -175,6 +193,7 @@ class SessionStore:
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         self.key = key or StudyKey.load_or_create(self.study_dir / "study.key")
         self.ratings = RatingsStore(self.study_dir / "ratings.csv")
+        self.fetches = FetchLog(self.sessions_dir)
 
     # ------------------------------------------------------------------------------------ files
     def _file(self, session_id: str) -> Path:
@@ -207,6 +226,29 @@ class SessionStore:
         trials = self.stimuli.trials if mode == "mushra" else self.stimuli.ab_trials
         if not trials:
             raise SessionError(f"this study has no {mode} trials")
+        with self._start_lock():
+            return self._create(participant_id, mode, trials)
+
+    @contextmanager
+    def _start_lock(self):
+        """Held while a session is counted and created: app processes sharing the folder never start
+        more than the study's ``max_sessions`` between them."""
+        fd = os.open(self.sessions_dir / ".start.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def n_sessions(self) -> int:
+        return sum(1 for path in self.sessions_dir.glob("*.json") if SESSION_ID.match(path.stem))
+
+    def _create(self, participant_id: str, mode: str, trials) -> Session:
+        capacity = self.study.max_sessions
+        if capacity and self.n_sessions() >= capacity:
+            raise SessionError(
+                f"This study is full: it has all the {capacity} participants it needs. Thank you for your interest."
+            )
         session_id = uuid.uuid4().hex
         familiarization = (
             self.study.familiarization_excerpts if self.study.training and mode == "mushra" else 0
@@ -232,8 +274,12 @@ class SessionStore:
     def step(self, session: Session) -> str:
         if not session.questionnaire:
             return "questionnaire"
-        for step in SIMPLE_STEPS:
+        for step in ("volume", "headphones", "familiarization", "instructions"):
             if step == "familiarization" and not session.familiarization:
+                continue
+            if step == "headphones":
+                if self.study.headphone_check and not session.headphones:
+                    return step
                 continue
             if step not in session.done_steps:
                 return step
@@ -253,6 +299,30 @@ class SessionStore:
         if step not in SIMPLE_STEPS or step != current:
             raise SessionError(f"this session is at the {current} step, not {str(step)[:20]!r}")
         session = replace(session, done_steps=(*session.done_steps, step), step_started=self.clock())
+        self._save(session)
+        return session
+
+    def headphone_design(self, session: Session) -> tuple[HeadphoneTrial, ...]:
+        """The check's trials of this session, from the study key (not stored; the same every time)."""
+        return design_check(self.key.seed("headphones", session.session_id))
+
+    def answer_headphones(self, session_id: str, answers) -> Session:
+        """Score the headphone check (one attempt per session) and store its result; the session goes on
+        whether it passed or not (the analysis can leave out those who failed)."""
+        session = self.resume(session_id)
+        if self.step(session) != "headphones":
+            raise SessionError(f"this session is at the {self.step(session)} step, not the headphone check")
+        design = self.headphone_design(session)
+        fetched = self.fetches.fetched_page(session_id, HEADPHONE_PAGE)
+        unheard = [t.index + 1 for t in design if not fetched.get(str(t.index), False)]
+        if unheard:
+            raise SubmissionError(
+                f"Your browser has not loaded every sound of the check yet (not loaded: sound "
+                f"{', '.join(map(str, unheard))}). Reload the page and play them."
+            )
+        result = score_check(design, answers)
+        stored = {**asdict(result), "answers": list(answers)}
+        session = replace(session, headphones=stored, step_started=self.clock())
         self._save(session)
         return session
 
@@ -299,8 +369,8 @@ class SessionStore:
                 session.trials[session.volume_trial].reference,
             )
 
-    def audio_path(self, session_id: str, token: str) -> Path:
-        """The file behind one of this session's audio tokens; StimulusError for anything else."""
+    def _audio_item(self, session_id: str, token: str) -> tuple[str, str, str, Path]:
+        """(page, trial_id, label, file) behind one of this session's audio tokens; StimulusError else."""
         if not isinstance(token, str) or not TOKEN.match(token):
             raise StimulusError("unknown stimulus")
         try:
@@ -309,8 +379,52 @@ class SessionStore:
             raise StimulusError("unknown stimulus") from None
         for page, trial_id, label, stimulus_id in self._audio_items(session):
             if secrets.compare_digest(self.audio_token(session, page, trial_id, label), token):
-                return self.stimuli.path(stimulus_id)
+                return page, trial_id, label, self.stimuli.path(stimulus_id)
         raise StimulusError("unknown stimulus")
+
+    def audio_path(self, session_id: str, token: str) -> Path:
+        """The file behind one of this session's audio tokens; StimulusError for anything else."""
+        return self._audio_item(session_id, token)[3]
+
+    def serve_audio(self, session_id: str, token: str) -> bytes:
+        """The bytes of the file behind a token, recorded as sent to this session (the whole file: the
+        caller sends them in one response). The headphone check's sounds are rendered on request."""
+        sound = self._headphone_sound(session_id, token)
+        if sound is not None:
+            page, trial_id, label, data = sound
+        else:
+            page, trial_id, label, path = self._audio_item(session_id, token)
+            data = path.read_bytes()
+        self.fetches.record(session_id, page, trial_id, label, len(data), len(data))
+        return data
+
+    def _headphone_sound(self, session_id: str, token: str):
+        """(page, trial_id, label, WAV bytes) when ``token`` is one of this session's check sounds."""
+        if not self.study.headphone_check or not isinstance(token, str) or not TOKEN.match(token):
+            return None
+        try:
+            session = self.resume(session_id)
+        except SessionError:
+            return None
+        for trial in self.headphone_design(session):
+            expected = self.audio_token(session, HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL)
+            if secrets.compare_digest(expected, token):
+                rng = np.random.default_rng(secrets.randbits(128))  # its own dither on every request
+                return HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL, trial_wav_bytes(trial, rng)
+        return None
+
+    def _check_fetched(self, session: Session, trial: SessionTrial) -> dict[str, int]:
+        """How often each condition's file was sent; SubmissionError unless every file of the trial (its
+        conditions and the reference) was sent to this session whole at least once."""
+        fetched = self.fetches.fetched(session.session_id, "trial", trial.trial_id)
+        missing = missing_files(fetched, [REFERENCE_LABEL, *trial.screen_labels])
+        if missing:
+            names = ", ".join("the reference" if label == REFERENCE_LABEL else label for label in missing)
+            raise SubmissionError(
+                f"Your browser has not loaded every version of this trial yet (not loaded: {names}). "
+                "Reload the page and listen to them before rating."
+            )
+        return {label: fetched[label].count for label in trial.labels}
 
     # ------------------------------------------------------------------------------------ ratings
     def _trial_in_progress(self, session_id: str, trial_id: str, mode: str) -> tuple[Session, SessionTrial]:
@@ -343,8 +457,11 @@ class SessionStore:
         """Check the trial's rules (listening_study.rules), then append its rows; SubmissionError otherwise."""
         session, trial = self._trial_in_progress(session_id, trial_id, "mushra")
         values = check_mushra(set(trial.labels), scores, listen_ms, self.rules)
-        check_elapsed(len(trial.labels), self.clock() - session.step_started, self.rules)
-        rows = self.ratings.submit(session, trial_id, values, plays, time_ms, comment)
+        fetches = self._check_fetched(session, trial)
+        elapsed = self.clock() - session.step_started
+        check_elapsed(len(trial.labels), elapsed, self.rules)
+        rows = self.ratings.submit(session, trial_id, values, plays, time_ms, comment,
+                                   server_ms=round(1000 * elapsed), fetches=fetches)  # fmt: skip
         self._save(replace(session, step_started=self.clock()))  # the next trial begins now
         return rows
 
@@ -352,30 +469,15 @@ class SessionStore:
                   comment: str = "", listen_ms: dict | None = None):  # fmt: skip
         session, trial = self._trial_in_progress(session_id, trial_id, "ab")
         check_listening(set(trial.labels), listen_ms, self.rules)
-        check_elapsed(len(trial.labels), self.clock() - session.step_started, self.rules)
-        rows = self.ratings.submit_ab(session, trial_id, choice, confidence, plays, time_ms, comment)
+        fetches = self._check_fetched(session, trial)
+        elapsed = self.clock() - session.step_started
+        check_elapsed(len(trial.labels), elapsed, self.rules)
+        rows = self.ratings.submit_ab(session, trial_id, choice, confidence, plays, time_ms, comment,
+                                      server_ms=round(1000 * elapsed), fetches=fetches)  # fmt: skip
         self._save(replace(session, step_started=self.clock()))
         return rows
 
     # ------------------------------------------------------------------------------------ experimenter
     def sessions_table(self) -> pd.DataFrame:
-        """Every session of the study: who, when, questionnaire, progress, completion code."""
-        import pandas as pd
-
-        rows = []
-        for path in sorted(self.sessions_dir.glob("*.json")):
-            try:
-                session = self.resume(path.stem)
-            except SessionError:
-                continue
-            done, total = self.progress(session)
-            rows.append({
-                "session_id": session.session_id, "participant_id": session.participant_id,
-                "mode": session.mode, "created": session.created, "consent": session.consent,
-                **{q.key: session.questionnaire.get(q.key, "") for q in QUESTIONS},
-                "step": self.step(session), "trials_done": done, "trials": total,
-                "completion_code": self.completion_code(session) or "",
-            })  # fmt: skip
-        columns = ["session_id", "participant_id", "mode", "created", "consent", *[q.key for q in QUESTIONS],
-                   "step", "trials_done", "trials", "completion_code"]  # fmt: skip
-        return pd.DataFrame(rows, columns=columns).sort_values("created", ignore_index=True)
+        """Every session of the study (listening_study.session_table)."""
+        return sessions_table(self)

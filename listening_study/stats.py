@@ -3,7 +3,7 @@
     screen_rows(ratings) -> (kept DataFrame, rejected DataFrame)     # duplicates, bad scores
     mean_ci(values, confidence=0.95) -> (mean, half_width)          # t-distribution
     holm(p_values) -> np.ndarray                                     # Holm-Bonferroni adjusted p-values
-    screen_participants(mushra, threshold=90, max_fraction=0.15) -> DataFrame
+    screen_sessions(mushra, threshold=90, max_fraction=0.15, headphones=None) -> DataFrame   # per session
     condition_summary(mushra) -> DataFrame       # per target (and "all"): n, mean, CI (clipped to 0-100), median
     friedman_tests(mushra, systems) -> DataFrame
     pairwise_wilcoxon(mushra, alpha=0.05) -> DataFrame               # Holm within each target
@@ -115,31 +115,45 @@ def _per_target(frame: pd.DataFrame):
     yield ALL, frame
 
 
-def screen_participants(
-    mushra: pd.DataFrame, threshold: float = 90.0, max_fraction: float = 0.15
-) -> pd.DataFrame:
-    """BS.1534-3 post-screening: exclude a listener who rates the hidden reference below ``threshold``
-    in more than ``max_fraction`` of their trials. Also records how often a trial had a rating of 100."""
+def screen_sessions(
+    mushra: pd.DataFrame, threshold: float = 90.0, max_fraction: float = 0.15,
+    headphones: dict[str, dict] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """BS.1534-3 post-screening, per session: exclude a session whose hidden reference is rated below
+    ``threshold`` in more than ``max_fraction`` of its trials. Also records how often a trial had a rating
+    of 100. Per session, not per participant code: two people who typed the same code are two listeners,
+    and one careless session must not take an honest one with it. ``headphones``: session id -> its
+    headphone-check result (``passed``, ``n_correct``, ``n_trials``); a session that failed is excluded
+    too, with that reason (a session without a result is kept)."""
     rows = []
-    for participant, rows_p in mushra.groupby("participant_id", sort=True):
-        trials = rows_p.groupby(["session_uuid", "trial_id"])
-        reference = rows_p[rows_p["rating_stimulus"] == REFERENCE]
+    for session_id, rows_s in mushra.groupby("session_uuid", sort=True):
+        trials = rows_s.groupby("trial_id")
+        reference = rows_s[rows_s["rating_stimulus"] == REFERENCE]
         below = int((reference["rating_score"] < threshold).sum())
         n_ref = len(reference)
         fraction = below / n_ref if n_ref else float("nan")
-        excluded = bool(n_ref and fraction > max_fraction)
+        reasons = []
+        if n_ref and fraction > max_fraction:
+            reasons.append(f"hidden reference rated below {threshold:g} in {below} of {n_ref} trials "
+                           f"({fraction:.0%} > {max_fraction:.0%})")  # fmt: skip
+        check = (headphones or {}).get(session_id)
+        if check and not check.get("passed", True):
+            reasons.append(
+                f"failed the headphone check ({check.get('n_correct')} of {check.get('n_trials')} right)"
+            )
         rows.append({
-            "participant_id": participant,
+            "session_uuid": session_id,
+            "participant_id": rows_s["participant_id"].iloc[0],
             "n_trials": trials.ngroups,
             "n_reference_below": below,
             "fraction_reference_below": fraction,
             "fraction_trials_with_100": float(trials["rating_score"].max().eq(100).mean()),
-            "excluded": excluded,
-            "reason": (f"hidden reference rated below {threshold:g} in {below} of {n_ref} trials "
-                       f"({fraction:.0%} > {max_fraction:.0%})") if excluded else "",
+            "headphone_check": "" if not check else ("passed" if check.get("passed") else "failed"),
+            "excluded": bool(reasons),
+            "reason": "; ".join(reasons),
         })  # fmt: skip
-    columns = ["participant_id", "n_trials", "n_reference_below", "fraction_reference_below",
-               "fraction_trials_with_100", "excluded", "reason"]  # fmt: skip
+    columns = ["session_uuid", "participant_id", "n_trials", "n_reference_below", "fraction_reference_below",
+               "fraction_trials_with_100", "headphone_check", "excluded", "reason"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -22,17 +22,22 @@ A study file (relative paths are resolved against the file's folder)::
       - song_000                # excerpt chosen automatically where the target is most active
       - {name: song_001, start_s: 10, end_s: 18}
     systems: {unet: checkpoints/unet.pt, demucs: checkpoints/demucs.pt}
-    anchors: [anchor35, mixture]   # optional; also anchor70
+    anchors: [anchor35, anchor70, mixture]   # the default; any of the three
     ab_pairs: [[unet, demucs]]     # optional; A/B preference trials (default: first two systems)
     training: true                 # familiarization pages before the graded trials (BS.1534-3 training phase)
     familiarization_excerpts: 2    # how many excerpts the familiarization plays (all conditions, not graded)
     min_listen_s: 2                # each condition must be heard this long before a trial can be submitted
     require_100: true              # at least one condition of a trial rated 100 (the hidden reference)
     active_slider_only: true       # only the selected condition's slider can be moved
+    experimenter: Jane Doe, Audio Lab   # shown on the consent page, with the contact
+    contact: jane.doe@example.org
+    max_sessions: 40               # the study starts at most this many sessions (0, the default: no limit)
+    headphone_check: true          # headphone screening before the trials (Woods et al. 2017)
 
 Conditions of every MUSHRA trial: the systems, the hidden reference (``reference``) and the anchors
 (``anchor35``: 3.5 kHz low-pass of the reference, the low anchor of ITU-R BS.1534-3; ``anchor70``:
-7 kHz low-pass, the optional mid anchor; ``mixture``: the unprocessed mixture, an interference anchor).
+7 kHz low-pass, its mid anchor; ``mixture``: the unprocessed mixture, an interference anchor). All three
+by default.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ STIMULUS_FORMAT = 2
 REFERENCE = "reference"
 #: Anchor conditions this package can render.
 ANCHORS: tuple[str, ...] = ("anchor35", "anchor70", "mixture")
-DEFAULT_ANCHORS: tuple[str, ...] = ("anchor35", "mixture")
+#: BS.1534-3 (section 4.1) asks for a low anchor (3.5 kHz) and a mid anchor (7 kHz); the mixture tells how much
+#: of the interference a listener hears removed.
+DEFAULT_ANCHORS: tuple[str, ...] = ("anchor35", "anchor70", "mixture")
 #: Excerpt lengths allowed; BS.1534-3 recommends excerpts of about 10 s, no longer than 12 s.
 MIN_EXCERPT_S, MAX_EXCERPT_S = 3.0, 12.0
 #: Identifiers (study id, system names, trial ids) must match this before they are used anywhere.
@@ -68,11 +75,12 @@ _RESERVED = {REFERENCE, *ANCHORS}
 _KNOWN_KEYS = {
     "study_id", "dataset", "subset", "excerpt_s", "loudness_lufs", "targets", "songs", "systems",
     "anchors", "ab_pairs", "training", "description", "familiarization_excerpts", "min_listen_s",
-    "require_100", "active_slider_only",
+    "require_100", "active_slider_only", "experimenter", "contact", "max_sessions", "headphone_check",
 }  # fmt: skip
 #: Settings that change how a session runs, not what the stimuli sound like (left out of the cache key).
 SESSION_SETTINGS = ("training", "description", "ab_pairs", "familiarization_excerpts", "min_listen_s",
-                    "require_100", "active_slider_only")  # fmt: skip
+                    "require_100", "active_slider_only", "experimenter", "contact", "max_sessions",
+                    "headphone_check")  # fmt: skip
 #: Longest minimum listening time: every excerpt lasts at least MIN_EXCERPT_S, so it can always be met.
 MAX_MIN_LISTEN_S = 3.0
 MAX_FAMILIARIZATION_EXCERPTS = 6
@@ -118,6 +126,11 @@ class StudyConfig:
     min_listen_s: float = 2.0
     require_100: bool = True
     active_slider_only: bool = True
+    # Who runs the study and how to reach them: shown on the consent page (ethics boards ask for both).
+    experimenter: str = "the mss project"
+    contact: str = ""
+    max_sessions: int = 0  # sessions the study starts at most, across app processes; 0: no limit
+    headphone_check: bool = True  # the antiphase headphone screening (Woods et al. 2017) before the trials
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -224,6 +237,10 @@ def _parse(data: dict, base: Path) -> StudyConfig:
         min_listen_s=_number(data.get("min_listen_s", 2.0), "min_listen_s"),
         require_100=_flag(data.get("require_100", True), "require_100"),
         active_slider_only=_flag(data.get("active_slider_only", True), "active_slider_only"),
+        experimenter=str(data.get("experimenter", StudyConfig.experimenter))[:200],
+        contact=str(data.get("contact", ""))[:200],
+        max_sessions=_count(data.get("max_sessions", 0), "max_sessions"),
+        headphone_check=_flag(data.get("headphone_check", True), "headphone_check"),
     )
 
 

@@ -1,12 +1,15 @@
 """The participant's HTTP API: everything the listening-test page talks to, nothing that names a system.
 
-    GET  /mushra/api/info                    study title, description, number of trials, minutes
+    GET  /mushra/api/info                    study title, description, experimenter, contact, trials, minutes
     POST /mushra/api/start        {participant_id?, mode, consent}            -> session
+                                  (429 beyond SESSIONS_PER_CLIENT new sessions per hour from one address)
     POST /mushra/api/resume       {session_id}                                -> session
     POST /mushra/api/questionnaire {session_id, answers}                      -> session
     POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
+    POST /mushra/api/headphones   {session_id, answers: [0-2, ...]}           -> session (one attempt)
     POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
-    GET  /mushra/audio/<session id>/<token>   a stimulus (WAV), Cache-Control: no-store, no validators
+    GET  /mushra/audio/<session id>/<token>   a stimulus (WAV), Cache-Control: no-store, no validators;
+                                             recorded as sent to the session (listening_study.evidence)
     GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra.js | mushra.css
 
 A session (JSON) holds the step in progress and what that step needs: the questions, the volume
@@ -25,9 +28,12 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from listening_study.errors import StudyError
+from listening_study.headphones import check_json
 from listening_study.questionnaire import QUESTIONS
-from listening_study.sessions import REFERENCE_LABEL
+from listening_study.sessions import HEADPHONE_LABEL, HEADPHONE_PAGE, REFERENCE_LABEL
+from mss_app.config import SESSIONS_PER_CLIENT
 from mss_app.context import StudyContext
+from mss_app.security import ClientWindow
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "listening_study" / "static"
 STATIC_FILES = {  # the only files /mushra/static serves
@@ -35,11 +41,17 @@ STATIC_FILES = {  # the only files /mushra/static serves
     "mushra-trial.js": (STATIC_DIR / "mushra-trial.js", "text/javascript"),
     "mushra.js": (STATIC_DIR / "mushra.js", "text/javascript"),
     "mushra.css": (STATIC_DIR / "mushra.css", "text/css"),
+    "mushra-headphones.js": (STATIC_DIR / "mushra-headphones.js", "text/javascript"),
+    "mushra-headphones.css": (STATIC_DIR / "mushra-headphones.css", "text/css"),
 }
 #: Headers of every audio response: nothing that orders or identifies a file (no ETag, no
 #: Last-Modified), nothing kept in a cache the participant could browse.
 AUDIO_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 UNAVAILABLE = "The listening test is not available right now."
+TOO_MANY_SESSIONS = (
+    "Too many new sessions were started from your network address in the last hour. If you were "
+    "interrupted, reload the page of your session instead: it resumes where you left off."
+)
 
 
 class _Request(BaseModel):
@@ -64,6 +76,10 @@ class StepRequest(SessionRequest):
     step: str = Field(max_length=32)
 
 
+class HeadphonesRequest(SessionRequest):
+    answers: list[Any] = Field(max_length=12)  # the check's rules look at the values (not bools...)
+
+
 class SubmitRequest(SessionRequest):
     trial_id: str = Field(max_length=128)
     # Any: the rules check the values themselves, so that `true` or "70" are refused with a sentence
@@ -81,6 +97,7 @@ def audio_url(session_id: str, token: str) -> str:
 
 def trial_json(sessions, session, trial, page: str) -> dict:
     """What the page gets for one trial or familiarization page: labels and audio URLs, nothing else."""
+
     def url(label: str) -> str:
         return audio_url(session.session_id, sessions.audio_token(session, page, trial.trial_id, label))
 
@@ -110,6 +127,15 @@ def session_json(context: StudyContext, session) -> dict:
     elif step == "volume":
         token = sessions.audio_token(session, "volume", session.volume_trial, REFERENCE_LABEL)
         out["volume_url"] = audio_url(session.session_id, token)
+    elif step == "headphones":
+        urls = [
+            audio_url(
+                session.session_id,
+                sessions.audio_token(session, HEADPHONE_PAGE, str(t.index), HEADPHONE_LABEL),
+            )
+            for t in sessions.headphone_design(session)
+        ]
+        out["headphones"] = check_json(urls)
     elif step == "familiarization":
         out["familiarization"] = [
             trial_json(sessions, session, page, f"fam{index}")
@@ -128,12 +154,15 @@ def study_info(context: StudyContext) -> dict:
     # About 12 s per condition and 30 s per page for reading and moving sliders, plus 5 min of set-up.
     minutes = 5 + n_trials * (30 + 12 * len(study.conditions)) / 60
     return {"title": "Listening test", "description": study.description, "n_trials": n_trials,
+            "experimenter": study.experimenter, "contact": study.contact,
             "minutes": int(5 * round(minutes / 5)) or 5}  # fmt: skip
 
 
-def build_api(context: StudyContext) -> fastapi.APIRouter:
-    """Routes of the listening test; every error the backend raises becomes a 400 with its message."""
+def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLIENT) -> fastapi.APIRouter:
+    """Routes of the listening test; every error the backend raises becomes a 400 with its message.
+    ``sessions_per_client``: new sessions per client address and hour (0: no limit)."""
     router = fastapi.APIRouter()
+    new_sessions = ClientWindow(sessions_per_client, 3600.0)
 
     def sessions():
         if context.study is None:
@@ -157,12 +186,13 @@ def build_api(context: StudyContext) -> fastapi.APIRouter:
     def audio(session_id: str, token: str):
         store = sessions()
         try:
-            path = store.audio_path(session_id, token)
+            data = store.serve_audio(session_id, token)
         except StudyError:
             raise fastapi.HTTPException(404, "unknown stimulus") from None
         # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
-        # mtime and size, which order the files by the time they were rendered.
-        return Response(path.read_bytes(), media_type="audio/wav", headers=AUDIO_HEADERS)
+        # mtime and size, which order the files by the time they were rendered; and it answers Range
+        # requests, so a file could be "fetched" without its bytes being sent.
+        return Response(data, media_type="audio/wav", headers=AUDIO_HEADERS)
 
     @router.get("/mushra/api/info")
     def info():
@@ -170,11 +200,16 @@ def build_api(context: StudyContext) -> fastapi.APIRouter:
         return study_info(context)
 
     @router.post("/mushra/api/start")
-    def start(request: StartRequest):
+    def start(request: StartRequest, http: fastapi.Request):
         store = sessions()
-        return answer(
+        client = http.client.host if http.client else ""
+        if new_sessions.full(client):
+            raise fastapi.HTTPException(429, TOO_MANY_SESSIONS)
+        started = answer(
             lambda: store.start(request.participant_id or None, request.mode, consent=request.consent)
         )
+        new_sessions.add(client)  # only sessions that started count
+        return started
 
     @router.post("/mushra/api/resume")
     def resume(request: SessionRequest):
@@ -190,6 +225,11 @@ def build_api(context: StudyContext) -> fastapi.APIRouter:
     def step(request: StepRequest):
         store = sessions()
         return answer(lambda: store.complete_step(request.session_id, request.step))
+
+    @router.post("/mushra/api/headphones")
+    def headphones(request: HeadphonesRequest):
+        store = sessions()
+        return answer(lambda: store.answer_headphones(request.session_id, request.answers))
 
     @router.post("/mushra/api/submit")
     def submit(request: SubmitRequest):

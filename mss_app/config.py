@@ -16,6 +16,9 @@ from pathlib import Path
 from mss.checkpoint import checkpoint_set
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: New listening-test sessions one client address may start per hour (per app process): enough for a
+#: lab's shared machine, not for a script.
+SESSIONS_PER_CLIENT = 10
 #: Study id of the default study of each checkpoint set (mss.checkpoint.CHECKPOINT_SETS): each set's
 #: sessions and ratings live in their own folder, STUDY_DIR/<study id>. The 4-stem study keeps its id.
 STUDY_IDS = {"stems": "mss-default", "piano": "mss-piano"}
@@ -60,6 +63,7 @@ class AppConfig:
     study_id: str = ""  # the default study's id; empty = STUDY_IDS[models]
     # Settings of the default study (no --study file), e.g. (("min_listen_s", 1.0),): see StudyConfig.
     study_settings: tuple[tuple[str, object], ...] = ()
+    sessions_per_client: int = SESSIONS_PER_CLIENT  # per hour and client address; 0: no limit
 
 
 def with_model_set(config: AppConfig) -> AppConfig:

@@ -15,8 +15,10 @@ import numpy as np
 
 from listening_study.analyze import analyze
 from listening_study.errors import StudyError
+from listening_study.excerpt_metrics import study_excerpt_metrics
 from listening_study.excerpt_sdr import study_excerpt_sdr
 from listening_study.ratings import read_ratings
+from listening_study.session_table import headphone_results
 from listening_study.spreadsheet import neutralize_frame
 from mss.browser import SpectrogramBrowser
 from mss.errors import MSSError
@@ -60,13 +62,28 @@ def results_state(context: StudyContext, folder: Path) -> dict:
         excerpt_sdr = study_excerpt_sdr(context.stimuli)
     except (StudyError, OSError) as exc:
         excerpt_sdr, sdr_note = None, f" SDR of the excerpts not available: {exc}."
+    try:  # SDR, SIR, SAR, SI-SDR, SI-SAR, MRSTFT of the same excerpts: about a minute the first time
+        excerpt_metrics = study_excerpt_metrics(context.stimuli)
+    except (StudyError, OSError) as exc:
+        excerpt_metrics, sdr_note = None, sdr_note + f" Metrics of the excerpts not available: {exc}."
     result = analyze(snapshot, out_dir=folder / "analysis", excerpt_sdr=excerpt_sdr,
-                     source_name="the ratings of this study")  # fmt: skip
+                     source_name="the ratings of this study",
+                     headphones=headphone_results(context.sessions.sessions_dir),
+                     excerpt_metrics=excerpt_metrics)  # fmt: skip
     kept = len(result.participants) - len(result.excluded)
-    headline = (f"**{len(ratings)} rating rows** from {len(result.participants)} participant(s) ({kept} kept "
-                f"after post-screening); {started}.{sdr_note}")  # fmt: skip
+    headline = (f"**{len(ratings)} rating rows** from {len(result.participants)} session(s) ({kept} kept "
+                f"after post-screening and the headphone check); {started}.{sdr_note}")  # fmt: skip
+    if not result.shared_codes.empty:
+        codes = ", ".join(
+            f"{row.participant_id} ({row.n_sessions} sessions)" for row in result.shared_codes.itertuples()
+        )
+        headline += f"\n\n**Participant codes used by more than one session:** {codes}."
     if result.tests_withheld:
         headline += f"\n\n**Significance not reported:** {result.tests_withheld}"
+    if result.best_metrics is not None and result.best_metrics["metric"].notna().any():
+        best = "; ".join(f"{row.target}: {row.metric} (rho {row.spearman_rho:.2f})"
+                         for row in result.best_metrics.dropna(subset=["metric"]).itertuples())  # fmt: skip
+        headline += f"\n\n**The metric that best predicts these listeners** (Spearman, per target): {best}."
     files = [
         _export_csv(pd.read_csv(snapshot, keep_default_na=False), folder / "ratings.csv"),
         _export_csv(sessions, folder / "sessions.csv"),
@@ -84,8 +101,12 @@ def _remove_folder(folder: str | None) -> None:
 def _results_tab(context: StudyContext):
     refresh = gr.Button("Refresh results", variant="primary")
     headline = gr.Markdown("Press *Refresh results*.")
-    boxplot = gr.Image(label="Scores per condition", type="filepath", interactive=False, visible=False)
-    scatter = gr.Image(label="SDR vs. rating", type="filepath", interactive=False, visible=False)
+    # no Gradio label: it would sit over the plot's own title and the top of its y-axis
+    boxplot = gr.Image(label="Scores per condition", show_label=False, type="filepath", interactive=False,
+                       visible=False)  # fmt: skip
+    scatter = gr.Image(
+        label="SDR vs. rating", show_label=False, type="filepath", interactive=False, visible=False
+    )
     report = gr.Markdown(visible=False)
     downloads = gr.File(label="Downloads (spreadsheet-safe CSV)", file_count="multiple", visible=False)
     # this browser tab's output folder (ratings snapshot, exports), replaced on every refresh and removed
@@ -112,18 +133,39 @@ def _results_tab(context: StudyContext):
 
 
 # --------------------------------------------------------------------------------------------- sessions
-def _sessions_tab(context: StudyContext) -> None:
+#: Column headers of the sessions table, in words (the CSV export keeps the machine names).
+SESSION_HEADERS = {
+    "session_id": "Session", "participant_id": "Code", "code_sessions": "Sessions with this code",
+    "mode": "Mode", "created": "Started (UTC)", "consent": "Consent", "age": "Age",
+    "experience": "Experience", "headphones": "Listens with", "headphones_model": "Make and model",
+    "headphone_check": "Headphone check",
+    "step": "Step", "trials_done": "Trials done", "trials": "Trials", "completion_code": "Completion code",
+}  # fmt: skip
+SESSIONS_REFRESH_S = 15
+
+
+def sessions_view(context: StudyContext):
+    """The sessions table as the experimenter reads it: headers in words, short ids, no seconds."""
+    table = context.sessions.sessions_table()
+    table["session_id"] = table["session_id"].str[:8]
+    for column in ("created", "consent"):
+        table[column] = table[column].str.replace("T", " ").str[:16]
+    return table.rename(columns=SESSION_HEADERS)
+
+
+def _sessions_tab(context: StudyContext):
     refresh = gr.Button("Refresh sessions")
-    table = gr.Dataframe(
-        label="Sessions (questionnaire answers, progress, completion codes)", interactive=False
-    )
+    gr.Markdown(f"Refreshed every {SESSIONS_REFRESH_S} s while this tab is open.")
+    table = gr.Dataframe(label="Sessions", show_label=False, interactive=False, wrap=True)
 
     def render():
         if context.study is None:
             raise gr.Error(context.error or "No study loaded.")
-        return context.sessions.sessions_table()
+        return sessions_view(context)
 
     refresh.click(render, outputs=table, api_visibility="private")
+    gr.Timer(SESSIONS_REFRESH_S).tick(render, outputs=table, api_visibility="private")
+    return render, table
 
 
 # --------------------------------------------------------------------------------------------- spectrograms
@@ -227,8 +269,10 @@ def build_experimenter_blocks(config: AppConfig, context: StudyContext) -> gr.Bl
             with gr.Tab("Results"):
                 render, folder_state, outputs = _results_tab(context)
             with gr.Tab("Sessions"):
-                _sessions_tab(context)
+                sessions_render, sessions_table = _sessions_tab(context)
             with gr.Tab("Spectrogram browser"):
                 _spectrogram_tab(config, context)
         blocks.load(render, inputs=folder_state, outputs=outputs, api_visibility="private")
+        if context.study is not None:
+            blocks.load(sessions_render, outputs=sessions_table, api_visibility="private")
     return blocks

@@ -19,6 +19,7 @@ PAGE = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>Listening test</title>
 <link rel="stylesheet" href="/mushra/static/mushra.css">
+<link rel="stylesheet" href="/mushra/static/mushra-headphones.css">
 </head>
 <body>
 <main class="mushra-app" id="mushra-root" data-mushra-api="/mushra/api">
@@ -26,6 +27,7 @@ PAGE = """<!doctype html>
 </main>
 <script src="/mushra/static/mushra-audio.js"></script>
 <script src="/mushra/static/mushra-trial.js"></script>
+<script src="/mushra/static/mushra-headphones.js"></script>
 <script src="/mushra/static/mushra.js"></script>
 </body>
 </html>

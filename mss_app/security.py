@@ -1,6 +1,7 @@
 """Who may see what: the experimenter password, request size limits and response headers.
 
     generate_password() -> str                       # when none is given: printed once at start
+    ClientWindow(limit, window_s)                    # events per client address in a sliding window
     ExperimenterAuth(password)                       # login/logout routes, signed cookie, check
     ExperimenterGate(app, auth)                      # ASGI: /experimenter/* only with the cookie
     BodyLimit(app)                                   # ASGI: request bodies bounded (413)
@@ -54,13 +55,50 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+class ClientWindow:
+    """At most ``limit`` events per client address within ``window_s`` seconds (``limit`` 0: no limit).
+
+    In memory, per process: each app process counts its own clients. At most MAX_TRACKED_CLIENTS
+    addresses are remembered (the least recently seen are forgotten first), so a flood of addresses
+    cannot exhaust memory.
+    """
+
+    def __init__(self, limit: int, window_s: float, clock=time.monotonic):
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()  # client -> event times
+        self._lock = threading.Lock()
+
+    def full(self, client: str) -> bool:
+        if self.limit <= 0:
+            return False
+        with self._lock:
+            events = self._events.get(client)
+            if events is None:
+                return False
+            now = self.clock()
+            while events and now - events[0] > self.window_s:
+                events.popleft()
+            if not events:
+                del self._events[client]
+                return False
+            return len(events) >= self.limit
+
+    def add(self, client: str) -> None:
+        if self.limit <= 0:
+            return
+        with self._lock:
+            self._events.setdefault(client, deque()).append(self.clock())
+            self._events.move_to_end(client)
+            while len(self._events) > MAX_TRACKED_CLIENTS:
+                self._events.popitem(last=False)
+
+
 class ExperimenterAuth:
     def __init__(self, password: str):
         if not password:
             raise ValueError("the experimenter password must not be empty")
         self._key = password.encode()
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # client -> failure times
-        self._lock = threading.Lock()
+        self._failures = ClientWindow(MAX_FAILURES_PER_MINUTE, 60.0)
 
     def _sign(self, expiry: int) -> str:
         return hmac.new(self._key, f"experimenter/{expiry}".encode(), hashlib.sha256).hexdigest()
@@ -78,26 +116,6 @@ class ExperimenterAuth:
     def check_password(self, attempt: str) -> bool:
         return hmac.compare_digest(attempt.encode(), self._key)
 
-    def _throttled(self, client: str) -> bool:
-        with self._lock:
-            failures = self._failures.get(client)
-            if failures is None:
-                return False
-            now = time.monotonic()
-            while failures and now - failures[0] > 60:
-                failures.popleft()
-            if not failures:
-                del self._failures[client]
-                return False
-            return len(failures) >= MAX_FAILURES_PER_MINUTE
-
-    def _failed(self, client: str) -> None:
-        with self._lock:
-            self._failures.setdefault(client, deque()).append(time.monotonic())
-            self._failures.move_to_end(client)
-            while len(self._failures) > MAX_TRACKED_CLIENTS:
-                self._failures.popitem(last=False)
-
     def router(self) -> fastapi.APIRouter:
         router = fastapi.APIRouter()
         headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
@@ -113,11 +131,11 @@ class ExperimenterAuth:
         @router.post(PREFIX + "/login")
         async def login(request: fastapi.Request):
             client = request.client.host if request.client else ""
-            if self._throttled(client):
+            if self._failures.full(client):
                 return form("Too many wrong passwords: wait a minute.", 429)
             fields = parse_qs((await request.body()).decode("utf-8", "replace"))
             if not self.check_password((fields.get("password") or [""])[0]):
-                self._failed(client)
+                self._failures.add(client)
                 return form("Wrong password.", 401)
             response = RedirectResponse(PREFIX + "/", status_code=303, headers=headers)
             response.set_cookie(COOKIE, self.cookie_value(), max_age=SESSION_S, path=PREFIX, httponly=True,

@@ -55,7 +55,7 @@ def build_app(config: AppConfig, context: StudyContext | None = None) -> fastapi
         return JSONResponse({"detail": _one_sentence(exc)}, status_code=422)
 
     app.include_router(build_participant_router())
-    app.include_router(build_api(context))
+    app.include_router(build_api(context, config.sessions_per_client))
     app.include_router(auth.router())
     blocks = build_experimenter_blocks(config, context)
     # No allowed_paths: Gradio must not serve the stimulus cache (trial.json names the conditions).

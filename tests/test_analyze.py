@@ -63,6 +63,48 @@ def known_csv(tmp_path_factory):
     return path, frame
 
 
+def test_screening_is_per_session_and_names_shared_codes(tmp_path):
+    """Two sessions that typed the same code "P07": the careless one (hidden reference at 60 in 7 of 12
+    trials... here in all 6) is excluded, the honest one kept; the code is listed as shared. A session
+    that failed the headphone check is excluded with that reason."""
+    rng = np.random.default_rng(11)
+    careless = _rows("P07", rng, reference_score=60.0)
+    honest = [{**row, "session_uuid": "f" * 32} for row in _rows("P07", rng)]
+    others = [row for i in range(4) for row in _rows(f"Q{i}", rng)]
+    path = tmp_path / "ratings.csv"
+    pd.DataFrame(careless + honest + others, columns=list(COLUMNS)).to_csv(path, index=False)
+    failed = hashlib.sha1(b"Q2").hexdigest()[:32]
+    result = analyze(path, out_dir=tmp_path / "out",
+                     headphones={failed: {"passed": False, "n_correct": 3, "n_trials": 6}})  # fmt: skip
+    careless_id = hashlib.sha1(b"P07").hexdigest()[:32]
+    assert set(result.excluded) == {careless_id, failed} and len(result.participants) == 6
+    screening = result.screening.set_index("session_uuid")
+    assert not screening.loc["f" * 32, "excluded"] and screening.loc["f" * 32, "participant_id"] == "P07"
+    assert screening.loc[failed, "reason"] == "failed the headphone check (3 of 6 right)"
+    assert screening.loc[failed, "headphone_check"] == "failed"
+    assert result.shared_codes.to_dict("records") == [
+        {"participant_id": "P07", "n_sessions": 2, "sessions": f"{careless_id[:8]} ffffffff"}
+    ]
+    assert result.n_ratings == 4 * 6 * 5  # the honest P07 and Q0, Q1, Q3
+    assert "Participant codes typed in more than one session" in result.markdown
+    assert (tmp_path / "out" / "shared_codes.csv").is_file()
+    # the metrics of the rated excerpts beside the ratings: one that follows the planted means predicts
+    # the listeners (over the 3 songs x 4 conditions of a target), a constant one cannot
+    metrics = pd.DataFrame([
+        {"trial_id": f"{song}-{target}", "song": song, "target": target, "excerpt_start_s": 2.0,
+         "excerpt_end_s": 10.0, "condition": condition, "metric": metric,
+         "value": (mean if metric == "GOOD" else 1.0) + (0.0 if condition != "reference" else float("inf"))}
+        for song in SONGS for target in TARGETS for condition, mean in MEANS.items() for metric in ("GOOD", "FLAT")
+    ])  # fmt: skip
+    result = analyze(path, out_dir=tmp_path / "out2", headphones={failed: {"passed": False}}, excerpt_metrics=metrics)
+    table = pd.read_csv(tmp_path / "out2" / "metric_correlations.csv").set_index(["metric", "target"])
+    assert len(table) == 2 * 3 and table.loc[("GOOD", "all"), "n"] == 2 * 3 * 4
+    assert table.loc[("GOOD", "vocals"), "spearman_rho"] > 0.9  # ties within a condition keep it below 1
+    assert math.isnan(table.loc[("FLAT", "vocals"), "spearman_rho"])
+    assert set(result.best_metrics["metric"]) == {"GOOD"}
+    assert "Which objective metric predicts these listeners?" in result.markdown
+
+
 def test_mean_ci_and_holm_hand_computed():
     mean, half = mean_ci([60.0, 70.0, 80.0])
     assert mean == pytest.approx(70.0)
@@ -75,8 +117,8 @@ def test_mean_ci_and_holm_hand_computed():
 def test_known_answers(known_csv, tmp_path):
     path, frame = known_csv
     result = analyze(path, out_dir=tmp_path / "out")
-    # post-screening: only the planted participant, with the reason
-    assert result.excluded == ("BAD",)
+    # post-screening: only the planted participant's session, with the reason
+    assert result.excluded == (hashlib.sha1(b"BAD").hexdigest()[:32],)
     bad = result.screening.set_index("participant_id").loc["BAD"]
     assert bad["fraction_reference_below"] == 1.0 and "below 90" in bad["reason"]
     assert not result.screening.set_index("participant_id").drop("BAD")["excluded"].any()
@@ -187,7 +229,10 @@ def test_sdr_rating_correlations_known_answers(tmp_path):
 
     points = result.sdr_points.set_index(["song", "condition"])
     assert "reference" not in set(result.sdr_points["condition"])  # infinite SDR: left out
-    assert points.loc[("s1", "Y"), "mean_rating"] == pytest.approx(45.0) and points.loc[("s1", "Y"), "sdr"] == 2.0
+    assert (
+        points.loc[("s1", "Y"), "mean_rating"] == pytest.approx(45.0)
+        and points.loc[("s1", "Y"), "sdr"] == 2.0
+    )
     taus = result.sdr_listeners.set_index(["participant_id", "scope"])
     assert taus.loc[("L1", "systems"), "kendall_tau"] == pytest.approx(4 / 6)
     assert taus.loc[("L2", "systems"), "kendall_tau"] == pytest.approx(-1.0)

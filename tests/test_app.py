@@ -3,7 +3,7 @@ looking for the conditions behind the letters, and the experimenter's views behi
 
 One app (app.py's build_app, FastAPI + Gradio, in a thread on a free loopback port) serves a tiny study
 for the whole module: one song of the ``tiny_dataset`` fixture, two targets (two graded trials), 3-s
-excerpts, five conditions (two tiny random-weight systems, the hidden reference, two anchors), one
+excerpts, six conditions (two tiny random-weight systems, the hidden reference, three anchors), one
 familiarization page and a minimum listening time of MIN_LISTEN_S per condition. The tests run in file
 order: the experimenter's empty state is looked at before anybody has rated anything.
 Screenshots go to $MSS_SCREENSHOT_DIR when it is set (else a temp folder).
@@ -84,9 +84,44 @@ def _message(page) -> str:
     return " ".join(page.locator(".mushra-message").all_inner_texts())
 
 
-def _start_session(page, url: str, shots: Path | None = None) -> None:
-    """Consent, questionnaire, volume, familiarization, instructions: up to the first graded trial.
-    With ``shots``, also checks what each page refuses and takes its screenshot."""
+def _headphone_check(page, context, shots: Path | None) -> None:
+    """The headphone check, answered right. With ``shots`` through its page, as a listener does (each
+    sound plays once, about 4.5 s); otherwise through the API the page uses (fetch the six sounds, send
+    the answers), then a reload, to keep the suite's time down."""
+    page.wait_for_selector("text=Headphone check", timeout=20_000)
+    session_id = page.evaluate("window.mushra.app.session.session_id")
+    store = context.sessions
+    right = [t.quiet for t in store.headphone_design(store.resume(session_id))]
+    if not shots:
+        page.evaluate(
+            """async ([api, answers]) => {
+                const session = window.mushra.app.session;
+                for (const trial of session.headphones.trials) await (await fetch(trial.url)).arrayBuffer();
+                const response = await fetch(api + "/headphones", {method: "POST", headers: {"Content-Type": "application/json"},
+                    body: JSON.stringify({session_id: session.session_id, answers: answers})});
+                if (!response.ok) throw new Error(await response.text());
+            }""",
+            ["/mushra/api", right],
+        )
+        page.reload(wait_until="domcontentloaded")
+        return
+    page.screenshot(path=str(shots / "participant_3b_headphones.png"), full_page=True)
+    for index, position in enumerate(right):
+        page.wait_for_selector(f"text=Sound {index + 1} of 6", timeout=20_000)
+        page.wait_for_selector(".mushra-hp-play:not([disabled])", timeout=20_000)
+        page.click(".mushra-hp-play")
+        assert page.locator(".mushra-hp-choice:not([disabled])").count() == 0  # not before the sound ended
+        page.wait_for_selector(".mushra-hp-choice:not([disabled])", timeout=20_000)
+        page.click(f".mushra-hp-choice[data-position='{position}']")
+        page.click(".mushra-hp-next")
+    page.wait_for_selector("text=Familiarization", timeout=20_000)
+    result = store.resume(session_id).headphones
+    assert (result["n_correct"], result["passed"], result["answers"]) == (6, True, right)
+
+
+def _start_session(page, url: str, context, shots: Path | None = None) -> None:
+    """Consent, questionnaire, volume, headphone check, familiarization, instructions: up to the first
+    graded trial. With ``shots``, also checks what each page refuses and takes its screenshot."""
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector(".mushra-start", timeout=30_000)
     if shots:
@@ -111,7 +146,10 @@ def _start_session(page, url: str, shots: Path | None = None) -> None:
         page.screenshot(path=str(shots / "participant_3_volume.png"), full_page=True)
     page.wait_for_timeout(300)  # the example loads
     page.click(".mushra-play")
+    if shots:
+        assert page.inner_text(".mushra-message") == ""  # pressing Play answered the request above
     page.click(".mushra-next")
+    _headphone_check(page, context, shots)
     page.wait_for_selector("text=Familiarization: excerpt 1 of 1", timeout=20_000)
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
     assert page.locator(".mushra-slider").count() == 0  # not graded
@@ -144,7 +182,11 @@ def _listen_to_all(page, labels) -> None:
 
 def _trial(page) -> tuple[str, str, list[str]]:
     session = page.evaluate("window.mushra.app.session")
-    return session["session_id"], session["trial"]["trial_id"], [c["label"] for c in session["trial"]["conditions"]]
+    return (
+        session["session_id"],
+        session["trial"]["trial_id"],
+        [c["label"] for c in session["trial"]["conditions"]],
+    )
 
 
 def _csv_rows(context) -> pd.DataFrame:
@@ -179,20 +221,20 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _start_session(page, url, shots)
+    _start_session(page, url, context, shots)
     assert page.inner_text(".mushra-count") == "Trial 1 of 2"
     assert page.evaluate("() => document.querySelector('.mushra-fill').getBoundingClientRect().width") == 0
     assert "null" not in page.inner_text("body")
     session_id, trial_id, labels = _trial(page)
-    assert labels == ["A", "B", "C", "D", "E"]
+    assert labels == ["A", "B", "C", "D", "E", "F"]
     truth = context.sessions.resume(session_id).trials[trial_id].labels  # label -> condition (server only)
     hidden = next(label for label, condition in truth.items() if condition == "reference")
     # Sliders start unrated (no thumb, no value), and only the selected version's slider is active.
-    assert page.locator(".mushra-slider.unrated").count() == 5
+    assert page.locator(".mushra-slider.unrated").count() == 6
     assert set(page.locator(".mushra-value").all_inner_texts()) == {"–"}
     page.click(".mushra-select[data-key='A']")
     disabled = page.evaluate("[...document.querySelectorAll('.mushra-slider')].map(s => s.disabled)")
-    assert disabled == [False, True, True, True, True]
+    assert disabled == [False, True, True, True, True, True]
     assert page.evaluate("window.mushra.app.view.engine.context.sampleRate") == 44100
 
     # 1. Untouched sliders: refused with a message, nothing written.
@@ -246,7 +288,7 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     _listen_to_all(page, labels)
     for index, label in enumerate(labels):
         _set_score(page, label, 100 if truth[label] == "reference" else 15 + 5 * index)
-    page.fill(".mushra-comment", "=HYPERLINK(\"http://x\")")
+    page.fill(".mushra-comment", '=HYPERLINK("http://x")')
     page.click(".mushra-submit")
 
     page.wait_for_selector("text=Thank you", timeout=20_000)
@@ -264,7 +306,7 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     assert first_rows.to_dict() == {
         label: 100.0 if label == hidden else 20.0 + 10 * i for i, label in enumerate(labels)
     }
-    assert set(rows[rows["trial_id"] == second]["rating_comment"]) == {"'=HYPERLINK(\"http://x\")"}
+    assert set(rows[rows["trial_id"] == second]["rating_comment"]) == {'\'=HYPERLINK("http://x")'}
     table = context.sessions.sessions_table().set_index("session_id").loc[session_id]
     assert (table["age"], table["experience"], table["headphones"]) == tuple(ANSWERS.values())
     assert (table["step"], table["completion_code"]) == ("finished", code)
@@ -298,7 +340,7 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     bodies = []
     page.on("response", lambda r: bodies.append(r) if "/mushra/api/" in r.url else None)
-    _start_session(page, url)
+    _start_session(page, url, context)
     session_id, trial_id, labels = _trial(page)
     session = page.evaluate("window.mushra.app.session")
     trial = session["trial"]

@@ -44,6 +44,7 @@ def _study_file(folder: Path, dataset: Path, checkpoints: dict[str, Path]) -> Pa
         f"study_id: load\ndataset: {dataset}\nexcerpt_s: 3\ntargets: [vocals, drums]\nsongs: [{song!r}]\n"
         f"systems: {{unet: {checkpoints['unet']}, demucs: {checkpoints['demucs']}}}\n"
         "familiarization_excerpts: 1\nmin_listen_s: 0\n"
+        "headphone_check: false\n"  # 100 x 6 sounds of 0.7 MB: tested in test_study and test_app instead
     )
     return path
 
@@ -78,8 +79,20 @@ def two_apps(tiny_dataset, tmp_path_factory):
     try:
         for _ in range(PROCESSES):
             port = app_module.free_port()
-            command = [sys.executable, str(REPO_ROOT / "app.py"), "--study", str(study_file), "--study-dir",
-                       str(folder / "study"), "--port", str(port), "--password", PASSWORD]  # fmt: skip
+            command = [
+                sys.executable,
+                str(REPO_ROOT / "app.py"),
+                "--study",
+                str(study_file),
+                "--study-dir",
+                str(folder / "study"),
+                "--port",
+                str(port),
+                "--password",
+                PASSWORD,
+                "--sessions-per-client",
+                "0",
+            ]  # fmt: skip  (every participant comes from loopback)
             processes.append(subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
                                               stderr=subprocess.PIPE, text=True))  # fmt: skip
             urls.append(f"http://127.0.0.1:{port}")
@@ -117,8 +130,11 @@ def participant(urls: list[str], number: int) -> dict:
         while session["step"] == "trial":
             trial = session["trial"]
             labels = [c["label"] for c in trial["conditions"]]
-            audio = clients[next(turn) % len(clients)].get(trial["conditions"][number % len(labels)]["url"])
-            assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+            # every file of the trial, from either process: the server refuses a trial whose files it
+            # never sent to the session
+            for url in [trial["reference_url"], *(c["url"] for c in trial["conditions"])]:
+                audio = clients[next(turn) % len(clients)].get(url)
+                assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
             scores = {label: (number * 7 + 13 * i) % 100 for i, label in enumerate(labels)}
             scores[labels[number % len(labels)]] = 100  # the rules want one version at 100
             payload = {
@@ -187,6 +203,10 @@ def test_ab_preference_round_trip(two_apps):
         }  # fmt: skip
         bad = client.post("/mushra/api/submit", json={**payload, "scores": {"choice": "B", "confidence": 7}})
         assert bad.status_code == 400 and "confidence" in bad.json()["detail"]
+        unheard = client.post("/mushra/api/submit", json=payload)  # no file of the trial fetched yet
+        assert unheard.status_code == 400 and "not loaded: the reference, A, B" in unheard.json()["detail"]
+        for url in [trial["reference_url"], *(c["url"] for c in trial["conditions"])]:
+            assert client.get(url).status_code == 200
         assert client.post("/mushra/api/submit", json=payload).status_code == 200
     ratings = pd.read_csv(context.ratings_csv)
     rows = ratings[(ratings["session_uuid"] == sid) & (ratings["trial_id"] == trial["trial_id"])]

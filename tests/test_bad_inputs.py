@@ -11,6 +11,7 @@ real app processes on one study; nothing is written by a refused request).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from helpers import make_tiny_checkpoints
-from test_app_load import REQUEST_TIMEOUT_S, two_apps  # noqa: F401 (fixture: two app processes)
+from test_app_load import ANSWERS, REQUEST_TIMEOUT_S, two_apps  # noqa: F401 (fixture: two app processes)
 
 import mss.evaluation as ev
 from mss import separate as separation
@@ -161,7 +162,9 @@ def test_evaluation_names_every_bad_song_and_scores_the_others(catalogue, tmp_pa
     assert set(results.tracks) == {3}  # medians over the three scored songs only
     # every opened song's check is recorded beside conditioning.json, the refused ones with their figures
     checks = json.loads((out / "song_checks.json").read_text())["test"]
-    assert checks["good"]["ok"] and checks["good"]["residual"] < 1e-4 and checks["good"]["length_spread_s"] == 0
+    assert (
+        checks["good"]["ok"] and checks["good"]["residual"] < 1e-4 and checks["good"]["length_spread_s"] == 0
+    )
     assert not checks["wrong_mixture"]["ok"] and checks["wrong_mixture"]["residual"] > 0.9
     assert checks["short_mixture"]["lengths"]["mixture"] == 614 and not checks["short_mixture"]["ok"]
     assert checks["short_drums"]["lengths"]["drums"] == 66150 and not checks["short_drums"]["ok"]
@@ -334,7 +337,85 @@ def test_wrong_passwords_lock_out_only_their_client():
     for _ in range(MAX_FAILURES_PER_MINUTE):
         assert attacker.post("/experimenter/login", data={"password": "guess"}).status_code == 401
     refused = attacker.post("/experimenter/login", data={"password": "right-password"})
-    assert refused.status_code == 429 and "wait a minute" in refused.text  # this client waits, even when right
+    assert (
+        refused.status_code == 429 and "wait a minute" in refused.text
+    )  # this client waits, even when right
     assert experimenter.post("/experimenter/login", data={"password": "guess"}).status_code == 401
     welcome = experimenter.post("/experimenter/login", data={"password": "right-password"})
     assert welcome.status_code == 303 and "mss_experimenter" in welcome.headers["set-cookie"]
+
+
+def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the fixture imported above)
+    """What the page says is not taken on trust, through the real HTTP API: a trial whose files the
+    server never sent is refused; the stored rating time is the server's; one address cannot start
+    sessions without end; a study starts no more sessions than its capacity."""
+    import dataclasses
+    import itertools
+
+    import fastapi
+    from fastapi.testclient import TestClient
+
+    from listening_study.sessions import SessionStore
+    from mss_app.api import TOO_MANY_SESSIONS, build_api
+
+    _, context = two_apps
+    readings = itertools.count(1_800_000_000.0, 30.0)  # the server's clock: 30 s between readings
+    store = SessionStore(
+        tmp_path / "study", context.stimuli, key=context.sessions.key, clock=lambda: next(readings)
+    )
+    app = fastapi.FastAPI()
+    app.include_router(build_api(dataclasses.replace(context, sessions=store), sessions_per_client=3))
+    script = TestClient(app, client=("203.0.113.9", 4000))
+    other = TestClient(app, client=("198.51.100.7", 5000))
+    started = [script.post("/mushra/api/start", json={"consent": True}) for _ in range(3)]
+    assert [r.status_code for r in started] == [200, 200, 200]
+    refused = script.post("/mushra/api/start", json={"consent": True})
+    assert refused.status_code == 429 and refused.json()["detail"] == TOO_MANY_SESSIONS
+    assert store.n_sessions() == 3  # the refused start left no session
+    session = other.post("/mushra/api/start", json={"consent": True, "participant_id": "P07"}).json()
+    sid = session["session_id"]
+    session = other.post("/mushra/api/questionnaire", json={"session_id": sid, "answers": ANSWERS}).json()
+    while session["step"] != "trial":
+        if session["step"] == "headphones":
+            # a script passes the headphone check by reading the samples: the quiet tone has the lowest
+            # level in each channel (the check screens equipment, not cheaters: README's threat model)
+            answers = []
+            for sound in session["headphones"]["trials"]:
+                audio, _ = sf.read(io.BytesIO(other.get(sound["url"]).content))
+                tones = np.array_split(audio[: len(audio) // 3 * 3, 0], 3)
+                answers.append(int(np.argmin([np.abs(t).max() for t in tones])))
+            session = other.post("/mushra/api/headphones", json={"session_id": sid, "answers": answers}).json()
+            assert store.resume(sid).headphones["passed"]
+            continue
+        session = other.post("/mushra/api/step", json={"session_id": sid, "step": session["step"]}).json()
+    trial = session["trial"]
+    labels = [c["label"] for c in trial["conditions"]]
+    payload = {"session_id": sid, "trial_id": trial["trial_id"], "scores": dict.fromkeys(labels, 100),
+               "plays": dict.fromkeys(labels, 3), "listen_ms": dict.fromkeys(labels, 9000), "time_ms": 1,
+               "comment": ""}  # fmt: skip
+    unheard = other.post("/mushra/api/submit", json=payload)  # invented play counts, no file fetched
+    assert unheard.status_code == 400 and "not loaded: the reference, A" in unheard.json()["detail"]
+    for url in [trial["reference_url"], *(c["url"] for c in trial["conditions"])]:
+        assert other.get(url).status_code == 200
+    other.get(trial["conditions"][0]["url"])  # one file fetched twice
+    assert pd.read_csv(store.ratings.path).empty  # nothing stored by the refusal
+    assert other.post("/mushra/api/submit", json=payload).status_code == 200
+    rows = pd.read_csv(store.ratings.path)
+    assert (rows["page_time_ms"] == 1).all()  # the page's claim, kept beside ...
+    assert (rows["rating_time"] >= 30_000).all() and (
+        rows["rating_time"] % 30_000 == 0
+    ).all()  # ... the server's
+    assert dict(zip(rows["screen_label"], rows["n_fetches"], strict=True)) == {
+        "A": 2,
+        **dict.fromkeys(labels[1:], 1),
+    }
+    # capacity: a study of 5 sessions, 4 started, starts one more (from anyone) and then no more
+    full = dataclasses.replace(context.stimuli.study, max_sessions=5)
+    store.study = full
+    assert other.post("/mushra/api/start", json={"consent": True}).status_code == 200
+    refused = other.post("/mushra/api/start", json={"consent": True})
+    assert (
+        refused.status_code == 400
+        and "This study is full: it has all the 5 participants" in refused.json()["detail"]
+    )
+    assert store.n_sessions() == 5

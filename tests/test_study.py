@@ -20,8 +20,8 @@ from helpers import make_tiny_checkpoints
 
 from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
 from listening_study.processing import select_excerpt
-from listening_study.ratings import COLUMNS, RatingsStore, read_ratings
-from listening_study.sessions import SessionStore, design_session
+from listening_study.ratings import COLUMNS, LEGACY_COLUMNS, RatingsStore, read_ratings
+from listening_study.sessions import Session, SessionStore, SessionTrial, design_session
 from listening_study.stimuli import prepare_stimuli
 from listening_study.study import default_study, load_study
 
@@ -286,16 +286,37 @@ def fast_clock():
     return lambda: next(_READINGS)
 
 
+def pass_headphone_check(store: SessionStore, session_id: str, right: bool = True):
+    """Fetch the check's six sounds, as the page does, and answer them (rightly or all wrong)."""
+    session = store.resume(session_id)
+    design = store.headphone_design(session)
+    for trial in design:
+        store.serve_audio(session_id, store.audio_token(session, "headphones", str(trial.index), "HP"))
+    return store.answer_headphones(session_id, [t.quiet if right else t.antiphase for t in design])
+
+
 def ready(store: SessionStore, session):
-    """Take a new session through consent, questionnaire, volume, familiarization and instructions."""
+    """Take a new session through consent, questionnaire, volume, the headphone check, familiarization and
+    instructions."""
     if store.step(store.resume(session.session_id)) == "questionnaire":
         store.answer_questionnaire(session.session_id, ANSWERS)
-    for step in ("volume", "familiarization", "instructions"):
-        if store.step(store.resume(session.session_id)) == step:
+    for step in ("volume", "headphones", "familiarization", "instructions"):
+        if store.step(store.resume(session.session_id)) == step == "headphones":
+            pass_headphone_check(store, session.session_id)
+        elif store.step(store.resume(session.session_id)) == step:
             store.complete_step(session.session_id, step)
     session = store.resume(session.session_id)
     assert store.step(session) == "trial"
     return session
+
+
+def fetch_trial(store: SessionStore, session_id: str):
+    """Have the server send every file of the trial in progress, as the page does when it loads it."""
+    session = store.resume(session_id)
+    trial = store.next_trial(session)
+    for label in ["REF", *trial.screen_labels]:
+        store.serve_audio(session_id, store.audio_token(session, "trial", trial.trial_id, label))
+    return trial
 
 
 def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
@@ -308,7 +329,12 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     for session in sessions[:3]:
         seed = store.key.seed("design", session.session_id)
         designed = design_session(seed, stimuli.trials, n_familiarization=2)
-        assert designed == (session.trial_order, session.trials, session.familiarization, session.volume_trial)
+        assert designed == (
+            session.trial_order,
+            session.trials,
+            session.familiarization,
+            session.volume_trial,
+        )
         assert store.resume(session.session_id) == session
         assert session.participant_id.startswith("P-")
         for trial in session.trials.values():
@@ -322,12 +348,16 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     with pytest.raises(SessionError, match="Please answer"):
         store.answer_questionnaire(session.session_id, {"age": "25-34"})
     store.answer_questionnaire(session.session_id, ANSWERS)
-    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).step(store.resume(session.session_id)) == "volume"
+    assert (
+        SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).step(store.resume(session.session_id))
+        == "volume"
+    )
     with pytest.raises(SessionError, match="at the volume step"):
         store.complete_step(session.session_id, "instructions")
     session = ready(store, session)
     first = store.next_trial(session)
     rules = {"listen_ms": dict.fromkeys(first.labels, 2500), "scores": dict.fromkeys(first.labels, 100.0)}
+    fetch_trial(store, session.session_id)
     store.submit(session.session_id, first.trial_id, rules["scores"], dict.fromkeys(first.labels, 1), 1000,
                  listen_ms=rules["listen_ms"])  # fmt: skip
     reloaded = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
@@ -336,7 +366,7 @@ def test_sessions_randomized_reproducible_and_resumable(rendered, tmp_path):
     assert reloaded.progress(resumed) == (1, 2) and reloaded.step(resumed) == "trial"
     assert reloaded.next_trial(resumed).trial_id == session.trial_order[1]
     assert reloaded.completion_code(resumed) is None
-    second = reloaded.next_trial(resumed)
+    second = fetch_trial(reloaded, session.session_id)
     reloaded.submit(session.session_id, second.trial_id, rules["scores"], dict.fromkeys(first.labels, 1), 1000,
                     listen_ms=rules["listen_ms"])  # fmt: skip
     assert reloaded.step(resumed) == "finished"
@@ -361,6 +391,8 @@ def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
     _, stimuli = rendered
     store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     sessions = [ready(store, store.start(f"p{i:02d}", consent=True)) for i in range(50)]
+    for session in sessions:
+        fetch_trial(store, session.session_id)
     barrier = threading.Barrier(50)
     errors = []
 
@@ -392,6 +424,10 @@ def test_concurrent_submissions_are_all_kept(rendered, tmp_path):
     assert frame.groupby(["session_uuid", "screen_label"]).size().eq(1).all()
     assert set(frame["session_uuid"]) == {s.session_id for s in sessions}
     assert (frame["rating_comment"] == 'ok, "fine"\nthanks').all()
+    # the server's measurements: its own trial time (60 s per reading of the fast clock), not the page's
+    # 4321 ms, which is kept beside it; every file sent once
+    assert (frame["page_time_ms"] == 4321).all() and (frame["rating_time"] % 60_000 == 0).all()
+    assert (frame["rating_time"] >= 60_000).all() and (frame["n_fetches"] == 1).all()
     # each session's rows are contiguous: the trials did not interleave
     assert (frame["session_uuid"] != frame["session_uuid"].shift()).sum() == 50
     # the true condition names are recorded under their screen labels
@@ -414,8 +450,24 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
     with pytest.raises(SubmissionError, match="at the questionnaire step"):
         store.submit(session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen)
     session = ready(store, session)
+    # A script that sends a perfect form without ever loading the trial's files is refused, and so is one
+    # that loaded all but one of them (the server sent them, so it knows).
+    with pytest.raises(SubmissionError, match=r"not loaded: the reference, A, B, C, D, E, F\)"):
+        store.submit(session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen)
+    for label in ["REF", *[x for x in labels if x != "C"]]:
+        store.serve_audio(session.session_id, store.audio_token(session, "trial", trial.trial_id, label))
+    store.serve_audio(
+        session.session_id, store.audio_token(session, "fam0", session.familiarization[0].trial_id, "C")
+    )
+    with pytest.raises(SubmissionError, match=r"not loaded: C\)\. Reload the page"):  # C of another page: no
+        store.submit(session.session_id, trial.trial_id, scores, plays, 1000, listen_ms=listen)
+    assert store.ratings.path.read_bytes() == before
+    fetch_trial(store, session.session_id)
     cases = [
-        (dict(scores={**scores, "B": None}), r"Please rate every version: move its slider \(not yet rated: B\)"),
+        (
+            dict(scores={**scores, "B": None}),
+            r"Please rate every version: move its slider \(not yet rated: B\)",
+        ),
         (dict(scores={**scores, "B": True}), "must be a finite number"),
         (dict(scores={**scores, "A": 70.0}), "Please rate at least one version 100"),
         (dict(listen_ms={**listen, "C": 1200}), r"at least 2 s. Too short so far: C \(1.2 s\)"),
@@ -468,6 +520,7 @@ def test_ab_mode(rendered, tmp_path):
     _, stimuli = rendered
     store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     session = ready(store, store.start(mode="ab", consent=True))
+    fetch_trial(store, session.session_id)
     assert len(session.trial_order) == 2 and all(t.startswith("ab0-") for t in session.trial_order)
     assert session.familiarization == ()  # the familiarization is MUSHRA's
     trial = store.next_trial(session)
@@ -476,10 +529,14 @@ def test_ab_mode(rendered, tmp_path):
     with pytest.raises(SubmissionError, match="confidence"):
         store.submit_ab(session.session_id, trial.trial_id, "A", 4, {"A": 1, "B": 1}, 500, listen_ms=listen)
     with pytest.raises(SubmissionError, match="Too short so far: B"):
-        store.submit_ab(session.session_id, trial.trial_id, "A", 2, {"A": 1, "B": 1}, 500, listen_ms={"A": 2000, "B": 10})
+        store.submit_ab(
+            session.session_id, trial.trial_id, "A", 2, {"A": 1, "B": 1}, 500, listen_ms={"A": 2000, "B": 10}
+        )
     with pytest.raises(SubmissionError, match="not a mushra session"):
         store.submit(session.session_id, trial.trial_id, {"A": 1.0, "B": 2.0}, {"A": 1, "B": 1}, 500)
-    rows = store.submit_ab(session.session_id, trial.trial_id, "B", 3, {"A": 1, "B": 2}, 500, listen_ms=listen)
+    rows = store.submit_ab(
+        session.session_id, trial.trial_id, "B", 3, {"A": 1, "B": 2}, 500, listen_ms=listen
+    )
     scores = {r["screen_label"]: r["rating_score"] for r in rows}
     assert scores == {"A": 0.0, "B": 3.0} and {r["mode"] for r in rows} == {"ab"}
 
@@ -497,11 +554,36 @@ def test_ratings_file_errors(tmp_path):
     assert broken.read_text().count("session_test_id") == 1
     with open(broken, "a") as handle:
         handle.write("just,three,fields\n")
-    with pytest.raises(RatingsFileError, match="3 fields instead of 17"):
+    with pytest.raises(RatingsFileError, match="3 fields instead of 19"):
         store.completed("x")
     with pytest.raises(RatingsFileError):
         read_ratings(broken)
     assert broken.read_text().endswith("just,three,fields\n")
+
+
+def test_ratings_file_of_an_earlier_version_stays_in_its_format(tmp_path):
+    """A study running before the server counted its fetches keeps one format: rows appended to its file
+    leave out the two new columns, and reading it gives them empty."""
+    legacy = tmp_path / "ratings.csv"
+    legacy.write_text(",".join(LEGACY_COLUMNS) + "\n")
+    store = RatingsStore(legacy)
+    labels = {"A": "x", "B": "reference"}
+    trial = SessionTrial(
+        "t00-vocals", "song", "vocals", 1.0, 4.0, "0" * 16, labels, {k: "0" * 16 for k in labels}
+    )
+    session = Session("ab" * 16, "P1", "s", "mushra", "", ("t00-vocals",), {"t00-vocals": trial})
+    store.submit(session, "t00-vocals", {"A": 20.0, "B": 100.0}, {"A": 1, "B": 1}, 1500, server_ms=9300,
+                 fetches={"A": 1, "B": 2})  # fmt: skip
+    lines = legacy.read_text().splitlines()
+    assert len(lines) == 3 and all(line.count(",") == len(LEGACY_COLUMNS) - 1 for line in lines)
+    frame = read_ratings(legacy)
+    assert frame["rating_time"].tolist() == [9300, 9300] and frame["n_fetches"].isna().all()
+    assert frame["page_time_ms"].isna().all()
+    current = tmp_path / "current.csv"
+    RatingsStore(current).submit(session, "t00-vocals", {"A": 20.0, "B": 100.0}, {"A": 1, "B": 1}, 1500,
+                                 server_ms=9300, fetches={"A": 1, "B": 2})  # fmt: skip
+    frame = read_ratings(current)
+    assert frame["n_fetches"].tolist() == [1, 2] and frame["page_time_ms"].tolist() == [1500, 1500]
 
 
 def test_loudness_match_guards_silence_and_clipping():
@@ -574,7 +656,9 @@ def test_design_and_audio_tokens_come_from_the_secret_key(rendered, tmp_path):
     store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
     key_file = tmp_path / "study" / "study.key"
     assert key_file.stat().st_mode & 0o077 == 0  # readable by the owner only
-    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).key.token("x") == store.key.token("x")  # persisted
+    assert SessionStore(tmp_path / "study", stimuli, clock=fast_clock()).key.token("x") == store.key.token(
+        "x"
+    )  # persisted
     session = store.start(consent=True)
     # the same session id under another key: another design (what a participant could compute is useless)
     other = design_session(StudyKey.random().seed("design", session.session_id), stimuli.trials, 2)
@@ -654,7 +738,9 @@ def test_excerpt_sdr_is_that_of_the_rated_excerpt(planted, rendered):
         vocals, _ = sf.read(song / "vocals.wav", always_2d=True)
         lo, hi = round(trial.start_s * RATE), round(trial.end_s * RATE)
         expected = median_sdr(window_sdr_frames(vocals[lo:hi].T, mix[lo:hi].T))
-        got = table[(table["trial_id"] == trial.trial_id) & (table["condition"] == "mixture")]["sdr_db"].item()
+        got = table[(table["trial_id"] == trial.trial_id) & (table["condition"] == "mixture")][
+            "sdr_db"
+        ].item()
         assert got == pytest.approx(expected, abs=0.05, nan_ok=True), trial.trial_id
     cache = stimuli.root / CACHE_NAME
     assert cache.is_file()
@@ -663,3 +749,42 @@ def test_excerpt_sdr_is_that_of_the_rated_excerpt(planted, rendered):
     lines[1] = ",".join([*lines[1].split(",")[:-1], "99.5"])  # a value planted in the cache is read back
     cache.write_text("\n".join([header, *lines]) + "\n")
     assert study_excerpt_sdr(stimuli)["sdr_db"].iloc[0] == 99.5
+
+
+def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
+    """The check comes after the volume page; its sounds must have been sent before it is scored; a
+    malformed answer is refused and stores nothing; one attempt only; a failure is stored and the session
+    goes on; the sessions table shows the results and the codes shared by several sessions."""
+    _, stimuli = rendered
+    store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
+    passing, failing = store.start("P07", consent=True), store.start("P07", consent=True)
+    for session in (passing, failing):
+        store.answer_questionnaire(session.session_id, ANSWERS)
+        store.complete_step(session.session_id, "volume")
+        assert store.step(store.resume(session.session_id)) == "headphones"
+    design = store.headphone_design(store.resume(passing.session_id))
+    assert design == store.headphone_design(store.resume(passing.session_id))  # from the key: stable
+    with pytest.raises(SubmissionError, match=r"not loaded: sound 1, 2, 3, 4, 5, 6\)"):
+        store.answer_headphones(passing.session_id, [t.quiet for t in design])
+    with pytest.raises(SessionError, match="at the headphones step"):
+        store.complete_step(passing.session_id, "familiarization")
+    for bad in ([True] * 6, [0] * 5, ["1"] * 6, [3] * 6):
+        with pytest.raises(SubmissionError):
+            store.answer_headphones(passing.session_id, bad)
+    assert store.resume(passing.session_id).headphones == {}
+    session = pass_headphone_check(store, passing.session_id)
+    assert session.headphones == {"n_correct": 6, "n_trials": 6, "passed": True, "answers": [t.quiet for t in design]}
+    assert store.step(session) == "familiarization"
+    with pytest.raises(SessionError, match="not the headphone check"):
+        store.answer_headphones(passing.session_id, [t.quiet for t in design])  # one attempt
+    session = pass_headphone_check(store, failing.session_id, right=False)
+    assert session.headphones["passed"] is False and session.headphones["n_correct"] == 0
+    assert store.step(session) == "familiarization"  # the session goes on; the analysis may leave it out
+    table = store.sessions_table().set_index("session_id")
+    assert table.loc[passing.session_id, "headphone_check"] == "6/6 passed"
+    assert table.loc[failing.session_id, "headphone_check"] == "0/6 failed"
+    assert (table["code_sessions"] == 2).all()
+    # a sound of the check is a WAV of the check's length, with its own dither on every request
+    token = store.audio_token(session, "headphones", "0", "HP")
+    first, again = store.serve_audio(session.session_id, token), store.serve_audio(session.session_id, token)
+    assert first[:4] == b"RIFF" and len(first) == len(again) and first != again

@@ -1,14 +1,14 @@
 /* Blind MUSHRA (ITU-R BS.1534-3) and A/B listening test: the whole participant page.
  *
  * Session flow (the server keeps the step in progress; a reload resumes it from localStorage):
- *   welcome + consent -> questionnaire -> volume -> familiarization (not graded) -> instructions
- *   -> graded trials -> finish (completion code).
+ *   welcome + consent -> questionnaire -> volume -> headphone check (mushra-headphones.js, when the
+ *   study has one) -> familiarization (not graded) -> instructions -> graded trials -> finish (code).
  *
  * The audio engine (fades, loops, sample-aligned switching, the 44.1 kHz AudioContext) is in
  * mushra-audio.js and the player page in mushra-trial.js (TrialView), both loaded before this file.
  *
  * The page sees neutral labels (A, B, C...) and opaque per-session audio URLs only. Server API (JSON):
- * GET {api}/info; POST {api}/start, /resume, /questionnaire, /step, /submit (see mss_app/api.py).
+ * GET {api}/info; POST {api}/start, /resume, /questionnaire, /step, /headphones, /submit (mss_app/api.py).
  * The server checks the rules (every slider moved, every version heard for min_listen_s, one 100) and
  * answers with a message that this page shows.
  */
@@ -113,6 +113,7 @@
       const step = this.session.step;
       if (step === "questionnaire") this.showQuestionnaire();
       else if (step === "volume") this.showVolume();
+      else if (step === "headphones") this.showHeadphones();
       else if (step === "familiarization") this.showFamiliarization(0);
       else if (step === "instructions") this.showInstructions();
       else if (step === "trial") this.showTrial();
@@ -143,6 +144,8 @@
           el("li", {}, "Taking part is voluntary. You can stop at any time by closing this page; what you rated so far is kept unless you ask the experimenter to delete it."),
           el("li", {}, "We store your ratings, optional comments, the answers to three short questions (age range, listening experience, what you listen with) and the time you took. We do not ask for your name; do not type it anywhere."),
           el("li", {}, "The data are used for research on audio quality and published only as summaries.")),
+        el("p", { class: "mushra-contact" }, "This study is run by " + (info.experimenter || "the experimenter") + "." +
+          (info.contact ? " Questions, or a request to delete your data: " + info.contact + "." : "")),
         el("p", {}, el("label", { for: "mushra-consent" }, agree, " I have read the above and agree to take part.")),
         el("p", {}, el("label", {}, "Participant code, if the experimenter gave you one: ", participant)),
         el("div", { class: "mushra-actions" }, start),
@@ -187,6 +190,7 @@
           engine.setLoop([0, engine.duration], 0);
           await engine.play(0);
           played = true;
+          if (message.textContent.startsWith("Please play")) message.textContent = ""; // done: no longer true
         }
         play.textContent = engine.playing ? "Stop" : "Play";
       });
@@ -208,6 +212,14 @@
       this.view = { close: () => engine.close() };
       engine.load([{ key: "REF", url: this.session.volume_url }]).then(() => (loaded = true),
         (error) => (message.textContent = error.message));
+    }
+    showHeadphones() {
+      const holder = el("div", { class: "mushra-headphones" });
+      this._page("Headphone check", holder);
+      const check = window.MushraHeadphones.render(holder, this.session.headphones, (result) =>
+        this._advance("headphones", { session_id: this.session.session_id, answers: result.answers }),
+        { context: this.audioContext() });
+      this.view = { close: () => check && check.close && check.close() };
     }
     showFamiliarization(index) {
       const pages = this.session.familiarization;
