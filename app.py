@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         help="new listening-test sessions one client address may start per hour and app process (0: no "
         f"limit; default {SESSIONS_PER_CLIENT}). Behind a reverse proxy, run uvicorn with proxy headers",
     )  # fmt: skip
+    parser.add_argument("--experimenter", default=None, help="who runs the default study (its consent page says so)")
+    parser.add_argument("--contact", default=None, help="how participants reach you (shown on the consent page)")
     args = parser.parse_args(argv)
     if args.sessions_per_client < 0:
         parser.error("--sessions-per-client must be 0 (no limit) or more")
@@ -82,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         host=args.host, port=args.port, dataset=args.dataset, study_file=args.study, study_dir=args.study_dir,
         checkpoints=tuple(checkpoints), eval_dir=args.eval_dir, password=args.password or None,
         models=args.models, sessions_per_client=args.sessions_per_client,
+        study_settings=tuple((key, value) for key, value in (("experimenter", args.experimenter),
+                                                             ("contact", args.contact)) if value),
     ))  # fmt: skip
 
 

@@ -97,7 +97,9 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
             )
         return str(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    # headers with spaces, not underscores: a narrow column breaks between words, not inside one
+    header = [str(column).replace("_", " ") for column in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 

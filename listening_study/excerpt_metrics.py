@@ -58,7 +58,7 @@ import pandas as pd
 import scipy.fft
 
 from listening_study.errors import StimulusError
-from listening_study.excerpt_sdr import trial_gains_db, read_unmatched
+from listening_study.excerpt_sdr import read_unmatched, trial_gains_db
 from listening_study.study import REFERENCE
 from mss.evaluation.bsseval import BSSEvalConfig, ReferenceCorrelations, array_reader, bss_eval_v4
 from mss.evaluation.frame_sdr import window_sdr_frames

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from listening_study.errors import SessionError
 from listening_study.questionnaire import QUESTIONS
-
-if TYPE_CHECKING:
-    from listening_study.sessions import SessionStore
 
 SESSION_COLUMNS = ["session_id", "participant_id", "code_sessions", "mode", "created", "consent",
                    *[q.key for q in QUESTIONS], "headphone_check", "step", "trials_done", "trials",
@@ -35,8 +31,9 @@ def _headphone_summary(result: dict) -> str:
     return f"{result['n_correct']}/{result['n_trials']} {'passed' if result['passed'] else 'failed'}"
 
 
-def sessions_table(store: SessionStore) -> pd.DataFrame:
-    """Every session of the study: who, when, questionnaire, headphone check, progress, completion code."""
+def sessions_table(store) -> pd.DataFrame:
+    """Every session of the study: who, when, questionnaire, headphone check, progress, completion code.
+    ``store``: a listening_study.sessions.SessionStore (not imported: that module uses this one)."""
     rows = []
     for path in sorted(store.sessions_dir.glob("*.json")):
         try:

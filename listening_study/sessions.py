@@ -17,7 +17,7 @@ Public API (stable)::
     store.next_trial(session) -> SessionTrial | None
     store.progress(session) -> tuple[int, int]      # (done, total)
     store.audio_token(session, page, trial_id, label) -> str  # what the page gets instead of a stimulus id
-    store.audio_path(session_id, token) -> Path     # StimulusError for anything that is not a token of it
+    store.audio_path(session_id, token) -> Path     # the FLAC behind a token; StimulusError for anything else
     store.serve_audio(session_id, token) -> bytes   # the file's bytes, recorded in the session's fetch log
     store.completion_code(session) -> str | None    # once every trial is done
     store.submit(session_id, trial_id, scores, plays, time_ms, comment="", listen_ms=None) -> list[dict]
@@ -379,7 +379,7 @@ class SessionStore:
             raise StimulusError("unknown stimulus") from None
         for page, trial_id, label, stimulus_id in self._audio_items(session):
             if secrets.compare_digest(self.audio_token(session, page, trial_id, label), token):
-                return page, trial_id, label, self.stimuli.path(stimulus_id)
+                return page, trial_id, label, self.stimuli.delivery_path(stimulus_id)
         raise StimulusError("unknown stimulus")
 
     def audio_path(self, session_id: str, token: str) -> Path:

@@ -7,11 +7,14 @@ Public API (stable)::
     StimulusSet.ab_trials: tuple[Trial, ...]      # A/B preference trials (mode "ab")
     StimulusSet.trial(trial_id) -> Trial          # StimulusError for an unknown id
     StimulusSet.path(stimulus_id) -> Path         # whitelisted: StimulusError for anything else
+    StimulusSet.delivery_path(stimulus_id) -> Path   # the FLAC the participant's page receives
     StimulusSet.rendered: int                     # trials rendered by this call (0: all from the cache)
     Trial(trial_id, song, target, start_s, end_s, reference, conditions: dict[condition, stimulus_id], mode)
     SAMPLE_RATE = 44100
 
-Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``,
+Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``
+(what the analysis reads), each with a lossless FLAC copy beside it (``.flac``, what participants receive:
+a sixth to a half of the bytes; every FLAC of a trial padded to one size, listening_study.flac),
 each trial matched to ``study.loudness_lufs`` (ITU-R BS.1770, pyloudnorm) with one common clip-safe gain.
 Stimulus ids are random (drawn once at render time, kept in ``trial.json``) and never leave the server:
 participants get per-session tokens instead (listening_study.blinding); ids are checked against the
@@ -45,10 +48,12 @@ import numpy as np
 
 from listening_study.dataset import open_study_db
 from listening_study.errors import StimulusError
+from listening_study.flac import encode_flac, equal_size
 from listening_study.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
 from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
 from mss.audio import resample
 from mss.data import track_stems
+from mss.files import atomic_path
 from mss.models import load_model
 from mss.separate import separate
 
@@ -186,8 +191,12 @@ class StimulusSet:
             raise StimulusError(f"unknown trial {str(trial_id)[:80]!r}")
         return self._by_id[trial_id]
 
+    def delivery_path(self, stimulus_id: str) -> Path:
+        """The FLAC file participants receive (the same samples as ``path``; one size per trial)."""
+        return self.path(stimulus_id).with_suffix(".flac")
+
     def path(self, stimulus_id: str) -> Path:
-        """File of a stimulus; the id must be one of this study's (never joined into a path raw)."""
+        """WAV file of a stimulus; the id must be one of this study's (never joined into a path raw)."""
         if (
             not isinstance(stimulus_id, str)
             or not STIMULUS_ID.match(stimulus_id)
@@ -211,7 +220,8 @@ def _cached_trial(folder: Path) -> Trial | None:
     except (ValueError, KeyError, TypeError):
         return None  # a damaged cache entry is rendered again
     ids = (trial.reference, *trial.conditions.values())
-    return trial if all((folder / f"{i}.wav").is_file() for i in ids) else None
+    complete = all((folder / f"{i}.wav").is_file() and (folder / f"{i}.flac").is_file() for i in ids)
+    return trial if complete else None
 
 
 def _save_pcm16(path: Path, samples: np.ndarray) -> None:
@@ -265,9 +275,15 @@ def prepare_stimuli(
         matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
         ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
+        delivered = {}
         for name, signal in matched.items():  # each file its own dither (module docstring)
             rng = np.random.default_rng(secrets.randbits(128))
-            _save_pcm16(folder / f"{ids[name]}.wav", dithered_pcm16(signal, rng))
+            samples = dithered_pcm16(signal, rng)
+            _save_pcm16(folder / f"{ids[name]}.wav", samples)
+            delivered[name] = encode_flac(samples, SAMPLE_RATE)
+        for name, data in equal_size(delivered).items():  # what participants receive: one size per trial
+            with atomic_path(folder / f"{ids[name]}.flac") as tmp:
+                tmp.write_bytes(data)
         conditions = {name: ids[name] for name in study.conditions}
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions

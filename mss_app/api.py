@@ -8,7 +8,8 @@
     POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
     POST /mushra/api/headphones   {session_id, answers: [0-2, ...]}           -> session (one attempt)
     POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
-    GET  /mushra/audio/<session id>/<token>   a stimulus (WAV), Cache-Control: no-store, no validators;
+    GET  /mushra/audio/<session id>/<token>   a stimulus (FLAC, one size per trial), Cache-Control: no-store,
+                                             no validators;
                                              recorded as sent to the session (listening_study.evidence)
     GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra.js | mushra.css
 
@@ -154,7 +155,7 @@ def study_info(context: StudyContext) -> dict:
     # About 12 s per condition and 30 s per page for reading and moving sliders, plus 5 min of set-up.
     minutes = 5 + n_trials * (30 + 12 * len(study.conditions)) / 60
     return {"title": "Listening test", "description": study.description, "n_trials": n_trials,
-            "experimenter": study.experimenter, "contact": study.contact,
+            "experimenter": study.experimenter, "contact": study.contact, "headphone_check": study.headphone_check,
             "minutes": int(5 * round(minutes / 5)) or 5}  # fmt: skip
 
 
@@ -186,13 +187,14 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     def audio(session_id: str, token: str):
         store = sessions()
         try:
-            data = store.serve_audio(session_id, token)
+            data = store.serve_audio(session_id, token)  # FLAC; the headphone check's sounds WAV
         except StudyError:
             raise fastapi.HTTPException(404, "unknown stimulus") from None
         # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
         # mtime and size, which order the files by the time they were rendered; and it answers Range
         # requests, so a file could be "fetched" without its bytes being sent.
-        return Response(data, media_type="audio/wav", headers=AUDIO_HEADERS)
+        media_type = "audio/flac" if data[:4] == b"fLaC" else "audio/wav"
+        return Response(data, media_type=media_type, headers=AUDIO_HEADERS)
 
     @router.get("/mushra/api/info")
     def info():

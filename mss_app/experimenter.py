@@ -190,7 +190,8 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
         label = f"End (s), at most {limit_s:g} s after the start"
         end = gr.Slider(0, duration, value=min(duration, 10.0), step=0.1, label=label)
         show = gr.Button("Show", variant="primary")
-    sdr = gr.Dataframe(label="museval SDR (dB, median over 1-s frames)", interactive=False)
+    # hidden until a window is shown: an empty Gradio table shows placeholder columns "1 2 3"
+    sdr = gr.Dataframe(label="museval SDR (dB, median over 1-s frames)", interactive=False, visible=False)
     notes = gr.Markdown()
     gr.Markdown("Spectrograms: log frequency, dB, one colour scale for all panels, time aligned.")
     plot = gr.Plot(show_label=False)
@@ -242,7 +243,8 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
             ]
         table = pd.DataFrame([row.as_dict() for row in view.rows])
         message = "\n\n".join([f"Window {view.start_s:.2f}-{view.end_s:.2f} s of {view.song}.", *view.notes])
-        return (table, message, view.figure, clip(view.mixture), clip(view.reference), *outputs)
+        return (gr.update(value=table, visible=True), message, view.figure, clip(view.mixture),
+                clip(view.reference), *outputs)  # fmt: skip
 
     song.change(on_song, inputs=song, outputs=[start, end], api_visibility="private")
     start.release(on_start, inputs=[song, start, end], outputs=end, api_visibility="private")

@@ -87,7 +87,7 @@ def _message(page) -> str:
 def _headphone_check(page, context, shots: Path | None) -> None:
     """The headphone check, answered right. With ``shots`` through its page, as a listener does (each
     sound plays once, about 4.5 s); otherwise through the API the page uses (fetch the six sounds, send
-    the answers), then a reload, to keep the suite's time down."""
+    the answers) from the page, to keep the suite's time down."""
     page.wait_for_selector("text=Headphone check", timeout=20_000)
     session_id = page.evaluate("window.mushra.app.session.session_id")
     store = context.sessions
@@ -100,10 +100,11 @@ def _headphone_check(page, context, shots: Path | None) -> None:
                 const response = await fetch(api + "/headphones", {method: "POST", headers: {"Content-Type": "application/json"},
                     body: JSON.stringify({session_id: session.session_id, answers: answers})});
                 if (!response.ok) throw new Error(await response.text());
+                window.mushra.app.session = await response.json();  // what the page does with an answer
+                window.mushra.app.show();
             }""",
             ["/mushra/api", right],
         )
-        page.reload(wait_until="domcontentloaded")
         return
     page.screenshot(path=str(shots / "participant_3b_headphones.png"), full_page=True)
     for index, position in enumerate(right):
@@ -180,6 +181,17 @@ def _listen_to_all(page, labels) -> None:
         )
 
 
+def _blue_pixels(page, selector: str) -> int:
+    """Pixels of the rated handle's blue (#2f5fb3) in a screenshot of one element."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB")).astype(int)
+    return int((np.abs(image - np.array([0x2F, 0x5F, 0xB3])).sum(axis=2) < 40).sum())
+
+
 def _trial(page) -> tuple[str, str, list[str]]:
     session = page.evaluate("window.mushra.app.session")
     return (
@@ -232,10 +244,22 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     # Sliders start unrated (no thumb, no value), and only the selected version's slider is active.
     assert page.locator(".mushra-slider.unrated").count() == 6
     assert set(page.locator(".mushra-value").all_inner_texts()) == {"–"}
+    # ... and look unrated: no handle and no fill drawn anywhere on the slider (the browser's own slider
+    # filled its track to the starting value in blue, which looked like a rating of 50)
+    assert _blue_pixels(page, ".mushra-slider[data-label='A']") == 0
+    assert page.locator(".mushra-clear-loop").evaluate("b => getComputedStyle(b).visibility") == "hidden"
     page.click(".mushra-select[data-key='A']")
     disabled = page.evaluate("[...document.querySelectorAll('.mushra-slider')].map(s => s.disabled)")
     assert disabled == [False, True, True, True, True, True]
     assert page.evaluate("window.mushra.app.view.engine.context.sampleRate") == 44100
+
+    # The whole excerpt loops by default: near the end it wraps to the start instead of stopping.
+    duration = page.evaluate("window.mushra.app.view.engine.duration")
+    page.evaluate(f"window.mushra.app.view.engine.seek({duration - 0.3})")
+    page.wait_for_timeout(900)
+    assert page.evaluate("window.mushra.app.view.engine.playing")
+    assert page.evaluate("window.mushra.app.view.engine.currentTime()") < 1.0
+    assert page.inner_text(".mushra-loop-label") == "Looping the whole excerpt"
 
     # 1. Untouched sliders: refused with a message, nothing written.
     page.click(".mushra-submit")
@@ -271,6 +295,12 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     # 4. The hidden reference at 100: accepted.
     _set_score(page, hidden, 100)
     assert page.inner_text(".mushra-trial .mushra-message") == ""  # moving a slider clears the refusal
+    assert page.locator(".mushra-clear-loop").evaluate("b => getComputedStyle(b).visibility") == "visible"
+    # rated: the handle is drawn (blue while selected); another version's handle stays visible, in grey
+    assert _blue_pixels(page, f".mushra-slider[data-label='{hidden}']") > 50
+    other = next(label for label in labels if label != hidden)
+    assert page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => s.disabled")
+    assert page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => getComputedStyle(s).opacity") == "1"
     page.screenshot(path=str(shots / "participant_5_trial.png"), full_page=True)
     page.click(".mushra-submit")
     page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
@@ -301,7 +331,11 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
 
     rows = _csv_rows(context)
     rows = rows[rows["session_uuid"] == session_id]
-    assert len(rows) == 10 and set(rows["trial_id"]) == {trial_id, second}
+    assert len(rows) == 12 and set(rows["trial_id"]) == {trial_id, second}
+    # what the server measured: every file sent (at least once; the reload sent the second trial's again),
+    # and the rating time by its own clock, beside the page's
+    assert (rows["n_fetches"] >= 1).all() and (rows[rows["trial_id"] == second]["n_fetches"] == 2).all()
+    assert (rows["rating_time"] > 0).all() and (rows["page_time_ms"] > 0).all()
     first_rows = rows[rows["trial_id"] == trial_id].set_index("screen_label")["rating_score"]
     assert first_rows.to_dict() == {
         label: 100.0 if label == hidden else 20.0 + 10 * i for i, label in enumerate(labels)
@@ -310,6 +344,7 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     table = context.sessions.sessions_table().set_index("session_id").loc[session_id]
     assert (table["age"], table["experience"], table["headphones"]) == tuple(ANSWERS.values())
     assert (table["step"], table["completion_code"]) == ("finished", code)
+    assert table["headphone_check"] == "6/6 passed"
     assert errors == []
     page.close()
 
@@ -361,7 +396,12 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         other = client.post("/mushra/api/start", json={"consent": True}).json()
         other_id = other["session_id"]
         client.post("/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS})
-        for step in ("volume", "familiarization", "instructions"):
+        other = client.post("/mushra/api/step", json={"session_id": other_id, "step": "volume"}).json()
+        for sound in other["headphones"]["trials"]:
+            assert client.get(sound["url"]).status_code == 200
+        right = [t.quiet for t in context.sessions.headphone_design(context.sessions.resume(other_id))]
+        client.post("/mushra/api/headphones", json={"session_id": other_id, "answers": right})
+        for step in ("familiarization", "instructions"):
             other = client.post("/mushra/api/step", json={"session_id": other_id, "step": step}).json()
         other_links = [other["trial"]["reference_url"], *(c["url"] for c in other["trial"]["conditions"])]
         assert other["step"] == "trial" and other_id != session_id
@@ -381,7 +421,35 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         header_sets.add(tuple(sorted((k, v) for k, v in headers.items() if k != "date")))
     assert len(header_sets) == 1  # identical headers, Content-Length included
     assert len({len(body) for body in contents.values()}) == 1
-    assert len({body[:44] for body in contents.values()}) == 1  # identical WAV headers
+    assert {body[:8] for body in contents.values()} == {b"fLaC\x00\x00\x00\x22"}  # FLAC, STREAMINFO first
+    # The browser decodes the FLAC to exactly the samples of the WAV the analysis reads (lossless).
+    import hashlib as _hashlib
+
+    import numpy as np
+    import soundfile as sf
+
+    stimulus_of = context.sessions.resume(session_id).trials[trial_id].stimuli
+    for label in ("A", "REF"):
+        digest = page.evaluate(
+            """async (link) => {
+                const bytes = await (await fetch(link)).arrayBuffer();
+                const decoded = await new OfflineAudioContext(2, 44100, 44100).decodeAudioData(bytes);
+                const pcm = new Int16Array(decoded.length * 2);
+                for (let c = 0; c < 2; c++) {
+                    const data = decoded.getChannelData(c);
+                    // Chromium's 16-bit to float: positive samples / 32767, negative / 32768 (WAV alike)
+                    for (let i = 0; i < data.length; i++) {
+                        pcm[c * data.length + i] = Math.round(data[i] * (data[i] > 0 ? 32767 : 32768));
+                    }
+                }
+                const hash = await crypto.subtle.digest("SHA-256", pcm.buffer);
+                return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
+            }""",
+            urls[label],
+        )
+        stimulus = context.sessions.resume(session_id).trials[trial_id].reference if label == "REF" else stimulus_of[label]
+        wav, _ = sf.read(context.stimuli.path(stimulus), dtype="int16")
+        assert digest == _hashlib.sha256(np.ascontiguousarray(wav.T).tobytes()).hexdigest(), label
     assert len(set(contents.values())) == len(contents)  # no two files alike, hidden reference included
     truth = context.sessions.resume(session_id).trials[trial_id].labels
     hidden = next(label for label, condition in truth.items() if condition == "reference")
@@ -445,3 +513,22 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     page.screenshot(path=str(shots / "experimenter_4_spectrograms.png"), full_page=True)
     assert all(name in page.inner_text("body") for name in context.study.system_names)
     page.close()
+
+
+def test_phone_width_keeps_one_row_of_sliders_beside_the_scale(running_app, browser, shots):
+    """At a phone's width (390 px) the sliders stay in one row, level with the Bad-Excellent scale beside
+    the first of them (they used to wrap into two rows, the second without a scale), all on screen."""
+    url, context = running_app
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _start_session(page, url, context)
+    sliders = [page.locator(".mushra-slider").nth(i).bounding_box() for i in range(page.locator(".mushra-slider").count())]
+    legend = page.locator(".mushra-legend").bounding_box()
+    assert len(sliders) == 6 and len({round(box["y"]) for box in sliders}) == 1  # one row
+    assert legend["x"] + legend["width"] <= sliders[0]["x"] + 1  # the scale stands beside the first slider
+    assert abs(legend["y"] - sliders[0]["y"]) < 15 and abs(legend["height"] - sliders[0]["height"]) < 15
+    assert max(box["x"] + box["width"] for box in sliders) <= 390  # no sideways scrolling needed
+    _set_score(page, "B", 70)
+    page.screenshot(path=str(shots / "participant_8_phone.png"), full_page=True)
+    assert not errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import math
 import re
@@ -19,6 +20,7 @@ import soundfile as sf
 from helpers import make_tiny_checkpoints
 
 from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
+from listening_study.flac import metadata_blocks
 from listening_study.processing import select_excerpt
 from listening_study.ratings import COLUMNS, LEGACY_COLUMNS, RatingsStore, read_ratings
 from listening_study.sessions import Session, SessionStore, SessionTrial, design_session
@@ -645,6 +647,20 @@ def test_stimulus_files_tell_nothing_apart(rendered):
         difference = open_reference.astype(int) - hidden.astype(int)
         # the same signal, dithered independently: TPDF dither moves a sample by at most 1 LSB each way
         assert np.abs(difference).max() <= 2 and np.count_nonzero(difference) > 0.1 * difference.size
+        # what participants receive: FLAC, lossless (the WAV's samples exactly), one size per trial
+        # although the content compresses differently (the padding block makes up the difference)
+        flacs = {name: stimuli.delivery_path(i).read_bytes() for name, i in ids.items()}
+        assert len({len(blob) for blob in flacs.values()}) == 1 and len(set(flacs.values())) == len(flacs)
+        assert len(next(iter(flacs.values()))) < len(next(iter(data.values())))
+        paddings = []
+        for name, blob in flacs.items():
+            decoded, rate = sf.read(io.BytesIO(blob), dtype="int16")
+            wav, _ = sf.read(stimuli.path(ids[name]), dtype="int16")
+            assert rate == 44100 and np.array_equal(decoded, wav), name
+            blocks = metadata_blocks(blob)
+            assert blocks[-1][0] == 1  # PADDING, the last metadata block
+            paddings.append(blocks[-1][2])
+        assert min(paddings) == 0 and max(paddings) > 0
     # ids are random file names, not derived from anything public
     assert all(re.fullmatch(r"[0-9a-f]{16}", i) for t in stimuli.trials for i in t.conditions.values())
 
@@ -669,7 +685,7 @@ def test_design_and_audio_tokens_come_from_the_secret_key(rendered, tmp_path):
     tokens = {label: store.audio_token(session, "trial", trial.trial_id, label) for label in trial.labels}
     assert len(set(tokens.values())) == len(tokens)
     for label, token in tokens.items():
-        assert store.audio_path(session.session_id, token) == stimuli.path(trial.stimuli[label])
+        assert store.audio_path(session.session_id, token) == stimuli.delivery_path(trial.stimuli[label])
         with pytest.raises(StimulusError):
             store.audio_path(second.session_id, token)  # another session's token is nobody's
     assert tokens["A"] != store.audio_token(second, "trial", trial.trial_id, "A")

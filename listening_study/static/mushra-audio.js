@@ -70,6 +70,7 @@
       this.playing = false;
       this.position = 0; // seconds, while paused
       this.loop = null; // [start_s, end_s] or null
+      this.loopAll = false; // true: without a loop region the whole excerpt loops (webMUSHRA's default)
       this.listened = {}; // key -> seconds heard while selected
       this.mark = null; // context time up to which listening was counted
       this.endTime = Infinity; // context time where playback without a loop ends
@@ -106,7 +107,12 @@
         if (now >= pass.start && now < pass.start + pass.duration) return pass.offset + (now - pass.start);
       }
       if (this.passes.length && now < this.passes[0].start) return this.passes[0].offset;
-      return this.loop ? this.loop[0] : this.duration;
+      const region = this._region();
+      return region ? region[0] : this.duration;
+    }
+    /* What plays in a loop: the loop region, else the whole excerpt with loopAll, else nothing. */
+    _region() {
+      return this.loop || (this.loopAll ? [0, this.duration] : null);
     }
     _account() {
       if (!this.playing || this.mark == null) return;
@@ -133,7 +139,8 @@
       this._account();
       let start = offset == null ? this.position : offset;
       if (start >= this.duration - 0.01) start = 0;
-      if (this.loop && (start < this.loop[0] || start >= this.loop[1] - 0.01)) start = this.loop[0];
+      const region = this._region();
+      if (region && (start < region[0] || start >= region[1] - 0.01)) start = region[0];
       const now = this.context.currentTime;
       const when = this._stopPasses(now) + START_DELAY_S;
       this.playing = true;
@@ -147,17 +154,18 @@
     _schedule() {
       if (!this.playing) return;
       const horizon = this.context.currentTime + LOOKAHEAD_S;
+      const region = this._region();
       while (this.nextStart < horizon) {
-        const end = this.loop ? this.loop[1] : this.duration;
+        const end = region ? region[1] : this.duration;
         const length = end - this.nextOffset;
         if (length <= 0.002) {
-          if (!this.loop) break;
-          this.nextOffset = this.loop[0];
+          if (!region) break;
+          this.nextOffset = region[0];
           continue;
         }
         this._startPass(this.nextStart, this.nextOffset, length);
         this.nextStart += length;
-        if (this.loop) this.nextOffset = this.loop[0];
+        if (region) this.nextOffset = region[0];
         else {
           this.nextOffset = this.duration;
           this.endTime = this.nextStart;

@@ -39,7 +39,7 @@
     ctx.clearRect(0, 0, width, height);
     const data = buffer.getChannelData(0);
     const step = Math.max(1, Math.floor(data.length / width));
-    ctx.fillStyle = "#7a8aa6";
+    ctx.fillStyle = "#3d4f78";
     for (let x = 0; x < width; x++) {
       let lo = 1, hi = -1;
       for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) {
@@ -79,13 +79,17 @@
       const stimuli = [{ key: "REF", url: trial.reference_url }];
       for (const c of trial.conditions) stimuli.push({ key: c.label, url: c.url });
       await this.engine.load(stimuli);
+      this.engine.loopAll = true; // the whole excerpt loops unless a passage is dragged (webMUSHRA's default)
       status.remove();
 
       // transport + waveform with the loop region
       this.playButton = el("button", { class: "mushra-play", type: "button", onclick: () => this.togglePlay() }, "Play");
       this.timeLabel = el("span", { class: "mushra-time" }, "0.00 s");
-      this.loopLabel = el("span", { class: "mushra-loop-label" }, "No loop");
-      const clearLoop = el("button", { type: "button", class: "mushra-clear-loop", onclick: () => this._setLoop(null) }, "Clear loop");
+      this.loopLabel = el("span", { class: "mushra-loop-label" }, "Looping the whole excerpt");
+      // hidden (keeping its place, so nothing shifts) while there is no loop to clear; a class, not a style
+      // attribute: the page's Content-Security-Policy allows no inline styles
+      this.clearLoop = el("button", { type: "button", class: "mushra-clear-loop no-loop", onclick: () => this._setLoop(null) }, "Clear loop");
+      const clearLoop = this.clearLoop;
       this.canvas = el("canvas", { class: "mushra-wave", width: "900", height: "80" });
       this.overlay = el("div", { class: "mushra-overlay" });
       this.loopBox = el("div", { class: "mushra-loop" });
@@ -97,7 +101,7 @@
         el("div", { class: "mushra-transport" }, this.playButton, this.timeLabel, this.loopLabel, clearLoop),
         wave,
         el("p", { class: "mushra-hint" },
-          "Click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s). " +
+          "The excerpt plays in a loop. Click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s). " +
           "Keys: space play/pause, R reference, 1-9 or A-I versions.")
       );
       drawWaveform(this.canvas, this.engine.buffers.REF);
@@ -156,7 +160,8 @@
       return !this.rules.active_slider_only || this.engine.active === label;
     }
     _scaleLegend() {
-      return el("div", { class: "mushra-legend" }, ...BANDS.map(([low, name]) => el("div", { class: "mushra-band" }, name + " " + (low + 20) + "-" + low)));
+      return el("div", { class: "mushra-legend" }, ...BANDS.map(([low, name]) =>
+        el("div", { class: "mushra-band" }, name, el("span", { class: "mushra-band-range" }, " " + (low + 20) + "-" + low))));
     }
     _abControls() {
       this.abChoice = null;
@@ -206,8 +211,9 @@
         this.loopBox.style.width = (100 * (loop[1] - loop[0])) / d + "%";
         this.loopLabel.textContent = "Loop " + loop[0].toFixed(2) + "–" + loop[1].toFixed(2) + " s";
       } else {
-        this.loopLabel.textContent = "No loop";
+        this.loopLabel.textContent = "Looping the whole excerpt";
       }
+      this.clearLoop.classList.toggle("no-loop", !loop);
     }
     _tick() {
       if (this.closed) return;

@@ -142,10 +142,11 @@
         el("h3", {}, "Your consent"),
         el("ul", { class: "mushra-consent-text" },
           el("li", {}, "Taking part is voluntary. You can stop at any time by closing this page; what you rated so far is kept unless you ask the experimenter to delete it."),
-          el("li", {}, "We store your ratings, optional comments, the answers to three short questions (age range, listening experience, what you listen with) and the time you took. We do not ask for your name; do not type it anywhere."),
+          el("li", {}, "We store your ratings, optional comments, the answers to three short questions (age range, listening experience, what you listen with), " + (info.headphone_check ? "the result of a short headphone check, " : "") + "which sounds your browser loaded and the time you took. We do not ask for your name; do not type it anywhere."),
           el("li", {}, "The data are used for research on audio quality and published only as summaries.")),
         el("p", { class: "mushra-contact" }, "This study is run by " + (info.experimenter || "the experimenter") + "." +
-          (info.contact ? " Questions, or a request to delete your data: " + info.contact + "." : "")),
+          (info.contact ? " Questions, or a request to delete your data: " + info.contact + "."
+            : " Questions, or a request to delete your data: ask the person who invited you, quoting your completion code.")),
         el("p", {}, el("label", { for: "mushra-consent" }, agree, " I have read the above and agree to take part.")),
         el("p", {}, el("label", {}, "Participant code, if the experimenter gave you one: ", participant)),
         el("div", { class: "mushra-actions" }, start),
