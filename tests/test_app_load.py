@@ -201,12 +201,12 @@ def test_ab_preference_round_trip(two_apps):
             "session_id": sid, "trial_id": trial["trial_id"], "plays": {"A": 2, "B": 1}, "time_ms": 900,
             "listen_ms": {"A": 2000, "B": 2000}, "comment": "", "scores": {"choice": "B", "confidence": 3},
         }  # fmt: skip
-        bad = client.post("/mushra/api/submit", json={**payload, "scores": {"choice": "B", "confidence": 7}})
-        assert bad.status_code == 400 and "confidence" in bad.json()["detail"]
         unheard = client.post("/mushra/api/submit", json=payload)  # no file of the trial fetched yet
         assert unheard.status_code == 400 and "not loaded: the reference, A, B" in unheard.json()["detail"]
         for url in [trial["reference_url"], *(c["url"] for c in trial["conditions"])]:
             assert client.get(url).status_code == 200
+        bad = client.post("/mushra/api/submit", json={**payload, "scores": {"choice": "B", "confidence": 7}})
+        assert bad.status_code == 400 and "confidence" in bad.json()["detail"]
         assert client.post("/mushra/api/submit", json=payload).status_code == 200
     ratings = pd.read_csv(context.ratings_csv)
     rows = ratings[(ratings["session_uuid"] == sid) & (ratings["trial_id"] == trial["trial_id"])]

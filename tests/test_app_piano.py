@@ -154,17 +154,25 @@ def test_piano_app_serves_a_piano_trial(piano_dataset, piano_checkpoints, tmp_pa
         session_id = session["session_id"]
         answers = {"session_id": session_id, "answers": ANSWERS}
         session = client.post("/mushra/api/questionnaire", json=answers).json()
-        for step in ("volume", "familiarization", "instructions"):
+        for step in ("volume", "headphones", "familiarization", "instructions"):
             assert session["step"] == step
+            if step == "headphones":  # fetched, then answered right (the design is the server's)
+                for sound in session["headphones"]["trials"]:
+                    assert client.get(sound["url"]).status_code == 200
+                store = context.sessions
+                right = [t.quiet for t in store.headphone_design(store.resume(session_id))]
+                body = {"session_id": session_id, "answers": right}
+                session = client.post("/mushra/api/headphones", json=body).json()
+                continue
             session = client.post("/mushra/api/step", json={"session_id": session_id, "step": step}).json()
         assert session["step"] == "trial" and session["n_trials"] == 1
         served = session["trial"]
         urls = [served["reference_url"], *(condition["url"] for condition in served["conditions"])]
-        # two systems, the hidden reference, two anchors
-        assert len(served["conditions"]) == len(context.study.conditions) == 5
+        # two systems, the hidden reference, three anchors
+        assert len(served["conditions"]) == len(context.study.conditions) == 6
         sizes = set()
         for audio_url in urls:
             response = client.get(audio_url)
-            assert response.status_code == 200 and response.content[:4] == b"RIFF"
+            assert response.status_code == 200 and response.content[:4] == b"fLaC"
             sizes.add(len(response.content))
         assert len(sizes) == 1  # the files of a trial look alike
