@@ -261,7 +261,7 @@ def test_checkpoints_sharing_a_file_name_get_distinct_method_names(tmp_path):
         Path(path).rename(target)
         best.append(target)
     methods, _ = ev.describe_checkpoints(best, wiener=True)
-    assert [m.name for m in methods] == ["unet-best", "unet-best-wiener", "demucs-best"]
+    assert [m.name for m in methods] == ["unet-best", "unet-best-wiener", "demucs-best", "demucs-best-wiener"]
 
 
 def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):

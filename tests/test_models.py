@@ -199,6 +199,34 @@ def test_single_target_wiener_filters_against_the_rest_of_the_mixture():
     assert distance(filtered, unfiltered) < distance(mix, unfiltered)  # closer to the mask's estimate
 
 
+def test_demucs_wiener_option():
+    """Demucs' post-filter: off, the output is bit-identical to the model without the option; on, the
+    four stems still sum back to the mixture (filters of sources covering it add up to the identity),
+    and a piano-only model is filtered against the rest of the mixture (not handed the mixture back)."""
+    model = tiny("demucs", wiener_iterations=1, wiener_n_fft=256)
+    plain = build_model("demucs", dataclasses.replace(model.config, wiener_iterations=0)).eval()
+    plain.load_state_dict(model.state_dict())
+    reference = tiny("demucs")  # the same seed and weights, built without the new fields given
+    mix = torch.randn(2, 2, 6000, generator=torch.Generator().manual_seed(6))
+    with torch.inference_mode():
+        filtered, unfiltered = model(mix), plain(mix)
+        assert torch.equal(unfiltered, reference(mix))
+    assert filtered.shape == unfiltered.shape == (2, 4, 2, 6000) and torch.isfinite(filtered).all()
+    assert not torch.allclose(filtered, unfiltered, atol=1e-4)
+    assert float((filtered.sum(1) - mix).norm() / mix.norm()) < 1e-3  # norbert's eps: not exactly 0
+    piano = tiny("demucs", sources=("piano",), wiener_iterations=1, wiener_n_fft=256)
+    piano_plain = build_model("demucs", dataclasses.replace(piano.config, wiener_iterations=0)).eval()
+    piano_plain.load_state_dict(piano.state_dict())
+    assert piano.needs_residual and not model.needs_residual
+    with torch.inference_mode():
+        one, raw = piano(mix)[:, 0], piano_plain(mix)[:, 0]
+    distance = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
+    assert distance(one, mix) > 0.2 and distance(one, raw) < distance(mix, raw)
+    # the training path never filters
+    piano.train()
+    assert torch.equal(piano(mix), piano_plain.train()(mix))
+
+
 def test_demucs_valid_length_and_silence():
     model = tiny("demucs")
     for length in (1, 8, 9, 1000):

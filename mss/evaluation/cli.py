@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tracks", nargs="+", default=None, help="only these songs")
     parser.add_argument("--jobs", type=int, default=1, help="parallel scoring processes")
     parser.add_argument(
-        "--wiener", action="store_true", help="also score each UNet with its Wiener post-filter"
+        "--wiener", action="store_true", help="also score each model with its Wiener post-filter (mss.models.wiener)"
     )
     parser.add_argument(
         "--shifts", type=int, default=0, metavar="N",

@@ -53,8 +53,12 @@ def file_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: Models with a Wiener post-filter (``--wiener`` adds a ``<name>-wiener`` method for each).
+WIENER_ARCHS = ("unet", "demucs")
+
+
 def load_checkpoint_model(path: str | os.PathLike, wiener: bool = False):
-    """The model of a checkpoint, in eval mode; ``wiener`` turns on the UNet's Wiener post-filter."""
+    """The model of a checkpoint, in eval mode; ``wiener`` turns on its Wiener post-filter."""
     model = load_model(path)
     if wiener:
         model = enable_wiener(model)
@@ -62,10 +66,10 @@ def load_checkpoint_model(path: str | os.PathLike, wiener: bool = False):
 
 
 def enable_wiener(model, iterations: int = 1):
-    """The UNet of ``model`` rebuilt with its Wiener post-filter on (same weights, eval mode)."""
+    """``model`` (UNet or Demucs) rebuilt with its Wiener post-filter on (same weights, eval mode)."""
     config = model.config
     if not any(f.name == "wiener_iterations" for f in dataclasses.fields(config)):
-        raise CheckpointError(f"{type(model).__name__} has no Wiener option (only the UNet has one)")
+        raise CheckpointError(f"{type(model).__name__} has no Wiener option")
     rebuilt = build_model(model.arch, dataclasses.replace(config, wiener_iterations=iterations))
     rebuilt.load_state_dict(model.state_dict())
     return rebuilt.eval()
@@ -74,7 +78,7 @@ def enable_wiener(model, iterations: int = 1):
 def describe_checkpoints(
     checkpoints: Sequence[str | os.PathLike], wiener: bool, shifts: int = 0, full_band: bool = True
 ) -> tuple[list[Method], dict]:
-    """One Method per checkpoint (plus ``<stem>-wiener`` for UNets when ``wiener``, and ``<stem>-shifts<N>``
+    """One Method per checkpoint (plus ``<stem>-wiener`` for each model when ``wiener``, and ``<stem>-shifts<N>``
     for every model when ``shifts``) and the loaded models."""
     methods, models = [], {}
     paths = list(dict.fromkeys(Path(c).resolve() for c in checkpoints))  # the same file twice is one method
@@ -96,7 +100,7 @@ def describe_checkpoints(
             full_band=full_band,
         )
         variants = [base]
-        if wiener and arch == "unet":
+        if wiener and arch in WIENER_ARCHS:
             variants.append(Method(**{**asdict(base), "name": f"{name}-wiener", "wiener": True}))
         if shifts > 0:
             variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{shifts}", "shifts": shifts}))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mss import SOURCES, covers_mixture
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
+from mss.models.wiener import wiener_filter, with_residual
 
 INPUT_NORMS = ("log1p", "affine")
 
@@ -153,8 +153,7 @@ class UNet(SeparatorBase):
                 # Sources that do not cover the mixture (piano alone): a multichannel Wiener filter over
                 # one source is the identity (it hands back the mixture), so the rest of the mixture joins
                 # as one more source, |X| minus the estimates (Open-Unmix's `residual`), and is dropped after
-                rest = torch.relu(spec.abs() - magnitudes.sum(dim=1)).unsqueeze(1)  # (B, 1, C, F, N)
-                estimates = self._wiener(torch.cat([magnitudes, rest], dim=1), spec)[:, :-1]
+                estimates = self._wiener(with_residual(magnitudes, spec), spec)[:, :-1]
             else:
                 estimates = self._wiener(magnitudes, spec)  # (B, S, C, F, N)
         else:
@@ -168,17 +167,5 @@ class UNet(SeparatorBase):
         return not covers_mixture(self.config.sources)
 
     def _wiener(self, magnitudes: Tensor, mix_spec: Tensor) -> Tensor:
-        """Multichannel Wiener filter (norbert.wiener, EM as in Open-Unmix).
-
-        magnitudes: (B, S, C, F, N) source magnitude estimates; mix_spec: (B, C, F, N) complex
-        -> complex estimates (B, S, C, F, N).
-        """
-        import norbert
-
-        out = []
-        for v, x in zip(magnitudes.detach().cpu().numpy(), mix_spec.detach().cpu().numpy(), strict=True):
-            v = v.transpose(3, 2, 1, 0).astype(np.float64)  # (N, F, C, S): norbert's layout
-            x = x.transpose(2, 1, 0).astype(np.complex128)  # (N, F, C)
-            y = norbert.wiener(v, x, iterations=self.config.wiener_iterations, use_softmask=False)
-            out.append(torch.from_numpy(y.transpose(3, 2, 1, 0).astype(np.complex64)))  # (S, C, F, N)
-        return torch.stack(out).to(mix_spec.device)  # (B, S, C, F, N)
+        """(B, S, C, F, N) magnitudes, (B, C, F, N) complex mixture -> complex estimates (mss.models.wiener)."""
+        return wiener_filter(magnitudes, mix_spec, self.config.wiener_iterations)
