@@ -133,30 +133,33 @@ def _results_tab(context: StudyContext):
 
 
 # --------------------------------------------------------------------------------------------- sessions
-#: Column headers of the sessions table, in words (the CSV export keeps the machine names).
-SESSION_HEADERS = {
-    "session_id": "Session", "participant_id": "Code", "code_sessions": "Sessions with this code",
-    "mode": "Mode", "created": "Started (UTC)", "consent": "Consent", "age": "Age",
-    "experience": "Experience", "headphones": "Listens with", "headphones_model": "Make and model",
-    "headphone_check": "Headphone check",
-    "step": "Step", "trials_done": "Trials done", "trials": "Trials", "completion_code": "Completion code",
+#: The sessions table's columns as shown (header in words, width in px): they fit 1200 px without
+#: breaking a header mid-word. The CSV export keeps every column under its machine name.
+SESSION_VIEW = {
+    "session_id": ("Session", 105), "participant_id": ("Code", 110), "code_sessions": ("Code's sessions", 85),
+    "mode": ("Mode", 75), "created": ("Started (UTC)", 120), "age": ("Age", 60),
+    "experience": ("Experience", 115), "headphones": ("Listens with", 90), "headphones_model": ("Model", 70),
+    "headphone_check": ("Headphone check", 100), "step": ("Step", 90), "trials_done": ("Trials", 75),
+    "completion_code": ("Completion code", 105),
 }  # fmt: skip
 SESSIONS_REFRESH_S = 15
 
 
 def sessions_view(context: StudyContext):
-    """The sessions table as the experimenter reads it: headers in words, short ids, no seconds."""
+    """The sessions table as the experimenter reads it: headers in words, short ids, no seconds, trials as
+    "done of total"."""
     table = context.sessions.sessions_table()
     table["session_id"] = table["session_id"].str[:8]
-    for column in ("created", "consent"):
-        table[column] = table[column].str.replace("T", " ").str[:16]
-    return table.rename(columns=SESSION_HEADERS)
+    table["created"] = table["created"].str.replace("T", " ").str[:16]
+    table["trials_done"] = [f"{done} of {total}" for done, total in zip(table["trials_done"], table["trials"], strict=True)]
+    return table[list(SESSION_VIEW)].rename(columns={key: name for key, (name, _) in SESSION_VIEW.items()})
 
 
 def _sessions_tab(context: StudyContext):
     refresh = gr.Button("Refresh sessions")
     gr.Markdown(f"Refreshed every {SESSIONS_REFRESH_S} s while this tab is open.")
-    table = gr.Dataframe(label="Sessions", show_label=False, interactive=False, wrap=True)
+    table = gr.Dataframe(label="Sessions", show_label=False, interactive=False, wrap=True,
+                         column_widths=[width for _, width in SESSION_VIEW.values()])  # fmt: skip
 
     def render():
         if context.study is None:

@@ -127,6 +127,7 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     page.wait_for_selector(".mushra-start", timeout=30_000)
     if shots:
         page.screenshot(path=str(shots / "participant_1_consent.png"), full_page=True)
+        assert "This study is run by the mss project" in page.inner_text(".mushra-contact")
         page.click(".mushra-start")
         assert "agree to take part" in _message(page)
     page.check(".mushra-consent")
@@ -499,6 +500,9 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     page.wait_for_selector("text=Kendall tau", timeout=30_000)
     text = page.inner_text("body")
     assert "Significance not reported" in text  # one participant
+    # which objective metric predicts the listeners: named in the headline, the table in the report
+    assert "The metric that best predicts these listeners" in text
+    assert "Which objective metric predicts these listeners?" in text and "MRSTFT" in text
     # boxplots and the SDR scatter, both loaded
     page.wait_for_function(
         "() => [...document.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0).length >= 2",
@@ -506,6 +510,12 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     )
     page.wait_for_timeout(500)
     page.screenshot(path=str(shots / "experimenter_3_results.png"), full_page=True)
+    # the sessions, loaded with the page (no button to press), headers in words
+    page.get_by_role("tab", name="Sessions").click()
+    visible = "(text) => [...document.querySelectorAll('td, th, span, div')].some(e => e.offsetParent && e.children.length == 0 && e.textContent.trim() == text)"
+    page.wait_for_function(visible, arg="6/6 passed", timeout=30_000)
+    assert page.evaluate(visible, "Headphone check") and page.evaluate(visible, "Code's sessions")
+    page.screenshot(path=str(shots / "experimenter_5_sessions.png"), full_page=True)
     page.get_by_role("tab", name="Spectrogram browser").click()
     page.get_by_role("button", name="Show").click()
     page.wait_for_selector("text=SDR (dB)", timeout=120_000)
