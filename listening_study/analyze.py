@@ -6,7 +6,7 @@
 Public API (stable)::
 
     analyze(ratings_csv, sdr_dir=None, out_dir=None, *, excerpt_sdr=None, source_name=None,
-            min_participants=MIN_PARTICIPANTS_FOR_TESTS) -> AnalysisResult
+            min_participants=MIN_PARTICIPANTS_FOR_TESTS, headphones=None, excerpt_metrics=None) -> AnalysisResult
     AnalysisResult: n_ratings, participants (session ids), excluded, screening (per session), shared_codes,
                     summary, friedman, pairwise, ab, sdr_points, sdr_correlation, sdr_listeners,
                     metric_correlations, best_metrics, rejected, rejected_counts, tests_withheld, markdown, files
@@ -46,7 +46,7 @@ from listening_study.metric_correlations import best_metrics, metric_correlation
 from listening_study.plots import boxplots, sdr_scatter
 from listening_study.ratings import read_ratings
 from listening_study.sdr import sdr_table_from_eval, sdr_vs_ratings
-from listening_study.session_table import shared_codes
+from listening_study.session_table import headphone_results, shared_codes
 from listening_study.spreadsheet import neutralize_frame
 from listening_study.stats import (
     MIN_PARTICIPANTS_FOR_TESTS,
@@ -276,6 +276,12 @@ def _sdr_table(excerpt_sdr, sdr_dir, mushra: pd.DataFrame) -> pd.DataFrame | Non
         raise StudyError(f"cannot read the excerpt SDR table {excerpt_sdr}: {exc}") from exc
 
 
+def _without_failed_checks(rows: pd.DataFrame, headphones: dict[str, dict] | None) -> pd.DataFrame:
+    """``rows`` without the sessions that failed the headphone check (A/B sessions take it too)."""
+    failed = {sid for sid, check in (headphones or {}).items() if not check.get("passed", True)}
+    return rows[~rows["session_uuid"].isin(failed)]
+
+
 def _metrics_table(excerpt_metrics) -> pd.DataFrame | None:
     if excerpt_metrics is None or isinstance(excerpt_metrics, pd.DataFrame):
         return excerpt_metrics
@@ -300,7 +306,7 @@ def analyze(
     for an output folder that cannot be written. ``excerpt_sdr``: the SDR table (SDR_COLUMNS of
     listening_study.sdr, e.g. from listening_study.excerpt_sdr) or a CSV of it; it takes precedence over
     ``sdr_dir``. ``source_name`` names the ratings in the report (default:
-    the file's path). ``headphones``: session id -> headphone-check result (read_headphone_results);
+    the file's path). ``headphones``: session id -> headphone-check result (session_table.headphone_results);
     sessions that failed it are excluded with the post-screening. ``excerpt_metrics``: the metrics of the
     rated excerpts (listening_study.excerpt_metrics, or its cached CSV): gives ``metric_correlations``
     (which objective metric predicts these listeners) and ``best_metrics`` (the best per target)."""
@@ -323,7 +329,7 @@ def analyze(
         "summary": condition_summary(mushra),
         "friedman": friedman_tests(mushra, systems),
         "pairwise": None,
-        "ab": ab_summary(ratings[ratings["mode"] == "ab"]),
+        "ab": ab_summary(_without_failed_checks(ratings[ratings["mode"] == "ab"], headphones)),
         "sdr_points": None,
         "sdr_correlation": None,
         "sdr_listeners": None,
@@ -369,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-participants", type=int, default=MIN_PARTICIPANTS_FOR_TESTS,
                         help="fewest kept participants for which significance is reported")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.sessions is not None and not args.sessions.is_dir():
+        print(f"error: --sessions {args.sessions}: not a folder", file=sys.stderr)
+        return 2
+    headphones = headphone_results(args.sessions) if args.sessions is not None else None
     try:
         result = analyze(
             args.ratings,
@@ -376,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             excerpt_sdr=args.excerpt_sdr,
             min_participants=args.min_participants,
+            headphones=headphones,
+            excerpt_metrics=args.excerpt_metrics,
         )
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,8 @@ Public API (stable)::
     MAX_COMMENT_CHARS = 1000
 
 ``rating_time`` is the server's time (ms) from the trial's start to its submission when the session
-store measured it (SessionStore.submit), else the page's; ``page_time_ms`` is always the page's claim,
+store measured it (SessionStore.submit), else the page's (and the page's in a legacy file, where that
+column always meant the page's time); ``page_time_ms`` is always the page's claim,
 ``n_fetches`` how often the server sent this condition's file to the session (listening_study.evidence).
 
 A/B rows: ``rating_score`` is the confidence (1-3) for the preferred condition and 0 for the other.
@@ -156,7 +157,8 @@ class RatingsStore:
                 "rating_stimulus": trial.labels[label],
                 "screen_label": label,
                 "rating_score": values[label],
-                "rating_time": time_ms if server_ms is None else server_ms,
+                # a legacy file's rating_time has always been the page's: it keeps that one meaning
+                "rating_time": time_ms if server_ms is None or self._columns == LEGACY_COLUMNS else server_ms,
                 "n_plays": plays[label],
                 "rating_comment": neutralize(comment),
                 "timestamp": stamp,

@@ -3,6 +3,7 @@
     sessions_table(store) -> DataFrame      # one row per session (SESSION_COLUMNS)
     shared_codes(table) -> DataFrame        # participant_id, n_sessions, sessions: codes of several sessions
     headphone_results(sessions_dir) -> {session id: {n_correct, n_trials, passed, answers}}  # for the analysis
+    orphaned_sessions(store) -> list[str]   # unfinished sessions whose stimuli the study no longer has
 
 A participant code is what a participant types (or is given): two people can type the same one, and
 one person can start several sessions. The unit of the study is therefore the session (its own design,
@@ -75,3 +76,19 @@ def headphone_results(sessions_dir: str | Path) -> dict[str, dict]:
         if isinstance(data, dict) and isinstance(data.get("headphones"), dict) and data["headphones"]:
             results[str(data.get("session_id", path.stem))] = data["headphones"]
     return results
+
+
+def orphaned_sessions(store) -> list[str]:
+    """Unfinished sessions that refer to stimuli the current stimulus set lacks: the study's songs,
+    conditions or checkpoints changed under them (a new content hash renders new stimuli), so they can no
+    longer be played. Their ratings so far stay in the ratings file."""
+    known, orphans = store.stimuli.stimulus_ids, []
+    for path in sorted(store.sessions_dir.glob("*.json")):
+        try:
+            session = store.resume(path.stem)
+        except SessionError:
+            continue
+        used = {i for t in session.trials.values() for i in (t.reference, *t.stimuli.values())}
+        if used - known and store.next_trial(session) is not None:
+            orphans.append(session.session_id)
+    return orphans

@@ -12,13 +12,15 @@ Public API (stable)::
     store.complete_step(session_id, step) -> Session          # "volume", "familiarization", "instructions"
     store.headphone_design(session) -> tuple[HeadphoneTrial, ...]   # the check's sounds (from the key)
     store.answer_headphones(session_id, answers) -> Session   # one attempt; result in session.headphones
-    store.n_sessions() -> int                       # sessions started (the study's max_sessions caps it)
+    store.n_sessions() -> int                       # sessions started
+    store.n_taking_part() -> int                    # those holding a place (max_sessions caps them)
     store.completed(session) -> set[str]            # from the ratings CSV: a reload resumes exactly
     store.next_trial(session) -> SessionTrial | None
     store.progress(session) -> tuple[int, int]      # (done, total)
     store.audio_token(session, page, trial_id, label) -> str  # what the page gets instead of a stimulus id
     store.audio_path(session_id, token) -> Path     # the FLAC behind a token; StimulusError for anything else
-    store.serve_audio(session_id, token) -> bytes   # the file's bytes, recorded in the session's fetch log
+    store.audio_bytes(session_id, token) -> (bytes, item); store.record_sent(session_id, item, n, size)
+    store.serve_audio(session_id, token) -> bytes   # both at once: the bytes, logged as sent
     store.completion_code(session) -> str | None    # once every trial is done
     store.submit(session_id, trial_id, scores, plays, time_ms, comment="", listen_ms=None) -> list[dict]
                                                     # refused unless the server sent every file of the trial
@@ -51,7 +53,6 @@ import json
 import os
 import re
 import secrets
-import string
 import tempfile
 import time
 import uuid
@@ -65,6 +66,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from listening_study.blinding import StudyKey
+from listening_study.design import SessionTrial, design_session
 from listening_study.errors import SessionError, StimulusError, SubmissionError
 from listening_study.evidence import FetchLog, missing_files
 from listening_study.headphones import HeadphoneTrial, design_check, score_check, trial_wav_bytes
@@ -76,7 +78,7 @@ from listening_study.session_table import sessions_table
 if TYPE_CHECKING:  # only for annotations: keeps this module light for processes that only store ratings
     import pandas as pd
 
-    from listening_study.stimuli import StimulusSet, Trial
+    from listening_study.stimuli import StimulusSet
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -86,23 +88,12 @@ STEPS = ("questionnaire", "volume", "headphones", "familiarization", "instructio
 SIMPLE_STEPS = ("volume", "familiarization", "instructions")
 REFERENCE_LABEL = "REF"  # the open reference's key in audio tokens
 HEADPHONE_PAGE, HEADPHONE_LABEL = "headphones", "HP"  # audio tokens of the headphone check's sounds
-
-
-@dataclass(frozen=True)
-class SessionTrial:
-    trial_id: str
-    song: str
-    target: str
-    start_s: float
-    end_s: float
-    reference: str  # stimulus id of the open reference (server side only)
-    labels: dict[str, str]  # screen label -> true condition name (server side only)
-    stimuli: dict[str, str]  # screen label -> stimulus id (server side only; the page gets tokens)
-    mode: str = "mushra"
-
-    @property
-    def screen_labels(self) -> list[str]:
-        return sorted(self.labels)
+#: Times the server sends one sound of the headphone check (the page plays it once; a reload gets it again,
+#: once): it cannot be replayed at will, and nothing of it is sent once the check is answered.
+MAX_CHECK_FETCHES = 2
+#: A session counts towards the study's max_sessions once it has rated a trial, or while it was active
+#: within this many seconds: sessions abandoned after the consent page free their place.
+CAPACITY_IDLE_S = 2 * 3600
 
 
 @dataclass(frozen=True)
@@ -125,46 +116,9 @@ class Session:
     step_started: float = 0.0
     # The headphone check's result (listening_study.headphones): n_correct, n_trials, passed, answers.
     headphones: dict = field(default_factory=dict)
-
-
-def _labelled(trial: Trial, rng: np.random.Generator) -> SessionTrial:
-    names = list(trial.conditions)
-    shuffled = [names[i] for i in rng.permutation(len(names))]
-    labels = dict(zip(string.ascii_uppercase, shuffled, strict=False))
-    return SessionTrial(
-        trial.trial_id, trial.song, trial.target, trial.start_s, trial.end_s, trial.reference,
-        labels, {label: trial.conditions[name] for label, name in labels.items()}, trial.mode,
-    )  # fmt: skip
-
-
-def _familiarization_picks(trials: tuple[Trial, ...], n: int, rng: np.random.Generator) -> list[Trial]:
-    """``n`` excerpts, covering as many targets as possible (random among equals)."""
-    shuffled = [trials[i] for i in rng.permutation(len(trials))]
-    picks, targets = [], set()
-    for trial in shuffled:  # first one per target ...
-        if len(picks) < n and trial.target not in targets:
-            picks.append(trial)
-            targets.add(trial.target)
-    for trial in shuffled:  # ... then any
-        if len(picks) < n and trial not in picks:
-            picks.append(trial)
-    return picks
-
-
-def design_session(
-    seed: int, trials: tuple[Trial, ...], n_familiarization: int = 0
-) -> tuple[tuple[str, ...], dict[str, SessionTrial], tuple[SessionTrial, ...], str]:
-    """Trial order, per-trial labels, familiarization pages and the volume page's trial, from ``seed``
-    (``StudyKey.seed("design", session_id)`` for a session: reproducible with the key, not without)."""
-    rng = np.random.default_rng(seed)
-    order = tuple(trials[i].trial_id for i in rng.permutation(len(trials)))
-    # study order, so a trial's mapping does not depend on the shuffle above
-    designed = {trial.trial_id: _labelled(trial, rng) for trial in trials}
-    # The familiarization shows each excerpt under letters of its own: nothing learnt there about which
-    # letter is which carries over to the graded trial of the same excerpt.
-    pages = tuple(_labelled(t, rng) for t in _familiarization_picks(trials, n_familiarization, rng))
-    volume = trials[int(rng.integers(len(trials)))].trial_id
-    return order, designed, pages, volume
+    # Whether this session takes the check: fixed when it starts (a session begun before a study had the
+    # check, or before this field existed, never meets it halfway through).
+    headphone_check: bool = False
 
 
 def _session_from_json(data: dict) -> Session:
@@ -243,9 +197,23 @@ class SessionStore:
     def n_sessions(self) -> int:
         return sum(1 for path in self.sessions_dir.glob("*.json") if SESSION_ID.match(path.stem))
 
+    def n_taking_part(self) -> int:
+        """Sessions that hold a place in the study: those that rated a trial, and those active (a step saved)
+        within CAPACITY_IDLE_S; a script that starts sessions and leaves them cannot fill the study for good."""
+        now, count = time.time(), 0
+        for path in self.sessions_dir.glob("*.json"):
+            if not SESSION_ID.match(path.stem):
+                continue
+            try:
+                recent = now - path.stat().st_mtime < CAPACITY_IDLE_S
+            except OSError:
+                continue
+            count += recent or bool(self.ratings.completed(path.stem))
+        return count
+
     def _create(self, participant_id: str, mode: str, trials) -> Session:
         capacity = self.study.max_sessions
-        if capacity and self.n_sessions() >= capacity:
+        if capacity and self.n_taking_part() >= capacity:
             raise SessionError(
                 f"This study is full: it has all the {capacity} participants it needs. Thank you for your interest."
             )
@@ -258,7 +226,8 @@ class SessionStore:
         )
         now = datetime.now(UTC).isoformat(timespec="seconds")
         session = Session(session_id, participant_id, self.study.study_id, mode, now, order, designed,
-                          pages, volume, consent=now, step_started=self.clock())  # fmt: skip
+                          pages, volume, consent=now, step_started=self.clock(),
+                          headphone_check=self.study.headphone_check)  # fmt: skip
         self._save(session)
         return session
 
@@ -278,7 +247,7 @@ class SessionStore:
             if step == "familiarization" and not session.familiarization:
                 continue
             if step == "headphones":
-                if self.study.headphone_check and not session.headphones:
+                if session.headphone_check and not session.headphones:
                     return step
                 continue
             if step not in session.done_steps:
@@ -386,29 +355,45 @@ class SessionStore:
         """The file behind one of this session's audio tokens; StimulusError for anything else."""
         return self._audio_item(session_id, token)[3]
 
-    def serve_audio(self, session_id: str, token: str) -> bytes:
-        """The bytes of the file behind a token, recorded as sent to this session (the whole file: the
-        caller sends them in one response). The headphone check's sounds are rendered on request."""
+    def audio_bytes(self, session_id: str, token: str) -> tuple[bytes, tuple[str, str, str]]:
+        """The bytes behind a token and what to log once they are sent (``record_sent``): (page, trial, label).
+        The headphone check's sounds are rendered on request. StimulusError for anything else."""
         sound = self._headphone_sound(session_id, token)
         if sound is not None:
             page, trial_id, label, data = sound
         else:
             page, trial_id, label, path = self._audio_item(session_id, token)
             data = path.read_bytes()
-        self.fetches.record(session_id, page, trial_id, label, len(data), len(data))
+        return data, (page, trial_id, label)
+
+    def record_sent(self, session_id: str, item: tuple[str, str, str], n_bytes: int, size: int) -> None:
+        """Log a response of ``audio_bytes`` as sent (the API calls it after the body went out)."""
+        self.fetches.record(session_id, *item, n_bytes, size)
+
+    def serve_audio(self, session_id: str, token: str) -> bytes:
+        """``audio_bytes`` and ``record_sent`` at once: the whole file, logged as sent to this session."""
+        data, item = self.audio_bytes(session_id, token)
+        self.record_sent(session_id, item, len(data), len(data))
         return data
 
     def _headphone_sound(self, session_id: str, token: str):
         """(page, trial_id, label, WAV bytes) when ``token`` is one of this session's check sounds."""
-        if not self.study.headphone_check or not isinstance(token, str) or not TOKEN.match(token):
+        if not isinstance(token, str) or not TOKEN.match(token):
             return None
         try:
             session = self.resume(session_id)
         except SessionError:
             return None
+        if not session.headphone_check:
+            return None
         for trial in self.headphone_design(session):
             expected = self.audio_token(session, HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL)
             if secrets.compare_digest(expected, token):
+                sent = self.fetches.fetched(session_id, HEADPHONE_PAGE, str(trial.index))
+                if self.step(session) != "headphones" or (
+                    HEADPHONE_LABEL in sent and sent[HEADPHONE_LABEL].count >= MAX_CHECK_FETCHES
+                ):
+                    raise StimulusError("unknown stimulus")  # the page plays each once; a reload, once more
                 rng = np.random.default_rng(secrets.randbits(128))  # its own dither on every request
                 return HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL, trial_wav_bytes(trial, rng)
         return None

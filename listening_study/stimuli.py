@@ -14,7 +14,8 @@ Public API (stable)::
 
 Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``
 (what the analysis reads), each with a lossless FLAC copy beside it (``.flac``, what participants receive:
-a sixth to a half of the bytes; every FLAC of a trial padded to one size, listening_study.flac),
+about half the bytes; every FLAC of a trial padded to one size, listening_study.flac; made from the
+WAVs, also for a cache rendered before FLAC delivery, so a running study keeps its stimuli and sessions),
 each trial matched to ``study.loudness_lufs`` (ITU-R BS.1770, pyloudnorm) with one common clip-safe gain.
 Stimulus ids are random (drawn once at render time, kept in ``trial.json``) and never leave the server:
 participants get per-session tokens instead (listening_study.blinding); ids are checked against the
@@ -220,8 +221,24 @@ def _cached_trial(folder: Path) -> Trial | None:
     except (ValueError, KeyError, TypeError):
         return None  # a damaged cache entry is rendered again
     ids = (trial.reference, *trial.conditions.values())
-    complete = all((folder / f"{i}.wav").is_file() and (folder / f"{i}.flac").is_file() for i in ids)
-    return trial if complete else None
+    if not all((folder / f"{i}.wav").is_file() for i in ids):
+        return None
+    if not all((folder / f"{i}.flac").is_file() for i in ids):
+        _write_flacs(folder, ids)  # a cache of an earlier version: its WAVs stay, their ids with them
+    return trial
+
+
+def _write_flacs(folder: Path, ids) -> None:
+    """The delivery copies of a trial's WAV files: FLAC, padded to one size (listening_study.flac)."""
+    import soundfile
+
+    delivered = {}
+    for stimulus_id in ids:
+        samples, rate = soundfile.read(folder / f"{stimulus_id}.wav", dtype="int16", always_2d=True)
+        delivered[stimulus_id] = encode_flac(np.ascontiguousarray(samples.T), rate)
+    for stimulus_id, data in equal_size(delivered).items():
+        with atomic_path(folder / f"{stimulus_id}.flac") as tmp:
+            tmp.write_bytes(data)
 
 
 def _save_pcm16(path: Path, samples: np.ndarray) -> None:
@@ -275,15 +292,10 @@ def prepare_stimuli(
         matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
         ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
-        delivered = {}
         for name, signal in matched.items():  # each file its own dither (module docstring)
             rng = np.random.default_rng(secrets.randbits(128))
-            samples = dithered_pcm16(signal, rng)
-            _save_pcm16(folder / f"{ids[name]}.wav", samples)
-            delivered[name] = encode_flac(samples, SAMPLE_RATE)
-        for name, data in equal_size(delivered).items():  # what participants receive: one size per trial
-            with atomic_path(folder / f"{ids[name]}.flac") as tmp:
-                tmp.write_bytes(data)
+            _save_pcm16(folder / f"{ids[name]}.wav", dithered_pcm16(signal, rng))
+        _write_flacs(folder, ids.values())  # what participants receive: one size per trial
         conditions = {name: ids[name] for name in study.conditions}
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions

@@ -59,7 +59,7 @@ from mss.data import available_targets
 from mss.errors import InvalidSongError
 
 #: Version of the rendered stimulus files, part of the cache key (study_hash).
-STIMULUS_FORMAT = 3
+STIMULUS_FORMAT = 2
 #: Name of the hidden reference condition.
 REFERENCE = "reference"
 #: Anchor conditions this package can render.
@@ -432,8 +432,8 @@ def study_hash(study: StudyConfig) -> str:
     content["systems"] = [(s.name, _checkpoint_fingerprint(s.checkpoint)) for s in study.systems]
     for name in SESSION_SETTINGS:  # no effect on the audio
         content.pop(name)
-    # Version of the stimulus files: 2 = every file dithered independently (see stimuli.py), 3 = with a
-    # FLAC copy per file for delivery (listening_study.flac); bumping it
+    # Version of the stimulus files: 2 = every file dithered independently (see stimuli.py; the FLAC copies
+    # for delivery are made from those WAVs, so they need no new version); bumping it
     # renders caches of an older format again.
     content["stimulus_format"] = STIMULUS_FORMAT
     blob = json.dumps(content, sort_keys=True, default=str).encode()

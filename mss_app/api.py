@@ -11,7 +11,8 @@
     GET  /mushra/audio/<session id>/<token>   a stimulus (FLAC, one size per trial), Cache-Control: no-store,
                                              no validators;
                                              recorded as sent to the session (listening_study.evidence)
-    GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra.js | mushra.css
+    GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra-headphones.js | mushra.js | mushra.css |
+                        mushra-headphones.css
 
 A session (JSON) holds the step in progress and what that step needs: the questions, the volume
 page's audio, the familiarization pages, or the trial (neutral labels and per-session audio tokens,
@@ -27,6 +28,7 @@ from typing import Any
 import fastapi
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from starlette.background import BackgroundTask
 
 from listening_study.errors import StudyError
 from listening_study.headphones import check_json
@@ -34,7 +36,7 @@ from listening_study.questionnaire import QUESTIONS
 from listening_study.sessions import HEADPHONE_LABEL, HEADPHONE_PAGE, REFERENCE_LABEL
 from mss_app.config import SESSIONS_PER_CLIENT
 from mss_app.context import StudyContext
-from mss_app.security import ClientWindow
+from mss_app.security import ClientWindow, client_key
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "listening_study" / "static"
 STATIC_FILES = {  # the only files /mushra/static serves
@@ -187,14 +189,17 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     def audio(session_id: str, token: str):
         store = sessions()
         try:
-            data = store.serve_audio(session_id, token)  # FLAC; the headphone check's sounds WAV
+            data, item = store.audio_bytes(session_id, token)  # FLAC; the headphone check's sounds WAV
         except StudyError:
             raise fastapi.HTTPException(404, "unknown stimulus") from None
+        # logged as sent only once the body went out (a background task runs after the response; not when
+        # the client went away first)
+        sent = BackgroundTask(store.record_sent, session_id, item, len(data), len(data))
         # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
         # mtime and size, which order the files by the time they were rendered; and it answers Range
         # requests, so a file could be "fetched" without its bytes being sent.
         media_type = "audio/flac" if data[:4] == b"fLaC" else "audio/wav"
-        return Response(data, media_type=media_type, headers=AUDIO_HEADERS)
+        return Response(data, media_type=media_type, headers=AUDIO_HEADERS, background=sent)
 
     @router.get("/mushra/api/info")
     def info():
@@ -204,14 +209,16 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     @router.post("/mushra/api/start")
     def start(request: StartRequest, http: fastapi.Request):
         store = sessions()
-        client = http.client.host if http.client else ""
-        if new_sessions.full(client):
+        client = client_key(http.client.host if http.client else "")
+        if not new_sessions.reserve(client):  # checked and counted at once: parallel requests cannot slip by
             raise fastapi.HTTPException(429, TOO_MANY_SESSIONS)
-        started = answer(
-            lambda: store.start(request.participant_id or None, request.mode, consent=request.consent)
-        )
-        new_sessions.add(client)  # only sessions that started count
-        return started
+        try:
+            return answer(
+                lambda: store.start(request.participant_id or None, request.mode, consent=request.consent)
+            )
+        except fastapi.HTTPException:
+            new_sessions.release(client)  # only sessions that started count
+            raise
 
     @router.post("/mushra/api/resume")
     def resume(request: SessionRequest):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from listening_study.session_table import orphaned_sessions
 from listening_study.sessions import SessionStore
 from listening_study.stimuli import prepare_stimuli
 from listening_study.study import default_study, load_study
@@ -62,6 +63,13 @@ def load_study_context(config: AppConfig, progress=None) -> StudyContext:
         context.study, context.stimuli = study, stimuli
         context.sessions = SessionStore(folder, stimuli)
         context.ratings_csv = context.sessions.ratings.path
+        orphans = orphaned_sessions(context.sessions)
+        if orphans:  # the study changed under running sessions: they cannot go on, say so
+            skipped(
+                f"{len(orphans)} unfinished session(s) in {folder} refer to stimuli of an earlier version of "
+                "this study (its songs, conditions or checkpoints changed) and cannot continue; their ratings "
+                "so far stay in ratings.csv. Give a changed study its own study_id or --study-dir."
+            )
     except MSSError as exc:
         context.error = f"The listening study is not available: {exc}"
     return context

@@ -2,6 +2,7 @@
 
     generate_password() -> str                       # when none is given: printed once at start
     ClientWindow(limit, window_s)                    # events per client address in a sliding window
+    client_key(host) -> str                          # an IPv4 address, or an IPv6 address's /64
     ExperimenterAuth(password)                       # login/logout routes, signed cookie, check
     ExperimenterGate(app, auth)                      # ASGI: /experimenter/* only with the cookie
     BodyLimit(app)                                   # ASGI: request bodies bounded (413)
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import secrets
 import threading
@@ -55,6 +57,20 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def client_key(host: str) -> str:
+    """What a per-client limit counts: an IPv4 address as it is, an IPv6 address by its /64 (one client
+    commonly holds a whole /64, so counting single addresses would limit nothing)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
 class ClientWindow:
     """At most ``limit`` events per client address within ``window_s`` seconds (``limit`` 0: no limit).
 
@@ -82,6 +98,32 @@ class ClientWindow:
                 del self._events[client]
                 return False
             return len(events) >= self.limit
+
+    def reserve(self, client: str) -> bool:
+        """Count an event unless the window is full, in one step (``full`` then ``add`` would let parallel
+        requests through); False when full. ``release`` takes a reserved event back."""
+        if self.limit <= 0:
+            return True
+        with self._lock:
+            events = self._events.setdefault(client, deque())
+            now = self.clock()
+            while events and now - events[0] > self.window_s:
+                events.popleft()
+            if len(events) >= self.limit:
+                return False
+            events.append(now)
+            self._events.move_to_end(client)
+            while len(self._events) > MAX_TRACKED_CLIENTS:
+                self._events.popitem(last=False)
+            return True
+
+    def release(self, client: str) -> None:
+        if self.limit <= 0:
+            return
+        with self._lock:
+            events = self._events.get(client)
+            if events:
+                events.pop()
 
     def add(self, client: str) -> None:
         if self.limit <= 0:
@@ -130,7 +172,7 @@ class ExperimenterAuth:
 
         @router.post(PREFIX + "/login")
         async def login(request: fastapi.Request):
-            client = request.client.host if request.client else ""
+            client = client_key(request.client.host if request.client else "")
             if self._failures.full(client):
                 return form("Too many wrong passwords: wait a minute.", 429)
             fields = parse_qs((await request.body()).decode("utf-8", "replace"))

@@ -103,6 +103,18 @@ def test_screening_is_per_session_and_names_shared_codes(tmp_path):
     assert math.isnan(table.loc[("FLAT", "vocals"), "spearman_rho"])
     assert set(result.best_metrics["metric"]) == {"GOOD"}
     assert "Which objective metric predicts these listeners?" in result.markdown
+    # the same from the command line: --excerpt-metrics and --sessions (the study's session files)
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    check = {"session_id": failed, "headphones": {"passed": False, "n_correct": 2, "n_trials": 6}}
+    (sessions / f"{failed}.json").write_text(json.dumps(check))
+    metrics.to_csv(tmp_path / "excerpt_metrics.csv", index=False)
+    arguments = [str(path), "--out", str(tmp_path / "cli"), "--excerpt-metrics", str(tmp_path / "excerpt_metrics.csv")]
+    assert main([*arguments, "--sessions", str(sessions)]) == 0
+    screening = pd.read_csv(tmp_path / "cli" / "screening.csv").set_index("session_uuid")
+    assert screening.loc[failed, "reason"] == "failed the headphone check (2 of 6 right)"
+    assert (tmp_path / "cli" / "metric_correlations.csv").is_file()
+    assert main([str(path), "--out", str(tmp_path / "cli2"), "--sessions", str(tmp_path / "nothing")]) == 2
 
 
 def test_mean_ci_and_holm_hand_computed():

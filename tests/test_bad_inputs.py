@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -355,7 +357,7 @@ def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the 
     import fastapi
     from fastapi.testclient import TestClient
 
-    from listening_study.sessions import SessionStore
+    from listening_study.sessions import CAPACITY_IDLE_S, SessionStore
     from mss_app.api import TOO_MANY_SESSIONS, build_api
 
     _, context = two_apps
@@ -419,3 +421,37 @@ def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the 
         and "This study is full: it has all the 5 participants" in refused.json()["detail"]
     )
     assert store.n_sessions() == 5
+    # a session left after the consent page for longer than CAPACITY_IDLE_S frees its place; one that
+    # rated a trial keeps it however old
+    old = time.time() - CAPACITY_IDLE_S - 60
+    for path in store.sessions_dir.glob("*.json"):
+        os.utime(path, (old, old))
+    assert store.n_taking_part() == 1  # the session that rated
+    assert other.post("/mushra/api/start", json={"consent": True}).status_code == 200
+
+
+def test_session_limit_holds_against_parallel_requests_and_ipv6():
+    """The per-client window is checked and counted in one step: 40 parallel starts from one address get
+    exactly the limit through. An IPv6 client is counted by its /64, an IPv4-mapped one as IPv4."""
+    import threading
+
+    from mss_app.security import ClientWindow, client_key
+
+    window = ClientWindow(10, 3600.0)
+    barrier, results = threading.Barrier(40), []
+
+    def start():
+        barrier.wait()
+        results.append(window.reserve("203.0.113.9"))
+
+    threads = [threading.Thread(target=start) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 10
+    window.release("203.0.113.9")  # a start that failed gives its place back
+    assert window.reserve("203.0.113.9") and not window.reserve("203.0.113.9")
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:198.51.100.7") == "198.51.100.7" and client_key("testclient") == "testclient"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import json
 import math
 import re
 import subprocess
@@ -23,6 +24,7 @@ from listening_study.errors import RatingsFileError, SessionError, StimulusError
 from listening_study.flac import metadata_blocks
 from listening_study.processing import select_excerpt
 from listening_study.ratings import COLUMNS, LEGACY_COLUMNS, RatingsStore, read_ratings
+from listening_study.session_table import orphaned_sessions
 from listening_study.sessions import Session, SessionStore, SessionTrial, design_session
 from listening_study.stimuli import prepare_stimuli
 from listening_study.study import default_study, load_study
@@ -565,7 +567,8 @@ def test_ratings_file_errors(tmp_path):
 
 def test_ratings_file_of_an_earlier_version_stays_in_its_format(tmp_path):
     """A study running before the server counted its fetches keeps one format: rows appended to its file
-    leave out the two new columns, and reading it gives them empty."""
+    leave out the two new columns (and keep the page's time as rating_time, what the column meant there),
+    and reading it gives them empty."""
     legacy = tmp_path / "ratings.csv"
     legacy.write_text(",".join(LEGACY_COLUMNS) + "\n")
     store = RatingsStore(legacy)
@@ -578,14 +581,15 @@ def test_ratings_file_of_an_earlier_version_stays_in_its_format(tmp_path):
                  fetches={"A": 1, "B": 2})  # fmt: skip
     lines = legacy.read_text().splitlines()
     assert len(lines) == 3 and all(line.count(",") == len(LEGACY_COLUMNS) - 1 for line in lines)
-    frame = read_ratings(legacy)
-    assert frame["rating_time"].tolist() == [9300, 9300] and frame["n_fetches"].isna().all()
+    frame = read_ratings(legacy)  # rating_time keeps its meaning there: the page's time
+    assert frame["rating_time"].tolist() == [1500, 1500] and frame["n_fetches"].isna().all()
     assert frame["page_time_ms"].isna().all()
     current = tmp_path / "current.csv"
     RatingsStore(current).submit(session, "t00-vocals", {"A": 20.0, "B": 100.0}, {"A": 1, "B": 1}, 1500,
                                  server_ms=9300, fetches={"A": 1, "B": 2})  # fmt: skip
     frame = read_ratings(current)
     assert frame["n_fetches"].tolist() == [1, 2] and frame["page_time_ms"].tolist() == [1500, 1500]
+    assert frame["rating_time"].tolist() == [9300, 9300]
 
 
 def test_loudness_match_guards_silence_and_clipping():
@@ -800,7 +804,27 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
     assert table.loc[passing.session_id, "headphone_check"] == "6/6 passed"
     assert table.loc[failing.session_id, "headphone_check"] == "0/6 failed"
     assert (table["code_sessions"] == 2).all()
-    # a sound of the check is a WAV of the check's length, with its own dither on every request
-    token = store.audio_token(session, "headphones", "0", "HP")
-    first, again = store.serve_audio(session.session_id, token), store.serve_audio(session.session_id, token)
+    # once answered, the check's sounds are no longer sent
+    with pytest.raises(StimulusError):
+        store.serve_audio(session.session_id, store.audio_token(session, "headphones", "0", "HP"))
+    # during the check a sound is sent at most twice (the page plays it once; a reload gets it again),
+    # each time a WAV of the same length with its own dither
+    third = store.start(consent=True)
+    store.answer_questionnaire(third.session_id, ANSWERS)
+    store.complete_step(third.session_id, "volume")
+    token = store.audio_token(third, "headphones", "0", "HP")
+    first, again = store.serve_audio(third.session_id, token), store.serve_audio(third.session_id, token)
     assert first[:4] == b"RIFF" and len(first) == len(again) and first != again
+    with pytest.raises(StimulusError):
+        store.serve_audio(third.session_id, token)
+    # a session begun before the study had the check never meets it (the field is fixed at the start)
+    path = store.sessions_dir / f"{third.session_id}.json"
+    data = json.loads(path.read_text())
+    del data["headphone_check"]
+    path.write_text(json.dumps(data))
+    assert store.step(store.resume(third.session_id)) == "familiarization"
+    assert orphaned_sessions(store) == []
+    # a session whose stimuli the study no longer has (it changed under it) is named for the experimenter
+    data["trials"][next(iter(data["trials"]))]["reference"] = "0" * 16
+    path.write_text(json.dumps(data))
+    assert orphaned_sessions(store) == [third.session_id]

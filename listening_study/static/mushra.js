@@ -146,7 +146,7 @@
           el("li", {}, "The data are used for research on audio quality and published only as summaries.")),
         el("p", { class: "mushra-contact" }, "This study is run by " + (info.experimenter || "the experimenter") + "." +
           (info.contact ? " Questions, or a request to delete your data: " + info.contact + "."
-            : " Questions, or a request to delete your data: ask the person who invited you, quoting your completion code.")),
+            : " Questions, or a request to delete your data: ask the person who invited you (quote your completion code if you finished).")),
         el("p", {}, el("label", { for: "mushra-consent" }, agree, " I have read the above and agree to take part.")),
         el("p", {}, el("label", {}, "Participant code, if the experimenter gave you one: ", participant)),
         el("div", { class: "mushra-actions" }, start),
