@@ -10,8 +10,11 @@ how much of each, kept per session in an append-only log.
 The page reports play counts and listening times, but a script can invent them; the files, however,
 only the server serves (every audio URL is a per-session token, listening_study.blinding), so it can
 refuse a trial whose files this session never received (SessionStore.submit) and store how often each
-was sent beside the rating (``n_fetches``). That still cannot prove that anybody listened: a script can
-fetch every file and throw it away. It only raises the bar from "post a form" to "download the trial".
+was sent beside the rating (``n_fetches``). A line is written when the response carrying the whole file is
+built, before its body goes out (a submission right after the last fetch must find it), so it records what
+was served, not what arrived: a client that hangs up early still counts. And it cannot prove that anybody
+listened: a script can fetch every file and throw it away. It raises the bar from "post a form" to
+"download the trial".
 
 The log is ``sessions/<session id>.fetches``: one tab-separated line per response (time, page, trial id,
 label, bytes sent, file size), appended with one ``os.write`` on an ``O_APPEND`` descriptor, so app

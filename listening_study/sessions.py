@@ -367,7 +367,7 @@ class SessionStore:
         return data, (page, trial_id, label)
 
     def record_sent(self, session_id: str, item: tuple[str, str, str], n_bytes: int, size: int) -> None:
-        """Log a response of ``audio_bytes`` as sent (the API calls it after the body went out)."""
+        """Log a response of ``audio_bytes`` as served (the API calls it as it builds the response)."""
         self.fetches.record(session_id, *item, n_bytes, size)
 
     def serve_audio(self, session_id: str, token: str) -> bytes:

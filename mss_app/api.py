@@ -28,7 +28,6 @@ from typing import Any
 import fastapi
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from starlette.background import BackgroundTask
 
 from listening_study.errors import StudyError
 from listening_study.headphones import check_json
@@ -192,14 +191,15 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
             data, item = store.audio_bytes(session_id, token)  # FLAC; the headphone check's sounds WAV
         except StudyError:
             raise fastapi.HTTPException(404, "unknown stimulus") from None
-        # logged as sent only once the body went out (a background task runs after the response; not when
-        # the client went away first)
-        sent = BackgroundTask(store.record_sent, session_id, item, len(data), len(data))
+        # Logged when the response is built, before the body goes out: a submission right after the last
+        # fetch (a fast client, another app process) must find it. So the log says what was served whole in
+        # one response, not what arrived: a client that hangs up early still counts (evidence.py).
+        store.record_sent(session_id, item, len(data), len(data))
         # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
         # mtime and size, which order the files by the time they were rendered; and it answers Range
         # requests, so a file could be "fetched" without its bytes being sent.
         media_type = "audio/flac" if data[:4] == b"fLaC" else "audio/wav"
-        return Response(data, media_type=media_type, headers=AUDIO_HEADERS, background=sent)
+        return Response(data, media_type=media_type, headers=AUDIO_HEADERS)
 
     @router.get("/mushra/api/info")
     def info():
