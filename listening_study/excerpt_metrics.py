@@ -58,12 +58,11 @@ import pandas as pd
 import scipy.fft
 
 from listening_study.errors import StimulusError
-from listening_study.excerpt_sdr import read_unmatched, trial_gains_db
+from listening_study.excerpt_sdr import read_cached_table, read_unmatched, trial_gains_db, write_cached_table
 from listening_study.study import REFERENCE
 from mss.evaluation.bsseval import BSSEvalConfig, ReferenceCorrelations, array_reader, bss_eval_v4
 from mss.evaluation.frame_sdr import window_sdr_frames
 from mss.evaluation.museval_format import FILTERS_LEN, WINDOW_S, frame_samples, median_sdr
-from mss.files import write_text_atomic
 
 if TYPE_CHECKING:
     from listening_study.stimuli import StimulusSet, Trial
@@ -241,19 +240,6 @@ def _trial_rows(stimuli: StimulusSet, trial: Trial) -> list[dict]:
     return rows
 
 
-def _read_cache(path: Path, trial_ids: set[str]) -> pd.DataFrame | None:
-    try:
-        with open(path) as handle:
-            if handle.readline().strip() != f"# excerpt_metrics format {FORMAT}":
-                return None
-            table = pd.read_csv(handle)
-    except (OSError, ValueError):
-        return None
-    if list(table.columns) != COLUMNS or set(table["trial_id"]) != trial_ids:
-        return None
-    return table
-
-
 def study_excerpt_metrics(
     stimuli: StimulusSet, progress: Callable[[float, str], None] | None = None
 ) -> pd.DataFrame:
@@ -261,7 +247,7 @@ def study_excerpt_metrics(
     present. ``progress(fraction, message)`` is called per trial while computing (a ``gr.Progress``
     works). StimulusError names a stimulus file or trial.json that cannot be read."""
     path = Path(stimuli.root) / CACHE_NAME
-    cached = _read_cache(path, {trial.trial_id for trial in stimuli.trials})
+    cached = read_cached_table(path, "excerpt_metrics", FORMAT, COLUMNS, {t.trial_id for t in stimuli.trials})
     if cached is not None:
         return cached
     rows = []
@@ -270,7 +256,7 @@ def study_excerpt_metrics(
             progress(step / max(1, len(stimuli.trials)), f"metrics: {trial.song} / {trial.target}")
         rows.extend(_trial_rows(stimuli, trial))
     table = pd.DataFrame(rows, columns=COLUMNS)
-    write_text_atomic(path, f"# excerpt_metrics format {FORMAT}\n" + table.to_csv(index=False))
+    write_cached_table(path, "excerpt_metrics", FORMAT, table)
     if progress is not None:
         progress(1.0, "metrics ready")
     return table

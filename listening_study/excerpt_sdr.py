@@ -4,6 +4,7 @@
                                             condition, sdr_db]
     trial_gains_db(trial_folder) -> {condition: gain_db}     # the loudness gains of trial.json
     read_unmatched(stimuli, stimulus_id, gain_db) -> ((C, T) float64, rate)   # a file, its gain undone
+    read_cached_table(path, kind, version, columns, trial_ids) / write_cached_table(path, kind, version, table)
 
 Every condition of every MUSHRA trial is scored against the trial's open reference: BSS Eval v4 SDR on
 1-s frames, median over frames (museval's aggregation; mss.evaluation.frame_sdr.window_sdr_frames, checked against
@@ -90,27 +91,34 @@ def _trial_sdr(stimuli: StimulusSet, trial: Trial) -> list[dict]:
     return rows
 
 
-def _read_cache(path: Path, trial_ids: set[str]) -> pd.DataFrame | None:
+def read_cached_table(path: Path, kind: str, version: int, columns: list[str], trial_ids: set[str]):
+    """A table cached by ``write_cached_table`` (first line ``# <kind> format <version>``), or None when it is
+    missing, unreadable, of another version or columns, or of other trials (then it is computed again)."""
     try:
         with open(path) as handle:
-            if handle.readline().strip() != f"# excerpt_sdr format {FORMAT}":
+            if handle.readline().strip() != f"# {kind} format {version}":
                 return None
             table = pd.read_csv(handle)
     except (OSError, ValueError):
         return None
-    if list(table.columns) != COLUMNS or set(table["trial_id"]) != trial_ids:
+    if list(table.columns) != columns or set(table["trial_id"]) != trial_ids:
         return None
     return table
+
+
+def write_cached_table(path: Path, kind: str, version: int, table: pd.DataFrame) -> None:
+    """Write ``table`` atomically (app processes sharing a study agree) with its version line."""
+    write_text_atomic(path, f"# {kind} format {version}\n" + table.to_csv(index=False))
 
 
 def study_excerpt_sdr(stimuli: StimulusSet) -> pd.DataFrame:
     """The SDR of every condition of every MUSHRA trial (module docstring), from the cache when present."""
     path = Path(stimuli.root) / CACHE_NAME
     trial_ids = {trial.trial_id for trial in stimuli.trials}
-    cached = _read_cache(path, trial_ids)
+    cached = read_cached_table(path, "excerpt_sdr", FORMAT, COLUMNS, trial_ids)
     if cached is not None:
         return cached
     rows = [row for trial in stimuli.trials for row in _trial_sdr(stimuli, trial)]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    write_text_atomic(path, f"# excerpt_sdr format {FORMAT}\n" + table.to_csv(index=False))
+    write_cached_table(path, "excerpt_sdr", FORMAT, table)
     return table

@@ -19,8 +19,7 @@ Public API (stable)::
     store.progress(session) -> tuple[int, int]      # (done, total)
     store.audio_token(session, page, trial_id, label) -> str  # what the page gets instead of a stimulus id
     store.audio_path(session_id, token) -> Path     # the FLAC behind a token; StimulusError for anything else
-    store.audio_bytes(session_id, token) -> (bytes, item); store.record_sent(session_id, item, n, size)
-    store.serve_audio(session_id, token) -> bytes   # both at once: the bytes, logged as sent
+    store.serve_audio(session_id, token) -> bytes   # the file's bytes, logged as served (listening_study.evidence)
     store.completion_code(session) -> str | None    # once every trial is done
     store.submit(session_id, trial_id, scores, plays, time_ms, comment="", listen_ms=None) -> list[dict]
                                                     # refused unless the server sent every file of the trial
@@ -355,25 +354,17 @@ class SessionStore:
         """The file behind one of this session's audio tokens; StimulusError for anything else."""
         return self._audio_item(session_id, token)[3]
 
-    def audio_bytes(self, session_id: str, token: str) -> tuple[bytes, tuple[str, str, str]]:
-        """The bytes behind a token and what to log once they are sent (``record_sent``): (page, trial, label).
-        The headphone check's sounds are rendered on request. StimulusError for anything else."""
+    def serve_audio(self, session_id: str, token: str) -> bytes:
+        """The bytes of the file behind a token, logged as served to this session (the caller sends them
+        whole in one response). The headphone check's sounds are rendered on request. StimulusError for
+        anything else."""
         sound = self._headphone_sound(session_id, token)
         if sound is not None:
             page, trial_id, label, data = sound
         else:
             page, trial_id, label, path = self._audio_item(session_id, token)
             data = path.read_bytes()
-        return data, (page, trial_id, label)
-
-    def record_sent(self, session_id: str, item: tuple[str, str, str], n_bytes: int, size: int) -> None:
-        """Log a response of ``audio_bytes`` as served (the API calls it as it builds the response)."""
-        self.fetches.record(session_id, *item, n_bytes, size)
-
-    def serve_audio(self, session_id: str, token: str) -> bytes:
-        """``audio_bytes`` and ``record_sent`` at once: the whole file, logged as sent to this session."""
-        data, item = self.audio_bytes(session_id, token)
-        self.record_sent(session_id, item, len(data), len(data))
+        self.fetches.record(session_id, page, trial_id, label, len(data), len(data))
         return data
 
     def _headphone_sound(self, session_id: str, token: str):

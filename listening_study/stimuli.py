@@ -223,19 +223,18 @@ def _cached_trial(folder: Path) -> Trial | None:
     ids = (trial.reference, *trial.conditions.values())
     if not all((folder / f"{i}.wav").is_file() for i in ids):
         return None
-    if not all((folder / f"{i}.flac").is_file() for i in ids):
-        _write_flacs(folder, ids)  # a cache of an earlier version: its WAVs stay, their ids with them
+    if not all((folder / f"{i}.flac").is_file() for i in ids):  # a cache of an earlier version: its WAVs
+        import soundfile  # stay, their ids with them; the FLAC copies are made from them
+
+        samples = {i: soundfile.read(folder / f"{i}.wav", dtype="int16", always_2d=True)[0].T for i in ids}
+        _write_flacs(folder, samples)
     return trial
 
 
-def _write_flacs(folder: Path, ids) -> None:
-    """The delivery copies of a trial's WAV files: FLAC, padded to one size (listening_study.flac)."""
-    import soundfile
-
-    delivered = {}
-    for stimulus_id in ids:
-        samples, rate = soundfile.read(folder / f"{stimulus_id}.wav", dtype="int16", always_2d=True)
-        delivered[stimulus_id] = encode_flac(np.ascontiguousarray(samples.T), rate)
+def _write_flacs(folder: Path, samples: dict[str, np.ndarray]) -> None:
+    """The delivery copies of a trial's stimuli ({stimulus id: int16 (C, T)}, the samples of its WAV
+    files): FLAC, padded to one size (listening_study.flac)."""
+    delivered = {i: encode_flac(np.ascontiguousarray(pcm), SAMPLE_RATE) for i, pcm in samples.items()}
     for stimulus_id, data in equal_size(delivered).items():
         with atomic_path(folder / f"{stimulus_id}.flac") as tmp:
             tmp.write_bytes(data)
@@ -292,10 +291,12 @@ def prepare_stimuli(
         matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
         ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
+        samples = {}
         for name, signal in matched.items():  # each file its own dither (module docstring)
             rng = np.random.default_rng(secrets.randbits(128))
-            _save_pcm16(folder / f"{ids[name]}.wav", dithered_pcm16(signal, rng))
-        _write_flacs(folder, ids.values())  # what participants receive: one size per trial
+            samples[ids[name]] = dithered_pcm16(signal, rng)
+            _save_pcm16(folder / f"{ids[name]}.wav", samples[ids[name]])
+        _write_flacs(folder, samples)  # what participants receive: one size per trial
         conditions = {name: ids[name] for name in study.conditions}
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions

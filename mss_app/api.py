@@ -188,13 +188,11 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     def audio(session_id: str, token: str):
         store = sessions()
         try:
-            data, item = store.audio_bytes(session_id, token)  # FLAC; the headphone check's sounds WAV
+            # FLAC (the headphone check's sounds: WAV), logged as served before the body goes out: a
+            # submission right after the last fetch (a fast client, another app process) must find it
+            data = store.serve_audio(session_id, token)
         except StudyError:
             raise fastapi.HTTPException(404, "unknown stimulus") from None
-        # Logged when the response is built, before the body goes out: a submission right after the last
-        # fetch (a fast client, another app process) must find it. So the log says what was served whole in
-        # one response, not what arrived: a client that hangs up early still counts (evidence.py).
-        store.record_sent(session_id, item, len(data), len(data))
         # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
         # mtime and size, which order the files by the time they were rendered; and it answers Range
         # requests, so a file could be "fetched" without its bytes being sent.

@@ -14,7 +14,7 @@
  * AudioBufferSourceNode), then the three answer buttons, enabled once the sound has played to its end,
  * then Next. Each sound can be played max_plays times (1, as in Woods et al.; the server may allow 2).
  * Answers stay in the page until the last one; a reload starts the check again. Loaded after
- * mushra-trial.js when that is on the page (its `el` helper is used), but needs nothing from it.
+ * mushra-trial.js, whose `el` helper it uses.
  */
 (function () {
   "use strict";
@@ -27,26 +27,7 @@
       (maxPlays > 1 ? "You can play each sound at most twice." : "You can play each sound only once, so listen carefully.");
   }
 
-  function localEl(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value == null || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children) {
-      if (child == null) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  /* The page's helper when mushra-trial.js is loaded (looked up at call time: load order is free). */
-  function el(...args) {
-    const shared = window.MushraTrial && window.MushraTrial.el;
-    return (shared || localEl)(...args);
-  }
+  const { el } = window.MushraTrial; // the page's element helper (mushra-trial.js is loaded first)
 
   function makeContext() {
     if (window.MushraAudio && window.MushraAudio.makeAudioContext) return window.MushraAudio.makeAudioContext();
