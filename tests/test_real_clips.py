@@ -20,12 +20,33 @@ from training.summary import run_table
 STEMPEG_CLIP = Path(stempeg.example_stem_path())
 
 
-def test_stempeg_clip_is_always_found(monkeypatch):
+@pytest.fixture(scope="module")
+def train_clip(tiny_dataset, tmp_path_factory) -> Path:
+    """A MUSDB18 stem file that is no test-set song: a generated train song written as ``.stem.mp4``."""
+    from mss.audio import load_audio
+    from mss.data.synth.formats import write_stems_song
+
+    song = sorted((tiny_dataset / "train").iterdir())[0]
+    stems = {name: load_audio(song / f"{name}.wav")[0] for name in ("mixture", "drums", "bass", "other", "vocals")}
+    path = tmp_path_factory.mktemp("clips") / f"{song.name}.stem.mp4"
+    write_stems_song(stems, 44100, path)
+    return path
+
+
+def test_stempeg_clip_is_a_test_set_song_and_not_a_default_clip(monkeypatch, tmp_path):
+    """stempeg's example is MUSDB18 test-set song "The Easton Ellises - Falcon 69": never a default real clip."""
     monkeypatch.delenv("MSS_REAL_CLIPS", raising=False)
     found = real_clips.find_real_clips()
-    assert STEMPEG_CLIP.resolve() in {p.resolve() for p in found}
+    assert STEMPEG_CLIP.resolve() not in {p.resolve() for p in found}
     assert len({p.resolve() for p in found}) == len(found)  # each clip once
     assert all(p.name.endswith(".stem.mp4") for p in found)
+    assert real_clips.is_test_set_song(STEMPEG_CLIP)
+    assert real_clips.is_test_set_song(tmp_path / "test" / "Any Song.stem.mp4")  # MUSDB18's test folder
+    assert not real_clips.is_test_set_song(tmp_path / "train" / "Music Delta - 80s Rock.stem.mp4")
+    assert real_clips.label("The Easton Ellises - Falcon 69") == "The Easton Ellises - Falcon 69 (MUSDB18 test-set song)"
+    assert real_clips.label("Music Delta - 80s Rock") == "Music Delta - 80s Rock"
+    monkeypatch.setenv("MSS_REAL_CLIPS", str(STEMPEG_CLIP))  # named explicitly, it is found
+    assert [p.resolve() for p in real_clips.find_real_clips()] == [STEMPEG_CLIP.resolve()]
 
 
 def test_clip_is_read_at_the_model_rate_with_its_stems():
@@ -59,8 +80,16 @@ def test_real_clips_dataset_links_the_clips(tmp_path, monkeypatch):
     assert len(list((root / "train").iterdir())) == 1
 
 
-def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monkeypatch):
+def test_training_never_scores_a_test_set_song(tiny_dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MSS_REAL_CLIPS", str(STEMPEG_CLIP))
+    out = tmp_path / "run"
+    assert main([*tiny_args(tiny_dataset, out, "demucs", 1), "--set", "real_clips=on"]) == 0
+    assert "Falcon 69.stem.mp4 is a MUSDB18 test-set song" in capsys.readouterr().err
+    assert all("real_sdr" not in r and "real_clips" not in r for r in read_metrics(out))
+
+
+def test_training_scores_the_real_clips_every_epoch(tiny_dataset, train_clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("MSS_REAL_CLIPS", str(train_clip))
     out = tmp_path / "run"
     assert main([*tiny_args(tiny_dataset, out, "demucs", 2), "--set", "real_clips=on"]) == 0
     history = read_metrics(out)
@@ -70,7 +99,7 @@ def test_training_scores_the_real_clips_every_epoch(tiny_dataset, tmp_path, monk
         assert set(record["real_sdr"]) == {*targets, "mean"}
         assert all(np.isfinite(v) for v in record["real_sdr"].values())
     # the mixture baseline is the clip's own mixture scored against each stem: a known answer
-    song = real_clips.load_real_clip(STEMPEG_CLIP, targets, 16000)
+    song = real_clips.load_real_clip(train_clip, targets, 16000)
     for index, name in enumerate(targets):
         expected = global_sdr(song.targets[index], song.mix)
         assert history[-1]["real_sdr_mixture"][name] == pytest.approx(expected, abs=1e-4)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from mss.checkpoint import save_checkpoint
 from mss.data import DataConfig, SongDataset, TrainChunks, open_db
 from mss.data.datasets import collate_chunks
-from mss.data.real_clips import find_real_clips, lacking_stems, load_real_clips
+from mss.data.real_clips import find_real_clips, is_test_set_song, lacking_stems, load_real_clips
 from mss.errors import CheckpointError, MSSError
 from training import state
 from training.config import TrainConfig, mix_sources_for_epoch
@@ -317,7 +317,8 @@ def _warn_unscored(record: dict, config: TrainConfig) -> None:
 
 def load_real_songs(config, ctx) -> list:
     """This rank's share of the real clips (mss.data.real_clips) when ``config.real_clips``; a clip that
-    cannot be read is named and left out."""
+    cannot be read is named and left out, and so is a MUSDB18 test-set song: a curve watched every epoch
+    must not include one."""
     if not config.real_clips:
         return []
 
@@ -329,7 +330,13 @@ def load_real_songs(config, ctx) -> list:
     if lacking:
         say(f"MUSDB18 has no {', '.join(lacking)} stem")
         return []
-    paths = find_real_clips()[ctx.rank :: ctx.world_size]
+    paths = []
+    for path in find_real_clips():
+        if is_test_set_song(path):
+            say(f"{path.name} is a MUSDB18 test-set song: never scored during training")
+        else:
+            paths.append(path)
+    paths = paths[ctx.rank :: ctx.world_size]
     return load_real_clips(tuple(config.targets), config.sample_rate, paths, on_error=say)
 
 

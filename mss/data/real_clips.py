@@ -1,11 +1,15 @@
 """Real MUSDB18 clips available offline, scored beside the synthetic data (never trained or tuned on).
 
-The project trains on generated audio; what matters is how it separates real music. Two real
-MUSDB18 train-subset clips are at hand without a download: the project's ``../shared/data/musdb-sample``
-(when the checkout has it) and the clip that ships with stempeg (always). Both are MUSDB18 stem files
-(AAC, streams mixture, drums, bass, other, vocals). Training validation and the evaluation report
-score them as a "real clips" row; best.pt is still chosen on the synthetic validation songs, so the
-real-clip figure is not selected on.
+The project trains on generated audio; what matters is how it separates real music. By default the
+real clips are the MUSDB18 *train*-subset clips at hand: the ``.stem.mp4`` files of the project's
+``../shared/data/musdb-sample`` (when the checkout has it; "Music Delta - 80s Rock"). MUSDB18 stem files
+hold the streams mixture, drums, bass, other, vocals (AAC). Training validation and the evaluation
+report score them as a "real clips" row; best.pt is still chosen on the synthetic validation songs.
+
+The clip that ships with stempeg (``stempeg.example_stem_path()``, "The Easton Ellises - Falcon 69") is a
+MUSDB18 **test-set** song: it is not a default real clip, because a figure watched every epoch or
+used to choose a recipe must not include a test song. It can still be named in ``$MSS_REAL_CLIPS``
+(tests read it as a file); ``is_test_set_song`` recognises it, and tables label it.
 """
 
 from __future__ import annotations
@@ -24,20 +28,30 @@ from mss.errors import AudioError, DatasetError
 #: MUSDB18 stem-file stream order.
 STREAMS = ("mixture", "drums", "bass", "other", "vocals")
 SHARED_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "musdb-sample"
+#: MUSDB18 test-set songs known to ship outside MUSDB18 (stempeg's example clip). A song under a folder
+#: named ``test`` counts as one too.
+KNOWN_TEST_SET_SONGS = frozenset({"The Easton Ellises - Falcon 69"})
+TEST_SET_LABEL = " (MUSDB18 test-set song)"
+
+
+def is_test_set_song(path: Path) -> bool:
+    """Whether ``path`` (a stem file or a song folder) is a MUSDB18 test-set song, by name or by its folder."""
+    path = Path(path)
+    return clip_name(path) in KNOWN_TEST_SET_SONGS or path.parent.name == "test"
+
+
+def label(name: str) -> str:
+    """A clip's name for tables: test-set songs are labelled as such."""
+    return name + TEST_SET_LABEL if name in KNOWN_TEST_SET_SONGS else name
 
 
 def find_real_clips() -> list[Path]:
     """``$MSS_REAL_CLIPS`` (``os.pathsep``-separated files or folders) if set, else the shared sample's
-    ``.stem.mp4`` files and stempeg's example clip; existing files only, each once, in that order."""
+    ``.stem.mp4`` files (train subset); existing files only, each once, in that order. Never stempeg's
+    example clip unless named: it is a MUSDB18 test-set song."""
     configured = [Path(p) for p in os.environ.get("MSS_REAL_CLIPS", "").split(os.pathsep) if p]
     if not configured:
         configured = [SHARED_SAMPLE]
-        try:
-            import stempeg  # lazily: it probes ffmpeg at import time; only its example clip's path is needed
-
-            configured.append(Path(stempeg.example_stem_path()))
-        except ImportError:
-            pass
     found: dict[Path, Path] = {}  # resolved -> as found: a clip reached by two names is kept once
     for entry in configured:
         files = sorted(entry.rglob("*.stem.mp4")) if entry.is_dir() else [entry] if entry.is_file() else []
@@ -106,7 +120,7 @@ def real_clips_dataset(root: Path | None = None) -> Path:
     ``~/.cache/mss/datasets/real-clips``. Raises DatasetError when no clip is found."""
     clips = find_real_clips()
     if not clips:
-        raise DatasetError("no real MUSDB18 clip found (set MSS_REAL_CLIPS, or install stempeg)")
+        raise DatasetError("no real MUSDB18 clip found: set MSS_REAL_CLIPS to MUSDB18 train-subset stem files or folders")
     if root is None:
         root = default_root().parent / "real-clips"  # beside the embedded default dataset
     train = Path(root) / "train"

@@ -22,6 +22,8 @@ import pandas as pd
 
 from mss import MUSDB_SAMPLE_RATE
 from mss.audio import load_audio
+from mss.data.real_clips import KNOWN_TEST_SET_SONGS
+from mss.data.real_clips import label as clip_label
 from mss.errors import MSSError
 from mss.evaluation import load_song
 from mss.evaluation.tables import FLOOR, aggregate, format_cell, method_names, sdr_overview, track_table
@@ -163,10 +165,17 @@ def real_clips_section(report: Report, real_dir: Path) -> None:
         return
     tracks = common_tracks(real_dir, subset, methods)
     table = aggregate(real_dir, subset, methods, tracks)
+    test_songs = [t for t in tracks if t in KNOWN_TEST_SET_SONGS]
     report.text(
-        f"The models were trained on generated audio only; these {len(tracks)} real MUSDB18 train-subset clips "
-        f"({', '.join(tracks)}) were never trained or selected on. Same BSS Eval v4 scoring as above, at 44.1 kHz. "
-        "Their SIR/SAR/ISR are not valid (AAC-coded stems: the projection is ill-conditioned); SDR is."
+        f"The models were trained on generated audio only; these {len(tracks)} real MUSDB18 clips "
+        f"({', '.join(clip_label(t) for t in tracks)}) were never trained or selected on. Same BSS Eval v4 scoring as "
+        "above, at 44.1 kHz. Their SIR/SAR/ISR are not valid (AAC-coded stems: the projection is "
+        "ill-conditioned); SDR is."
+        + (
+            f" {len(test_songs)} of them belong to MUSDB18's test subset: a figure to report, never to tune on."
+            if test_songs
+            else ""
+        )
     )
     overview = sdr_overview(table)
     report.table(overview, ["oracle" if m in ("IRM1", "IRM2", FLOOR) else "" for m in overview["method"]])

@@ -1,5 +1,5 @@
 """python -m mss.data.synth ROOT [--preset NAME] [--seed N] [--format wav|stems] [--subtype FLOAT|PCM_16]
-[--overwrite] [--jobs N]"""
+[--overwrite] [--jobs N] [--version V]"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mss.errors import MSSError
 
 from .formats import FORMATS, SUBTYPES
 from .presets import PRESETS
+from .song import DEFAULT_VERSION, VERSIONS
 from .writer import generate_dataset
 
 
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="songs rendered in parallel (same bytes for any value)"
     )
+    parser.add_argument(
+        "--version",
+        type=int,
+        default=DEFAULT_VERSION,
+        choices=VERSIONS,
+        help=f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -46,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs=args.jobs,
             format=args.format,
             subtype=args.subtype,
+            version=args.version,
         )
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pretty_midi
 
 from mss import SOURCES
 
-from . import effects
+from . import effects, production, rooms
 from .compose import Song
 from .kits import Sampler, find_kits
 from .parts import Part
+from .players import Band, render_part
 from .render import Renderer
-from .voice import render_vocal
 
 EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
 ACTIVE_DB = -60.0  # a stem is active where some 1-s window is louder than this (RMS, dBFS)
@@ -23,6 +22,10 @@ MAX_PEAK = 0.99
 NOISE_FLOOR_DB = (-90.0, -80.0)
 RECORDED_KIT = 0.8  # share of songs whose drums are a recorded Hydrogen kit (when one is installed)
 LIMITER_DRIVE_DB = (0.0, 6.0)  # how far the bus limiter pushes the mixture's peaks down
+#: Version 4: a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a harder limiter.
+ROOM_RT60_V4 = (0.35, 0.9)
+SEND_SCALE_V4 = 0.6
+LIMITER_DRIVE_DB_V4 = (2.0, 8.0)
 
 
 class SongRejected(Exception):
@@ -53,40 +56,63 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(10 ** (loud / 10))))
 
 
-def _render_part(
-    part: Part,
-    renderer: Renderer,
-    sampler: Sampler | None,
-    n_samples: int,
-    channel: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, str]:
-    """A part's dry audio (2, T) and the name of what played it."""
-    bank = int(rng.integers(len(renderer.sfids)))
-    bank_name = renderer.soundfonts[bank].name
-    if part.voice is not None:
-        audio = render_vocal(
-            part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng
-        )
-        return audio, f"espeak-ng {part.voice.name}"
-    if part.instrument.is_drum and sampler is not None:
-        audio, missing = sampler.render(part.instrument.notes, n_samples)
-        if missing:  # keys the kit lacks (shaker, tambourine...) come from a SoundFont
-            rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
-            rest.notes = missing
-            audio += renderer.render(rest, part.program, n_samples, channel, bank)
-        return audio, f"{sampler.kit.name} + {bank_name}" if missing else sampler.kit.name
-    return renderer.render(part.instrument, part.program, n_samples, channel, bank), bank_name
+def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, version: int = 3) -> SongAudio:
+    """Every part rendered, processed and summed into stems, then mastered (limiter; v4: bus compressor
+    first). Version 3 processes parts with ``effects``; version 4 with ``players`` and ``production``."""
+    rate = renderer.sample_rate
+    band = None
+    sampler = None
+    if version >= 4:
+        band = Band(renderer, rng)
+        impulse = rooms.studio_room(rng, rate, ROOM_RT60_V4)[1]
+        impulse = np.pad(impulse, ((0, 0), (int(0.01 * rate), 0)))  # 10-ms pre-delay
+    else:
+        impulse = effects.room_impulse(song.reverb_s, rate, rng)
+        kits = find_kits()
+        if kits and rng.random() < RECORDED_KIT:
+            sampler = Sampler(kits[int(rng.integers(len(kits)))], rate)
+    try:
+        return _mix(song, renderer, rng, version, band, sampler, impulse)
+    finally:
+        if band is not None:
+            band.close()
 
 
-def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> SongAudio:
+def _play(
+    part: Part, renderer: Renderer, band: Band | None, sampler: Sampler | None, n_samples: int, channel: int,
+    rng: np.random.Generator, song: Song,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """One part rendered and processed: its audio (2, T), its reverb send (2, T) and what played it."""
+    rate = renderer.sample_rate
+    if band is not None:
+        audio, source, panned = band.play(part, n_samples, channel, rng)
+        if not np.any(audio):
+            return audio, audio, source
+        audio = production.process_part(part, audio, rate, rng, panned)
+        wet_input = audio * np.float32(part.reverb_send * SEND_SCALE_V4)
+    else:
+        audio, source = render_part(part, renderer, sampler, n_samples, channel, rng)
+        if not np.any(audio):
+            return audio, audio, source
+        audio = effects.highpass(audio, part.highpass_hz, rate)
+        audio = effects.shelves(audio, *part.shelf_db, rate)
+        audio = effects.compress(audio, part.compress_ratio, rate)
+        audio = effects.pan(audio, part.pan)
+        audio *= 10 ** (part.level_db / 20) / max(_active_rms(audio, rate), 1e-9)
+        wet_input = audio * part.reverb_send
+    if part.echo:
+        delay_s = 3 * song.plan.step_s  # a dotted eighth
+        wet_input = effects.echo(wet_input, delay_s, 0.45, 2.0, rate)
+        audio = effects.echo(audio, delay_s, 0.4, 0.18, rate)
+    return audio, wet_input, source
+
+
+def _mix(
+    song: Song, renderer: Renderer, rng: np.random.Generator, version: int, band: Band | None,
+    sampler: Sampler | None, impulse: np.ndarray,
+) -> SongAudio:
     rate = renderer.sample_rate
     n_samples = int(round(song.plan.duration_s * rate))
-    impulse = effects.room_impulse(song.reverb_s, rate, rng)
-    kits = find_kits()
-    sampler = None
-    if kits and rng.random() < RECORDED_KIT:
-        sampler = Sampler(kits[int(rng.integers(len(kits)))], rate)
     stems = {name: np.zeros((2, n_samples), dtype=np.float32) for name in (*SOURCES, *EXTRA_STEMS)}
     sends: dict[str, np.ndarray] = {}  # reverb bus -> summed dry sends (2, T), then their mono mix (T,)
     last_part = {_bus(part): index for index, part in enumerate(song.parts)}
@@ -94,20 +120,10 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     for channel, part in enumerate(song.parts):
         if not part.instrument.notes:
             continue
-        audio, source = _render_part(part, renderer, sampler, n_samples, channel, rng)
+        audio, wet_input, source = _play(part, renderer, band, sampler, n_samples, channel, rng, song)
         sources[part.instrument.name] = source
         if not np.any(audio):
             continue
-        audio = effects.highpass(audio, part.highpass_hz, rate)
-        audio = effects.shelves(audio, *part.shelf_db, rate)
-        audio = effects.compress(audio, part.compress_ratio, rate)
-        audio = effects.pan(audio, part.pan)
-        audio *= 10 ** (part.level_db / 20) / max(_active_rms(audio, rate), 1e-9)
-        wet_input = audio * part.reverb_send
-        if part.echo:
-            delay_s = 3 * song.plan.step_s  # a dotted eighth
-            wet_input = effects.echo(wet_input, delay_s, 0.45, 2.0, rate)
-            audio = effects.echo(audio, delay_s, 0.4, 0.18, rate)
         bus = _bus(part)
         if bus in sends:
             sends[bus] += wet_input  # in place: a full-length (2, T) buffer per bus, no more
@@ -143,7 +159,12 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator) -> Son
     peak = max(_peak(a) for a in [mixture, *stems.values()])
     if peak <= 0:
         raise SongRejected("the song is silent")
-    limit_bus(stems, mixture, float(rng.uniform(*LIMITER_DRIVE_DB)), rate)
+    if version >= 4:
+        gain = production.master_gain(mixture, rate, rng)
+        for name in stems:
+            stems[name] *= gain[None]
+        mixture *= gain[None]
+    limit_bus(stems, mixture, float(rng.uniform(*(LIMITER_DRIVE_DB_V4 if version >= 4 else LIMITER_DRIVE_DB))), rate)
     del mixture
     mixture = stems[SOURCES[0]].copy()
     for name in SOURCES[1:]:

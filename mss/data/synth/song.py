@@ -14,6 +14,11 @@ from .names import song_title
 from .render import Renderer
 
 MAX_ATTEMPTS = 8
+#: Generator versions this code renders (2: stems get a -90..-80 dBFS noise floor; 3: several SoundFonts,
+#: recorded drum kits, sung vocals with lyrics, a bus limiter; 4: production that sounds recorded,
+#: ``production.py``). Bumping the default rebuilds the embedded dataset (its manifest records it).
+VERSIONS = (3, 4)
+DEFAULT_VERSION = 3
 
 
 @dataclass
@@ -29,14 +34,18 @@ def has_piano(index: int) -> bool:
     return index % 10 not in (2, 5, 8)
 
 
-def build_song(seed: int, index: int, song_s: tuple[float, float]) -> RenderedSong:
-    """Compose and render song ``index`` of the dataset of ``seed``; deterministic, whatever process runs it.
+def build_song(seed: int, index: int, song_s: tuple[float, float], version: int = DEFAULT_VERSION) -> RenderedSong:
+    """Compose and render song ``index`` of the dataset of ``seed`` with generator ``version`` (VERSIONS);
+    deterministic, whatever process runs it. Versions 3 and 4 compose the same songs (same parts, notes
+    and arrangement for a seed); 4 renders and mixes them differently.
 
     Randomness comes from ``SeedSequence(seed, spawn_key=(index, ...))``; a song that breaks an
     invariant (silent stem, clipping, missing piano) is composed again from the next attempt's stream.
     Every song gets a fresh FluidSynth: a synth's history (voice slots, block phase) changes the output
     by a few LSBs, which would make the bytes depend on which process rendered which songs before.
     """
+    if version not in VERSIONS:
+        raise DatasetError(f"unknown generator version {version}; this code renders versions {VERSIONS}")
     title = song_title(index, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 0))))
     style_offset = int(np.random.default_rng(seed).integers(len(STYLE_NAMES)))
     style = STYLE_NAMES[(index + style_offset) % len(STYLE_NAMES)]
@@ -49,7 +58,7 @@ def build_song(seed: int, index: int, song_s: tuple[float, float]) -> RenderedSo
             duration_s = float(np.round(rng.uniform(*song_s), 2))
             song = compose_song(rng, style, duration_s, piano)
             try:
-                audio = render_song(song, renderer, rng)
+                audio = render_song(song, renderer, rng, version)
                 if piano and "piano" not in audio.active_stems:
                     raise SongRejected("the piano part is silent")
             except SongRejected as exc:

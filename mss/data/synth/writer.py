@@ -22,13 +22,12 @@ from .formats import STEM_STREAMS, check_format, encoding, write_stems_song, wri
 from .mix import EXTRA_STEMS
 from .presets import SynthPreset, resolve_preset
 from .render import Renderer
-from .song import RenderedSong, build_song
+from .song import DEFAULT_VERSION, VERSIONS, RenderedSong, build_song
 
 GENERATOR = "mss.data.synth"
-#: Bumped when generated audio changes (2: stems get a -90..-80 dBFS noise floor; 3: several SoundFonts,
-#: recorded drum kits, sung vocals with lyrics, a bus limiter); the embedded default
-#: dataset is rebuilt when its manifest records another version.
-GENERATOR_VERSION = 3
+#: The version the embedded default dataset is built with (``song.VERSIONS`` lists what this code renders);
+#: the default dataset is rebuilt when its manifest records another version.
+GENERATOR_VERSION = DEFAULT_VERSION
 #: What "mixture" means in the files, per wav subtype or stems format (manifest.json).
 MIXTURE_NOTES = {
     "FLOAT": "exactly the float32 sum of vocals, drums, bass and other",
@@ -47,10 +46,10 @@ def _init_worker() -> None:
     _SOUNDFONT_ANCHOR.append(Renderer())
 
 
-def _song_job(args: tuple[int, int, tuple[float, float], str, str, str]) -> tuple[str, dict]:
+def _song_job(args: tuple[int, int, tuple[float, float], str, str, str, int]) -> tuple[str, dict]:
     """Render one song and write it into its subset folder; returns (title, manifest entry). Runs in any process."""
-    seed, index, song_s, folder, file_format, subtype = args
-    song: RenderedSong = build_song(seed, index, song_s)
+    seed, index, song_s, folder, file_format, subtype, version = args
+    song: RenderedSong = build_song(seed, index, song_s, version=version)
     stems, rate = song.audio.stems, song.audio.sample_rate
     song.audio.stems = {}  # the writers free each buffer once written: drop every other reference
     if file_format == "stems":
@@ -102,6 +101,7 @@ def generate_dataset(
     format: str = "wav",  # shadows the builtin on purpose: named like the --format option
     subtype: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    version: int = DEFAULT_VERSION,
 ) -> Path:
     """Generate the embedded dataset at ``root`` and return ``root``.
 
@@ -109,7 +109,8 @@ def generate_dataset(
 
     format: "wav" (MUSDB18-HQ folders) or "stems" (MUSDB18 ``.stem.mp4`` files, AAC, without the piano
     stem; see ``formats``). subtype: "FLOAT" or "PCM_16" samples of the wav format; None takes the
-    preset's (FLOAT, or PCM_16 for the musdb presets).
+    preset's (FLOAT, or PCM_16 for the musdb presets). version: the generator version (``song.VERSIONS``),
+    recorded in the manifest.
 
     Songs are built in ``root``'s parent under a temporary name and renamed at the end, so an
     interrupted build never leaves something that looks like a finished dataset. The same
@@ -117,6 +118,8 @@ def generate_dataset(
     """
     preset = resolve_preset(preset)
     check_format(format, subtype)
+    if version not in VERSIONS:
+        raise DatasetError(f"unknown generator version {version}; this code renders versions {VERSIONS}")
     if format == "stems" and subtype is not None:
         raise DatasetError(f"--subtype / subtype= applies to --format wav only, not {format!r} (AAC)")
     subtype = subtype or preset.subtype
@@ -131,7 +134,9 @@ def generate_dataset(
     shutil.rmtree(partial, ignore_errors=True)
     n_songs = preset.n_train + preset.n_test
     subsets = ["train"] * preset.n_train + ["test"] * preset.n_test
-    jobs_args = [(seed, i, preset.song_s, str(partial / subsets[i]), format, subtype) for i in range(n_songs)]
+    jobs_args = [
+        (seed, i, preset.song_s, str(partial / subsets[i]), format, subtype, version) for i in range(n_songs)
+    ]
     try:
         from tqdm import tqdm
 
@@ -173,7 +178,7 @@ def generate_dataset(
         manifest = {
             "version": 1,
             "generator": GENERATOR,
-            "generator_version": GENERATOR_VERSION,
+            "generator_version": version,
             "preset": preset.name,
             "seed": seed,
             "sample_rate": MUSDB_SAMPLE_RATE,
@@ -198,13 +203,13 @@ def generate_dataset(
     return root
 
 
-def generator_speed(preset: str | SynthPreset = "tiny", seed: int = 0) -> float:
+def generator_speed(preset: str | SynthPreset = "tiny", seed: int = 0, version: int = DEFAULT_VERSION) -> float:
     """Seconds of song audio generated (rendered, mixed and written) per wall-clock second."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="mss-synth-speed-") as tmp:
         start = time.perf_counter()
-        root = generate_dataset(Path(tmp) / "dataset", preset=preset, seed=seed, progress=False)
+        root = generate_dataset(Path(tmp) / "dataset", preset=preset, seed=seed, progress=False, version=version)
         elapsed = time.perf_counter() - start
         manifest = json.loads((root / "manifest.json").read_text())
     audio_s = sum(song["duration_s"] for song in manifest["songs"].values())

@@ -1,0 +1,79 @@
+"""Where the gauge's songs come from: real MUSDB18 stems (train subset only) and generated songs.
+
+A song here is ``(name, {stem: (C, T) float32}, sample_rate)`` with the four MUSDB18 stems. Real
+references are MUSDB18 ``.stem.mp4`` files or MUSDB18-HQ song folders (``vocals.wav``...), found under
+the paths given; a MUSDB18 test-set song is refused (``real_clips.is_test_set_song``), because the
+generator is tuned on this gauge. Generated songs are read from a dataset folder of the same layout,
+or rendered in memory by a generator version (``mss.data.synth``) without writing a dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mss import SOURCES
+from mss.audio import load_audio, read_stems
+from mss.data.real_clips import STREAMS, clip_name, is_test_set_song
+from mss.errors import AudioError, DatasetError
+
+Song = tuple[str, dict[str, np.ndarray], int]
+
+
+def _stem_file(path: Path) -> Song:
+    audio, rate = read_stems(path)  # (streams, C, T)
+    if audio.ndim != 3 or audio.shape[0] < len(STREAMS):
+        raise AudioError(f"{path}: expected {len(STREAMS)} streams (MUSDB18 layout), got shape {audio.shape}")
+    return clip_name(path), {stem: audio[STREAMS.index(stem)] for stem in SOURCES}, rate
+
+
+def _song_folder(folder: Path) -> Song:
+    stems, rates = {}, set()
+    for stem in SOURCES:
+        stems[stem], rate = load_audio(folder / f"{stem}.wav")
+        rates.add(rate)
+    if len(rates) != 1:
+        raise AudioError(f"{folder}: its stems have different sample rates {sorted(rates)}")
+    return folder.name, stems, rates.pop()
+
+
+def find_songs(paths: list[Path]) -> list[Path]:
+    """Every ``.stem.mp4`` and MUSDB18-HQ song folder under ``paths`` (files or folders), sorted, each once."""
+    found: dict[Path, Path] = {}
+    for path in paths:
+        if path.is_file():
+            candidates = [path]
+        elif path.is_dir():
+            candidates = sorted(path.rglob("*.stem.mp4")) + sorted(p.parent for p in path.rglob("vocals.wav"))
+        else:
+            raise DatasetError(f"{path}: no such file or folder")
+        for candidate in candidates:
+            found.setdefault(candidate.resolve(), candidate)
+    return sorted(found.values(), key=lambda p: (str(p.parent), p.name))
+
+
+def read_songs(paths: list[Path], limit: int | None = None, real: bool = False) -> Iterator[Song]:
+    """The songs under ``paths``, up to ``limit``. ``real``: refuse MUSDB18 test-set songs (DatasetError)."""
+    songs = find_songs(paths)
+    if not songs:
+        raise DatasetError(f"no .stem.mp4 file or song folder with vocals.wav under {', '.join(map(str, paths))}")
+    if real:
+        test = [str(p) for p in songs if is_test_set_song(p)]
+        if test:
+            raise DatasetError(
+                f"MUSDB18 test-set songs cannot be references of the realism gauge (the generator is tuned on "
+                f"it): {', '.join(test)}"
+            )
+    for path in songs[:limit]:
+        yield _stem_file(path) if path.is_file() else _song_folder(path)
+
+
+def synth_songs(version: int, n_songs: int, seed: int, song_s: tuple[float, float]) -> Iterator[Song]:
+    """``n_songs`` songs of generator ``version`` (the dataset of ``seed``'s first songs), rendered in memory."""
+    from mss.data.synth import build_song  # lazily: the generator needs FluidSynth, optional elsewhere
+
+    for index in range(n_songs):
+        song = build_song(seed, index, song_s, version=version)
+        yield f"v{version} {song.title}", {s: song.audio.stems[s] for s in SOURCES}, song.audio.sample_rate

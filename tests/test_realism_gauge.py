@@ -1,0 +1,89 @@
+"""The realism gauge (mss.data.realism) on signals whose statistics are known, and its command line."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from mss.data.realism import compare, stats
+from mss.data.realism.__main__ import main
+
+RATE = 44100
+
+
+def _tone(freq_hz: float, seconds: float = 4.0, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def test_pure_tone_is_tonal_mono_and_in_its_octave():
+    tone = _tone(1000.0)
+    result = stats.stem_statistics(np.stack([tone, tone]), RATE)
+    assert result.flatness_db < -40  # a pure tone's spectrum is one line: flatness near 0 (far below noise)
+    assert result.correlation == pytest.approx(1.0, abs=1e-9)  # mono: left == right
+    assert result.width_db == stats.DB_FLOOR  # no side signal at all
+    assert result.crest_db == pytest.approx(20 * math.log10(math.sqrt(2)), abs=0.05)  # sine: 3.01 dB
+    bands = dict(zip(stats.OCTAVE_CENTRES_HZ, result.bands_db, strict=True))
+    assert bands[1000] == pytest.approx(0.0, abs=0.1)  # all the power in the 1-kHz octave
+    assert max(v for c, v in bands.items() if c != 1000) < -30
+    assert result.high_share_db < -60  # nothing above 11 kHz
+
+
+def test_white_noise_is_flat_and_uncorrelated_channels_are_wide():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((2, 4 * RATE)).astype(np.float32) * 0.1
+    result = stats.stem_statistics(noise, RATE)
+    assert result.flatness_db == pytest.approx(10 * math.log10(0.56), abs=1.0)  # white noise: about 0.56
+    assert abs(result.correlation) < 0.02  # independent channels
+    assert result.width_db == pytest.approx(0.0, abs=0.1)  # side and mid equally strong
+    # white noise up to 22.05 kHz: the share above 11.025 kHz is half the power (-3 dB)
+    assert result.high_share_db == pytest.approx(-3.01, abs=0.1)
+
+
+def test_share_above_11k_of_two_tones():
+    """1 kHz and 15 kHz tones, the high one 20 dB down: its share is 1/(1 + 100) of the power."""
+    mixed = _tone(1000.0) + _tone(15000.0, amplitude=0.05)
+    assert stats.high_share_db(mixed, RATE) == pytest.approx(10 * math.log10(1 / 101), abs=0.05)
+    assert stats.high_share_db(_tone(1000.0), RATE) < -60
+
+
+def test_onsets_silence_and_bad_shapes():
+    clicks = np.zeros(4 * RATE, dtype=np.float32)
+    burst = np.random.default_rng(1).standard_normal(2000).astype(np.float32) * np.hanning(2000).astype(np.float32)
+    for k in range(8):  # 2 onsets per second
+        start = int((0.25 + 0.5 * k) * RATE)
+        clicks[start : start + 2000] += burst
+    assert stats.onset_rate(clicks, RATE) == pytest.approx(2.0, abs=0.3)
+    assert stats.stem_statistics(np.zeros((2, 4 * RATE), dtype=np.float32), RATE) is None  # silent stem
+    with pytest.raises(ValueError, match="shape"):
+        stats.stem_statistics(np.zeros((3, RATE), dtype=np.float32), RATE)
+
+
+def test_distance_is_zero_for_equal_sets_and_grows_with_a_difference():
+    tone = _tone(440.0)
+    a = stats.stem_statistics(np.stack([tone, tone]), RATE)
+    same = compare.summarise([a, a])
+    assert compare.distance(same, same) == 0.0
+    louder_side = np.stack([tone, 0.5 * tone])  # panned: wider
+    b = compare.summarise([stats.stem_statistics(louder_side, RATE)])
+    assert compare.distance(b, same) > 0.5
+
+
+def test_gauge_command_line_on_generated_stems(tiny_dataset, tmp_path):
+    """--real and --dataset on MUSDB18-HQ folders: a table for every stem, a CSV that parses, a figure."""
+    out = tmp_path / "gauge"
+    code = main(["--real", str(tiny_dataset / "train"), "--dataset", str(tiny_dataset / "train"), "--songs", "2", "--out", str(out)])
+    assert code == 0
+    rows = list(csv.DictReader((out / "realism.csv").open()))
+    assert {(r["set"], r["stem"]) for r in rows} >= {("real", s) for s in ("vocals", "drums", "bass", "other")}
+    assert (out / "realism.png").stat().st_size > 10_000
+
+
+def test_gauge_refuses_a_musdb18_test_set_song(tmp_path, capsys):
+    import stempeg
+
+    assert main(["--real", stempeg.example_stem_path(), "--dataset", str(tmp_path)]) == 2
+    assert "test-set" in capsys.readouterr().err
