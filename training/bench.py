@@ -1,12 +1,15 @@
 """Training speed: optimiser steps per second and seconds of audio learnt per second, per model and precision.
 
-``python -m training.bench [--models unet,demucs] [--presets small] [--amp off,bf16] [--threads 1]``
+``python -m training.bench [--models unet,demucs] [--presets small] [--amp off,bf16] [--threads 1]
+[--device cpu|cuda|cuda:N] [--training-preset cpu|gpu]``
 
 Each figure is a real training step of ``training.loop``'s Trainer, in process: the remixed chunks drawn
 by ``TrainChunks`` from the decoded-audio cache (data included), forward, loss, backward, gradient clip,
 Adam and EMA, with the ``cpu`` training preset's batch (8 x 2 s at 22.05 kHz) unless ``--set`` says
 otherwise. A few warm-up steps are run first and not counted. Run it on a quiet machine: another busy
-process on the same cores slows every figure.
+process on the same cores slows every figure. ``--device cuda`` times the steps on a GPU (each step ends
+with the loss read back, so the GPU's work is inside the timing); ``--training-preset gpu`` takes that
+preset's batch and chunk length instead of the ``cpu`` preset's.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from training.loop import make_loader
 from training.trainer import amp_dtype, make_trainer
 
 
-def bench_one(config, db, steps: int, warmup: int) -> dict:
-    """Time ``steps`` training steps of ``config`` (after ``warmup``) on chunks of ``db``."""
-    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+def bench_one(config, db, steps: int, warmup: int, device: torch.device | None = None) -> dict:
+    """Time ``steps`` training steps of ``config`` (after ``warmup``) on chunks of ``db``, on ``device`` (CPU)."""
+    device = device or torch.device("cpu")
+    ctx = DistContext(rank=0, world_size=1, local_rank=0 if device.index is None else device.index, device=device)
     data_config = DataConfig(
         targets=tuple(config.targets),
         sample_rate=config.sample_rate,
@@ -51,6 +55,7 @@ def bench_one(config, db, steps: int, warmup: int) -> dict:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     audio_per_step = config.batch_size * config.segment_s
     return {
+        "device": str(device),
         "model": config.model,
         "preset": config.model_preset,
         "amp": str(amp_dtype(config, ctx.device) or "float32").replace("torch.", ""),
@@ -75,18 +80,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training option")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--training-preset", default="cpu", choices=("cpu", "gpu"), help="batch and chunk length")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(f"error: --device {args.device}: no CUDA device is visible to torch", file=sys.stderr)
+        return 2
+    if device.type not in ("cpu", "cuda"):
+        print(f"error: --device {args.device}: only cpu and cuda are supported", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     overrides = dict(parse_assignment(item) for item in args.set)
     db = open_db(None if args.dataset == "default" else args.dataset, subset="train", split="train")
     rows = []
+    print(f"device {device}, training preset {args.training_preset}")
     print("model   preset  amp       threads  s/step  steps/s  audio s/s  cpu s/step")
     for model in args.models.split(","):
         for preset in args.presets.split(","):
             for amp in args.amp.split(","):
                 values = {**overrides, "model": model, "model_preset": preset, "amp": amp}
-                config = make_config("cpu", {key: str(value) for key, value in values.items()})
-                row = bench_one(config, db, args.steps, args.warmup)
+                config = make_config(args.training_preset, {key: str(value) for key, value in values.items()})
+                row = bench_one(config, db, args.steps, args.warmup, device)
                 rows.append(row)
                 print(
                     f"{row['model']:7s} {row['preset']:7s} {row['amp']:9s} {row['threads']:7d} "
