@@ -1,6 +1,8 @@
-"""python -m mss.data.bench [--root ROOT] [--json FILE]: generator speed and training-data throughput.
+"""python -m mss.data.bench [--root ROOT] [--json FILE] [--generator-version V] [--generator-jobs N]
+[--generator-only]: generator speed and training-data throughput.
 
-Generator speed: seconds of audio rendered per wall-clock second (``mss.data.synth.generator_speed``).
+Generator speed: seconds of audio rendered per wall-clock second and songs per minute
+(``mss.data.synth.generator_speed``, the ``tiny`` preset's 5 songs, ``--generator-jobs`` processes).
 Throughput: training chunks per second through a DataLoader with 2 workers, batch 8, 4-s chunks at
 22050 Hz, four targets (every source read from its own song), once the decoded-audio cache
 (``mss.data.cache``) is built; the time of its first build is printed too (``--cache-dir`` chooses where it
@@ -75,14 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=12, help="timed batches (default 12)")
     parser.add_argument("--cache-dir", help="decoded-audio cache folder (default: a fresh temporary one)")
     parser.add_argument("--no-generator", action="store_true", help="skip the generator-speed figure")
+    parser.add_argument("--generator-only", action="store_true", help="only the generator-speed figure")
+    parser.add_argument("--generator-version", type=int, default=None, help="generator version (default: the default)")
+    parser.add_argument("--generator-jobs", type=int, default=1, help="songs rendered in parallel (default 1)")
     args = parser.parse_args(argv)
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it
+    from mss.data.synth.song import DEFAULT_VERSION
 
     results: dict = {}
     if not args.no_generator:
-        results["generator_audio_s_per_s"] = float(generator_speed(preset="tiny", seed=0))
-        print(f"generator: {results['generator_audio_s_per_s']:.1f} s of audio per second (preset tiny)")
+        version = args.generator_version or DEFAULT_VERSION
+        speed = generator_speed(preset="tiny", seed=0, version=version, jobs=args.generator_jobs)
+        results["generator_version"] = version
+        results["generator_audio_s_per_s"] = speed["audio_s_per_s"]
+        results["generator_songs_per_min"] = speed["songs_per_min"]
+        print(
+            f"generator v{version}, {args.generator_jobs} job(s): {speed['audio_s_per_s']:.1f} s of audio per second, "
+            f"{speed['songs_per_min']:.1f} songs per minute (preset tiny: {speed['songs']} songs of "
+            f"{speed['mean_song_s']:.1f} s; a 30-s song takes about {30 / speed['audio_s_per_s']:.1f} s)"
+        )
+        if args.generator_only:
+            return 0
     with tempfile.TemporaryDirectory(prefix="mss-bench-") as tmp:
         root = args.root
         if root is None:

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dataset",
         default="default",
         help="dataset root (MUSDB18, MUSDB18-HQ layout), 'default', or 'real-clips' (the real MUSDB18 clips at "
-        "hand: ../shared/data/musdb-sample and stempeg's clip; their subset is train)",
+        "hand: ../shared/data/musdb-sample's train-subset clip, or $MSS_REAL_CLIPS; their subset is train)",
     )
     parser.add_argument("--subset", default=None, help="test (default), or train for --dataset real-clips")
     parser.add_argument(

@@ -203,14 +203,24 @@ def generate_dataset(
     return root
 
 
-def generator_speed(preset: str | SynthPreset = "tiny", seed: int = 0, version: int = DEFAULT_VERSION) -> float:
-    """Seconds of song audio generated (rendered, mixed and written) per wall-clock second."""
+def generator_speed(
+    preset: str | SynthPreset = "tiny", seed: int = 0, version: int = DEFAULT_VERSION, jobs: int = 1
+) -> dict:
+    """How fast the generator builds ``preset`` (rendered, mixed and written, ``jobs`` processes):
+    ``audio_s_per_s`` (seconds of song per wall-clock second), ``songs_per_min``, ``songs``, ``mean_song_s``."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="mss-synth-speed-") as tmp:
         start = time.perf_counter()
-        root = generate_dataset(Path(tmp) / "dataset", preset=preset, seed=seed, progress=False, version=version)
+        root = generate_dataset(
+            Path(tmp) / "dataset", preset=preset, seed=seed, progress=False, version=version, jobs=jobs
+        )
         elapsed = time.perf_counter() - start
         manifest = json.loads((root / "manifest.json").read_text())
-    audio_s = sum(song["duration_s"] for song in manifest["songs"].values())
-    return audio_s / elapsed
+    durations = [song["duration_s"] for song in manifest["songs"].values()]
+    return {
+        "audio_s_per_s": sum(durations) / elapsed,
+        "songs_per_min": 60 * len(durations) / elapsed,
+        "songs": len(durations),
+        "mean_song_s": sum(durations) / len(durations),
+    }
