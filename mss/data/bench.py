@@ -87,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {}
     if not args.no_generator:
+        from mss.data.synth.song import VERSIONS
+
         version = args.generator_version or DEFAULT_VERSION
+        if version not in VERSIONS:
+            print(f"error: --generator-version {version}: this code renders versions {VERSIONS}", file=sys.stderr)
+            return 2
         speed = generator_speed(preset="tiny", seed=0, version=version, jobs=args.generator_jobs)
         results["generator_version"] = version
         results["generator_audio_s_per_s"] = speed["audio_s_per_s"]

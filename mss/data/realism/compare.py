@@ -13,7 +13,8 @@ spectral flatness         3 dB    noise-like (drums, distortion) against tonal (
 crest factor              2 dB    2 dB is what a bus compressor and limiter take off a mix
 loudness range            3 LU    EBU R 128's tolerance for programme dynamics is of this order
 stereo correlation        0.15    mono-ish (0.9) against wide (0.6) stems
-side / mid energy         4 dB    panning and doubling change it by several dB
+side / mid energy         4 dB    panning and doubling change it by several dB (both sides clamped at -30 dB:
+                                  below that a stem is mono to the ear)
 onset rate                x1.5    log ratio: half or twice as busy is a different part
 ========================  ======  =========================================================================
 
@@ -30,6 +31,7 @@ import numpy as np
 from .stats import SCALARS, StemStats
 
 SPECTRUM_SCALE_DB = 3.0
+WIDTH_FLOOR_DB = -30.0
 SCALES: dict[str, float] = {
     "high_share_db": 6.0,
     "flatness_db": 3.0,
@@ -63,6 +65,8 @@ def differences(generated: dict, real: dict) -> dict[str, float]:
         a, b = generated[name], real[name]
         if name == "onset_rate":
             a, b = math.log(max(a, 0.05)), math.log(max(b, 0.05))
+        elif name == "width_db":
+            a, b = max(a, WIDTH_FLOOR_DB), max(b, WIDTH_FLOOR_DB)
         out[name] = (a - b) / scale if math.isfinite(a) and math.isfinite(b) else math.nan
     return out
 

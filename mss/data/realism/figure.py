@@ -34,7 +34,8 @@ def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
         for name in sets:
             summary = summaries[name].get(stem)
             if summary:
-                spectrum.semilogx(OCTAVE_CENTRES_HZ, summary["bands_db"], "o-", color=colours[name], label=name, ms=3)
+                label = f"{name} ({int(summary['songs'])} song{'s' if summary['songs'] != 1 else ''})"
+                spectrum.semilogx(OCTAVE_CENTRES_HZ, summary["bands_db"], "o-", color=colours[name], label=label, ms=3)
         spectrum.set_ylabel(f"{stem}\ndB re total")
         spectrum.set_ylim(-60, 0)
         spectrum.grid(alpha=0.3)
@@ -51,5 +52,8 @@ def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
             axis.tick_params(axis="y", labelsize=7)
             if row == 0:
                 axis.set_title(LABELS[statistic], fontsize=8)
+    figure.suptitle(
+        "Realism gauge: medians over songs of each stem's statistics (python -m mss.data.realism)", fontsize=10
+    )
     with atomic_path(path, ".png.tmp") as tmp:
         figure.savefig(tmp, dpi=110, format="png")

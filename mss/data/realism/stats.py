@@ -9,11 +9,16 @@ it plays, not by its silences:
 - ``high_share_db``: share of the energy above 11 kHz, in dB (espeak-ng renders at 22.05 kHz, so a voice
   rendered by it alone has nothing there; recorded vocals have breath and sibilance).
 - ``flatness``: median spectral flatness of 2048-point frames (geometric over arithmetic mean of the power
-  spectrum; 0 for a pure tone, about 0.56 for white noise), in dB.
-- ``crest_db``: median over 1-s windows of peak over RMS: how much the stem was compressed and limited.
+  spectrum; 0 for a pure tone, about 0.56 for white noise), in dB, over ``FLATNESS_BAND_HZ`` only: MUSDB18's
+  AAC stems are empty above ~16 kHz, and empty bins would make real stems look tonal.
+- ``crest_db``: median over 1-s windows of the mono sum's peak over RMS: how much the stem was compressed.
 - ``lra_lu``: EBU Tech 3342 loudness range of the active audio (pyloudnorm), in LU: dynamics over seconds.
-- ``correlation``: Pearson correlation of left and right (1 for mono, 0 for unrelated channels).
-- ``width_db``: side over mid energy, in dB (-60 floor for mono): how wide the stem is panned and spread.
+- ``correlation``: Pearson correlation of left and right (1 for mono, 0 for unrelated channels or when one
+  channel is silent).
+- ``width_db``: side over mid energy, in dB (``DB_FLOOR`` for mono, ``-DB_FLOOR`` for pure side): how wide the
+  stem is panned and spread. (``compare`` clamps it at ``WIDTH_FLOOR_DB``: below that it is inaudible.)
+
+The share above 11 kHz and the 16-kHz octave of real MUSDB18 stems stop at the AAC coder's ~16 kHz cut-off.
 - ``onset_rate``: onsets per active second (librosa's onset detector on the mono sum).
 """
 
@@ -29,6 +34,7 @@ from scipy import signal
 #: Octave band centres (ISO 266), 31.5 Hz to 16 kHz.
 OCTAVE_CENTRES_HZ: tuple[float, ...] = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
 HIGH_BAND_HZ = 11025.0  # above espeak-ng's Nyquist: what a 22.05-kHz render cannot have
+FLATNESS_BAND_HZ = (50.0, 15000.0)  # below MUSDB18's AAC cut-off
 ACTIVE_RANGE_DB = 40.0
 FLOOR_DBFS = -70.0
 FRAME_S = 0.1
@@ -91,19 +97,22 @@ def high_share_db(mono: np.ndarray, sample_rate: int, cutoff_hz: float = HIGH_BA
     return _db(spectrum[freqs > cutoff_hz].sum() / total) if total > 0 else DB_FLOOR
 
 
-def flatness_db(mono: np.ndarray) -> float:
-    """Median spectral flatness of 2048-sample frames of ``mono (T,)``, in dB."""
-    flatness = librosa.feature.spectral_flatness(y=mono.astype(np.float32), n_fft=2048, hop_length=1024, power=2.0)
+def flatness_db(mono: np.ndarray, sample_rate: int) -> float:
+    """Median spectral flatness of 2048-sample frames of ``mono (T,)`` over ``FLATNESS_BAND_HZ``, in dB."""
+    power = np.abs(librosa.stft(mono.astype(np.float32), n_fft=2048, hop_length=1024)) ** 2  # (F, N)
+    freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=2048)
+    band = power[(freqs >= FLATNESS_BAND_HZ[0]) & (freqs <= FLATNESS_BAND_HZ[1])]
+    flatness = librosa.feature.spectral_flatness(S=band, power=1.0)  # S is already a power spectrum
     return _db(float(np.median(flatness)))
 
 
-def crest_db(audio: np.ndarray, sample_rate: int) -> float:
-    """Median over 1-s windows of ``audio (C, T)`` of 20 log10(peak / RMS)."""
+def crest_db(mono: np.ndarray, sample_rate: int) -> float:
+    """Median over 1-s windows of ``mono (T,)`` of 20 log10(peak / RMS)."""
     size = sample_rate
-    n = max(1, audio.shape[-1] // size)
+    n = max(1, mono.shape[-1] // size)
     values = []
     for k in range(n):
-        window = audio[:, k * size : (k + 1) * size].astype(np.float64)
+        window = mono[k * size : (k + 1) * size].astype(np.float64)
         rms = np.sqrt(np.mean(window**2))
         if rms > 0:
             values.append(20 * np.log10(np.abs(window).max() / rms))
@@ -119,15 +128,19 @@ def loudness_range_lu(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def stereo(audio: np.ndarray) -> tuple[float, float]:
-    """(correlation of left and right, side/mid energy in dB) of ``audio (C, T)``; mono gives (1, floor)."""
+    """(Pearson correlation of left and right, side/mid energy in dB) of ``audio (C, T)``; one channel gives
+    (1, DB_FLOOR); one silent channel of two gives correlation 0 (hard-panned, not mono)."""
     if audio.shape[0] == 1:
         return 1.0, DB_FLOOR
     left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
-    energy_l, energy_r = np.dot(left, left), np.dot(right, right)
-    correlation = np.dot(left, right) / np.sqrt(energy_l * energy_r) if energy_l * energy_r > 0 else 1.0
     mid, side = (left + right) / 2, (left - right) / 2
-    mid_energy = np.dot(mid, mid)
-    width = _db(np.dot(side, side) / mid_energy) if mid_energy > 0 else 0.0
+    mid_energy, side_energy = np.dot(mid, mid), np.dot(side, side)
+    width = _db(side_energy / mid_energy) if mid_energy > 0 else -DB_FLOOR if side_energy > 0 else DB_FLOOR
+    left, right = left - left.mean(), right - right.mean()
+    energy_l, energy_r = np.dot(left, left), np.dot(right, right)
+    if energy_l == 0 and energy_r == 0:
+        return 1.0, width
+    correlation = np.dot(left, right) / np.sqrt(energy_l * energy_r) if energy_l * energy_r > 0 else 0.0
     return float(correlation), width
 
 
@@ -152,8 +165,8 @@ def stem_statistics(audio: np.ndarray, sample_rate: int) -> StemStats | None:
     return StemStats(
         bands_db=tuple(float(b) for b in octave_bands_db(mono, sample_rate)),
         high_share_db=high_share_db(mono, sample_rate),
-        flatness_db=flatness_db(mono),
-        crest_db=crest_db(active, sample_rate),
+        flatness_db=flatness_db(mono, sample_rate),
+        crest_db=crest_db(mono, sample_rate),
         lra_lu=loudness_range_lu(active, sample_rate),
         correlation=correlation,
         width_db=width,

@@ -22,6 +22,9 @@ from .voice import render_vocal
 
 #: Debian's avldrums.lv2-soundfont: two acoustic kits recorded at many velocities, GM key map, preset 0:0.
 AVL_KITS = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2")
+#: The GM keys both AVL kits play (measured: each key struck alone on a fresh voice, heard above 4 LSB);
+#: the rest (35 and the Latin percussion above 61: shaker, cabasa, claves...) are silent in them.
+AVL_KEYS = frozenset(range(36, 62))
 RECORDED_KIT_V4 = 0.9  # share of v4 songs on a recorded kit (Hydrogen or AVL) rather than a GM bank's
 DOUBLED_KINDS = ("guitar_power", "guitar_strum")
 DOUBLE_CHANCE = 0.7
@@ -79,11 +82,7 @@ class Band:
     def play(self, part: Part, n_samples: int, channel: int, rng: np.random.Generator) -> tuple[np.ndarray, str, bool]:
         """Dry audio (2, T), what played it, and whether it is a double-tracked pair (takes panned apart)."""
         if part.instrument.is_drum and self.kit_renderer is not None:
-            # The AVL kits are melodic presets (bank 0, preset 0) keyed like GM percussion: a melodic channel.
-            kit = pretty_midi.Instrument(program=0, is_drum=False, name=part.instrument.name)
-            kit.notes = part.instrument.notes
-            audio = self.kit_renderer.render(kit, 0, n_samples, channel)
-            return audio, self.kit_renderer.soundfonts[0].stem, False
+            return self._avl_kit(part, n_samples, channel, rng)
         if not is_electric_guitar(part):
             audio, source = render_part(part, self.renderer, self.sampler, n_samples, channel, rng)
             return audio, source, False
@@ -102,6 +101,23 @@ class Band:
         left, right = take.mean(axis=0), second.mean(axis=0)
         pair = np.stack([left + (1 - spread) * right, right + (1 - spread) * left]).astype(np.float32)
         return pair, f"{source} x2 ({second_source})", True
+
+    def _avl_kit(self, part: Part, n_samples: int, channel: int, rng: np.random.Generator) -> tuple[np.ndarray, str, bool]:
+        """The drum part on the AVL kit; keys the kit does not play (shaker, cabasa...) from a GM bank's kit."""
+        playable = AVL_KEYS
+        # The AVL kits are melodic presets (bank 0, preset 0) keyed like GM percussion: a melodic channel.
+        kit = pretty_midi.Instrument(program=0, is_drum=False, name=part.instrument.name)
+        kit.notes = [n for n in part.instrument.notes if n.pitch in playable]
+        audio = self.kit_renderer.render(kit, 0, n_samples, channel)
+        source = self.kit_renderer.soundfonts[0].stem
+        missing = [n for n in part.instrument.notes if n.pitch not in playable]
+        if missing:
+            bank = int(rng.integers(len(self.renderer.sfids)))
+            rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
+            rest.notes = missing
+            audio += self.renderer.render(rest, part.program, n_samples, channel, bank)
+            source += f" + {self.renderer.soundfonts[bank].name}"
+        return audio, source, False
 
     def _guitar_take(
         self, part: Part, notes: list[pretty_midi.Note], n_samples: int, channel: int, rng: np.random.Generator

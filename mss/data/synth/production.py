@@ -156,8 +156,8 @@ def amp_chain(rng: np.random.Generator, drive_db: float) -> pb.Pedalboard:
     )
 
 
-def guitar_drive_db(kind: str, rng: np.random.Generator) -> float | None:
-    """Amp drive (dB) for a guitar kind; None for an acoustic guitar (program < 26) left unamplified."""
+def guitar_drive_db(kind: str, rng: np.random.Generator) -> float:
+    """Amp drive (dB) into the amplifier for an electric guitar of ``kind`` (acoustic ones are not amplified)."""
     if kind == "guitar_power":
         return float(rng.uniform(18, 32))
     if kind == "guitar_funk":
@@ -196,7 +196,7 @@ def process_part(
         audio = _other(part, audio, rate, rng)
     if part.role in ("vocals", "other") and part.pan and not panned:
         angle = (part.pan + 1) * np.pi / 4
-        audio = audio * (np.sqrt(2) * np.array([np.cos(angle), np.sin(angle)], dtype=np.float32))[:, None]
+        audio = audio * (np.sqrt(2) * np.array([np.cos(angle), np.sin(angle)])).astype(np.float32)[:, None]
     return audio * np.float32(loudness_gain(audio, rate, part.level_db))
 
 
@@ -214,7 +214,7 @@ def master_gain(mixture: np.ndarray, rate: int, rng: np.random.Generator) -> np.
 
     Level: RMS of 5-ms blocks; threshold ``BUS_DEPTH_DB`` below the 90th percentile of the loud blocks;
     gain reduction (ratio ``BUS_RATIO``) smoothed with attack/release time constants, then interpolated
-    to samples. The compressor of a record's mix bus takes 2-4 dB off the loud passages.
+    to samples: about 0.7-4 dB off the loud passages (depth 2-6 dB times 1 - 1/ratio), a record's mix bus.
     """
     block = int(BLOCK_S * rate)
     n = mixture.shape[-1] // block
