@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from mss import SOURCES
 from mss.data import open_db
 from mss.data.datasets import DataConfig, TrainChunks, collate_chunks
+from mss.errors import DatasetError
 
 
 def dataset_throughput(
@@ -83,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it
-    from mss.data.synth.song import DEFAULT_VERSION
+    from mss.data.synth.song import DEFAULT_VERSION, check_version
 
     results: dict = {}
     if not args.no_generator:
-        from mss.data.synth.song import VERSIONS
-
         version = args.generator_version or DEFAULT_VERSION
-        if version not in VERSIONS:
-            print(f"error: --generator-version {version}: this code renders versions {VERSIONS}", file=sys.stderr)
+        try:
+            check_version(version)
+        except DatasetError as exc:
+            print(f"error: --generator-version: {exc}", file=sys.stderr)
             return 2
         speed = generator_speed(preset="tiny", seed=0, version=version, jobs=args.generator_jobs)
         results["generator_version"] = version

@@ -7,7 +7,7 @@ before any training. Prints a markdown table; ``--out DIR`` also writes ``realis
 and stem) and ``realism.png`` (octave spectra and the scalar statistics, real against each set).
 
 Real references default to ``mss.data.real_clips.find_real_clips()`` (the shared train clip); MUSDB18
-test-set songs are refused. ``--synth V`` renders ``--songs`` songs of generator version V in memory.
+test-set songs are left out, named on stderr. ``--synth V`` renders ``--songs`` songs of generator version V in memory.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A song here is ``(name, {stem: (C, T) float32}, sample_rate)`` with the four MUSDB18 stems. Real
 references are MUSDB18 ``.stem.mp4`` files or MUSDB18-HQ song folders (``vocals.wav``...), found under
-the paths given; a MUSDB18 test-set song is refused (``real_clips.is_test_set_song``), because the
+the paths given; MUSDB18 test-set songs are left out (``real_clips.is_test_set_song``), because the
 generator is tuned on this gauge. Generated songs are read from a dataset folder of the same layout,
 or rendered in memory by a generator version (``mss.data.synth``) without writing a dataset.
 """
@@ -15,19 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mss import SOURCES
-from mss.audio import load_audio, read_stems
-from mss.data.real_clips import STREAMS, clip_name, is_test_set_song
+from mss import MUSDB_SAMPLE_RATE, SOURCES
+from mss.audio import load_audio
+from mss.data.real_clips import is_test_set_song, load_real_clip
 from mss.errors import AudioError, DatasetError
 
 Song = tuple[str, dict[str, np.ndarray], int]
 
 
 def _stem_file(path: Path) -> Song:
-    audio, rate = read_stems(path)  # (streams, C, T)
-    if audio.ndim != 3 or audio.shape[0] < len(STREAMS):
-        raise AudioError(f"{path}: expected {len(STREAMS)} streams (MUSDB18 layout), got shape {audio.shape}")
-    return clip_name(path), {stem: audio[STREAMS.index(stem)] for stem in SOURCES}, rate
+    clip = load_real_clip(path, SOURCES, MUSDB_SAMPLE_RATE)  # targets (S, C, T), in SOURCES order
+    return clip.name, dict(zip(SOURCES, clip.targets, strict=True)), clip.sample_rate
 
 
 def _song_folder(folder: Path) -> Song:

@@ -17,9 +17,9 @@ it plays, not by its silences:
   channel is silent).
 - ``width_db``: side over mid energy, in dB (``DB_FLOOR`` for mono, ``-DB_FLOOR`` for pure side): how wide the
   stem is panned and spread. (``compare`` clamps it at ``WIDTH_FLOOR_DB``: below that it is inaudible.)
+- ``onset_rate``: onsets per active second (librosa's onset detector on the mono sum).
 
 The share above 11 kHz and the 16-kHz octave of real MUSDB18 stems stop at the AAC coder's ~16 kHz cut-off.
-- ``onset_rate``: onsets per active second (librosa's onset detector on the mono sum).
 """
 
 from __future__ import annotations
@@ -57,9 +57,6 @@ class StemStats:
     width_db: float
     onset_rate: float
     active_s: float
-
-    def scalars(self) -> dict[str, float]:
-        return {name: float(getattr(self, name)) for name in SCALARS}
 
 
 def _db(ratio: float) -> float:

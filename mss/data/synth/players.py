@@ -44,11 +44,18 @@ def render_part(
     if part.instrument.is_drum and sampler is not None:
         audio, missing = sampler.render(part.instrument.notes, n_samples)
         if missing:  # keys the kit lacks (shaker, tambourine...) come from a SoundFont
-            rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
-            rest.notes = missing
-            audio += renderer.render(rest, part.program, n_samples, channel, bank)
+            audio += gm_kit(part, missing, renderer, n_samples, channel, bank)
         return audio, f"{sampler.kit.name} + {bank_name}" if missing else sampler.kit.name
     return renderer.render(part.instrument, part.program, n_samples, channel, bank), bank_name
+
+
+def gm_kit(
+    part: Part, notes: list[pretty_midi.Note], renderer: Renderer, n_samples: int, channel: int, bank: int
+) -> np.ndarray:
+    """``notes`` of a drum part on SoundFont ``bank``'s GM kit (keys a recorded kit lacks) -> (2, T)."""
+    rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
+    rest.notes = notes
+    return renderer.render(rest, part.program, n_samples, channel, bank)
 
 
 def find_avl_kits() -> list[Path]:
@@ -104,18 +111,15 @@ class Band:
 
     def _avl_kit(self, part: Part, n_samples: int, channel: int, rng: np.random.Generator) -> tuple[np.ndarray, str, bool]:
         """The drum part on the AVL kit; keys the kit does not play (shaker, cabasa...) from a GM bank's kit."""
-        playable = AVL_KEYS
         # The AVL kits are melodic presets (bank 0, preset 0) keyed like GM percussion: a melodic channel.
         kit = pretty_midi.Instrument(program=0, is_drum=False, name=part.instrument.name)
-        kit.notes = [n for n in part.instrument.notes if n.pitch in playable]
+        kit.notes = [n for n in part.instrument.notes if n.pitch in AVL_KEYS]
         audio = self.kit_renderer.render(kit, 0, n_samples, channel)
         source = self.kit_renderer.soundfonts[0].stem
-        missing = [n for n in part.instrument.notes if n.pitch not in playable]
+        missing = [n for n in part.instrument.notes if n.pitch not in AVL_KEYS]
         if missing:
             bank = int(rng.integers(len(self.renderer.sfids)))
-            rest = pretty_midi.Instrument(program=0, is_drum=True, name=part.instrument.name)
-            rest.notes = missing
-            audio += self.renderer.render(rest, part.program, n_samples, channel, bank)
+            audio += gm_kit(part, missing, self.renderer, n_samples, channel, bank)
             source += f" + {self.renderer.soundfonts[bank].name}"
         return audio, source, False
 

@@ -26,6 +26,7 @@ import numpy as np
 import pedalboard as pb
 import pyloudnorm
 
+from . import effects
 from .parts import Part
 
 AMP_KINDS = ("guitar_power", "guitar_funk", "guitar_strum", "guitar_arp")
@@ -195,17 +196,15 @@ def process_part(
     else:
         audio = _other(part, audio, rate, rng)
     if part.role in ("vocals", "other") and part.pan and not panned:
-        angle = (part.pan + 1) * np.pi / 4
-        audio = audio * (np.sqrt(2) * np.array([np.cos(angle), np.sin(angle)])).astype(np.float32)[:, None]
+        audio = effects.pan(audio, part.pan).astype(np.float32)
     return audio * np.float32(loudness_gain(audio, rate, part.level_db))
 
 
 def loudness_gain(audio: np.ndarray, rate: int, target_lufs: float) -> float:
     """Gain that brings ``audio``'s BS.1770 integrated loudness (gated: rests do not count) to ``target_lufs``."""
-    meter = pyloudnorm.Meter(rate)
     if audio.shape[-1] < int(0.5 * rate) or not np.any(audio):
         return 1.0
-    loudness = meter.integrated_loudness(audio.T.astype(np.float64))
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(audio.T.astype(np.float64))
     return 10 ** ((target_lufs - loudness) / 20) if np.isfinite(loudness) else 1.0
 
 

@@ -21,6 +21,12 @@ VERSIONS = (3, 4)
 DEFAULT_VERSION = 3
 
 
+def check_version(version: int) -> None:
+    """DatasetError unless this code renders generator ``version``."""
+    if version not in VERSIONS:
+        raise DatasetError(f"unknown generator version {version}; this code renders versions {VERSIONS}")
+
+
 @dataclass
 class RenderedSong:
     index: int
@@ -44,8 +50,7 @@ def build_song(seed: int, index: int, song_s: tuple[float, float], version: int 
     Every song gets a fresh FluidSynth: a synth's history (voice slots, block phase) changes the output
     by a few LSBs, which would make the bytes depend on which process rendered which songs before.
     """
-    if version not in VERSIONS:
-        raise DatasetError(f"unknown generator version {version}; this code renders versions {VERSIONS}")
+    check_version(version)
     title = song_title(index, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 0))))
     style_offset = int(np.random.default_rng(seed).integers(len(STYLE_NAMES)))
     style = STYLE_NAMES[(index + style_offset) % len(STYLE_NAMES)]

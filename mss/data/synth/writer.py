@@ -22,7 +22,7 @@ from .formats import STEM_STREAMS, check_format, encoding, write_stems_song, wri
 from .mix import EXTRA_STEMS
 from .presets import SynthPreset, resolve_preset
 from .render import Renderer
-from .song import DEFAULT_VERSION, VERSIONS, RenderedSong, build_song
+from .song import DEFAULT_VERSION, RenderedSong, build_song, check_version
 
 GENERATOR = "mss.data.synth"
 #: The version the embedded default dataset is built with (``song.VERSIONS`` lists what this code renders);
@@ -118,8 +118,7 @@ def generate_dataset(
     """
     preset = resolve_preset(preset)
     check_format(format, subtype)
-    if version not in VERSIONS:
-        raise DatasetError(f"unknown generator version {version}; this code renders versions {VERSIONS}")
+    check_version(version)  # before rendering anything
     if format == "stems" and subtype is not None:
         raise DatasetError(f"--subtype / subtype= applies to --format wav only, not {format!r} (AAC)")
     subtype = subtype or preset.subtype
