@@ -42,14 +42,13 @@ the page's URLs should be opaque per-session tokens like the other stimuli's.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
+from listening_study.delivery import wav_bytes
 from listening_study.errors import StimulusError, SubmissionError
 from listening_study.processing import dithered_pcm16
 from mss.files import atomic_path
@@ -169,9 +168,7 @@ def trial_wav_bytes(trial: HeadphoneTrial, rng: np.random.Generator, level_dbfs:
     """One trial as a 44.1 kHz 16-bit stereo WAV file's bytes, TPDF-dithered with ``rng`` (give each file
     its own generator, e.g. ``np.random.default_rng(secrets.randbits(128))``). Same length for every trial."""
     samples = dithered_pcm16(render_trial(trial, SAMPLE_RATE, level_dbfs), rng)  # int16 (2, T)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples.T, SAMPLE_RATE, subtype="PCM_16", format="WAV")  # the ints, as they are
-    return buffer.getvalue()
+    return wav_bytes(samples, SAMPLE_RATE)  # the canonical header of every stimulus (listening_study.delivery)
 
 
 def write_trial_wav(

@@ -18,8 +18,9 @@ Public API (stable)::
     store.next_trial(session) -> SessionTrial | None
     store.progress(session) -> tuple[int, int]      # (done, total)
     store.audio_token(session, page, trial_id, label) -> str  # what the page gets instead of a stimulus id
-    store.audio_path(session_id, token) -> Path     # the FLAC behind a token; StimulusError for anything else
-    store.serve_audio(session_id, token) -> bytes   # the file's bytes, logged as served (listening_study.evidence)
+    store.serve_audio(session_id, token) -> bytes   # this session's WAV of the stimulus behind a token
+                                                    # (listening_study.delivery), logged as served
+                                                    # (listening_study.evidence); StimulusError for anything else
     store.completion_code(session) -> str | None    # once every trial is done
     store.submit(session_id, trial_id, scores, plays, time_ms, comment="", listen_ms=None) -> list[dict]
                                                     # refused unless the server sent every file of the trial
@@ -65,6 +66,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from listening_study.blinding import StudyKey
+from listening_study.delivery import delivered_wav
 from listening_study.design import SessionTrial, design_session
 from listening_study.errors import SessionError, StimulusError, SubmissionError
 from listening_study.evidence import FetchLog, missing_files
@@ -338,7 +340,7 @@ class SessionStore:
             )
 
     def _audio_item(self, session_id: str, token: str) -> tuple[str, str, str, Path]:
-        """(page, trial_id, label, file) behind one of this session's audio tokens; StimulusError else."""
+        """(page, trial_id, label, WAV file) behind one of this session's audio tokens; StimulusError else."""
         if not isinstance(token, str) or not TOKEN.match(token):
             raise StimulusError("unknown stimulus")
         try:
@@ -347,23 +349,24 @@ class SessionStore:
             raise StimulusError("unknown stimulus") from None
         for page, trial_id, label, stimulus_id in self._audio_items(session):
             if secrets.compare_digest(self.audio_token(session, page, trial_id, label), token):
-                return page, trial_id, label, self.stimuli.delivery_path(stimulus_id)
+                return page, trial_id, label, self.stimuli.path(stimulus_id)
         raise StimulusError("unknown stimulus")
 
-    def audio_path(self, session_id: str, token: str) -> Path:
-        """The file behind one of this session's audio tokens; StimulusError for anything else."""
-        return self._audio_item(session_id, token)[3]
+    def delivery_seed(self, session_id: str, page: str, trial_id: str, label: str) -> int:
+        """Seed of this session's copy of one stimulus (listening_study.delivery): from the study key."""
+        return self.key.seed("deliver", session_id, page, trial_id, label)
 
     def serve_audio(self, session_id: str, token: str) -> bytes:
-        """The bytes of the file behind a token, logged as served to this session (the caller sends them
-        whole in one response). The headphone check's sounds are rendered on request. StimulusError for
-        anything else."""
+        """This session's WAV of the stimulus behind a token (listening_study.delivery: one size and
+        header for every version of a trial, bytes of its own in every session), logged as served to
+        this session (the caller sends it whole in one response). The headphone check's sounds are
+        rendered on request. StimulusError for anything else."""
         sound = self._headphone_sound(session_id, token)
         if sound is not None:
             page, trial_id, label, data = sound
         else:
             page, trial_id, label, path = self._audio_item(session_id, token)
-            data = path.read_bytes()
+            data = delivered_wav(path, self.delivery_seed(session_id, page, trial_id, label))
         self.fetches.record(session_id, page, trial_id, label, len(data), len(data))
         return data
 

@@ -7,15 +7,12 @@ Public API (stable)::
     StimulusSet.ab_trials: tuple[Trial, ...]      # A/B preference trials (mode "ab")
     StimulusSet.trial(trial_id) -> Trial          # StimulusError for an unknown id
     StimulusSet.path(stimulus_id) -> Path         # whitelisted: StimulusError for anything else
-    StimulusSet.delivery_path(stimulus_id) -> Path   # the FLAC the participant's page receives
     StimulusSet.rendered: int                     # trials rendered by this call (0: all from the cache)
     Trial(trial_id, song, target, start_s, end_s, reference, conditions: dict[condition, stimulus_id], mode)
     SAMPLE_RATE = 44100
 
 Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``
-(what the analysis reads), each with a lossless FLAC copy beside it (``.flac``, what participants receive:
-about half the bytes; every FLAC of a trial padded to one size, listening_study.flac; made from the
-WAVs, also for a cache rendered before FLAC delivery, so a running study keeps its stimuli and sessions),
+(what the analysis reads; each session receives its own re-dithered copy, listening_study.delivery),
 each trial matched to ``study.loudness_lufs`` (ITU-R BS.1770, pyloudnorm) with one common clip-safe gain.
 Stimulus ids are random (drawn once at render time, kept in ``trial.json``) and never leave the server:
 participants get per-session tokens instead (listening_study.blinding); ids are checked against the
@@ -37,10 +34,8 @@ replaces the default (the system's checkpoint through mss.models.load_model + ms
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,12 +44,11 @@ import numpy as np
 
 from listening_study.dataset import open_study_db
 from listening_study.errors import StimulusError
-from listening_study.flac import encode_flac, equal_size
 from listening_study.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
 from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
 from mss.audio import resample
 from mss.data import track_stems
-from mss.files import atomic_path
+from mss.files import atomic_path, write_text_atomic
 from mss.models import load_model
 from mss.separate import separate
 
@@ -155,10 +149,7 @@ def _render_trial(
 
 
 def _atomic_json(path: Path, content: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(content, handle, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(content, indent=1))
 
 
 class StimulusSet:
@@ -192,10 +183,6 @@ class StimulusSet:
             raise StimulusError(f"unknown trial {str(trial_id)[:80]!r}")
         return self._by_id[trial_id]
 
-    def delivery_path(self, stimulus_id: str) -> Path:
-        """The FLAC file participants receive (the same samples as ``path``; one size per trial)."""
-        return self.path(stimulus_id).with_suffix(".flac")
-
     def path(self, stimulus_id: str) -> Path:
         """WAV file of a stimulus; the id must be one of this study's (never joined into a path raw)."""
         if (
@@ -223,35 +210,15 @@ def _cached_trial(folder: Path) -> Trial | None:
     ids = (trial.reference, *trial.conditions.values())
     if not all((folder / f"{i}.wav").is_file() for i in ids):
         return None
-    if not all((folder / f"{i}.flac").is_file() for i in ids):  # a cache of an earlier version: its WAVs
-        import soundfile  # stay, their ids with them; the FLAC copies are made from them
-
-        samples = {i: soundfile.read(folder / f"{i}.wav", dtype="int16", always_2d=True)[0].T for i in ids}
-        _write_flacs(folder, samples)
     return trial
-
-
-def _write_flacs(folder: Path, samples: dict[str, np.ndarray]) -> None:
-    """The delivery copies of a trial's stimuli ({stimulus id: int16 (C, T)}, the samples of its WAV
-    files): FLAC, padded to one size (listening_study.flac)."""
-    delivered = {i: encode_flac(np.ascontiguousarray(pcm), SAMPLE_RATE) for i, pcm in samples.items()}
-    for stimulus_id, data in equal_size(delivered).items():
-        with atomic_path(folder / f"{stimulus_id}.flac") as tmp:
-            tmp.write_bytes(data)
 
 
 def _save_pcm16(path: Path, samples: np.ndarray) -> None:
     """Write int16 samples (C, T) as a 16-bit WAV, atomically; the integers are stored as they are."""
     import soundfile
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".wav.tmp") as tmp:
         soundfile.write(tmp, samples.T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prepare_stimuli(
@@ -291,12 +258,9 @@ def prepare_stimuli(
         matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
         ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
-        samples = {}
         for name, signal in matched.items():  # each file its own dither (module docstring)
             rng = np.random.default_rng(secrets.randbits(128))
-            samples[ids[name]] = dithered_pcm16(signal, rng)
-            _save_pcm16(folder / f"{ids[name]}.wav", samples[ids[name]])
-        _write_flacs(folder, samples)  # what participants receive: one size per trial
+            _save_pcm16(folder / f"{ids[name]}.wav", dithered_pcm16(signal, rng))
         conditions = {name: ids[name] for name in study.conditions}
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions

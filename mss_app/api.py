@@ -8,9 +8,10 @@
     POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
     POST /mushra/api/headphones   {session_id, answers: [0-2, ...]}           -> session (one attempt)
     POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
-    GET  /mushra/audio/<session id>/<token>   a stimulus (FLAC, one size per trial), Cache-Control: no-store,
-                                             no validators;
-                                             recorded as sent to the session (listening_study.evidence)
+    GET  /mushra/audio/<session id>/<token>   a stimulus: this session's WAV (listening_study.delivery: one
+                                             size and header per trial, bytes of its own per session),
+                                             Cache-Control: no-store, no validators; recorded as sent to the
+                                             session (listening_study.evidence)
     GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra-headphones.js | mushra.js | mushra.css |
                         mushra-headphones.css
 
@@ -188,16 +189,15 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     def audio(session_id: str, token: str):
         store = sessions()
         try:
-            # FLAC (the headphone check's sounds: WAV), logged as served before the body goes out: a
-            # submission right after the last fetch (a fast client, another app process) must find it
+            # logged as served before the body goes out: a submission right after the last fetch (a fast
+            # client, another app process) must find it
             data = store.serve_audio(session_id, token)
         except StudyError:
             raise fastapi.HTTPException(404, "unknown stimulus") from None
         # The bytes themselves, not a FileResponse: that one adds ETag and Last-Modified from the file's
         # mtime and size, which order the files by the time they were rendered; and it answers Range
         # requests, so a file could be "fetched" without its bytes being sent.
-        media_type = "audio/flac" if data[:4] == b"fLaC" else "audio/wav"
-        return Response(data, media_type=media_type, headers=AUDIO_HEADERS)
+        return Response(data, media_type="audio/wav", headers=AUDIO_HEADERS)
 
     @router.get("/mushra/api/info")
     def info():

@@ -422,12 +422,14 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         header_sets.add(tuple(sorted((k, v) for k, v in headers.items() if k != "date")))
     assert len(header_sets) == 1  # identical headers, Content-Length included
     assert len({len(body) for body in contents.values()}) == 1
-    assert {body[:8] for body in contents.values()} == {b"fLaC\x00\x00\x00\x22"}  # FLAC, STREAMINFO first
-    # The browser decodes the FLAC to exactly the samples of the WAV the analysis reads (lossless).
+    assert len({body[:44] for body in contents.values()}) == 1 and contents["A"][:4] == b"RIFF"  # one WAV header
+    # The browser decodes to exactly this session's copy of the WAV the analysis reads (within 1 LSB of it).
     import hashlib as _hashlib
 
     import numpy as np
     import soundfile as sf
+
+    from listening_study.delivery import session_pcm
 
     stimulus_of = context.sessions.resume(session_id).trials[trial_id].stimuli
     for label in ("A", "REF"):
@@ -450,7 +452,9 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         )
         stimulus = context.sessions.resume(session_id).trials[trial_id].reference if label == "REF" else stimulus_of[label]
         wav, _ = sf.read(context.stimuli.path(stimulus), dtype="int16")
-        assert digest == _hashlib.sha256(np.ascontiguousarray(wav.T).tobytes()).hexdigest(), label
+        seed = context.sessions.delivery_seed(session_id, "trial", trial_id, label)
+        expected = session_pcm(np.ascontiguousarray(wav.T), seed)
+        assert digest == _hashlib.sha256(np.ascontiguousarray(expected).tobytes()).hexdigest(), label
     assert len(set(contents.values())) == len(contents)  # no two files alike, hidden reference included
     truth = context.sessions.resume(session_id).trials[trial_id].labels
     hidden = next(label for label, condition in truth.items() if condition == "reference")

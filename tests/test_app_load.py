@@ -134,7 +134,7 @@ def participant(urls: list[str], number: int) -> dict:
             # never sent to the session
             for url in [trial["reference_url"], *(c["url"] for c in trial["conditions"])]:
                 audio = clients[next(turn) % len(clients)].get(url)
-                assert audio.status_code == 200 and audio.content[:4] == b"fLaC"  # FLAC delivery
+                assert audio.status_code == 200 and audio.content[:4] == b"RIFF"  # WAV delivery
             scores = {label: (number * 7 + 13 * i) % 100 for i, label in enumerate(labels)}
             scores[labels[number % len(labels)]] = 100  # the rules want one version at 100
             payload = {
