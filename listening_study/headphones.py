@@ -75,7 +75,9 @@ QUESTION = "Which tone was the quietest?"
 CHOICES = ("First", "Second", "Third")
 INSTRUCTIONS = (
     "Put on headphones. Each sound has three tones; which tone was the quietest? "
-    "You can play each sound only once, so listen carefully."
+    "You can play each sound only once, so listen carefully. The test needs headphones: if the check "
+    f"does not confirm them ({PASS_MIN} of {N_TRIALS} right), the test ends after it, with thanks and a "
+    "completion code."
 )
 
 

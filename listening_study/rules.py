@@ -76,14 +76,16 @@ def check_listening(labels: set[str], listen_ms, rules: TrialRules) -> None:
 
 
 def check_scores(labels: set[str], scores) -> dict[str, float]:
-    """Scores for exactly ``labels``, each a finite number within 0-100 (not a bool, not a string), as
-    floats; SubmissionError otherwise. What any stored MUSHRA trial satisfies (``RatingsStore.submit``)."""
+    """Scores for exactly ``labels``, each a whole number within 0-100 (the slider's steps; not a bool, not
+    a string; 70.0 is 70, 50.5 or 1e-320 is refused), as floats; SubmissionError otherwise. What any stored MUSHRA trial satisfies (``RatingsStore.submit``)."""
     labels_exactly("ratings", labels, scores)
     for label, score in scores.items():
         if not _is_number(score):
             raise SubmissionError(f"rating of {label} must be a finite number, got {str(score)[:20]!r}")
         if not 0 <= score <= 100:
             raise SubmissionError(f"rating of {label} is {score}; ratings must lie within 0-100")
+        if score != round(score):
+            raise SubmissionError(f"rating of {label} is {score}; ratings are whole numbers (0, 1, ..., 100)")
     return {label: float(score) for label, score in scores.items()}
 
 

@@ -31,7 +31,8 @@ Public API (stable)::
     Session, SessionTrial (labels: {label: condition} stays on the server), STEPS
 
 A session goes through STEPS in order: consent (given when it starts), the questionnaire, setting the
-volume, the headphone check (when the study has one: listening_study.headphones), the familiarization (MUSHRA only, when the study has one: every condition of a few excerpts,
+volume, the headphone check (when the study has one: listening_study.headphones; a session that fails
+it ends at "screened_out", with thanks and a completion code of its own), the familiarization (MUSHRA only, when the study has one: every condition of a few excerpts,
 with their own letters, not graded; the training phase of ITU-R BS.1534-3, section 5.1), the
 instructions, the graded trials, finished (a completion code). The step in progress is stored, so a
 reload returns to it.
@@ -84,7 +85,9 @@ if TYPE_CHECKING:  # only for annotations: keeps this module light for processes
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
-STEPS = ("questionnaire", "volume", "headphones", "familiarization", "instructions", "trial", "finished")
+STEPS = (
+    "questionnaire", "volume", "headphones", "familiarization", "instructions", "trial", "screened_out", "finished"
+)
 #: Steps the participant completes by pressing "Continue" (the others end by answering or rating).
 SIMPLE_STEPS = ("volume", "familiarization", "instructions")
 REFERENCE_LABEL = "REF"  # the open reference's key in audio tokens
@@ -120,6 +123,10 @@ class Session:
     # Whether this session takes the check: fixed when it starts (a session begun before a study had the
     # check, or before this field existed, never meets it halfway through).
     headphone_check: bool = False
+    # Whether a failed check ends the session ("screened_out": thanks and a completion code of its own)
+    # instead of leading to trials whose ratings the analysis would leave out: fixed when it starts, so
+    # a session begun before this field existed goes on as it was told.
+    ends_on_failed_check: bool = False
 
 
 def _session_from_json(data: dict) -> Session:
@@ -228,7 +235,7 @@ class SessionStore:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         session = Session(session_id, participant_id, self.study.study_id, mode, now, order, designed,
                           pages, volume, consent=now, step_started=self.clock(),
-                          headphone_check=self.study.headphone_check)  # fmt: skip
+                          headphone_check=self.study.headphone_check, ends_on_failed_check=True)  # fmt: skip
         self._save(session)
         return session
 
@@ -250,6 +257,8 @@ class SessionStore:
             if step == "headphones":
                 if session.headphone_check and not session.headphones:
                     return step
+                if self.screened_out(session):
+                    return "screened_out"
                 continue
             if step not in session.done_steps:
                 return step
@@ -263,22 +272,50 @@ class SessionStore:
         self._save(session)
         return session
 
+    def screened_out(self, session: Session) -> bool:
+        """Whether the session ended at a failed headphone check (``Session.ends_on_failed_check``)."""
+        result = session.headphones
+        return bool(session.ends_on_failed_check and result and not result.get("passed", True))
+
     def complete_step(self, session_id: str, step: str) -> Session:
+        """Finish a step the page ends with "Continue"; the volume example and every familiarization
+        page must have been sent to this session first (what the server can check: SubmissionError)."""
         session = self.resume(session_id)
         current = self.step(session)
         if step not in SIMPLE_STEPS or step != current:
             raise SessionError(f"this session is at the {current} step, not {str(step)[:20]!r}")
+        unloaded = self._unloaded(session, step)
+        if unloaded:
+            raise SubmissionError(
+                f"Your browser has not loaded {' and '.join(unloaded)} yet. Reload the page and play "
+                f"{'it' if len(unloaded) == 1 else 'them'} before you continue."
+            )
         session = replace(session, done_steps=(*session.done_steps, step), step_started=self.clock())
         self._save(session)
         return session
+
+    def _unloaded(self, session: Session, step: str) -> list[str]:
+        """What the page of ``step`` plays that was never sent whole to this session, in words."""
+        if step == "volume" and session.volume_trial in session.trials:
+            fetched = self.fetches.fetched(session.session_id, "volume", session.volume_trial)
+            return ["the example"] if missing_files(fetched, [REFERENCE_LABEL]) else []
+        if step == "familiarization":
+            pages = []
+            for index, page in enumerate(session.familiarization):
+                fetched = self.fetches.fetched(session.session_id, f"fam{index}", page.trial_id)
+                if missing_files(fetched, [REFERENCE_LABEL, *page.screen_labels]):
+                    pages.append(f"excerpt {index + 1}")
+            return [f"the versions of {', '.join(pages)}"] if pages else []
+        return []
 
     def headphone_design(self, session: Session) -> tuple[HeadphoneTrial, ...]:
         """The check's trials of this session, from the study key (not stored; the same every time)."""
         return design_check(self.key.seed("headphones", session.session_id))
 
     def answer_headphones(self, session_id: str, answers) -> Session:
-        """Score the headphone check (one attempt per session) and store its result; the session goes on
-        whether it passed or not (the analysis can leave out those who failed)."""
+        """Score the headphone check (one attempt per session) and store its result. A session that fails
+        it ends there ("screened_out", thanks and a code); one begun before that rule goes on (the
+        analysis can leave out those who failed)."""
         session = self.resume(session_id)
         if self.step(session) != "headphones":
             raise SessionError(f"this session is at the {self.step(session)} step, not the headphone check")
@@ -311,7 +348,10 @@ class SessionStore:
         return len(done), len(session.trial_order)
 
     def completion_code(self, session: Session) -> str | None:
-        """A code the participant reports to show they finished; the experimenter's table lists it."""
+        """A code the participant reports to show they finished (or were screened out: a code of its own);
+        the experimenter's table lists it."""
+        if self.screened_out(session):
+            return self.key.code("screened", session.session_id)
         if self.next_trial(session) is not None:
             return None
         return self.key.code("completion", session.session_id)

@@ -112,6 +112,17 @@ def trial_json(sessions, session, trial, page: str) -> dict:
     }
 
 
+def _upcoming_urls(sessions, session, ahead: int) -> list[str]:
+    """Audio URLs of the graded trial ``ahead`` places after the one in progress (0: the one in
+    progress), for the page to fetch while the participant is busy; [] when there is none."""
+    done = sessions.completed(session)
+    remaining = [trial_id for trial_id in session.trial_order if trial_id not in done]
+    if len(remaining) <= ahead:
+        return []
+    served = trial_json(sessions, session, session.trials[remaining[ahead]], "trial")
+    return [served["reference_url"], *(condition["url"] for condition in served["conditions"])]
+
+
 def session_json(context: StudyContext, session) -> dict:
     """The session's step in progress and what the page needs for it."""
     sessions = context.sessions
@@ -146,8 +157,10 @@ def session_json(context: StudyContext, session) -> dict:
         ]
     elif step == "trial":
         out["trial"] = trial_json(sessions, session, sessions.next_trial(session), "trial")
-    else:
+    elif step in ("screened_out", "finished"):
         out["completion_code"] = sessions.completion_code(session)
+    if step in ("instructions", "trial"):  # the next graded trial's files load while this page is read or rated
+        out["prefetch"] = _upcoming_urls(sessions, session, 0 if step == "instructions" else 1)
     return out
 
 

@@ -37,3 +37,13 @@ def load_app_module():
     sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     return module
+
+
+def step_audio_urls(session: dict) -> list[str]:
+    """The audio URLs the page of a session's step plays (session JSON from the participant API): the
+    volume example, or every familiarization page's files. The server refuses "Continue" on those steps
+    until it has sent them."""
+    urls = [session["volume_url"]] if session.get("step") == "volume" else []
+    for page in session.get("familiarization", []) if session.get("step") == "familiarization" else []:
+        urls += [page["reference_url"], *(c["url"] for c in page["conditions"])]
+    return urls

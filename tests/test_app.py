@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from helpers import load_app_module, make_tiny_checkpoints
+from helpers import load_app_module, make_tiny_checkpoints, step_audio_urls
 
 from mss_app.context import load_study_context
 from mss_app.server import BackgroundServer, build_app
@@ -154,9 +154,17 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     _headphone_check(page, context, shots)
     page.wait_for_selector("text=Familiarization: excerpt 1 of 1", timeout=20_000)
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
-    assert page.locator(".mushra-slider").count() == 0  # not graded
+    # practice sliders (webMUSHRA's training page has them), never sent: unrated until moved or clicked
+    assert page.locator(".mushra-slider.unrated").count() == 6 and page.locator(".mushra-legend").count() == 1
     if shots:
         page.click(".mushra-select[data-key='A']")
+        # a click on the middle of an unrated slider, its resting value: no "input" event fires, and it
+        # used to leave the slider unrated; it rates 50
+        slider = page.locator(".mushra-slider[data-label='A']")
+        box = slider.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert page.evaluate("window.mushra.app.view.scores") == {"A": 50}
+        assert page.inner_text(".mushra-value >> nth=0") == "50" and "unrated" not in slider.get_attribute("class")
         page.wait_for_timeout(400)
         page.screenshot(path=str(shots / "participant_4_familiarization.png"), full_page=True)
     page.click(".mushra-submit")  # "Continue"
@@ -307,19 +315,29 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
 
-    # A reload in the middle resumes at the trial in progress, nothing to type again.
+    # A reload in the middle resumes at the trial in progress, nothing to type again, and nothing to do
+    # again: the sliders, listening times, plays and comment come back.
     _, second, _ = _trial(page)
     assert second != trial_id
-    page.reload(wait_until="domcontentloaded")
-    page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
-    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
-    assert _trial(page)[1] == second and page.locator(".mushra-start").count() == 0
-    assert page.evaluate("() => document.querySelector('.mushra-fill').getBoundingClientRect().width") > 0
     truth = context.sessions.resume(session_id).trials[second].labels
     _listen_to_all(page, labels)
     for index, label in enumerate(labels):
         _set_score(page, label, 100 if truth[label] == "reference" else 15 + 5 * index)
     page.fill(".mushra-comment", '=HYPERLINK("http://x")')
+    before = (page.evaluate("window.mushra.listenMs()"), page.evaluate("window.mushra.plays()"))
+    page.wait_for_timeout(1200)  # the draft is saved as things change and every second
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
+    assert _trial(page)[1] == second and page.locator(".mushra-start").count() == 0
+    assert page.evaluate("() => document.querySelector('.mushra-fill').getBoundingClientRect().width") > 0
+    assert page.locator(".mushra-value").all_inner_texts() == [
+        "100" if truth[label] == "reference" else str(15 + 5 * index) for index, label in enumerate(labels)
+    ]
+    restored = page.evaluate("window.mushra.listenMs()")
+    assert all(restored[label] >= before[0][label] - 1 for label in labels), (restored, before[0])
+    assert page.evaluate("window.mushra.plays()") == before[1]
+    assert page.input_value(".mushra-comment") == '=HYPERLINK("http://x")'
     page.click(".mushra-submit")
 
     page.wait_for_selector("text=Thank you", timeout=20_000)
@@ -396,13 +414,17 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         # Another session: other tokens for the same trials and labels.
         other = client.post("/mushra/api/start", json={"consent": True}).json()
         other_id = other["session_id"]
-        client.post("/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS})
+        other = client.post("/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS}).json()
+        for link in step_audio_urls(other):
+            assert client.get(link).status_code == 200
         other = client.post("/mushra/api/step", json={"session_id": other_id, "step": "volume"}).json()
         for sound in other["headphones"]["trials"]:
             assert client.get(sound["url"]).status_code == 200
         right = [t.quiet for t in context.sessions.headphone_design(context.sessions.resume(other_id))]
-        client.post("/mushra/api/headphones", json={"session_id": other_id, "answers": right})
+        other = client.post("/mushra/api/headphones", json={"session_id": other_id, "answers": right}).json()
         for step in ("familiarization", "instructions"):
+            for link in step_audio_urls(other):
+                assert client.get(link).status_code == 200
             other = client.post("/mushra/api/step", json={"session_id": other_id, "step": step}).json()
         other_links = [other["trial"]["reference_url"], *(c["url"] for c in other["trial"]["conditions"])]
         assert other["step"] == "trial" and other_id != session_id
@@ -544,5 +566,76 @@ def test_phone_width_keeps_one_row_of_sliders_beside_the_scale(running_app, brow
     assert abs(legend["y"] - sliders[0]["y"]) < 15 and abs(legend["height"] - sliders[0]["height"]) < 15
     assert max(box["x"] + box["width"] for box in sliders) <= 390  # no sideways scrolling needed
     _set_score(page, "B", 70)
+    # touch: a finger dragged sideways over the waveform loops that passage (as the hint says); no
+    # keyboard shortcuts are offered on a touch screen
+    assert not page.locator(".mushra-keys").is_visible() and "Tap or click" in page.inner_text(".mushra-hint")
+    box = page.locator(".mushra-wavebox").bounding_box()
+    y = box["y"] + box["height"] / 2
+    cdp = page.context.new_cdp_session(page)
+    for kind, fraction in (("touchStart", 0.2), ("touchMove", 0.4), ("touchMove", 0.6), ("touchEnd", 0.6)):
+        points = [] if kind == "touchEnd" else [{"x": box["x"] + fraction * box["width"], "y": y}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+    loop = page.evaluate("() => window.mushra.app.view.engine.loop")
+    duration = page.evaluate("window.mushra.app.view.engine.duration")
+    assert loop == [pytest.approx(0.2 * duration, abs=0.05), pytest.approx(0.6 * duration, abs=0.05)]
     page.screenshot(path=str(shots / "participant_8_phone.png"), full_page=True)
     assert not errors
+
+
+def test_loading_shows_progress_and_the_next_trial_is_fetched_ahead(running_app, browser, shots):
+    """At 10 Mbit/s: a trial's page says how much audio has loaded, and the next trial's files come while
+    the current one is rated, so it is usable at once after a submission."""
+    url, context = running_app
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+             "downloadThroughput": 10e6 / 8, "uploadThroughput": 10e6 / 8})  # fmt: skip
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector(".mushra-start", timeout=30_000)
+    # straight to the first trial through the API (the steps are tested above), then a reload shows it
+    session_id = page.evaluate("""async (answers) => {
+        const post = async (path, body) => (await fetch("/mushra/api/" + path, {method: "POST",
+            headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
+        let s = await post("start", {consent: true});
+        localStorage.setItem("mss-mushra-session", s.session_id);
+        s = await post("questionnaire", {session_id: s.session_id, answers: answers});
+        return s.session_id;
+    }""", ANSWERS)  # fmt: skip
+    store = context.sessions
+    session = store.resume(session_id)
+    store.serve_audio(session_id, store.audio_token(session, "volume", session.volume_trial, "REF"))
+    store.complete_step(session_id, "volume")
+    right = [t.quiet for t in store.headphone_design(session)]
+    for t in store.headphone_design(session):
+        store.serve_audio(session_id, store.audio_token(session, "headphones", str(t.index), "HP"))
+    store.answer_headphones(session_id, right)
+    session = store.resume(session_id)
+    for index, fam in enumerate(session.familiarization):
+        for label in ["REF", *fam.screen_labels]:
+            store.serve_audio(session_id, store.audio_token(session, f"fam{index}", fam.trial_id, label))
+    store.complete_step(session_id, "familiarization")
+    store.complete_step(session_id, "instructions")
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector(".mushra-loading", timeout=20_000)
+    page.wait_for_selector("text=/Loading audio: [0-9.]+ of [0-9.]+ MB/", timeout=20_000)
+    page.screenshot(path=str(shots / "participant_9_loading.png"), full_page=True)
+    started = page.evaluate("performance.now()")
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=30_000)
+    first_ms = page.evaluate("performance.now()") - started
+    _, trial_id, labels = _trial(page)
+    truth = store.resume(session_id).trials[trial_id].labels
+    _listen_to_all(page, labels)
+    for index, label in enumerate(labels):
+        _set_score(page, label, 100 if truth[label] == "reference" else 10 + index)
+    page.wait_for_timeout(4000)  # rating takes a while: the next trial's files arrive meanwhile
+    page.click(".mushra-submit")
+    page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
+    started = page.evaluate("performance.now()")
+    page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=30_000)
+    second_ms = page.evaluate("performance.now()") - started
+    trial_bytes = sum(len(store.serve_audio(session_id, store.audio_token(store.resume(session_id), "trial", trial_id, l)))
+                      for l in ["REF", *labels])  # fmt: skip
+    assert trial_bytes / (10e6 / 8) > 2.0  # a few MB: seconds at 10 Mbit/s, had it not been fetched ahead
+    assert second_ms < 1000, (first_ms, second_ms)
+    page.close()

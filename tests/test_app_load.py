@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from helpers import REPO_ROOT, load_app_module, make_tiny_checkpoints
+from helpers import REPO_ROOT, load_app_module, make_tiny_checkpoints, step_audio_urls
 
 from mss_app.context import load_study_context
 
@@ -125,6 +125,8 @@ def participant(urls: list[str], number: int) -> dict:
         session = post("/mushra/api/questionnaire", {"session_id": session_id, "answers": ANSWERS})
         for step in ("volume", "familiarization", "instructions"):
             assert session["step"] == step
+            for url in step_audio_urls(session):  # the page loads the step's audio first
+                assert clients[next(turn) % len(clients)].get(url).status_code == 200
             session = post("/mushra/api/step", {"session_id": session_id, "step": step})
         submitted = {}
         while session["step"] == "trial":
@@ -194,6 +196,8 @@ def test_ab_preference_round_trip(two_apps):
         ).json()
         assert session["step"] == "volume"
         for step in ("volume", "instructions"):  # no familiarization in A/B mode
+            for url in step_audio_urls(session):
+                assert client.get(url).status_code == 200
             session = client.post("/mushra/api/step", json={"session_id": sid, "step": step}).json()
         trial = session["trial"]
         assert session["mode"] == "ab" and [c["label"] for c in trial["conditions"]] == ["A", "B"]

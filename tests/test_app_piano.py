@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import load_app_module, make_tiny_checkpoints
+from helpers import load_app_module, make_tiny_checkpoints, step_audio_urls
 
 from listening_study.errors import StudyError
 from listening_study.study import default_study
@@ -164,6 +164,8 @@ def test_piano_app_serves_a_piano_trial(piano_dataset, piano_checkpoints, tmp_pa
                 body = {"session_id": session_id, "answers": right}
                 session = client.post("/mushra/api/headphones", json=body).json()
                 continue
+            for url in step_audio_urls(session):
+                assert client.get(url).status_code == 200
             session = client.post("/mushra/api/step", json={"session_id": session_id, "step": step}).json()
         assert session["step"] == "trial" and session["n_trials"] == 1
         served = session["trial"]

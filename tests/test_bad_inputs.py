@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from helpers import make_tiny_checkpoints
+from helpers import make_tiny_checkpoints, step_audio_urls
 from test_app_load import ANSWERS, REQUEST_TIMEOUT_S, two_apps  # noqa: F401 (fixture: two app processes)
 
 import mss.evaluation as ev
@@ -389,6 +389,8 @@ def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the 
             session = other.post("/mushra/api/headphones", json={"session_id": sid, "answers": answers}).json()
             assert store.resume(sid).headphones["passed"]
             continue
+        for url in step_audio_urls(session):
+            assert other.get(url).status_code == 200
         session = other.post("/mushra/api/step", json={"session_id": sid, "step": session["step"]}).json()
     trial = session["trial"]
     labels = [c["label"] for c in trial["conditions"]]

@@ -298,6 +298,24 @@ def pass_headphone_check(store: SessionStore, session_id: str, right: bool = Tru
     return store.answer_headphones(session_id, [t.quiet if right else t.antiphase for t in design])
 
 
+def fetch_step(store: SessionStore, session_id: str) -> None:
+    """Have the server send what the page of the step in progress plays (the volume example, or every
+    familiarization page), as the page does when it loads it."""
+    session = store.resume(session_id)
+    step = store.step(session)
+    if step == "volume":
+        store.serve_audio(session_id, store.audio_token(session, "volume", session.volume_trial, "REF"))
+    for index, page in enumerate(session.familiarization if step == "familiarization" else ()):
+        for label in ["REF", *page.screen_labels]:
+            store.serve_audio(session_id, store.audio_token(session, f"fam{index}", page.trial_id, label))
+
+
+def complete(store: SessionStore, session_id: str, step: str):
+    """Load the step's audio, then press its "Continue"."""
+    fetch_step(store, session_id)
+    return store.complete_step(session_id, step)
+
+
 def ready(store: SessionStore, session):
     """Take a new session through consent, questionnaire, volume, the headphone check, familiarization and
     instructions."""
@@ -307,7 +325,7 @@ def ready(store: SessionStore, session):
         if store.step(store.resume(session.session_id)) == step == "headphones":
             pass_headphone_check(store, session.session_id)
         elif store.step(store.resume(session.session_id)) == step:
-            store.complete_step(session.session_id, step)
+            complete(store, session.session_id, step)
     session = store.resume(session.session_id)
     assert store.step(session) == "trial"
     return session
@@ -482,6 +500,8 @@ def test_refused_submissions_write_nothing(rendered, tmp_path):
         (dict(scores={k: v for k, v in scores.items() if k != "A"}), r"missing \['A'\]"),
         (dict(scores={**scores, "Z": 1.0}), r"extra \['Z'\]"),
         (dict(scores={**scores, "B": 100.5}), "within 0-100"),
+        (dict(scores={**scores, "B": 50.5}), "whole numbers"),
+        (dict(scores={**scores, "B": 1e-320}), "whole numbers"),
         (dict(scores={**scores, "B": -1}), "within 0-100"),
         (dict(scores={**scores, "C": math.nan}), "finite number"),
         (dict(scores={**scores, "C": math.inf}), "finite number"),
@@ -833,14 +853,14 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
     passing, failing = store.start("P07", consent=True), store.start("P07", consent=True)
     for session in (passing, failing):
         store.answer_questionnaire(session.session_id, ANSWERS)
-        store.complete_step(session.session_id, "volume")
+        complete(store, session.session_id, "volume")
         assert store.step(store.resume(session.session_id)) == "headphones"
     design = store.headphone_design(store.resume(passing.session_id))
     assert design == store.headphone_design(store.resume(passing.session_id))  # from the key: stable
     with pytest.raises(SubmissionError, match=r"not loaded: sound 1, 2, 3, 4, 5, 6\)"):
         store.answer_headphones(passing.session_id, [t.quiet for t in design])
     with pytest.raises(SessionError, match="at the headphones step"):
-        store.complete_step(passing.session_id, "familiarization")
+        complete(store, passing.session_id, "familiarization")
     for bad in ([True] * 6, [0] * 5, ["1"] * 6, [3] * 6):
         with pytest.raises(SubmissionError):
             store.answer_headphones(passing.session_id, bad)
@@ -848,14 +868,32 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
     session = pass_headphone_check(store, passing.session_id)
     assert session.headphones == {"n_correct": 6, "n_trials": 6, "passed": True, "answers": [t.quiet for t in design]}
     assert store.step(session) == "familiarization"
+    first = session.familiarization[0]
+    store.serve_audio(passing.session_id, store.audio_token(session, "fam0", first.trial_id, "REF"))
+    with pytest.raises(SubmissionError, match="not loaded the versions of excerpt 1(, excerpt 2)? yet"):
+        store.complete_step(passing.session_id, "familiarization")  # the reference alone is not enough
     with pytest.raises(SessionError, match="not the headphone check"):
         store.answer_headphones(passing.session_id, [t.quiet for t in design])  # one attempt
     session = pass_headphone_check(store, failing.session_id, right=False)
     assert session.headphones["passed"] is False and session.headphones["n_correct"] == 0
-    assert store.step(session) == "familiarization"  # the session goes on; the analysis may leave it out
+    # a failed check ends the session there, with thanks and a code of its own: no trials rated for nothing
+    assert store.step(session) == "screened_out" and store.screened_out(session)
+    code = store.completion_code(session)
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and code != store.key.code("completion", failing.session_id)
+    with pytest.raises(SubmissionError, match="screened_out step"):
+        store.submit(failing.session_id, session.trial_order[0], {}, {}, 0)
+    with pytest.raises(SessionError, match="screened_out step"):
+        store.complete_step(failing.session_id, "familiarization")
     table = store.sessions_table().set_index("session_id")
     assert table.loc[passing.session_id, "headphone_check"] == "6/6 passed"
     assert table.loc[failing.session_id, "headphone_check"] == "0/6 failed"
+    assert tuple(table.loc[failing.session_id, ["step", "completion_code"]]) == ("screened_out", code)
+    # a session begun before that rule (no field in its file) goes on, as it was told when it started
+    path = store.sessions_dir / f"{failing.session_id}.json"
+    data = json.loads(path.read_text())
+    del data["ends_on_failed_check"]
+    path.write_text(json.dumps(data))
+    assert store.step(store.resume(failing.session_id)) == "familiarization"
     assert (table["code_sessions"] == 2).all()
     # once answered, the check's sounds are no longer sent
     with pytest.raises(StimulusError):
@@ -864,7 +902,9 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
     # each time a WAV of the same length with its own dither
     third = store.start(consent=True)
     store.answer_questionnaire(third.session_id, ANSWERS)
-    store.complete_step(third.session_id, "volume")
+    with pytest.raises(SubmissionError, match="not loaded the example yet"):
+        store.complete_step(third.session_id, "volume")  # the volume page's example was never sent
+    complete(store, third.session_id, "volume")
     token = store.audio_token(third, "headphones", "0", "HP")
     first, again = store.serve_audio(third.session_id, token), store.serve_audio(third.session_id, token)
     assert first[:4] == b"RIFF" and len(first) == len(again) and first != again

@@ -9,6 +9,10 @@
  * it; switching between stimuli crossfades the selection gains (raised cosine, FADE_S) and keeps the
  * position. All stimuli stay sample-aligned. The engine also measures how long each stimulus was heard
  * while selected (listenMs), which the page reports and the server checks.
+ *
+ * Files are downloaded by `download` (progress in bytes, for the page to show) and can be fetched ahead
+ * with `prefetch(urls)` (the next trial's, while this one is rated); Engine.load takes a prefetched
+ * download where there is one.
  */
 (function () {
   "use strict";
@@ -18,6 +22,57 @@
   const FADE_STEPS = 16; // breakpoints of the raised cosine (linear ramps between them)
   const START_DELAY_S = 0.03; // sources of a pass are scheduled this far ahead, all at the same time
   const LOOKAHEAD_S = 2.0; // loop passes are scheduled this far ahead (timers are slow in background tabs)
+
+  /* ---------------------------------------------------------------- downloads */
+  const prefetched = new Map(); // url -> download started ahead of its page
+
+  /* {promise: ArrayBuffer, loaded, total}: bytes so far and the Content-Length (0 while unknown). */
+  function startDownload(url) {
+    const entry = { loaded: 0, total: 0 };
+    entry.promise = (async () => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error("could not load the audio (" + response.status + ")");
+      entry.total = Number(response.headers.get("Content-Length")) || 0;
+      if (!response.body || !response.body.getReader) {
+        const whole = await response.arrayBuffer();
+        entry.loaded = whole.byteLength;
+        return whole;
+      }
+      const reader = response.body.getReader();
+      const chunks = [];
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        entry.loaded += value.length;
+      }
+      const bytes = new Uint8Array(entry.loaded);
+      let offset = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, offset);
+        offset += chunk.length;
+      }
+      return bytes.buffer;
+    })();
+    return entry;
+  }
+
+  /* The download of `url`: the one prefetched (handed over once: its bytes are decoded, then gone), or a new one. */
+  function download(url) {
+    const entry = prefetched.get(url);
+    prefetched.delete(url);
+    return entry || startDownload(url);
+  }
+
+  /* Start downloading `urls` now (e.g. the next trial's); a failed prefetch is simply fetched again later. */
+  function prefetch(urls) {
+    for (const url of urls || []) {
+      if (prefetched.has(url)) continue;
+      const entry = startDownload(url);
+      prefetched.set(url, entry);
+      entry.promise.catch(() => prefetched.get(url) === entry && prefetched.delete(url));
+    }
+  }
 
   /* ---------------------------------------------------------------- audio engine */
   function raisedCosine(i) {
@@ -76,16 +131,22 @@
       this.endTime = Infinity; // context time where playback without a loop ends
       this.timer = null;
     }
-    async load(stimuli) {
-      // stimuli: [{key, url}]
-      const decoded = await Promise.all(
-        stimuli.map(async (s) => {
-          const response = await fetch(s.url);
-          if (!response.ok) throw new Error("could not load the audio (" + response.status + ")");
-          const bytes = await response.arrayBuffer();
-          return [s.key, await this.context.decodeAudioData(bytes)];
-        })
-      );
+    /* stimuli: [{key, url}]; onProgress(loaded bytes, total bytes or 0), every 100 ms while downloading */
+    async load(stimuli, onProgress) {
+      const downloads = stimuli.map((s) => download(s.url));
+      const report = () => onProgress && onProgress(
+        downloads.reduce((sum, d) => sum + d.loaded, 0),
+        downloads.every((d) => d.total) ? downloads.reduce((sum, d) => sum + d.total, 0) : 0);
+      const timer = setInterval(report, 100);
+      let decoded;
+      try {
+        decoded = await Promise.all(
+          stimuli.map(async (s, i) => [s.key, await this.context.decodeAudioData(await downloads[i].promise)])
+        );
+      } finally {
+        clearInterval(timer);
+      }
+      report();
       for (const [key, buffer] of decoded) {
         this.buffers[key] = buffer;
         const gain = this.context.createGain();
@@ -247,5 +308,5 @@
     }
   }
 
-  window.MushraAudio = { Engine, makeAudioContext, STIMULUS_RATE, FADE_S };
+  window.MushraAudio = { Engine, makeAudioContext, prefetch, STIMULUS_RATE, FADE_S };
 })();

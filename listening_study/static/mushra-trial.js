@@ -4,6 +4,11 @@
  *
  * Loaded after mushra-audio.js (window.MushraAudio) and before mushra.js, which builds the session flow
  * on it; exports window.MushraTrial = {TrialView, el}.
+ *
+ * options of a TrialView: {graded, practice (ungraded sliders: the familiarization's practice with the
+ * scale, never sent), rules, onSubmit(payload), submitText, context, draftKey}. With a draftKey, the
+ * sliders, plays, listening times and comment are kept in localStorage as they change and restored when
+ * the same trial is shown again (a reload), and dropped once it is submitted.
  */
 (function () {
   "use strict";
@@ -16,6 +21,30 @@
     [0, "Bad"],
   ];
   const { Engine } = window.MushraAudio;
+  const DRAFT_KEY = "mss-mushra-draft"; // one draft at a time: the trial in progress
+
+  const drafts = {
+    read(key) {
+      try {
+        const draft = JSON.parse(window.localStorage.getItem(DRAFT_KEY) || "null");
+        return draft && draft.key === key ? draft : null;
+      } catch (error) {
+        return null; // no storage (private mode) or a damaged entry: nothing to restore
+      }
+    },
+    write(draft) {
+      try { window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (error) { /* no storage */ }
+    },
+    clear(key) {
+      if (this.read(key)) { // only this trial's: the next trial's page may have saved its own already
+        try { window.localStorage.removeItem(DRAFT_KEY); } catch (error) { /* nothing stored */ }
+      }
+    },
+  };
+
+  function megabytes(bytes) {
+    return (bytes / 1e6).toFixed(1);
+  }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -70,15 +99,24 @@
     get graded() {
       return Boolean(this.options.graded);
     }
+    /* Sliders on the page: graded trials, and the familiarization's practice (never sent). */
+    get hasSliders() {
+      return this.trial.mode !== "ab" && (this.graded || Boolean(this.options.practice));
+    }
     async render(container) {
       const trial = this.trial;
       const isAb = trial.mode === "ab";
       container.replaceChildren();
-      const status = el("p", { class: "mushra-status" }, "Loading audio...");
+      const bar = el("progress", { class: "mushra-loading", max: "1", value: "0" });
+      const status = el("p", { class: "mushra-status", role: "status" }, "Loading audio...", el("br"), bar);
       container.append(status);
       const stimuli = [{ key: "REF", url: trial.reference_url }];
       for (const c of trial.conditions) stimuli.push({ key: c.label, url: c.url });
-      await this.engine.load(stimuli);
+      await this.engine.load(stimuli, (loaded, total) => {
+        if (!total) return;
+        bar.value = loaded / total;
+        status.firstChild.textContent = "Loading audio: " + megabytes(loaded) + " of " + megabytes(total) + " MB";
+      });
       this.engine.loopAll = true; // the whole excerpt loops unless a passage is dragged (webMUSHRA's default)
       status.remove();
 
@@ -101,8 +139,8 @@
         el("div", { class: "mushra-transport" }, this.playButton, this.timeLabel, this.loopLabel, clearLoop),
         wave,
         el("p", { class: "mushra-hint" },
-          "The excerpt plays in a loop. Click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s). " +
-          "Keys: space play/pause, R reference, 1-9 or A-I versions.")
+          "The excerpt plays in a loop. Tap or click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s).",
+          el("span", { class: "mushra-keys" }, " Keys: space play/pause, R reference, 1-9 or A-I versions."))
       );
       drawWaveform(this.canvas, this.engine.buffers.REF);
       this._bindWave(wave);
@@ -114,7 +152,7 @@
       this.values = {};
       const rows = el("div", { class: isAb ? "mushra-ab" : "mushra-grid" });
       this.buttons.REF = el("button", { class: "mushra-select mushra-ref", type: "button", "data-key": "REF", onclick: () => this.select("REF") }, "Reference");
-      rows.append(el("div", { class: "mushra-col mushra-refcol" }, this.buttons.REF, this.graded && !isAb ? this._scaleLegend() : null));
+      rows.append(el("div", { class: "mushra-col mushra-refcol" }, this.buttons.REF, this.hasSliders ? this._scaleLegend() : null));
       for (const c of trial.conditions) {
         this.plays[c.label] = 0;
         this.buttons[c.label] = el("button", { class: "mushra-select", type: "button", "data-key": c.label, onclick: () => this.select(c.label) }, c.label);
@@ -122,7 +160,7 @@
         this.bars[c.label] = bar;
         const col = el("div", { class: "mushra-col" }, this.buttons[c.label]);
         if (this.graded && this.rules.min_listen_s > 0) col.append(el("span", { class: "mushra-heard", title: "listened" }, bar));
-        if (this.graded && !isAb) col.append(...this._slider(c.label));
+        if (this.hasSliders) col.append(...this._slider(c.label));
         rows.append(col);
       }
       container.append(rows);
@@ -136,8 +174,30 @@
       container.append(el("div", { class: "mushra-actions" }, this.submitButton), this.message);
 
       document.addEventListener("keydown", this.keyHandler);
+      this._restoreDraft();
       this._tick();
       this._refresh();
+    }
+    /* ------------------------------------------------ the draft of a graded trial (localStorage) */
+    _restoreDraft() {
+      const draft = this.options.draftKey ? drafts.read(this.options.draftKey) : null;
+      if (!draft) return;
+      for (const [label, score] of Object.entries(draft.scores || {})) {
+        if (this.sliders[label] && Number.isInteger(score)) this._rate(label, score);
+      }
+      for (const [label, count] of Object.entries(draft.plays || {})) {
+        if (label in this.plays && Number.isInteger(count)) this.plays[label] = count;
+      }
+      for (const [key, seconds] of Object.entries(draft.listened || {})) {
+        if (key in this.engine.listened && Number.isFinite(seconds)) this.engine.listened[key] = seconds;
+      }
+      if (this.comment && typeof draft.comment === "string") this.comment.value = draft.comment;
+    }
+    _saveDraft() {
+      if (!this.options.draftKey || this.closed || this.submitted) return;
+      this.engine.listenMs(); // brings the listening times up to now
+      drafts.write({ key: this.options.draftKey, scores: this.scores, plays: this.plays,
+        listened: this.engine.listened, comment: this.comment ? this.comment.value : "" });
     }
     _slider(label) {
       const value = el("output", { class: "mushra-value" }, "–");
@@ -145,16 +205,26 @@
         type: "range", min: "0", max: "100", step: "1", value: "50", class: "mushra-slider unrated",
         "data-label": label, "aria-label": "score " + label,
       });
-      slider.addEventListener("input", () => {
+      const rate = () => {
         if (!this._sliderEnabled(label)) return; // belt and braces: a disabled slider takes no input
-        this.scores[label] = Number(slider.value);
-        slider.classList.remove("unrated");
+        this._rate(label, Number(slider.value));
         if (this.message) this.message.textContent = ""; // a refusal's message is about the ratings before this move
-        value.textContent = slider.value;
-      });
+        this._saveDraft();
+      };
+      slider.addEventListener("input", rate);
+      // A click or tap on the resting value (50) moves nothing, so no "input" fires: rate it all the same.
+      slider.addEventListener("pointerup", () => !(label in this.scores) && rate());
+      slider.addEventListener("keyup", (event) => !(label in this.scores) && event.key.startsWith("Arrow") && rate());
       this.sliders[label] = slider;
       this.values[label] = value;
       return [slider, value];
+    }
+    _rate(label, score) {
+      const slider = this.sliders[label];
+      slider.value = String(score);
+      this.scores[label] = score;
+      slider.classList.remove("unrated");
+      this.values[label].textContent = String(score);
     }
     _sliderEnabled(label) {
       return !this.rules.active_slider_only || this.engine.active === label;
@@ -186,14 +256,21 @@
         const rect = wave.getBoundingClientRect();
         return Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width)) * this.engine.duration;
       };
-      wave.addEventListener("mousedown", (event) => (downAt = toTime(event)));
-      wave.addEventListener("mouseup", (event) => {
-        if (downAt == null) return;
+      // Pointer events: mouse, pen and touch alike (the box's CSS lets a vertical swipe scroll the page, a
+      // sideways drag is ours). Captured, so a drag that ends beyond the box still ends here.
+      wave.addEventListener("pointerdown", (event) => {
+        if (!event.isPrimary || event.button > 0) return;
+        downAt = toTime(event);
+        if (wave.setPointerCapture) wave.setPointerCapture(event.pointerId);
+      });
+      wave.addEventListener("pointerup", (event) => {
+        if (downAt == null || !event.isPrimary) return;
         const upAt = toTime(event);
         if (Math.abs(upAt - downAt) < 0.05) this.engine.seek(upAt);
         else this._setLoop([Math.min(downAt, upAt), Math.max(downAt, upAt)]);
         downAt = null;
       });
+      wave.addEventListener("pointercancel", () => (downAt = null));
     }
     _setLoop(region) {
       const minimum = this.rules.min_loop_s || 0.5;
@@ -229,6 +306,10 @@
       if (now - this.lastBars > 100) {
         this.lastBars = now;
         this._bars();
+      }
+      if (now - (this.lastDraft || 0) > 1000) {
+        this.lastDraft = now;
+        this._saveDraft(); // listening times and plays survive a reload (to the last second)
       }
       requestAnimationFrame(() => this._tick());
     }
@@ -277,6 +358,7 @@
     }
     _countPlay(key) {
       if (this.engine.playing && key in this.plays) this.plays[key] += 1;
+      this._saveDraft();
     }
     _refresh() {
       if (!this.buttons) return;
@@ -312,6 +394,7 @@
       for (const label of labels) listen[label] = heard[label];
       this.submitButton.disabled = true;
       this.message.textContent = "Saving...";
+      this._saveDraft();
       try {
         await this.options.onSubmit({
           trial_id: this.trial.trial_id,
@@ -321,12 +404,15 @@
           time_ms: Math.round(performance.now() - this.startedAt),
           comment: this.comment ? this.comment.value : "",
         });
+        this.submitted = true;
+        drafts.clear(this.options.draftKey); // stored on the server: nothing left to restore
       } catch (error) {
         this.message.textContent = error.message; // the server's reason, e.g. a slider not yet moved
         this.submitButton.disabled = false;
       }
     }
     close() {
+      this._saveDraft();
       this.closed = true;
       document.removeEventListener("keydown", this.keyHandler);
       this.engine.close();

@@ -2,7 +2,9 @@
  *
  * Session flow (the server keeps the step in progress; a reload resumes it from localStorage):
  *   welcome + consent -> questionnaire -> volume -> headphone check (mushra-headphones.js, when the
- *   study has one) -> familiarization (not graded) -> instructions -> graded trials -> finish (code).
+ *   study has one; failing it ends the session: screened out, with a code) -> familiarization (practice
+ *   sliders, not graded) -> instructions -> graded trials -> finish (code). The next trial's files are
+ *   fetched while the instructions are read and while each trial is rated (session.prefetch).
  *
  * The audio engine (fades, loops, sample-aligned switching, the 44.1 kHz AudioContext) is in
  * mushra-audio.js and the player page in mushra-trial.js (TrialView), both loaded before this file.
@@ -15,7 +17,7 @@
 (function () {
   "use strict";
 
-  const { Engine, makeAudioContext, STIMULUS_RATE } = window.MushraAudio;
+  const { Engine, makeAudioContext, prefetch, STIMULUS_RATE } = window.MushraAudio;
   const { TrialView, el } = window.MushraTrial;
   const STORAGE_KEY = "mss-mushra-session";
 
@@ -117,6 +119,7 @@
       else if (step === "familiarization") this.showFamiliarization(0);
       else if (step === "instructions") this.showInstructions();
       else if (step === "trial") this.showTrial();
+      else if (step === "screened_out") this.showScreenedOut();
       else this.showFinish();
     }
     async showWelcome() {
@@ -138,7 +141,8 @@
         "Listening test",
         info.description ? el("p", {}, info.description) : null,
         el("p", {}, "You will listen to short music excerpts and rate how close several versions of each excerpt sound to a reference. " +
-          "The test has " + info.n_trials + " pages and takes about " + info.minutes + " minutes. Please use headphones in a quiet room."),
+          "The test has " + info.n_trials + " pages and takes about " + info.minutes + " minutes. Please use headphones in a quiet room." +
+          (info.headphone_check ? " It begins with a one-minute headphone check; if the check does not confirm headphones, the test ends there, with a completion code." : "")),
         el("h3", {}, "Your consent"),
         el("ul", { class: "mushra-consent-text" },
           el("li", {}, "Taking part is voluntary. You can stop at any time by closing this page; what you rated so far is kept unless you ask the experimenter to delete it."),
@@ -231,10 +235,12 @@
         el("div", { class: "mushra-info" },
           el("p", {}, "Before the test, listen to a few examples to get to know the kind of differences you will hear. " +
             "Play the reference and each lettered version; switching keeps the position, so you can compare the same moment. " +
-            "Nothing on these pages is rated.")),
+            "Try the sliders too, to get used to the scale: these practice ratings are not stored.")),
         holder);
+      if (!last) prefetch([pages[index + 1].reference_url, ...pages[index + 1].conditions.map((c) => c.url)]);
       this.view = new TrialView(pages[index], {
         graded: false,
+        practice: true,
         rules: this.session.rules,
         context: this.audioContext(),
         submitText: last ? "Continue" : "Next excerpt",
@@ -257,6 +263,7 @@
       ];
       if (rules.min_listen_s > 0) items.push(el("li", {}, "Listen to every version for at least " + rules.min_listen_s + " s; the bar under each letter fills while you listen."));
       items.push(el("li", {}, "You can switch between the reference and the versions at any time, and loop a passage by dragging across the waveform."));
+      prefetch(this.session.prefetch); // the first trial loads while this page is read
       const next = el("button", { type: "button", class: "mushra-next" }, "Start the test");
       next.addEventListener("click", () =>
         this._advance("step", { session_id: this.session.session_id, step: "instructions" }, message).catch(() => {}));
@@ -287,12 +294,21 @@
         graded: true,
         rules: s.rules,
         context: this.audioContext(),
+        draftKey: s.session_id + "/" + s.trial.trial_id, // a reload keeps the sliders and listening times
         onSubmit: async (payload) => {
           this.session = await request(this.api + "/submit", Object.assign({ session_id: s.session_id }, payload));
           this.show();
         },
       });
-      this.view.render(holder).catch((error) => (holder.textContent = error.message));
+      this.view.render(holder).then(() => prefetch(s.prefetch), // the next trial loads while this one is rated
+        (error) => (holder.textContent = error.message));
+    }
+    showScreenedOut() {
+      this._page("Thank you!",
+        el("p", { class: "mushra-done" }, "The headphone check did not confirm that you are listening over headphones, " +
+          "which this test needs, so the test ends here. Thank you for your time."),
+        el("p", {}, "Your completion code: ", el("strong", { class: "mushra-code" }, this.session.completion_code || "")),
+        el("p", {}, "Keep it: the experimenter may ask for it. You can close this page now."));
     }
     showFinish() {
       this._page("Thank you!",
