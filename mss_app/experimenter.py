@@ -26,6 +26,12 @@ from mss_app.config import AppConfig
 from mss_app.context import StudyContext
 
 
+#: The buttons of images and players here: download and full screen, never Gradio's "share" (it posts
+#: to Hugging Face discussions; these views name the systems and hold the participants' data).
+NO_SHARE = ["download", "fullscreen"]
+AUDIO_BUTTONS = ["download"]
+
+
 # --------------------------------------------------------------------------------------------- results
 def _hidden():
     return gr.update(value=None, visible=False)
@@ -102,10 +108,12 @@ def _results_tab(context: StudyContext):
     refresh = gr.Button("Refresh results", variant="primary")
     headline = gr.Markdown("Press *Refresh results*.")
     # no Gradio label: it would sit over the plot's own title and the top of its y-axis
+    # no "share" button (to Hugging Face discussions) anywhere in these confidential views: NO_SHARE
     boxplot = gr.Image(label="Scores per condition", show_label=False, type="filepath", interactive=False,
-                       visible=False)  # fmt: skip
+                       visible=False, buttons=NO_SHARE)  # fmt: skip
     scatter = gr.Image(
-        label="SDR vs. rating", show_label=False, type="filepath", interactive=False, visible=False
+        label="SDR vs. rating", show_label=False, type="filepath", interactive=False, visible=False,
+        buttons=NO_SHARE,
     )
     report = gr.Markdown(visible=False)
     downloads = gr.File(label="Downloads (spreadsheet-safe CSV)", file_count="multiple", visible=False)
@@ -136,12 +144,14 @@ def _results_tab(context: StudyContext):
 #: The sessions table's columns as shown (header in words, width in px): they fit 1200 px without
 #: breaking a header mid-word. The CSV export keeps every column under its machine name.
 SESSION_VIEW = {
-    "session_id": ("Session", 105), "participant_id": ("Code", 110), "code_sessions": ("Code's sessions", 85),
-    "mode": ("Mode", 75), "created": ("Started (UTC)", 120), "age": ("Age", 60),
-    "experience": ("Experience", 115), "headphones": ("Listens with", 90), "headphones_model": ("Model", 70),
-    "headphone_check": ("Headphone check", 100), "step": ("Step", 90), "trials_done": ("Trials", 75),
-    "completion_code": ("Completion code", 105),
+    "session_id": ("Session", 90), "participant_id": ("Code", 105), "code_sessions": ("Code's sessions", 80),
+    "mode": ("Mode", 70), "created": ("Started (UTC)", 115), "age": ("Age", 60),
+    "experience": ("Experience", 110), "headphones": ("Listens with", 90), "headphones_model": ("Model", 100),
+    "headphone_check": ("Headphone check", 95), "step": ("Step", 120), "trials_done": ("Trials", 70),
+    "completion_code": ("Completion code", 100),
 }  # fmt: skip
+#: Height (px) the sessions table may take before it scrolls in a box of its own: a study's sessions, all on the page.
+SESSIONS_TABLE_PX = 4000
 SESSIONS_REFRESH_S = 15
 
 
@@ -158,8 +168,8 @@ def sessions_view(context: StudyContext):
 def _sessions_tab(context: StudyContext):
     refresh = gr.Button("Refresh sessions")
     gr.Markdown(f"Refreshed every {SESSIONS_REFRESH_S} s while this tab is open.")
-    table = gr.Dataframe(label="Sessions", show_label=False, interactive=False, wrap=True,
-                         column_widths=[width for _, width in SESSION_VIEW.values()])  # fmt: skip
+    table = gr.Dataframe(label="Sessions", show_label=False, interactive=False, wrap=True, max_height=SESSIONS_TABLE_PX,
+                         column_widths=[width for _, width in SESSION_VIEW.values()], elem_classes=["mss-sessions"])  # fmt: skip
 
     def render():
         if context.study is None:
@@ -199,13 +209,14 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
     gr.Markdown("Spectrograms: log frequency, dB, one colour scale for all panels, time aligned.")
     plot = gr.Plot(show_label=False)
     with gr.Row():
-        mix_audio = gr.Audio(label="Mixture", interactive=False)
-        ref_audio = gr.Audio(label="Reference", interactive=False)
+        mix_audio = gr.Audio(label="Mixture", interactive=False, buttons=AUDIO_BUTTONS)
+        ref_audio = gr.Audio(label="Reference", interactive=False, buttons=AUDIO_BUTTONS)
     players = []
     for name in systems:
         with gr.Row():
-            players.append(gr.Audio(label=f"{name}: estimate", interactive=False))
-            players.append(gr.Audio(label=f"{name}: error (reference - estimate)", interactive=False))
+            players.append(gr.Audio(label=f"{name}: estimate", interactive=False, buttons=AUDIO_BUTTONS))
+            players.append(gr.Audio(label=f"{name}: error (reference - estimate)", interactive=False,
+                                    buttons=AUDIO_BUTTONS))
 
     def on_song(song_name: str):
         try:

@@ -8,8 +8,13 @@ inline script) keeps anything else out.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import fastapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+
+#: The app's icon (a neutral waveform), for the participant page, the login and the experimenter's views.
+FAVICON = Path(__file__).with_name("favicon.svg")
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -18,6 +23,7 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>Listening test</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/mushra/static/mushra.css">
 <link rel="stylesheet" href="/mushra/static/mushra-headphones.css">
 </head>
@@ -48,5 +54,12 @@ def build_participant_router() -> fastapi.APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def page():
         return HTMLResponse(PAGE, headers=HEADERS)
+
+    icon = FAVICON.read_bytes()
+
+    @router.get("/favicon.svg")
+    @router.get("/favicon.ico")  # what a browser asks for when a page names no icon
+    def favicon():
+        return Response(icon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     return router

@@ -3,15 +3,17 @@
     generate_password() -> str                       # when none is given: printed once at start
     ClientWindow(limit, window_s)                    # events per client address in a sliding window
     client_key(host) -> str                          # an IPv4 address, or an IPv6 address's /64
-    ExperimenterAuth(password)                       # login/logout routes, signed cookie, check
+    ExperimenterAuth(password, logouts=None)         # login/logout routes, signed cookie, check
     ExperimenterGate(app, auth)                      # ASGI: /experimenter/* only with the cookie
     BodyLimit(app)                                   # ASGI: request bodies bounded (413)
 
 The experimenter's views (results, sessions, spectrogram browser, downloads) name the systems, so
 they sit behind a password on every interface, loopback included: a participant shares the machine
-(or the network) with them. The cookie is ``<expiry>.<HMAC-SHA256(password, expiry)>``, HttpOnly,
-SameSite=Strict and scoped to /experimenter, so it works across app processes that share the
-password and no other site can use it. Failed logins are rate limited.
+(or the network) with them. The cookie is ``<expiry>.<nonce>.<HMAC-SHA256(password, expiry, nonce)>``,
+HttpOnly, SameSite=Strict and scoped to /experimenter, so it works across app processes that share the
+password and no other site can use it. Logging out revokes it for good, not only in this browser: its
+nonce is recorded (in memory, and in the ``logouts`` file that app processes sharing a study folder
+share), and a revoked cookie is refused wherever it is shown again. Failed logins are rate limited.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import hmac
 import html
 import ipaddress
 import json
+import os
 import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import fastapi
@@ -42,7 +46,8 @@ MAX_TRACKED_CLIENTS = 4096
 #: Gradio requests a few kilobytes.
 BODY_LIMITS = (("/mushra/", 16 * 1024), ("", 1024 * 1024))
 _LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Experimenter login</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><style>
 body {{ font-family: system-ui, sans-serif; background: #fafbfc; }}
 form {{ max-width: 360px; margin: 12vh auto; padding: 24px; background: #fff; border: 1px solid #dde; border-radius: 8px; }}
 input, button {{ font-size: 16px; padding: 6px 8px; width: 100%; box-sizing: border-box; margin-top: 8px; }}
@@ -136,24 +141,71 @@ class ClientWindow:
 
 
 class ExperimenterAuth:
-    def __init__(self, password: str):
+    """``logouts``: a file where logouts are recorded for every app process sharing it (None: this
+    process only)."""
+
+    def __init__(self, password: str, logouts: str | os.PathLike | None = None):
         if not password:
             raise ValueError("the experimenter password must not be empty")
         self._key = password.encode()
         self._failures = ClientWindow(MAX_FAILURES_PER_MINUTE, 60.0)
+        self._logouts = Path(logouts) if logouts is not None else None
+        self._revoked: set[str] = set()
+        self._read_at: tuple[float, int] | None = None  # (mtime, size) of the logouts file last read
+        self._lock = threading.Lock()
 
-    def _sign(self, expiry: int) -> str:
-        return hmac.new(self._key, f"experimenter/{expiry}".encode(), hashlib.sha256).hexdigest()
+    def _sign(self, expiry: int, nonce: str) -> str:
+        return hmac.new(self._key, f"experimenter/{expiry}/{nonce}".encode(), hashlib.sha256).hexdigest()
 
     def cookie_value(self) -> str:
-        expiry = int(time.time()) + SESSION_S
-        return f"{expiry}.{self._sign(expiry)}"
+        expiry, nonce = int(time.time()) + SESSION_S, secrets.token_hex(16)
+        return f"{expiry}.{nonce}.{self._sign(expiry, nonce)}"
+
+    def _parse(self, cookie: str | None) -> tuple[int, str] | None:
+        """(expiry, nonce) of a well-signed, unexpired cookie; None for anything else."""
+        expiry, nonce, signature = ((cookie or "").split(".") + ["", ""])[:3]
+        if not expiry.isdigit() or int(expiry) < time.time() or len(nonce) != 32:
+            return None
+        if not hmac.compare_digest(signature, self._sign(int(expiry), nonce)):
+            return None
+        return int(expiry), nonce
 
     def valid(self, cookie: str | None) -> bool:
-        expiry, _, signature = (cookie or "").partition(".")
-        if not expiry.isdigit() or int(expiry) < time.time():
-            return False
-        return hmac.compare_digest(signature, self._sign(int(expiry)))
+        parsed = self._parse(cookie)
+        return parsed is not None and parsed[1] not in self._revoked_nonces()
+
+    def revoke(self, cookie: str | None) -> None:
+        """Log this cookie out everywhere (a forged or expired one needs nothing)."""
+        parsed = self._parse(cookie)
+        if parsed is None:
+            return
+        with self._lock:
+            self._revoked.add(parsed[1])
+        if self._logouts is not None:
+            self._logouts.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._logouts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, f"{parsed[0]} {parsed[1]}\n".encode())  # one write: whole lines only
+            finally:
+                os.close(fd)
+
+    def _revoked_nonces(self) -> set[str]:
+        """Nonces logged out here or, through the logouts file, by another process (re-read on change)."""
+        if self._logouts is None:
+            return self._revoked
+        try:
+            stat = self._logouts.stat()
+        except FileNotFoundError:
+            return self._revoked
+        with self._lock:
+            if self._read_at != (stat.st_mtime, stat.st_size):
+                now = time.time()
+                for line in self._logouts.read_text(errors="replace").splitlines():
+                    expiry, _, nonce = line.partition(" ")
+                    if expiry.isdigit() and int(expiry) >= now:  # expired cookies are refused anyway
+                        self._revoked.add(nonce)
+                self._read_at = (stat.st_mtime, stat.st_size)
+            return set(self._revoked)
 
     def check_password(self, attempt: str) -> bool:
         return hmac.compare_digest(attempt.encode(), self._key)
@@ -185,7 +237,8 @@ class ExperimenterAuth:
             return response
 
         @router.get(PREFIX + "/logout")
-        def logout():
+        def logout(request: fastapi.Request):
+            self.revoke(request.cookies.get(COOKIE))
             response = RedirectResponse(PREFIX + "/login", status_code=303, headers=headers)
             response.delete_cookie(COOKIE, path=PREFIX)
             return response

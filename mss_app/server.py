@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 
 import fastapi
 import gradio as gr
@@ -38,6 +39,10 @@ def _one_sentence(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts)
 
 
+#: The sessions table: words are never broken mid-word ("Sennheiser"); a long one widens its column.
+EXPERIMENTER_CSS = ".mss-sessions * { word-break: normal !important; overflow-wrap: normal !important; }"
+
+
 def build_app(config: AppConfig, context: StudyContext | None = None) -> fastapi.FastAPI:
     """The participant page and API, the experimenter login, and the experimenter views behind it."""
     password = config.password
@@ -47,7 +52,7 @@ def build_app(config: AppConfig, context: StudyContext | None = None) -> fastapi
             f"experimenter password (generated; pass --password to choose one): {password}", file=sys.stderr
         )
     context = context or load_study_context(config)
-    auth = ExperimenterAuth(password)
+    auth = ExperimenterAuth(password, logouts=Path(config.study_dir) / ".experimenter-logouts")
     app = fastapi.FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # no API browser for participants
 
     @app.exception_handler(RequestValidationError)
@@ -59,7 +64,7 @@ def build_app(config: AppConfig, context: StudyContext | None = None) -> fastapi
     app.include_router(auth.router())
     blocks = build_experimenter_blocks(config, context)
     # No allowed_paths: Gradio must not serve the stimulus cache (trial.json names the conditions).
-    gr.mount_gradio_app(app, blocks, path=PREFIX, footer_links=[], show_error=True)
+    gr.mount_gradio_app(app, blocks, path=PREFIX, footer_links=[], show_error=True, css=EXPERIMENTER_CSS)
     app.add_middleware(ExperimenterGate, auth=auth)
     app.add_middleware(BodyLimit)  # outermost: bounds every body before anything reads it
     return app

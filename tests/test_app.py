@@ -84,14 +84,15 @@ def _message(page) -> str:
     return " ".join(page.locator(".mushra-message").all_inner_texts())
 
 
-def _headphone_check(page, context, shots: Path | None) -> None:
-    """The headphone check, answered right. With ``shots`` through its page, as a listener does (each
-    sound plays once, about 4.5 s); otherwise through the API the page uses (fetch the six sounds, send
-    the answers) from the page, to keep the suite's time down."""
+def _headphone_check(page, context, shots: Path | None, wrong: bool = False) -> None:
+    """The headphone check, answered right (or all ``wrong``). With ``shots`` through its page, as a
+    listener does (each sound plays once, about 4.5 s); otherwise through the API the page uses (fetch
+    the six sounds, send the answers) from the page, to keep the suite's time down."""
     page.wait_for_selector("text=Headphone check", timeout=20_000)
     session_id = page.evaluate("window.mushra.app.session.session_id")
     store = context.sessions
-    right = [t.quiet for t in store.headphone_design(store.resume(session_id))]
+    design = store.headphone_design(store.resume(session_id))
+    right = [t.antiphase if wrong else t.quiet for t in design]
     if not shots:
         page.evaluate(
             """async ([api, answers]) => {
@@ -240,8 +241,9 @@ def test_experimenter_views_need_the_password_and_say_when_empty(running_app, br
 def test_participant_session_with_every_rule(running_app, browser, shots):
     url, context = running_app
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    errors = []
+    errors, missing = [], []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     _start_session(page, url, context, shots)
     assert page.inner_text(".mushra-count") == "Trial 1 of 2"
     assert page.evaluate("() => document.querySelector('.mushra-fill').getBoundingClientRect().width") == 0
@@ -364,7 +366,7 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     assert (table["age"], table["experience"], table["headphones"]) == tuple(ANSWERS.values())
     assert (table["step"], table["completion_code"]) == ("finished", code)
     assert table["headphone_check"] == "6/6 passed"
-    assert errors == []
+    assert errors == [] and missing == []  # no 404: the favicon is there
     page.close()
 
 
@@ -518,12 +520,48 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
     page.close()
 
 
+def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, shots):
+    """A participant whose check does not confirm headphones is told so, thanked and given a code at
+    once, instead of rating every trial to be left out of the analysis; the start page said so."""
+    url, context = running_app
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector(".mushra-start", timeout=30_000)
+    assert "the test ends there, with a completion code" in page.inner_text("body")
+    page.check(".mushra-consent")
+    page.click(".mushra-start")
+    page.wait_for_selector("text=A few questions", timeout=20_000)
+    for key, value in ANSWERS.items():
+        page.select_option(f"select[data-key='{key}']", value)
+    page.click(".mushra-next")
+    page.wait_for_selector("text=Set your volume", timeout=20_000)
+    page.wait_for_timeout(300)
+    page.click(".mushra-play")
+    page.click(".mushra-next")
+    page.wait_for_selector("text=Headphone check", timeout=20_000)
+    assert "the test ends after it" in page.inner_text(".mushra-hp-instructions")
+    _headphone_check(page, context, None, wrong=True)
+    page.wait_for_selector("text=did not confirm that you are listening over headphones", timeout=20_000)
+    code = page.inner_text(".mushra-code")
+    session_id = page.evaluate("window.mushra.app.session.session_id")
+    session = context.sessions.resume(session_id)
+    assert context.sessions.step(session) == "screened_out" and code == context.sessions.completion_code(session)
+    page.screenshot(path=str(shots / "participant_3c_screened_out.png"), full_page=True)
+    page.reload(wait_until="domcontentloaded")  # it stays ended
+    page.wait_for_selector("text=did not confirm", timeout=20_000)
+    page.close()
+
+
 def test_experimenter_results_beside_sdr(running_app, browser, shots):
     url, context = running_app
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    missing = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     _login(page, url)
     page.wait_for_selector("text=rating rows", timeout=60_000)
     page.wait_for_selector("text=Kendall tau", timeout=30_000)
+    # nothing here is shared with Hugging Face: no Gradio "share" button on the confidential views
+    assert page.locator("button[aria-label='Share'], button[title='Share']").count() == 0
     text = page.inner_text("body")
     assert "Significance not reported" in text  # one participant
     # which objective metric predicts the listeners: named in the headline, the table in the report
@@ -541,6 +579,18 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     visible = "(text) => [...document.querySelectorAll('td, th, span, div')].some(e => e.offsetParent && e.children.length == 0 && e.textContent.trim() == text)"
     page.wait_for_function(visible, arg="6/6 passed", timeout=30_000)
     assert page.evaluate(visible, "Headphone check") and page.evaluate(visible, "Code's sessions")
+    # every session on the page, none hidden in an inner scroll box, no word broken mid-word
+    for _ in range(12):  # more sessions than the table used to show without scrolling (6)
+        context.sessions.start(consent=True)
+    page.get_by_role("button", name="Refresh sessions").click()
+    n_sessions = len(context.sessions.sessions_table())
+    page.wait_for_function("(n) => document.querySelectorAll('.mss-sessions .virtual-row').length >= n", arg=n_sessions, timeout=20_000)
+    rows = page.evaluate("() => [...document.querySelectorAll('.mss-sessions .virtual-row')].filter(r => r.offsetParent).length")
+    assert rows == n_sessions, (rows, n_sessions)
+    scrolls = page.evaluate("() => [...document.querySelectorAll('.mss-sessions *')].some(e => e.scrollHeight > e.clientHeight + 2 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY))")
+    assert not scrolls
+    breaks = page.evaluate("() => [...document.querySelectorAll('.mss-sessions span')].map(e => getComputedStyle(e).wordBreak + '/' + getComputedStyle(e).overflowWrap)")
+    assert breaks and set(breaks) == {"normal/normal"}, set(breaks)
     page.screenshot(path=str(shots / "experimenter_5_sessions.png"), full_page=True)
     page.get_by_role("tab", name="Spectrogram browser").click()
     page.get_by_role("button", name="Show").click()
@@ -548,6 +598,13 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "experimenter_4_spectrograms.png"), full_page=True)
     assert all(name in page.inner_text("body") for name in context.study.system_names)
+    assert page.locator("button[aria-label='Share'], button[title='Share']").count() == 0
+    # logging out revokes the cookie: a copy of it no longer opens anything
+    cookie = next(c for c in page.context.cookies() if c["name"] == "mss_experimenter")
+    page.goto(url + "/experimenter/logout", wait_until="domcontentloaded")
+    with httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/experimenter/config", cookies={cookie["name"]: cookie["value"]}).status_code == 401
+    assert missing == [], missing  # no 404 (the favicon used to be one on every page)
     page.close()
 
 
@@ -578,7 +635,8 @@ def test_phone_width_keeps_one_row_of_sliders_beside_the_scale(running_app, brow
     loop = page.evaluate("() => window.mushra.app.view.engine.loop")
     duration = page.evaluate("window.mushra.app.view.engine.duration")
     assert loop == [pytest.approx(0.2 * duration, abs=0.05), pytest.approx(0.6 * duration, abs=0.05)]
-    page.screenshot(path=str(shots / "participant_8_phone.png"), full_page=True)
+    # the screen as the phone shows it (a full-page screenshot drops the touch emulation, key hint and all)
+    page.screenshot(path=str(shots / "participant_8_phone.png"))
     assert not errors
 
 

@@ -347,6 +347,48 @@ def test_wrong_passwords_lock_out_only_their_client():
     assert welcome.status_code == 303 and "mss_experimenter" in welcome.headers["set-cookie"]
 
 
+def test_logging_out_revokes_the_cookie_in_every_process(tmp_path):
+    """A logged-out cookie is refused afterwards, by this process and by another sharing the logouts
+    file (it used to be merely deleted from the browser: a copy kept working for 12 h); other
+    experimenters' cookies, and new logins, keep working."""
+    import fastapi
+    from fastapi.testclient import TestClient
+
+    from mss_app.security import COOKIE, ExperimenterAuth, ExperimenterGate
+
+    def app():
+        served = fastapi.FastAPI()
+        auth = ExperimenterAuth("right-password", logouts=tmp_path / "logouts")
+        served.include_router(auth.router())
+
+        @served.get("/experimenter/data")
+        def data():
+            return {"ok": True}
+
+        served.add_middleware(ExperimenterGate, auth=auth)
+        return served
+
+    first, second = TestClient(app(), follow_redirects=False), TestClient(app(), follow_redirects=False)
+
+    def login(client) -> str:
+        response = client.post("/experimenter/login", data={"password": "right-password"})
+        assert response.status_code == 303
+        return response.cookies[COOKIE]
+
+    mine, theirs = login(first), login(first)
+    assert mine != theirs and mine.count(".") == 2
+    for client in (first, second):
+        assert client.get("/experimenter/data", cookies={COOKIE: mine}).status_code == 200
+    assert first.get("/experimenter/logout", cookies={COOKIE: mine}).status_code == 303
+    for client in (first, second):  # the other process reads the logout from the shared file
+        assert client.get("/experimenter/data", cookies={COOKIE: mine}).status_code == 401
+        assert client.get("/experimenter/data", cookies={COOKIE: theirs}).status_code == 200
+    assert second.get("/experimenter/data", cookies={COOKIE: login(second)}).status_code == 200
+    tampered = mine.split(".")
+    tampered[1] = "0" * 32  # another nonce under the old signature: refused
+    assert first.get("/experimenter/data", cookies={COOKIE: ".".join(tampered)}).status_code == 401
+
+
 def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the fixture imported above)
     """What the page says is not taken on trust, through the real HTTP API: a trial whose files the
     server never sent is refused; the stored rating time is the server's; one address cannot start
