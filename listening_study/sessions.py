@@ -26,8 +26,6 @@ Public API (stable)::
                                                     # refused unless the server sent every file of the trial
     store.submit_ab(session_id, trial_id, choice, confidence, plays, time_ms, comment="", listen_ms=None)
     store.sessions_table() -> pandas.DataFrame      # one row per session: questionnaire, step, code
-    design_session(seed, trials, n_familiarization=0) -> (trial_order, {trial_id: SessionTrial},
-                                                          familiarization pages, volume trial id)
     Session, SessionTrial (labels: {label: condition} stays on the server), STEPS
 
 A session goes through STEPS in order: consent (given when it starts), the questionnaire, setting the
@@ -85,9 +83,8 @@ if TYPE_CHECKING:  # only for annotations: keeps this module light for processes
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
-STEPS = (
-    "questionnaire", "volume", "headphones", "familiarization", "instructions", "trial", "screened_out", "finished"
-)
+STEPS = ("questionnaire", "volume", "headphones", "familiarization", "instructions", "trial", "screened_out",
+         "finished")  # fmt: skip
 #: Steps the participant completes by pressing "Continue" (the others end by answering or rating).
 SIMPLE_STEPS = ("volume", "familiarization", "instructions")
 REFERENCE_LABEL = "REF"  # the open reference's key in audio tokens

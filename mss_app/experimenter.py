@@ -25,7 +25,6 @@ from mss.errors import MSSError
 from mss_app.config import AppConfig
 from mss_app.context import StudyContext
 
-
 #: The buttons of images and players here: download and full screen, never Gradio's "share" (it posts
 #: to Hugging Face discussions; these views name the systems and hold the participants' data).
 NO_SHARE = ["download", "fullscreen"]

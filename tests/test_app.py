@@ -692,8 +692,8 @@ def test_loading_shows_progress_and_the_next_trial_is_fetched_ahead(running_app,
     started = page.evaluate("performance.now()")
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=30_000)
     second_ms = page.evaluate("performance.now()") - started
-    trial_bytes = sum(len(store.serve_audio(session_id, store.audio_token(store.resume(session_id), "trial", trial_id, l)))
-                      for l in ["REF", *labels])  # fmt: skip
+    trial_bytes = sum(len(store.serve_audio(session_id, store.audio_token(store.resume(session_id), "trial", trial_id, key)))
+                      for key in ["REF", *labels])  # fmt: skip
     assert trial_bytes / (10e6 / 8) > 2.0  # a few MB: seconds at 10 Mbit/s, had it not been fetched ahead
     assert second_ms < 1000, (first_ms, second_ms)
     page.close()
