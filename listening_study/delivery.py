@@ -14,7 +14,7 @@ between two sessions:
   compresses far better than the mixture), so either the sizes differ, or a filler evens them out and
   the filler's length is the compressed size (FLAC PADDING blocks did exactly that, and STREAMINFO's
   frame sizes and MD5 named each file besides). What uncompressed delivery costs is measured by
-  ``python -m listening_study.delivery_bench`` (README, "What the participant's browser receives").
+  ``python -m listening_study.delivery_audit`` (README, "Blindness").
 - **Per-session bytes.** The server keeps one 16-bit file per stimulus (what the analysis reads). What a
   session receives is that file with a second, independent TPDF dither: d = u1 - u2 with u1, u2 uniform
   in {0, 1}, so d is -1, 0 or +1 LSB with probabilities 1/4, 1/2, 1/4, independent of the signal (white,
