@@ -1,37 +1,39 @@
-"""Blind MUSHRA (ITU-R BS.1534-3) listening study for source separation: study files, stimuli,
-sessions, ratings and analysis. The app imports only the names below (and ``listening_study.analyze``).
+"""Blind MUSHRA (ITU-R BS.1534-3) listening study for source separation. This is its one public face: the
+app (mss_app) imports the names below and nothing else; tests and tools may reach into the subpackages.
+
+    design/     what a study is and how a session is laid out: study file, dataset, secret key,
+                session design, questionnaire, trial rules, headphone check
+    delivery/   the audio: stimuli rendered once, the bytes a session receives, what the server sent
+    sessions/   the session store (steps, each step's audio, submissions), ratings.csv, sessions table
+    analysis/   from ratings to results: screening, statistics, excerpt metrics, correlations, figures,
+                one pipeline for the app and ``python -m listening_study.analysis``
 
     study = load_study("study.yaml")                 # or default_study(root, {"unet": ..., "demucs": ...})
     stimuli = prepare_stimuli(study, cache_dir)      # rendered once, cached, loudness-matched WAVs
     store = SessionStore(study_dir, stimuli)         # sessions, ratings.csv and the secret study.key
     session = store.start(consent=True)              # or store.resume(session_id)
     store.step(session)                              # questionnaire, volume, ..., trial, finished
-    trial = store.next_trial(session)                # labels A, B, ... (true names stay on the server)
-    store.audio_token(session, "trial", trial.trial_id, "A")   # what the page gets; audio_path() resolves it
-    store.submit(session.session_id, trial.trial_id, scores, plays, time_ms, comment, listen_ms)
-    sdr_table = study_excerpt_sdr(stimuli)           # SDR of every rated excerpt and condition (cached)
-    analyze(store.ratings.path, out_dir=None, excerpt_sdr=sdr_table)   # from listening_study.analyze
+    store.step_audio(session)                        # that step's pages: tokens under neutral labels
+    store.serve_audio(session.session_id, token)     # this session's WAV behind a token
+    store.submit_page(session_id, trial_id, scores, plays, time_ms, comment, listen_ms)
+    result = analyze_study(stimuli, store, out_dir)  # what the experimenter's Results tab shows
 """
 
-from listening_study.blinding import StudyKey
-from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
-from listening_study.excerpt_sdr import study_excerpt_sdr
-from listening_study.questionnaire import QUESTIONS
-from listening_study.ratings import COLUMNS, RatingsStore, read_ratings
-from listening_study.rules import TrialRules
-from listening_study.sessions import STEPS, Session, SessionStore, SessionTrial
-from listening_study.stimuli import StimulusSet, Trial, prepare_stimuli
-from listening_study.study import (
-    ExcerptSpec,
-    StudyConfig,
-    SystemSpec,
-    default_study,
-    load_study,
-    validate_study,
-)
+from listening_study.analysis.pipeline import AnalysisResult, analyze, analyze_study
+from listening_study.analysis.spreadsheet import neutralize_frame
+from listening_study.delivery.stimuli import StimulusSet, Trial, prepare_stimuli
+from listening_study.design.headphones import check_json
+from listening_study.design.questionnaire import QUESTIONS
+from listening_study.design.study import StudyConfig, default_study, load_study
+from listening_study.errors import SessionError, StimulusError, StudyError, SubmissionError
+from listening_study.sessions.audio import AudioPage
+from listening_study.sessions.model import STEPS, Session
+from listening_study.sessions.ratings import read_ratings
+from listening_study.sessions.store import SessionStore
+from listening_study.sessions.table import orphaned_sessions
 
 __all__ = [
-    "COLUMNS", "ExcerptSpec", "QUESTIONS", "STEPS", "StudyKey", "TrialRules", "RatingsFileError", "RatingsStore", "Session", "SessionError", "SessionStore",
-    "SessionTrial", "StimulusError", "StimulusSet", "StudyConfig", "StudyError", "SubmissionError", "SystemSpec",
-    "Trial", "default_study", "load_study", "prepare_stimuli", "read_ratings", "study_excerpt_sdr", "validate_study",
+    "QUESTIONS", "STEPS", "AnalysisResult", "AudioPage", "Session", "SessionError", "SessionStore", "StimulusError",
+    "StimulusSet", "StudyConfig", "StudyError", "SubmissionError", "Trial", "analyze", "analyze_study", "check_json",
+    "default_study", "load_study", "neutralize_frame", "orphaned_sessions", "prepare_stimuli", "read_ratings",
 ]  # fmt: skip

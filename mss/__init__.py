@@ -20,6 +20,9 @@ SOURCES: tuple[str, ...] = ("vocals", "drums", "bass", "other")
 
 #: MUSDB18 (and the embedded dataset) are stored at 44.1 kHz; scores are always computed at this rate.
 MUSDB_SAMPLE_RATE: int = 44100
+#: The rate models train and separate at unless told otherwise (one default for every config: models, data,
+#: training); scores are always computed at the references' MUSDB_SAMPLE_RATE.
+MODEL_SAMPLE_RATE: int = 22050
 
 
 def covers_mixture(sources) -> bool:

@@ -8,16 +8,16 @@
     POST /mushra/api/step         {session_id, step: volume|familiarization|instructions} -> session
     POST /mushra/api/headphones   {session_id, answers: [0-2, ...]}           -> session (one attempt)
     POST /mushra/api/submit       {session_id, trial_id, scores, plays, listen_ms, time_ms, comment} -> session
-    GET  /mushra/audio/<session id>/<token>   a stimulus: this session's WAV (listening_study.delivery: one
+    GET  /mushra/audio/<session id>/<token>   a stimulus: this session's WAV (listening_study.delivery.wav: one
                                              size and header per trial, bytes of its own per session),
                                              Cache-Control: no-store, no validators; recorded as sent to the
-                                             session (listening_study.evidence)
+                                             session (listening_study.delivery.evidence)
     GET  /mushra/static/mushra-audio.js | mushra-trial.js | mushra-headphones.js | mushra.js | mushra.css |
                         mushra-headphones.css
 
 A session (JSON) holds the step in progress and what that step needs: the questions, the volume
 page's audio, the familiarization pages, or the trial (neutral labels and per-session audio tokens,
-listening_study.blinding), and the trial rules. Every refusal is a 400 whose ``detail`` is one sentence
+listening_study.design.blinding), and the trial rules. Every refusal is a 400 whose ``detail`` is one sentence
 the page shows; a malformed request (a missing field, a wrong type) is a 422 with one sentence too.
 """
 
@@ -30,10 +30,7 @@ import fastapi
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from listening_study.errors import StudyError
-from listening_study.headphones import check_json
-from listening_study.questionnaire import QUESTIONS
-from listening_study.sessions import HEADPHONE_LABEL, HEADPHONE_PAGE, REFERENCE_LABEL
+from listening_study import QUESTIONS, AudioPage, StudyError, check_json
 from mss_app.config import SESSIONS_PER_CLIENT
 from mss_app.context import StudyContext
 from mss_app.security import ClientWindow, client_key
@@ -98,69 +95,42 @@ def audio_url(session_id: str, token: str) -> str:
     return f"/mushra/audio/{session_id}/{token}"
 
 
-def trial_json(sessions, session, trial, page: str) -> dict:
-    """What the page gets for one trial or familiarization page: labels and audio URLs, nothing else."""
-
-    def url(label: str) -> str:
-        return audio_url(session.session_id, sessions.audio_token(session, page, trial.trial_id, label))
-
+def page_json(session_id: str, audio: AudioPage) -> dict:
+    """One player page (a trial or a familiarization page): its id, mode and the audio URLs under neutral
+    labels, nothing else (a familiarization page is named by its page, not by the trial it shows)."""
     return {
-        "trial_id": trial.trial_id if page == "trial" else page,
-        "mode": trial.mode,
-        "reference_url": url(REFERENCE_LABEL),
-        "conditions": [{"label": label, "url": url(label)} for label in trial.screen_labels],
+        "trial_id": audio.trial_id if audio.page == "trial" else audio.page,
+        "mode": audio.mode,
+        "reference_url": audio_url(session_id, audio.reference),
+        "conditions": [{"label": label, "url": audio_url(session_id, token)} for label, token in audio.versions],
     }
-
-
-def _upcoming_urls(sessions, session, ahead: int) -> list[str]:
-    """Audio URLs of the graded trial ``ahead`` places after the one in progress (0: the one in
-    progress), for the page to fetch while the participant is busy; [] when there is none."""
-    done = sessions.completed(session)
-    remaining = [trial_id for trial_id in session.trial_order if trial_id not in done]
-    if len(remaining) <= ahead:
-        return []
-    served = trial_json(sessions, session, session.trials[remaining[ahead]], "trial")
-    return [served["reference_url"], *(condition["url"] for condition in served["conditions"])]
 
 
 def session_json(context: StudyContext, session) -> dict:
-    """The session's step in progress and what the page needs for it."""
-    sessions = context.sessions
+    """The session's step in progress and what the page needs for it; the audio of the step (and of the
+    trial to fetch ahead) is the session store's (SessionStore.step_audio, prefetch_audio)."""
+    sessions, sid = context.sessions, session.session_id
     step = sessions.step(session)
     done, total = sessions.progress(session)
-    out = {
-        "session_id": session.session_id,
-        "mode": session.mode,
-        "step": step,
-        "n_trials": total,
-        "n_done": done,
-        "rules": sessions.rules.as_json(),
-    }
+    out = {"session_id": sid, "mode": session.mode, "step": step, "n_trials": total, "n_done": done,
+           "rules": sessions.rules.as_json()}  # fmt: skip
+    audio = sessions.step_audio(session)
     if step == "questionnaire":
         out["questions"] = [question.as_json() for question in QUESTIONS]
     elif step == "volume":
-        token = sessions.audio_token(session, "volume", session.volume_trial, REFERENCE_LABEL)
-        out["volume_url"] = audio_url(session.session_id, token)
+        out["volume_url"] = audio_url(sid, audio[0].reference)
     elif step == "headphones":
-        urls = [
-            audio_url(
-                session.session_id,
-                sessions.audio_token(session, HEADPHONE_PAGE, str(t.index), HEADPHONE_LABEL),
-            )
-            for t in sessions.headphone_design(session)
-        ]
-        out["headphones"] = check_json(urls)
+        out["headphones"] = check_json([audio_url(sid, sound.versions[0][1]) for sound in audio])
     elif step == "familiarization":
-        out["familiarization"] = [
-            trial_json(sessions, session, page, f"fam{index}")
-            for index, page in enumerate(session.familiarization)
-        ]
+        out["familiarization"] = [page_json(sid, page) for page in audio]
     elif step == "trial":
-        out["trial"] = trial_json(sessions, session, sessions.next_trial(session), "trial")
+        out["trial"] = page_json(sid, audio[0])
     elif step in ("screened_out", "finished"):
         out["completion_code"] = sessions.completion_code(session)
     if step in ("instructions", "trial"):  # the next graded trial's files load while this page is read or rated
-        out["prefetch"] = _upcoming_urls(sessions, session, 0 if step == "instructions" else 1)
+        ahead = sessions.prefetch_audio(session)
+        out["prefetch"] = [] if ahead is None else [page_json(sid, ahead)["reference_url"],
+                                                    *(c["url"] for c in page_json(sid, ahead)["conditions"])]  # fmt: skip
     return out
 
 
@@ -178,7 +148,6 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     """Routes of the listening test; every error the backend raises becomes a 400 with its message.
     ``sessions_per_client``: new sessions per client address and hour (0: no limit)."""
     router = fastapi.APIRouter()
-    new_sessions = ClientWindow(sessions_per_client, 3600.0)
 
     def sessions():
         if context.study is None:
@@ -190,6 +159,15 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
             return session_json(context, call())
         except StudyError as exc:
             raise fastapi.HTTPException(400, str(exc)) from exc
+
+    _file_routes(router, sessions)
+    _start_routes(router, context, sessions, answer, ClientWindow(sessions_per_client, 3600.0))
+    _step_routes(router, sessions, answer)
+    return router
+
+
+def _file_routes(router: fastapi.APIRouter, sessions) -> None:
+    """The page's scripts and styles, and the audio behind a session's tokens."""
 
     @router.get("/mushra/static/{name}")
     def static_file(name: str):
@@ -211,6 +189,10 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
         # mtime and size, which order the files by the time they were rendered; and it answers Range
         # requests, so a file could be "fetched" without its bytes being sent.
         return Response(data, media_type="audio/wav", headers=AUDIO_HEADERS)
+
+
+def _start_routes(router: fastapi.APIRouter, context: StudyContext, sessions, answer, new_sessions) -> None:
+    """The study's description, a new session (``new_sessions`` counts them per client), a resumed one."""
 
     @router.get("/mushra/api/info")
     def info():
@@ -236,6 +218,10 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
         store = sessions()
         return answer(lambda: store.resume(request.session_id))
 
+
+def _step_routes(router: fastapi.APIRouter, sessions, answer) -> None:
+    """The answers that move a session on: questionnaire, "Continue", the headphone check, a graded page."""
+
     @router.post("/mushra/api/questionnaire")
     def questionnaire(request: QuestionnaireRequest):
         store = sessions()
@@ -254,21 +240,10 @@ def build_api(context: StudyContext, sessions_per_client: int = SESSIONS_PER_CLI
     @router.post("/mushra/api/submit")
     def submit(request: SubmitRequest):
         store = sessions()
-        scores = request.scores
 
-        def call():
-            if set(scores) == {"choice", "confidence"}:  # A/B preference trial
-                store.submit_ab(
-                    request.session_id, request.trial_id, scores["choice"], scores["confidence"], request.plays,
-                    request.time_ms, request.comment, request.listen_ms,
-                )  # fmt: skip
-            else:
-                store.submit(
-                    request.session_id, request.trial_id, scores, request.plays, request.time_ms,
-                    request.comment, request.listen_ms,
-                )  # fmt: skip
+        def call():  # MUSHRA scores or an A/B choice: the session's mode says which
+            store.submit_page(request.session_id, request.trial_id, request.scores, request.plays,
+                              request.time_ms, request.comment, request.listen_ms)  # fmt: skip
             return store.resume(request.session_id)
 
         return answer(call)
-
-    return router

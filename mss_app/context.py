@@ -8,10 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from listening_study.session_table import orphaned_sessions
-from listening_study.sessions import SessionStore
-from listening_study.stimuli import prepare_stimuli
-from listening_study.study import default_study, load_study
+from listening_study import SessionStore, default_study, load_study, orphaned_sessions, prepare_stimuli
 from mss.errors import MSSError
 from mss_app.config import AppConfig, resolve_checkpoints, with_model_set
 

@@ -13,13 +13,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from listening_study.analyze import analyze
-from listening_study.errors import StudyError
-from listening_study.excerpt_metrics import study_excerpt_metrics
-from listening_study.excerpt_sdr import study_excerpt_sdr
-from listening_study.ratings import read_ratings
-from listening_study.session_table import headphone_results
-from listening_study.spreadsheet import neutralize_frame
+from listening_study import analyze_study, neutralize_frame
 from mss.browser import SpectrogramBrowser
 from mss.errors import MSSError
 from mss_app.config import AppConfig
@@ -47,37 +41,22 @@ def _export_csv(frame, path: Path) -> Path:
 
 
 def results_state(context: StudyContext, folder: Path) -> dict:
-    """Everything the Results tab shows, computed into ``folder``: a dict of headline, images, report,
-    files; ``headline`` alone when there is nothing to analyse yet."""
+    """Everything the Results tab shows, computed into ``folder`` (listening_study.analyze_study): a dict
+    of headline, images, report, files; ``headline`` alone when there is nothing to analyse yet."""
     import pandas as pd
 
     if context.study is None:
         return {"headline": f"**No study loaded.** {context.error or ''}"}
     sessions = context.sessions.sessions_table()
     finished = int((sessions["step"] == "finished").sum()) if len(sessions) else 0
-    snapshot = folder / "ratings-snapshot.csv"
-    shutil.copyfile(context.ratings_csv, snapshot)  # the live file keeps growing
-    ratings = read_ratings(snapshot, coerce_scores=True)
     started = f"{len(sessions)} session(s) started, {finished} finished"
-    if ratings.empty:
+    result, notes = analyze_study(context.stimuli, context.sessions, folder)
+    if result is None:
         return {"headline": (f"**No ratings yet.** {started}. Participants take the test on the app's main "
                              "page (`/`); their ratings appear here as soon as they submit a trial.")}  # fmt: skip
-    sdr_note = ""
-    try:  # the SDR of the excerpts the listeners heard, from the stimuli (cached after the first time)
-        excerpt_sdr = study_excerpt_sdr(context.stimuli)
-    except (StudyError, OSError) as exc:
-        excerpt_sdr, sdr_note = None, f" SDR of the excerpts not available: {exc}."
-    try:  # SDR, SIR, SAR, SI-SDR, SI-SAR, MRSTFT of the same excerpts: about a minute the first time
-        excerpt_metrics = study_excerpt_metrics(context.stimuli)
-    except (StudyError, OSError) as exc:
-        excerpt_metrics, sdr_note = None, sdr_note + f" Metrics of the excerpts not available: {exc}."
-    result = analyze(snapshot, out_dir=folder / "analysis", excerpt_sdr=excerpt_sdr,
-                     source_name="the ratings of this study",
-                     headphones=headphone_results(context.sessions.sessions_dir),
-                     excerpt_metrics=excerpt_metrics)  # fmt: skip
     kept = len(result.participants) - len(result.excluded)
-    headline = (f"**{len(ratings)} rating rows** from {len(result.participants)} session(s) ({kept} kept "
-                f"after post-screening and the headphone check); {started}.{sdr_note}")  # fmt: skip
+    headline = (f"**{result.n_rows} rating rows** from {len(result.participants)} session(s) ({kept} kept "
+                f"after post-screening and the headphone check); {started}.{' ' + notes if notes else ''}")  # fmt: skip
     if not result.shared_codes.empty:
         codes = ", ".join(
             f"{row.participant_id} ({row.n_sessions} sessions)" for row in result.shared_codes.itertuples()
@@ -89,6 +68,7 @@ def results_state(context: StudyContext, folder: Path) -> dict:
         best = "; ".join(f"{row.target}: {row.metric} (rho {row.spearman_rho:.2f})"
                          for row in result.best_metrics.dropna(subset=["metric"]).itertuples())  # fmt: skip
         headline += f"\n\n**The metric that best predicts these listeners** (Spearman, per target): {best}."
+    snapshot = folder / "ratings-snapshot.csv"
     files = [
         _export_csv(pd.read_csv(snapshot, keep_default_na=False), folder / "ratings.csv"),
         _export_csv(sessions, folder / "sessions.csv"),
@@ -234,30 +214,7 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
             return gr.update()
 
     def render(song_name, target_name, names, start_s, end_s, progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
-        import pandas as pd
-
-        try:
-            view = browser.view(
-                song_name, target_name, [n for n in (names or []) if n in systems], start_s, end_s,
-                on_progress=lambda fraction, message: progress(fraction, desc=message),
-            )  # fmt: skip
-        except MSSError as exc:
-            raise gr.Error(str(exc)) from exc
-
-        def clip(audio):  # gr.Audio wants (T, C)
-            return (view.sample_rate, np.ascontiguousarray(audio.T))
-
-        outputs = []
-        for name in systems:
-            shown = name in view.estimates
-            outputs += [
-                gr.update(value=clip(view.estimates[name]) if shown else None, visible=shown),
-                gr.update(value=clip(view.error(name)) if shown else None, visible=shown),
-            ]
-        table = pd.DataFrame([row.as_dict() for row in view.rows])
-        message = "\n\n".join([f"Window {view.start_s:.2f}-{view.end_s:.2f} s of {view.song}.", *view.notes])
-        return (gr.update(value=table, visible=True), message, view.figure, clip(view.mixture),
-                clip(view.reference), *outputs)  # fmt: skip
+        return _window_outputs(browser, systems, song_name, target_name, names, start_s, end_s, progress)
 
     song.change(on_song, inputs=song, outputs=[start, end], api_visibility="private")
     start.release(on_start, inputs=[song, start, end], outputs=end, api_visibility="private")
@@ -267,6 +224,34 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
         outputs=[sdr, notes, plot, mix_audio, ref_audio, *players],
         api_visibility="private",
     )
+
+
+def _window_outputs(browser, systems, song_name, target_name, names, start_s, end_s, progress):
+    """What the spectrogram browser shows for one window: SDR table, notes, figure and the players."""
+    import pandas as pd
+
+    try:
+        view = browser.view(
+            song_name, target_name, [n for n in (names or []) if n in systems], start_s, end_s,
+            on_progress=lambda fraction, message: progress(fraction, desc=message),
+        )  # fmt: skip
+    except MSSError as exc:
+        raise gr.Error(str(exc)) from exc
+
+    def clip(audio):  # gr.Audio wants (T, C)
+        return (view.sample_rate, np.ascontiguousarray(audio.T))
+
+    outputs = []
+    for name in systems:
+        shown = name in view.estimates
+        outputs += [
+            gr.update(value=clip(view.estimates[name]) if shown else None, visible=shown),
+            gr.update(value=clip(view.error(name)) if shown else None, visible=shown),
+        ]
+    table = pd.DataFrame([row.as_dict() for row in view.rows])
+    message = "\n\n".join([f"Window {view.start_s:.2f}-{view.end_s:.2f} s of {view.song}.", *view.notes])
+    return (gr.update(value=table, visible=True), message, view.figure, clip(view.mixture),
+            clip(view.reference), *outputs)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- blocks

@@ -10,8 +10,7 @@ import sys
 
 import uvicorn
 
-from listening_study.errors import StudyError
-from listening_study.study import load_study
+from listening_study import StudyError, load_study
 from mss.data import ensure_default_dataset, is_dataset_built
 from mss_app.config import AppConfig
 from mss_app.context import StudyContext, load_study_context

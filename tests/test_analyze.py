@@ -1,4 +1,4 @@
-"""listening_study.analyze on ratings with known answers, and on malformed files."""
+"""listening_study.analysis.pipeline on ratings with known answers, and on malformed files."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from listening_study.analyze import analyze, main
+from listening_study.analysis.museval_sdr import eval_excerpt_sdr as excerpt_sdr
+from listening_study.analysis.pipeline import analyze, main
+from listening_study.analysis.stats import holm, mean_ci
 from listening_study.errors import RatingsFileError
-from listening_study.ratings import COLUMNS
-from listening_study.sdr import excerpt_sdr
-from listening_study.stats import holm, mean_ci
+from listening_study.sessions.ratings import COLUMNS
 
 MEANS = {"X": 70.0, "Y": 40.0, "reference": 98.0, "anchor35": 15.0, "mixture": 25.0}
 SONGS, TARGETS = ("song_a", "song_b", "song_c"), ("vocals", "drums")
@@ -216,7 +216,7 @@ def _hand_rows(participant: str, ratings: dict[tuple[str, str], float]) -> list[
 
 
 def test_sdr_rating_correlations_known_answers(tmp_path):
-    """The SDR table of the rated excerpts (as listening_study.excerpt_sdr writes it) beside hand-made
+    """The SDR table of the rated excerpts (as listening_study.analysis.excerpt_sdr writes it) beside hand-made
     ratings: points, correlations across conditions and each listener's Kendall tau, known answers."""
     from scipy import stats
 

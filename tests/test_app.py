@@ -388,7 +388,7 @@ def _public_guesses(public: list[str], conditions) -> dict[str, str]:
 
 
 def test_curious_participant_learns_nothing(running_app, browser, shots):
-    from listening_study.study import study_hash
+    from listening_study.design.study import study_hash
 
     url, context = running_app
     study = context.study
@@ -453,7 +453,7 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
     import numpy as np
     import soundfile as sf
 
-    from listening_study.delivery import session_pcm
+    from listening_study.delivery.wav import session_pcm
 
     stimulus_of = context.sessions.resume(session_id).trials[trial_id].stimuli
     for label in ("A", "REF"):

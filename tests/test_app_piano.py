@@ -17,8 +17,8 @@ import httpx
 import pytest
 from helpers import load_app_module, make_tiny_checkpoints, step_audio_urls
 
+from listening_study.design.study import default_study
 from listening_study.errors import StudyError
-from listening_study.study import default_study
 from mss import SOURCES
 from mss.checkpoint import CHECKPOINT_SETS, DEFAULT_CHECKPOINTS, PIANO_CHECKPOINTS
 from mss_app.context import load_study_context

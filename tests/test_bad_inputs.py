@@ -249,8 +249,8 @@ def test_separation_names_bad_inputs_and_never_overwrites(tmp_path, capsys):
 
 
 def test_analysis_refuses_or_reports_bad_rows(tmp_path, capsys):
-    from listening_study.analyze import main
-    from listening_study.ratings import COLUMNS
+    from listening_study.analysis.pipeline import main
+    from listening_study.sessions.ratings import COLUMNS
 
     rows = []
     for participant in ("P1", "P2"):
@@ -399,7 +399,8 @@ def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the 
     import fastapi
     from fastapi.testclient import TestClient
 
-    from listening_study.sessions import CAPACITY_IDLE_S, SessionStore
+    from listening_study.sessions.model import CAPACITY_IDLE_S
+    from listening_study.sessions.store import SessionStore
     from mss_app.api import TOO_MANY_SESSIONS, build_api
 
     _, context = two_apps

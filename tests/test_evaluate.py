@@ -48,7 +48,7 @@ def evaluated(tiny_dataset, songs, tmp_path_factory):
     table = ev.evaluate(
         [checkpoint], tiny_dataset, "test", ["vocals"], 1, out_dir=out, oracles=("IRM1", "MIX"),
         tracks=songs[:1], progress=False,
-    )  # fmt: skip
+    ).table  # fmt: skip
     return {"out": out, "table": table, "song": songs[0], "root": tiny_dataset, "checkpoint": checkpoint}
 
 
@@ -201,13 +201,13 @@ def test_rerun_scores_and_separates_nothing(evaluated, monkeypatch):
     calls = []
     monkeypatch.setattr(driver, "score_song", lambda *a, **k: calls.append("score"))
     monkeypatch.setattr(driver, "separate_to_cache", lambda *a, **k: calls.append("separate"))
-    table = ev.evaluate(
+    result = ev.evaluate(
         [evaluated["checkpoint"]], evaluated["root"], "test", ["vocals"], 1, out_dir=evaluated["out"],
         oracles=("IRM1", "MIX"), tracks=[evaluated["song"]], progress=False,
     )  # fmt: skip
-    assert calls == [] and table.attrs["scored"] == 0
+    assert calls == [] and result.scored == 0 and result.errors == ()
     assert [p.stat().st_mtime_ns for p in paths] == mtimes
-    pd.testing.assert_frame_equal(table, evaluated["table"])
+    pd.testing.assert_frame_equal(result.table, evaluated["table"])
     # the separated audio is cached under the checkpoint's content hash
     (cached,) = (evaluated["out"] / ".cache").glob("unet-*/test/*/vocals.wav")
     assert cached.parent.name == evaluated["song"]
@@ -232,7 +232,7 @@ def test_retrained_checkpoint_is_rescored_not_shown_stale(tiny_dataset, songs, t
         ]  # fmt: skip
         assert train_main(argv) == 0 and checkpoint.is_file()
 
-    def run(out: Path) -> pd.DataFrame:
+    def run(out: Path) -> ev.EvaluationResult:
         return ev.evaluate(
             [checkpoint], tiny_dataset, "test", ["vocals"], 1, out_dir=out, oracles=(), tracks=songs[:1],
             progress=False,
@@ -243,7 +243,8 @@ def test_retrained_checkpoint_is_rescored_not_shown_stale(tiny_dataset, songs, t
     train(1)
     second = run(tmp_path / "eval")  # same folder, same method name, new content
     fresh = run(tmp_path / "fresh")  # what the new model scores in an empty folder
-    assert second.attrs["scored"] == 1
+    assert second.scored == 1
+    first, second, fresh = first.table, second.table, fresh.table
     assert float(second.SDR.iloc[0]) != float(first.SDR.iloc[0])
     assert float(second.SDR.iloc[0]) == pytest.approx(float(fresh.SDR.iloc[0]), abs=1e-6)
     name = str(second.method.iloc[0])  # "best": the file stem, unique here
@@ -312,9 +313,7 @@ def test_cli_defaults_to_the_committed_checkpoints(tmp_path, monkeypatch, capsys
 
     def fake_evaluate(checkpoints, *args, **kwargs):
         seen.append(list(checkpoints))
-        table = pd.DataFrame()
-        table.attrs.update(notes=[], errors=[])
-        return table
+        return ev.EvaluationResult(pd.DataFrame(), (), (), 0, ())
 
     monkeypatch.setattr(cli, "evaluate", fake_evaluate)  # where the command line looks it up
     present = make_checkpoints(tmp_path / "ck", ("unet",))[0]
@@ -359,11 +358,12 @@ def test_stem_mp4_oracles_are_scored(tmp_path):
     (tmp_path / "data" / "test" / clip.name).symlink_to(clip)
     song = SongAudio.open(tmp_path / "data", "test", clip.name[: -len(".stem.mp4")], ev.SOURCES)
     assert song.mixture(0, song.length).shape == song.references(0, song.length).shape[1:]
-    table = ev.evaluate(
+    result = ev.evaluate(
         [], tmp_path / "data", "test", ["vocals", "drums", "bass", "other"], 1, out_dir=tmp_path / "out",
         oracles=("IRM2", "MIX"), progress=False,
     )  # fmt: skip
-    assert table.attrs["errors"] == []
+    assert result.errors == ()
+    table = result.table
     irm = table[(table.method == "IRM2") & (table.target == "average")]
     mix = table[(table.method == "MIX") & (table.target == "average")]
     assert float(irm.SDR.iloc[0]) > float(mix.SDR.iloc[0]) + 8.0  # the ideal mask is far above the mixture
@@ -394,7 +394,7 @@ def test_invalid_metrics_are_flagged(tmp_path):
     root = write_hq_song(tmp_path / "data", "song", stems)
     table = ev.evaluate(
         [], root, "test", None, 1, out_dir=tmp_path / "out", oracles=("IRM2", "MIX"), progress=False
-    ).set_index(["method", "target"])
+    ).table.set_index(["method", "target"])
     conditions = json.loads((tmp_path / "out" / "conditioning.json").read_text())["test"]
     assert conditions["song"] is None or conditions["song"] > 1e12
     irm = table.loc[("IRM2", "vocals")]

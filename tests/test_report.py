@@ -22,7 +22,8 @@ def _checkpoints(folder: Path) -> list[Path]:
 
 
 def _run(folder: Path, model: str, curriculum: bool, slope: float) -> Path:
-    """A run folder as training.run writes it (config.json + metrics.jsonl records)."""
+    """A run folder as training.run wrote it before metrics rows named their ``best_epoch`` (config.json +
+    metrics.jsonl records): the report derives the best epoch with the training loop's rule."""
     folder.mkdir(parents=True)
     config = {
         "model": model,
@@ -36,7 +37,8 @@ def _run(folder: Path, model: str, curriculum: bool, slope: float) -> Path:
     (folder / "config.json").write_text(json.dumps({"config": config, "dataset": "default", "world_size": 1}))
     records = [
         {"epoch": e, "step": 10 * e, "train_loss": 1.0 / e, "valid_loss": 1.1 / e, "lr": 1e-3, "mix_sources": 2,
-         "valid_sdr": {"vocals": slope * e, "mean": slope * e}, "seconds": 60.0, "elapsed_s": 60.0 * e}
+         "valid_songs": 1, "valid_sdr": {"vocals": slope * e, "mean": slope * e}, "seconds": 60.0,
+         "elapsed_s": 60.0 * e}
         for e in (1, 2, 3)
     ]  # fmt: skip
     (folder / "metrics.jsonl").write_text(

@@ -20,13 +20,15 @@ import pytest
 import soundfile as sf
 from helpers import make_tiny_checkpoints
 
+from listening_study.delivery.processing import select_excerpt
+from listening_study.delivery.stimuli import prepare_stimuli
+from listening_study.design.session_design import SessionTrial, design_session
+from listening_study.design.study import default_study, load_study
 from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
-from listening_study.processing import select_excerpt
-from listening_study.ratings import COLUMNS, LEGACY_COLUMNS, RatingsStore, read_ratings
-from listening_study.session_table import orphaned_sessions
-from listening_study.sessions import Session, SessionStore, SessionTrial, design_session
-from listening_study.stimuli import prepare_stimuli
-from listening_study.study import default_study, load_study
+from listening_study.sessions.model import Session
+from listening_study.sessions.ratings import COLUMNS, LEGACY_COLUMNS, RatingsStore, read_ratings
+from listening_study.sessions.store import SessionStore
+from listening_study.sessions.table import orphaned_sessions
 
 RATE = 44100
 SONG_S = 10.0
@@ -612,7 +614,7 @@ def test_ratings_file_of_an_earlier_version_stays_in_its_format(tmp_path):
 
 
 def test_loudness_match_guards_silence_and_clipping():
-    from listening_study.processing import integrated_loudness, loudness_match
+    from listening_study.delivery.processing import integrated_loudness, loudness_match
 
     rng = np.random.default_rng(0)
     noise = (0.05 * rng.standard_normal((2, RATE * 3))).astype(np.float32)
@@ -636,8 +638,9 @@ def test_two_processes_share_the_ratings_file(tmp_path):
     """fcntl.flock keeps rows of separate processes (each with its own store and lock) whole and unique."""
     script = """
 import sys
-from listening_study.ratings import RatingsStore
-from listening_study.sessions import Session, SessionTrial
+from listening_study.sessions.ratings import RatingsStore
+from listening_study.design.session_design import SessionTrial
+from listening_study.sessions.model import Session
 store = RatingsStore(sys.argv[1])
 labels = {"A": "x", "B": "y", "C": "reference"}
 for i in range(15):
@@ -684,14 +687,14 @@ def _trial_files(store: SessionStore, session, trial) -> dict[str, bytes]:
 
 
 def test_delivered_files_name_no_version_and_differ_between_sessions(rendered, tmp_path):
-    """The curious participant (listening_study.delivery_audit): from sizes and headers, trained on 8
+    """The curious participant (listening_study.delivery.audit): from sizes and headers, trained on 8
     sessions with the truth, over 16 trials of 8 others, no version is named above chance; the same
     classifier on the FLAC files this project used to send names them (so it can see a leak). Decoded,
     the files are the stored stimulus within 1 LSB; two sessions share no file byte for byte."""
     from scipy.stats import binomtest
 
-    from listening_study.delivery import session_pcm
-    from listening_study.delivery_audit import file_features, hit_rates, name_from_bytes, shared_files
+    from listening_study.delivery.audit import file_features, hit_rates, name_from_bytes, shared_files
+    from listening_study.delivery.wav import session_pcm
 
     _, stimuli = rendered
     store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
@@ -741,7 +744,7 @@ def test_delivered_files_name_no_version_and_differ_between_sessions(rendered, t
 
 
 def test_design_and_audio_tokens_come_from_the_secret_key(rendered, tmp_path):
-    from listening_study.blinding import StudyKey
+    from listening_study.design.blinding import StudyKey
 
     _, stimuli = rendered
     store = SessionStore(tmp_path / "study", stimuli, clock=fast_clock())
@@ -784,9 +787,9 @@ def test_study_and_stimuli_do_not_import_each_other():
         tree = ast.parse((Path(__file__).parents[1] / "listening_study" / f"{name}.py").read_text())
         return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
-    assert "listening_study.study" in imported("stimuli")
-    assert not {"listening_study.stimuli", "listening_study.sessions"} & imported("study")
-    assert "listening_study.stimuli" not in imported("dataset")
+    assert "listening_study.design.study" in imported("delivery/stimuli")
+    assert not {"listening_study.delivery.stimuli", "listening_study.sessions.store"} & imported("design/study")
+    assert "listening_study.delivery.stimuli" not in imported("design/dataset")
 
 
 @pytest.mark.parametrize(
@@ -809,8 +812,8 @@ def test_session_settings_are_validated(planted, line, message):
 def test_excerpt_sdr_is_that_of_the_rated_excerpt(planted, rendered):
     """The SDR table of the study's own stimuli: the mixture anchor's SDR equals the SDR of the planted
     mixture against the planted vocals on exactly the excerpt (loudness gain undone), the hidden reference
-    is infinite, and the table is cached beside the stimuli."""
-    from listening_study.excerpt_sdr import CACHE_NAME, study_excerpt_sdr
+    is infinite, and the table (the SDR rows of the excerpt metrics) is cached beside the stimuli."""
+    from listening_study.analysis.metrics import CACHE_NAME, study_excerpt_sdr
     from mss.evaluation.frame_sdr import window_sdr_frames
     from mss.evaluation.museval_format import median_sdr
 

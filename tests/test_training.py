@@ -27,7 +27,9 @@ from training.losses import (
     objective_for,
     waveform_l1,
 )
+from training.process import seeded_rng, torch_threads
 from training.run import main, parse_args
+from training.run_folder import read_run
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
@@ -126,7 +128,8 @@ def test_unet_trains_on_masked_magnitudes_and_demucs_on_waveforms(one_torch_thre
     for arch in ("unet", "demucs"):
         # float32 steps: the expected values below are computed in float32 (bf16 is tested on its own)
         config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000", "amp": "off"})
-        trainer = make_trainer(config, CPU, steps_per_epoch=1)
+        with seeded_rng(config.seed):
+            trainer = make_trainer(config, CPU, steps_per_epoch=1)
         model = trainer.model.train()  # batch statistics, as in the step
         with torch.no_grad():
             if arch == "unet":
@@ -138,17 +141,27 @@ def test_unet_trains_on_masked_magnitudes_and_demucs_on_waveforms(one_torch_thre
         assert trainer.train_step(mix, targets) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_run_settings_are_the_runs_own_and_restored():
+    """torch_threads and seeded_rng set the thread count and the generators for a block only."""
+    threads, generator = torch.get_num_threads(), torch.get_rng_state()
+    with torch_threads(threads + 1), seeded_rng(5):
+        assert torch.get_num_threads() == threads + 1
+        first = torch.rand(3)
+    with torch_threads(0), seeded_rng(5):  # 0 threads: left as they are
+        assert torch.get_num_threads() == threads and torch.equal(torch.rand(3), first)
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), generator)
+
+
 # --- training steps --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("arch", "lr", "steps"), [("unet", "3e-3", 25), ("demucs", "1e-2", 120)])
-def test_loss_falls_and_checkpoint_reloads(arch, lr, steps, tiny_dataset, tmp_path):
+def test_loss_falls_and_checkpoint_reloads(arch, lr, steps, tiny_dataset, tmp_path, one_torch_thread):
     """Overfit 4 fixed chunks: the loss of the last steps is well below the first; reload is exact."""
     from mss.data import DataConfig, TrainChunks, open_db
     from mss.models import load_model
     from training.trainer import make_trainer
 
-    torch.set_num_threads(1)
     config = make_config(
         None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000", "lr": lr, "warmup_steps": "0"}
     )
@@ -158,8 +171,9 @@ def test_loss_falls_and_checkpoint_reloads(arch, lr, steps, tiny_dataset, tmp_pa
     )
     mix, targets = (torch.stack(items) for items in zip(*[chunks[i] for i in range(4)], strict=True))
     assert mix.shape == (4, 2, 16000) and targets.shape == (4, 4, 2, 16000)
-    trainer = make_trainer(config, CPU, steps_per_epoch=steps)
-    losses = [trainer.train_step(mix, targets) for _ in range(steps)]
+    with seeded_rng(config.seed):
+        trainer = make_trainer(config, CPU, steps_per_epoch=steps)
+        losses = [trainer.train_step(mix, targets) for _ in range(steps)]
     assert trainer.step == steps
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < 0.75 * first, f"{arch} loss did not fall: {first:.5f} -> {last:.5f}"
@@ -172,13 +186,12 @@ def test_loss_falls_and_checkpoint_reloads(arch, lr, steps, tiny_dataset, tmp_pa
 
 
 @pytest.mark.parametrize(("arch", "lr"), [("unet", "3e-3"), ("demucs", "1e-2")])
-def test_bf16_training_runs_and_its_loss_stays_close_to_float32(arch, lr, tiny_dataset):
+def test_bf16_training_runs_and_its_loss_stays_close_to_float32(arch, lr, tiny_dataset, one_torch_thread):
     """The same steps on the same chunks from the same weights, float32 and bfloat16 autocast: the losses
     agree within the rounding bf16 adds, the weights stay float32, and the loss falls under both."""
     from mss.data import DataConfig, TrainChunks, open_db
     from training.trainer import amp_dtype, make_trainer
 
-    torch.set_num_threads(1)
     chunks = TrainChunks(
         open_db(tiny_dataset, subset="train", split="train"),
         DataConfig(sample_rate=16000, segment_s=1.0, samples_per_epoch=4, seed=3),
@@ -188,9 +201,10 @@ def test_bf16_training_runs_and_its_loss_stays_close_to_float32(arch, lr, tiny_d
     for amp in ("off", "bf16"):
         config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000",
                                     "lr": lr, "warmup_steps": "0", "amp": amp})  # fmt: skip
-        trainer = make_trainer(config, CPU, steps_per_epoch=30)
+        with seeded_rng(config.seed):  # the same initial weights for both precisions
+            trainer = make_trainer(config, CPU, steps_per_epoch=30)
+            losses[amp] = np.array([trainer.train_step(mix, targets) for _ in range(30)])
         assert trainer.autocast_dtype == (torch.bfloat16 if amp == "bf16" else None)
-        losses[amp] = np.array([trainer.train_step(mix, targets) for _ in range(30)])
         assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # fp32 master weights
         assert losses[amp][-5:].mean() < 0.92 * losses[amp][:5].mean(), (amp, losses[amp])
     relative = np.abs(losses["bf16"] - losses["off"]) / losses["off"]
@@ -378,6 +392,7 @@ def test_unscorable_target_still_writes_best(piano_free_validation, tmp_path, ca
         r["valid_loss"] for r in history
     )
     assert load_checkpoint(out / "last.pt")["best"] == ["valid_loss", -best["metrics"]["valid_loss"]]
+    assert read_run(out).best_epoch == best_epoch  # chosen by the loss, as recorded
 
 
 def test_best_criterion_falls_back_from_sdr_to_loss_to_epoch():
@@ -436,6 +451,7 @@ def test_best_checkpoint_of_a_discarded_epoch_is_replaced(tiny_dataset, tmp_path
     assert main(tiny_args(tiny_dataset, out, "unet", 2, "--resume")) == 0
     best, logged = load_checkpoint(out / "best.pt"), read_metrics(out)
     assert best["epoch"] == 2 and best["metrics"] == logged[1]
+    assert read_run(out).best_epoch == 2  # recorded: a re-derivation could name epoch 1
 
 
 def test_temp_files_are_removed_when_a_run_fails(tmp_path):

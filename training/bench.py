@@ -3,7 +3,7 @@
 ``python -m training.bench [--models unet,demucs] [--presets small] [--amp off,bf16] [--threads 1]
 [--device cpu|cuda|cuda:N] [--training-preset cpu|gpu]``
 
-Each figure is a real training step of ``training.loop``'s Trainer, in process: the remixed chunks drawn
+Each figure is a real training step of ``training.trainer``'s Trainer, in process: the remixed chunks drawn
 by ``TrainChunks`` from the decoded-audio cache (data included), forward, loss, backward, gradient clip,
 Adam and EMA, with the ``cpu`` training preset's batch (8 x 2 s at 22.05 kHz) unless ``--set`` says
 otherwise. A few warm-up steps are run first and not counted. Run it on a quiet machine: another busy
@@ -25,7 +25,8 @@ from mss.data import open_db
 from mss.data.datasets import DataConfig, TrainChunks
 from training.config import make_config, parse_assignment
 from training.distributed import DistContext
-from training.loop import make_loader
+from training.process import seeded_rng, torch_threads
+from training.run_data import make_loader
 from training.trainer import amp_dtype, make_trainer
 
 
@@ -45,14 +46,15 @@ def bench_one(config, db, steps: int, warmup: int, device: torch.device | None =
     chunks = TrainChunks(db, data_config, cache=config.cache_dir or None, progress=False)
     chunks.set_epoch(0)
     loader, per_epoch = make_loader(chunks, config, ctx)
-    trainer = make_trainer(config, ctx, per_epoch)
-    trainer.network.train()
-    batches = iter(loader)
-    for _ in range(warmup):
-        trainer.train_step(*next(batches))
-    wall, cpu = time.perf_counter(), time.process_time()
-    losses = [trainer.train_step(*next(batches)) for _ in range(steps)]  # the data read is inside the timing
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with seeded_rng(config.seed):  # the run's weights and draws; the caller's generators left as they were
+        trainer = make_trainer(config, ctx, per_epoch)
+        trainer.network.train()
+        batches = iter(loader)
+        for _ in range(warmup):
+            trainer.train_step(*next(batches))
+        wall, cpu = time.perf_counter(), time.process_time()
+        losses = [trainer.train_step(*next(batches)) for _ in range(steps)]  # the data read is timed too
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     audio_per_step = config.batch_size * config.segment_s
     return {
         "device": str(device),
@@ -73,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="default", help="dataset root, or 'default' (the embedded set)")
     parser.add_argument("--models", default="unet,demucs")
-    parser.add_argument("--presets", default="small", help="model presets, comma-separated (tiny, small, large)")
+    parser.add_argument(
+        "--presets", "--model-presets", dest="model_presets", default="small",
+        help="model presets, comma-separated (tiny, small, large)",
+    )  # fmt: skip
     parser.add_argument("--amp", default="off,bf16", help="precisions to compare: off, bf16 (comma-separated)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--steps", type=int, default=20)
@@ -90,29 +95,33 @@ def main(argv: list[str] | None = None) -> int:
     if device.type not in ("cpu", "cuda"):
         print(f"error: --device {args.device}: only cpu and cuda are supported", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
     overrides = dict(parse_assignment(item) for item in args.set)
     db = open_db(None if args.dataset == "default" else args.dataset, subset="train", split="train")
-    rows = []
     print(f"device {device}, training preset {args.training_preset}")
     print("model   preset  amp       threads  s/step  steps/s  audio s/s  cpu s/step")
-    for model in args.models.split(","):
-        for preset in args.presets.split(","):
-            for amp in args.amp.split(","):
-                values = {**overrides, "model": model, "model_preset": preset, "amp": amp}
-                config = make_config(args.training_preset, {key: str(value) for key, value in values.items()})
-                row = bench_one(config, db, args.steps, args.warmup, device)
-                rows.append(row)
-                print(
-                    f"{row['model']:7s} {row['preset']:7s} {row['amp']:9s} {row['threads']:7d} "
-                    f"{row['s_per_step']:7.3f} {row['steps_per_s']:8.2f} {row['audio_s_per_s']:10.1f} "
-                    f"{row['cpu_s_per_step']:11.3f}",
-                    flush=True,
-                )
+    rows = []
+    with torch_threads(args.threads):  # restored after: main() is callable in a process that goes on
+        for model in args.models.split(","):
+            for model_preset in args.model_presets.split(","):
+                for amp in args.amp.split(","):
+                    values = {**overrides, "model": model, "model_preset": model_preset, "amp": amp}
+                    rows.append(_bench_row(make_config(args.training_preset, values), db, args, device))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)
     return 0
+
+
+def _bench_row(config, db, args: argparse.Namespace, device: torch.device) -> dict:
+    """One configuration timed, and its line printed."""
+    row = bench_one(config, db, args.steps, args.warmup, device)
+    print(
+        f"{row['model']:7s} {row['preset']:7s} {row['amp']:9s} {row['threads']:7d} "
+        f"{row['s_per_step']:7.3f} {row['steps_per_s']:8.2f} {row['audio_s_per_s']:10.1f} "
+        f"{row['cpu_s_per_step']:11.3f}",
+        flush=True,
+    )
+    return row
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Training configuration: one frozen dataclass, presets, typed command-line overrides.
+"""Training configuration: one frozen dataclass, training presets, typed command-line overrides.
+
+Three things are called presets in this project; here a *training* preset (``TRAINING_PRESETS``: cpu | gpu,
+``--preset``) is a recipe of TrainConfig values, one of which is the *model* preset (``model_preset``: the
+model's size, tiny | small | large in mss.models); the *dataset* preset (mss.data.synth) is not a training
+setting: ``--dataset`` names a dataset root.
 
 Everything a run needs besides the dataset root and the output folder lives in :class:`TrainConfig`,
 so ``OUT/config.json`` (``asdict(config)``) rebuilds the run exactly.
@@ -11,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, fields, replace
 
-from mss import SOURCES
+from mss import MODEL_SAMPLE_RATE, SOURCES
 
 ARCHS: tuple[str, ...] = ("unet", "demucs")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
@@ -23,9 +28,9 @@ class TrainConfig:
     """One training run. Batch size and samples per epoch are per run (split over ranks under torchrun)."""
 
     model: str = "unet"  # registry name: unet | demucs
-    model_preset: str = "small"  # mss.models.preset name: tiny | small | large
+    model_preset: str = "small"  # the model's size, an mss.models preset: tiny | small | large
     targets: tuple[str, ...] = SOURCES
-    sample_rate: int = 22050
+    sample_rate: int = MODEL_SAMPLE_RATE
     channels: int = 2
     # data
     segment_s: float = 4.0  # training chunk length
@@ -62,7 +67,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
+    # auto | off | bf16 | fp16 (CUDA only). auto: on CUDA bf16 where supported, else fp16; on a CPU bf16
+    # when it computes bf16 natively (AVX-512 BF16 or AMX: training.trainer.cpu_has_bf16), else off
+    amp: str = "auto"
     progress: bool = True  # tqdm bars on rank 0
     debug: bool = False  # print per-rank first-batch checksums
 
@@ -97,8 +104,8 @@ class TrainConfig:
         return data
 
 
-#: Presets: overrides of the dataclass defaults.
-PRESETS: dict[str, dict] = {
+#: Training presets: overrides of the dataclass defaults.
+TRAINING_PRESETS: dict[str, dict] = {
     # Both architectures the same steps (24 epochs x 100 steps of batch 8 x 2-s chunks): about 45 min
     # (Demucs) to 75 min (UNet) of one CPU core each; the runs train side by side, 1 torch thread each.
     "cpu": dict(
@@ -139,9 +146,6 @@ PRESETS: dict[str, dict] = {
         amp="auto",
     ),
 }
-
-#: Per-architecture additions to a preset (none: the two models of a comparison get the same steps).
-ARCH_PRESETS: dict[str, dict[str, dict]] = {}
 
 CLI_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
 
@@ -193,16 +197,16 @@ def unknown_key_message(key: str) -> str:
     return f"unknown training option {key!r}; valid keys: {', '.join(CLI_KEYS)}"
 
 
-def make_config(preset: str | None = None, overrides: dict[str, str] | None = None) -> TrainConfig:
-    """Dataclass defaults, then the named preset (and its additions for ``overrides["model"]``), then the
-    string ``overrides`` parsed by field type."""
+def make_config(training_preset: str | None = None, overrides: dict[str, str] | None = None) -> TrainConfig:
+    """Dataclass defaults, then the named training preset (and its additions for ``overrides["model"]``),
+    then the string ``overrides`` parsed by field type."""
     values: dict = {}
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-        values.update(PRESETS[preset])
-        arch = (overrides or {}).get("model", TrainConfig.model)
-        values.update(ARCH_PRESETS.get(preset, {}).get(arch, {}))
+    if training_preset is not None:
+        if training_preset not in TRAINING_PRESETS:
+            raise ValueError(
+                f"unknown preset {training_preset!r}; valid presets: {', '.join(TRAINING_PRESETS)}"
+            )
+        values.update(TRAINING_PRESETS[training_preset])  # the same for both models of a comparison
     for key, text in (overrides or {}).items():
         values[key] = parse_value(key, text)
     return replace(TrainConfig(), **values)

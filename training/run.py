@@ -17,9 +17,17 @@ import sys
 from pathlib import Path
 
 from mss.errors import MSSError
-from training.config import CLI_KEYS, PRESETS, TrainConfig, make_config, parse_assignment, unknown_key_message
+from training.config import (
+    CLI_KEYS,
+    TRAINING_PRESETS,
+    TrainConfig,
+    make_config,
+    parse_assignment,
+    unknown_key_message,
+)
 from training.distributed import init_distributed, shutdown
 from training.loop import train
+from training.run_folder import best_epoch, record_of
 from training.validation import best_criterion, unscored_targets
 
 
@@ -34,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, choices=("unet", "demucs"))
     parser.add_argument("--dataset", required=True, help="dataset root (MUSDB18/-HQ layout) or 'default'")
     parser.add_argument("--targets", help="comma-separated target stems (default vocals,drums,bass,other)")
-    parser.add_argument("--preset", choices=tuple(PRESETS), help="cpu (24 epochs: about 45-75 min of one core per model) or gpu")
+    parser.add_argument(
+        "--preset", "--training-preset", dest="training_preset", choices=tuple(TRAINING_PRESETS),
+        help="training preset: cpu (24 epochs: about 45-75 min of one core per model) or gpu",
+    )  # fmt: skip
     parser.add_argument("--sample-rate", help="model and training sample rate in Hz (default 22050)")
     parser.add_argument(
         "--curriculum", choices=("on", "off"), help="2 -> 3 sources -> full mixes (default on)"
@@ -77,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
         for assignment in args.set:
             key, value = parse_assignment(assignment)
             overrides[key] = value
-        config = make_config(args.preset, overrides)
+        config = make_config(args.training_preset, overrides)
     except (KeyError, ValueError) as exc:
         parser.error(exc.args[0] if exc.args else str(exc))
     return args, config
@@ -107,11 +118,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def best_summary(history: list[dict], targets) -> str:
     """How best.pt was chosen, for the last line of a run."""
-    scored = [(criterion, record) for record in history if (criterion := best_criterion(record, targets))]
-    if not scored:
+    record = record_of(history, best_epoch(history, targets))
+    if record is None:
         return "no epoch was validated"
-    kind = scored[-1][0][0]
-    (_, score), record = max(((c, r) for c, r in scored if c[0] == kind), key=lambda item: item[0][1])
+    kind, score = best_criterion(record, targets)
     if kind == "sdr":
         return f"best validation SDR {score:.2f} dB (epoch {record['epoch']})"
     if kind == "valid_loss":

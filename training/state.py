@@ -1,4 +1,5 @@
-"""Run files: checkpoints with the full training state, metrics.jsonl, config.json.
+"""Run files, written: checkpoints with the full training state, metrics.jsonl, config.json (the layout
+and the reading are training.run_folder's).
 
 ``last.pt`` holds everything needed to resume (model, optimiser, scheduler, grad scaler, EMA, RNG,
 epoch/step, the best score so far); ``best.pt`` holds the weights used for validation (EMA when enabled).
@@ -24,12 +25,8 @@ import torch
 from mss.checkpoint import load_checkpoint, save_checkpoint
 from mss.errors import CheckpointError
 from mss.files import TEMP_GLOB, write_text_atomic
+from training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, METRICS_FILE, read_metrics
 
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.json"
-LAST_FILE = "last.pt"
-BEST_FILE = "best.pt"
-CURVES_FILE = "curves.png"
 #: temp files of this module's atomic writes (``mss.files.atomic_path``: ``.<name>.<pid>.<random>.tmp``), and
 #: the fixed names earlier versions wrote metrics.jsonl and config.json through (a run folder they left)
 TEMP_PATTERNS: tuple[str, ...] = tuple(
@@ -62,22 +59,6 @@ def temp_files_removed_on_failure(out_dir: Path, enabled: bool = True) -> Iterat
 def write_json(path: Path, data: dict) -> None:
     """Atomic JSON write (temp file + os.replace)."""
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def read_metrics(out_dir: Path) -> list[dict]:
-    """The records of metrics.jsonl; a torn last line (a process killed while appending) is skipped."""
-    path = out_dir / METRICS_FILE
-    if not path.exists():
-        return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    records = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number < len(lines):  # only the last line can be torn by a kill
-                raise ValueError(f"{path} line {number} is not JSON: {line[:80]!r}") from None
-    return records
 
 
 def append_metrics(out_dir: Path, record: dict) -> None:

@@ -12,13 +12,12 @@ validation epoch within the budget) with that epoch's real-clip SDR.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from training import state
-from training.validation import best_criterion, improves
+from training.run_folder import RunFolder, best_epoch, read_run, record_of
+from training.validation import best_criterion
 
 
 def _number(value, digits: int = 2) -> str:
@@ -30,25 +29,30 @@ def _cpu_minutes(record: dict) -> float | None:
 
 
 def best_within(history: list[dict], targets, key: str, budget: float) -> dict | None:
-    """The epoch best.pt would hold had the run stopped at ``budget`` of ``key`` ("step" or "cpu_s")."""
-    best, best_record = None, None
+    """The epoch best.pt held had the run stopped at ``budget`` of ``key`` ("step" or "cpu_s")."""
+    within = []
     for record in history:
         if record.get(key) is None or record[key] > budget * (1 + 1e-9):
             break
-        criterion = best_criterion(record, targets)
-        if improves(criterion, best):
-            best, best_record = criterion, record
-    return best_record
+        within.append(record)
+    return record_of(within, best_epoch(within, targets))
+
+
+def _read(run: Path) -> RunFolder:
+    """A run folder (ValueError without its config.json: the targets name the table's columns)."""
+    folder = read_run(run)
+    if not folder.config:
+        raise ValueError(f"{run} has no config.json")
+    return folder
 
 
 def verdict_table(runs: Sequence[Path]) -> str:
     """The runs at equal steps and at equal CPU time (the smallest run's total of each)."""
     loaded = []
     for run in runs:
-        history = state.read_metrics(run)
-        config = json.loads((run / state.CONFIG_FILE).read_text())["config"]
-        if history:
-            loaded.append((run, history, list(config["targets"])))
+        folder = _read(run)
+        if folder.history:
+            loaded.append((run, folder.history, list(folder.targets)))
     lines = ["| budget | run | epoch | step | CPU min | valid SDR | real clips |", "|---|---|---|---|---|---|---|"]
     for key, label, scale in (("step", "steps", 1), ("cpu_s", "CPU min", 1 / 60)):
         totals = [h[-1].get(key) for _, h, _ in loaded]
@@ -68,13 +72,11 @@ def verdict_table(runs: Sequence[Path]) -> str:
 
 def run_table(run: Path) -> str:
     """The Markdown table and a one-line summary of one run folder."""
-    history = state.read_metrics(run)
-    config = json.loads((run / state.CONFIG_FILE).read_text())["config"]
-    targets = list(config["targets"])
+    folder = _read(run)
+    history, targets = folder.history, list(folder.targets)
     header = ["epoch", "step", "mix_sources", "train L1", "valid L1", *targets, "mean", "mixture"]
     header += ["real clips", "epoch s", "CPU min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    best, best_record = None, None
     for record in history:
         sdr = record.get("valid_sdr") or {}
         real = (record.get("real_sdr") or {}).get("mean")
@@ -84,14 +86,13 @@ def run_table(run: Path) -> str:
         row += [_number((record.get("valid_sdr_mixture") or {}).get("mean")), _number(real)]
         row += [f"{record.get('seconds', 0):.0f}", _number(_cpu_minutes(record), 1)]
         lines.append("| " + " | ".join(row) + " |")
-        criterion = best_criterion(record, targets)
-        if improves(criterion, best):  # the training loop's own rule for best.pt
-            best, best_record = criterion, record
     minutes = history[-1].get("elapsed_s", 0) / 60 if history else 0
+    best_record = folder.best_record  # the epoch best.pt holds, as the training loop recorded it
     if best_record is not None:
         real = (best_record.get("real_sdr") or {}).get("mean")
+        by = best_criterion(best_record, targets)[0]
         lines.append(
-            f"\nbest epoch {best_record['epoch']} (by {best[0]}): validation SDR "
+            f"\nbest epoch {best_record['epoch']} (by {by}): validation SDR "
             f"{_number((best_record.get('valid_sdr') or {}).get('mean'))} dB, real clips {_number(real)} dB; "
             f"{len(history)} epochs in {minutes:.1f} min wall clock"
         )

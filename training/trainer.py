@@ -14,7 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from mss.models import build_model, preset
+from mss.models import build_model
+from mss.models import preset as model_preset_config
 from training.config import TrainConfig
 from training.distributed import DistContext, all_reduce_sum
 from training.ema import ModelEMA
@@ -30,8 +31,9 @@ class NonFiniteLoss(FloatingPointError):
 
 
 def build_training_model(config: TrainConfig) -> nn.Module:
-    """The model named by the config, built from its mss.models preset at the run's rate and targets."""
-    model_config = preset(
+    """The model named by the config, built from its model preset (``config.model_preset``: mss.models'
+    tiny | small | large) at the run's rate and targets."""
+    model_config = model_preset_config(
         config.model,
         config.model_preset,
         sources=tuple(config.targets),
@@ -167,7 +169,9 @@ class Trainer:
 
 
 def make_trainer(config: TrainConfig, ctx: DistContext, steps_per_epoch: int) -> Trainer:
-    torch.manual_seed(config.seed)  # same seed -> same initial weights on every rank
+    """A run's trainer. The initial weights are drawn from torch's default generator: seed it first
+    (``training.process.seeded_rng(config.seed)``, as ``training.loop.train`` does) for the same weights
+    on every rank and every run."""
     model = build_training_model(config).to(ctx.device)
     objective = objective_for(config.model)
     network: nn.Module = TrainingView(model, objective.method)

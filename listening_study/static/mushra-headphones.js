@@ -3,7 +3,7 @@
  *
  *   window.MushraHeadphones.render(container, check, onSubmit, options) -> HeadphoneCheck
  *
- * check, from the server (listening_study.headphones.check_json):
+ * check, from the server (listening_study.design.headphones.check_json):
  *   {trials: [{url}], question, n_pass, choices?: ["First", "Second", "Third"], instructions?,
  *    n_trials?, max_plays?: 1}
  * onSubmit({answers: [0-2, ...]}) -> Promise, called once after the last answer (one answer per trial,

@@ -94,15 +94,15 @@ def evaluation_figures(root: Path, out_dir: Path, jobs: int, tracks: list[str] |
     """The evaluation of the committed checkpoints and the baselines, with its per-song timings."""
     checkpoints = [str(p) for p in DEFAULT_CHECKPOINTS.values() if p.is_file()]
     start = time.perf_counter()
-    table = evaluate(
+    result = evaluate(
         checkpoints, root, "test", None, jobs, out_dir=out_dir, tracks=tracks, audio_cache_dir=audio_cache
     )
     wall = time.perf_counter() - start
-    timings = table.attrs["timings"]
+    timings, table = list(result.timings), result.table
     return {
         "wall_s": wall,
         "timings": timings,
-        "errors": table.attrs["errors"],
+        "errors": list(result.errors),
         "estimate": musdb_test_estimate(timings, jobs),
         "table": table.to_dict(orient="records"),
     }

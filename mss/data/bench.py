@@ -21,7 +21,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from mss import SOURCES
+from mss import MODEL_SAMPLE_RATE, SOURCES
 from mss.data import open_db
 from mss.data.datasets import DataConfig, TrainChunks, collate_chunks
 from mss.errors import DatasetError
@@ -33,7 +33,7 @@ def dataset_throughput(
     batch_size: int = 8,
     num_workers: int = 2,
     segment_s: float = 4.0,
-    sample_rate: int = 22050,
+    sample_rate: int = MODEL_SAMPLE_RATE,
     cache_dir=None,
     progress: bool = False,
 ) -> dict:

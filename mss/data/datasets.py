@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from mss import MUSDB_SAMPLE_RATE
+from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
 from mss.data.augment import augment_params
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
@@ -32,7 +32,7 @@ class DataConfig:
     """Everything that defines the training examples (see ARCHITECTURE.md, mss.data)."""
 
     targets: tuple[str, ...] = ("vocals", "drums", "bass", "other")
-    sample_rate: int = 22050
+    sample_rate: int = MODEL_SAMPLE_RATE
     channels: int = 2
     segment_s: float = 4.0
     mix_sources: int | None = None  # sources in the mix, target included (curriculum); None = all

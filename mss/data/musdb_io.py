@@ -21,6 +21,7 @@ from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import require_ffmpeg
 from mss.data.default_dataset import ensure_default_dataset
 from mss.errors import DatasetError, MissingDependencyError
+from mss.files import write_text_atomic
 
 SUBSETS: tuple[str, ...] = ("train", "test")
 SPLITS: tuple[str | None, ...] = (None, "train", "valid")
@@ -96,9 +97,7 @@ def _setup_file(root: Path) -> str | None:
     text = yaml.safe_dump(complete, sort_keys=False)
     cached = Path(tempfile.gettempdir()) / f"mss-setup-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml"
     if not cached.is_file():
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, cached)
+        write_text_atomic(cached, text)
     return str(cached)
 
 

@@ -17,7 +17,7 @@ Modules, in the order of their dependencies (each imports only modules above it)
 
 from mss import SOURCES
 from mss.evaluation.cli import main
-from mss.evaluation.driver import REAL_CLIPS, evaluate, load_song, resolve_dataset
+from mss.evaluation.driver import REAL_CLIPS, EvaluationResult, evaluate, load_song, resolve_dataset
 from mss.evaluation.methods import Method, describe_checkpoints, file_hash, load_checkpoint_model
 from mss.evaluation.museval_format import HOP_S, WINDOW_S, is_scored
 from mss.evaluation.tables import aggregate, format_markdown, track_table
@@ -25,6 +25,7 @@ from mss.evaluation.tables import aggregate, format_markdown, track_table
 __all__ = [
     "HOP_S",
     "REAL_CLIPS",
+    "EvaluationResult",
     "SOURCES",
     "WINDOW_S",
     "Method",

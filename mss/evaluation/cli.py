@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     subset = args.subset or ("train" if args.dataset == REAL_CLIPS else "test")
     try:
-        table = evaluate(
+        result = evaluate(
             checkpoints, args.dataset, subset, args.targets, args.jobs,
             out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
             wiener=args.wiener, shifts=args.shifts, full_band=not args.band_limited, device=args.device,
@@ -82,20 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for note in table.attrs["notes"]:
+    table = result.table
+    for note in result.notes:
         print(f"note: {note}")
     print(format_markdown(table) if not table.empty else "no scores")
     print(f"\nwritten: {Path(args.out) / 'results.csv'}, results.md, tracks.csv, timings.csv")
-    estimate = musdb_test_estimate(table.attrs.get("timings", []), args.jobs)
+    estimate = musdb_test_estimate(list(result.timings), args.jobs)
     if estimate:
         print(estimate)
-    if table.attrs["errors"]:
+    if result.errors:
         print(
-            f"\n{len(table.attrs['errors'])} (method, song) score(s) failed or refused "
+            f"\n{len(result.errors)} (method, song) score(s) failed or refused "
             f"(see {Path(args.out) / 'errors.txt'}):",
             file=sys.stderr,
         )
-        for error in table.attrs["errors"]:
+        for error in result.errors:
             print("  " + error.splitlines()[0], file=sys.stderr)
         return 1
     return 0

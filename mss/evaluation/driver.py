@@ -19,6 +19,8 @@ A rerun scores only what is missing (a JSON that exists and parses is kept).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json
 import os
 import sys
@@ -130,6 +132,17 @@ def choose_targets(
     return tuple(targets)
 
 
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What ``evaluate`` returns: the results table and what the run has to say about it."""
+
+    table: pd.DataFrame  # one row per method and target (``aggregate``): what results.csv holds
+    errors: tuple[str, ...]  # one line per (method, song) that failed or was refused (errors.txt)
+    notes: tuple[str, ...]  # songs/targets skipped, e.g. a silent reference (notes.txt)
+    scored: int  # (method, song) pairs scored by this call (0: everything came from an earlier run)
+    timings: tuple[dict, ...]  # per (song, method) seconds, and per song the shared work (timings.csv)
+
+
 def evaluate(
     checkpoints: Sequence[str | os.PathLike] = (),
     dataset: str | os.PathLike | None = None,
@@ -147,13 +160,13 @@ def evaluate(
     device: str = "cpu",
     tracks: Sequence[str] | None = None,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Separate, score and tabulate; returns the results table (see ``aggregate``).
+) -> EvaluationResult:
+    """Separate, score and tabulate; returns the results table (see ``aggregate``) with what went wrong.
 
     ``cache_dir``: the separated audio (default ``OUT/.cache``); ``audio_cache_dir``: the decoded-audio
     cache of ``.stem.mp4`` and non-44.1 kHz songs (default ``mss.data.cache.default_cache_dir()``).
-    ``df.attrs["errors"]`` lists the (method, song) pairs that failed (their JSON is absent; the others
-    are written), ``df.attrs["notes"]`` the songs/targets skipped because the reference is silent.
+    ``errors`` lists the (method, song) pairs that failed (their JSON is absent; the others are written),
+    ``notes`` the songs/targets skipped because the reference is silent (EvaluationResult).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -295,7 +308,7 @@ class _Run:
             return False
         return True
 
-    def write_tables(self, names: list[str]) -> pd.DataFrame:
+    def write_tables(self, names: list[str]) -> EvaluationResult:
         """results.csv/.md, tracks.csv, errors.txt, notes.txt and timings.csv of the scored ``names``."""
         out_dir, results = self.out_dir, self.results
         errors = [" ".join(r.error.split()) for r in results if not r.ok]  # one line per failure
@@ -310,9 +323,6 @@ class _Run:
         (out_dir / "errors.txt").write_text("".join(f"{line}\n" for line in errors))
         if notes:
             (out_dir / "notes.txt").write_text("\n".join(notes) + "\n")
-        table.attrs["errors"] = errors
-        table.attrs["notes"] = notes
-        table.attrs["scored"] = sum(r.ok for r in results)
         timings = [
             {"track": r.track, "method": r.task.method.name, "seconds": r.seconds, "ok": r.ok} for r in results
         ] + [
@@ -320,7 +330,6 @@ class _Run:
              "peak_rss_mb": sr.peak_rss_mb, "audio_s": sr.audio_s}
             for sr in self.song_results
         ]  # fmt: skip
-        table.attrs["timings"] = timings
         if timings:
             pd.DataFrame(timings).to_csv(out_dir / "timings.csv", index=False)
-        return table
+        return EvaluationResult(table, tuple(errors), tuple(notes), sum(r.ok for r in results), tuple(timings))

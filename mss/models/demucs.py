@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mss import SOURCES, covers_mixture
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture
 from mss.models.blocks import BLSTM, SeparatorBase, center_trim, rescale_conv_weights
 from mss.models.wiener import waveform_wiener
 
@@ -24,7 +24,7 @@ from mss.models.wiener import waveform_wiener
 @dataclass(frozen=True)
 class DemucsConfig:
     sources: tuple[str, ...] = SOURCES
-    sample_rate: int = 22050
+    sample_rate: int = MODEL_SAMPLE_RATE
     audio_channels: int = 2
     #: default chunk length (seconds) for chunked inference
     segment_s: float = 6.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mss import SOURCES, covers_mixture
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
 from mss.models.wiener import wiener_filter, with_residual
@@ -25,7 +25,7 @@ INPUT_NORMS = ("log1p", "affine")
 @dataclass(frozen=True)
 class UNetConfig:
     sources: tuple[str, ...] = SOURCES
-    sample_rate: int = 22050
+    sample_rate: int = MODEL_SAMPLE_RATE
     audio_channels: int = 2
     #: default chunk length (seconds) for chunked inference
     segment_s: float = 6.0

@@ -3,9 +3,12 @@ runs and the benchmarks.
 
 - ``spectrogram``  log-frequency dB spectrogram figures (also the spectrogram browser's)
 - ``figures``      the report's PNG figures: boxplots, excerpts, training curves, ablation, budget curves
-- ``build``        the page: its sections, ``build_report``, the command line
+- ``page``         the HTML page the sections are written into
+- ``runs``         the Training section, from run folders read by training.run_folder
+- ``build``        the other sections, ``build_report``, the command line
 """
 
-from mss.report.build import build_report, main, read_run, run_summary
+from mss.report.build import build_report, main
+from mss.report.runs import read_run, run_summary
 
 __all__ = ["build_report", "main", "read_run", "run_summary"]

@@ -10,11 +10,9 @@ writes ``REPORT_DIR/index.html`` with PNG figures beside it. A missing piece is 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,72 +24,13 @@ from mss.data.real_clips import KNOWN_TEST_SET_SONGS
 from mss.data.real_clips import label as clip_label
 from mss.errors import MSSError
 from mss.evaluation import load_song
-from mss.evaluation.tables import FLOOR, aggregate, format_cell, method_names, sdr_overview, track_table
-from mss.report.figures import ablation_plot, boxplots, budget_curves, spectrogram_excerpt, training_curves
+from mss.evaluation.tables import FLOOR, aggregate, method_names, sdr_overview, track_table
+from mss.report.figures import boxplots, spectrogram_excerpt
+from mss.report.page import Report
+from mss.report.runs import training_section
 
 #: Length of each spectrogram excerpt (s), centred on the loudest second of the target.
 EXCERPT_S: float = 4.0
-#: Config keys that may differ between the two runs of an ablation pair besides ``curriculum``.
-IGNORED_CONFIG_KEYS = frozenset(
-    {"curriculum", "seed", "device", "threads", "num_workers", "out", "out_dir", "resume"}
-)
-
-STYLE = """
-body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1300px;
-       color: #222; line-height: 1.45; padding: 0 1em; }
-h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-table.data { border-collapse: collapse; font-size: .9em; margin: .6em 0; }
-table.data th, table.data td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-table.data th { background: #f3f3f3; } table.data td:first-child, table.data td:nth-child(2) { text-align: left; }
-tr.oracle td { color: #666; font-style: italic; } tr.average td { font-weight: 600; background: #fafafa; }
-p.note { color: #8a5a00; background: #fff8e6; border-left: 3px solid #e0a800; padding: .3em .7em; }
-img { max-width: 100%; border: 1px solid #eee; } .summary { font-size: 1.05em; background: #f4f8ff; padding: .6em 1em; }
-"""
-
-
-class Report:
-    """Collects HTML sections; figures are written to ``out_dir`` and linked relatively."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.parts: list[str] = []
-
-    def heading(self, text: str) -> None:
-        self.parts.append(f"<h2>{html.escape(text)}</h2>")
-
-    def text(self, text: str, css: str = "") -> None:
-        self.parts.append(
-            f'<p class="{css}">{html.escape(text)}</p>' if css else f"<p>{html.escape(text)}</p>"
-        )
-
-    def note(self, text: str) -> None:
-        self.text(text, "note")
-
-    def image(self, path: Path, alt: str) -> None:
-        self.parts.append(f'<p><img src="{html.escape(path.name)}" alt="{html.escape(alt)}"></p>')
-
-    def table(self, frame: pd.DataFrame, row_classes: Sequence[str] | None = None, digits: int = 2) -> None:
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-        rows = []
-        for index, row in enumerate(frame.itertuples(index=False)):
-            css = f' class="{row_classes[index]}"' if row_classes and row_classes[index] else ""
-            cells = "".join(f"<td>{html.escape(format_cell(v, digits))}</td>" for v in row)
-            rows.append(f"<tr{css}>{cells}</tr>")
-        self.parts.append(
-            f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-        )
-
-    def write(self, title: str) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        page = (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>Generated {stamp} by <code>python -m mss.report</code>.</p>{''.join(self.parts)}</body></html>"
-        )
-        path = self.out_dir / "index.html"
-        path.write_text(page)
-        return path
-
 
 # ------------------------------------------------------------------------------------------ sections
 
@@ -232,26 +171,32 @@ def spectrogram_section(
             report.note(f"{song}: cannot read the references ({exc}); excerpt skipped.")
             continue
         for target, reference in zip(targets, references, strict=True):
-            start, end = _loudest_excerpt(reference, MUSDB_SAMPLE_RATE)
-            panels = [("mixture", mixture), (f"reference {target}", reference)]
-            for name, folder in dirs.items():
-                estimate = load_audio(folder / f"{target}.wav")[0][:, : reference.shape[-1]]
-                estimate = np.pad(estimate, [(0, 0), (0, reference.shape[-1] - estimate.shape[-1])])
-                panels += [
-                    (f"{name} estimate", estimate),
-                    (f"{name} error (estimate - reference)", estimate - reference),
-                ]
-            safe = "".join(c if c.isalnum() else "_" for c in f"{song}_{target}")
-            path = spectrogram_excerpt(
-                panels, MUSDB_SAMPLE_RATE, start, end, report.out_dir / f"spec_{safe}.png"
-            )
-            report.text(
-                f"{song}, {target}, {start:.1f}-{end:.1f} s (log frequency, dB, one colour scale for all panels)."
-            )
-            report.image(path, f"spectrograms {song} {target}")
+            _excerpt(report, song, target, mixture, reference, dirs)
         shown += 1
     if shown == 0:
         report.note("The audio cache of the evaluation is missing or incomplete; no excerpt shown.")
+
+
+def _excerpt(
+    report: Report, song: str, target: str, mixture: np.ndarray, reference: np.ndarray, dirs: dict[str, Path]
+) -> None:
+    """One excerpt's figure: mixture (C, T), reference (C, T), and each model's estimate and error, read
+    from its separated-audio folder in ``dirs``."""
+    start, end = _loudest_excerpt(reference, MUSDB_SAMPLE_RATE)
+    panels = [("mixture", mixture), (f"reference {target}", reference)]
+    for name, folder in dirs.items():
+        estimate = load_audio(folder / f"{target}.wav")[0][:, : reference.shape[-1]]
+        estimate = np.pad(estimate, [(0, 0), (0, reference.shape[-1] - estimate.shape[-1])])
+        panels += [
+            (f"{name} estimate", estimate),
+            (f"{name} error (estimate - reference)", estimate - reference),
+        ]
+    safe = "".join(c if c.isalnum() else "_" for c in f"{song}_{target}")
+    path = spectrogram_excerpt(panels, MUSDB_SAMPLE_RATE, start, end, report.out_dir / f"spec_{safe}.png")
+    report.text(
+        f"{song}, {target}, {start:.1f}-{end:.1f} s (log frequency, dB, one colour scale for all panels)."
+    )
+    report.image(path, f"spectrograms {song} {target}")
 
 
 def _loudest_excerpt(reference: np.ndarray, rate: int) -> tuple[float, float]:
@@ -264,121 +209,6 @@ def _loudest_excerpt(reference: np.ndarray, rate: int) -> tuple[float, float]:
     centre = int(np.argmax(energy)) + 0.5
     start = min(max(centre - EXCERPT_S / 2, 0.0), duration - EXCERPT_S)
     return start, start + EXCERPT_S
-
-
-def read_run(run_dir: Path) -> tuple[list[dict], dict]:
-    """metrics.jsonl records and config.json of a training run folder (empty when absent)."""
-    history, config = [], {}
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        for line in metrics.read_text().splitlines():
-            try:
-                history.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a killed run
-    if (run_dir / "config.json").is_file():
-        try:
-            config = json.loads((run_dir / "config.json").read_text())
-        except ValueError:
-            config = {}
-        # training.run writes {"config": TrainConfig fields, "dataset": ..., "world_size": ...}
-        if isinstance(config.get("config"), dict):
-            config = config["config"]
-    return history, config
-
-
-def training_section(report: Report, runs: Sequence[Path]) -> None:
-    report.heading("Training")
-    loaded = {}
-    for run in runs:
-        history, config = read_run(Path(run))
-        if not history:
-            report.note(f"{run}: no metrics.jsonl records; run left out.")
-            continue
-        loaded[_run_label(Path(run), loaded)] = (history, config)
-    if not loaded:
-        report.note("No training runs given (--runs); curves and the curriculum ablation are omitted.")
-        return
-    path = training_curves(
-        {name: h for name, (h, _) in loaded.items()}, report.out_dir / "training_curves.png"
-    )
-    report.image(path, "training curves")
-    path = budget_curves({name: h for name, (h, _) in loaded.items()}, report.out_dir / "budget_curves.png")
-    report.text(
-        "The verdict against the budget: validation SDR (solid) and real-clip SDR (dotted) against training "
-        "steps and against the CPU time of the training process; the star marks the epoch best.pt holds."
-    )
-    report.image(path, "SDR against steps and CPU hours")
-    rows = [run_summary(name, h, c) for name, (h, c) in loaded.items()]
-    report.table(pd.DataFrame(rows))
-    ablation_section(report, loaded)
-
-
-def _run_label(run: Path, taken: dict) -> str:
-    label = run.name
-    return label if label not in taken else f"{run.parent.name}/{run.name}"
-
-
-def run_summary(name: str, history: list[dict], config: dict) -> dict:
-    """A run's summary. "real clips" is the real MUSDB18 clips' mean SDR (mss.data.real_clips) at the
-    best validation epoch, the one best.pt holds: chosen on the synthetic songs, not on the clips."""
-    scored = [(r, (r.get("valid_sdr") or {}).get("mean")) for r in history]
-    scored = [(r, v) for r, v in scored if v is not None]
-    best = max(scored, key=lambda item: item[1])[0] if scored else {}
-    real = (best.get("real_sdr") or {}).get("mean", np.nan)
-    return {
-        "run": name,
-        "model": config.get("model", "?"),
-        "targets": ",".join(config.get("targets") or []) or "?",
-        "curriculum": {True: "on", False: "off"}.get(config.get("curriculum"), "?"),
-        "epochs": history[-1].get("epoch"),
-        "final train loss": history[-1].get("train_loss", np.nan),
-        "final valid SDR": scored[-1][1] if scored else np.nan,
-        "best valid SDR": best.get("valid_sdr", {}).get("mean", np.nan) if best else np.nan,
-        "real clips SDR": real,
-        "steps": history[-1].get("step"),
-        "hours": history[-1].get("elapsed_s", np.nan) / 3600.0,
-        "CPU hours": history[-1].get("cpu_s", np.nan) / 3600.0,
-    }
-
-
-def ablation_section(report: Report, loaded: dict[str, tuple[list[dict], dict]]) -> None:
-    """Pairs of runs whose config.json differ only by ``curriculum``."""
-    report.heading("Curriculum ablation")
-    groups: dict[str, dict[bool, tuple[str, list[dict]]]] = {}
-    for name, (history, config) in loaded.items():
-        if "curriculum" not in config:
-            continue
-        key = json.dumps({k: v for k, v in config.items() if k not in IGNORED_CONFIG_KEYS}, sort_keys=True)
-        groups.setdefault(key, {})[bool(config["curriculum"])] = (name, history)
-    pairs = {f"{runs[True][0]} / {runs[False][0]}": runs for runs in groups.values() if len(runs) == 2}
-    if not pairs:
-        report.note(
-            "No pair of runs differs only by the curriculum setting; train the same model with --curriculum on and "
-            "--curriculum off and pass both folders to --runs."
-        )
-        return
-    rows = []
-    for label, runs in pairs.items():
-        on, off = (run_summary(runs[flag][0], runs[flag][1], {}) for flag in (True, False))
-        rows.append(
-            {
-                "pair (on / off)": label,
-                "best SDR on": on["best valid SDR"],
-                "best SDR off": off["best valid SDR"],
-                "gain (on - off)": on["best valid SDR"] - off["best valid SDR"],
-                "final SDR on": on["final valid SDR"],
-                "final SDR off": off["final valid SDR"],
-                "real clips on": on["real clips SDR"],
-                "real clips off": off["real clips SDR"],
-            }
-        )
-    report.table(pd.DataFrame(rows))
-    path = ablation_plot(
-        {label: {flag: runs[flag][1] for flag in runs} for label, runs in pairs.items()},
-        report.out_dir / "ablation.png",
-    )
-    report.image(path, "curriculum ablation")
 
 
 def cost_section(report: Report, info: dict, bench: Path | None) -> None:

@@ -98,30 +98,19 @@ def training_curves(runs: dict[str, list[dict]], path: Path) -> Path:
     return _save(figure, path)
 
 
-def budget_curves(runs: dict[str, list[dict]], path: Path) -> Path:
+def budget_curves(runs: dict[str, list[dict]], best_epochs: dict[str, int | None], path: Path) -> Path:
     """The verdict against the budget: validation SDR (solid) and real-clip SDR (dotted) of every run
     against optimiser steps (left) and CPU hours (right, ``cpu_s`` of training.loop), with the epoch that
-    best.pt holds (best validation SDR: the checkpoint a run hands on) marked by a star."""
+    best.pt holds (``best_epochs``, from training.run_folder: the checkpoint a run hands on) marked by a star."""
     figure = Figure(figsize=(12, 4.4), layout="constrained")
     axes = figure.subplots(1, 2)
     for name, history in runs.items():
         scored = [r for r in history if (r.get("valid_sdr") or {}).get("mean") is not None]
-        if not scored:
-            continue
-        best = max(scored, key=lambda r: r["valid_sdr"]["mean"])
+        best = next((r for r in scored if r.get("epoch") == best_epochs.get(name)), None)
         color = None
         for axis, key, scale in ((axes[0], "step", 1.0), (axes[1], "cpu_s", 1 / 3600.0)):
-            points = [r for r in scored if r.get(key) is not None]
-            if not points:
-                continue
-            x = [r[key] * scale for r in points]
-            line = axis.plot(x, [r["valid_sdr"]["mean"] for r in points], color=color, label=f"{name} validation")
-            color = line[0].get_color()
-            real = [(r[key] * scale, (r.get("real_sdr") or {}).get("mean")) for r in points]
-            real = [(a, b) for a, b in real if b is not None]
-            if real:
-                axis.plot(*zip(*real, strict=True), linestyle=":", color=color, label=f"{name} real clips")
-            if best.get(key) is not None:
+            color = _budget_lines(axis, name, [r for r in scored if r.get(key) is not None], key, scale, color)
+            if best is not None and best.get(key) is not None:
                 axis.plot([best[key] * scale], [best["valid_sdr"]["mean"]], marker="*", ms=14, color=color,
                           markeredgecolor="black", linestyle="none", label=f"{name} best.pt")  # fmt: skip
     axes[0].set_xlabel("optimiser steps (batch 8 x 2 s)")
@@ -134,6 +123,20 @@ def budget_curves(runs: dict[str, list[dict]], path: Path) -> Path:
     axes[0].set_title("at equal steps", fontsize=10)
     axes[1].set_title("at equal compute", fontsize=10)
     return _save(figure, path)
+
+
+def _budget_lines(axis, name: str, points: list[dict], key: str, scale: float, color):
+    """A run's validation (solid) and real-clip (dotted) SDR against ``key`` * ``scale``; returns its colour."""
+    if not points:
+        return color
+    x = [r[key] * scale for r in points]
+    line = axis.plot(x, [r["valid_sdr"]["mean"] for r in points], color=color, label=f"{name} validation")
+    color = line[0].get_color()
+    real = [(r[key] * scale, (r.get("real_sdr") or {}).get("mean")) for r in points]
+    real = [(a, b) for a, b in real if b is not None]
+    if real:
+        axis.plot(*zip(*real, strict=True), linestyle=":", color=color, label=f"{name} real clips")
+    return color
 
 
 def ablation_plot(pairs: dict[str, dict[bool, list[dict]]], path: Path) -> Path:

@@ -8,7 +8,6 @@ Public API (stable)::
     trial_samples(rate=SAMPLE_RATE) -> int       # the same T for every trial
     tone_spans(rate=SAMPLE_RATE) -> ((start, end), (start, end), (start, end))   # sample ranges of the tones
     trial_wav_bytes(trial, rng, level_dbfs=LEVEL_DBFS) -> bytes   # 44.1 kHz 16-bit stereo WAV, TPDF dither
-    write_trial_wav(path, trial, rng, level_dbfs=LEVEL_DBFS) -> Path   # the same bytes, written atomically
     score_check(trials, answers, pass_min=PASS_MIN) -> HeadphoneResult(n_correct, n_trials, passed)
     check_json(urls) -> {"trials": [{"url"}], "question", "choices", "instructions", "n_pass", "n_trials", "max_plays"}
     N_TRIALS = 6, PASS_MIN = 5, MAX_PLAYS = 1, QUESTION, CHOICES
@@ -44,22 +43,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from listening_study.delivery import wav_bytes
+from listening_study.delivery.processing import dithered_pcm16
+from listening_study.delivery.wav import wav_bytes
 from listening_study.errors import StimulusError, SubmissionError
-from listening_study.processing import dithered_pcm16
-from mss.files import atomic_path
 
 __all__ = [
     "CHOICES", "HeadphoneResult", "HeadphoneTrial", "MAX_PLAYS", "N_TRIALS", "PASS_MIN", "QUESTION",
     "check_json", "design_check", "render_trial", "score_check", "tone_spans", "trial_samples",
-    "trial_wav_bytes", "write_trial_wav",
+    "trial_wav_bytes",
 ]  # fmt: skip
 
-SAMPLE_RATE = 44100  # the rate of every stimulus of the study (listening_study.stimuli)
+SAMPLE_RATE = 44100  # the rate of every stimulus of the study (listening_study.delivery.stimuli)
 TONE_HZ = 200.0  # Woods et al. 2017: a low frequency, where antiphase cancellation over speakers is strong
 TONE_S = 1.0  # each tone lasts 1000 ms ...
 RAMP_S = 0.1  # ... with 100 ms raised-cosine onset and offset ramps
@@ -170,17 +167,7 @@ def trial_wav_bytes(trial: HeadphoneTrial, rng: np.random.Generator, level_dbfs:
     """One trial as a 44.1 kHz 16-bit stereo WAV file's bytes, TPDF-dithered with ``rng`` (give each file
     its own generator, e.g. ``np.random.default_rng(secrets.randbits(128))``). Same length for every trial."""
     samples = dithered_pcm16(render_trial(trial, SAMPLE_RATE, level_dbfs), rng)  # int16 (2, T)
-    return wav_bytes(samples, SAMPLE_RATE)  # the canonical header of every stimulus (listening_study.delivery)
-
-
-def write_trial_wav(
-    path: str | Path, trial: HeadphoneTrial, rng: np.random.Generator, level_dbfs: float = LEVEL_DBFS
-) -> Path:
-    """Write ``trial_wav_bytes`` to ``path`` atomically (temp file beside it, then os.replace)."""
-    data = trial_wav_bytes(trial, rng, level_dbfs)
-    with atomic_path(path, suffix=".wav.tmp") as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
+    return wav_bytes(samples, SAMPLE_RATE)  # the canonical header of every stimulus (listening_study.delivery.wav)
 
 
 def score_check(

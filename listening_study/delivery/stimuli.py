@@ -12,10 +12,10 @@ Public API (stable)::
     SAMPLE_RATE = 44100
 
 Stimuli are 44.1 kHz 16-bit stereo WAV files under ``cache_dir/<study hash>/<trial_id>/<stimulus_id>.wav``
-(what the analysis reads; each session receives its own re-dithered copy, listening_study.delivery),
+(what the analysis reads; each session receives its own re-dithered copy, listening_study.delivery.wav),
 each trial matched to ``study.loudness_lufs`` (ITU-R BS.1770, pyloudnorm) with one common clip-safe gain.
 Stimulus ids are random (drawn once at render time, kept in ``trial.json``) and never leave the server:
-participants get per-session tokens instead (listening_study.blinding); ids are checked against the
+participants get per-session tokens instead (listening_study.design.blinding); ids are checked against the
 study's whitelist before any path is built.
 
 Blindness of the files themselves: every stimulus of a trial has the same length, channel count and
@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from listening_study.dataset import open_study_db
+from listening_study.delivery.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
+from listening_study.design.dataset import open_study_db
+from listening_study.design.study import REFERENCE, StudyConfig, SystemSpec, study_hash
 from listening_study.errors import StimulusError
-from listening_study.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
-from listening_study.study import REFERENCE, StudyConfig, SystemSpec, study_hash
 from mss.audio import resample
 from mss.data import track_stems
 from mss.files import atomic_path, write_text_atomic

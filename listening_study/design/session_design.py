@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from listening_study.stimuli import Trial
+    from listening_study.delivery.stimuli import Trial
 
 
 @dataclass(frozen=True)

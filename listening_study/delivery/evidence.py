@@ -8,7 +8,7 @@ how much of each, kept per session in an append-only log.
     missing_files(fetched, labels) -> list[str]       # labels not yet sent whole, in order
 
 The page reports play counts and listening times, but a script can invent them; the files, however,
-only the server serves (every audio URL is a per-session token, listening_study.blinding), so it can
+only the server serves (every audio URL is a per-session token, listening_study.design.blinding), so it can
 refuse a trial whose files this session never received (SessionStore.submit) and store how often each
 was sent beside the rating (``n_fetches``). A line is written when the response carrying the whole file is
 built, before its body goes out (a submission right after the last fetch must find it), so it records what

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import yaml
 
-from listening_study.dataset import open_study_db, silent_targets, song_duration_s
+from listening_study.design.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
 from mss.checkpoint import load_checkpoint
 from mss.data import available_targets

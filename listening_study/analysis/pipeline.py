@@ -1,13 +1,16 @@
-"""Analysis of a ratings CSV: post-screening, scores with confidence intervals, tests, SDR correlation.
+"""The one analysis pipeline, from a ratings CSV to the results: post-screening, scores with confidence
+intervals, tests, the objective metrics beside the ratings. The app (``analyze_study``, the Results tab) and
+the command line both run ``analyze``.
 
-    python -m listening_study.analyze RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] [--excerpt-metrics CSV] --out DIR
+    python -m listening_study.analysis RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] [--excerpt-metrics CSV] --out DIR
                                       [--sessions STUDY_DIR/<id>/sessions] [--min-participants 5]
 
 Public API (stable)::
 
     analyze(ratings_csv, sdr_dir=None, out_dir=None, *, excerpt_sdr=None, source_name=None,
             min_participants=MIN_PARTICIPANTS_FOR_TESTS, headphones=None, excerpt_metrics=None) -> AnalysisResult
-    AnalysisResult: n_ratings, participants (session ids), excluded, screening (per session), shared_codes,
+    analyze_study(stimuli, store, out_dir) -> (AnalysisResult | None, notes)   # a running study, as the app shows it
+    AnalysisResult: n_rows, n_ratings, participants (session ids), excluded, screening (per session), shared_codes,
                     summary, friedman, pairwise, ab, sdr_points, sdr_correlation, sdr_listeners,
                     metric_correlations, best_metrics, rejected, rejected_counts, tests_withheld, markdown, files
 
@@ -22,9 +25,10 @@ trials are excluded before anything else is computed (``screening`` says who and
 (and per target) the mean with its 95% t confidence interval, the median and n; a Friedman test
 (blocks = listener x trial), pairwise Wilcoxon signed-rank tests with Holm's correction; the Pearson and
 Spearman correlation of the excerpt's museval SDR with the mean rating; A/B preferences with a binomial
-test. The SDR of the rated excerpts (``excerpt_sdr``: a table from listening_study.excerpt_sdr, or
-museval JSON in ``sdr_dir``) beside the ratings: points per excerpt and condition, Pearson, Spearman and
-Kendall correlations across conditions, each listener's Kendall tau (listening_study.sdr). Confidence
+test. The SDR of the rated excerpts (``excerpt_sdr``: a table of SDR_COLUMNS or a CSV of it; museval JSON in
+``sdr_dir``; else the SDR rows of ``excerpt_metrics``, listening_study.analysis.metrics) beside the
+ratings: points per excerpt and condition, Pearson, Spearman and Kendall correlations across conditions,
+each listener's Kendall tau (listening_study.analysis.correlations). Confidence
 intervals are clipped to the 0-100 scale. With fewer than ``min_participants`` kept
 participants no difference is called significant (``tests_withheld``; the p-values stay in the tables
 for inspection). With ``out_dir``: tables as CSV (text cells that a spreadsheet would run as formulas
@@ -35,20 +39,19 @@ from __future__ import annotations
 
 import argparse
 import html
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from listening_study.errors import StudyError
-from listening_study.metric_correlations import best_metrics, metric_correlations
-from listening_study.plots import boxplots, sdr_scatter
-from listening_study.ratings import read_ratings
-from listening_study.sdr import sdr_table_from_eval, sdr_vs_ratings
-from listening_study.session_table import headphone_results, shared_codes
-from listening_study.spreadsheet import neutralize_frame
-from listening_study.stats import (
+from listening_study.analysis.correlations import best_metrics, metric_correlations, sdr_vs_ratings
+from listening_study.analysis.metrics import sdr_table, study_excerpt_metrics
+from listening_study.analysis.museval_sdr import sdr_table_from_eval
+from listening_study.analysis.plots import boxplots, sdr_scatter
+from listening_study.analysis.spreadsheet import neutralize_frame
+from listening_study.analysis.stats import (
     MIN_PARTICIPANTS_FOR_TESTS,
     SCORE_RANGES,
     ab_summary,
@@ -58,11 +61,15 @@ from listening_study.stats import (
     screen_rows,
     screen_sessions,
 )
-from listening_study.study import ANCHORS, REFERENCE
+from listening_study.design.study import ANCHORS, REFERENCE
+from listening_study.errors import StudyError
+from listening_study.sessions.ratings import read_ratings
+from listening_study.sessions.table import headphone_results, shared_codes
 
 
 @dataclass(frozen=True)
 class AnalysisResult:
+    n_rows: int  # rows of the ratings file, before anything is set aside
     n_ratings: int  # MUSHRA rows kept after post-screening
     participants: tuple[str, ...]  # every listener (session id) with MUSHRA ratings
     excluded: tuple[str, ...]  # the sessions post-screening excluded
@@ -75,7 +82,7 @@ class AnalysisResult:
     sdr_points: pd.DataFrame | None
     sdr_correlation: pd.DataFrame | None
     sdr_listeners: pd.DataFrame | None  # Kendall tau between SDR and each listener's ratings
-    metric_correlations: pd.DataFrame | None  # listening_study.metric_correlations, per metric and target
+    metric_correlations: pd.DataFrame | None  # listening_study.analysis.correlations, per metric and target
     best_metrics: pd.DataFrame | None  # the metric with the highest Spearman rho, per target
     rejected: pd.DataFrame  # rows set aside before the analysis: line, ..., reason, detail
     rejected_counts: dict[str, int]  # reason -> number of rows
@@ -304,11 +311,11 @@ def analyze(
 ) -> AnalysisResult:
     """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
     for an output folder that cannot be written. ``excerpt_sdr``: the SDR table (SDR_COLUMNS of
-    listening_study.sdr, e.g. from listening_study.excerpt_sdr) or a CSV of it; it takes precedence over
+    listening_study.analysis.museval_sdr) or a CSV of it; it takes precedence over
     ``sdr_dir``. ``source_name`` names the ratings in the report (default:
     the file's path). ``headphones``: session id -> headphone-check result (session_table.headphone_results);
     sessions that failed it are excluded with the post-screening. ``excerpt_metrics``: the metrics of the
-    rated excerpts (listening_study.excerpt_metrics, or its cached CSV): gives ``metric_correlations``
+    rated excerpts (listening_study.analysis.metrics, or its cached CSV): gives ``metric_correlations``
     (which objective metric predicts these listeners) and ``best_metrics`` (the best per target)."""
     if out_dir is not None:
         _check_out_dir(Path(out_dir))
@@ -321,6 +328,7 @@ def analyze(
     mushra = mushra_all[~mushra_all["session_uuid"].isin(excluded)]
     systems = sorted(set(mushra["rating_stimulus"]) - {REFERENCE, *ANCHORS})
     result = {
+        "n_rows": n_rows,
         "n_ratings": len(mushra),
         "participants": tuple(screening["session_uuid"]),
         "excluded": excluded,
@@ -340,24 +348,46 @@ def analyze(
     result["pairwise"], result["tests_withheld"] = _withhold_tests(
         pairwise_wilcoxon(mushra), kept, min_participants
     )
-    sdr_table = _sdr_table(excerpt_sdr, sdr_dir, mushra)
-    if sdr_table is not None:
-        comparison = sdr_vs_ratings(mushra, sdr_table)
+    metrics = _metrics_table(excerpt_metrics)
+    sdr = _sdr_table(excerpt_sdr, sdr_dir, mushra)
+    if sdr is None and metrics is not None:  # the excerpts' SDR is one of their metrics
+        sdr = sdr_table(metrics)
+    if sdr is not None:
+        comparison = sdr_vs_ratings(mushra, sdr)
         result["sdr_points"], result["sdr_correlation"] = comparison.points, comparison.correlation
         result["sdr_listeners"] = comparison.listeners
     result["metric_correlations"] = result["best_metrics"] = None
-    metrics = _metrics_table(excerpt_metrics)
     if metrics is not None:
         result["metric_correlations"] = metric_correlations(mushra, metrics)
         result["best_metrics"] = best_metrics(result["metric_correlations"])
-    markdown = _report({**result, "n_rows": n_rows}, source_name or f"`{ratings_csv}`")
+    markdown = _report(result, source_name or f"`{ratings_csv}`")
     files = _write(result, markdown, Path(out_dir), mushra) if out_dir is not None else {}
     return AnalysisResult(**result, markdown=markdown, files=files)
 
 
+def analyze_study(stimuli, store, out_dir: Path, source_name: str = "the ratings of this study") -> tuple[AnalysisResult | None, str]:
+    """The analysis of a running study, as the experimenter's Results tab shows it: ``analyze`` on a
+    snapshot of the live ratings file (copied into ``out_dir``: it keeps growing), with the SDR and the
+    other metrics of the rated excerpts computed from ``stimuli`` (cached beside them; about a minute the
+    first time) and the headphone-check results of ``store``'s sessions. Returns (result, notes): result
+    None while there is no rating; notes says what could not be computed, in a sentence."""
+    out_dir = Path(out_dir)
+    snapshot = out_dir / "ratings-snapshot.csv"
+    shutil.copyfile(store.ratings.path, snapshot)
+    if read_ratings(snapshot, coerce_scores=True).empty:
+        return None, ""
+    try:
+        metrics, notes = study_excerpt_metrics(stimuli), ""
+    except (StudyError, OSError) as exc:
+        metrics, notes = None, f"Metrics of the excerpts (SDR included) not available: {exc}."
+    result = analyze(snapshot, out_dir=out_dir / "analysis", source_name=source_name, excerpt_metrics=metrics,
+                     headphones=headphone_results(store.sessions_dir))  # fmt: skip
+    return result, notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m listening_study.analyze", description=__doc__.split("\n")[0]
+        prog="python -m listening_study.analysis", description=__doc__.split("\n")[0]
     )
     parser.add_argument("ratings", type=Path, help="ratings CSV written by the listening study")
     parser.add_argument(

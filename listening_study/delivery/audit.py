@@ -1,6 +1,6 @@
 """Play the curious participant against the stimulus delivery, and measure what it costs to download.
 
-    python -m listening_study.delivery_audit [--study-dir study] [--sessions 8] [--mbit 10] [--rating-s 60]
+    python -m listening_study.delivery.audit [--study-dir study] [--sessions 8] [--mbit 10] [--rating-s 60]
 
 Builds (or loads, cached under the app's ``--study-dir``) the app's default study (the committed 4-stem
 checkpoints on the embedded default dataset), starts ``--sessions`` sessions in a scratch session
@@ -89,7 +89,7 @@ def shared_files(first: Iterable[bytes], second: Iterable[bytes]) -> int:
 # ------------------------------------------------------------------------------------------- the CLI
 def _session_files(store, session) -> dict[tuple[str, str, str], bytes]:
     """Every audio file the session downloads (volume, familiarization, trials): (page, trial, label) -> bytes."""
-    from listening_study.sessions import REFERENCE_LABEL
+    from listening_study.sessions.model import REFERENCE_LABEL
 
     out = {}
     pages = [("trial", t) for t in session.trials.values()]
@@ -128,9 +128,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     import tempfile
     from pathlib import Path
 
-    from listening_study.sessions import SessionStore
-    from listening_study.stimuli import prepare_stimuli
-    from listening_study.study import default_study
+    from listening_study.delivery.stimuli import prepare_stimuli
+    from listening_study.design.study import default_study
+    from listening_study.sessions.store import SessionStore
     from mss.checkpoint import checkpoint_set
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

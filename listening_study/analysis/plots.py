@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from listening_study.study import ANCHORS, REFERENCE
+from listening_study.design.study import ANCHORS, REFERENCE
 
 
 def _figure(**kwargs):

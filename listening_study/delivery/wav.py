@@ -8,18 +8,18 @@ Nothing but the decoded samples may differ between the versions of a trial, and 
 between two sessions:
 
 - **Uncompressed PCM, one canonical header.** Every stimulus of a trial has the same length and channel
-  count (listening_study.stimuli), so its WAV has the same 44 header bytes (RIFF, "fmt " of 16 bytes,
+  count (listening_study.delivery.stimuli), so its WAV has the same 44 header bytes (RIFF, "fmt " of 16 bytes,
   "data"; no LIST/INFO, no PEAK, no padding) and the same byte count as every other version. Lossless
   compression cannot be made blind: a compressed size is a measure of the content (a 3.5 kHz low-pass
   compresses far better than the mixture), so either the sizes differ, or a filler evens them out and
   the filler's length is the compressed size (FLAC PADDING blocks did exactly that, and STREAMINFO's
   frame sizes and MD5 named each file besides). What uncompressed delivery costs is measured by
-  ``python -m listening_study.delivery_audit`` (README, "Blindness").
+  ``python -m listening_study.delivery.audit`` (README, "Blindness").
 - **Per-session bytes.** The server keeps one 16-bit file per stimulus (what the analysis reads). What a
   session receives is that file with a second, independent TPDF dither: d = u1 - u2 with u1, u2 uniform
   in {0, 1}, so d is -1, 0 or +1 LSB with probabilities 1/4, 1/2, 1/4, independent of the signal (white,
   no distortion), drawn from a seed the study key derives from the session, page, trial and label
-  (listening_study.blinding): about 2/3 of the samples change, two sessions share no file byte for byte,
+  (listening_study.design.blinding): about 2/3 of the samples change, two sessions share no file byte for byte,
   and the experimenter can reproduce exactly what a session heard. The noise floor rises from about
   -96 to -92 dBFS RMS (0.25 -> 0.75 LSB^2 of white noise), some 70 dB below programme at the study's
   -23 LUFS: inaudible at any comfortable listening level, and the same for every version of a trial.

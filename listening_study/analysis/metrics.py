@@ -2,6 +2,10 @@
 
     study_excerpt_metrics(stimuli, progress=None) -> DataFrame[trial_id, song, target, excerpt_start_s,
                                                                excerpt_end_s, condition, metric, value]
+    study_excerpt_sdr(stimuli) -> DataFrame[trial_id, song, target, excerpt_start_s, excerpt_end_s, condition,
+                                            sdr_db]          # the SDR rows of the same table (sdr_table)
+    trial_gains_db(trial_folder) -> {condition: gain_db}     # the loudness gains of trial.json
+    read_unmatched(stimuli, stimulus_id, gain_db) -> ((C, T) float64, rate)   # a file, its gain undone
     bss_sir_sar(reference (C, T), interference (C, T), estimates {name: (C, T)}, rate)
         -> {name: (sir_db, sar_db)}
     scale_invariant(reference (C, T), estimate (C, T), interference (C, T) | None = None)
@@ -14,8 +18,11 @@ better. Each condition is scored against the trial's open reference (the target'
 the interference is the rest of the mixture, ``mixture - reference``, which exists only where the study
 has the ``mixture`` anchor (its file is the loudness-matched mixture excerpt).
 
-- ``SDR``: listening_study.excerpt_sdr's value exactly (BSS Eval v4 SDR, 1-s frames, median over frames,
-  loudness gains undone: the system's own output, not scale invariant).
+- ``SDR``: BSS Eval v4 SDR against the trial's open reference, 1-s frames, median over frames (museval's
+  aggregation; mss.evaluation.frame_sdr.window_sdr_frames, checked against museval in tests/test_browser.py),
+  with the loudness-matching gains of ``trial.json`` undone first (``read_unmatched``): the SDR of the
+  system's own output on exactly the excerpt the listeners rated, not scale invariant, no
+  ``python -m mss.evaluate`` run needed. Frames holding nothing but the files' dither count as silent.
 - ``SIR``, ``SAR``: BSS Eval v4 (museval mode "v4", mss.evaluation.bsseval) with two sources, the target
   (reference) and the interference; 1-s frames, median over frames (frames where either is silent have
   none, museval's rule). When the Gram matrix of the references is too ill-conditioned (above
@@ -35,7 +42,7 @@ has the ``mixture`` anchor (its file is the loudness-matched mixture excerpt).
 Without the mixture anchor, SIR, SAR, SI-SIR and SI-SAR are NaN (rows kept, so every study gives every
 metric). A reference silent in every full frame gives NaN SDR/SIR/SAR (museval's rule). The hidden
 reference is the reference: SDR-like metrics are ``inf`` and MRSTFT 0 (NaN where the mixture is missing);
-listening_study.metric_correlations leaves it out.
+listening_study.analysis.correlations leaves it out.
 
 Cached as ``excerpt_metrics.csv`` in the stimulus folder (named by the study's content hash, so never
 stale), written atomically; a cache of another FORMAT is computed again. A study of 16 trials x 6
@@ -43,11 +50,12 @@ conditions x 10 s takes about 45 s of one core (two thirds of it BSS Eval's SIR/
 
 The mixture anchor is exactly target + interference: its SAR and SI-SAR are at the rounding level
 (200-300 dB), and a low-passed anchor's SI-SIR is near 100 dB (no interference at all); rank correlations
-are the fair comparison across metrics (listening_study.metric_correlations.best_metrics uses Spearman's).
+are the fair comparison across metrics (listening_study.analysis.correlations.best_metrics uses Spearman's).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,18 +64,30 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import scipy.fft
+import soundfile
 
+from listening_study.design.study import REFERENCE
 from listening_study.errors import StimulusError
-from listening_study.excerpt_sdr import read_cached_table, read_unmatched, trial_gains_db, write_cached_table
-from listening_study.study import REFERENCE
-from mss.evaluation.bsseval import BSSEvalConfig, ReferenceCorrelations, array_reader, bss_eval_v4
+from mss.evaluation.bsseval import (
+    BSSEvalConfig,
+    ReferenceCorrelations,
+    array_reader,
+    bss_eval_v4,
+    frame_bounds,
+)
 from mss.evaluation.frame_sdr import window_sdr_frames
 from mss.evaluation.museval_format import FILTERS_LEN, WINDOW_S, frame_samples, median_sdr
+from mss.files import write_text_atomic
 
 if TYPE_CHECKING:
-    from listening_study.stimuli import StimulusSet, Trial
+    from listening_study.delivery.stimuli import StimulusSet, Trial
 
 CACHE_NAME = "excerpt_metrics.csv"
+FRAME_S = 1.0  # BSS Eval v4 / museval frames
+#: Largest sample value the +-1 LSB TPDF dither of a silent 16-bit file can hold (rounding included).
+DITHER_PEAK = 2.0 / 32768
+#: The SDR table of the rated excerpts (study_excerpt_sdr): the SDR rows of the metrics, one column per key.
+SDR_TABLE_COLUMNS = ["trial_id", "song", "target", "excerpt_start_s", "excerpt_end_s", "condition", "sdr_db"]
 #: Version of the table's computation; a cache of another version is computed again.
 FORMAT = 1
 COLUMNS = ["trial_id", "song", "target", "excerpt_start_s", "excerpt_end_s", "condition", "metric", "value"]
@@ -191,6 +211,49 @@ def mrstft_distance_db(
     return _distance_db(_log_magnitudes(reference, fft_sizes), estimate, fft_sizes)
 
 
+def trial_gains_db(folder: Path) -> dict[str, float]:
+    try:
+        gains = json.loads((folder / "trial.json").read_text())["loudness"]["gain_db"]
+        return {str(name): float(gain) for name, gain in gains.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StimulusError(f"{folder / 'trial.json'} has no loudness gains: {exc}") from exc
+
+
+def read_unmatched(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[np.ndarray, int]:
+    """(C, T) float64 of a stimulus file with its loudness-matching gain undone, and its sample rate.
+
+    Frames (BSS Eval's 1-s framing) that hold nothing but the dither are zeroed: museval counts a frame
+    whose reference or estimate is digital silence as silent (no SDR), and the dither alone must not turn
+    such a frame into one with an SDR of -70 dB."""
+    audio, rate = soundfile.read(stimuli.path(stimulus_id), dtype="float64", always_2d=True)
+    audio = audio.T.copy()  # (C, T)
+    window = int(FRAME_S * rate)
+    for start, stop in frame_bounds(audio.shape[-1], window, window):
+        if np.max(np.abs(audio[:, start:stop]), initial=0.0) <= DITHER_PEAK:
+            audio[:, start:stop] = 0.0
+    return audio / 10 ** (gain_db / 20), int(rate)
+
+
+def read_cached_table(path: Path, kind: str, version: int, columns: list[str], trial_ids: set[str]):
+    """A table cached by ``write_cached_table`` (first line ``# <kind> format <version>``), or None when it is
+    missing, unreadable, of another version or columns, or of other trials (then it is computed again)."""
+    try:
+        with open(path) as handle:
+            if handle.readline().strip() != f"# {kind} format {version}":
+                return None
+            table = pd.read_csv(handle)
+    except (OSError, ValueError):
+        return None
+    if list(table.columns) != columns or set(table["trial_id"]) != trial_ids:
+        return None
+    return table
+
+
+def write_cached_table(path: Path, kind: str, version: int, table: pd.DataFrame) -> None:
+    """Write ``table`` atomically (app processes sharing a study agree) with its version line."""
+    write_text_atomic(path, f"# {kind} format {version}\n" + table.to_csv(index=False))
+
+
 def _read(stimuli: StimulusSet, stimulus_id: str, gain_db: float) -> tuple[np.ndarray, int]:
     """(C, T) of a stimulus with its loudness gain undone (excerpt_sdr's reading) and its rate."""
     path = stimuli.path(stimulus_id)  # StimulusError for an id that is not the study's
@@ -260,3 +323,15 @@ def study_excerpt_metrics(
     if progress is not None:
         progress(1.0, "metrics ready")
     return table
+
+
+def sdr_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """SDR_TABLE_COLUMNS: the SDR rows of a metrics table (``value`` as ``sdr_db``), what the SDR scatter
+    and its correlations read (listening_study.analysis.correlations.sdr_vs_ratings)."""
+    rows = metrics[metrics["metric"] == "SDR"].rename(columns={"value": "sdr_db"})
+    return rows[SDR_TABLE_COLUMNS].reset_index(drop=True)
+
+
+def study_excerpt_sdr(stimuli: StimulusSet) -> pd.DataFrame:
+    """The SDR of every condition of every MUSHRA trial: the SDR rows of ``study_excerpt_metrics``."""
+    return sdr_table(study_excerpt_metrics(stimuli))

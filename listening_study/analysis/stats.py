@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from listening_study.study import REFERENCE
+from listening_study.design.study import REFERENCE
 
 ALL = "all"  # the target label of rows pooled over every target
 
 #: Valid ``rating_score`` per mode: the MUSHRA scale is 0-100 (ITU-R BS.1534-3); an A/B row holds the
-#: confidence 1-3 for the preferred condition and 0 for the other (listening_study.ratings).
+#: confidence 1-3 for the preferred condition and 0 for the other (listening_study.sessions.ratings).
 SCORE_RANGES: dict[str, tuple[float, float]] = {"mushra": (0.0, 100.0), "ab": (0.0, 3.0)}
 #: Fewest kept participants for which significance is reported. Blocks are (participant, trial), so one
 #: listener's 16 trials make 16 blocks: tests on them speak about that listener, not about listeners.

@@ -7,7 +7,7 @@
 
 A participant code is what a participant types (or is given): two people can type the same one, and
 one person can start several sessions. The unit of the study is therefore the session (its own design,
-its own ratings, its own post-screening: listening_study.stats.screen_sessions); ``code_sessions`` says
+its own ratings, its own post-screening: listening_study.analysis.stats.screen_sessions); ``code_sessions`` says
 how many sessions share a row's code, so the experimenter sees them at a glance.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from listening_study.design.questionnaire import QUESTIONS
 from listening_study.errors import SessionError
-from listening_study.questionnaire import QUESTIONS
 
 SESSION_COLUMNS = ["session_id", "participant_id", "code_sessions", "mode", "created", "consent",
                    *[q.key for q in QUESTIONS], "headphone_check", "step", "trials_done", "trials",
@@ -34,7 +34,7 @@ def _headphone_summary(result: dict) -> str:
 
 def sessions_table(store) -> pd.DataFrame:
     """Every session of the study: who, when, questionnaire, headphone check, progress, completion code.
-    ``store``: a listening_study.sessions.SessionStore (not imported: that module uses this one)."""
+    ``store``: a listening_study.sessions.store.SessionStore (not imported: that module uses this one)."""
     rows = []
     for path in sorted(store.sessions_dir.glob("*.json")):
         try:
@@ -66,7 +66,7 @@ def shared_codes(table: pd.DataFrame) -> pd.DataFrame:
 
 def headphone_results(sessions_dir: str | Path) -> dict[str, dict]:
     """Session id -> headphone-check result (n_correct, n_trials, passed, answers) of every session file
-    in ``sessions_dir`` that has one (for listening_study.analyze); unreadable files are skipped."""
+    in ``sessions_dir`` that has one (for listening_study.analysis.pipeline); unreadable files are skipped."""
     results = {}
     for path in sorted(Path(sessions_dir).glob("*.json")):
         try:

@@ -15,15 +15,15 @@ Public API (stable)::
 ``rating_time`` is the server's time (ms) from the trial's start to its submission when the session
 store measured it (SessionStore.submit), else the page's (and the page's in a legacy file, where that
 column always meant the page's time); ``page_time_ms`` is always the page's claim,
-``n_fetches`` how often the server sent this condition's file to the session (listening_study.evidence).
+``n_fetches`` how often the server sent this condition's file to the session (listening_study.delivery.evidence).
 
 A/B rows: ``rating_score`` is the confidence (1-3) for the preferred condition and 0 for the other.
 Every refusal raises :class:`SubmissionError` before anything is written. Each trial's rows go to the
 file in one ``os.write`` under a threading lock and an ``fcntl.flock`` (so several processes can share
 the file), followed by ``os.fsync``. This store checks only what makes a row valid; the rules of a
 trial (every condition rated and heard long enough, one rated 100) are checked before it is called, by
-SessionStore.submit (listening_study.rules). A comment that a spreadsheet would run as a formula is
-stored with a leading apostrophe (listening_study.spreadsheet).
+SessionStore.submit (listening_study.design.rules). A comment that a spreadsheet would run as a formula is
+stored with a leading apostrophe (listening_study.analysis.spreadsheet).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from pathlib import Path
 import pandas as pd
 
 import mss
+from listening_study.analysis.spreadsheet import neutralize
+from listening_study.design.rules import check_scores, labels_exactly
 from listening_study.errors import RatingsFileError, SubmissionError
-from listening_study.rules import check_scores, labels_exactly
-from listening_study.spreadsheet import neutralize
 
 COLUMNS: tuple[str, ...] = (
     "session_test_id", "participant_id", "session_uuid", "trial_id", "song", "target", "excerpt_start_s",

@@ -19,8 +19,8 @@ Public API (stable)::
     store.progress(session) -> tuple[int, int]      # (done, total)
     store.audio_token(session, page, trial_id, label) -> str  # what the page gets instead of a stimulus id
     store.serve_audio(session_id, token) -> bytes   # this session's WAV of the stimulus behind a token
-                                                    # (listening_study.delivery), logged as served
-                                                    # (listening_study.evidence); StimulusError for anything else
+                                                    # (listening_study.delivery.wav), logged as served
+                                                    # (listening_study.delivery.evidence); StimulusError for anything else
     store.completion_code(session) -> str | None    # once every trial is done
     store.submit(session_id, trial_id, scores, plays, time_ms, comment="", listen_ms=None) -> list[dict]
                                                     # refused unless the server sent every file of the trial
@@ -29,18 +29,18 @@ Public API (stable)::
     Session, SessionTrial (labels: {label: condition} stays on the server), STEPS
 
 A session goes through STEPS in order: consent (given when it starts), the questionnaire, setting the
-volume, the headphone check (when the study has one: listening_study.headphones; a session that fails
+volume, the headphone check (when the study has one: listening_study.design.headphones; a session that fails
 it ends at "screened_out", with thanks and a completion code of its own), the familiarization (MUSHRA only, when the study has one: every condition of a few excerpts,
 with their own letters, not graded; the training phase of ITU-R BS.1534-3, section 5.1), the
 instructions, the graded trials, finished (a completion code). The step in progress is stored, so a
 reload returns to it.
 
 Trial order, the label shuffle of every trial and page, the familiarization excerpts and the audio
-tokens come from the study key (listening_study.blinding), never from the session id alone: a
+tokens come from the study key (listening_study.design.blinding), never from the session id alone: a
 participant who knows their session id and this code still cannot recompute which letter is which.
 
 What the server measures itself, it stores instead of the page's claims: a trial is accepted only when
-this session was sent every one of its files whole (listening_study.evidence), and its ``rating_time``
+this session was sent every one of its files whole (listening_study.delivery.evidence), and its ``rating_time``
 is the server's time from the trial's start to its submission (the page's own figure is kept beside
 it as ``page_time_ms``). A study's ``max_sessions`` caps the sessions it starts, across app processes.
 """
@@ -50,90 +50,42 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import secrets
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from listening_study.blinding import StudyKey
-from listening_study.delivery import delivered_wav
-from listening_study.design import SessionTrial, design_session
+from listening_study.delivery.evidence import FetchLog
+from listening_study.design.blinding import StudyKey
+from listening_study.design.headphones import HeadphoneTrial, design_check, score_check
+from listening_study.design.questionnaire import check_answers
+from listening_study.design.rules import TrialRules, check_elapsed, check_listening, check_mushra
+from listening_study.design.session_design import SessionTrial, design_session
 from listening_study.errors import SessionError, StimulusError, SubmissionError
-from listening_study.evidence import FetchLog, missing_files
-from listening_study.headphones import HeadphoneTrial, design_check, score_check, trial_wav_bytes
-from listening_study.questionnaire import check_answers
-from listening_study.ratings import RatingsStore
-from listening_study.rules import TrialRules, check_elapsed, check_listening, check_mushra
-from listening_study.session_table import sessions_table
+from listening_study.sessions.audio import AudioPage, SessionAudio
+from listening_study.sessions.model import (
+    CAPACITY_IDLE_S,
+    HEADPHONE_PAGE,
+    PARTICIPANT_ID,
+    REFERENCE_LABEL,
+    SESSION_ID,
+    SIMPLE_STEPS,
+    Session,
+    session_from_json,
+)  # fmt: skip
+from listening_study.sessions.ratings import RatingsStore
+from listening_study.sessions.table import sessions_table
+from mss.files import atomic_path
 
 if TYPE_CHECKING:  # only for annotations: keeps this module light for processes that only store ratings
     import pandas as pd
 
-    from listening_study.stimuli import StimulusSet
-
-PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
-TOKEN = re.compile(r"^[0-9a-f]{32}$")
-STEPS = ("questionnaire", "volume", "headphones", "familiarization", "instructions", "trial", "screened_out",
-         "finished")  # fmt: skip
-#: Steps the participant completes by pressing "Continue" (the others end by answering or rating).
-SIMPLE_STEPS = ("volume", "familiarization", "instructions")
-REFERENCE_LABEL = "REF"  # the open reference's key in audio tokens
-HEADPHONE_PAGE, HEADPHONE_LABEL = "headphones", "HP"  # audio tokens of the headphone check's sounds
-#: Times the server sends one sound of the headphone check (the page plays it once; a reload gets it again,
-#: once): it cannot be replayed at will, and nothing of it is sent once the check is answered.
-MAX_CHECK_FETCHES = 2
-#: A session counts towards the study's max_sessions once it has rated a trial, or while it was active
-#: within this many seconds: sessions abandoned after the consent page free their place.
-CAPACITY_IDLE_S = 2 * 3600
-
-
-@dataclass(frozen=True)
-class Session:
-    session_id: str
-    participant_id: str
-    study_id: str
-    mode: str
-    created: str
-    trial_order: tuple[str, ...]
-    trials: dict[str, SessionTrial]
-    familiarization: tuple[SessionTrial, ...] = ()  # pages of the familiarization, own labels
-    volume_trial: str = ""  # trial whose open reference plays on the volume page
-    consent: str = ""  # when the participant agreed to take part (ISO time)
-    questionnaire: dict[str, str] = field(default_factory=dict)
-    done_steps: tuple[str, ...] = ()  # SIMPLE_STEPS already completed
-    # When the step in progress (or the graded trial in progress) began, in seconds since the epoch, by
-    # the server's clock: a trial submitted sooner than its conditions can have been heard is refused
-    # whatever the page reports (listening_study.rules.check_elapsed).
-    step_started: float = 0.0
-    # The headphone check's result (listening_study.headphones): n_correct, n_trials, passed, answers.
-    headphones: dict = field(default_factory=dict)
-    # Whether this session takes the check: fixed when it starts (a session begun before a study had the
-    # check, or before this field existed, never meets it halfway through).
-    headphone_check: bool = False
-    # Whether a failed check ends the session ("screened_out": thanks and a completion code of its own)
-    # instead of leading to trials whose ratings the analysis would leave out: fixed when it starts, so
-    # a session begun before this field existed goes on as it was told.
-    ends_on_failed_check: bool = False
-
-
-def _session_from_json(data: dict) -> Session:
-    known = {f.name for f in fields(Session)}
-    data = {key: value for key, value in data.items() if key in known}  # older files: extra keys dropped
-    trials = {key: SessionTrial(**value) for key, value in data["trials"].items()}
-    pages = tuple(SessionTrial(**value) for value in data.get("familiarization", ()))
-    return Session(**{**data, "trials": trials, "trial_order": tuple(data["trial_order"]),
-                      "familiarization": pages, "done_steps": tuple(data.get("done_steps", ()))})  # fmt: skip
-
+    from listening_study.delivery.stimuli import StimulusSet
 
 class SessionStore:
     """See the module docstring."""
@@ -153,6 +105,7 @@ class SessionStore:
         self.key = key or StudyKey.load_or_create(self.study_dir / "study.key")
         self.ratings = RatingsStore(self.study_dir / "ratings.csv")
         self.fetches = FetchLog(self.sessions_dir)
+        self.audio = SessionAudio(self.key, stimuli, self.fetches, self.step, self.headphone_design)
 
     # ------------------------------------------------------------------------------------ files
     def _file(self, session_id: str) -> Path:
@@ -161,12 +114,10 @@ class SessionStore:
         return self.sessions_dir / f"{session_id}.json"
 
     def _save(self, session: Session) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.sessions_dir, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
+        with atomic_path(self._file(session.session_id)) as tmp, open(tmp, "w") as handle:
             json.dump(asdict(session), handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, self._file(session.session_id))
 
     # ------------------------------------------------------------------------------------ steps
     def start(
@@ -241,7 +192,7 @@ class SessionStore:
         if not path.is_file():
             raise SessionError(f"unknown session {session_id}")
         try:
-            return _session_from_json(json.loads(path.read_text()))
+            return session_from_json(json.loads(path.read_text()))
         except (ValueError, KeyError, TypeError) as exc:
             raise SessionError(f"session file {path.name} is damaged: {exc}") from exc
 
@@ -281,7 +232,7 @@ class SessionStore:
         current = self.step(session)
         if step not in SIMPLE_STEPS or step != current:
             raise SessionError(f"this session is at the {current} step, not {str(step)[:20]!r}")
-        unloaded = self._unloaded(session, step)
+        unloaded = self.audio.unloaded(session, step)
         if unloaded:
             raise SubmissionError(
                 f"Your browser has not loaded {' and '.join(unloaded)} yet. Reload the page and play "
@@ -290,20 +241,6 @@ class SessionStore:
         session = replace(session, done_steps=(*session.done_steps, step), step_started=self.clock())
         self._save(session)
         return session
-
-    def _unloaded(self, session: Session, step: str) -> list[str]:
-        """What the page of ``step`` plays that was never sent whole to this session, in words."""
-        if step == "volume" and session.volume_trial in session.trials:
-            fetched = self.fetches.fetched(session.session_id, "volume", session.volume_trial)
-            return ["the example"] if missing_files(fetched, [REFERENCE_LABEL]) else []
-        if step == "familiarization":
-            pages = []
-            for index, page in enumerate(session.familiarization):
-                fetched = self.fetches.fetched(session.session_id, f"fam{index}", page.trial_id)
-                if missing_files(fetched, [REFERENCE_LABEL, *page.screen_labels]):
-                    pages.append(f"excerpt {index + 1}")
-            return [f"the versions of {', '.join(pages)}"] if pages else []
-        return []
 
     def headphone_design(self, session: Session) -> tuple[HeadphoneTrial, ...]:
         """The check's trials of this session, from the study key (not stored; the same every time)."""
@@ -354,93 +291,46 @@ class SessionStore:
         return self.key.code("completion", session.session_id)
 
     # ------------------------------------------------------------------------------------ audio
+    def step_audio(self, session: Session) -> tuple[AudioPage, ...]:
+        """What the page of the step in progress plays, as this session's tokens (sessions.audio)."""
+        step = self.step(session)
+        return self.audio.pages(session, step, self.next_trial(session) if step == "trial" else None)
+
+    def prefetch_audio(self, session: Session) -> AudioPage | None:
+        """The graded trial the page may fetch ahead: the first one while the instructions are read, the
+        next one while a trial is rated; None otherwise."""
+        step = self.step(session)
+        if step not in ("instructions", "trial"):
+            return None
+        return self.audio.upcoming(session, self.completed(session), 0 if step == "instructions" else 1)
+
     def audio_token(self, session: Session, page: str, trial_id: str, label: str) -> str:
-        """``page``: "trial", "fam<k>" or "volume"; ``label``: a screen label or REFERENCE_LABEL."""
-        return self.key.token("audio", session.session_id, page, trial_id, label)
+        """``page``: "trial", "fam<k>", "volume" or "headphones"; ``label``: a screen label or REFERENCE_LABEL."""
+        return self.audio.token(session, page, trial_id, label)
 
-    def _audio_items(self, session: Session):
-        """(page, trial_id, label, stimulus id) of everything this session may play."""
-        for trial in session.trials.values():
-            yield "trial", trial.trial_id, REFERENCE_LABEL, trial.reference
-            for label, stimulus_id in trial.stimuli.items():
-                yield "trial", trial.trial_id, label, stimulus_id
-        for index, page in enumerate(session.familiarization):
-            yield f"fam{index}", page.trial_id, REFERENCE_LABEL, page.reference
-            for label, stimulus_id in page.stimuli.items():
-                yield f"fam{index}", page.trial_id, label, stimulus_id
-        if session.volume_trial in session.trials:
-            yield (
-                "volume",
-                session.volume_trial,
-                REFERENCE_LABEL,
-                session.trials[session.volume_trial].reference,
-            )
+    def delivery_seed(self, session_id: str, page: str, trial_id: str, label: str) -> int:
+        """Seed of this session's copy of one stimulus (listening_study.delivery.wav)."""
+        return self.audio.seed(session_id, page, trial_id, label)
 
-    def _audio_item(self, session_id: str, token: str) -> tuple[str, str, str, Path]:
-        """(page, trial_id, label, WAV file) behind one of this session's audio tokens; StimulusError else."""
-        if not isinstance(token, str) or not TOKEN.match(token):
-            raise StimulusError("unknown stimulus")
+    def serve_audio(self, session_id: str, token: str) -> bytes:
+        """This session's WAV behind a token, logged as served (sessions.audio); StimulusError else."""
         try:
             session = self.resume(session_id)
         except SessionError:
             raise StimulusError("unknown stimulus") from None
-        for page, trial_id, label, stimulus_id in self._audio_items(session):
-            if secrets.compare_digest(self.audio_token(session, page, trial_id, label), token):
-                return page, trial_id, label, self.stimuli.path(stimulus_id)
-        raise StimulusError("unknown stimulus")
-
-    def delivery_seed(self, session_id: str, page: str, trial_id: str, label: str) -> int:
-        """Seed of this session's copy of one stimulus (listening_study.delivery): from the study key."""
-        return self.key.seed("deliver", session_id, page, trial_id, label)
-
-    def serve_audio(self, session_id: str, token: str) -> bytes:
-        """This session's WAV of the stimulus behind a token (listening_study.delivery: one size and
-        header for every version of a trial, bytes of its own in every session), logged as served to
-        this session (the caller sends it whole in one response). The headphone check's sounds are
-        rendered on request. StimulusError for anything else."""
-        sound = self._headphone_sound(session_id, token)
-        if sound is not None:
-            page, trial_id, label, data = sound
-        else:
-            page, trial_id, label, path = self._audio_item(session_id, token)
-            data = delivered_wav(path, self.delivery_seed(session_id, page, trial_id, label))
-        self.fetches.record(session_id, page, trial_id, label, len(data), len(data))
-        return data
-
-    def _headphone_sound(self, session_id: str, token: str):
-        """(page, trial_id, label, WAV bytes) when ``token`` is one of this session's check sounds."""
-        if not isinstance(token, str) or not TOKEN.match(token):
-            return None
-        try:
-            session = self.resume(session_id)
-        except SessionError:
-            return None
-        if not session.headphone_check:
-            return None
-        for trial in self.headphone_design(session):
-            expected = self.audio_token(session, HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL)
-            if secrets.compare_digest(expected, token):
-                sent = self.fetches.fetched(session_id, HEADPHONE_PAGE, str(trial.index))
-                if self.step(session) != "headphones" or (
-                    HEADPHONE_LABEL in sent and sent[HEADPHONE_LABEL].count >= MAX_CHECK_FETCHES
-                ):
-                    raise StimulusError("unknown stimulus")  # the page plays each once; a reload, once more
-                rng = np.random.default_rng(secrets.randbits(128))  # its own dither on every request
-                return HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL, trial_wav_bytes(trial, rng)
-        return None
+        return self.audio.serve(session, token)
 
     def _check_fetched(self, session: Session, trial: SessionTrial) -> dict[str, int]:
         """How often each condition's file was sent; SubmissionError unless every file of the trial (its
         conditions and the reference) was sent to this session whole at least once."""
-        fetched = self.fetches.fetched(session.session_id, "trial", trial.trial_id)
-        missing = missing_files(fetched, [REFERENCE_LABEL, *trial.screen_labels])
+        missing, counts = self.audio.trial_fetches(session, trial)
         if missing:
             names = ", ".join("the reference" if label == REFERENCE_LABEL else label for label in missing)
             raise SubmissionError(
                 f"Your browser has not loaded every version of this trial yet (not loaded: {names}). "
                 "Reload the page and listen to them before rating."
             )
-        return {label: fetched[label].count for label in trial.labels}
+        return counts
 
     # ------------------------------------------------------------------------------------ ratings
     def _trial_in_progress(self, session_id: str, trial_id: str, mode: str) -> tuple[Session, SessionTrial]:
@@ -470,7 +360,7 @@ class SessionStore:
 
     def submit(self, session_id: str, trial_id: str, scores: dict, plays: dict, time_ms: int, comment: str = "",
                listen_ms: dict | None = None):  # fmt: skip
-        """Check the trial's rules (listening_study.rules), then append its rows; SubmissionError otherwise."""
+        """Check the trial's rules (listening_study.design.rules), then append its rows; SubmissionError otherwise."""
         session, trial = self._trial_in_progress(session_id, trial_id, "mushra")
         values = check_mushra(set(trial.labels), scores, listen_ms, self.rules)
         fetches = self._check_fetched(session, trial)
@@ -480,6 +370,21 @@ class SessionStore:
                                    server_ms=round(1000 * elapsed), fetches=fetches)  # fmt: skip
         self._save(replace(session, step_started=self.clock()))  # the next trial begins now
         return rows
+
+    def submit_page(self, session_id: str, trial_id: str, scores: dict, plays: dict, time_ms: int, comment: str = "",
+                    listen_ms: dict | None = None):  # fmt: skip
+        """A graded page as the participant's page sends it, taken as the session's mode says: MUSHRA
+        scores, or an A/B page's ``{"choice": label, "confidence": 1-3}``."""
+        try:
+            mode = self.resume(session_id).mode
+        except SessionError as exc:
+            raise SubmissionError(str(exc)) from None
+        if mode != "ab":
+            return self.submit(session_id, trial_id, scores, plays, time_ms, comment, listen_ms)
+        if not isinstance(scores, dict) or set(scores) != {"choice", "confidence"}:
+            raise SubmissionError("an A/B page sends its choice and how sure the listener is, nothing else")
+        return self.submit_ab(session_id, trial_id, scores["choice"], scores["confidence"], plays, time_ms,
+                              comment, listen_ms)  # fmt: skip
 
     def submit_ab(self, session_id: str, trial_id: str, choice: str, confidence: int, plays: dict, time_ms: int,
                   comment: str = "", listen_ms: dict | None = None):  # fmt: skip
@@ -495,5 +400,5 @@ class SessionStore:
 
     # ------------------------------------------------------------------------------------ experimenter
     def sessions_table(self) -> pd.DataFrame:
-        """Every session of the study (listening_study.session_table)."""
+        """Every session of the study (listening_study.sessions.table)."""
         return sessions_table(self)

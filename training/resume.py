@@ -1,0 +1,105 @@
+"""Where a run stands between epochs, and last.pt: restored into a Trainer on ``--resume``, saved after
+every epoch (training.state writes the file)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mss.errors import CheckpointError
+from training import state
+from training.run_folder import BEST_FILE, LAST_FILE
+from training.trainer import Trainer
+from training.validation import best_criterion, improves
+
+
+@dataclass
+class ResumeState:
+    """A run after ``epoch`` finished epochs (0: a new run). With the Trainer (weights, optimiser,
+    scheduler, grad scaler, EMA, step) and torch's generators, this is what last.pt holds."""
+
+    epoch: int = 0
+    best: tuple[str, float] | None = None  # (criterion, score) of best.pt: training.validation.best_criterion
+    best_epoch: int | None = None  # the epoch best.pt holds
+    elapsed_s: float = 0.0  # wall-clock seconds of the run so far
+    cpu_s: float = 0.0  # process CPU seconds of the run so far
+
+    @classmethod
+    def load(cls, out_dir: Path, trainer: Trainer) -> ResumeState:
+        """Restore ``out_dir``/last.pt into ``trainer`` and torch's default generators (of the caller:
+        training.process.seeded_rng keeps them to the run); returns the run's counters."""
+        checkpoint = state.load_last(out_dir)
+        _check_compatible(checkpoint, trainer.model, out_dir / LAST_FILE)
+        _restore_trainer(trainer, checkpoint)
+        torch.set_rng_state(checkpoint["rng_torch"])
+        if torch.cuda.is_available() and checkpoint.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(checkpoint["rng_cuda"])
+        return cls(
+            epoch=int(checkpoint["epoch"]),
+            best=state.best_of(checkpoint),
+            elapsed_s=float(checkpoint.get("elapsed_s", 0.0)),
+            cpu_s=float(checkpoint.get("cpu_s", 0.0)),
+        )
+
+    def check_best_file(self, out_dir: Path) -> None:
+        """Take best.pt's epoch as the best one; forget it when it is newer than this state (best.pt of an
+        epoch that a kill discarded): then the next validated epoch replaces it."""
+        held = state.saved_epoch(out_dir / BEST_FILE)
+        if held > self.epoch:
+            self.best, self.best_epoch = None, None
+        else:
+            self.best_epoch = held or None
+
+    def update_best(self, record: dict, targets) -> bool:
+        """Whether the epoch of ``record`` beats best.pt's (training.validation's rule); it becomes the best."""
+        candidate = best_criterion(record, targets)
+        if not improves(candidate, self.best):
+            return False
+        self.best, self.best_epoch = candidate, int(record["epoch"])
+        return True
+
+    def save(self, out_dir: Path, trainer: Trainer, record: dict) -> Path:
+        """last.pt after the epoch of ``record`` (its times are the run's so far)."""
+        self.epoch, self.elapsed_s, self.cpu_s = int(record["epoch"]), record["elapsed_s"], record["cpu_s"]
+        return state.save_last(
+            out_dir,
+            trainer.model,
+            training_config=trainer.config.to_dict(),
+            epoch=self.epoch,
+            step=trainer.step,
+            metrics=record,
+            optimizer=trainer.optimizer,
+            scheduler=trainer.scheduler,
+            scaler=trainer.scaler,
+            ema=trainer.ema,
+            best=self.best,
+            elapsed_s=self.elapsed_s,
+            cpu_s=self.cpu_s,
+        )
+
+
+def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
+    trainer.model.load_state_dict(checkpoint["state_dict"])
+    trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+    trainer.scheduler.load_state_dict(checkpoint["scheduler"])
+    trainer.scaler.load_state_dict(checkpoint["scaler"])
+    if trainer.ema is not None and checkpoint.get("ema") is not None:
+        trainer.ema.load_state_dict(checkpoint["ema"])
+    trainer.step = int(checkpoint["step"])
+
+
+def _check_compatible(checkpoint: dict, model: nn.Module, path: Path) -> None:
+    saved, current = checkpoint.get("model_config", {}), asdict(model.config)
+    diff = [key for key in current if key in saved and _plain(saved[key]) != _plain(current[key])]
+    if checkpoint.get("arch") not in (None, model.arch) or diff:
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds a different model "
+            f"(arch {checkpoint.get('arch')!r}, differing fields {diff}); use another --out"
+        )
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple | list) else value
