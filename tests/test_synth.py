@@ -273,3 +273,9 @@ def test_unknown_format_or_subtype_is_a_clear_error(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "--format" in result.stderr and "'stems'" in result.stderr
+
+
+def test_options_after_the_seed_are_keyword_only(tmp_path):
+    with pytest.raises(TypeError):
+        generate_dataset(tmp_path / "x", ONE_SONG, 0, False)  # progress= must be named
+    assert not (tmp_path / "x").exists()

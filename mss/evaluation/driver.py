@@ -19,13 +19,12 @@ A rerun scores only what is missing (a JSON that exists and parses is kept).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import json
 import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

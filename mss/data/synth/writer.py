@@ -9,10 +9,12 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
+from tqdm import tqdm
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import require_ffmpeg
@@ -91,10 +93,148 @@ def _check_root(root: Path, overwrite: bool) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _DatasetSpec:
+    """What a dataset is built from (recorded in its manifest): preset, seed, file format ("wav" or
+    "stems"), wav subtype and generator version."""
+
+    preset: SynthPreset
+    seed: int
+    file_format: str
+    subtype: str
+    version: int
+
+
+def _dataset_spec(
+    preset: str | SynthPreset, seed: int, file_format: str, subtype: str | None, version: int
+) -> _DatasetSpec:
+    """The checked spec (DatasetError for an unknown preset, format, subtype or version); a None subtype
+    is the preset's."""
+    preset = resolve_preset(preset)
+    check_format(file_format, subtype)
+    check_version(version)  # before rendering anything
+    if file_format == "stems" and subtype is not None:
+        raise DatasetError(f"--subtype / subtype= applies to --format wav only, not {file_format!r} (AAC)")
+    return _DatasetSpec(preset, seed, file_format, subtype or preset.subtype, version)
+
+
+def _check_tools(file_format: str, jobs: int) -> None:
+    """Fail before rendering anything when a tool the build needs is missing."""
+    if file_format == "stems":
+        require_ffmpeg()
+    if jobs > 1:
+        Renderer().close()  # MissingDependencyError when FluidSynth is unusable
+
+
+def _render_in_pool(jobs_args: list[tuple], jobs: int, on_song: Callable[[tuple[str, dict]], None]) -> None:
+    """Run ``_song_job`` over ``jobs_args`` in ``jobs`` processes, ``on_song`` on each result in order."""
+    # "spawn": a forked child deadlocks on locks held by the parent's FluidSynth/torch threads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
+        for result in pool.map(_song_job, jobs_args):
+            on_song(result)
+
+
+def _render_here(jobs_args: list[tuple], on_song: Callable[[tuple[str, dict]], None]) -> None:
+    """Run ``_song_job`` over ``jobs_args`` in this process, ``on_song`` on each result."""
+    _init_worker()
+    try:
+        for args in jobs_args:
+            on_song(_song_job(args))
+    finally:
+        _SOUNDFONT_ANCHOR.pop().close()
+
+
+def _render_songs(
+    jobs_args: list[tuple],
+    jobs: int,
+    desc: str,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None,
+) -> list[tuple[str, dict]]:
+    """Render and write every song (``_song_job`` arguments) -> [(title, manifest entry)] in song order,
+    with a progress bar and ``on_progress(songs done, songs in all)`` after each song."""
+    bar = tqdm(total=len(jobs_args), unit="song", desc=desc, disable=not progress)
+    results: list[tuple[str, dict]] = []
+
+    def on_song(result: tuple[str, dict]) -> None:
+        results.append(result)
+        bar.update()
+        if on_progress is not None:
+            on_progress(len(results), len(jobs_args))
+
+    if jobs > 1:
+        _render_in_pool(jobs_args, jobs, on_song)
+    else:
+        _render_here(jobs_args, on_song)
+    bar.close()
+    return results
+
+
+def _validation_tracks(train_titles: list[str], preset: SynthPreset, seed: int) -> list[str]:
+    """The train songs held out for validation: ``validation_fraction`` of them (at least one of two or
+    more), drawn from ``seed``'s own stream, sorted."""
+    n_valid = max(1 if len(train_titles) >= 2 else 0, round(preset.validation_fraction * len(train_titles)))
+    picks = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,))).permutation(
+        len(train_titles)
+    )
+    return sorted(train_titles[i] for i in picks[:n_valid])
+
+
+def _manifest(spec: _DatasetSpec, validation: list[str], songs: dict[str, dict]) -> dict:
+    """manifest.json's content: how the dataset was made and each song's entry (``subset/title``)."""
+    extra_stems = _extra_stems(spec.file_format)
+    return {
+        "version": 1,
+        "generator": GENERATOR,
+        "generator_version": spec.version,
+        "preset": spec.preset.name,
+        "seed": spec.seed,
+        "sample_rate": MUSDB_SAMPLE_RATE,
+        "format": spec.file_format,
+        "encoding": encoding(spec.file_format, spec.subtype),
+        "mixture": MIXTURE_NOTES[spec.file_format if spec.file_format == "stems" else spec.subtype],
+        "stems": [*SOURCES, *extra_stems],
+        "dropped_stems": [name for name in EXTRA_STEMS if name not in extra_stems],
+        "validation_tracks": validation,
+        "songs": songs,
+    }
+
+
+def _extra_stems(file_format: str) -> tuple[str, ...]:
+    """The per-instrument stems the files hold: all in wav folders, none in the 5-stream stem files."""
+    return EXTRA_STEMS if file_format == "wav" else ()
+
+
+def _write_metadata(
+    folder: Path, spec: _DatasetSpec, subsets: list[str], results: list[tuple[str, dict]]
+) -> None:
+    """setup.yaml and manifest.json of the songs ``results`` (in song order, of ``subsets``) into ``folder``."""
+    songs = {f"{subsets[i]}/{title}": info for i, (title, info) in enumerate(results)}
+    train_titles = [title for i, (title, _) in enumerate(results) if subsets[i] == "train"]
+    validation = _validation_tracks(train_titles, spec.preset, spec.seed)
+    setup = setup_config(validation, _extra_stems(spec.file_format))
+    (folder / "setup.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
+    manifest = _manifest(spec, validation, songs)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _publish(partial: Path, root: Path) -> None:
+    """Rename the finished ``partial`` folder to ``root``, replacing what was there."""
+    if root.exists():
+        trash = root.parent / f".{root.name}.old-{os.getpid()}"
+        os.replace(root, trash)
+        os.replace(partial, root)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(partial, root)
+
+
 def generate_dataset(
     root: str | os.PathLike,
     preset: str | SynthPreset = "default",
     seed: int = 0,
+    *,
     progress: bool = True,
     overwrite: bool = False,
     jobs: int = 1,
@@ -116,87 +256,22 @@ def generate_dataset(
     interrupted build never leaves something that looks like a finished dataset. The same
     (preset, seed, format, subtype) gives byte-identical wav files, with any number of ``jobs``.
     """
-    preset = resolve_preset(preset)
-    check_format(format, subtype)
-    check_version(version)  # before rendering anything
-    if format == "stems" and subtype is not None:
-        raise DatasetError(f"--subtype / subtype= applies to --format wav only, not {format!r} (AAC)")
-    subtype = subtype or preset.subtype
+    spec = _dataset_spec(preset, seed, format, subtype, version)
     root = Path(root).expanduser().absolute()
     _check_root(root, overwrite)
-    if format == "stems":
-        require_ffmpeg()  # fail before rendering anything
-    if jobs > 1:
-        Renderer().close()  # fail early (MissingDependencyError) when FluidSynth is unusable
+    _check_tools(format, jobs)
     root.parent.mkdir(parents=True, exist_ok=True)
     partial = root.parent / f".{root.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
-    n_songs = preset.n_train + preset.n_test
-    subsets = ["train"] * preset.n_train + ["test"] * preset.n_test
+    subsets = ["train"] * spec.preset.n_train + ["test"] * spec.preset.n_test
     jobs_args = [
-        (seed, i, preset.song_s, str(partial / subsets[i]), format, subtype, version) for i in range(n_songs)
+        (seed, i, spec.preset.song_s, str(partial / subset), format, spec.subtype, version)
+        for i, subset in enumerate(subsets)
     ]
     try:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_songs, unit="song", desc=f"synth {preset.name}", disable=not progress)
-        if jobs > 1:
-            # "spawn": a forked child deadlocks on locks held by the parent's FluidSynth/torch threads.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
-                results = []
-                for result in pool.map(_song_job, jobs_args):
-                    results.append(result)
-                    bar.update()
-                    if on_progress is not None:
-                        on_progress(len(results), n_songs)
-        else:
-            _init_worker()
-            try:
-                results = []
-                for args in jobs_args:
-                    results.append(_song_job(args))
-                    bar.update()
-                    if on_progress is not None:
-                        on_progress(len(results), n_songs)
-            finally:
-                _SOUNDFONT_ANCHOR.pop().close()
-        bar.close()
-        songs = {f"{subsets[i]}/{title}": info for i, (title, info) in enumerate(results)}
-        train_titles = [title for i, (title, _) in enumerate(results) if subsets[i] == "train"]
-        n_valid = max(
-            1 if len(train_titles) >= 2 else 0, round(preset.validation_fraction * len(train_titles))
-        )
-        picks = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,))).permutation(
-            len(train_titles)
-        )
-        validation = sorted(train_titles[i] for i in picks[:n_valid])
-        extra_stems = EXTRA_STEMS if format == "wav" else ()
-        setup = setup_config(validation, extra_stems)
-        (partial / "setup.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
-        manifest = {
-            "version": 1,
-            "generator": GENERATOR,
-            "generator_version": version,
-            "preset": preset.name,
-            "seed": seed,
-            "sample_rate": MUSDB_SAMPLE_RATE,
-            "format": format,
-            "encoding": encoding(format, subtype),
-            "mixture": MIXTURE_NOTES[format if format == "stems" else subtype],
-            "stems": [*SOURCES, *extra_stems],
-            "dropped_stems": [name for name in EXTRA_STEMS if name not in extra_stems],
-            "validation_tracks": validation,
-            "songs": songs,
-        }
-        (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if root.exists():
-            trash = root.parent / f".{root.name}.old-{os.getpid()}"
-            os.replace(root, trash)
-            os.replace(partial, root)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(partial, root)
+        results = _render_songs(jobs_args, jobs, f"synth {spec.preset.name}", progress, on_progress)
+        _write_metadata(partial, spec, subsets, results)
+        _publish(partial, root)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return root
