@@ -125,6 +125,8 @@ def _print_rates(title: str, rates: dict[str, tuple[int, int]], chance: float) -
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # The study stack is imported here, for the command line only: the classifier above stays importable
+    # without it, and delivery/ does not import sessions/ at module level.
     import tempfile
     from pathlib import Path
 
