@@ -17,14 +17,14 @@ def make_tiny_checkpoints(
     """Random-weight checkpoints of the ``tiny`` presets, seeded, as ``{arch: path}``; ``sources``: the
     models' targets (default: the preset's four stems), e.g. ``("piano",)``."""
     from mss.checkpoint import save_checkpoint
-    from mss.models import build_model, preset
+    from mss.models import build_model, model_preset
 
     folder.mkdir(parents=True, exist_ok=True)
     overrides = {"sources": sources} if sources else {}
     paths = {}
     for arch in archs:
         torch.manual_seed(seed)
-        model = build_model(arch, preset(arch, "tiny", **overrides))
+        model = build_model(arch, model_preset(arch, "tiny", **overrides))
         paths[arch] = save_checkpoint(folder / f"{arch}.pt", model)
     return paths
 

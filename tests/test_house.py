@@ -11,13 +11,13 @@ import soundfile as sf
 import torch
 
 from mss.files import TEMP_GLOB, atomic_path, write_text_atomic
-from mss.models import build_model, preset
+from mss.models import build_model, model_preset
 from mss.separate import denormals_flushed, flushed_denormals, inference_model, separate, separate_file
 
 
 def tiny_unet():
     torch.manual_seed(0)
-    return build_model("unet", preset("unet", "tiny"))
+    return build_model("unet", model_preset("unet", "tiny"))
 
 
 def test_separation_leaves_the_callers_model_and_the_cpu_setting_as_they_were(tmp_path):

@@ -11,7 +11,7 @@ from mss import SOURCES
 from mss.checkpoint import DEFAULT_CHECKPOINTS, default_checkpoint, load_checkpoint, save_checkpoint
 from mss.dsp import istft, stft
 from mss.errors import CheckpointError
-from mss.models import REGISTRY, build_model, count_parameters, load_model, preset
+from mss.models import REGISTRY, build_model, count_parameters, load_model, model_preset
 from mss.models.demucs import Demucs
 from mss.models.unet import UNet
 
@@ -21,7 +21,7 @@ LENGTHS = [1, 101, 1000, 22050 + 7]
 
 def tiny(arch: str, **overrides):
     torch.manual_seed(0)
-    return build_model(arch, preset(arch, "tiny", **overrides)).eval()
+    return build_model(arch, model_preset(arch, "tiny", **overrides)).eval()
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -48,32 +48,32 @@ def test_model_attributes_and_custom_config(arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_small_preset_forward(arch):
-    model = build_model(arch, preset(arch, "small")).eval()
+    model = build_model(arch, model_preset(arch, "small")).eval()
     assert model.sample_rate == 22050 and 1e5 < count_parameters(model) < 5e7
     with torch.inference_mode():
         assert model(torch.randn(1, 2, 5000)).shape == (1, 4, 2, 5000)
 
 
 def test_large_presets_construct():
-    unet = build_model("unet", preset("unet", "large")).eval()
+    unet = build_model("unet", model_preset("unet", "large")).eval()
     assert unet.sample_rate == 44100
     with torch.inference_mode():
         assert unet(torch.randn(1, 2, 3000)).shape == (1, 4, 2, 3000)
     with torch.device("meta"):  # the paper-sized Demucs: check its size without allocating 1 GB
-        demucs = build_model("demucs", preset("demucs", "large"))
+        demucs = build_model("demucs", model_preset("demucs", "large"))
     assert demucs.config.channels == 64 and demucs.config.depth == 6
-    assert count_parameters(demucs) > count_parameters(build_model("demucs", preset("demucs", "small")))
+    assert count_parameters(demucs) > count_parameters(build_model("demucs", model_preset("demucs", "small")))
 
 
 def test_preset_errors():
     with pytest.raises(ValueError, match="unknown unet preset"):
-        preset("unet", "huge")
+        model_preset("unet", "huge")
     with pytest.raises(ValueError, match="unknown architecture"):
-        preset("wavenet", "tiny")
+        model_preset("wavenet", "tiny")
     with pytest.raises(ValueError, match="nonsense"):
-        preset("demucs", "tiny", nonsense=1)
+        model_preset("demucs", "tiny", nonsense=1)
     with pytest.raises(ValueError, match="input_norm"):
-        preset("unet", "tiny", input_norm="zscore")
+        model_preset("unet", "tiny", input_norm="zscore")
 
 
 def test_count_parameters_counts_trainable_only():

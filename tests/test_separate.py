@@ -16,7 +16,7 @@ from mss.audio import load_audio, resample
 from mss.checkpoint import save_checkpoint
 from mss.chunking import apply_overlap_add
 from mss.errors import AudioError
-from mss.models import build_model, preset
+from mss.models import build_model, model_preset
 from mss.separate import main, separate, separate_file, shift_average, song_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ class Pointwise(Identity):
 
 def test_shifts_off_is_the_plain_separation_bit_for_bit():
     torch.manual_seed(0)
-    model = build_model("demucs", preset("demucs", "tiny", sample_rate=8000)).eval()
+    model = build_model("demucs", model_preset("demucs", "tiny", sample_rate=8000)).eval()
     mix = signal(2, 8000 * 3 + 17, seed=7)
     plain = separate(model, mix, 8000)
     assert all(np.array_equal(plain[k], v) for k, v in separate(model, mix, 8000, shifts=0).items())
@@ -145,7 +145,7 @@ def test_separate_resamples_to_model_rate_and_back():
     full = separate(model, mix, 44100)["a"]
     assert np.abs(full - mix).max() < np.abs(out["a"] - mix).max()
     assert np.abs(full - mix)[:, 200:-200].max() < 2e-3
-    tiny = build_model("demucs", preset("demucs", "tiny")).train()
+    tiny = build_model("demucs", model_preset("demucs", "tiny")).train()
     stems = separate(tiny, mix[:, :30001], 44100)
     assert tiny.training  # separate() runs in eval mode and restores the caller's mode
     assert set(stems) == set(tiny.sources) and all(s.shape == (2, 30001) for s in stems.values())
@@ -199,7 +199,7 @@ def cli_run(tmp_path_factory, musdb_sample_root):
     """One CLI run over [real MUSDB clip, corrupt file, short wav] with a tiny random-weight Demucs."""
     tmp = tmp_path_factory.mktemp("cli")
     torch.manual_seed(0)
-    checkpoint = save_checkpoint(tmp / "tiny.pt", build_model("demucs", preset("demucs", "tiny")))
+    checkpoint = save_checkpoint(tmp / "tiny.pt", build_model("demucs", model_preset("demucs", "tiny")))
     clip = next(Path(musdb_sample_root).rglob("*.stem.mp4"))
     (tmp / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt garbage" * 20)
     sf.write(tmp / "short.wav", signal(1, 12345, seed=4).T, 16000)
@@ -270,7 +270,7 @@ def test_output_names_never_collide():
 
 def test_cli_writes_each_hq_song_to_its_own_folder(tmp_path):
     torch.manual_seed(0)
-    checkpoint = save_checkpoint(tmp_path / "tiny.pt", build_model("demucs", preset("demucs", "tiny")))
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", build_model("demucs", model_preset("demucs", "tiny")))
     songs = []
     for index, name in enumerate(["First Song", "Second Song"]):
         (tmp_path / "test" / name).mkdir(parents=True)

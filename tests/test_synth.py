@@ -20,7 +20,7 @@ import yaml
 from mss import SOURCES
 from mss.audio import save_audio
 from mss.data import open_db
-from mss.data.synth import PRESETS, SynthPreset, generate_dataset
+from mss.data.synth import DATASET_PRESETS, SynthPreset, generate_dataset
 from mss.data.synth.formats import STEM_STREAMS
 from mss.errors import DatasetError
 
@@ -42,7 +42,7 @@ def _digest(root: Path) -> str:
 
 
 def test_musdb_lists_both_subsets(tiny_dataset):
-    preset = PRESETS["tiny"]
+    preset = DATASET_PRESETS["tiny"]
     db = musdb.DB(root=str(tiny_dataset), is_wav=True)
     assert len(db.load_mus_tracks(subsets=["train"])) == preset.n_train
     assert len(db.load_mus_tracks(subsets=["test"])) == preset.n_test
@@ -55,7 +55,7 @@ def test_musdb_lists_both_subsets(tiny_dataset):
 
 def test_files_layout_and_exact_mixture(tiny_dataset):
     songs = _song_dirs(tiny_dataset)
-    assert len(songs) == PRESETS["tiny"].n_train + PRESETS["tiny"].n_test
+    assert len(songs) == DATASET_PRESETS["tiny"].n_train + DATASET_PRESETS["tiny"].n_test
     for song in songs:
         stems = {}
         for name in STEM_FILES:
@@ -109,7 +109,7 @@ def test_setup_file_validation_split(tiny_dataset):
         root=str(tiny_dataset), is_wav=True, setup_file=setup_file, subsets="train", split="train"
     )
     assert [t.name for t in valid] == setup["validation_tracks"] and len(valid) == 1
-    assert len(train) == PRESETS["tiny"].n_train - 1
+    assert len(train) == DATASET_PRESETS["tiny"].n_train - 1
     track = valid[0]
     piano, accompaniment = track.targets["piano"].audio, track.targets["accompaniment"].audio
     assert piano.shape == accompaniment.shape == track.audio.shape
@@ -178,14 +178,14 @@ def two_song_sets(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_musdb_presets_are_shaped_like_musdb18():
-    musdb18, mini = PRESETS["musdb"], PRESETS["musdb-mini"]
+    musdb18, mini = DATASET_PRESETS["musdb"], DATASET_PRESETS["musdb-mini"]
     assert (musdb18.n_train, musdb18.n_test, musdb18.song_s) == (100, 50, (180.0, 420.0))
     assert musdb18.subtype == "PCM_16"  # 16-bit like MUSDB18-HQ
     assert round(musdb18.validation_fraction * musdb18.n_train) == 14  # musdb's validation split
     assert (mini.n_train + mini.n_test, mini.song_s, mini.subtype) == (7, (180.0, 420.0), "PCM_16")
     assert round(mini.validation_fraction * mini.n_train) == 1
-    assert all(PRESETS[name].subtype == "FLOAT" for name in ("tiny", "large"))
-    assert PRESETS["default"].subtype == "PCM_16"  # 3.2 GB instead of 6.4 GB on a user's disk
+    assert all(DATASET_PRESETS[name].subtype == "FLOAT" for name in ("tiny", "large"))
+    assert DATASET_PRESETS["default"].subtype == "PCM_16"  # 3.4 GiB instead of 6.7 GiB on a user's disk
 
 
 def test_pcm16_mixture_is_exactly_the_sum_of_the_stems(two_song_sets):

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mss.models import build_model
-from mss.models import preset as model_preset_config
+from mss.models import model_preset as model_preset_config
 from training.config import TrainConfig
 from training.distributed import DistContext, all_reduce_sum
 from training.ema import ModelEMA

@@ -36,7 +36,7 @@ from mss.data import DataConfig, TrainChunks, open_db
 from mss.data.bench import dataset_throughput
 from mss.evaluation import evaluate
 from mss.evaluation.records import musdb_test_estimate
-from mss.models import build_model, preset
+from mss.models import build_model, model_preset
 
 
 def data_figures(root: Path, cache_dir: Path, batches: int) -> dict:
@@ -56,7 +56,7 @@ def training_step_figures(root: Path, cache_dir: Path, steps: int, batch_size: i
     db = open_db(root, "train", split="train")
     figures = {}
     for arch in ("unet", "demucs"):
-        model = build_model(arch, preset(arch, "small"))
+        model = build_model(arch, model_preset(arch, "small"))
         config = DataConfig(
             targets=SOURCES,
             sample_rate=model.sample_rate,

@@ -28,7 +28,7 @@ import soundfile as sf
 import torch
 
 from mss.memory import peak_rss_mb
-from mss.models import build_model, count_parameters, preset
+from mss.models import build_model, count_parameters, model_preset
 from mss.separate import separate, separate_file
 
 RATE = 44100
@@ -53,7 +53,7 @@ def synthetic_mix(seconds: float, seed: int = 0) -> np.ndarray:
 def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int, batch_size: int) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(arch, preset(arch, name)).eval()
+    model = build_model(arch, model_preset(arch, name)).eval()
     mix = synthetic_mix(seconds)
     separate(model, mix[:, : 10 * RATE], RATE, batch_size=batch_size)  # warm-up (allocator, kernels)
     times = []
@@ -76,7 +76,7 @@ def memory_child(arch: str, name: str, wav: str, threads: int, batch_size: int) 
     """Run in a fresh process: separate ``wav`` to stem files and report the peak RSS."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(arch, preset(arch, name)).eval()
+    model = build_model(arch, model_preset(arch, name)).eval()
     before_mb = peak_rss_mb()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()

@@ -16,7 +16,7 @@ from torch import nn
 from mss.checkpoint import load_checkpoint
 from mss.errors import CheckpointError
 from mss.models.demucs import Demucs, DemucsConfig
-from mss.models.presets import PRESETS
+from mss.models.presets import MODEL_PRESETS
 from mss.models.unet import UNet, UNetConfig
 
 #: architecture name -> (model class, config class)
@@ -27,12 +27,12 @@ REGISTRY: dict[str, tuple[type[nn.Module], type]] = {
 
 __all__ = [
     "REGISTRY",
-    "PRESETS",
+    "MODEL_PRESETS",
     "UNet",
     "UNetConfig",
     "Demucs",
     "DemucsConfig",
-    "preset",
+    "model_preset",
     "build_model",
     "config_from_dict",
     "load_model",
@@ -46,11 +46,11 @@ def _check_arch(arch: str) -> None:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(REGISTRY)}")
 
 
-def preset(arch: str, name: str, **overrides):
+def model_preset(arch: str, name: str, **overrides):
     """Config of the named size (``tiny|small|large``) of ``arch``, with field ``overrides``."""
     _check_arch(arch)
-    if name not in PRESETS[arch]:
-        raise ValueError(f"unknown {arch} preset {name!r}; known: {', '.join(PRESETS[arch])}")
+    if name not in MODEL_PRESETS[arch]:
+        raise ValueError(f"unknown {arch} preset {name!r}; known: {', '.join(MODEL_PRESETS[arch])}")
     config_cls = REGISTRY[arch][1]
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - known)
@@ -58,7 +58,7 @@ def preset(arch: str, name: str, **overrides):
         raise ValueError(f"unknown {config_cls.__name__} field(s) {unknown}; known: {sorted(known)}")
     if "sources" in overrides:
         overrides["sources"] = tuple(overrides["sources"])
-    return config_cls(**{**PRESETS[arch][name], **overrides})
+    return config_cls(**{**MODEL_PRESETS[arch][name], **overrides})
 
 
 def build_model(arch: str, config) -> nn.Module:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
-PRESETS: dict[str, dict[str, dict]] = {
+MODEL_PRESETS: dict[str, dict[str, dict]] = {
     "unet": {
         # milliseconds per forward pass; for tests only
         "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0),

@@ -9,13 +9,13 @@ MUSDB18 one (``ROOT/{train,test}/<song>.stem.mp4``, see ``formats``), ``setup.ya
 """
 
 from .mix import EXTRA_STEMS
-from .presets import PRESETS, SynthPreset
+from .presets import DATASET_PRESETS, SynthPreset
 from .song import build_song
 from .writer import generate_dataset, generator_speed, setup_config
 
 __all__ = [
     "EXTRA_STEMS",
-    "PRESETS",
+    "DATASET_PRESETS",
     "SynthPreset",
     "build_song",
     "generate_dataset",

@@ -10,7 +10,7 @@ import time
 from mss.errors import MSSError
 
 from .formats import FORMATS, SUBTYPES
-from .presets import PRESETS
+from .presets import DATASET_PRESETS
 from .song import DEFAULT_VERSION, VERSIONS
 from .writer import generate_dataset
 
@@ -18,7 +18,7 @@ from .writer import generate_dataset
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mss.data.synth", description=__doc__)
     parser.add_argument("root", help="output folder (MUSDB18-HQ or MUSDB18 layout)")
-    parser.add_argument("--preset", default="default", choices=list(PRESETS))
+    parser.add_argument("--preset", default="default", choices=list(DATASET_PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--format",
