@@ -126,3 +126,15 @@ def test_no_function_over_the_limit():
                 if length > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = length
     assert long == {}, f"functions over {MAX_FUNCTION_LINES} lines"
+
+
+def test_the_app_uses_the_listening_study_only_through_its_face():
+    """mss_app and app.py import ``listening_study`` itself, never its subpackages (one public face)."""
+    reached = {
+        f"{module} -> {target}"
+        for module, targets in import_graph().items()
+        if module == "app" or module.startswith("mss_app")
+        for target in targets
+        if target.startswith("listening_study.")
+    }
+    assert reached == set()
