@@ -19,7 +19,7 @@ app (mss_app) imports the names below and nothing else; tests and tools may reac
     result = analyze_study(stimuli, store, out_dir)  # what the experimenter's Results tab shows
 """
 
-from listening_study.analysis.pipeline import AnalysisResult, analyze, analyze_study
+from listening_study.analysis.pipeline import RATINGS_SNAPSHOT, AnalysisResult, analyze, analyze_study
 from listening_study.analysis.spreadsheet import neutralize_frame
 from listening_study.delivery.stimuli import StimulusSet, Trial, prepare_stimuli
 from listening_study.design.headphones import check_json
@@ -33,7 +33,7 @@ from listening_study.sessions.store import SessionStore
 from listening_study.sessions.table import orphaned_sessions
 
 __all__ = [
-    "QUESTIONS", "STEPS", "AnalysisResult", "AudioPage", "Session", "SessionError", "SessionStore", "StimulusError",
+    "QUESTIONS", "RATINGS_SNAPSHOT", "STEPS", "AnalysisResult", "AudioPage", "Session", "SessionError", "SessionStore", "StimulusError",
     "StimulusSet", "StudyConfig", "StudyError", "SubmissionError", "Trial", "analyze", "analyze_study", "check_json",
     "default_study", "load_study", "neutralize_frame", "orphaned_sessions", "prepare_stimuli", "read_ratings",
 ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""Atomic file writes: the one way this project replaces a file, so a reader never sees half of one.
+"""Atomic file writes: the one way this project replaces a file, so a reader never sees half of one; and
+``append_line``, the one way it adds a line to a log that several processes write.
 
 Every writer makes a uniquely named temp file in the target's folder (``.<name>.<pid>.<random>.tmp``),
 writes it, and ``os.replace``-s it over the target; a failed write removes its temp file. A process killed
@@ -56,3 +57,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def append_line(path: str | os.PathLike, line: str, mode: int = 0o644) -> None:
+    """Append ``line`` (ending in a newline) to ``path`` with one ``os.write`` on an ``O_APPEND`` descriptor:
+    processes appending to one file interleave whole lines, never parts of them. ``mode`` for a new file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)

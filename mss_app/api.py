@@ -129,8 +129,8 @@ def session_json(context: StudyContext, session) -> dict:
         out["completion_code"] = sessions.completion_code(session)
     if step in ("instructions", "trial"):  # the next graded trial's files load while this page is read or rated
         ahead = sessions.prefetch_audio(session)
-        out["prefetch"] = [] if ahead is None else [page_json(sid, ahead)["reference_url"],
-                                                    *(c["url"] for c in page_json(sid, ahead)["conditions"])]  # fmt: skip
+        tokens = [] if ahead is None else [ahead.reference, *(token for _, token in ahead.versions)]
+        out["prefetch"] = [audio_url(sid, token) for token in tokens]
     return out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from listening_study import analyze_study, neutralize_frame
+from listening_study import RATINGS_SNAPSHOT, analyze_study, neutralize_frame
 from mss.browser import SpectrogramBrowser
 from mss.errors import MSSError
 from mss_app.config import AppConfig
@@ -68,7 +68,7 @@ def results_state(context: StudyContext, folder: Path) -> dict:
         best = "; ".join(f"{row.target}: {row.metric} (rho {row.spearman_rho:.2f})"
                          for row in result.best_metrics.dropna(subset=["metric"]).itertuples())  # fmt: skip
         headline += f"\n\n**The metric that best predicts these listeners** (Spearman, per target): {best}."
-    snapshot = folder / "ratings-snapshot.csv"
+    snapshot = folder / RATINGS_SNAPSHOT
     files = [
         _export_csv(pd.read_csv(snapshot, keep_default_na=False), folder / "ratings.csv"),
         _export_csv(sessions, folder / "sessions.csv"),

@@ -34,6 +34,8 @@ from urllib.parse import parse_qs
 import fastapi
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from mss.files import append_line
+
 PREFIX = "/experimenter"
 COOKIE = "mss_experimenter"
 SESSION_S = 12 * 3600
@@ -183,11 +185,7 @@ class ExperimenterAuth:
             self._revoked.add(parsed[1])
         if self._logouts is not None:
             self._logouts.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._logouts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, f"{parsed[0]} {parsed[1]}\n".encode())  # one write: whole lines only
-            finally:
-                os.close(fd)
+            append_line(self._logouts, f"{parsed[0]} {parsed[1]}\n", mode=0o600)
 
     def _revoked_nonces(self) -> set[str]:
         """Nonces logged out here or, through the logouts file, by another process (re-read on change)."""

@@ -58,12 +58,10 @@ def musdb_sample_root(tmp_path_factory) -> Path:
 def one_torch_thread():
     """One torch thread for a module: small models and resampling run several times faster on one
     thread than on two when the 2-core machine is busy (as inside DataLoader workers); restored after."""
-    import torch
+    from training.process import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -272,30 +272,26 @@ def _withhold_tests(pairwise: pd.DataFrame, kept: int, minimum: int) -> tuple[pd
     return pairwise, reason
 
 
+def _table(source, what: str) -> pd.DataFrame | None:
+    """``source`` as a table: None, a DataFrame as it is, or a CSV read (StudyError naming ``what``)."""
+    if source is None or isinstance(source, pd.DataFrame):
+        return source
+    try:
+        return pd.read_csv(source, comment="#")
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"cannot read the {what} table {source}: {exc}") from exc
+
+
 def _sdr_table(excerpt_sdr, sdr_dir, mushra: pd.DataFrame) -> pd.DataFrame | None:
     if excerpt_sdr is None:
         return None if sdr_dir is None else sdr_table_from_eval(mushra, sdr_dir)
-    if isinstance(excerpt_sdr, pd.DataFrame):
-        return excerpt_sdr
-    try:
-        return pd.read_csv(excerpt_sdr, comment="#")
-    except (OSError, ValueError) as exc:
-        raise StudyError(f"cannot read the excerpt SDR table {excerpt_sdr}: {exc}") from exc
+    return _table(excerpt_sdr, "excerpt SDR")
 
 
 def _without_failed_checks(rows: pd.DataFrame, headphones: dict[str, dict] | None) -> pd.DataFrame:
     """``rows`` without the sessions that failed the headphone check (A/B sessions take it too)."""
     failed = {sid for sid, check in (headphones or {}).items() if not check.get("passed", True)}
     return rows[~rows["session_uuid"].isin(failed)]
-
-
-def _metrics_table(excerpt_metrics) -> pd.DataFrame | None:
-    if excerpt_metrics is None or isinstance(excerpt_metrics, pd.DataFrame):
-        return excerpt_metrics
-    try:
-        return pd.read_csv(excerpt_metrics, comment="#")
-    except (OSError, ValueError) as exc:
-        raise StudyError(f"cannot read the excerpt metrics table {excerpt_metrics}: {exc}") from exc
 
 
 def analyze(
@@ -348,7 +344,7 @@ def analyze(
     result["pairwise"], result["tests_withheld"] = _withhold_tests(
         pairwise_wilcoxon(mushra), kept, min_participants
     )
-    metrics = _metrics_table(excerpt_metrics)
+    metrics = _table(excerpt_metrics, "excerpt metrics")
     sdr = _sdr_table(excerpt_sdr, sdr_dir, mushra)
     if sdr is None and metrics is not None:  # the excerpts' SDR is one of their metrics
         sdr = sdr_table(metrics)
@@ -365,14 +361,18 @@ def analyze(
     return AnalysisResult(**result, markdown=markdown, files=files)
 
 
+#: The copy of the live ratings file that ``analyze_study`` analyses, in its ``out_dir``.
+RATINGS_SNAPSHOT = "ratings-snapshot.csv"
+
+
 def analyze_study(stimuli, store, out_dir: Path, source_name: str = "the ratings of this study") -> tuple[AnalysisResult | None, str]:
     """The analysis of a running study, as the experimenter's Results tab shows it: ``analyze`` on a
-    snapshot of the live ratings file (copied into ``out_dir``: it keeps growing), with the SDR and the
-    other metrics of the rated excerpts computed from ``stimuli`` (cached beside them; about a minute the
-    first time) and the headphone-check results of ``store``'s sessions. Returns (result, notes): result
+    snapshot of the live ratings file (``out_dir / RATINGS_SNAPSHOT``: the live one keeps growing), with
+    the SDR and the other metrics of the rated excerpts computed from ``stimuli`` (cached beside them;
+    about a minute the first time) and the headphone-check results of ``store``'s sessions. Returns (result, notes): result
     None while there is no rating; notes says what could not be computed, in a sentence."""
     out_dir = Path(out_dir)
-    snapshot = out_dir / "ratings-snapshot.csv"
+    snapshot = out_dir / RATINGS_SNAPSHOT
     shutil.copyfile(store.ratings.path, snapshot)
     if read_ratings(snapshot, coerce_scores=True).empty:
         return None, ""

@@ -88,19 +88,17 @@ def shared_files(first: Iterable[bytes], second: Iterable[bytes]) -> int:
 
 # ------------------------------------------------------------------------------------------- the CLI
 def _session_files(store, session) -> dict[tuple[str, str, str], bytes]:
-    """Every audio file the session downloads (volume, familiarization, trials): (page, trial, label) -> bytes."""
+    """Every audio file the session downloads (trials, familiarization, volume), as the store lists its
+    pages (SessionStore.audio): (page, trial, label) -> bytes."""
     from listening_study.sessions.model import REFERENCE_LABEL
 
-    out = {}
-    pages = [("trial", t) for t in session.trials.values()]
-    pages += [(f"fam{i}", t) for i, t in enumerate(session.familiarization)]
-    for page, trial in pages:
-        for label in (REFERENCE_LABEL, *trial.screen_labels):
-            token = store.audio_token(session, page, trial.trial_id, label)
-            out[page, trial.trial_id, label] = store.serve_audio(session.session_id, token)
-    token = store.audio_token(session, "volume", session.volume_trial, REFERENCE_LABEL)
-    out["volume", session.volume_trial, REFERENCE_LABEL] = store.serve_audio(session.session_id, token)
-    return out
+    pages = [page for trial in session.trials.values() for page in store.audio.pages(session, "trial", trial)]
+    pages += [*store.audio.pages(session, "familiarization"), *store.audio.pages(session, "volume")]
+    return {
+        (page.page, page.trial_id, label): store.serve_audio(session.session_id, token)
+        for page in pages
+        for label, token in ((REFERENCE_LABEL, page.reference), *page.versions)
+    }
 
 
 def _flac(data: bytes) -> bytes:

@@ -23,10 +23,11 @@ processes sharing the study folder interleave whole lines, never parts of them.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from mss.files import append_line
 
 #: The page's fetches of one trial are a handful; a log longer than this was written by a script.
 MAX_LINES_READ = 100_000
@@ -48,12 +49,7 @@ class FetchLog:
 
     def record(self, session_id: str, page: str, trial_id: str, label: str, n_bytes: int, size: int) -> None:
         fields = (f"{time.time():.3f}", page, trial_id, label, str(int(n_bytes)), str(int(size)))
-        line = ("\t".join(fields) + "\n").encode()
-        fd = os.open(self._path(session_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        append_line(self._path(session_id), "\t".join(fields) + "\n")
 
     def _lines(self, session_id: str, page: str):
         """(trial_id, label, whole) of each response of ``page``; lines cut short by a crash are skipped."""

@@ -148,10 +148,6 @@ def _render_trial(
     return audio
 
 
-def _atomic_json(path: Path, content: dict) -> None:
-    write_text_atomic(path, json.dumps(content, indent=1))
-
-
 class StimulusSet:
     """The rendered stimuli of a study; the only way from a stimulus id to a file."""
 
@@ -265,7 +261,7 @@ def prepare_stimuli(
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions
         )
-        _atomic_json(folder / "trial.json", {"trial": asdict(trial), "loudness": asdict(report)})
+        write_text_atomic(folder / "trial.json", json.dumps({"trial": asdict(trial), "loudness": asdict(report)}, indent=1))
         trials.append(trial)
         rendered += 1
     if progress is not None:

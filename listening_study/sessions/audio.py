@@ -69,24 +69,27 @@ class SessionAudio:
         return self.key.seed("deliver", session_id, page, trial_id, label)
 
     # ------------------------------------------------------------------------------------ the plan
-    def _plan(self, session: Session) -> Iterator[tuple[str, SessionTrial]]:
-        """(page, trial) of every player page this session may show: its trials, familiarization, volume."""
+    def _plan(self, session: Session) -> Iterator[tuple[str, str, SessionTrial]]:
+        """(step, page, trial) of every player page this session may show: its graded trials, its
+        familiarization pages and the volume page."""
         for trial in session.trials.values():
-            yield "trial", trial
+            yield "trial", "trial", trial
         for index, page in enumerate(session.familiarization):
-            yield f"fam{index}", page
+            yield "familiarization", f"fam{index}", page
         if session.volume_trial in session.trials:
-            yield "volume", session.trials[session.volume_trial]
+            yield "volume", "volume", session.trials[session.volume_trial]
 
     @staticmethod
-    def _files(page: str, trial: SessionTrial) -> list[tuple[str, str]]:
-        """(label, stimulus id) a page plays: the volume page only the reference."""
-        reference = [(REFERENCE_LABEL, trial.reference)]
-        return reference if page == "volume" else reference + [(label, trial.stimuli[label]) for label in trial.screen_labels]
+    def _labels(page: str, trial: SessionTrial) -> list[str]:
+        """The screen labels a page plays beside the reference: none on the volume page."""
+        return [] if page == "volume" else trial.screen_labels
+
+    def _files(self, page: str, trial: SessionTrial) -> list[tuple[str, str]]:
+        """(label, stimulus id) a page plays, the reference first."""
+        return [(REFERENCE_LABEL, trial.reference)] + [(label, trial.stimuli[label]) for label in self._labels(page, trial)]
 
     def _page(self, session: Session, page: str, trial: SessionTrial) -> AudioPage:
-        labels = [label for label, _ in self._files(page, trial)][1:]
-        tokens = {label: self.token(session, page, trial.trial_id, label) for label in labels}
+        tokens = {label: self.token(session, page, trial.trial_id, label) for label in self._labels(page, trial)}
         return AudioPage(page, trial.trial_id, trial.mode, self.token(session, page, trial.trial_id, REFERENCE_LABEL),
                          tuple(tokens.items()))  # fmt: skip
 
@@ -99,12 +102,9 @@ class SessionAudio:
                           ((HEADPHONE_LABEL, self.token(session, HEADPHONE_PAGE, str(t.index), HEADPHONE_LABEL)),))
                 for t in self.headphone_design(session)
             )  # fmt: skip
-        if step == "trial" and trial is not None:
-            return (self._page(session, "trial", trial),)
-        prefix = {"volume": "volume", "familiarization": "fam"}.get(step)
-        if prefix is None:
-            return ()
-        return tuple(self._page(session, page, t) for page, t in self._plan(session) if page.startswith(prefix))
+        if step == "trial":
+            return () if trial is None else (self._page(session, "trial", trial),)
+        return tuple(self._page(session, page, t) for kind, page, t in self._plan(session) if kind == step)
 
     def upcoming(self, session: Session, completed: set[str], ahead: int) -> AudioPage | None:
         """The graded trial ``ahead`` places after the one in progress (0: that one), to fetch early."""
@@ -116,7 +116,7 @@ class SessionAudio:
     # ------------------------------------------------------------------------------------ serving
     def _stimulus(self, session: Session, token: str) -> tuple[str, str, str, Path]:
         """(page, trial_id, label, WAV file) behind one of this session's tokens; StimulusError else."""
-        for page, trial in self._plan(session):
+        for _, page, trial in self._plan(session):
             for label, stimulus_id in self._files(page, trial):
                 if secrets.compare_digest(self.token(session, page, trial.trial_id, label), token):
                     return page, trial.trial_id, label, self.stimuli.path(stimulus_id)
@@ -156,15 +156,15 @@ class SessionAudio:
     # ------------------------------------------------------------------------------------ evidence
     def unloaded(self, session: Session, step: str) -> list[str]:
         """What the page of ``step`` plays that was never sent whole to this session, in words."""
-        missing = []
-        for audio in self.pages(session, step):
+        missing = []  # page numbers, from 1
+        for number, audio in enumerate(self.pages(session, step), start=1):
             fetched = self.fetches.fetched(session.session_id, audio.page, audio.trial_id)
             if missing_files(fetched, [REFERENCE_LABEL, *(label for label, _ in audio.versions)]):
-                missing.append(audio.page)
+                missing.append(number)
         if step == "volume":
             return ["the example"] if missing else []
-        pages = [f"excerpt {int(page[3:]) + 1}" for page in missing]
-        return [f"the versions of {', '.join(pages)}"] if pages else []
+        pages = ", ".join(f"excerpt {number}" for number in missing)
+        return [f"the versions of {pages}"] if pages else []
 
     def trial_fetches(self, session: Session, trial: SessionTrial) -> tuple[list[str], dict[str, int]]:
         """(labels never sent whole, {label: times sent}) of a graded trial's files."""

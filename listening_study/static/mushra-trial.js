@@ -3,7 +3,7 @@
  * buttons, the waveform with its loop, and one slider per version on the Bad-Excellent scale.
  *
  * Loaded after mushra-audio.js (window.MushraAudio) and before mushra.js, which builds the session flow
- * on it; exports window.MushraTrial = {TrialView, el}.
+ * on it; exports window.MushraTrial = {TrialView, el, localStore (localStorage that never throws)}.
  *
  * options of a TrialView: {graded, practice (ungraded sliders: the familiarization's practice with the
  * scale, never sent), rules, onSubmit(payload), submitText, context, draftKey}. With a draftKey, the
@@ -23,22 +23,33 @@
   const { Engine } = window.MushraAudio;
   const DRAFT_KEY = "mss-mushra-draft"; // one draft at a time: the trial in progress
 
+  /* localStorage that never throws (private mode, storage switched off): null, or nothing stored. */
+  const localStore = {
+    get(key) {
+      try { return window.localStorage.getItem(key); } catch (error) { return null; }
+    },
+    set(key, value) {
+      try { window.localStorage.setItem(key, value); } catch (error) { /* no storage: nothing kept */ }
+    },
+    remove(key) {
+      try { window.localStorage.removeItem(key); } catch (error) { /* nothing stored */ }
+    },
+  };
+
   const drafts = {
     read(key) {
       try {
-        const draft = JSON.parse(window.localStorage.getItem(DRAFT_KEY) || "null");
+        const draft = JSON.parse(localStore.get(DRAFT_KEY) || "null");
         return draft && draft.key === key ? draft : null;
       } catch (error) {
-        return null; // no storage (private mode) or a damaged entry: nothing to restore
+        return null; // a damaged entry: nothing to restore
       }
     },
     write(draft) {
-      try { window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (error) { /* no storage */ }
+      localStore.set(DRAFT_KEY, JSON.stringify(draft));
     },
     clear(key) {
-      if (this.read(key)) { // only this trial's: the next trial's page may have saved its own already
-        try { window.localStorage.removeItem(DRAFT_KEY); } catch (error) { /* nothing stored */ }
-      }
+      if (this.read(key)) localStore.remove(DRAFT_KEY); // only this trial's: the next page may have saved its own
     },
   };
 
@@ -420,5 +431,5 @@
   }
 
   /* ---------------------------------------------------------------- the whole test */
-  window.MushraTrial = { TrialView, el };
+  window.MushraTrial = { TrialView, el, localStore };
 })();

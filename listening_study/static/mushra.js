@@ -18,7 +18,7 @@
   "use strict";
 
   const { Engine, makeAudioContext, prefetch, STIMULUS_RATE } = window.MushraAudio;
-  const { TrialView, el } = window.MushraTrial;
+  const { TrialView, el, localStore } = window.MushraTrial;
   const STORAGE_KEY = "mss-mushra-session";
 
   async function request(url, body) {
@@ -41,16 +41,10 @@
     return data;
   }
 
-  const storage = {
-    get() {
-      try { return window.localStorage.getItem(STORAGE_KEY); } catch (error) { return null; }
-    },
-    set(value) {
-      try { window.localStorage.setItem(STORAGE_KEY, value); } catch (error) { /* private mode: no resume */ }
-    },
-    clear() {
-      try { window.localStorage.removeItem(STORAGE_KEY); } catch (error) { /* nothing stored */ }
-    },
+  const storage = { // the session id, so that a reload resumes the session
+    get: () => localStore.get(STORAGE_KEY),
+    set: (value) => localStore.set(STORAGE_KEY, value),
+    clear: () => localStore.remove(STORAGE_KEY),
   };
 
   class App {
