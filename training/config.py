@@ -32,6 +32,9 @@ class TrainConfig:
     targets: tuple[str, ...] = SOURCES
     sample_rate: int = MODEL_SAMPLE_RATE
     channels: int = 2
+    # a checkpoint (a committed one or a run's best.pt) whose weights start a new run: fine-tuning.
+    # Its model must be this run's (arch, preset, targets, rate); optimiser and schedule start afresh.
+    init_from: str = ""
     # data
     segment_s: float = 4.0  # training chunk length
     samples_per_epoch: int = 1000  # chunks per epoch, all ranks together

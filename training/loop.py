@@ -26,7 +26,7 @@ from training.distributed import DistContext, all_reduce_sum, barrier
 from training.losses import loss_for
 from training.plots import plot_curves
 from training.process import seeded_rng, torch_threads
-from training.resume import ResumeState
+from training.resume import ResumeState, init_weights
 from training.run_data import RunData, load_run_data
 from training.run_folder import BEST_EPOCH_KEY, BEST_FILE, CONFIG_FILE, CURVES_FILE, LAST_FILE
 from training.trainer import NonFiniteLoss, Trainer, batch_checksum, make_trainer
@@ -79,6 +79,10 @@ def _start_state(out_dir: Path, trainer: Trainer, resume: bool) -> ResumeState:
     if not (resume and last_path.exists()):
         if resume and ctx.is_main:
             print(f"--resume: no {last_path} yet, starting a new run", flush=True)
+        if trainer.config.init_from:
+            step = init_weights(trainer, trainer.config.init_from)
+            if ctx.is_main:
+                print(f"starting from the weights of {trainer.config.init_from} (step {step})", flush=True)
         return ResumeState()
     progress = ResumeState.load(out_dir, trainer)
     barrier(ctx)  # every rank has read last.pt before rank 0 may overwrite it

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mss.checkpoint import load_checkpoint
 from mss.errors import CheckpointError
 from training import state
 from training.run_folder import BEST_FILE, LAST_FILE
@@ -81,6 +82,19 @@ class ResumeState:
         )
 
 
+def init_weights(trainer: Trainer, path: str | Path) -> int:
+    """Start a new run from the weights of checkpoint ``path`` (``TrainConfig.init_from``): the model and
+    its EMA copy take them; optimiser, schedule and step start afresh. Returns the checkpoint's step.
+    CheckpointError if the file holds another model (arch, size, targets or sample rate)."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    _check_compatible(checkpoint, trainer.model, path, "start from")
+    trainer.model.load_state_dict(checkpoint["state_dict"])  # float16 weights are cast to the model's
+    if trainer.ema is not None:
+        trainer.ema.shadow.load_state_dict(trainer.model.state_dict())
+    return int(checkpoint.get("step", 0))
+
+
 def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
     trainer.model.load_state_dict(checkpoint["state_dict"])
     trainer.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -91,13 +105,14 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
     trainer.step = int(checkpoint["step"])
 
 
-def _check_compatible(checkpoint: dict, model: nn.Module, path: Path) -> None:
+def _check_compatible(checkpoint: dict, model: nn.Module, path: Path, action: str = "resume from") -> None:
     saved, current = checkpoint.get("model_config", {}), asdict(model.config)
     diff = [key for key in current if key in saved and _plain(saved[key]) != _plain(current[key])]
     if checkpoint.get("arch") not in (None, model.arch) or diff:
         raise CheckpointError(
-            f"cannot resume from {path}: it holds a different model "
-            f"(arch {checkpoint.get('arch')!r}, differing fields {diff}); use another --out"
+            f"cannot {action} {path}: it holds a different model "
+            f"(arch {checkpoint.get('arch')!r} for {model.arch!r}, differing fields {diff})"
+            + ("; use another --out" if action == "resume from" else "")
         )
 
 

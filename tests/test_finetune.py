@@ -1,0 +1,95 @@
+"""Training on several generated datasets at once (mss.data.union) and starting a run from a checkpoint
+(TrainConfig.init_from)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mss.data import SongDataset, TrainChunks, open_db
+from mss.data.union import build_union, tagged
+from mss.errors import CheckpointError, DatasetError
+from training.config import TrainConfig
+from training.distributed import DistContext
+from training.resume import init_weights
+from training.run import main
+from training.run_data import chunk_config
+from training.trainer import make_trainer
+
+CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def union(tiny_dataset, tmp_path_factory):
+    return build_union(tmp_path_factory.mktemp("union") / "ab", [tiny_dataset, tiny_dataset], ["a", "b"])
+
+
+def test_union_holds_every_song_of_each_part_under_its_tag(tiny_dataset, union):
+    part = open_db(tiny_dataset, subset="train")
+    whole = open_db(union, subset="train")
+    assert sorted(t.name for t in whole) == sorted(tagged(t.name, tag) for tag in "ab" for t in part)
+    assert len(open_db(union, subset="test")) == 2 * len(open_db(tiny_dataset, subset="test"))
+    # the validation split is each part's, renamed; the train split is the rest
+    valid = {t.name for t in open_db(tiny_dataset, subset="train", split="valid")}
+    assert {t.name for t in open_db(union, subset="train", split="valid")} == {
+        tagged(name, tag) for tag in "ab" for name in valid
+    }
+    # the songs read through the links are the part's samples, and the manifest's active stems follow them
+    song = SongDataset(open_db(union, subset="train", split="valid"), ("vocals", "bass"), 16000)[0]
+    name = song.name.rsplit(" [", 1)[0]
+    original = SongDataset(open_db(tiny_dataset, subset="train", split="valid"), ("vocals", "bass"), 16000)
+    assert torch.equal(torch.as_tensor(song.mix), torch.as_tensor(original[original.names.index(name)].mix))
+    manifest = json.loads((union / "manifest.json").read_text())
+    assert [p["tag"] for p in manifest["parts"]] == ["a", "b"]
+    chunks = TrainChunks(open_db(union, subset="train", split="train"), chunk_config(_tiny_config()))
+    assert sum(len(pool) for pool in chunks.pools) > 0
+
+
+def test_union_refuses_what_it_cannot_join(tiny_dataset, union, tmp_path):
+    with pytest.raises(DatasetError, match="not empty"):
+        build_union(union, [tiny_dataset, tiny_dataset], ["c", "d"])
+    with pytest.raises(DatasetError, match="distinct tag"):
+        build_union(tmp_path / "same", [tiny_dataset, tiny_dataset])  # both are v<same version>
+    (tmp_path / "bare" / "train").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="manifest"):
+        build_union(tmp_path / "x", [tiny_dataset, tmp_path / "bare"], ["a", "b"])
+
+
+def _tiny_config(**overrides) -> TrainConfig:
+    fields = dict(model="demucs", model_preset="tiny", sample_rate=16000, segment_s=1.0, samples_per_epoch=8)
+    fields.update(batch_size=4, valid_max_s=3, threads=1, progress=False, real_clips=False, ema_decay=0.9)
+    return TrainConfig(**(fields | overrides))
+
+
+def test_a_run_starts_from_a_checkpoints_weights(union, tmp_path):
+    first = tmp_path / "first"
+    common = ["--model", "demucs", "--dataset", str(union), "--epochs", "1", "--sample-rate", "16000"]
+    common += ["--set", "model_preset=tiny", "--set", "segment_s=1.0", "--set", "samples_per_epoch=8"]
+    common += ["--set", "batch_size=4", "--set", "valid_max_s=3", "--set", "threads=1", "--set", "progress=off"]
+    common += ["--set", "real_clips=off", "--set", "ema_decay=0.9"]
+    assert main([*common, "--out", str(first)]) == 0
+    best = first / "best.pt"
+
+    # the trainer of a new run takes the checkpoint's weights, EMA copy included; a fresh one does not
+    config = TrainConfig(**(json.loads((first / "config.json").read_text())["config"] | {"init_from": str(best)}))
+    saved = torch.load(best, weights_only=True)["state_dict"]
+    trainer = make_trainer(config, CPU, steps_per_epoch=2)
+    assert not all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in saved.items())
+    assert init_weights(trainer, best) == 2
+    for key, value in saved.items():
+        assert torch.equal(trainer.model.state_dict()[key], value), key
+        assert torch.equal(trainer.ema.shadow.state_dict()[key], value), key
+    assert trainer.step == 0  # the schedule starts afresh
+
+    # through the command line: the run records where it started, and trains on from there
+    assert main([*common, "--out", str(tmp_path / "tuned"), "--set", f"init_from={best}"]) == 0
+    tuned = json.loads((tmp_path / "tuned" / "config.json").read_text())["config"]
+    assert tuned["init_from"] == str(best)
+
+    # another model (other targets) is refused, naming the file and what differs
+    other = TrainConfig(**(config.to_dict() | {"targets": ("vocals",)}))
+    with pytest.raises(CheckpointError, match=r"cannot start from .*best\.pt.*sources"):
+        init_weights(make_trainer(other, CPU, steps_per_epoch=2), best)
+    assert main([*common, "--out", str(tmp_path / "bad"), "--targets", "vocals", "--set", f"init_from={best}"]) == 2
