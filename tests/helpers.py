@@ -47,3 +47,16 @@ def step_audio_urls(session: dict) -> list[str]:
     for page in session.get("familiarization", []) if session.get("step") == "familiarization" else []:
         urls += [page["reference_url"], *(c["url"] for c in page["conditions"])]
     return urls
+
+
+def tiny_args(dataset: Path, out: Path, model: str = "unet", epochs: int = 1, *extra: str) -> list[str]:
+    """A run of 2 steps per epoch: tiny model, 1-s chunks at 16 kHz, 3 s of each validation song."""
+    return [
+        "--model", model, "--dataset", str(dataset), "--out", str(out), "--epochs", str(epochs),
+        "--sample-rate", "16000",
+        "--set", "model_preset=tiny", "--set", "segment_s=1.0", "--set", "samples_per_epoch=8",
+        "--set", "batch_size=4", "--set", "valid_max_s=3", "--set", "threads=1", "--set", "progress=off",
+        "--set", "lr_schedule=constant", "--set", "warmup_steps=0", "--set", "ema_decay=0.9",
+        "--set", "real_clips=off",  # scored in tests/test_real_clips.py
+        *extra,
+    ]  # fmt: skip

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from helpers import tiny_args
 
 from mss.data import SongDataset, TrainChunks, open_db
 from mss.data.union import build_union, tagged
@@ -65,15 +66,13 @@ def _tiny_config(**overrides) -> TrainConfig:
 
 def test_a_run_starts_from_a_checkpoints_weights(union, tmp_path):
     first = tmp_path / "first"
-    common = ["--model", "demucs", "--dataset", str(union), "--epochs", "1", "--sample-rate", "16000"]
-    common += ["--set", "model_preset=tiny", "--set", "segment_s=1.0", "--set", "samples_per_epoch=8"]
-    common += ["--set", "batch_size=4", "--set", "valid_max_s=3", "--set", "threads=1", "--set", "progress=off"]
-    common += ["--set", "real_clips=off", "--set", "ema_decay=0.9"]
-    assert main([*common, "--out", str(first)]) == 0
+    assert main(tiny_args(union, first, "demucs", 1)) == 0
     best = first / "best.pt"
 
     # the trainer of a new run takes the checkpoint's weights, EMA copy included; a fresh one does not
-    config = TrainConfig(**(json.loads((first / "config.json").read_text())["config"] | {"init_from": str(best)}))
+    config = TrainConfig(
+        **(json.loads((first / "config.json").read_text())["config"] | {"init_from": str(best)})
+    )
     saved = torch.load(best, weights_only=True)["state_dict"]
     trainer = make_trainer(config, CPU, steps_per_epoch=2)
     assert not all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in saved.items())
@@ -84,7 +83,7 @@ def test_a_run_starts_from_a_checkpoints_weights(union, tmp_path):
     assert trainer.step == 0  # the schedule starts afresh
 
     # through the command line: the run records where it started, and trains on from there
-    assert main([*common, "--out", str(tmp_path / "tuned"), "--set", f"init_from={best}"]) == 0
+    assert main(tiny_args(union, tmp_path / "tuned", "demucs", 1, "--set", f"init_from={best}")) == 0
     tuned = json.loads((tmp_path / "tuned" / "config.json").read_text())["config"]
     assert tuned["init_from"] == str(best)
 
@@ -92,4 +91,5 @@ def test_a_run_starts_from_a_checkpoints_weights(union, tmp_path):
     other = TrainConfig(**(config.to_dict() | {"targets": ("vocals",)}))
     with pytest.raises(CheckpointError, match=r"cannot start from .*best\.pt.*sources"):
         init_weights(make_trainer(other, CPU, steps_per_epoch=2), best)
-    assert main([*common, "--out", str(tmp_path / "bad"), "--targets", "vocals", "--set", f"init_from={best}"]) == 2
+    bad = tiny_args(union, tmp_path / "bad", "demucs", 1, "--targets", "vocals", "--set", f"init_from={best}")
+    assert main(bad) == 2

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_args
 
 from mss.checkpoint import load_checkpoint
 from mss.report import build_report, run_summary
-from tests.test_training import tiny_args
 from training.process import torch_threads
 from training.run import main
 from training.run_folder import BEST_EPOCH_KEY, best_epoch, derive_best_epoch, read_run

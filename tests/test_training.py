@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_args
 
 from mss.checkpoint import load_checkpoint, save_checkpoint
 from training import state
@@ -33,19 +34,6 @@ from training.run_folder import read_run
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-
-
-def tiny_args(dataset: Path, out: Path, model: str = "unet", epochs: int = 1, *extra: str) -> list[str]:
-    """A run of 2 steps per epoch: tiny model, 1-s chunks at 16 kHz, 3 s of each validation song."""
-    return [
-        "--model", model, "--dataset", str(dataset), "--out", str(out), "--epochs", str(epochs),
-        "--sample-rate", "16000",
-        "--set", "model_preset=tiny", "--set", "segment_s=1.0", "--set", "samples_per_epoch=8",
-        "--set", "batch_size=4", "--set", "valid_max_s=3", "--set", "threads=1", "--set", "progress=off",
-        "--set", "lr_schedule=constant", "--set", "warmup_steps=0", "--set", "ema_decay=0.9",
-        "--set", "real_clips=off",  # scored in tests/test_real_clips.py
-        *extra,
-    ]  # fmt: skip
 
 
 def read_metrics(out: Path) -> list[dict]:

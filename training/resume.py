@@ -88,7 +88,7 @@ def init_weights(trainer: Trainer, path: str | Path) -> int:
     CheckpointError if the file holds another model (arch, size, targets or sample rate)."""
     path = Path(path)
     checkpoint = load_checkpoint(path)
-    _check_compatible(checkpoint, trainer.model, path, "start from")
+    _check_compatible(checkpoint, trainer.model, path, action="start from", hint="")
     trainer.model.load_state_dict(checkpoint["state_dict"])  # float16 weights are cast to the model's
     if trainer.ema is not None:
         trainer.ema.shadow.load_state_dict(trainer.model.state_dict())
@@ -105,14 +105,19 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
     trainer.step = int(checkpoint["step"])
 
 
-def _check_compatible(checkpoint: dict, model: nn.Module, path: Path, action: str = "resume from") -> None:
+def _check_compatible(
+    checkpoint: dict,
+    model: nn.Module,
+    path: Path,
+    action: str = "resume from",
+    hint: str = "; use another --out",
+) -> None:
     saved, current = checkpoint.get("model_config", {}), asdict(model.config)
     diff = [key for key in current if key in saved and _plain(saved[key]) != _plain(current[key])]
     if checkpoint.get("arch") not in (None, model.arch) or diff:
         raise CheckpointError(
             f"cannot {action} {path}: it holds a different model "
-            f"(arch {checkpoint.get('arch')!r} for {model.arch!r}, differing fields {diff})"
-            + ("; use another --out" if action == "resume from" else "")
+            f"(arch {checkpoint.get('arch')!r} for {model.arch!r}, differing fields {diff}){hint}"
         )
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from mss.data.default_dataset import ensure_default_dataset
-from mss.data.musdb_io import SUBSETS
+from mss.data.musdb_io import DEFAULT_NAMES, SUBSETS
 from mss.errors import DatasetError
 from mss.files import write_text_atomic
 
@@ -77,7 +77,7 @@ def build_union(
     if two parts share a tag."""
     out = Path(out)
     paths = [
-        ensure_default_dataset() if str(root) == "default" else Path(root).expanduser() for root in roots
+        ensure_default_dataset() if str(root) in DEFAULT_NAMES else Path(root).expanduser() for root in roots
     ]
     if len(paths) < 2:
         raise DatasetError("a union needs at least two datasets")
@@ -86,10 +86,12 @@ def build_union(
     tags = list(tags) if tags else [default_tag(m, p) for m, p in zip(manifests, paths, strict=True)]
     if len(tags) != len(paths) or len(set(tags)) != len(tags):
         raise DatasetError(f"one distinct tag per dataset is needed, got {tags} for {len(paths)} datasets")
-    for path, setup, manifest in zip(paths[1:], setups[1:], manifests[1:], strict=True):
-        if setup["sources"] != setups[0]["sources"] or manifest.get("sample_rate") != manifests[0].get(
-            "sample_rate"
-        ):
+    kinds = [
+        (setup["sources"], manifest.get("sample_rate"))
+        for setup, manifest in zip(setups, manifests, strict=True)
+    ]
+    for path, kind in zip(paths[1:], kinds[1:], strict=True):
+        if kind != kinds[0]:
             raise DatasetError(f"{path} has other sources or another sample rate than {paths[0]}")
     if out.exists() and any(out.iterdir()):
         raise DatasetError(f"{out} exists and is not empty: the union is written to a new folder")
