@@ -60,3 +60,13 @@ def tiny_args(dataset: Path, out: Path, model: str = "unet", epochs: int = 1, *e
         "--set", "real_clips=off",  # scored in tests/test_real_clips.py
         *extra,
     ]  # fmt: skip
+
+
+def song_digest(song) -> str:
+    """SHA-256 of a ``RenderedSong``'s stems (names and float32 bytes): equal iff the same audio, bit for bit."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(song.audio.stems):
+        digest.update(name.encode() + song.audio.stems[name].tobytes())
+    return digest.hexdigest()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
+from helpers import song_digest
 
 from mss import SOURCES
 from mss.data.realism.stats import high_share_db, stereo
@@ -14,13 +13,6 @@ from mss.data.synth.mix import MAX_PEAK, check_song
 from mss.errors import DatasetError
 
 RATE = 44100
-
-
-def _digest(song) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(song.audio.stems):
-        digest.update(name.encode() + song.audio.stems[name].tobytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +35,9 @@ def test_v4_songs_pass_the_song_check_and_sum_to_the_mixture(v4_songs):
 def test_v4_is_deterministic_and_differs_from_v3(v4_songs):
     songs, v3 = v4_songs
     again = build_song(3, 0, (8.0, 8.0), version=4)
-    assert _digest(again) == _digest(songs[0])  # same seed, same bytes
+    assert song_digest(again) == song_digest(songs[0])  # same seed, same bytes
     assert again.info["sources"] == songs[0].info["sources"]
-    assert _digest(v3) != _digest(songs[0])
+    assert song_digest(v3) != song_digest(songs[0])
     same = ("instruments", "sections", "tempo_bpm", "key", "style", "duration_s", "attempts")
     assert {k: v3.info[k] for k in same} == {k: songs[0].info[k] for k in same}  # the same composition
 

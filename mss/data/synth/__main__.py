@@ -1,5 +1,5 @@
 """python -m mss.data.synth ROOT [--preset NAME] [--seed N] [--format wav|stems] [--subtype FLOAT|PCM_16]
-[--overwrite] [--jobs N] [--version V]"""
+[--overwrite] [--jobs N] [--version 3|4|5]"""
 
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=DEFAULT_VERSION,
         choices=VERSIONS,
-        help=f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded)",
+        help=(
+            f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded; "
+            "5: v4 voiced like the realism gauge's recorded stems, guitar-led)"
+        ),
     )
     args = parser.parse_args(argv)
     start = time.perf_counter()

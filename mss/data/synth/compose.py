@@ -40,8 +40,16 @@ def _sections(plan: SongPlan, rng: np.random.Generator, chance: dict[str, float]
     return frozenset(s.index for s in plan.sections if rng.random() < chance.get(s.name, 1.0))
 
 
-def compose_song(rng: np.random.Generator, style: str, duration_s: float, has_piano: bool) -> Song:
-    """Compose one song of ``duration_s`` seconds in ``style``; piano in "other" iff ``has_piano``."""
+GUITAR_LED = 0.75  # v5: share of songs whose first accompaniment part is a guitar (styles that have one)
+
+
+def compose_song(
+    rng: np.random.Generator, style: str, duration_s: float, has_piano: bool, guitar_led: bool = False
+) -> Song:
+    """Compose one song of ``duration_s`` seconds in ``style``; piano in "other" iff ``has_piano``. With
+    ``guitar_led`` (generator v5), in ``GUITAR_LED`` of the songs the style's guitars come first among the
+    other kinds drawn (otherwise their order stays random): in a song without piano the first is the
+    accompaniment that plays throughout; with a piano (always first) it is the next part, when there is one."""
     plan = plan_song(rng, style, duration_s)
     parts: list[Part] = []
 
@@ -72,6 +80,8 @@ def compose_song(rng: np.random.Generator, style: str, duration_s: float, has_pi
     parts.append(bass)
 
     kinds = list(rng.permutation(STYLE_KINDS[style]))
+    if guitar_led and rng.random() < GUITAR_LED:
+        kinds.sort(key=lambda kind: not kind.startswith("guitar"))  # stable: guitars first, order kept
     n_others = int(rng.choice([0, 1, 1, 2])) if has_piano else int(rng.choice([1, 2, 2, 3]))
     other_kinds = (["piano"] if has_piano else []) + kinds[:n_others]
     pans = list(rng.permutation([-0.55, 0.55, -0.3, 0.3]))

@@ -25,6 +25,7 @@ LIMITER_DRIVE_DB = (0.0, 6.0)  # how far the bus limiter pushes the mixture's pe
 #: Version 4: a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a harder limiter.
 ROOM_RT60_V4 = (0.35, 0.9)
 SEND_SCALE_V4 = 0.6
+VOCAL_SEND_SCALE_V5 = 0.5  # v5: the vocals' room send halved again (real vocal stems are near mono)
 LIMITER_DRIVE_DB_V4 = (2.0, 8.0)
 
 
@@ -58,7 +59,8 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
 
 def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, version: int = 3) -> SongAudio:
     """Every part rendered, processed and summed into stems, then mastered (limiter; v4: bus compressor
-    first). Version 3 processes parts with ``effects``; version 4 with ``players`` and ``production``."""
+    first). Version 3 processes parts with ``effects``; versions 4 and 5 with ``players`` and ``production``
+    (5 with its own ``production.Voicing`` and drier vocal sends)."""
     rate = renderer.sample_rate
     band = None
     sampler = None
@@ -80,7 +82,7 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, versio
 
 def _play(
     part: Part, renderer: Renderer, band: Band | None, sampler: Sampler | None, n_samples: int, channel: int,
-    rng: np.random.Generator, song: Song,
+    rng: np.random.Generator, song: Song, version: int,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One part rendered and processed: its audio (2, T), its reverb send (2, T) and what played it."""
     rate = renderer.sample_rate
@@ -88,8 +90,11 @@ def _play(
         audio, source, panned = band.play(part, n_samples, channel, rng)
         if not np.any(audio):
             return audio, audio, source
-        audio = production.process_part(part, audio, rate, rng, panned)
-        wet_input = audio * np.float32(part.reverb_send * SEND_SCALE_V4)
+        audio = production.process_part(part, audio, rate, rng, panned, version)
+        send = part.reverb_send * SEND_SCALE_V4
+        if version >= 5 and part.role == "vocals":
+            send *= VOCAL_SEND_SCALE_V5
+        wet_input = audio * np.float32(send)
     else:
         audio, source = render_part(part, renderer, sampler, n_samples, channel, rng)
         if not np.any(audio):
@@ -120,7 +125,7 @@ def _mix(
     for channel, part in enumerate(song.parts):
         if not part.instrument.notes:
             continue
-        audio, wet_input, source = _play(part, renderer, band, sampler, n_samples, channel, rng, song)
+        audio, wet_input, source = _play(part, renderer, band, sampler, n_samples, channel, rng, song, version)
         sources[part.instrument.name] = source
         if not np.any(audio):
             continue

@@ -18,13 +18,25 @@ Then every part is levelled by its BS.1770 integrated loudness (pyloudnorm), and
 mix-bus compressor whose gain, computed on the mixture, is applied to every stem (so the stems still
 sum to the mixture). All processing is deterministic: same input and ``rng`` state, same bytes.
 Shapes: audio is ``(2, T)`` float32 at ``rate`` throughout.
+
+Version 5 keeps the chains and moves their settings (``Voicing``) to where the realism gauge put
+recorded stems: drier, narrower vocals (fewer doubles, a narrow plate); a kick-heavy kit with dark
+cymbals (real kits sit 8 dB lower than v4's at 1-8 kHz) and less parallel crush; a bass with more
+pick and amp above 1 kHz and little below 40 Hz; "other" with little low end and a 2-4 kHz
+presence peak (the guitar band where v4 sat 8 dB under the real stem).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
 import numpy as np
 import pedalboard as pb
 import pyloudnorm
+
+from mss.errors import DatasetError
 
 from . import effects
 from .parts import Part
@@ -36,6 +48,62 @@ BUS_RATIO = (1.5, 3.0)
 BUS_DEPTH_DB = (2.0, 6.0)
 BUS_ATTACK_S, BUS_RELEASE_S = 0.02, 0.25
 BLOCK_S = 0.005
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """The ranges a generator version draws its chains' settings from (Hz, dB, probabilities). ``guitar_*``:
+    electric guitars, through an amplifier (``amp_chain``); ``rest_*``: every other part of "other" (keyboards,
+    acoustic guitars, strings, pads, brass, mallets)."""
+
+    double_chance: float = 0.4  # a sung lead double-tracked
+    double_db: tuple[float, float] = (-14.0, -9.0)
+    plate_wet: tuple[float, float] = (0.03, 0.08)
+    plate_width: tuple[float, float] = (0.3, 0.7)
+    kick_shelf_hz: tuple[float, float] = (70.0, 110.0)
+    kick_shelf_db: tuple[float, float] = (3.0, 8.0)
+    cymbal_shelf_hz: tuple[float, float] = (4000.0, 7000.0)
+    cymbal_shelf_db: tuple[float, float] = (-9.0, -3.0)
+    drum_crush: tuple[float, float] = (0.4, 1.0)  # parallel compression's level re the dry kit
+    bass_highpass_hz: tuple[float, float] = (35.0, 35.0)
+    bass_highpass_poles: int = 1  # 6 dB/octave per pole
+    bass_cab_hz: tuple[float, float] = (2000.0, 4000.0)
+    bass_lowpass_hz: tuple[float, float] = (5000.0, 9000.0)
+    bass_threshold_db: tuple[float, float] = (-24.0, -16.0)
+    bass_saturation_db: tuple[float, float] = (2.0, 6.0)
+    guitar_highpass_hz: tuple[float, float] = (70.0, 110.0)  # before the amplifier
+    rest_highpass_hz: tuple[float, float] = (60.0, 140.0)
+    presence_db: tuple[float, float] = (1.0, 6.0)  # the 1.5-4 kHz peak of the rest (all but electric guitars)
+    guitar_presence_db: tuple[float, float] = (2.0, 5.0)
+    guitar_scoop_db: tuple[float, float] = (-6.0, -2.0)  # the cabinet's 350-600 Hz dip
+    guitar_roll_off_hz: tuple[float, float] = (3500.0, 6500.0)
+    guitar_roll_off_poles: int = 2  # a cabinet's roll-off: 6 dB/octave per pole
+    mud_cut_db: tuple[float, float] = (-6.0, -2.0)  # the rest's 250-500 Hz cut
+    #: Settings v4 did not have (None: the filter is left out and nothing is drawn, so v4's bytes stay).
+    bass_growl_db: tuple[float, float] | None = None  # a 700-1400 Hz peak: pick attack and amp growl
+    rest_lowpass_hz: tuple[float, float] | None = None
+
+
+VOICINGS: Mapping[int, Voicing] = MappingProxyType({
+    4: Voicing(),
+    5: Voicing(
+        double_chance=0.15, double_db=(-18.0, -12.0), plate_wet=(0.02, 0.05), plate_width=(0.0, 0.3),
+        kick_shelf_hz=(55.0, 90.0), kick_shelf_db=(6.0, 11.0), cymbal_shelf_hz=(1800.0, 3500.0),
+        cymbal_shelf_db=(-12.0, -6.0), drum_crush=(0.2, 0.6), bass_highpass_hz=(40.0, 55.0), bass_highpass_poles=2,
+        bass_cab_hz=(3000.0, 6000.0), bass_lowpass_hz=(7000.0, 12000.0), guitar_highpass_hz=(150.0, 300.0),
+        rest_highpass_hz=(120.0, 250.0), presence_db=(3.0, 8.0), guitar_presence_db=(5.0, 10.0),
+        guitar_scoop_db=(-9.0, -4.0), guitar_roll_off_hz=(4500.0, 6500.0), mud_cut_db=(-9.0, -4.0),
+        bass_growl_db=(1.0, 3.0), rest_lowpass_hz=(5000.0, 9000.0), bass_saturation_db=(6.0, 12.0),
+        guitar_roll_off_poles=3,
+    ),
+})
+
+
+def voicing(version: int) -> Voicing:
+    """The chains' settings of generator ``version`` (4 and 5; 3 does not use this module)."""
+    if version not in VOICINGS:
+        raise DatasetError(f"generator version {version} has no production voicing (versions {tuple(VOICINGS)})")
+    return VOICINGS[version]
 
 
 def _run(board: pb.Pedalboard, audio: np.ndarray, rate: int) -> np.ndarray:
@@ -58,7 +126,7 @@ def add_air(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarra
     return audio + air * np.float32(target / level)
 
 
-def _vocal(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+def _vocal(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
     board = pb.Pedalboard(
         [
             pb.HighpassFilter(float(rng.uniform(80, 130))),
@@ -69,35 +137,35 @@ def _vocal(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator) -
     )
     audio = add_air(_run(board, audio, rate), rate, rng)
     audio = _run(pb.Pedalboard([pb.HighShelfFilter(10000.0, float(rng.uniform(1, 4)))]), audio, rate)
-    if part.kind == "lead" and rng.random() < 0.4:  # double-tracked lead: two detuned takes left and right
+    if part.kind == "lead" and rng.random() < v.double_chance:  # double-tracked lead: two detuned takes left and right
         takes = [
             _run(pb.Pedalboard([pb.Chorus(float(rng.uniform(0.2, 0.8)), 0.15, float(rng.uniform(12, 30)), 0.0, 1.0)]), audio, rate)
             for _ in range(2)
         ]
-        gain = np.float32(10 ** (rng.uniform(-14, -9) / 20))
+        gain = np.float32(10 ** (rng.uniform(*v.double_db) / 20))
         audio = audio + gain * np.stack([takes[0][0], takes[1][1]])
     plate = pb.Reverb(
         room_size=float(rng.uniform(0.3, 0.7)), damping=float(rng.uniform(0.3, 0.7)),
-        wet_level=float(rng.uniform(0.03, 0.08)), dry_level=1.0, width=float(rng.uniform(0.3, 0.7)),
+        wet_level=float(rng.uniform(*v.plate_wet)), dry_level=1.0, width=float(rng.uniform(*v.plate_width)),
     )
     return _run(pb.Pedalboard([plate]), audio, rate)
 
 
-def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
     shaped = _run(
         pb.Pedalboard(
             [
                 pb.HighpassFilter(30.0),
-                pb.LowShelfFilter(float(rng.uniform(70, 110)), float(rng.uniform(3, 8))),
+                pb.LowShelfFilter(float(rng.uniform(*v.kick_shelf_hz)), float(rng.uniform(*v.kick_shelf_db))),
                 pb.PeakFilter(float(rng.uniform(300, 600)), float(rng.uniform(-6, -2)), 1.0),
-                pb.HighShelfFilter(float(rng.uniform(4000, 7000)), float(rng.uniform(-9, -3))),
+                pb.HighShelfFilter(float(rng.uniform(*v.cymbal_shelf_hz)), float(rng.uniform(*v.cymbal_shelf_db))),
             ]
         ),
         audio,
         rate,
     )
     crushed = _run(pb.Pedalboard([pb.Compressor(-30.0, float(rng.uniform(6, 12)), 1.0, 60.0)]), shaped, rate)
-    shaped = shaped + crushed * np.float32(rng.uniform(0.4, 1.0) * _rms(shaped) / max(_rms(crushed), 1e-9))
+    shaped = shaped + crushed * np.float32(rng.uniform(*v.drum_crush) * _rms(shaped) / max(_rms(crushed), 1e-9))
     bus = pb.Pedalboard(
         [
             pb.Compressor(float(rng.uniform(-20, -12)), float(rng.uniform(2, 4)), float(rng.uniform(10, 30)), 150.0),
@@ -107,10 +175,15 @@ def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray
     return _run(bus, shaped / np.float32(max(np.abs(shaped).max(), 1e-9)), rate)
 
 
-def _bass(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-    di = _run(pb.Pedalboard([pb.HighpassFilter(35.0)]), audio.mean(axis=0, keepdims=True), rate)
+def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
+    low, high = v.bass_highpass_hz
+    highpass = low if low == high else float(rng.uniform(low, high))  # v4 drew nothing here
+    board = [pb.HighpassFilter(highpass) for _ in range(v.bass_highpass_poles)]  # v5: real bass is thin < 40 Hz
+    if v.bass_growl_db is not None:
+        board.append(pb.PeakFilter(float(rng.uniform(700, 1400)), float(rng.uniform(*v.bass_growl_db)), 1.0))
+    di = _run(pb.Pedalboard(board), audio.mean(axis=0, keepdims=True), rate)
     di /= np.float32(max(np.abs(di).max(), 1e-9))
-    cab = float(rng.uniform(2000, 4000))
+    cab = float(rng.uniform(*v.bass_cab_hz))
     amp = _run(
         pb.Pedalboard(
             [
@@ -128,30 +201,31 @@ def _bass(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator) ->
     mixed = (1 - blend) * di + blend * amp * np.float32(_rms(di) / max(_rms(amp), 1e-9))
     chain = pb.Pedalboard(
         [
-            pb.Compressor(float(rng.uniform(-24, -16)), float(rng.uniform(4, 8)), float(rng.uniform(5, 20)), 120.0),
-            pb.Distortion(float(rng.uniform(2, 6))),
-            pb.LowpassFilter(float(rng.uniform(5000, 9000))),
+            pb.Compressor(
+                float(rng.uniform(*v.bass_threshold_db)), float(rng.uniform(4, 8)), float(rng.uniform(5, 20)), 120.0
+            ),
+            pb.Distortion(float(rng.uniform(*v.bass_saturation_db))),
+            pb.LowpassFilter(float(rng.uniform(*v.bass_lowpass_hz))),
         ]
     )
     mono = _run(chain, mixed.astype(np.float32), rate)[0]
     return np.stack([mono, mono])
 
 
-def amp_chain(rng: np.random.Generator, drive_db: float) -> pb.Pedalboard:
+def amp_chain(rng: np.random.Generator, drive_db: float, v: Voicing = VOICINGS[4]) -> pb.Pedalboard:
     """A guitar amplifier and cabinet: mid-hump drive, cabinet thump, mid scoop, presence and roll-off."""
-    roll_off = float(rng.uniform(3500, 6500))
+    roll_off = float(rng.uniform(*v.guitar_roll_off_hz))
     return pb.Pedalboard(
         [
-            pb.HighpassFilter(float(rng.uniform(70, 110))),
+            pb.HighpassFilter(float(rng.uniform(*v.guitar_highpass_hz))),
             pb.PeakFilter(float(rng.uniform(650, 900)), 4.0, 0.8),
             pb.Gain(drive_db),
             pb.Distortion(float(rng.uniform(6, 14))),
             pb.HighpassFilter(80.0),
             pb.PeakFilter(float(rng.uniform(100, 140)), float(rng.uniform(1, 4)), 1.0),
-            pb.PeakFilter(float(rng.uniform(350, 600)), float(rng.uniform(-6, -2)), 1.0),
-            pb.PeakFilter(float(rng.uniform(2000, 3500)), float(rng.uniform(2, 5)), 1.2),
-            pb.LowpassFilter(roll_off),
-            pb.LowpassFilter(roll_off),
+            pb.PeakFilter(float(rng.uniform(350, 600)), float(rng.uniform(*v.guitar_scoop_db)), 1.0),
+            pb.PeakFilter(float(rng.uniform(2000, 3500)), float(rng.uniform(*v.guitar_presence_db)), 1.2),
+            *[pb.LowpassFilter(roll_off) for _ in range(v.guitar_roll_off_poles)],
             pb.Compressor(-20.0, 3.0, 5.0, 100.0),
         ]
     )
@@ -166,35 +240,38 @@ def guitar_drive_db(kind: str, rng: np.random.Generator) -> float:
     return float(rng.uniform(0, 18))
 
 
-def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
     peak = np.float32(max(np.abs(audio).max(), 1e-9))
     if part.kind in AMP_KINDS and part.program >= 26:  # electric guitars (24/25 are acoustic)
-        return _run(amp_chain(rng, guitar_drive_db(part.kind, rng)), audio / peak, rate)
-    chain = [pb.HighpassFilter(float(rng.uniform(60, 140)))]
+        return _run(amp_chain(rng, guitar_drive_db(part.kind, rng), v), audio / peak, rate)
+    chain = [pb.HighpassFilter(float(rng.uniform(*v.rest_highpass_hz)))]
     if part.kind in CRUNCH_KINDS or (part.kind == "piano" and part.program == 4 and rng.random() < 0.5):
         chain += [pb.Gain(float(rng.uniform(0, 12))), pb.Distortion(float(rng.uniform(2, 10)))]
         chain += [pb.Chorus(float(rng.choice([0.8, 6.0])), 0.3, 3.0, 0.0, 0.5)]  # a rotary speaker, slow or fast
     chain += [
-        pb.PeakFilter(float(rng.uniform(250, 500)), float(rng.uniform(-6, -2)), 1.0),
-        pb.PeakFilter(float(rng.uniform(1500, 4000)), float(rng.uniform(1, 6)), 0.9),
+        pb.PeakFilter(float(rng.uniform(250, 500)), float(rng.uniform(*v.mud_cut_db)), 1.0),
+        pb.PeakFilter(float(rng.uniform(1500, 4000)), float(rng.uniform(*v.presence_db)), 0.9),
         pb.Compressor(float(rng.uniform(-24, -14)), float(rng.uniform(2, 4)), 10.0, 150.0),
     ]
+    if v.rest_lowpass_hz is not None:
+        chain.append(pb.LowpassFilter(float(rng.uniform(*v.rest_lowpass_hz))))
     return _run(pb.Pedalboard(chain), audio / peak, rate)
 
 
 def process_part(
-    part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, panned: bool = False
+    part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, panned: bool = False, version: int = 4
 ) -> np.ndarray:
-    """The part's dry render ``(2, T)`` through its kind's chain, panned (unless ``panned`` already, as a
-    double-tracked pair is), levelled to ``part.level_db`` LUFS."""
+    """The part's dry render ``(2, T)`` through its kind's chain with generator ``version``'s settings,
+    panned (unless ``panned`` already, as a double-tracked pair is), levelled to ``part.level_db`` LUFS."""
+    v = voicing(version)
     if part.role == "vocals":
-        audio = _vocal(part, audio, rate, rng)
+        audio = _vocal(part, audio, rate, rng, v)
     elif part.role == "drums":
-        audio = _drums(audio, rate, rng)
+        audio = _drums(audio, rate, rng, v)
     elif part.role == "bass":
-        audio = _bass(part, audio, rate, rng)
+        audio = _bass(audio, rate, rng, v)
     else:
-        audio = _other(part, audio, rate, rng)
+        audio = _other(part, audio, rate, rng, v)
     if part.role in ("vocals", "other") and part.pan and not panned:
         audio = effects.pan(audio, part.pan).astype(np.float32)
     return audio * np.float32(loudness_gain(audio, rate, part.level_db))

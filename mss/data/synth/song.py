@@ -16,8 +16,9 @@ from .render import Renderer
 MAX_ATTEMPTS = 8
 #: Generator versions this code renders (2: stems get a -90..-80 dBFS noise floor; 3: several SoundFonts,
 #: recorded drum kits, sung vocals with lyrics, a bus limiter; 4: production that sounds recorded,
-#: ``production.py``). Bumping the default rebuilds the embedded dataset (its manifest records it).
-VERSIONS = (3, 4)
+#: ``production.py``; 5: v4 voiced like the realism gauge's recorded stems, guitar-led accompaniment and
+#: piano in 4 songs of 10). Bumping the default rebuilds the embedded dataset (its manifest records it).
+VERSIONS = (3, 4, 5)
 DEFAULT_VERSION = 3
 
 
@@ -35,15 +36,19 @@ class RenderedSong:
     info: dict  # the song's manifest entry
 
 
-def has_piano(index: int) -> bool:
-    """Piano in 7 songs out of 10, at fixed positions so even a tiny dataset has piano songs."""
+def has_piano(index: int, version: int = DEFAULT_VERSION) -> bool:
+    """Piano in 7 songs out of 10 (version 5: 4 in 10), at fixed positions so even a tiny dataset has piano
+    songs. Real accompaniment ("other") is led by guitars more often than by a piano."""
+    if version >= 5:
+        return index % 10 in (0, 3, 6, 8)
     return index % 10 not in (2, 5, 8)
 
 
 def build_song(seed: int, index: int, song_s: tuple[float, float], version: int = DEFAULT_VERSION) -> RenderedSong:
     """Compose and render song ``index`` of the dataset of ``seed`` with generator ``version`` (VERSIONS);
     deterministic, whatever process runs it. Versions 3 and 4 compose the same songs (same parts, notes
-    and arrangement for a seed); 4 renders and mixes them differently.
+    and arrangement for a seed); 4 renders and mixes them differently. Version 5 composes its own
+    (fewer piano songs, guitar-led accompaniment) and renders them like 4 with its own voicing.
 
     Randomness comes from ``SeedSequence(seed, spawn_key=(index, ...))``; a song that breaks an
     invariant (silent stem, clipping, missing piano) is composed again from the next attempt's stream.
@@ -54,14 +59,14 @@ def build_song(seed: int, index: int, song_s: tuple[float, float], version: int 
     title = song_title(index, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 0))))
     style_offset = int(np.random.default_rng(seed).integers(len(STYLE_NAMES)))
     style = STYLE_NAMES[(index + style_offset) % len(STYLE_NAMES)]
-    piano = has_piano(index)
+    piano = has_piano(index, version)
     renderer = Renderer()
     problems = []
     try:
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 1, attempt)))
             duration_s = float(np.round(rng.uniform(*song_s), 2))
-            song = compose_song(rng, style, duration_s, piano)
+            song = compose_song(rng, style, duration_s, piano, guitar_led=version >= 5)
             try:
                 audio = render_song(song, renderer, rng, version)
                 if piano and "piano" not in audio.active_stems:
