@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,11 @@ def song_digest(song) -> str:
     for name in sorted(song.audio.stems):
         digest.update(name.encode() + song.audio.stems[name].tobytes())
     return digest.hexdigest()
+
+
+def pink_noise(seed: int, seconds: float, rate: int = 44100) -> np.ndarray:
+    """(2, T) float64 noise with a 1/f power spectrum, like music: most energy low, little above a few kHz."""
+    n = int(seconds * rate)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal((2, n)), axis=-1)
+    spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(n, 1 / rate), 20.0))
+    return np.fft.irfft(spectrum, n=n, axis=-1)

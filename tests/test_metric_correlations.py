@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from helpers import pink_noise
 
 from listening_study.analysis.correlations import CORRELATION_COLUMNS, best_metrics, metric_correlations
 from listening_study.analysis.metrics import (
@@ -32,14 +33,6 @@ RATE = 44100
 
 def _noise(seed: int, seconds: float = 3.0, channels: int = 2) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((channels, int(seconds * RATE)))
-
-
-def _pink(seed: int, seconds: float = 3.0) -> np.ndarray:
-    """(2, T) noise with a 1/f power spectrum, like music: most energy low, little above a few kHz."""
-    spectrum = np.fft.rfft(_noise(seed, seconds), axis=-1)
-    frequency = np.fft.rfftfreq(int(seconds * RATE), 1 / RATE)
-    spectrum /= np.sqrt(np.maximum(frequency, 20.0))
-    return np.fft.irfft(spectrum, n=int(seconds * RATE), axis=-1)
 
 
 def _sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -96,7 +89,7 @@ def test_scale_invariance_and_the_si_decomposition():
 def test_mrstft_sees_the_missing_band_that_sdr_does_not():
     """A 3.5 kHz low-pass and a broadband noise of the same error energy have the same SDR; the spectral
     distance of the low-pass is much larger (its upper band is gone)."""
-    reference = _pink(0)
+    reference = pink_noise(0, 3.0, RATE)
     low_passed = lowpass(reference, RATE, 3500.0)
     noise = _noise(5)
     noise *= np.sqrt(np.sum((low_passed - reference) ** 2) / np.sum(noise**2))

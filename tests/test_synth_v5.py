@@ -7,10 +7,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import song_digest
+from helpers import pink_noise, song_digest
 
 from mss import SOURCES
-from mss.data.realism.stats import stereo
+from mss.data.realism.stats import band_share_db, stereo
 from mss.data.synth import build_song, production
 from mss.data.synth.compose import compose_song
 from mss.data.synth.mix import MAX_PEAK, check_song
@@ -50,21 +50,15 @@ def test_v5_composes_fewer_piano_songs_and_leads_with_guitars():
 
 
 def _noise(seed: int, seconds: float = 2.0) -> np.ndarray:
-    """Pink-ish stereo noise bursts (2, T): a known broadband input for the chains."""
-    rng = np.random.default_rng(seed)
-    white = rng.standard_normal((2, int(seconds * RATE)))
-    spectrum = np.fft.rfft(white, axis=-1)
-    spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(white.shape[-1], 1 / RATE), 20.0))
-    audio = np.fft.irfft(spectrum, white.shape[-1], axis=-1)
-    gate = (np.arange(white.shape[-1]) // (RATE // 8)) % 2 == 0  # 125-ms hits and rests
+    """Pink noise bursts (2, T) float32: a known broadband input for the chains."""
+    audio = pink_noise(seed, seconds, RATE)
+    gate = (np.arange(audio.shape[-1]) // (RATE // 8)) % 2 == 0  # 125-ms hits and rests
     return (0.3 * audio / np.abs(audio).max() * gate).astype(np.float32)
 
 
 def _band_db(audio: np.ndarray, low: float, high: float) -> float:
-    """Energy in [low, high) Hz relative to the whole signal (dB)."""
-    power = np.abs(np.fft.rfft(audio.mean(axis=0))) ** 2
-    freqs = np.fft.rfftfreq(audio.shape[-1], 1 / RATE)
-    return float(10 * np.log10(power[(freqs >= low) & (freqs < high)].sum() / power.sum()))
+    """Share of the (channel-averaged) power in the band (low, high] Hz, dB."""
+    return band_share_db(audio.mean(axis=0), RATE, low, high)
 
 
 def _through(
@@ -110,6 +104,7 @@ def test_v4_voicing_is_what_v4_always_drew():
     out here by hand from v4's chains as they were before the settings moved into ``Voicing``."""
     v4 = {
         "double_chance": 0.4, "double_db": (-14, -9), "plate_wet": (0.03, 0.08), "plate_width": (0.3, 0.7),
+        "vocal_send": 1.0,
         "kick_shelf_hz": (70, 110), "kick_shelf_db": (3, 8), "cymbal_shelf_hz": (4000, 7000),
         "cymbal_shelf_db": (-9, -3), "drum_crush": (0.4, 1.0), "bass_highpass_hz": (35, 35),
         "bass_highpass_poles": 1, "bass_cab_hz": (2000, 4000), "bass_lowpass_hz": (5000, 9000),

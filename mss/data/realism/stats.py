@@ -86,12 +86,18 @@ def octave_bands_db(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.array(bands)
 
 
-def high_share_db(mono: np.ndarray, sample_rate: int, cutoff_hz: float = HIGH_BAND_HZ) -> float:
-    """Share of the power of ``mono (T,)`` above ``cutoff_hz``, in dB."""
+def band_share_db(mono: np.ndarray, sample_rate: int, low_hz: float, high_hz: float = np.inf) -> float:
+    """Share of the power of ``mono (T,)`` in the band (``low_hz``, ``high_hz``], in dB (DC left out)."""
     spectrum = np.abs(np.fft.rfft(mono.astype(np.float64))) ** 2
     freqs = np.fft.rfftfreq(mono.shape[-1], 1.0 / sample_rate)
     total = spectrum[1:].sum()
-    return _db(spectrum[freqs > cutoff_hz].sum() / total) if total > 0 else DB_FLOOR
+    inside = (freqs > low_hz) & (freqs <= high_hz)
+    return _db(spectrum[inside].sum() / total) if total > 0 else DB_FLOOR
+
+
+def high_share_db(mono: np.ndarray, sample_rate: int, cutoff_hz: float = HIGH_BAND_HZ) -> float:
+    """Share of the power of ``mono (T,)`` above ``cutoff_hz``, in dB."""
+    return band_share_db(mono, sample_rate, cutoff_hz)
 
 
 def flatness_db(mono: np.ndarray, sample_rate: int) -> float:

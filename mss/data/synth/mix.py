@@ -25,7 +25,6 @@ LIMITER_DRIVE_DB = (0.0, 6.0)  # how far the bus limiter pushes the mixture's pe
 #: Version 4: a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a harder limiter.
 ROOM_RT60_V4 = (0.35, 0.9)
 SEND_SCALE_V4 = 0.6
-VOCAL_SEND_SCALE_V5 = 0.5  # v5: the vocals' room send halved again (real vocal stems are near mono)
 LIMITER_DRIVE_DB_V4 = (2.0, 8.0)
 
 
@@ -60,7 +59,7 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
 def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, version: int = 3) -> SongAudio:
     """Every part rendered, processed and summed into stems, then mastered (limiter; v4: bus compressor
     first). Version 3 processes parts with ``effects``; versions 4 and 5 with ``players`` and ``production``
-    (5 with its own ``production.Voicing`` and drier vocal sends)."""
+    (5 with its own ``production.Voicing``)."""
     rate = renderer.sample_rate
     band = None
     sampler = None
@@ -92,8 +91,8 @@ def _play(
             return audio, audio, source
         audio = production.process_part(part, audio, rate, rng, panned, version)
         send = part.reverb_send * SEND_SCALE_V4
-        if version >= 5 and part.role == "vocals":
-            send *= VOCAL_SEND_SCALE_V5
+        if part.role == "vocals":
+            send *= production.voicing(version).vocal_send  # v5: halved (real vocal stems are near mono)
         wet_input = audio * np.float32(send)
     else:
         audio, source = render_part(part, renderer, sampler, n_samples, channel, rng)

@@ -60,6 +60,7 @@ class Voicing:
     double_db: tuple[float, float] = (-14.0, -9.0)
     plate_wet: tuple[float, float] = (0.03, 0.08)
     plate_width: tuple[float, float] = (0.3, 0.7)
+    vocal_send: float = 1.0  # the vocals' send to the song's room, re every part's (``mix.SEND_SCALE_V4``)
     kick_shelf_hz: tuple[float, float] = (70.0, 110.0)
     kick_shelf_db: tuple[float, float] = (3.0, 8.0)
     cymbal_shelf_hz: tuple[float, float] = (4000.0, 7000.0)
@@ -87,7 +88,7 @@ class Voicing:
 VOICINGS: Mapping[int, Voicing] = MappingProxyType({
     4: Voicing(),
     5: Voicing(
-        double_chance=0.15, double_db=(-18.0, -12.0), plate_wet=(0.02, 0.05), plate_width=(0.0, 0.3),
+        double_chance=0.15, double_db=(-18.0, -12.0), plate_wet=(0.02, 0.05), plate_width=(0.0, 0.3), vocal_send=0.5,
         kick_shelf_hz=(55.0, 90.0), kick_shelf_db=(6.0, 11.0), cymbal_shelf_hz=(1800.0, 3500.0),
         cymbal_shelf_db=(-12.0, -6.0), drum_crush=(0.2, 0.6), bass_highpass_hz=(40.0, 55.0), bass_highpass_poles=2,
         bass_cab_hz=(3000.0, 6000.0), bass_lowpass_hz=(7000.0, 12000.0), guitar_highpass_hz=(150.0, 300.0),
@@ -212,7 +213,7 @@ def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) ->
     return np.stack([mono, mono])
 
 
-def amp_chain(rng: np.random.Generator, drive_db: float, v: Voicing = VOICINGS[4]) -> pb.Pedalboard:
+def amp_chain(rng: np.random.Generator, drive_db: float, v: Voicing) -> pb.Pedalboard:
     """A guitar amplifier and cabinet: mid-hump drive, cabinet thump, mid scoop, presence and roll-off."""
     roll_off = float(rng.uniform(*v.guitar_roll_off_hz))
     return pb.Pedalboard(
