@@ -57,6 +57,7 @@ def chunk_config(config: TrainConfig) -> DataConfig:
         channels=config.channels,
         segment_s=config.segment_s,
         remix=config.remix,
+        eq_db=config.eq_db,
         samples_per_epoch=config.samples_per_epoch,
         seed=config.seed,
         cache_dtype=config.cache_dtype,

@@ -9,6 +9,7 @@ sources of one training example are transformed independently. The mixture is bu
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import sosfilt
 
 
 def random_gain(stems: np.ndarray, rng: np.random.Generator, gain_db: tuple[float, float]) -> np.ndarray:
@@ -80,3 +81,102 @@ def augment(
     out = stems[np.arange(count)[:, None], order]  # (S, C, T), channels reordered (one copy)
     out *= scale[:, None, None]
     return out
+
+
+# Random equalisation (domain randomisation of each stem's timbre). Three RBJ-cookbook biquads per source:
+# a low shelf, a peak and a high shelf, each with a gain drawn uniformly in [-max_db, max_db]. Corner and
+# centre frequencies are drawn log-uniformly in these ranges (Hz), capped below Nyquist.
+EQ_LOW_SHELF_HZ: tuple[float, float] = (60.0, 300.0)
+EQ_PEAK_HZ: tuple[float, float] = (200.0, 5000.0)
+EQ_PEAK_Q: tuple[float, float] = (0.5, 2.0)
+EQ_HIGH_SHELF_HZ: tuple[float, float] = (2000.0, 8000.0)
+_SHELF_SLOPE_ALPHA = np.sqrt(2.0) / 2.0  # the cookbook's shelf slope S = 1: alpha = sin(w0) / 2 * sqrt(2)
+
+
+def _normalised(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """One second-order section ``(6,)``: ``b0 b1 b2 1 a1 a2`` divided by ``a0``."""
+    return np.concatenate([b, a]) / a[0]
+
+
+def low_shelf(freq_hz: float, gain_db: float, sample_rate: int) -> np.ndarray:
+    """RBJ low shelf (slope 1): ``gain_db`` at DC, 0 dB at Nyquist, half of it at ``freq_hz``. Returns (6,)."""
+    amp, w0 = 10.0 ** (gain_db / 40.0), 2.0 * np.pi * freq_hz / sample_rate
+    cos, alpha = np.cos(w0), np.sin(w0) * _SHELF_SLOPE_ALPHA
+    root = 2.0 * np.sqrt(amp) * alpha
+    b = amp * np.array(
+        [
+            (amp + 1) - (amp - 1) * cos + root,
+            2 * ((amp - 1) - (amp + 1) * cos),
+            (amp + 1) - (amp - 1) * cos - root,
+        ]
+    )
+    a = np.array(
+        [
+            (amp + 1) + (amp - 1) * cos + root,
+            -2 * ((amp - 1) + (amp + 1) * cos),
+            (amp + 1) + (amp - 1) * cos - root,
+        ]
+    )
+    return _normalised(b, a)
+
+
+def high_shelf(freq_hz: float, gain_db: float, sample_rate: int) -> np.ndarray:
+    """RBJ high shelf (slope 1): 0 dB at DC, ``gain_db`` at Nyquist, half of it at ``freq_hz``. Returns (6,)."""
+    amp, w0 = 10.0 ** (gain_db / 40.0), 2.0 * np.pi * freq_hz / sample_rate
+    cos, alpha = np.cos(w0), np.sin(w0) * _SHELF_SLOPE_ALPHA
+    root = 2.0 * np.sqrt(amp) * alpha
+    b = amp * np.array(
+        [
+            (amp + 1) + (amp - 1) * cos + root,
+            -2 * ((amp - 1) + (amp + 1) * cos),
+            (amp + 1) + (amp - 1) * cos - root,
+        ]
+    )
+    a = np.array(
+        [
+            (amp + 1) - (amp - 1) * cos + root,
+            2 * ((amp - 1) - (amp + 1) * cos),
+            (amp + 1) - (amp - 1) * cos - root,
+        ]
+    )
+    return _normalised(b, a)
+
+
+def peak(freq_hz: float, gain_db: float, q: float, sample_rate: int) -> np.ndarray:
+    """RBJ peaking EQ: ``gain_db`` at ``freq_hz``, 0 dB at DC and Nyquist, bandwidth set by ``q``. Returns (6,)."""
+    amp, w0 = 10.0 ** (gain_db / 40.0), 2.0 * np.pi * freq_hz / sample_rate
+    cos, alpha = np.cos(w0), np.sin(w0) / (2.0 * q)
+    b = np.array([1 + alpha * amp, -2 * cos, 1 - alpha * amp])
+    a = np.array([1 + alpha / amp, -2 * cos, 1 - alpha / amp])
+    return _normalised(b, a)
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float, size: int) -> np.ndarray:
+    return np.exp(rng.uniform(np.log(low), np.log(high), size=size))
+
+
+def eq_params(rng: np.random.Generator, count: int, max_db: float, sample_rate: int) -> np.ndarray:
+    """Random EQ for ``count`` sources: second-order sections ``(count, 3, 6)`` (low shelf, peak, high
+    shelf), gains uniform in [-max_db, max_db]. Draws, in order: 3 x ``count`` gains, then the low-shelf
+    frequencies, the peak frequencies, the peak Qs and the high-shelf frequencies (``count`` each)."""
+    if max_db < 0:
+        raise ValueError(f"max_db must be >= 0, got {max_db}")
+    gains = rng.uniform(-max_db, max_db, size=(3, count))  # (band, source)
+    nyquist = sample_rate / 2.0
+    low = _log_uniform(rng, *EQ_LOW_SHELF_HZ, count)
+    mid = _log_uniform(rng, *EQ_PEAK_HZ, count)
+    q = rng.uniform(*EQ_PEAK_Q, size=count)
+    high = _log_uniform(rng, *EQ_HIGH_SHELF_HZ, count)
+    sos = np.empty((count, 3, 6))
+    for k in range(count):
+        sos[k, 0] = low_shelf(min(low[k], 0.4 * nyquist), gains[0, k], sample_rate)
+        sos[k, 1] = peak(min(mid[k], 0.7 * nyquist), gains[1, k], q[k], sample_rate)
+        sos[k, 2] = high_shelf(min(high[k], 0.8 * nyquist), gains[2, k], sample_rate)
+    return sos
+
+
+def equalize(stems: np.ndarray, sos: np.ndarray) -> None:
+    """Filter each source of ``stems (S, C, T)`` by its sections ``sos (S, n, 6)``, in place (causal IIR,
+    scipy's ``sosfilt``)."""
+    for k in range(stems.shape[0]):
+        stems[k] = sosfilt(sos[k], stems[k], axis=-1)

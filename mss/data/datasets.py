@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
-from mss.data.augment import augment_params
+from mss.data.augment import augment_params, eq_params, equalize
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
@@ -40,6 +40,7 @@ class DataConfig:
     gain_db: tuple[float, float] = (-6.0, 3.0)
     channel_swap: bool = True
     sign_flip: bool = True
+    eq_db: float = 0.0  # random EQ of each source (mss.data.augment.eq_params): band gains in +-eq_db; 0 = off
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
     seed: int = 0
@@ -54,6 +55,8 @@ class DataConfig:
             raise DatasetError(f"channels must be 1 or 2, got {self.channels}")
         if self.sample_rate <= 0 or self.segment_s <= 0 or self.samples_per_epoch <= 0:
             raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
+        if not 0.0 <= self.eq_db <= 24.0:
+            raise DatasetError(f"eq_db must be in [0, 24] dB, got {self.eq_db}")
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
 
@@ -218,6 +221,8 @@ class TrainChunks(Dataset):
             else:  # a sum (other - piano) or a channel conversion: the plain path
                 audio = audios[k] if k == 0 else self._read(j, t, s0)
                 np.multiply(self._to_model(audio[None])[0][order[k]], scale[k], out=sources[k])
+        if config.eq_db > 0:  # drawn last, so that eq_db = 0 leaves every other draw as it was
+            equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate))
         return sources, chosen, songs, starts
 
     def _fill(self, index: int, mix: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, list, list, list]:
