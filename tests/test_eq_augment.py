@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import sosfreqz
+import torch
+import torchaudio.functional as AF
+from scipy.signal import sosfilt, sosfreqz
 
 from mss.data import DataConfig, TrainChunks, open_db
-from mss.data.augment import EQ_PEAK_HZ, eq_params, equalize, high_shelf, low_shelf, peak
+from mss.data.augment import EQ_PREROLL, eq_params, equalize, high_shelf, low_shelf, peak
+from mss.data.tracks import read_part
 from mss.errors import DatasetError
-from training.config import TrainConfig
+from training.config import TrainConfig, parse_value
 from training.run_data import chunk_config
 
+SLOPE_ONE_Q = 1 / np.sqrt(2)  # a shelf of slope 1 is torchaudio's shelf of Q 1/sqrt(2)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FOUR = ("vocals", "drums", "bass", "other")
 
@@ -41,6 +45,14 @@ def test_biquads_meet_their_design(rate):
         _gain_db(peak(1000, -6, 1.0, rate), [500, 1000], rate),
         -_gain_db(peak(1000, 6, 1.0, rate), [500, 1000], rate),
     )
+    # the same filters as torchaudio's (SoX's) bass, treble and equalizer biquads, at every frequency
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3000)) * 0.05)  # inside lfilter's clamp
+    for ours, theirs in (
+        (low_shelf(150, 6, rate), AF.bass_biquad(noise, rate, 6.0, 150, SLOPE_ONE_Q)),
+        (high_shelf(3000, -6, rate), AF.treble_biquad(noise, rate, -6.0, 3000, SLOPE_ONE_Q)),
+        (peak(1000, 6, 1.3, rate), AF.equalizer_biquad(noise, rate, 1000, 6.0, 1.3)),
+    ):
+        np.testing.assert_allclose(sosfilt(ours, noise.numpy()), theirs.numpy(), atol=1e-9)
     # a narrower peak (higher Q) leaves an octave away more alone
     assert (
         _gain_db(peak(1000, 6, 2.0, rate), [2000], rate)[0]
@@ -48,7 +60,7 @@ def test_biquads_meet_their_design(rate):
     )
 
 
-@pytest.mark.parametrize("rate", [16000, 22050])
+@pytest.mark.parametrize("rate", [8000, 16000, 22050])
 def test_random_eq_is_bounded_stable_and_seeded(rate):
     sections = eq_params(np.random.default_rng(0), 200, 6.0, rate)  # (200, 3, 6)
     assert sections.shape == (200, 3, 6)
@@ -79,33 +91,69 @@ def test_equalize_shapes_noise_as_designed():
     far = (freqs > 8000) & (freqs < 9000)
     assert 20 * np.log10(np.median(spectrum[near])) == pytest.approx(9, abs=0.5)
     assert abs(20 * np.log10(np.median(spectrum[far]))) < 0.5
-    assert EQ_PEAK_HZ[0] < 2000 < EQ_PEAK_HZ[1]
 
 
-def test_chunks_with_eq_are_the_plain_chunks_equalised(tiny_dataset):
+def _scale_and_order(augmented: np.ndarray, raw: np.ndarray) -> tuple[float, np.ndarray]:
+    """The gain (with its sign) and channel order that turn ``raw (C, T)`` into ``augmented (C, T)``."""
+    best = None
+    for order in (np.arange(raw.shape[0]), np.arange(raw.shape[0])[::-1]):
+        candidate = raw[order].astype(np.float64)
+        scale = float(np.sum(augmented * candidate) / np.sum(candidate * candidate))
+        error = float(np.abs(augmented - scale * candidate).max())
+        if best is None or error < best[0]:
+            best = (error, scale, order)
+    assert best[0] < 1e-5
+    return best[1], best[2]
+
+
+def test_chunks_with_eq_are_slices_of_the_whole_song_equalised(tiny_dataset):
+    """Each source of an EQ'd chunk equals the same samples of its whole (augmented) part filtered from the
+    song's first sample: the EQ's draws come after the plain ones, and the chunk has no start-up transient."""
     db = open_db(tiny_dataset, "train")
     values = dict(targets=FOUR, segment_s=0.5, seed=4, samples_per_epoch=8)
     plain, eq = TrainChunks(db, DataConfig(**values)), TrainChunks(db, DataConfig(**values, eq_db=6.0))
-    for index in range(3):
+    rate, checked = plain.config.sample_rate, 0
+    for index in range(4):
         generator = plain.rng(index)
-        plain.rng = lambda _index, generator=generator: (
-            generator
-        )  # the plain draws, then the EQ's from the same stream
+        plain.rng = lambda _index, generator=generator: generator  # the plain draws, then the EQ's
         sources, chosen, songs, starts = plain._sources(index)
-        expected = sources.copy()
-        equalize(expected, eq_params(generator, len(chosen), 6.0, plain.config.sample_rate))
+        sections = eq_params(generator, len(chosen), 6.0, rate)
         del plain.rng
         item = eq.draw(index)
-        assert [plain.tracks[t].key for t in songs] == item["songs"]
-        assert item["starts"] == starts
-        np.testing.assert_array_equal(item["sources"], expected)
+        assert [plain.tracks[t].key for t in songs] == item["songs"] and item["starts"] == starts
         assert not np.allclose(item["sources"], sources, atol=1e-3)  # the EQ did something
-        np.testing.assert_allclose(
-            item["mix"], item["sources"].sum(0), atol=1e-5
-        )  # still the sum of its parts
-        for k, part in enumerate(chosen):
+        np.testing.assert_array_equal(item["mix"], item["sources"].sum(0))  # still the sum of its parts
+        for k, (part, track, start) in enumerate(zip(chosen, songs, starts, strict=True)):
+            raw = plain._read(part, track, start)
+            if np.abs(raw).max() < 1e-4:
+                continue  # a silent part: no gain or channel order to recover
+            scale, order = _scale_and_order(sources[k], raw)
+            song = read_part(plain.all_parts[part], plain.songs[track].read, 0, start + plain.segment)
+            whole = sosfilt(sections[k], scale * song[order].astype(np.float64), axis=-1)  # from sample 0
+            np.testing.assert_allclose(item["sources"][k], whole[:, start:], atol=2e-5)
+            checked += start > 0
             if part < len(FOUR):
                 np.testing.assert_array_equal(item["targets"][part], item["sources"][k])
+    assert checked >= 4
+
+
+def test_equalize_continues_a_song_without_a_transient():
+    rate = 22050
+    time = np.arange(3 * rate) / rate
+    song = np.stack([0.5 * np.sin(2 * np.pi * 80 * time), 0.2 * np.sin(2 * np.pi * 1234 * time + 1.0)])  # (2, T)
+    sections = np.stack([low_shelf(60, 12, rate), peak(1000, -9, 1.0, rate), high_shelf(3000, 6, rate)])[None]
+    whole = sosfilt(sections[0], song, axis=-1)
+    start, length = rate + 777, 4410
+    with_past = song[None, :, start : start + length].copy()
+    equalize(with_past, sections, [song[:, start - EQ_PREROLL : start]])
+    np.testing.assert_allclose(with_past[0], whole[:, start : start + length], atol=1e-6)
+    from_silence = song[None, :, start : start + length].copy()
+    equalize(from_silence, sections)  # the filters start from rest: a transient, gone within 50 ms
+    error = np.abs(from_silence[0] - whole[:, start : start + length])
+    assert error[:, :220].max() > 0.05 and error[:, rate // 20 :].max() < 1e-3
+    at_start = song[None, :, :length].copy()
+    equalize(at_start, sections, [song[:, :0]])  # at a song's first sample silence is the true past
+    np.testing.assert_allclose(at_start[0], whole[:, :length], atol=1e-12)
 
 
 def test_eq_setting_is_checked_and_reaches_the_chunks():
@@ -115,3 +163,6 @@ def test_eq_setting_is_checked_and_reaches_the_chunks():
         TrainConfig(eq_db=30.0)
     assert chunk_config(TrainConfig(eq_db=4.5)).eq_db == 4.5
     assert chunk_config(TrainConfig()).eq_db == 0.0
+    assert parse_value("eq_db", "6") == 6.0  # --set eq_db=6
+    with pytest.raises(ValueError, match="eq_db"):
+        parse_value("eq_db", "loud")

@@ -68,6 +68,10 @@ def _images(index: Path) -> list[Path]:
 def test_report_renders_with_valid_images(eval_dir, tmp_path):
     runs = [_run(tmp_path / "runs" / n, m, c, s) for n, m, c, s in
             [("unet", "unet", True, 1.5), ("unet-off", "unet", False, 1.0), ("demucs", "demucs", True, 2.0)]]  # fmt: skip
+    # the curriculum-off run was written after TrainConfig gained eq_db, the other before: they still pair
+    off_config = json.loads((runs[1] / "config.json").read_text())
+    off_config["config"]["eq_db"] = 0.0
+    (runs[1] / "config.json").write_text(json.dumps(off_config))
     bench = tmp_path / "bench.json"
     bench.write_text(
         json.dumps(

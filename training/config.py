@@ -17,6 +17,7 @@ import typing
 from dataclasses import dataclass, fields, replace
 
 from mss import MODEL_SAMPLE_RATE, SOURCES
+from mss.data.augment import EQ_MAX_DB
 
 ARCHS: tuple[str, ...] = ("unet", "demucs")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
@@ -41,7 +42,7 @@ class TrainConfig:
     batch_size: int = 8  # chunks per optimiser step, all ranks together
     num_workers: int = 0
     remix: bool = True
-    eq_db: float = 0.0  # random EQ of every source, band gains in +-eq_db (mss.data.augment.eq_params); 0 = off
+    eq_db: float = 0.0  # random EQ of every source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     cache_dir: str = ""  # decoded-audio cache (mss.data.cache); "" = $MSS_CACHE_DIR or ~/.cache/mss/decoded
     cache_dtype: str = "int16"  # int16 | float16 | float32: how the cache stores the training audio
     # optimisation
@@ -97,8 +98,8 @@ class TrainConfig:
             problems.append(
                 f"samples_per_epoch ({self.samples_per_epoch}) must be at least batch_size ({self.batch_size})"
             )
-        if not 0.0 <= self.eq_db <= 24.0:
-            problems.append(f"eq_db must be in [0, 24] dB, got {self.eq_db}")
+        if not 0.0 <= self.eq_db <= EQ_MAX_DB:
+            problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

@@ -85,11 +85,17 @@ def augment(
 
 # Random equalisation (domain randomisation of each stem's timbre). Three RBJ-cookbook biquads per source:
 # a low shelf, a peak and a high shelf, each with a gain drawn uniformly in [-max_db, max_db]. Corner and
-# centre frequencies are drawn log-uniformly in these ranges (Hz), capped below Nyquist.
+# centre frequencies are drawn log-uniformly in these ranges (Hz), each range's top lowered to a fraction of
+# Nyquist where the rate is low (EQ_NYQUIST_SHARE).
+EQ_MAX_DB: float = 24.0  # the widest gain range a config accepts
 EQ_LOW_SHELF_HZ: tuple[float, float] = (60.0, 300.0)
 EQ_PEAK_HZ: tuple[float, float] = (200.0, 5000.0)
 EQ_PEAK_Q: tuple[float, float] = (0.5, 2.0)
 EQ_HIGH_SHELF_HZ: tuple[float, float] = (2000.0, 8000.0)
+EQ_NYQUIST_SHARE: tuple[float, float, float] = (0.4, 0.7, 0.8)  # low shelf, peak, high shelf
+#: Samples of a song before a chunk that TrainChunks runs through the EQ first, so that the chunk starts in
+#: the filters' state as if the whole song had been filtered (a 60-Hz shelf settles in about 50 ms).
+EQ_PREROLL: int = 2048
 _SHELF_SLOPE_ALPHA = np.sqrt(2.0) / 2.0  # the cookbook's shelf slope S = 1: alpha = sin(w0) / 2 * sqrt(2)
 
 
@@ -151,32 +157,42 @@ def peak(freq_hz: float, gain_db: float, q: float, sample_rate: int) -> np.ndarr
     return _normalised(b, a)
 
 
-def _log_uniform(rng: np.random.Generator, low: float, high: float, size: int) -> np.ndarray:
-    return np.exp(rng.uniform(np.log(low), np.log(high), size=size))
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float], top: float, size: int) -> np.ndarray:
+    """``size`` draws log-uniform in ``bounds``, the upper bound lowered to ``top`` if above it."""
+    low, high = bounds[0], min(bounds[1], top)
+    return np.exp(rng.uniform(np.log(low), np.log(max(high, low)), size=size))
 
 
 def eq_params(rng: np.random.Generator, count: int, max_db: float, sample_rate: int) -> np.ndarray:
     """Random EQ for ``count`` sources: second-order sections ``(count, 3, 6)`` (low shelf, peak, high
     shelf), gains uniform in [-max_db, max_db]. Draws, in order: 3 x ``count`` gains, then the low-shelf
     frequencies, the peak frequencies, the peak Qs and the high-shelf frequencies (``count`` each)."""
-    if max_db < 0:
-        raise ValueError(f"max_db must be >= 0, got {max_db}")
+    if not 0.0 <= max_db <= EQ_MAX_DB:
+        raise ValueError(f"max_db must be in [0, {EQ_MAX_DB:g}] dB, got {max_db}")
     gains = rng.uniform(-max_db, max_db, size=(3, count))  # (band, source)
-    nyquist = sample_rate / 2.0
-    low = _log_uniform(rng, *EQ_LOW_SHELF_HZ, count)
-    mid = _log_uniform(rng, *EQ_PEAK_HZ, count)
+    tops = [share * sample_rate / 2.0 for share in EQ_NYQUIST_SHARE]
+    low = _log_uniform(rng, EQ_LOW_SHELF_HZ, tops[0], count)
+    mid = _log_uniform(rng, EQ_PEAK_HZ, tops[1], count)
     q = rng.uniform(*EQ_PEAK_Q, size=count)
-    high = _log_uniform(rng, *EQ_HIGH_SHELF_HZ, count)
+    high = _log_uniform(rng, EQ_HIGH_SHELF_HZ, tops[2], count)
     sos = np.empty((count, 3, 6))
     for k in range(count):
-        sos[k, 0] = low_shelf(min(low[k], 0.4 * nyquist), gains[0, k], sample_rate)
-        sos[k, 1] = peak(min(mid[k], 0.7 * nyquist), gains[1, k], q[k], sample_rate)
-        sos[k, 2] = high_shelf(min(high[k], 0.8 * nyquist), gains[2, k], sample_rate)
+        sos[k, 0] = low_shelf(low[k], gains[0, k], sample_rate)
+        sos[k, 1] = peak(mid[k], gains[1, k], q[k], sample_rate)
+        sos[k, 2] = high_shelf(high[k], gains[2, k], sample_rate)
     return sos
 
 
-def equalize(stems: np.ndarray, sos: np.ndarray) -> None:
+def equalize(stems: np.ndarray, sos: np.ndarray, before: list[np.ndarray] | None = None) -> None:
     """Filter each source of ``stems (S, C, T)`` by its sections ``sos (S, n, 6)``, in place (causal IIR,
-    scipy's ``sosfilt``)."""
+    scipy's ``sosfilt``). ``before[k] (C, P_k)``, where given, is the audio that precedes source ``k`` in
+    its song: it is filtered first and dropped, so the source comes out exactly as the same samples of the
+    whole filtered song would (no start-up transient); without it the filters start from silence, which
+    is exact at a song's start."""
     for k in range(stems.shape[0]):
-        stems[k] = sosfilt(sos[k], stems[k], axis=-1)
+        past = None if before is None else before[k]
+        if past is None or past.shape[-1] == 0:
+            stems[k] = sosfilt(sos[k], stems[k], axis=-1)
+            continue
+        _, state = sosfilt(sos[k], past, axis=-1, zi=np.zeros((sos.shape[1], past.shape[0], 2)))
+        stems[k] = sosfilt(sos[k], stems[k], axis=-1, zi=state)[0]

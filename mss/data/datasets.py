@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
-from mss.data.augment import augment_params, eq_params, equalize
+from mss.data.augment import EQ_MAX_DB, EQ_PREROLL, augment_params, eq_params, equalize
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
@@ -40,7 +40,7 @@ class DataConfig:
     gain_db: tuple[float, float] = (-6.0, 3.0)
     channel_swap: bool = True
     sign_flip: bool = True
-    eq_db: float = 0.0  # random EQ of each source (mss.data.augment.eq_params): band gains in +-eq_db; 0 = off
+    eq_db: float = 0.0  # random EQ of each source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
     seed: int = 0
@@ -55,8 +55,8 @@ class DataConfig:
             raise DatasetError(f"channels must be 1 or 2, got {self.channels}")
         if self.sample_rate <= 0 or self.segment_s <= 0 or self.samples_per_epoch <= 0:
             raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
-        if not 0.0 <= self.eq_db <= 24.0:
-            raise DatasetError(f"eq_db must be in [0, 24] dB, got {self.eq_db}")
+        if not 0.0 <= self.eq_db <= EQ_MAX_DB:
+            raise DatasetError(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
 
@@ -191,7 +191,8 @@ class TrainChunks(Dataset):
         others = [j for j in range(num_parts) if j != anchor]
         chosen = [anchor] + sorted(int(j) for j in rng.choice(others, size=count - 1, replace=False))
 
-        # The anchor target is redrawn while silent; with remix=False the whole song/offset is redrawn.
+        # The anchor target is redrawn while silent (judged before the gain and EQ, which move its level by
+        # a few dB); with remix=False the whole song/offset is redrawn.
         for _ in range(MAX_SILENCE_TRIES):
             track_index, start = self._draw_chunk(rng, anchor)
             anchor_audio = self._read(anchor, track_index, start)
@@ -222,8 +223,21 @@ class TrainChunks(Dataset):
                 audio = audios[k] if k == 0 else self._read(j, t, s0)
                 np.multiply(self._to_model(audio[None])[0][order[k]], scale[k], out=sources[k])
         if config.eq_db > 0:  # drawn last, so that eq_db = 0 leaves every other draw as it was
-            equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate))
+            before = [
+                self._before(j, t, s0, scale[k], order[k])
+                for k, (j, t, s0) in enumerate(zip(chosen, songs, starts, strict=True))
+            ]
+            equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
         return sources, chosen, songs, starts
+
+    def _before(self, part_index: int, track_index: int, start: int, scale, order: np.ndarray) -> np.ndarray:
+        """``(C, P)``: the ``P = min(EQ_PREROLL, start)`` samples of a part before ``start``, augmented as its
+        chunk (``scale``, channel ``order``), for the EQ to run through first."""
+        length = min(EQ_PREROLL, start)
+        if length == 0:  # a song's first sample: silence precedes it, the filters' initial state
+            return np.zeros((self.config.channels, 0), dtype=np.float32)
+        audio = read_part(self.all_parts[part_index], self.songs[track_index].read, start - length, length)
+        return self._to_model(audio[None])[0][order] * np.float32(scale)
 
     def _fill(self, index: int, mix: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, list, list, list]:
         """Write item ``index`` into ``mix (C, T)`` and ``targets (S, C, T)``; returns its provenance."""

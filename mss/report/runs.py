@@ -15,6 +15,7 @@ import pandas as pd
 
 from mss.report.figures import ablation_plot, budget_curves, training_curves
 from mss.report.page import Report
+from training.config import TrainConfig
 from training.run_folder import RunFolder, best_epoch, record_of
 from training.run_folder import read_run as read_run_folder
 
@@ -133,11 +134,11 @@ def ablation_section(report: Report, loaded: dict[str, RunFolder]) -> None:
 def _curriculum_pairs(loaded: dict[str, RunFolder]) -> dict[str, dict[bool, tuple[str, list[dict]]]]:
     """Runs alike but for the curriculum: {"on-run / off-run": {curriculum: (run label, history)}}."""
     groups: dict[str, dict[bool, tuple[str, list[dict]]]] = {}
+    defaults = TrainConfig().to_dict()  # a field a run's config.json predates had its default value
     for name, run in loaded.items():
         if "curriculum" not in run.config:
             continue
-        key = json.dumps(
-            {k: v for k, v in run.config.items() if k not in IGNORED_CONFIG_KEYS}, sort_keys=True
-        )
+        config = defaults | run.config
+        key = json.dumps({k: v for k, v in config.items() if k not in IGNORED_CONFIG_KEYS}, sort_keys=True)
         groups.setdefault(key, {})[bool(run.config["curriculum"])] = (name, run.history)
     return {f"{runs[True][0]} / {runs[False][0]}": runs for runs in groups.values() if len(runs) == 2}
