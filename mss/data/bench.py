@@ -36,15 +36,18 @@ def dataset_throughput(
     sample_rate: int = MODEL_SAMPLE_RATE,
     cache_dir=None,
     progress: bool = False,
+    eq_db: float = 0.0,
 ) -> dict:
     """Chunks per second (after one warm-up batch, which includes starting the workers), and what the
-    decoded-audio cache cost to build (``cache_build_s``: 0 when it was already there)."""
+    decoded-audio cache cost to build (``cache_build_s``: 0 when it was already there). ``eq_db``: the
+    training chunks' random EQ (``DataConfig.eq_db``), 0 = off."""
     db = open_db(root, "train")
     config = DataConfig(
         targets=SOURCES,
         sample_rate=sample_rate,
         segment_s=segment_s,
         samples_per_epoch=(batches + 1) * batch_size,
+        eq_db=eq_db,
     )
     chunks = TrainChunks(db, config, cache=cache_dir, progress=progress)
     loader = DataLoader(chunks, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_chunks)
@@ -63,6 +66,7 @@ def dataset_throughput(
         "num_workers": num_workers,
         "segment_s": segment_s,
         "sample_rate": sample_rate,
+        "eq_db": eq_db,
         "tracks": len(db),
         "layout": "wav" if db.is_wav else "stem.mp4",
         "cache_build_s": chunks.cache_stats["seconds"],
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--batches", type=int, default=12, help="timed batches (default 12)")
     parser.add_argument("--cache-dir", help="decoded-audio cache folder (default: a fresh temporary one)")
+    parser.add_argument("--eq-db", type=float, default=0.0, help="the chunks' random EQ, +-dB (default 0: off)")
     parser.add_argument("--no-generator", action="store_true", help="skip the generator-speed figure")
     parser.add_argument("--generator-only", action="store_true", help="only the generator-speed figure")
     parser.add_argument("--generator-version", type=int, default=None, help="generator version (default: the default)")
@@ -112,12 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         results["dataset"] = str(root)
         cache_dir = args.cache_dir or Path(tmp) / "cache"
         results["throughput"] = dataset_throughput(
-            root, batches=args.batches, cache_dir=cache_dir, progress=True
+            root, batches=args.batches, cache_dir=cache_dir, progress=True, eq_db=args.eq_db
         )
         # The same read in this process (no DataLoader workers): the per-core rate, without the
         # shared-memory cost of handing batches over from worker processes.
         results["throughput_in_process"] = dataset_throughput(
-            root, batches=args.batches, num_workers=0, cache_dir=cache_dir
+            root, batches=args.batches, num_workers=0, cache_dir=cache_dir, eq_db=args.eq_db
         )
     t = results["throughput"]
     print(
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"training data: {t['chunks_per_s']:.1f} chunks/s ({t['audio_s_per_s']:.0f} s of audio per second; "
         f"{t['num_workers']} workers, batch {t['batch_size']}, {t['segment_s']:g}-s chunks at {t['sample_rate']} Hz, "
-        f"{len(SOURCES)} sources each from its own song)"
+        f"{len(SOURCES)} sources each from its own song"
+        + (f", random EQ +-{t['eq_db']:g} dB)" if t["eq_db"] else ")")
     )
     print(
         f"training data in the main process (no workers): {results['throughput_in_process']['chunks_per_s']:.1f} chunks/s"
