@@ -23,6 +23,10 @@ MUSDB_SAMPLE_RATE: int = 44100
 #: The rate models train and separate at unless told otherwise (one default for every config: models, data,
 #: training); scores are always computed at the references' MUSDB_SAMPLE_RATE.
 MODEL_SAMPLE_RATE: int = 22050
+#: The widest random-EQ gain range (+-dB) the training configs accept (``DataConfig.eq_db``,
+#: ``TrainConfig.eq_db``; the EQ itself is ``mss.data.augment.eq_params``). Here, not in mss.data, so that
+#: training.config validates it without importing the data layer (torch, musdb).
+EQ_MAX_DB: float = 24.0
 
 
 def covers_mixture(sources) -> bool:

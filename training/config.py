@@ -16,8 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, fields, replace
 
-from mss import MODEL_SAMPLE_RATE, SOURCES
-from mss.data.augment import EQ_MAX_DB
+from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, SOURCES
 
 ARCHS: tuple[str, ...] = ("unet", "demucs")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import sosfilt
 
+from mss import EQ_MAX_DB
+
 
 def random_gain(stems: np.ndarray, rng: np.random.Generator, gain_db: tuple[float, float]) -> np.ndarray:
     """Scale each source by a gain drawn uniformly in ``gain_db`` (dB). stems: (S, C, T) -> (S, C, T)."""
@@ -87,7 +89,6 @@ def augment(
 # a low shelf, a peak and a high shelf, each with a gain drawn uniformly in [-max_db, max_db]. Corner and
 # centre frequencies are drawn log-uniformly in these ranges (Hz), each range's top lowered to a fraction of
 # Nyquist where the rate is low (EQ_NYQUIST_SHARE).
-EQ_MAX_DB: float = 24.0  # the widest gain range a config accepts
 EQ_LOW_SHELF_HZ: tuple[float, float] = (60.0, 300.0)
 EQ_PEAK_HZ: tuple[float, float] = (200.0, 5000.0)
 EQ_PEAK_Q: tuple[float, float] = (0.5, 2.0)
@@ -104,48 +105,37 @@ def _normalised(b: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.concatenate([b, a]) / a[0]
 
 
-def low_shelf(freq_hz: float, gain_db: float, sample_rate: int) -> np.ndarray:
-    """RBJ low shelf (slope 1): ``gain_db`` at DC, 0 dB at Nyquist, half of it at ``freq_hz``. Returns (6,)."""
+def _shelf(freq_hz: float, gain_db: float, sample_rate: int, side: int) -> np.ndarray:
+    """RBJ shelf of slope 1 (``side`` +1: low shelf, -1: high shelf; the two differ only in the sign of
+    the cosine terms and of b1, a1). Returns (6,)."""
     amp, w0 = 10.0 ** (gain_db / 40.0), 2.0 * np.pi * freq_hz / sample_rate
-    cos, alpha = np.cos(w0), np.sin(w0) * _SHELF_SLOPE_ALPHA
+    cos, alpha = side * np.cos(w0), np.sin(w0) * _SHELF_SLOPE_ALPHA
     root = 2.0 * np.sqrt(amp) * alpha
     b = amp * np.array(
         [
             (amp + 1) - (amp - 1) * cos + root,
-            2 * ((amp - 1) - (amp + 1) * cos),
+            2 * side * ((amp - 1) - (amp + 1) * cos),
             (amp + 1) - (amp - 1) * cos - root,
         ]
     )
     a = np.array(
         [
             (amp + 1) + (amp - 1) * cos + root,
-            -2 * ((amp - 1) + (amp + 1) * cos),
+            -2 * side * ((amp - 1) + (amp + 1) * cos),
             (amp + 1) + (amp - 1) * cos - root,
         ]
     )
     return _normalised(b, a)
+
+
+def low_shelf(freq_hz: float, gain_db: float, sample_rate: int) -> np.ndarray:
+    """RBJ low shelf (slope 1): ``gain_db`` at DC, 0 dB at Nyquist, half of it at ``freq_hz``. Returns (6,)."""
+    return _shelf(freq_hz, gain_db, sample_rate, 1)
 
 
 def high_shelf(freq_hz: float, gain_db: float, sample_rate: int) -> np.ndarray:
     """RBJ high shelf (slope 1): 0 dB at DC, ``gain_db`` at Nyquist, half of it at ``freq_hz``. Returns (6,)."""
-    amp, w0 = 10.0 ** (gain_db / 40.0), 2.0 * np.pi * freq_hz / sample_rate
-    cos, alpha = np.cos(w0), np.sin(w0) * _SHELF_SLOPE_ALPHA
-    root = 2.0 * np.sqrt(amp) * alpha
-    b = amp * np.array(
-        [
-            (amp + 1) + (amp - 1) * cos + root,
-            -2 * ((amp - 1) + (amp + 1) * cos),
-            (amp + 1) + (amp - 1) * cos - root,
-        ]
-    )
-    a = np.array(
-        [
-            (amp + 1) - (amp - 1) * cos + root,
-            2 * ((amp - 1) - (amp + 1) * cos),
-            (amp + 1) - (amp - 1) * cos - root,
-        ]
-    )
-    return _normalised(b, a)
+    return _shelf(freq_hz, gain_db, sample_rate, -1)
 
 
 def peak(freq_hz: float, gain_db: float, q: float, sample_rate: int) -> np.ndarray:
@@ -190,9 +180,7 @@ def equalize(stems: np.ndarray, sos: np.ndarray, before: list[np.ndarray] | None
     whole filtered song would (no start-up transient); without it the filters start from silence, which
     is exact at a song's start."""
     for k in range(stems.shape[0]):
-        past = None if before is None else before[k]
-        if past is None or past.shape[-1] == 0:
-            stems[k] = sosfilt(sos[k], stems[k], axis=-1)
-            continue
-        _, state = sosfilt(sos[k], past, axis=-1, zi=np.zeros((sos.shape[1], past.shape[0], 2)))
+        state = np.zeros((sos.shape[1], stems.shape[1], 2))  # (sections, C, 2): at rest
+        if before is not None and before[k].shape[-1]:
+            _, state = sosfilt(sos[k], before[k], axis=-1, zi=state)
         stems[k] = sosfilt(sos[k], stems[k], axis=-1, zi=state)[0]

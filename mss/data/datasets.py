@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
+from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
-from mss.data.augment import EQ_MAX_DB, EQ_PREROLL, augment_params, eq_params, equalize
+from mss.data.augment import EQ_PREROLL, augment_params, eq_params, equalize
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
@@ -176,9 +176,16 @@ class TrainChunks(Dataset):
         span = self.songs[track_index].num_samples - self.segment
         return track_index, int(rng.integers(span + 1)) if span > 0 else 0
 
-    def _read(self, part_index: int, track_index: int, start: int) -> np.ndarray:
-        """(C, segment) of one part at the model rate: the weighted sum of its cached streams."""
-        return read_part(self.all_parts[part_index], self.songs[track_index].read, start, self.segment)
+    def _read(self, part_index: int, track_index: int, start: int, length: int | None = None) -> np.ndarray:
+        """(C, length) of one part at the model rate (default: a segment): the weighted sum of its cached
+        streams."""
+        length = self.segment if length is None else length
+        return read_part(self.all_parts[part_index], self.songs[track_index].read, start, length)
+
+    def _augmented(self, audio: np.ndarray, scale, order: np.ndarray, out: np.ndarray | None = None):
+        """``audio (C', n)`` as a chunk's source ``(C, n)``: the model's channel count, channels in ``order``,
+        times ``scale`` (gain and sign); written into ``out`` where given."""
+        return np.multiply(self._to_model(audio[None])[0][order], scale, out=out)
 
     def _sources(self, index: int) -> tuple[np.ndarray, list[int], list[int], list[int]]:
         """The augmented parts of item ``index``: ``sources (K, C, T)``, chosen part indices, song
@@ -221,7 +228,7 @@ class TrainChunks(Dataset):
                 song.read_scaled(terms[0][0], s0, sources[k], float(scale[k]), order[k])
             else:  # a sum (other - piano) or a channel conversion: the plain path
                 audio = audios[k] if k == 0 else self._read(j, t, s0)
-                np.multiply(self._to_model(audio[None])[0][order[k]], scale[k], out=sources[k])
+                self._augmented(audio, scale[k], order[k], out=sources[k])
         if config.eq_db > 0:  # drawn last, so that eq_db = 0 leaves every other draw as it was
             before = [
                 self._before(j, t, s0, scale[k], order[k])
@@ -236,8 +243,7 @@ class TrainChunks(Dataset):
         length = min(EQ_PREROLL, start)
         if length == 0:  # a song's first sample: silence precedes it, the filters' initial state
             return np.zeros((self.config.channels, 0), dtype=np.float32)
-        audio = read_part(self.all_parts[part_index], self.songs[track_index].read, start - length, length)
-        return self._to_model(audio[None])[0][order] * np.float32(scale)
+        return self._augmented(self._read(part_index, track_index, start - length, length), scale, order)
 
     def _fill(self, index: int, mix: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, list, list, list]:
         """Write item ``index`` into ``mix (C, T)`` and ``targets (S, C, T)``; returns its provenance."""
