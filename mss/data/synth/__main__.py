@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=VERSIONS,
         help=(
             f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded; "
-            "5: v4 voiced like the realism gauge's recorded stems, guitar-led)"
+            "5: v4 voiced like the realism gauge's recorded stems, guitar-led; 6: v5 with busier parts and "
+            "a melodic lead in \"other\")"
         ),
     )
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ from .bass import compose_bass
 from .drums import compose_drums
 from .form import STYLES, SongPlan, plan_song
 from .harmony import PROGRAMS, STYLE_KINDS, compose_other
+from .lead import LEAD_KINDS, LEADS, compose_lead
 from .melody import compose_vocals
 from .parts import Part, new_part
 from .theory import scale_pitches
@@ -41,15 +42,24 @@ def _sections(plan: SongPlan, rng: np.random.Generator, chance: dict[str, float]
 
 
 GUITAR_LED = 0.75  # v5: share of songs whose first accompaniment part is a guitar (styles that have one)
+LEAD_CHANCE = 0.6  # v6: share of songs with a melodic lead instrument in "other" (``lead.py``)
 
 
 def compose_song(
-    rng: np.random.Generator, style: str, duration_s: float, has_piano: bool, guitar_led: bool = False
+    rng: np.random.Generator,
+    style: str,
+    duration_s: float,
+    has_piano: bool,
+    guitar_led: bool = False,
+    busy: bool = False,
 ) -> Song:
     """Compose one song of ``duration_s`` seconds in ``style``; piano in "other" iff ``has_piano``. With
     ``guitar_led`` (generator v5), in ``GUITAR_LED`` of the songs the style's guitars come first among the
     other kinds drawn (otherwise their order stays random): in a song without piano the first is the
-    accompaniment that plays throughout; with a piano (always first) it is the next part, when there is one."""
+    accompaniment that plays throughout; with a piano (always first) it is the next part, when there is one.
+    With ``busy`` (generator v6), bass and accompaniment draw from busier patterns too (16th notes, fills),
+    and ``LEAD_CHANCE`` of the songs get a melodic lead in "other" that solos where nobody sings and answers
+    the singer's phrases. Without it no extra draw is made: v3-v5 compose the same songs as before."""
     plan = plan_song(rng, style, duration_s)
     parts: list[Part] = []
 
@@ -102,6 +112,18 @@ def compose_song(
         part.shelf_db = (float(rng.uniform(-3, 1)), float(rng.uniform(-2, 3)))
         part.compress_ratio = 2.0 if kind.startswith("guitar") else 1.0
         parts.append(part)
+    lead_register = (0, 0)
+    if busy and rng.random() < LEAD_CHANCE:
+        kind, program, low, high = LEADS[style][int(rng.integers(len(LEADS[style])))]
+        lead = new_part("other", kind, program)
+        lead.sections = _sections(
+            plan, rng, {"intro": 0.7, "verse": 0.5, "pre": 0.3, "chorus": 0.4, "bridge": 0.6, "break": 0.9, "outro": 0.7}
+        )
+        lead.level_db, lead.pan = float(rng.normal(-19, 1.2)), float(rng.uniform(-0.25, 0.25))
+        lead.reverb_send, lead.highpass_hz = float(rng.uniform(0.15, 0.3)), float(rng.uniform(100, 180))
+        lead.compress_ratio = 2.0
+        lead_register = (low, high)
+        parts.append(lead)
 
     for part in list(parts):  # the backing vocals part is appended on the way
         if part.role == "vocals":
@@ -115,9 +137,11 @@ def compose_song(
         elif part.role == "drums":
             compose_drums(part, plan, rng)
         elif part.role == "bass":
-            compose_bass(part, plan, rng)
+            compose_bass(part, plan, rng, busy)
+        elif part.kind in LEAD_KINDS:
+            compose_lead(part, plan, rng, *lead_register, vocal_sections=vocals.sections)
         else:
-            compose_other(part, plan, rng)
+            compose_other(part, plan, rng, busy)
     return Song(plan, parts, reverb_s=float(rng.uniform(0.8, 2.2)))
 
 

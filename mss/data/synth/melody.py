@@ -28,7 +28,7 @@ def _rhythm(rng: np.random.Generator, phrase_steps: int) -> list[tuple[int, int]
     return notes
 
 
-def _pitches(
+def line_pitches(
     plan: SongPlan,
     bar0: int,
     rhythm,
@@ -76,8 +76,10 @@ def _pitches(
     return pitches
 
 
-def _add_expression(part: Part, rng: np.random.Generator) -> None:
-    """Keep the line monophonic and add scoops and delayed vibrato as pitch bends (range +-2 semitones)."""
+def add_expression(part: Part, rng: np.random.Generator, bend_chance: float = 0.0) -> None:
+    """Keep the line monophonic and add scoops and delayed vibrato as pitch bends (range +-2 semitones);
+    with ``bend_chance`` > 0 (a guitar lead), that share of the notes is bent up a whole tone into its pitch
+    instead of scooped (no draw is made for it otherwise, so a sung line's bytes do not change)."""
     notes = sorted(part.instrument.notes, key=lambda n: n.start)
     for note, following in zip(notes, notes[1:], strict=False):
         note.end = min(note.end, following.start - 0.01)
@@ -89,7 +91,11 @@ def _add_expression(part: Part, rng: np.random.Generator) -> None:
         bends.append(pretty_midi.PitchBend(int(np.clip(round(cents / 200 * 8192), -8192, 8191)), float(time)))
 
     for note in notes:
-        if rng.random() < 0.3:  # scoop up into the note
+        if bend_chance and note.end - note.start > 0.15 and rng.random() < bend_chance:
+            for k, cents in enumerate((-200, -150, -80, -20)):  # a string bent up to the note
+                bend(cents, note.start + 0.025 * k)
+            bend(0, note.start + 0.1)
+        elif rng.random() < 0.3:  # scoop up into the note
             for k, cents in enumerate((-40, -20, -6)):
                 bend(cents, note.start + 0.02 * k)
             bend(0, note.start + 0.06)
@@ -119,10 +125,10 @@ def compose_vocals(part: Part, plan: SongPlan, rng: np.random.Generator) -> None
         slot = (section.name, (pos // phrase_bars) % 2)
         if slot in motifs and rng.random() < 0.8:
             rhythm, template = motifs[slot]
-            pitches = _pitches(plan, bar, rhythm, centre + shift, rng, low, high, template)
+            pitches = line_pitches(plan, bar, rhythm, centre + shift, rng, low, high, template)
         else:
             rhythm = _rhythm(rng, phrase_steps)
-            pitches = _pitches(plan, bar, rhythm, centre + shift, rng, low, high)
+            pitches = line_pitches(plan, bar, rhythm, centre + shift, rng, low, high)
             motifs[slot] = (rhythm, pitches)
         for i, ((step, length), pitch) in enumerate(zip(rhythm, pitches, strict=True)):
             note_bar = bar + step // 16
@@ -134,4 +140,4 @@ def compose_vocals(part: Part, plan: SongPlan, rng: np.random.Generator) -> None
             add_note(
                 part, pitch, start, end, 70 + 30 * section.energy + arch, rng, timing_ms=12, velocity_jitter=5
             )
-    _add_expression(part, rng)
+    add_expression(part, rng)

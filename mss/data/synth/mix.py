@@ -58,7 +58,7 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
 
 def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, version: int = 3) -> SongAudio:
     """Every part rendered, processed and summed into stems, then mastered (limiter; v4: bus compressor
-    first). Version 3 processes parts with ``effects``; versions 4 and 5 with ``players`` and ``production``
+    first). Version 3 processes parts with ``effects``; versions 4-6 with ``players`` and ``production``
     (5 with its own ``production.Voicing``)."""
     rate = renderer.sample_rate
     band = None

@@ -41,7 +41,7 @@ from mss.errors import DatasetError
 from . import effects
 from .parts import Part
 
-AMP_KINDS = ("guitar_power", "guitar_funk", "guitar_strum", "guitar_arp")
+AMP_KINDS = ("guitar_power", "guitar_funk", "guitar_strum", "guitar_arp", "guitar_lead")
 CRUNCH_KINDS = ("organ",)
 #: Mix-bus compressor: ratio, and how far below the loud passages' level its threshold sits (dB).
 BUS_RATIO = (1.5, 3.0)
@@ -101,7 +101,9 @@ VOICINGS: Mapping[int, Voicing] = MappingProxyType({
 
 
 def voicing(version: int) -> Voicing:
-    """The chains' settings of generator ``version`` (4 and 5; 3 does not use this module)."""
+    """The chains' settings of generator ``version`` (4 and 5; 6 composes differently but renders like 5;
+    3 does not use this module)."""
+    version = 5 if version == 6 else version
     if version not in VOICINGS:
         raise DatasetError(f"generator version {version} has no production voicing (versions {tuple(VOICINGS)})")
     return VOICINGS[version]
@@ -238,6 +240,8 @@ def guitar_drive_db(kind: str, rng: np.random.Generator) -> float:
         return float(rng.uniform(18, 32))
     if kind == "guitar_funk":
         return float(rng.uniform(0, 8))
+    if kind == "guitar_lead":  # v6: a soloist's overdrive, sustaining
+        return float(rng.uniform(20, 32))
     return float(rng.uniform(0, 18))
 
 

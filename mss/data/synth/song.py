@@ -17,8 +17,9 @@ MAX_ATTEMPTS = 8
 #: Generator versions this code renders (2: stems get a -90..-80 dBFS noise floor; 3: several SoundFonts,
 #: recorded drum kits, sung vocals with lyrics, a bus limiter; 4: production that sounds recorded,
 #: ``production.py``; 5: v4 voiced like the realism gauge's recorded stems, guitar-led accompaniment and
-#: piano in 4 songs of 10). Bumping the default rebuilds the embedded dataset (its manifest records it).
-VERSIONS = (3, 4, 5)
+#: piano in 4 songs of 10; 6: v5 with busier bass and accompaniment parts and a melodic lead in "other" in
+#: most songs, ``lead.py``). Bumping the default rebuilds the embedded dataset (its manifest records it).
+VERSIONS = (3, 4, 5, 6)
 DEFAULT_VERSION = 3
 
 
@@ -48,7 +49,8 @@ def build_song(seed: int, index: int, song_s: tuple[float, float], version: int 
     """Compose and render song ``index`` of the dataset of ``seed`` with generator ``version`` (VERSIONS);
     deterministic, whatever process runs it. Versions 3 and 4 compose the same songs (same parts, notes
     and arrangement for a seed); 4 renders and mixes them differently. Version 5 composes its own
-    (fewer piano songs, guitar-led accompaniment) and renders them like 4 with its own voicing.
+    (fewer piano songs, guitar-led accompaniment) and renders them like 4 with its own voicing; version 6
+    composes its own again (v5's, busier, often with a lead in "other") and renders them exactly like 5.
 
     Randomness comes from ``SeedSequence(seed, spawn_key=(index, ...))``; a song that breaks an
     invariant (silent stem, clipping, missing piano) is composed again from the next attempt's stream.
@@ -66,7 +68,7 @@ def build_song(seed: int, index: int, song_s: tuple[float, float], version: int 
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 1, attempt)))
             duration_s = float(np.round(rng.uniform(*song_s), 2))
-            song = compose_song(rng, style, duration_s, piano, guitar_led=version >= 5)
+            song = compose_song(rng, style, duration_s, piano, guitar_led=version >= 5, busy=version >= 6)
             try:
                 audio = render_song(song, renderer, rng, version)
                 if piano and "piano" not in audio.active_stems:
