@@ -103,13 +103,13 @@ BUSY_PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
          (11, "O", 1), (12, "R", 1), (14, "R", 1), (15, "O", 1)),
         tuple((s, "R", 1) for s in range(16) if s % 4),
     ),
-    "shuffle": (
-        ((0, "R", 2), (2, "R", 1), (3, "3", 1), (4, "5", 2), (6, "6", 2), (8, "b7", 2), (10, "6", 2), (12, "5", 1),
-         (13, "3", 1), (14, "A", 2)),
+    "shuffle": (  # swung eighths only: a swung off-beat 16th would land next to the following one
+        ((0, "R", 2), (2, "O", 2), (4, "5", 2), (6, "6", 2), (8, "b7", 2), (10, "6", 2), (12, "5", 2), (14, "A", 2)),
     ),
 }
 BUSY_SHARE = 0.7  # v6: share of verse and chorus patterns drawn from BUSY_PATTERNS
 FILL_CHANCE = 0.5  # v6: share of 2-bar phrase ends where the bass runs 16ths up or down into the next root
+SWUNG = 0.2  # styles swung this much or more (shuffle) get no 16th-note runs
 INTERVAL = {"R": 0, "5": 7, "O": 12, "6": 9, "b7": 10}
 LOW, HIGH = 28, 45  # E1 .. A2
 
@@ -124,9 +124,11 @@ def _pitch(degree: str, root: int, chord: Chord, next_root: int) -> int:
 
 def _fill(root: int, next_root: int, plan: SongPlan, rng: np.random.Generator) -> list[tuple[int, int]]:
     """(step, pitch) of a 16th-note run on steps 12-15 that walks the key's scale into ``next_root``."""
-    scale = scale_pitches(plan.key, LOW - 7, HIGH + 7)
+    scale = scale_pitches(plan.key, LOW, HIGH + 7)
     target = min(range(len(scale)), key=lambda i: abs(scale[i] - next_root))
     direction = 1 if rng.random() < (0.7 if next_root <= root else 0.3) else -1  # 1: from above, walking down
+    if not 0 <= target + 4 * direction < len(scale):  # no room on that side inside the bass's range
+        direction = -direction
     return [
         (12 + k, scale[int(np.clip(target + direction * (4 - k), 0, len(scale) - 1))]) for k in range(4)
     ]
@@ -156,7 +158,7 @@ def compose_bass(part: Part, plan: SongPlan, rng: np.random.Generator, busy: boo
         else:
             pattern = verse_pattern
         notes = [(step, _pitch(degree, root, chord, next_root), length) for step, degree, length in pattern]
-        if busy and len(pattern) > 1 and pos % 2 == 1 and rng.random() < FILL_CHANCE:
+        if busy and len(pattern) > 1 and pos % 2 == 1 and plan.style.swing < SWUNG and rng.random() < FILL_CHANCE:
             kept = [(step, pitch, min(length, 12 - step)) for step, pitch, length in notes if step < 12]
             notes = kept + [(step, pitch, 1) for step, pitch in _fill(root, next_root, plan, rng)]
         for step, pitch, length in notes:

@@ -112,9 +112,8 @@ def compose_song(
         part.shelf_db = (float(rng.uniform(-3, 1)), float(rng.uniform(-2, 3)))
         part.compress_ratio = 2.0 if kind.startswith("guitar") else 1.0
         parts.append(part)
-    lead_register = (0, 0)
     if busy and rng.random() < LEAD_CHANCE:
-        kind, program, low, high = LEADS[style][int(rng.integers(len(LEADS[style])))]
+        kind, program, _low, _high = LEADS[style][int(rng.integers(len(LEADS[style])))]
         lead = new_part("other", kind, program)
         lead.sections = _sections(
             plan, rng, {"intro": 0.7, "verse": 0.5, "pre": 0.3, "chorus": 0.4, "bridge": 0.6, "break": 0.9, "outro": 0.7}
@@ -122,7 +121,6 @@ def compose_song(
         lead.level_db, lead.pan = float(rng.normal(-19, 1.2)), float(rng.uniform(-0.25, 0.25))
         lead.reverb_send, lead.highpass_hz = float(rng.uniform(0.15, 0.3)), float(rng.uniform(100, 180))
         lead.compress_ratio = 2.0
-        lead_register = (low, high)
         parts.append(lead)
 
     for part in list(parts):  # the backing vocals part is appended on the way
@@ -139,7 +137,9 @@ def compose_song(
         elif part.role == "bass":
             compose_bass(part, plan, rng, busy)
         elif part.kind in LEAD_KINDS:
-            compose_lead(part, plan, rng, *lead_register, vocal_sections=vocals.sections)
+            compose_lead(part, plan, rng, vocals.sections, vocals.instrument.notes)
+            if not part.instrument.notes:  # no section of its own and no lick drawn: no lead
+                parts.remove(part)
         else:
             compose_other(part, plan, rng, busy)
     return Song(plan, parts, reverb_s=float(rng.uniform(0.8, 2.2)))

@@ -1,4 +1,6 @@
-"""Lead vocal line: phrases with rests, chord tones on strong beats, motifs that repeat, vibrato."""
+"""Lead vocal line: phrases with rests, chord tones on strong beats, motifs that repeat, vibrato. Its pitch
+choice (``line_pitches``) and expression (``add_expression``, with guitar bends) also serve v6's instrumental
+leads (``lead.py``)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ def line_pitches(
     high: int,
     template=None,
 ):
+    """A pitch per (step, length) of ``rhythm`` from ``bar0``, in the key's scale within ``low``..``high``:
+    chord tones on strong notes, steps between, an arch-shaped contour drawn back toward ``centre``; with a
+    ``template``, that tune again with its strong notes moved onto the new chords."""
     scale = scale_pitches(plan.key, low, high)
     pitches: list[int] = []
     current = int(scale[int(np.argmin([abs(p - centre) for p in scale]))])
