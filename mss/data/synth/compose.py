@@ -89,6 +89,38 @@ def compose_song(
     )
     parts.append(bass)
 
+    parts += _accompaniment(plan, rng, style, has_piano, guitar_led)
+    if busy and rng.random() < LEAD_CHANCE:
+        parts.append(_lead(plan, rng, style))
+
+    for part in list(parts):  # the backing vocals part is appended on the way
+        if part.role == "vocals":
+            compose_vocals(part, plan, rng)
+            if rng.random() < SUNG_LEAD:
+                _make_sung(part, plan, rng)
+                if rng.random() < SUNG_BACKING:
+                    backing = _backing_vocals(part, plan, rng)
+                    if backing.instrument.notes:
+                        parts.append(backing)
+        elif part.role == "drums":
+            compose_drums(part, plan, rng)
+        elif part.role == "bass":
+            compose_bass(part, plan, rng, busy)
+        elif part.kind in LEAD_KINDS:
+            compose_lead(part, plan, rng, vocals.sections, vocals.instrument.notes)
+            if not part.instrument.notes:  # no section of its own and no lick drawn: no lead
+                parts.remove(part)
+        else:
+            compose_other(part, plan, rng, busy)
+    return Song(plan, parts, reverb_s=float(rng.uniform(0.8, 2.2)))
+
+
+def _accompaniment(
+    plan: SongPlan, rng: np.random.Generator, style: str, has_piano: bool, guitar_led: bool
+) -> list[Part]:
+    """The "other" parts of a song, not yet composed: piano first iff ``has_piano``, then 0-3 of the style's
+    kinds (guitars first in ``GUITAR_LED`` of the songs with ``guitar_led``), with their mix settings."""
+    parts = []
     kinds = list(rng.permutation(STYLE_KINDS[style]))
     if guitar_led and rng.random() < GUITAR_LED:
         kinds.sort(key=lambda kind: not kind.startswith("guitar"))  # stable: guitars first, order kept
@@ -112,37 +144,20 @@ def compose_song(
         part.shelf_db = (float(rng.uniform(-3, 1)), float(rng.uniform(-2, 3)))
         part.compress_ratio = 2.0 if kind.startswith("guitar") else 1.0
         parts.append(part)
-    if busy and rng.random() < LEAD_CHANCE:
-        kind, program, _low, _high = LEADS[style][int(rng.integers(len(LEADS[style])))]
-        lead = new_part("other", kind, program)
-        lead.sections = _sections(
-            plan, rng, {"intro": 0.7, "verse": 0.5, "pre": 0.3, "chorus": 0.4, "bridge": 0.6, "break": 0.9, "outro": 0.7}
-        )
-        lead.level_db, lead.pan = float(rng.normal(-19, 1.2)), float(rng.uniform(-0.25, 0.25))
-        lead.reverb_send, lead.highpass_hz = float(rng.uniform(0.15, 0.3)), float(rng.uniform(100, 180))
-        lead.compress_ratio = 2.0
-        parts.append(lead)
+    return parts
 
-    for part in list(parts):  # the backing vocals part is appended on the way
-        if part.role == "vocals":
-            compose_vocals(part, plan, rng)
-            if rng.random() < SUNG_LEAD:
-                _make_sung(part, plan, rng)
-                if rng.random() < SUNG_BACKING:
-                    backing = _backing_vocals(part, plan, rng)
-                    if backing.instrument.notes:
-                        parts.append(backing)
-        elif part.role == "drums":
-            compose_drums(part, plan, rng)
-        elif part.role == "bass":
-            compose_bass(part, plan, rng, busy)
-        elif part.kind in LEAD_KINDS:
-            compose_lead(part, plan, rng, vocals.sections, vocals.instrument.notes)
-            if not part.instrument.notes:  # no section of its own and no lick drawn: no lead
-                parts.remove(part)
-        else:
-            compose_other(part, plan, rng, busy)
-    return Song(plan, parts, reverb_s=float(rng.uniform(0.8, 2.2)))
+
+def _lead(plan: SongPlan, rng: np.random.Generator, style: str) -> Part:
+    """v6's melodic lead in "other" (``lead.LEADS``), not yet composed: its sections and mix settings."""
+    kind, program, _low, _high = LEADS[style][int(rng.integers(len(LEADS[style])))]
+    lead = new_part("other", kind, program)
+    lead.sections = _sections(
+        plan, rng, {"intro": 0.7, "verse": 0.5, "pre": 0.3, "chorus": 0.4, "bridge": 0.6, "break": 0.9, "outro": 0.7}
+    )
+    lead.level_db, lead.pan = float(rng.normal(-19, 1.2)), float(rng.uniform(-0.25, 0.25))
+    lead.reverb_send, lead.highpass_hz = float(rng.uniform(0.15, 0.3)), float(rng.uniform(100, 180))
+    lead.compress_ratio = 2.0
+    return lead
 
 
 def _make_sung(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
