@@ -63,6 +63,20 @@ def tiny_args(dataset: Path, out: Path, model: str = "unet", epochs: int = 1, *e
     ]  # fmt: skip
 
 
+def assert_valid_song(song, rate: int = 44100) -> None:
+    """A generated ``RenderedSong`` keeps the generator's invariants: the song check finds the stems the song
+    says are active, all four sources among them, mixture == the exact sum of the four, no sample over
+    ``MAX_PEAK``."""
+    from mss import SOURCES
+    from mss.data.synth.mix import MAX_PEAK, check_song
+
+    stems = song.audio.stems
+    assert check_song(stems, rate) == song.audio.active_stems
+    assert set(SOURCES) <= set(song.audio.active_stems)
+    np.testing.assert_array_equal(stems["mixture"], stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"])
+    assert max(float(np.abs(a).max()) for a in stems.values()) <= MAX_PEAK
+
+
 def song_digest(song) -> str:
     """SHA-256 of a ``RenderedSong``'s stems (names and float32 bytes): equal iff the same audio, bit for bit."""
     import hashlib
