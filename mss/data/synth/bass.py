@@ -109,7 +109,6 @@ BUSY_PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
 }
 BUSY_SHARE = 0.7  # v6: share of verse and chorus patterns drawn from BUSY_PATTERNS
 FILL_CHANCE = 0.5  # v6: share of 2-bar phrase ends where the bass runs 16ths up or down into the next root
-SWUNG = 0.2  # styles swung this much or more (shuffle) get no 16th-note runs
 INTERVAL = {"R": 0, "5": 7, "O": 12, "6": 9, "b7": 10}
 LOW, HIGH = 28, 45  # E1 .. A2
 
@@ -158,7 +157,7 @@ def compose_bass(part: Part, plan: SongPlan, rng: np.random.Generator, busy: boo
         else:
             pattern = verse_pattern
         notes = [(step, _pitch(degree, root, chord, next_root), length) for step, degree, length in pattern]
-        if busy and len(pattern) > 1 and pos % 2 == 1 and plan.style.swing < SWUNG and rng.random() < FILL_CHANCE:
+        if busy and len(pattern) > 1 and pos % 2 == 1 and not plan.style.swung and rng.random() < FILL_CHANCE:
             kept = [(step, pitch, min(length, 12 - step)) for step, pitch, length in notes if step < 12]
             notes = kept + [(step, pitch, 1) for step, pitch in _fill(root, next_root, plan, rng)]
         for step, pitch, length in notes:

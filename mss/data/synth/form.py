@@ -8,6 +8,8 @@ import numpy as np
 
 from .theory import MAJOR_PROGRESSIONS, MINOR_PROGRESSIONS, Chord, Key, progression
 
+SWUNG = 0.2  # a style swung this much or more (shuffle) plays no 16th-note figures (generator v6)
+
 
 @dataclass(frozen=True)
 class Style:
@@ -17,6 +19,11 @@ class Style:
     minor_probability: float
     seventh_chords: bool
     drum_kits: tuple[int, ...]  # GM drum kit presets (bank 128)
+
+    @property
+    def swung(self) -> bool:
+        """Swung enough (``SWUNG``) that an off-beat 16th would land next to the following one."""
+        return self.swing >= SWUNG
 
 
 STYLES: dict[str, Style] = {
@@ -75,6 +82,12 @@ class SongPlan:
     @property
     def bar_s(self) -> float:
         return 4 * 60.0 / self.tempo_bpm
+
+    @property
+    def phrase_bars(self) -> int:
+        """Bars per sung phrase: two when a bar is short (under 2.8 s), else one. The singer's phrases and
+        the v6 lead's answers between them are cut alike."""
+        return 2 if self.bar_s < 2.8 else 1
 
     @property
     def step_s(self) -> float:

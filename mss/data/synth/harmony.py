@@ -36,7 +36,7 @@ STRUMS = ("D.D.UDU.D.D.UDU.", "D..D..D.D.U.D.U.", "D.U.D.U.D.U.D.U.", "D...D.U..
 BUSY_STRUMS = ("DUDUD.UDU.DUDUDU", "D.DUD.DUD.DUD.DU", "DUDUDUDUDUDUDUDU")
 GALLOP = ((0, 1), (1, 1), (2, 2), (4, 1), (5, 1), (6, 2), (8, 1), (9, 1), (10, 2), (12, 1), (13, 1), (14, 2))
 PULSE_CHANCE = 0.5  # v6: share of block-chord pianos, strummed and power-chord guitars playing a busier pulse
-SWUNG = 0.2  # ... except 16th-note strums and gallops in styles swung this much or more (shuffle)
+# (no 16th strums or gallops in a swung style: ``form.Style.swung``)
 
 
 def _energy_velocity(base: float, energy: float) -> float:
@@ -112,7 +112,7 @@ def _piano(part: Part, plan: SongPlan, rng: np.random.Generator, busy: bool) -> 
 
 
 def _guitar_strum(part: Part, plan: SongPlan, rng: np.random.Generator, busy: bool) -> None:
-    strums = BUSY_STRUMS if busy and plan.style.swing < SWUNG and rng.random() < PULSE_CHANCE else STRUMS
+    strums = BUSY_STRUMS if busy and not plan.style.swung and rng.random() < PULSE_CHANCE else STRUMS
     pattern = strums[int(rng.integers(len(strums)))]
     root = 45
     for bar, section, _pos in bars_of(plan, part):
@@ -142,7 +142,7 @@ def _guitar_strum(part: Part, plan: SongPlan, rng: np.random.Generator, busy: bo
 
 
 def _guitar_power(part: Part, plan: SongPlan, rng: np.random.Generator, busy: bool) -> None:
-    gallop = busy and plan.style.swing < SWUNG and rng.random() < PULSE_CHANCE  # v6: palm-muted gallops in verses
+    gallop = busy and not plan.style.swung and rng.random() < PULSE_CHANCE  # v6: palm-muted gallops in verses
     root = 45
     for bar, section, _pos in bars_of(plan, part):
         root = nearest_pitch(plan.chord_at(bar).root, root, 40, 52)

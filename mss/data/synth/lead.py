@@ -95,9 +95,9 @@ def compose_lead(
 ) -> None:
     """Fill ``part`` (a lead of ``LEADS``): solo phrases in its sections without vocals (``vocal_sections``),
     elsewhere answer licks in the singer's rests, after the last of ``vocal_notes`` in the phrase has ended
-    (phrases as ``melody.compose_vocals`` cuts them); then vibrato, scoops and, on a guitar, bends."""
+    (phrases of ``SongPlan.phrase_bars``, as the singer's); then vibrato, scoops and, on a guitar, bends."""
     low, high = register(plan.style.name, part.kind, part.program)
-    phrase_bars = 2 if plan.bar_s < 2.8 else 1
+    phrase_bars = plan.phrase_bars
     steps = 16 * phrase_bars
     centre = (low + high) / 2
     for bar, section, pos in bars_of(plan, part):

@@ -117,7 +117,7 @@ def add_expression(part: Part, rng: np.random.Generator, bend_chance: float = 0.
 
 def compose_vocals(part: Part, plan: SongPlan, rng: np.random.Generator) -> None:
     centre = float(rng.choice([62, 66, 69])) + float(rng.integers(-2, 3))
-    phrase_bars = 2 if plan.bar_s < 2.8 else 1
+    phrase_bars = plan.phrase_bars
     phrase_steps = 16 * phrase_bars
     motifs: dict[tuple[str, int], tuple[list, list]] = {}  # (section name, A/B) -> (rhythm, pitches)
     sections: dict[int, Section] = {}
