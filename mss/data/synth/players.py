@@ -126,8 +126,8 @@ class Band:
     def _guitar_take(
         self, part: Part, notes: list[pretty_midi.Note], n_samples: int, channel: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, str]:
-        """One take of an electric guitar part, clean into the amp; power-chord stabs palm-muted. A lead's
-        bends and vibrato go with its open notes (no other guitar part has any)."""
+        """One take of an electric guitar part, clean into the amp; power-chord stabs palm-muted. The part's
+        pitch bends go with both (only v6's lead has any, and it plays no muted notes)."""
         bank = int(rng.integers(len(self.renderer.sfids)))
         is_muted = [part.kind == "guitar_power" and n.end - n.start < PALM_MUTE_S for n in notes]
         muted = [n for n, m in zip(notes, is_muted, strict=True) if m]
@@ -137,7 +137,6 @@ class Band:
             if group:
                 instrument = pretty_midi.Instrument(program=program, name=part.instrument.name)
                 instrument.notes = group
-                if program == CLEAN_PROGRAM:
-                    instrument.pitch_bends = list(part.instrument.pitch_bends)
+                instrument.pitch_bends = list(part.instrument.pitch_bends)
                 audio += self.renderer.render(instrument, program, n_samples, channel, bank)
         return audio, self.renderer.soundfonts[bank].name
