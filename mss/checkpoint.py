@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import pickle
 import zipfile
@@ -47,7 +48,8 @@ CHECKPOINT_SETS: dict[str, dict[str, Path]] = {"stems": DEFAULT_CHECKPOINTS, "pi
 CHECKPOINT_SET_TARGETS: dict[str, tuple[str, ...]] = {"stems": SOURCES, "piano": ("piano",)}
 REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
 #: what an exported (inference) checkpoint keeps; the rest (optimizer, EMA, RNG...) is training state
-EXPORTED_KEYS = (*REQUIRED_KEYS, "weights_dtype", "training_config", "step", "epoch", "metrics")
+#: ``export_changes``: model-config fields an export set over what training wrote (``--level-db``), kept as a record
+EXPORTED_KEYS = (*REQUIRED_KEYS, "weights_dtype", "training_config", "step", "epoch", "metrics", "export_changes")
 
 
 def default_checkpoint(arch: str) -> Path:
@@ -166,12 +168,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return checkpoint
 
 
-def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, half: bool = True) -> Path:
+def export_checkpoint(
+    source: str | os.PathLike, destination: str | os.PathLike, half: bool = True, level_db: float | None = None
+) -> Path:
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
 
     Drops resumable state (optimizer, EMA copies, RNG): what the app, the CLI and the evaluation need.
     Works on the dict alone (no model is built); ``mss.models.load_model`` checks the weights against
-    the config when the export is used.
+    the config when the export is used. ``level_db`` sets a UNet's level normalisation
+    (``UNetConfig.level_db``) on weights trained without it; the change is recorded in ``export_changes``.
+    Measure what it does first (``python -m mss.bench.level``, ``mss.evaluate``).
     """
     import torch
 
@@ -188,6 +194,13 @@ def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike,
         epoch=int(checkpoint.get("epoch", 0)),
         metrics=checkpoint.get("metrics") or {},
     )
+    if level_db is not None:
+        if checkpoint.get("arch") != "unet":
+            raise CheckpointError(f"{source}: --level-db applies to UNet checkpoints, this is {checkpoint.get('arch')!r}")
+        if not math.isfinite(level_db) or level_db > 0:
+            raise CheckpointError(f"--level-db must be a finite RMS level in dBFS (at most 0), got {level_db}")
+        payload["model_config"] = {**payload["model_config"], "level_db": float(level_db)}
+        payload["export_changes"] = {**(payload.get("export_changes") or {}), "level_db": float(level_db)}
     return write_checkpoint(destination, payload)
 
 
@@ -199,9 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path)
     parser.add_argument("destination", type=Path)
     parser.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    parser.add_argument(
+        "--level-db", type=float, metavar="DBFS",
+        help="UNet only: normalise each chunk to this RMS level before the network (UNetConfig.level_db), on "
+        "weights trained without it; recorded in the checkpoint's export_changes",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        path = export_checkpoint(args.source, args.destination, half=not args.full_precision)
+        path = export_checkpoint(args.source, args.destination, half=not args.full_precision, level_db=args.level_db)
     except CheckpointError as exc:
         parser.exit(2, f"error: {exc}\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

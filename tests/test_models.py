@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from mss import SOURCES
-from mss.checkpoint import DEFAULT_CHECKPOINTS, default_checkpoint, load_checkpoint, save_checkpoint
+from mss.checkpoint import (
+    DEFAULT_CHECKPOINTS,
+    default_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from mss.dsp import istft, stft
 from mss.errors import CheckpointError
 from mss.models import REGISTRY, build_model, count_parameters, load_model, model_preset
@@ -116,7 +122,7 @@ def test_unet_masks_in_unit_interval_and_forward_uses_them():
     model = tiny("unet")
     mix = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
-        masks = model.forward_masks(model.magnitude(mix))
+        masks = model.forward_masks(model.network_magnitude(mix, model.spectrogram(mix)))
         assert masks.shape == (1, 4, 2, 129, 4000 // 64 + 1)
         assert masks.min() >= 0 and masks.max() <= 1
         assert torch.allclose(model(mix), masked_mixture(model, mix, masks), atol=1e-6)
@@ -137,6 +143,41 @@ def test_unet_input_norm_log1p_is_the_affine_path_on_log_magnitudes():
         assert (log_masks - affine_model.forward_masks(magnitude)).abs().max() > 1e-3
 
 
+def test_unet_level_db_makes_the_output_follow_the_input_level():
+    """With level_db the network sees every chunk at one RMS level and the masks apply to the unscaled
+    mixture: separating g x mix gives g x the stems (to float precision), for quiet and loud inputs alike.
+    Without it (the checkpoints before the sixth stage) the masks change with the level."""
+    mix = torch.randn(2, 2, 5000, generator=torch.Generator().manual_seed(8)) * 0.1
+    for level_db, follows in ((-16.0, True), (None, False)):
+        model = tiny("unet", level_db=level_db)
+        with torch.no_grad():  # batch-norm statistics away from the identity, as in a trained model
+            for buffer in model.buffers():
+                if buffer.dtype.is_floating_point:
+                    buffer.add_(0.1)
+        with torch.inference_mode():
+            stems = model(mix)
+            for gain in (10 ** (-30 / 20), 10 ** (12 / 20)):
+                scaled = model(mix * gain) / gain
+                error = (scaled - stems).abs().max() / stems.abs().max()
+                assert (error < 1e-4) == follows, (level_db, gain, float(error))
+
+
+def test_unet_level_db_keeps_silence_silent_and_old_checkpoints_load_without_it(tmp_path):
+    model = tiny("unet")
+    assert model.config.level_db == -16.0  # the presets normalise
+    with torch.inference_mode():
+        silent = model(torch.zeros(1, 2, 3000))
+    assert torch.equal(silent, torch.zeros_like(silent))
+    # a checkpoint written before the field existed has no level_db: it rebuilds as the raw-level model
+    path = save_checkpoint(tmp_path / "old.pt", model)
+    payload = load_checkpoint(path)
+    del payload["model_config"]["level_db"]
+    write_checkpoint(tmp_path / "old.pt", payload)
+    old = load_model(tmp_path / "old.pt")
+    assert old.config.level_db is None
+    assert old.config == dataclasses.replace(model.config, level_db=None)
+
+
 def test_unet_masked_magnitudes_share_the_forward_path():
     """forward is exactly iSTFT(M * X) and masked_magnitudes exactly M * |X|, from one mask computation."""
     model = tiny("unet")
@@ -150,7 +191,7 @@ def test_unet_masked_magnitudes_share_the_forward_path():
         model.train(training)
         with torch.no_grad():
             spec = stft(mix, n_fft, hop)  # (B, C, F, N)
-            masks = model.forward_masks(spec.abs())  # (B, S, C, F, N)
+            masks = model.forward_masks(model.network_magnitude(mix, spec))  # (B, S, C, F, N)
             masked = model.masked_magnitudes(mix)
             assert masked.shape == (2, 4, 2, n_fft // 2 + 1, 5000 // hop + 1)
             assert torch.equal(masked, masks * spec.abs().unsqueeze(1))
@@ -286,6 +327,34 @@ def test_half_precision_export_halves_the_file_and_keeps_outputs(arch, tmp_path)
         reference, estimate = model(mix), loaded(mix)
     # float16 weights: relative error of the output around 1e-3, far below any audible difference
     assert (reference - estimate).norm() / reference.norm() < 1e-2
+
+
+def test_export_level_db_switches_a_raw_level_unet_and_records_it(tmp_path, capsys):
+    """--level-db on export: the same weights, level_db in the model config (the output now follows the
+    input's level), the change recorded; refused for Demucs and for a level above 0 dBFS, naming why."""
+    from mss.checkpoint import main as checkpoint_main
+
+    raw = tiny("unet", level_db=None)
+    source = save_checkpoint(tmp_path / "raw.pt", raw, step=7)
+    assert checkpoint_main([str(source), str(tmp_path / "level.pt"), "--level-db", "-16"]) == 0
+    exported = load_checkpoint(tmp_path / "level.pt")
+    assert exported["model_config"]["level_db"] == -16.0 and exported["export_changes"] == {"level_db": -16.0}
+    assert exported["step"] == 7
+    model = load_model(tmp_path / "level.pt")
+    assert model.config == dataclasses.replace(raw.config, level_db=-16.0)
+    mix = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(2)) * 0.05
+    with torch.inference_mode():
+        quiet, loud = model(mix * 0.1) / 0.1, model(mix)
+    assert (quiet - loud).abs().max() < 1e-4 * loud.abs().max()
+    # a re-export keeps the record
+    assert checkpoint_main([str(tmp_path / "level.pt"), str(tmp_path / "again.pt")]) == 0
+    assert load_checkpoint(tmp_path / "again.pt")["export_changes"] == {"level_db": -16.0}
+    demucs = save_checkpoint(tmp_path / "demucs.pt", tiny("demucs"))
+    for path, level, message in ((demucs, "-16", "applies to UNet checkpoints"), (source, "3", "at most 0")):
+        with pytest.raises(SystemExit) as exit_info:
+            checkpoint_main([str(path), str(tmp_path / "x.pt"), "--level-db", level])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_checkpoint_errors(tmp_path):

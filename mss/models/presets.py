@@ -6,14 +6,18 @@ from __future__ import annotations
 MODEL_PRESETS: dict[str, dict[str, dict]] = {
     "unet": {
         # milliseconds per forward pass; for tests only
-        "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0),
+        "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0, level_db=-16.0),
         # tuned with `python -m mss.bench` for >= 20x real time on 2 CPU cores: five levels (16 ... 256
         # channels) instead of Jansson's six (the 512-wide bottom level costs ~20% of the time), and a
         # 50%-overlap STFT (46 ms window, 23 ms hop, Open-Unmix's hop in seconds): hop 256 ran 15x
-        "small": dict(n_fft=1024, hop_length=512, channels=16, max_channels=256, depth=5, segment_s=6.0),
+        # level_db: each chunk is seen at -16 dBFS RMS, the median training chunk's level (UNetConfig.level_db)
+        "small": dict(
+            n_fft=1024, hop_length=512, channels=16, max_channels=256, depth=5, segment_s=6.0, level_db=-16.0
+        ),
         # Jansson et al. widths (16 ... 512) at 44.1 kHz with a 2048-point STFT
         "large": dict(
-            sample_rate=44100, n_fft=2048, hop_length=512, channels=16, depth=6, dropout=0.5, segment_s=8.0
+            sample_rate=44100, n_fft=2048, hop_length=512, channels=16, depth=6, dropout=0.5, segment_s=8.0,
+            level_db=-16.0,
         ),
     },
     "demucs": {

@@ -20,6 +20,8 @@ from mss.models.blocks import SeparatorBase, crop_to
 from mss.models.wiener import wiener_filter, with_residual
 
 INPUT_NORMS = ("log1p", "affine")
+#: added to a chunk's RMS before level normalisation (UNetConfig.level_db): about -100 dBFS
+LEVEL_EPS = 1e-5
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class UNetConfig:
     input_norm: str = "log1p"
     #: multichannel Wiener filter iterations at inference (norbert, as Open-Unmix); 0 = plain masks
     wiener_iterations: int = 0
+    #: level normalisation: the network sees each mixture chunk scaled to this RMS (dBFS), and its masks
+    #: apply to the unscaled mixture, so the output follows the input's level exactly (as Demucs'
+    #: normalisation does). None: the raw level, which the committed UNets before 2026-12-06's sixth stage
+    #: saw; their masks change with the input's level (-12 dB costs the real clip about 1.2 dB).
+    level_db: float | None = None
 
     def __post_init__(self):
         if self.input_norm not in INPUT_NORMS:
@@ -132,7 +139,18 @@ class UNet(SeparatorBase):
         The one path from a mix to its masks, shared by :meth:`forward` and :meth:`masked_magnitudes`.
         """
         spec = self.spectrogram(mix)  # (B, C, F, N) complex
-        return self.forward_masks(spec.abs()), spec
+        return self.forward_masks(self.network_magnitude(mix, spec)), spec
+
+    def network_magnitude(self, mix: Tensor, spec: Tensor) -> Tensor:
+        """mix (B, C, T) and its spectrogram (B, C, F, N) -> the magnitude :meth:`forward_masks` sees:
+        |X|, or with ``config.level_db`` |X| times each chunk's gain to that RMS level (a silent chunk stays
+        silent: the eps only keeps the gain finite). The masks then apply to the unscaled mixture."""
+        magnitude = spec.abs()
+        if self.config.level_db is None:
+            return magnitude
+        rms = mix.float().pow(2).mean(dim=(1, 2)).sqrt()  # (B,)
+        gain = 10.0 ** (self.config.level_db / 20.0) / (rms + LEVEL_EPS)  # (B,)
+        return magnitude * gain.to(magnitude.dtype)[:, None, None, None]
 
     def masked_magnitudes(self, mix: Tensor) -> Tensor:
         """mix: (B, C, T) -> the estimated magnitudes M * |X|: (B, S, C, F, N).

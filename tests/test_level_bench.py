@@ -1,0 +1,81 @@
+"""python -m mss.bench.level: separation at several input levels, scored against equally scaled references."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mss.bench.level import level_sweep, main, score_song, summarise
+from mss.checkpoint import save_checkpoint
+from mss.data.datasets import Song
+from mss.models import build_model, model_preset
+
+
+def _tiny_unet(level_db):
+    torch.manual_seed(0)
+    model = build_model("unet", model_preset("unet", "tiny", level_db=level_db)).eval()
+    with torch.no_grad():  # batch-norm statistics away from the identity, as in a trained model
+        for buffer in model.buffers():
+            if buffer.dtype.is_floating_point:
+                buffer.add_(0.1)
+    return model
+
+
+def test_level_sweep_scores_each_gain_and_a_level_normalised_model_does_not_move(tiny_dataset, tmp_path, capsys):
+    paths = []
+    for name, level_db in (("level", -16.0), ("raw", None)):
+        paths += ["--checkpoint", str(save_checkpoint(tmp_path / f"{name}.pt", _tiny_unet(level_db)))]
+    out = tmp_path / "level.json"
+    code = main([*paths, "--dataset", str(tiny_dataset), "--gains=-20,0,6", "--songs", "1", "--seconds", "2",
+                 "--json", str(out)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| input gain | vocals | drums | bass | other | average |" in printed
+    assert "| -20 dB |" in printed and "| spread |" in printed
+    records = json.loads(out.read_text())
+    spreads = {}
+    for path, rows in records.items():
+        frame = pd.DataFrame(rows)
+        assert sorted(frame["gain_db"].unique()) == [-20.0, 0.0, 6.0]
+        assert set(frame["target"]) == {"vocals", "drums", "bass", "other"}
+        assert len(frame) == 3 * 4 and frame["sdr"].notna().any()
+        spreads[path.rsplit("/", 1)[-1]] = summarise(frame).loc["spread", "average"]
+    assert spreads["level.pt"] < 0.01  # the same estimates, scaled: the same SDR at every gain
+    assert spreads["raw.pt"] > 0.01  # without level_db the masks change with the input's level
+
+
+def test_level_sweep_of_an_exact_scaler_is_flat_and_known():
+    """A 'model' whose estimates are the references plus a fixed fraction of the mixture scores one known SDR
+    at every gain, so the sweep scales mixture and references alike and nothing else."""
+
+    class Leaky(torch.nn.Module):
+        sources, sample_rate, audio_channels, segment_s = ("a", "b"), 44100, 2, 1.0
+        config = None
+
+        def forward(self, mix):  # mix (B, C, T) -> (B, 2, C, T): half the mix for each
+            return torch.stack([mix * 0.5, mix * 0.5], dim=1)
+
+    rng = np.random.default_rng(0)
+    refs = rng.standard_normal((2, 2, 44100 * 2)).astype(np.float32) * np.float32(0.1)  # (S, C, T)
+    song = Song("noise", refs.sum(0), refs, 44100, ("a", "b"))
+    frame = level_sweep(Leaky(), [song], [-12.0, 0.0])
+    table = summarise(frame)
+    # each estimate is (a + b) / 2 for reference a: SDR = 10 log10(|a|^2 / |b/2 - a/2|^2) = 10 log10(2) ~ 3 dB
+    assert np.allclose(table.loc[["-12 dB", "+0 dB"], "average"], 10 * np.log10(2), atol=0.3)
+    assert table.loc["spread", "average"] < 1e-3
+
+
+def test_score_song_drops_a_silent_target_and_scores_one_target_beside_the_residual():
+    """As mss.evaluate scores: a target silent throughout gets no SDR (NaN), and a single target (piano) is
+    projected beside the rest of the mixture, so an estimate equal to its reference scores far above 0 dB."""
+    rng = np.random.default_rng(1)
+    piano, rest = rng.standard_normal((2, 2, 44100 * 2)).astype(np.float32) * np.float32(0.1)
+    song = Song("two", piano + rest, piano[None], 44100, ("piano",))
+    exact = score_song(song, {"piano": piano + 1e-3 * rest})["piano"]
+    leaky = score_song(song, {"piano": piano + 0.5 * rest})["piano"]
+    assert exact > 40 and 4 < leaky < 8  # 0.5 of an equally loud interferer: 10 log10(1 / 0.25) = 6 dB
+    silent = Song("silent", rest, np.zeros((1, 2, 44100 * 2), np.float32), 44100, ("piano",))
+    assert np.isnan(score_song(silent, {"piano": np.zeros_like(rest)})["piano"])
