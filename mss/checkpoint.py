@@ -49,7 +49,15 @@ CHECKPOINT_SET_TARGETS: dict[str, tuple[str, ...]] = {"stems": SOURCES, "piano":
 REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
 #: what an exported (inference) checkpoint keeps; the rest (optimizer, EMA, RNG...) is training state
 #: ``export_changes``: model-config fields an export set over what training wrote (``--level-db``), kept as a record
-EXPORTED_KEYS = (*REQUIRED_KEYS, "weights_dtype", "training_config", "step", "epoch", "metrics", "export_changes")
+EXPORTED_KEYS = (
+    *REQUIRED_KEYS,
+    "weights_dtype",
+    "training_config",
+    "step",
+    "epoch",
+    "metrics",
+    "export_changes",
+)
 
 
 def default_checkpoint(arch: str) -> Path:
@@ -169,7 +177,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def export_checkpoint(
-    source: str | os.PathLike, destination: str | os.PathLike, half: bool = True, level_db: float | None = None
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    half: bool = True,
+    level_db: float | None = None,
 ) -> Path:
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
 
@@ -196,9 +207,13 @@ def export_checkpoint(
     )
     if level_db is not None:
         if checkpoint.get("arch") != "unet":
-            raise CheckpointError(f"{source}: --level-db applies to UNet checkpoints, this is {checkpoint.get('arch')!r}")
+            raise CheckpointError(
+                f"{source}: --level-db applies to UNet checkpoints, this is {checkpoint.get('arch')!r}"
+            )
         if not math.isfinite(level_db) or level_db > 0:
-            raise CheckpointError(f"--level-db must be a finite RMS level in dBFS (at most 0), got {level_db}")
+            raise CheckpointError(
+                f"--level-db must be a finite RMS level in dBFS (at most 0), got {level_db}"
+            )
         payload["model_config"] = {**payload["model_config"], "level_db": float(level_db)}
         payload["export_changes"] = {**(payload.get("export_changes") or {}), "level_db": float(level_db)}
     return write_checkpoint(destination, payload)
@@ -219,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        path = export_checkpoint(args.source, args.destination, half=not args.full_precision, level_db=args.level_db)
+        path = export_checkpoint(
+            args.source, args.destination, half=not args.full_precision, level_db=args.level_db
+        )
     except CheckpointError as exc:
         parser.exit(2, f"error: {exc}\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

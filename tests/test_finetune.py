@@ -93,3 +93,30 @@ def test_a_run_starts_from_a_checkpoints_weights(union, tmp_path):
         init_weights(make_trainer(other, CPU, steps_per_epoch=2), best)
     bad = tiny_args(union, tmp_path / "bad", "demucs", 1, "--targets", "vocals", "--set", f"init_from={best}")
     assert main(bad) == 2
+
+
+def test_a_raw_level_unet_starts_a_level_normalised_run_but_never_resumes_into_one(tmp_path, capsys):
+    """init_from may switch level normalisation on (the same weights; the sixth stage did), and says so; a
+    checkpoint saved before the field existed counts as raw-level (None), so resuming it under the new preset
+    is refused instead of silently changing the model. level_norm=off builds the raw-level UNet."""
+    from mss.checkpoint import load_checkpoint, save_checkpoint, write_checkpoint
+    from training.resume import _check_compatible
+
+    raw_config = _tiny_config(model="unet", level_norm=False)
+    raw = make_trainer(raw_config, CPU, steps_per_epoch=2)
+    assert raw.model.config.level_db is None
+    path = save_checkpoint(tmp_path / "raw.pt", raw.model, step=5)
+    old = load_checkpoint(path)
+    del old["model_config"]["level_db"]  # as written before the field existed
+    write_checkpoint(tmp_path / "old.pt", old)
+
+    normalised = make_trainer(_tiny_config(model="unet"), CPU, steps_per_epoch=2)
+    assert normalised.model.config.level_db == -16.0
+    for start in (path, tmp_path / "old.pt"):
+        assert init_weights(normalised, start) == 5
+        assert "trained with level_db=None; this run uses -16.0" in capsys.readouterr().out
+        for key, value in raw.model.state_dict().items():
+            assert torch.equal(normalised.model.state_dict()[key], value), key
+    with pytest.raises(CheckpointError, match=r"differing fields \['level_db'\]"):
+        _check_compatible(old, normalised.model, tmp_path / "old.pt")  # what --resume checks
+    assert _check_compatible(old, raw.model, tmp_path / "old.pt") == []  # the raw-level run resumes it

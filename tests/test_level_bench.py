@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from mss.bench.level import level_sweep, main, score_song, summarise
@@ -24,7 +25,9 @@ def _tiny_unet(level_db):
     return model
 
 
-def test_level_sweep_scores_each_gain_and_a_level_normalised_model_does_not_move(tiny_dataset, tmp_path, capsys):
+def test_level_sweep_scores_each_gain_and_a_level_normalised_model_does_not_move(
+    tiny_dataset, tmp_path, capsys
+):
     paths = []
     for name, level_db in (("level", -16.0), ("raw", None)):
         paths += ["--checkpoint", str(save_checkpoint(tmp_path / f"{name}.pt", _tiny_unet(level_db)))]
@@ -68,9 +71,9 @@ def test_level_sweep_of_an_exact_scaler_is_flat_and_known():
     assert table.loc["spread", "average"] < 1e-3
 
 
-def test_score_song_drops_a_silent_target_and_scores_one_target_beside_the_residual():
-    """As mss.evaluate scores: a target silent throughout gets no SDR (NaN), and a single target (piano) is
-    projected beside the rest of the mixture, so an estimate equal to its reference scores far above 0 dB."""
+def test_score_song_drops_a_silent_target_and_scores_a_single_target():
+    """As mss.evaluate scores: a target silent throughout gets no SDR (NaN); a single target (piano) scores
+    its known SDR (BSS Eval v4's SDR does not depend on the residual beside it, so only the value is checked)."""
     rng = np.random.default_rng(1)
     piano, rest = rng.standard_normal((2, 2, 44100 * 2)).astype(np.float32) * np.float32(0.1)
     song = Song("two", piano + rest, piano[None], 44100, ("piano",))
@@ -79,3 +82,32 @@ def test_score_song_drops_a_silent_target_and_scores_one_target_beside_the_resid
     assert exact > 40 and 4 < leaky < 8  # 0.5 of an equally loud interferer: 10 log10(1 / 0.25) = 6 dB
     silent = Song("silent", rest, np.zeros((1, 2, 44100 * 2), np.float32), 44100, ("piano",))
     assert np.isnan(score_song(silent, {"piano": np.zeros_like(rest)})["piano"])
+
+
+def test_summarise_keeps_a_target_never_scored_and_flags_its_spread():
+    frame = pd.DataFrame(
+        [{"song": "s", "gain_db": g, "target": t, "sdr": (5.0 if t == "a" else float("nan"))}
+         for g in (-6.0, 0.0) for t in ("a", "b")]
+    )  # fmt: skip
+    table = summarise(frame)
+    assert list(table.columns) == ["a", "b", "average"]
+    assert table.loc["spread", "a"] == 0.0 and np.isnan(table.loc["spread", "b"])
+
+
+def test_the_cli_refuses_bad_options_and_a_target_real_clips_lack(tmp_path, capsys):
+    for options, message in (
+        (["--gains=nan"], "must lie in"),
+        (["--gains=-200"], "must lie in"),
+        (["--gains=a"], "must be numbers"),
+        (["--songs", "0"], "--songs must be >= 1"),
+        (["--seconds", "0"], "--seconds > 0"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(options)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err, options
+    piano = save_checkpoint(
+        tmp_path / "piano.pt", build_model("unet", model_preset("unet", "tiny", sources=("piano",)))
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--checkpoint", str(piano)])
+    assert exit_info.value.code == 2 and "no piano stem" in capsys.readouterr().err

@@ -162,6 +162,18 @@ def test_unet_level_db_makes_the_output_follow_the_input_level():
                 assert (error < 1e-4) == follows, (level_db, gain, float(error))
 
 
+def test_unet_level_db_normalises_each_chunk_of_a_batch_on_its_own():
+    """The gain is per chunk: a loud and a quiet chunk in one batch come out as each does alone."""
+    model = tiny("unet")
+    loud = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(9)) * 0.3
+    quiet = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(10)) * 0.003
+    with torch.inference_mode():
+        together = model(torch.cat([loud, quiet]))
+        for index, chunk in enumerate((loud, quiet)):
+            alone = model(chunk)[0]
+            assert (together[index] - alone).abs().max() < 1e-4 * alone.abs().max()
+
+
 def test_unet_level_db_keeps_silence_silent_and_old_checkpoints_load_without_it(tmp_path):
     model = tiny("unet")
     assert model.config.level_db == -16.0  # the presets normalise
@@ -176,6 +188,23 @@ def test_unet_level_db_keeps_silence_silent_and_old_checkpoints_load_without_it(
     old = load_model(tmp_path / "old.pt")
     assert old.config.level_db is None
     assert old.config == dataclasses.replace(model.config, level_db=None)
+    mix = torch.randn(1, 2, 3000, generator=torch.Generator().manual_seed(11)) * 0.05
+    with torch.inference_mode():  # the raw-level model's masks see |X| itself, as before the field existed
+        spec = old.spectrogram(mix)
+        masks = old.forward_masks(spec.abs())
+        expected = istft(masks * spec.unsqueeze(1), old.config.n_fft, old.config.hop_length, 3000)
+        assert torch.allclose(old(mix), expected, atol=1e-6)
+    for bad in (float("nan"), float("inf"), 3.0):
+        with pytest.raises(ValueError, match="level_db"):
+            dataclasses.replace(model.config, level_db=bad)
+
+
+def test_committed_unets_normalise_the_level():
+    """The app's UNets (4 stems and piano) are the level-normalised ones; the Demucs models normalise anyway."""
+    from mss.checkpoint import PIANO_CHECKPOINTS
+
+    for path in (DEFAULT_CHECKPOINTS["unet"], PIANO_CHECKPOINTS["unet"]):
+        assert load_checkpoint(path)["model_config"]["level_db"] == -16.0, path
 
 
 def test_unet_masked_magnitudes_share_the_forward_path():

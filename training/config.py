@@ -35,6 +35,9 @@ class TrainConfig:
     # a checkpoint (a committed one or a run's best.pt) whose weights start a new run: fine-tuning.
     # Its model must be this run's (arch, preset, targets, rate); optimiser and schedule start afresh.
     init_from: str = ""
+    # UNet only: see each chunk at the preset's level (UNetConfig.level_db, -16 dBFS); off = the raw-level UNet
+    # of the first five stages (the sixth stage's control). Demucs always normalises.
+    level_norm: bool = True
     # data
     segment_s: float = 4.0  # training chunk length
     samples_per_epoch: int = 1000  # chunks per epoch, all ranks together

@@ -3,7 +3,7 @@ every epoch (training.state writes the file)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -88,7 +88,12 @@ def init_weights(trainer: Trainer, path: str | Path) -> int:
     CheckpointError if the file holds another model (arch, size, targets or sample rate)."""
     path = Path(path)
     checkpoint = load_checkpoint(path)
-    _check_compatible(checkpoint, trainer.model, path, action="start from", hint="")
+    changed = _check_compatible(
+        checkpoint, trainer.model, path, action="start from", hint="", may_change=INIT_MAY_CHANGE
+    )
+    for key in changed:
+        print(f"note: {path} was trained with {key}={_saved(checkpoint, trainer.model, key)!r}; this run uses "
+              f"{getattr(trainer.model.config, key)!r} (same weights, new {key})", flush=True)  # fmt: skip
     trainer.model.load_state_dict(checkpoint["state_dict"])  # float16 weights are cast to the model's
     if trainer.ema is not None:
         trainer.ema.shadow.load_state_dict(trainer.model.state_dict())
@@ -105,20 +110,39 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
     trainer.step = int(checkpoint["step"])
 
 
+#: model-config fields a fine-tune may change from the weights it starts from (same weights, same shapes): the
+#: UNet's level normalisation (the sixth stage switched it on for weights trained without it)
+INIT_MAY_CHANGE = ("level_db",)
+
+
 def _check_compatible(
     checkpoint: dict,
     model: nn.Module,
     path: Path,
     action: str = "resume from",
     hint: str = "; use another --out",
-) -> None:
-    saved, current = checkpoint.get("model_config", {}), asdict(model.config)
-    diff = [key for key in current if key in saved and _plain(saved[key]) != _plain(current[key])]
-    if checkpoint.get("arch") not in (None, model.arch) or diff:
+    may_change: tuple[str, ...] = (),
+) -> list[str]:
+    """CheckpointError unless ``checkpoint`` holds ``model``'s architecture and config; a field the checkpoint
+    lacks (saved before it existed) counts as its default. Returns the fields of ``may_change`` that differ."""
+    current = asdict(model.config)
+    diff = [key for key in current if _plain(_saved(checkpoint, model, key)) != _plain(current[key])]
+    if checkpoint.get("arch") not in (None, model.arch) or set(diff) - set(may_change):
         raise CheckpointError(
             f"cannot {action} {path}: it holds a different model "
             f"(arch {checkpoint.get('arch')!r} for {model.arch!r}, differing fields {diff}){hint}"
         )
+    return diff
+
+
+def _saved(checkpoint: dict, model: nn.Module, key: str):
+    """The checkpoint's value of model-config field ``key``; the field's default when it was saved before the
+    field existed."""
+    saved = checkpoint.get("model_config", {})
+    if key in saved:
+        return saved[key]
+    default = next(f for f in fields(model.config) if f.name == key).default
+    return None if default is MISSING else default
 
 
 def _plain(value):

@@ -32,13 +32,15 @@ class NonFiniteLoss(FloatingPointError):
 
 def build_training_model(config: TrainConfig) -> nn.Module:
     """The model named by the config, built from its model preset (``config.model_preset``: mss.models'
-    tiny | small | large) at the run's rate and targets."""
+    tiny | small | large) at the run's rate and targets; ``level_norm=False`` gives the raw-level UNet."""
+    overrides = {} if config.level_norm or config.model != "unet" else {"level_db": None}
     model_config = model_preset_config(
         config.model,
         config.model_preset,
         sources=tuple(config.targets),
         sample_rate=config.sample_rate,
         audio_channels=config.channels,
+        **overrides,
     )
     return build_model(config.model, model_config)
 

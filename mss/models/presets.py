@@ -16,7 +16,13 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
         ),
         # Jansson et al. widths (16 ... 512) at 44.1 kHz with a 2048-point STFT
         "large": dict(
-            sample_rate=44100, n_fft=2048, hop_length=512, channels=16, depth=6, dropout=0.5, segment_s=8.0,
+            sample_rate=44100,
+            n_fft=2048,
+            hop_length=512,
+            channels=16,
+            depth=6,
+            dropout=0.5,
+            segment_s=8.0,
             level_db=-16.0,
         ),
     },

@@ -9,6 +9,7 @@ mask times the mixture spectrogram, i.e. the masked magnitude with the mixture p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -48,8 +49,8 @@ class UNetConfig:
     #: multichannel Wiener filter iterations at inference (norbert, as Open-Unmix); 0 = plain masks
     wiener_iterations: int = 0
     #: level normalisation: the network sees each mixture chunk scaled to this RMS (dBFS), and its masks
-    #: apply to the unscaled mixture, so the output follows the input's level exactly (as Demucs'
-    #: normalisation does). None: the raw level, which the committed UNets before 2026-12-06's sixth stage
+    #: apply to the unscaled mixture, so the output follows the input's level (as Demucs' normalisation does;
+    #: to float precision down to about -60 dBFS, where LEVEL_EPS starts to count). None: the raw level, which the committed UNets before 2026-12-06's sixth stage
     #: saw; their masks change with the input's level (-12 dB costs the real clip about 1.2 dB).
     level_db: float | None = None
 
@@ -60,6 +61,10 @@ class UNetConfig:
             raise ValueError(f"invalid UNet sizes in {self}")
         if not self.sources:
             raise ValueError("UNetConfig.sources must not be empty")
+        if self.level_db is not None and not (math.isfinite(self.level_db) and self.level_db <= 0):
+            raise ValueError(
+                f"UNetConfig.level_db must be None or a finite RMS level in dBFS (<= 0), got {self.level_db}"
+            )
 
 
 class UNet(SeparatorBase):
