@@ -13,6 +13,8 @@ Every model maps ``mix (B, C, T) -> stems (B, S, C, T)`` with the same T, so the
 waveform paradigms are interchangeable everywhere downstream. Audio arrays are float32, channels first.
 """
 
+import math
+
 __version__ = "0.1.0"
 
 #: The four MUSDB18 stems, in MUSDB's order.
@@ -27,6 +29,13 @@ MODEL_SAMPLE_RATE: int = 22050
 #: ``TrainConfig.eq_db``; the EQ itself is ``mss.data.augment.eq_params``). Here, not in mss.data, so that
 #: training.config validates it without importing the data layer (torch, musdb).
 EQ_MAX_DB: float = 24.0
+
+
+def valid_level_db(value: float) -> bool:
+    """Whether ``value`` can be the UNet's level-normalisation target (``UNetConfig.level_db``): a finite RMS
+    level in dBFS, at most 0. Here, not in mss.models, so that ``mss.checkpoint`` checks an export's
+    ``--level-db`` without importing the models (which import it)."""
+    return math.isfinite(value) and value <= 0
 
 
 def covers_mixture(sources) -> bool:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import pickle
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mss import SOURCES
+from mss import SOURCES, valid_level_db
 from mss.errors import CheckpointError
 from mss.files import atomic_path
 
@@ -210,7 +209,7 @@ def export_checkpoint(
             raise CheckpointError(
                 f"{source}: --level-db applies to UNet checkpoints, this is {checkpoint.get('arch')!r}"
             )
-        if not math.isfinite(level_db) or level_db > 0:
+        if not valid_level_db(level_db):
             raise CheckpointError(
                 f"--level-db must be a finite RMS level in dBFS (at most 0), got {level_db}"
             )

@@ -73,7 +73,9 @@ def assert_valid_song(song, rate: int = 44100) -> None:
     stems = song.audio.stems
     assert check_song(stems, rate) == song.audio.active_stems
     assert set(SOURCES) <= set(song.audio.active_stems)
-    np.testing.assert_array_equal(stems["mixture"], stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"])
+    np.testing.assert_array_equal(
+        stems["mixture"], stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+    )
     assert max(float(np.abs(a).max()) for a in stems.values()) <= MAX_PEAK
 
 
@@ -93,3 +95,13 @@ def pink_noise(seed: int, seconds: float, rate: int = 44100) -> np.ndarray:
     spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal((2, n)), axis=-1)
     spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(n, 1 / rate), 20.0))
     return np.fft.irfft(spectrum, n=n, axis=-1)
+
+
+def shift_batch_norm_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Move every floating-point buffer (batch-norm running statistics) by 0.1, away from the identity, as in a
+    trained model: eval and train mode then differ, and a checkpoint must carry them. Returns the model."""
+    with torch.no_grad():
+        for buffer in model.buffers():
+            if buffer.dtype.is_floating_point:
+                buffer.add_(0.1)
+    return model

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import shift_batch_norm_statistics
 
 from mss.bench.level import level_sweep, main, score_song, summarise
 from mss.checkpoint import save_checkpoint
@@ -17,12 +18,9 @@ from mss.models import build_model, model_preset
 
 def _tiny_unet(level_db):
     torch.manual_seed(0)
-    model = build_model("unet", model_preset("unet", "tiny", level_db=level_db)).eval()
-    with torch.no_grad():  # batch-norm statistics away from the identity, as in a trained model
-        for buffer in model.buffers():
-            if buffer.dtype.is_floating_point:
-                buffer.add_(0.1)
-    return model
+    return shift_batch_norm_statistics(
+        build_model("unet", model_preset("unet", "tiny", level_db=level_db)).eval()
+    )
 
 
 def test_level_sweep_scores_each_gain_and_a_level_normalised_model_does_not_move(

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from helpers import shift_batch_norm_statistics
 
 from mss import SOURCES
 from mss.checkpoint import (
@@ -149,11 +150,7 @@ def test_unet_level_db_makes_the_output_follow_the_input_level():
     Without it (the checkpoints before the sixth stage) the masks change with the level."""
     mix = torch.randn(2, 2, 5000, generator=torch.Generator().manual_seed(8)) * 0.1
     for level_db, follows in ((-16.0, True), (None, False)):
-        model = tiny("unet", level_db=level_db)
-        with torch.no_grad():  # batch-norm statistics away from the identity, as in a trained model
-            for buffer in model.buffers():
-                if buffer.dtype.is_floating_point:
-                    buffer.add_(0.1)
+        model = shift_batch_norm_statistics(tiny("unet", level_db=level_db))
         with torch.inference_mode():
             stems = model(mix)
             for gain in (10 ** (-30 / 20), 10 ** (12 / 20)):
@@ -209,11 +206,7 @@ def test_committed_unets_normalise_the_level():
 
 def test_unet_masked_magnitudes_share_the_forward_path():
     """forward is exactly iSTFT(M * X) and masked_magnitudes exactly M * |X|, from one mask computation."""
-    model = tiny("unet")
-    with torch.no_grad():  # non-trivial batch-norm statistics, so eval and train mode differ
-        for buffer in model.buffers():
-            if buffer.dtype.is_floating_point:
-                buffer.add_(0.1)
+    model = shift_batch_norm_statistics(tiny("unet"))  # so eval and train mode differ
     n_fft, hop = model.config.n_fft, model.config.hop_length
     mix = torch.randn(2, 2, 5000, generator=torch.Generator().manual_seed(6))
     for training in (False, True):
@@ -310,11 +303,7 @@ def test_demucs_valid_length_and_silence():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_checkpoint_round_trip(arch, tmp_path):
-    model = tiny(arch, sources=("vocals", "other"))
-    with torch.no_grad():  # make the batch-norm statistics non-trivial so they must be saved too
-        for buffer in model.buffers():
-            if buffer.dtype.is_floating_point:
-                buffer.add_(0.1)
+    model = shift_batch_norm_statistics(tiny(arch, sources=("vocals", "other")))  # they must be saved too
     path = save_checkpoint(
         tmp_path / "ck" / "model.pt",
         model,

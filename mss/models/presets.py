@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+#: the UNet presets' level normalisation (UNetConfig.level_db): each chunk is seen at -16 dBFS RMS, about the
+#: median training chunk's level (-15.7 dBFS on the sixth stage's data)
+UNET_LEVEL_DB: float = -16.0
+
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {
     "unet": {
         # milliseconds per forward pass; for tests only
-        "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0, level_db=-16.0),
+        "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0, level_db=UNET_LEVEL_DB),
         # tuned with `python -m mss.bench` for >= 20x real time on 2 CPU cores: five levels (16 ... 256
         # channels) instead of Jansson's six (the 512-wide bottom level costs ~20% of the time), and a
         # 50%-overlap STFT (46 ms window, 23 ms hop, Open-Unmix's hop in seconds): hop 256 ran 15x
-        # level_db: each chunk is seen at -16 dBFS RMS, the median training chunk's level (UNetConfig.level_db)
         "small": dict(
-            n_fft=1024, hop_length=512, channels=16, max_channels=256, depth=5, segment_s=6.0, level_db=-16.0
+            n_fft=1024,
+            hop_length=512,
+            channels=16,
+            max_channels=256,
+            depth=5,
+            segment_s=6.0,
+            level_db=UNET_LEVEL_DB,
         ),
         # Jansson et al. widths (16 ... 512) at 44.1 kHz with a 2048-point STFT
         "large": dict(
@@ -23,7 +32,7 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
             depth=6,
             dropout=0.5,
             segment_s=8.0,
-            level_db=-16.0,
+            level_db=UNET_LEVEL_DB,
         ),
     },
     "demucs": {

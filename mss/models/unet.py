@@ -9,13 +9,12 @@ mask times the mixture spectrogram, i.e. the masked magnitude with the mixture p
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, valid_level_db
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
 from mss.models.wiener import wiener_filter, with_residual
@@ -50,8 +49,9 @@ class UNetConfig:
     wiener_iterations: int = 0
     #: level normalisation: the network sees each mixture chunk scaled to this RMS (dBFS), and its masks
     #: apply to the unscaled mixture, so the output follows the input's level (as Demucs' normalisation does;
-    #: to float precision down to about -60 dBFS, where LEVEL_EPS starts to count). None: the raw level, which the committed UNets before 2026-12-06's sixth stage
-    #: saw; their masks change with the input's level (-12 dB costs the real clip about 1.2 dB).
+    #: to float precision down to about -60 dBFS, where LEVEL_EPS starts to count). None: the raw level, which
+    #: the committed UNets before 2026-12-06's sixth stage saw; their masks change with the input's level
+    #: (-12 dB costs the real clip about 1.2 dB).
     level_db: float | None = None
 
     def __post_init__(self):
@@ -61,7 +61,7 @@ class UNetConfig:
             raise ValueError(f"invalid UNet sizes in {self}")
         if not self.sources:
             raise ValueError("UNetConfig.sources must not be empty")
-        if self.level_db is not None and not (math.isfinite(self.level_db) and self.level_db <= 0):
+        if self.level_db is not None and not valid_level_db(self.level_db):
             raise ValueError(
                 f"UNetConfig.level_db must be None or a finite RMS level in dBFS (<= 0), got {self.level_db}"
             )
