@@ -10,7 +10,8 @@ import pytest
 import torch
 from helpers import shift_batch_norm_statistics
 
-from mss.bench.level import level_sweep, main, score_song, summarise
+from mss.bench.level import level_sweep, main, summarise
+from mss.bench.sweep import score_song
 from mss.checkpoint import save_checkpoint
 from mss.data.datasets import Song
 from mss.models import build_model, model_preset

@@ -45,6 +45,7 @@ class TrainConfig:
     num_workers: int = 0
     remix: bool = True
     eq_db: float = 0.0  # random EQ of every source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
+    width_min: float = 1.0  # stereo width of every source scaled by U(width_min, 1) (augment.narrow); 1 = off
     cache_dir: str = ""  # decoded-audio cache (mss.data.cache); "" = $MSS_CACHE_DIR or ~/.cache/mss/decoded
     cache_dtype: str = "int16"  # int16 | float16 | float32: how the cache stores the training audio
     # optimisation
@@ -102,6 +103,8 @@ class TrainConfig:
             )
         if not 0.0 <= self.eq_db <= EQ_MAX_DB:
             problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
+        if not 0.0 <= self.width_min <= 1.0:
+            problems.append(f"width_min must be in [0, 1], got {self.width_min}")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

@@ -58,6 +58,7 @@ def chunk_config(config: TrainConfig) -> DataConfig:
         segment_s=config.segment_s,
         remix=config.remix,
         eq_db=config.eq_db,
+        width_min=config.width_min,
         samples_per_epoch=config.samples_per_epoch,
         seed=config.seed,
         cache_dtype=config.cache_dtype,

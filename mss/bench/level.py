@@ -19,126 +19,40 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mss.bench.sweep import load_songs, sweep
+from mss.bench.sweep import summarise as summarise_conditions
 from mss.checkpoint import DEFAULT_CHECKPOINTS
-from mss.data import SongDataset, open_db
 from mss.data.datasets import Song
-from mss.data.real_clips import label, lacking_stems, load_real_clips
 from mss.errors import AudioError, CheckpointError, DatasetError
-from mss.evaluation.bsseval import evaluate_arrays
 from mss.evaluation.methods import load_checkpoint_model
-from mss.evaluation.scoring import RESIDUAL, ScoredSources, dither, reference_reader, scored_sources
 from mss.evaluation.tables import format_markdown
-from mss.separate import separate
 
 DEFAULT_GAINS_DB = (-18.0, -12.0, -6.0, 0.0, 6.0)
 MIN_GAIN_DB, MAX_GAIN_DB = -60.0, 20.0
 
 
-@dataclass(frozen=True)
-class _ArraySong:
-    """A song held in memory, read as ``mss.evaluation.scoring`` reads a ``SongAudio``: the scored sources
-    (silent targets dropped, the residual added when the targets do not cover the mixture) are the pipeline's."""
-
-    targets: tuple[str, ...]
-    mix: np.ndarray  # (C, T)
-    refs: np.ndarray  # (S, C, T)
-
-    @property
-    def length(self) -> int:
-        return self.mix.shape[-1]
-
-    def mixture(self, start: int, stop: int) -> np.ndarray:
-        return self.mix[:, start:stop]
-
-    def references(self, start: int, stop: int) -> np.ndarray:
-        return self.refs[:, :, start:stop]
-
-
-def score_song(
-    song: Song, estimates: dict[str, np.ndarray], sources: ScoredSources | None = None
-) -> dict[str, float]:
-    """{target: museval SDR (median over 1-s frames)} of one song's estimates, scored as ``mss.evaluate``
-    scores them: a target silent throughout gets NaN; a piano (or any target set short of the four stems)
-    is scored beside the residual, mixture minus targets; an all-zero estimate becomes the -160 dB dither.
-    ``sources``: which sources to score (default: ``scored_sources`` of this song)."""
-    audio = _ArraySong(tuple(song.target_names), song.mix, song.targets)
-    sources = scored_sources(audio) if sources is None else sources
-    sdr = dict.fromkeys(song.target_names, float("nan"))
-    if not sources.names:
-        return sdr
-    references = reference_reader(audio, sources)(0, audio.length)  # (S', C, T)
-    rows = [estimates[song.target_names[row]] for row in sources.rows]
-    if sources.residual:
-        rows.append(song.mix - sum(estimates.values()))
-    stacked = np.stack(rows).astype(np.float64)  # (S', C, T)
-    for index in np.flatnonzero(~stacked.any(axis=(1, 2))):
-        stacked[index] = dither(int(index), 0, audio.length, stacked.shape[1])
-    scores = evaluate_arrays(references, stacked)
-    for name, frames in zip(sources.names, scores.sdr, strict=True):
-        if name != RESIDUAL:
-            sdr[name] = float(np.nanmedian(frames)) if np.isfinite(frames).any() else float("nan")
-    return sdr
-
-
 def level_sweep(model, songs: Sequence[Song], gains_db: Sequence[float], shifts: int = 0) -> pd.DataFrame:
     """Separate every song at every gain; one row per (song, gain_db, target) with its ``sdr`` (dB,
-    :func:`score_song`). Songs are 44.1 kHz ``Song`` objects whose ``target_names`` are the model's sources.
-    Which sources are scored is decided once per song, at its own level, as ``mss.evaluate`` decides: a quiet
-    target is scored at every gain or at none (silence is an absolute threshold)."""
-    rows = []
-    for song in songs:
-        sources = scored_sources(_ArraySong(tuple(song.target_names), song.mix, song.targets))
-        for gain_db in gains_db:
-            gain = np.float32(10.0 ** (gain_db / 20.0))
-            scaled = Song(
-                song.name, song.mix * gain, song.targets * gain, song.sample_rate, song.target_names
-            )
-            estimates = separate(model, scaled.mix, song.sample_rate, shifts=shifts)
-            for target, sdr in score_song(scaled, estimates, sources).items():
-                rows.append({"song": song.name, "gain_db": float(gain_db), "target": target, "sdr": sdr})
-    return pd.DataFrame(rows, columns=["song", "gain_db", "target", "sdr"])
+    ``mss.bench.sweep.score_song``). Songs are 44.1 kHz ``Song`` objects whose ``target_names`` are the model's
+    sources. Which sources are scored is decided once per song, at its own level, as ``mss.evaluate`` decides:
+    a quiet target is scored at every gain or at none (silence is an absolute threshold)."""
+    conditions = [(float(g), lambda audio, g=g: audio * np.float32(10.0 ** (g / 20.0))) for g in gains_db]
+    frame = sweep(model, songs, conditions, shifts=shifts)
+    return frame.rename(columns={"condition": "gain_db"}).astype({"gain_db": float})
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows: each gain (median over songs per target, as the museval tables, and their ``average``), then
-    ``spread``: max - min over the gains of each column (NaN where a gain has no score: a target silent in
-    every song)."""
-    targets = list(dict.fromkeys(frame["target"]))  # the model's order
-    table = frame.pivot_table(index="gain_db", columns="target", values="sdr", aggfunc="median", dropna=False)
-    table = table.reindex(columns=targets)  # gains sorted; a target never scored stays, as NaN
-    table["average"] = table.mean(axis=1)
-    table.index = [f"{g:+g} dB" for g in table.index]
-    table.loc["spread"] = (table.max() - table.min()).where(table.notna().all())
+    """Rows: each gain, lowest first (median over songs per target, as the museval tables, and their
+    ``average``), then ``spread``: max - min over the gains of each column (NaN where a gain has no score: a
+    target silent in every song)."""
+    table = summarise_conditions(frame.sort_values("gain_db", kind="stable"), "gain_db")
+    table.index = [f"{g:+g} dB" if g != "spread" else g for g in table.index]
     return table
-
-
-def _songs(dataset: str, targets: tuple[str, ...], count: int, seconds: float) -> list[Song]:
-    """The first ``count`` songs of ``dataset`` with ``targets``, their first ``seconds`` (44.1 kHz)."""
-    if dataset == "real-clips":
-        missing = lacking_stems(targets)
-        if missing:
-            raise DatasetError(
-                f"MUSDB18 stem files have no {', '.join(missing)} stem: use --dataset default or ROOT"
-            )
-        songs = load_real_clips(targets, 44100)
-        if not songs:
-            raise DatasetError(
-                "no real MUSDB18 clip at hand (set MSS_REAL_CLIPS): use --dataset default or ROOT"
-            )
-        end = int(seconds * 44100)
-        return [Song(label(s.name), s.mix[..., :end], s.targets[..., :end], s.sample_rate, s.target_names)
-                for s in songs[:count]]  # fmt: skip
-    root = None if dataset == "default" else dataset
-    songs = SongDataset(open_db(root, subset="test"), targets, sample_rate=None, max_seconds=seconds)
-    if len(songs) == 0:
-        raise DatasetError(f"{dataset}: no test songs")
-    return [songs[i] for i in range(min(count, len(songs)))]
 
 
 def _gains(text: str) -> list[float]:
@@ -186,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in checkpoints:
         try:
             model = load_checkpoint_model(path)
-            songs = _songs(args.dataset, tuple(model.sources), args.songs, args.seconds)
+            songs = load_songs(args.dataset, tuple(model.sources), args.songs, args.seconds)
         except (CheckpointError, DatasetError, AudioError) as exc:
             parser.exit(2, f"error: {path}: {exc}\n")
         frame = level_sweep(model, songs, gains, shifts=args.shifts)

@@ -184,3 +184,28 @@ def equalize(stems: np.ndarray, sos: np.ndarray, before: list[np.ndarray] | None
         if before is not None and before[k].shape[-1]:
             _, state = sosfilt(sos[k], before[k], axis=-1, zi=state)
         stems[k] = sosfilt(sos[k], stems[k], axis=-1, zi=state)[0]
+
+
+# Random stereo width (domain randomisation of each stem's image). The generator's stems are wider than
+# recorded ones (the realism gauge's L/R correlation: vocals 0.95 against a real 0.99, "other" 0.79 against
+# 0.86), and a UNet trained on them leans on that: folding the real train clip to mono cost it 0.9 dB.
+
+
+def width_params(rng: np.random.Generator, count: int, width_min: float) -> np.ndarray:
+    """Random width factors ``(count,)`` drawn uniformly in [width_min, 1]: 1 keeps a source's image, 0
+    folds it to mono. One draw per source."""
+    if not 0.0 <= width_min <= 1.0:
+        raise ValueError(f"width_min must be in [0, 1], got {width_min}")
+    return rng.uniform(width_min, 1.0, size=count)
+
+
+def narrow(stems: np.ndarray, widths: np.ndarray) -> None:
+    """Scale each stereo source's side signal ``(L - R) / 2`` by ``widths (S,)``, keeping its mid
+    ``(L + R) / 2``, in place. stems: (S, 2, T). A mono source (L = R) is unchanged, and the mixture built
+    after it stays the exact sum of the sources."""
+    if stems.shape[1] != 2:
+        raise ValueError(f"narrow needs stereo sources (S, 2, T), got {stems.shape}")
+    mid = 0.5 * (stems[:, 0] + stems[:, 1])  # (S, T)
+    side = 0.5 * (stems[:, 0] - stems[:, 1]) * widths.astype(stems.dtype)[:, None]  # (S, T)
+    stems[:, 0] = mid + side
+    stems[:, 1] = mid - side

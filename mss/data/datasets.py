@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
-from mss.data.augment import EQ_PREROLL, augment_params, eq_params, equalize
+from mss.data.augment import EQ_PREROLL, augment_params, eq_params, equalize, narrow, width_params
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
@@ -41,6 +41,7 @@ class DataConfig:
     channel_swap: bool = True
     sign_flip: bool = True
     eq_db: float = 0.0  # random EQ of each source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
+    width_min: float = 1.0  # each stereo source's side scaled by U(width_min, 1) (augment.narrow); 1 = off
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
     seed: int = 0
@@ -57,6 +58,8 @@ class DataConfig:
             raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
         if not 0.0 <= self.eq_db <= EQ_MAX_DB:
             raise DatasetError(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
+        if not 0.0 <= self.width_min <= 1.0:
+            raise DatasetError(f"width_min must be in [0, 1], got {self.width_min}")
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
 
@@ -235,6 +238,8 @@ class TrainChunks(Dataset):
                 for k, (j, t, s0) in enumerate(zip(chosen, songs, starts, strict=True))
             ]
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
+        if config.width_min < 1.0 and channels == 2:  # drawn after the EQ: width_min = 1 changes no draw
+            narrow(sources, width_params(rng, len(chosen), config.width_min))
         return sources, chosen, songs, starts
 
     def _before(self, part_index: int, track_index: int, start: int, scale, order: np.ndarray) -> np.ndarray:

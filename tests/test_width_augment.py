@@ -1,0 +1,154 @@
+"""Random stereo width of each training source (``DataConfig.width_min``, ``mss.data.augment.narrow``) and
+the stereo-image benchmark (``python -m mss.bench.stereo``) that measures what it is for."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import shift_batch_norm_statistics
+
+from mss.bench.stereo import SWAPPED, conditions, main, with_width
+from mss.bench.sweep import summarise, sweep
+from mss.checkpoint import save_checkpoint
+from mss.data import DataConfig, TrainChunks, open_db
+from mss.data.augment import narrow, width_params
+from mss.data.datasets import Song
+from mss.errors import DatasetError
+from mss.models import build_model, model_preset
+from training.config import TrainConfig, parse_value
+from training.run_data import chunk_config
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+FOUR = ("vocals", "drums", "bass", "other")
+
+
+def _correlation(x: np.ndarray) -> float:
+    """Zero-lag L/R correlation of ``x (2, T)``."""
+    left, right = x.astype(np.float64)
+    return float(np.sum(left * right) / np.sqrt(np.sum(left**2) * np.sum(right**2)))
+
+
+def test_narrow_keeps_the_mid_scales_the_side_and_folds_to_mono():
+    rng = np.random.default_rng(0)
+    stems = rng.standard_normal((3, 2, 1000)).astype(np.float32)  # (S, 2, T), uncorrelated channels
+    mid, side = (stems[:, 0] + stems[:, 1]) / 2, (stems[:, 0] - stems[:, 1]) / 2
+    out = stems.copy()
+    narrow(out, np.array([1.0, 0.5, 0.0]))
+    np.testing.assert_allclose((out[:, 0] + out[:, 1]) / 2, mid, atol=1e-6)
+    np.testing.assert_allclose((out[:, 0] - out[:, 1]) / 2, side * np.array([1, 0.5, 0])[:, None], atol=1e-6)
+    np.testing.assert_allclose(out[0], stems[0], atol=1e-6)  # width 1: as it was
+    np.testing.assert_array_equal(out[2, 0], out[2, 1])  # width 0: mono
+    # independent channels of equal power: correlation (1 - w^2) / (1 + w^2), so 0.6 at w = 0.5
+    assert abs(_correlation(out[1]) - 0.6) < 0.1 and abs(_correlation(out[0])) < 0.1
+    with pytest.raises(ValueError, match="stereo"):
+        narrow(np.zeros((1, 1, 10), np.float32), np.ones(1))
+
+
+def test_width_draws_are_bounded_and_checked():
+    widths = width_params(np.random.default_rng(1), 5000, 0.25)
+    assert widths.min() >= 0.25 and widths.max() <= 1.0 and abs(widths.mean() - 0.625) < 0.01
+    np.testing.assert_array_equal(width_params(np.random.default_rng(2), 4, 1.0), np.ones(4))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="width_min"):
+            width_params(np.random.default_rng(0), 2, bad)
+        with pytest.raises(DatasetError, match="width_min"):
+            DataConfig(width_min=bad)
+        with pytest.raises(ValueError, match="width_min"):
+            TrainConfig(width_min=bad)
+    assert chunk_config(TrainConfig(width_min=0.5)).width_min == 0.5
+    assert chunk_config(TrainConfig()).width_min == 1.0
+    assert parse_value("width_min", "0") == 0.0  # --set width_min=0
+
+
+def test_chunks_with_width_are_the_plain_chunks_narrowed(tiny_dataset):
+    """The width is drawn after every other draw: the same songs, offsets, gains and channel orders, each
+    source's mid unchanged and its side scaled by one factor in [width_min, 1]; the mixture is their sum."""
+    db = open_db(tiny_dataset, "train")
+    values = dict(targets=FOUR, segment_s=0.5, seed=5, samples_per_epoch=8)
+    plain, wide = TrainChunks(db, DataConfig(**values)), TrainChunks(db, DataConfig(**values, width_min=0.0))
+    factors = []
+    for index in range(6):
+        a, b = plain.draw(index), wide.draw(index)
+        assert a["songs"] == b["songs"] and a["starts"] == b["starts"] and a["names"] == b["names"]
+        np.testing.assert_allclose(b["sources"].sum(1), a["sources"].sum(1), atol=1e-5)  # the mids
+        np.testing.assert_allclose(b["mix"], b["sources"].sum(0), atol=1e-6)
+        side_a = a["sources"][:, 0] - a["sources"][:, 1]  # (K, T)
+        side_b = b["sources"][:, 0] - b["sources"][:, 1]
+        for k in np.flatnonzero(np.abs(side_a).max(axis=1) > 1e-3):
+            factor = float(np.sum(side_a[k] * side_b[k]) / np.sum(side_a[k] ** 2))
+            np.testing.assert_allclose(side_b[k], factor * side_a[k], atol=1e-5)
+            factors.append(factor)
+    assert len(factors) >= 6 and min(factors) >= 0 and max(factors) <= 1 and np.ptp(factors) > 0.2
+
+
+def test_stereo_sweep_of_a_model_blind_to_the_image_is_flat():
+    """A 'model' that gives each of two sources half the mixture scores 10 log10 2 = 3 dB under every
+    condition: the sweep changes mixture and references alike. A model that gives the mixture's left channel
+    to source a and its right to b depends on the image, and its spread shows it."""
+
+    class Half(torch.nn.Module):
+        sources, sample_rate, audio_channels, segment_s, config = ("a", "b"), 44100, 2, 1.0, None
+
+        def forward(self, mix):  # (B, C, T) -> (B, 2, C, T)
+            return torch.stack([mix * 0.5, mix * 0.5], dim=1)
+
+    class Sides(Half):
+        def forward(self, mix):  # a = the mixture's left channel, b = its right one
+            silent = torch.zeros_like(mix[:, :1])
+            return torch.stack(
+                [torch.cat([mix[:, :1], silent], 1), torch.cat([silent, mix[:, 1:]], 1)], dim=1
+            )
+
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((4, 88200)).astype(np.float32) * np.float32(0.1)
+    a = np.stack([noise[0], 0.01 * noise[1]])  # a panned hard left
+    b = np.stack([0.01 * noise[2], noise[3]])  # b panned hard right
+    song = Song("panned", a + b, np.stack([a, b]), 44100, ("a", "b"))
+    half = summarise(sweep(Half(), [song], conditions([1.0, 0.0])))
+    assert list(half.index) == ["as is", "mono", SWAPPED, "spread"]
+    np.testing.assert_allclose(half.loc[["as is", "mono", SWAPPED], "average"], 10 * np.log10(2), atol=0.3)
+    sides = summarise(sweep(Sides(), [song], conditions([1.0, 0.0])))
+    assert sides.loc["as is", "average"] > 10 and sides.loc["spread", "average"] > 10  # lost when swapped
+
+
+def test_with_width_matches_narrow_on_any_leading_shape():
+    audio = np.random.default_rng(4).standard_normal((3, 2, 50)).astype(np.float32)
+    expected = audio.copy()
+    narrow(expected, np.full(3, 0.3))
+    np.testing.assert_allclose(with_width(audio, 0.3), expected, atol=1e-7)
+    np.testing.assert_allclose(with_width(audio[0], 0.3), expected[0], atol=1e-7)
+    kept = audio.copy()
+    np.testing.assert_array_equal(with_width(audio, 1.0), audio)  # as is, exactly
+    np.testing.assert_array_equal(audio, kept)  # and the input is left as it was
+
+
+def test_the_stereo_cli_prints_the_table_and_refuses_bad_options(tiny_dataset, tmp_path, capsys):
+    torch.manual_seed(0)
+    model = shift_batch_norm_statistics(build_model("unet", model_preset("unet", "tiny")).eval())
+    path = save_checkpoint(tmp_path / "tiny.pt", model)
+    out = tmp_path / "stereo.json"
+    code = main(["--checkpoint", str(path), "--dataset", str(tiny_dataset), "--widths", "1,0", "--songs", "1",
+                 "--seconds", "2", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| stereo image | vocals | drums | bass | other | average |" in printed
+    assert "| mono |" in printed and f"| {SWAPPED} |" in printed and "| spread |" in printed
+    rows = json.loads(out.read_text())[str(path)]
+    assert {row["condition"] for row in rows} == {"as is", "mono", SWAPPED}
+    for options, message in (
+        (["--widths", "3"], "must lie in"),
+        (["--widths", "x"], "must be numbers"),
+        (["--songs", "0"], "--songs must be >= 1"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(options)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err, options
+    mono = save_checkpoint(
+        tmp_path / "mono.pt", build_model("unet", model_preset("unet", "tiny", audio_channels=1))
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--checkpoint", str(mono), "--dataset", str(tiny_dataset)])
+    assert exit_info.value.code == 2 and "mono model" in capsys.readouterr().err
