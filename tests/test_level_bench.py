@@ -83,6 +83,15 @@ def test_score_song_drops_a_silent_target_and_scores_a_single_target():
     assert np.isnan(score_song(silent, {"piano": np.zeros_like(rest)})["piano"])
 
 
+def test_summarise_orders_the_gains_lowest_first_whatever_order_they_ran_in():
+    frame = pd.DataFrame(
+        [{"song": "s", "gain_db": g, "target": "a", "sdr": 5.0 + g / 10} for g in (0.0, -12.0, 6.0)]
+    )
+    table = summarise(frame)
+    assert list(table.index) == ["-12 dB", "+0 dB", "+6 dB", "spread"]
+    np.testing.assert_allclose(table["a"], [3.8, 5.0, 5.6, 1.8])
+
+
 def test_summarise_keeps_a_target_never_scored_and_flags_its_spread():
     frame = pd.DataFrame(
         [{"song": "s", "gain_db": g, "target": t, "sdr": (5.0 if t == "a" else float("nan"))}

@@ -58,23 +58,29 @@ def test_width_draws_are_bounded_and_checked():
             DataConfig(width_min=bad)
         with pytest.raises(ValueError, match="width_min"):
             TrainConfig(width_min=bad)
+    with pytest.raises(DatasetError, match="needs channels=2"):
+        DataConfig(channels=1, width_min=0.5)
+    with pytest.raises(ValueError, match="needs channels=2"):
+        TrainConfig(channels=1, width_min=0.5)
+    assert DataConfig(channels=1).width_min == 1.0  # off: a mono model is fine
     assert chunk_config(TrainConfig(width_min=0.5)).width_min == 0.5
     assert chunk_config(TrainConfig()).width_min == 1.0
     assert parse_value("width_min", "0") == 0.0  # --set width_min=0
 
 
 def test_chunks_with_width_are_the_plain_chunks_narrowed(tiny_dataset):
-    """The width is drawn after every other draw: the same songs, offsets, gains and channel orders, each
-    source's mid unchanged and its side scaled by one factor in [width_min, 1]; the mixture is their sum."""
+    """The width is drawn after every other draw, the EQ's included: the same songs, offsets, gains, channel
+    orders and EQ, each source's mid unchanged and its side scaled by one factor in [width_min, 1]; the mixture
+    is exactly their sum."""
     db = open_db(tiny_dataset, "train")
-    values = dict(targets=FOUR, segment_s=0.5, seed=5, samples_per_epoch=8)
+    values = dict(targets=FOUR, segment_s=0.5, seed=5, samples_per_epoch=8, eq_db=3.0)
     plain, wide = TrainChunks(db, DataConfig(**values)), TrainChunks(db, DataConfig(**values, width_min=0.0))
     factors = []
     for index in range(6):
         a, b = plain.draw(index), wide.draw(index)
         assert a["songs"] == b["songs"] and a["starts"] == b["starts"] and a["names"] == b["names"]
         np.testing.assert_allclose(b["sources"].sum(1), a["sources"].sum(1), atol=1e-5)  # the mids
-        np.testing.assert_allclose(b["mix"], b["sources"].sum(0), atol=1e-6)
+        np.testing.assert_array_equal(b["mix"], b["sources"].sum(0))
         side_a = a["sources"][:, 0] - a["sources"][:, 1]  # (K, T)
         side_b = b["sources"][:, 0] - b["sources"][:, 1]
         for k in np.flatnonzero(np.abs(side_a).max(axis=1) > 1e-3):
@@ -138,7 +144,12 @@ def test_the_stereo_cli_prints_the_table_and_refuses_bad_options(tiny_dataset, t
     assert "| mono |" in printed and f"| {SWAPPED} |" in printed and "| spread |" in printed
     rows = json.loads(out.read_text())[str(path)]
     assert {row["condition"] for row in rows} == {"as is", "mono", SWAPPED}
+    code = main(["--checkpoint", str(path), "--dataset", str(tiny_dataset), "--widths", "0.5", "--no-swap",
+                 "--songs", "1", "--seconds", "1"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0 and "| width 0.5 |" in printed and SWAPPED not in printed and "| mono |" not in printed
     for options, message in (
+        (["--widths", "1,1"], "names a width twice"),
         (["--widths", "3"], "must lie in"),
         (["--widths", "x"], "must be numbers"),
         (["--songs", "0"], "--songs must be >= 1"),

@@ -105,6 +105,8 @@ class TrainConfig:
             problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
         if not 0.0 <= self.width_min <= 1.0:
             problems.append(f"width_min must be in [0, 1], got {self.width_min}")
+        elif self.width_min < 1.0 and self.channels != 2:
+            problems.append(f"width_min narrows stereo sources: it needs channels=2, got {self.channels}")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

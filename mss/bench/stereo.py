@@ -1,8 +1,8 @@
 """python -m mss.bench.stereo: how much does a model's separation lean on the stereo image?
 
-Recorded stems are narrower than our generator's (the realism gauge's L/R correlation: vocals 0.99 against
+Recorded stems are narrower than generator v5's (the realism gauge's L/R correlation: vocals 0.99 against
 0.95, "other" 0.86 against 0.79), and real songs place their sources in ways the generator never did. A model
-that learned "wide means other" loses when a song's image differs. Each song's mixture *and* references are
+that learned "wide means other" would lose when a song's image differs. Each song's mixture *and* references are
 changed alike by every condition: each channel pair's side signal ``(L - R) / 2`` scaled by a width of
 ``--widths`` (1 = as is, 0 = folded to mono, L = R = mid), and left and right swapped. The model separates
 the changed mixture, scored as ``mss.evaluate`` scores (``mss.bench.sweep``: museval SDR, median over 1-s
@@ -68,6 +68,8 @@ def _widths(text: str) -> list[float]:
         raise ValueError(f"--widths must be numbers separated by commas, got {text!r}") from None
     if not widths:
         raise ValueError("--widths is empty")
+    if len(set(widths)) < len(widths):
+        raise ValueError(f"--widths names a width twice: {text!r}")
     bad = [w for w in widths if not (np.isfinite(w) and 0.0 <= w <= MAX_WIDTH)]
     if bad:
         raise ValueError(f"--widths must lie in [0, {MAX_WIDTH:g}], got {bad}")

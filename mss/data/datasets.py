@@ -60,6 +60,8 @@ class DataConfig:
             raise DatasetError(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
         if not 0.0 <= self.width_min <= 1.0:
             raise DatasetError(f"width_min must be in [0, 1], got {self.width_min}")
+        if self.width_min < 1.0 and self.channels != 2:
+            raise DatasetError(f"width_min narrows stereo sources: it needs channels=2, got {self.channels}")
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
 
@@ -238,7 +240,7 @@ class TrainChunks(Dataset):
                 for k, (j, t, s0) in enumerate(zip(chosen, songs, starts, strict=True))
             ]
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
-        if config.width_min < 1.0 and channels == 2:  # drawn after the EQ: width_min = 1 changes no draw
+        if config.width_min < 1.0:  # drawn after the EQ: width_min = 1 changes no draw
             narrow(sources, width_params(rng, len(chosen), config.width_min))
         return sources, chosen, songs, starts
 
