@@ -29,6 +29,9 @@ MODEL_SAMPLE_RATE: int = 22050
 #: ``TrainConfig.eq_db``; the EQ itself is ``mss.data.augment.eq_params``). Here, not in mss.data, so that
 #: training.config validates it without importing the data layer (torch, musdb).
 EQ_MAX_DB: float = 24.0
+#: The most the training configs may lower the vocals' side signal by (dB; ``DataConfig.vocals_side_db``,
+#: ``TrainConfig.vocals_side_db``): 40 dB leaves them mono to the ear.
+VOCALS_SIDE_MAX_DB: float = 40.0
 
 
 def valid_level_db(value: float) -> bool:

@@ -90,6 +90,58 @@ def test_chunks_with_width_are_the_plain_chunks_narrowed(tiny_dataset):
     assert len(factors) >= 6 and min(factors) >= 0 and max(factors) <= 1 and np.ptp(factors) > 0.2
 
 
+def test_vocals_side_db_narrows_the_vocals_alone_and_draws_nothing(tiny_dataset):
+    """``vocals_side_db=10``: in every chunk the vocals' side is 10 dB lower (x 10^-0.5) and their mid is kept;
+    every other source, the songs and offsets are bit for bit those of the plain chunks."""
+    db = open_db(tiny_dataset, "train")
+    values = dict(targets=FOUR, segment_s=0.5, seed=6, samples_per_epoch=8)
+    plain, narrow_vocals = (
+        TrainChunks(db, DataConfig(**values)),
+        TrainChunks(db, DataConfig(**values, vocals_side_db=10)),
+    )
+    checked = 0
+    for index in range(6):
+        a, b = plain.draw(index), narrow_vocals.draw(index)
+        assert a["songs"] == b["songs"] and a["starts"] == b["starts"] and a["names"] == b["names"]
+        np.testing.assert_array_equal(a["targets"][1:], b["targets"][1:])  # drums, bass, other untouched
+        np.testing.assert_array_equal(b["mix"], b["sources"].sum(0))
+        vocals_a, vocals_b = a["targets"][0], b["targets"][0]  # (C, T)
+        np.testing.assert_allclose(vocals_b.sum(0), vocals_a.sum(0), atol=1e-5)  # the mid
+        side_a, side_b = vocals_a[0] - vocals_a[1], vocals_b[0] - vocals_b[1]
+        np.testing.assert_allclose(side_b, side_a * 10 ** (-10 / 20), atol=1e-5)
+        checked += np.abs(side_a).max() > 1e-3
+    assert checked >= 3
+    for bad in (-1.0, 41.0):
+        with pytest.raises(DatasetError, match="vocals_side_db"):
+            DataConfig(vocals_side_db=bad)
+        with pytest.raises(ValueError, match="vocals_side_db"):
+            TrainConfig(vocals_side_db=bad)
+    with pytest.raises(ValueError, match="needs channels=2"):
+        TrainConfig(channels=1, vocals_side_db=6)
+    with pytest.raises(DatasetError, match="needs channels=2"):
+        DataConfig(channels=1, vocals_side_db=6)
+    # vocals as a distractor (a drums model): the vocals rows narrowed, every other row bit for bit the same
+    values = dict(targets=("drums",), segment_s=0.5, seed=3, samples_per_epoch=8)
+    plain, narrow_vocals = (
+        TrainChunks(db, DataConfig(**values)),
+        TrainChunks(db, DataConfig(**values, vocals_side_db=6)),
+    )
+    distracted = 0
+    for index in range(8):
+        a, b = plain.draw(index), narrow_vocals.draw(index)
+        assert a["names"] == b["names"]
+        for k, name in enumerate(a["names"]):
+            if name != "vocals":
+                np.testing.assert_array_equal(a["sources"][k], b["sources"][k])
+                continue
+            distracted += 1
+            side_a, side_b = a["sources"][k][0] - a["sources"][k][1], b["sources"][k][0] - b["sources"][k][1]
+            np.testing.assert_allclose(side_b, side_a * 10 ** (-6 / 20), atol=1e-5)
+    assert distracted >= 1
+    assert chunk_config(TrainConfig(vocals_side_db=10)).vocals_side_db == 10.0
+    assert parse_value("vocals_side_db", "10") == 10.0
+
+
 def test_stereo_sweep_of_a_model_blind_to_the_image_is_flat():
     """A 'model' that gives each of two sources half the mixture scores 10 log10 2 = 3 dB under every
     condition: the sweep changes mixture and references alike. A model that gives the mixture's left channel

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, fields, replace
 
-from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, SOURCES
+from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, SOURCES, VOCALS_SIDE_MAX_DB
 
 ARCHS: tuple[str, ...] = ("unet", "demucs")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
@@ -46,6 +46,7 @@ class TrainConfig:
     remix: bool = True
     eq_db: float = 0.0  # random EQ of every source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     width_min: float = 1.0  # stereo width of every source scaled by U(width_min, 1) (augment.narrow); 1 = off
+    vocals_side_db: float = 0.0  # the vocals' side signal lowered by this many dB, every chunk; 0 = off
     cache_dir: str = ""  # decoded-audio cache (mss.data.cache); "" = $MSS_CACHE_DIR or ~/.cache/mss/decoded
     cache_dtype: str = "int16"  # int16 | float16 | float32: how the cache stores the training audio
     # optimisation
@@ -107,6 +108,12 @@ class TrainConfig:
             problems.append(f"width_min must be in [0, 1], got {self.width_min}")
         elif self.width_min < 1.0 and self.channels != 2:
             problems.append(f"width_min narrows stereo sources: it needs channels=2, got {self.channels}")
+        if not 0.0 <= self.vocals_side_db <= VOCALS_SIDE_MAX_DB:
+            problems.append(
+                f"vocals_side_db must be in [0, {VOCALS_SIDE_MAX_DB:g}] dB, got {self.vocals_side_db}"
+            )
+        elif self.vocals_side_db > 0 and self.channels != 2:
+            problems.append(f"vocals_side_db narrows stereo vocals: it needs channels=2, got {self.channels}")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

@@ -59,6 +59,7 @@ def chunk_config(config: TrainConfig) -> DataConfig:
         remix=config.remix,
         eq_db=config.eq_db,
         width_min=config.width_min,
+        vocals_side_db=config.vocals_side_db,
         samples_per_epoch=config.samples_per_epoch,
         seed=config.seed,
         cache_dtype=config.cache_dtype,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE
+from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE, VOCALS_SIDE_MAX_DB
 from mss.audio import resample, to_channels
 from mss.data.augment import EQ_PREROLL, augment_params, eq_params, equalize, narrow, width_params
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
@@ -42,6 +42,7 @@ class DataConfig:
     sign_flip: bool = True
     eq_db: float = 0.0  # random EQ of each source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     width_min: float = 1.0  # each stereo source's side scaled by U(width_min, 1) (augment.narrow); 1 = off
+    vocals_side_db: float = 0.0  # the vocals' side signal lowered by this many dB (no draw); 0 = off
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
     seed: int = 0
@@ -62,6 +63,14 @@ class DataConfig:
             raise DatasetError(f"width_min must be in [0, 1], got {self.width_min}")
         if self.width_min < 1.0 and self.channels != 2:
             raise DatasetError(f"width_min narrows stereo sources: it needs channels=2, got {self.channels}")
+        if not 0.0 <= self.vocals_side_db <= VOCALS_SIDE_MAX_DB:
+            raise DatasetError(
+                f"vocals_side_db must be in [0, {VOCALS_SIDE_MAX_DB:g}] dB, got {self.vocals_side_db}"
+            )
+        if self.vocals_side_db > 0 and self.channels != 2:
+            raise DatasetError(
+                f"vocals_side_db narrows stereo vocals: it needs channels=2, got {self.channels}"
+            )
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
 
@@ -121,6 +130,11 @@ class TrainChunks(Dataset):
         self.config = config
         self.parts, self.distractors = plan_parts(*_setup_of(db), config.targets)
         self.all_parts: tuple[Part, ...] = self.parts + self.distractors
+        if config.vocals_side_db > 0 and not any(part.name == "vocals" for part in self.all_parts):
+            raise DatasetError(
+                f"vocals_side_db narrows the vocals, but no training part is the vocals stem "
+                f"(parts: {', '.join(part.name for part in self.all_parts)})"
+            )
         self.tracks: list[TrackInfo] = [track_info(track) for track in db.tracks]
         if not self.tracks:
             raise DatasetError("the dataset has no tracks")
@@ -242,6 +256,11 @@ class TrainChunks(Dataset):
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
         if config.width_min < 1.0:  # drawn after the EQ: width_min = 1 changes no draw
             narrow(sources, width_params(rng, len(chosen), config.width_min))
+        if config.vocals_side_db > 0:  # no draw: every other draw stays as it was
+            rows = [k for k, j in enumerate(chosen) if self.all_parts[j].name == "vocals"]
+            vocals = sources[rows]  # (V, C, T), a copy: narrowed, then written back
+            narrow(vocals, np.full(len(rows), 10.0 ** (-config.vocals_side_db / 20.0)))
+            sources[rows] = vocals
         return sources, chosen, songs, starts
 
     def _before(self, part_index: int, track_index: int, start: int, scale, order: np.ndarray) -> np.ndarray:

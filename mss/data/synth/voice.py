@@ -83,6 +83,17 @@ class Syllable:
     periods: np.ndarray  # (M,) local period in samples at each mark
 
 
+def warm_up() -> None:
+    """Compile librosa's numba kernels that ``analyse`` runs (pitch, RMS, zero crossings) in this process.
+
+    Numba caches them on disk, and processes that compile the same kernels at the same moment can leave that
+    cache inconsistent (later processes then crash loading it). A pool's parent calls this before it starts
+    its workers, so the cache is written once and the workers only read it.
+    """
+    t = np.arange(SPEECH_RATE // 5, dtype=np.float32) / SPEECH_RATE
+    analyse((0.5 * np.sin(2 * np.pi * 150.0 * t)).astype(np.float32))
+
+
 def analyse(audio: np.ndarray) -> Syllable:
     """Find the voiced nucleus (loud, low zero-crossing rate) and pitch-synchronous marks inside it."""
     import librosa

@@ -25,6 +25,7 @@ from .mix import EXTRA_STEMS
 from .presets import SynthPreset, resolve_preset
 from .render import Renderer
 from .song import DEFAULT_VERSION, RenderedSong, build_song, check_version
+from .voice import warm_up
 
 GENERATOR = "mss.data.synth"
 #: The version the embedded default dataset is built with (``song.VERSIONS`` lists what this code renders);
@@ -130,6 +131,7 @@ def _render_in_pool(jobs_args: list[tuple], jobs: int, on_song: Callable[[tuple[
     """Run ``_song_job`` over ``jobs_args`` in ``jobs`` processes, ``on_song`` on each result in order."""
     # "spawn": a forked child deadlocks on locks held by the parent's FluidSynth/torch threads.
     context = multiprocessing.get_context("spawn")
+    warm_up()  # numba's on-disk cache written here, once, not by the workers at the same moment
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
         for result in pool.map(_song_job, jobs_args):
             on_song(result)
