@@ -18,31 +18,27 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 
 import torch
 
 from mss.data import open_db
-from mss.data.datasets import DataConfig, TrainChunks
+from mss.data.datasets import TrainChunks
 from training.config import make_config, parse_assignment
 from training.distributed import DistContext
 from training.process import seeded_rng, torch_threads
-from training.run_data import make_loader
+from training.run_data import chunk_config, make_loader
 from training.trainer import amp_dtype, make_trainer
 
 
 def bench_one(config, db, steps: int, warmup: int, device: torch.device | None = None) -> dict:
     """Time ``steps`` training steps of ``config`` (after ``warmup``) on chunks of ``db``, on ``device`` (CPU)."""
     device = device or torch.device("cpu")
-    ctx = DistContext(rank=0, world_size=1, local_rank=0 if device.index is None else device.index, device=device)
-    data_config = DataConfig(
-        targets=tuple(config.targets),
-        sample_rate=config.sample_rate,
-        channels=config.channels,
-        segment_s=config.segment_s,
-        samples_per_epoch=config.batch_size * (steps + warmup),
-        seed=config.seed,
-        cache_dtype=config.cache_dtype,
+    ctx = DistContext(
+        rank=0, world_size=1, local_rank=0 if device.index is None else device.index, device=device
     )
+    # the run's own chunks (augmentation, remixing, EQ, width included), as many as the timed steps need
+    data_config = replace(chunk_config(config), samples_per_epoch=config.batch_size * (steps + warmup))
     chunks = TrainChunks(db, data_config, cache=config.cache_dir or None, progress=False)
     chunks.set_epoch(0)
     loader, per_epoch = make_loader(chunks, config, ctx)
@@ -72,21 +68,27 @@ def bench_one(config, db, steps: int, warmup: int, device: torch.device | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", default="default", help="dataset root, or 'default' (the embedded set)")
     parser.add_argument("--models", default="unet,demucs")
     parser.add_argument(
         "--presets", "--model-presets", dest="model_presets", default="small",
         help="model presets, comma-separated (tiny, small, large)",
     )  # fmt: skip
-    parser.add_argument("--amp", default="off,bf16", help="precisions to compare: off, bf16 (comma-separated)")
+    parser.add_argument(
+        "--amp", default="off,bf16", help="precisions to compare: off, bf16 (comma-separated)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training option")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--training-preset", default="cpu", choices=("cpu", "gpu"), help="batch and chunk length")
+    parser.add_argument(
+        "--training-preset", default="cpu", choices=("cpu", "gpu"), help="batch and chunk length"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
