@@ -15,22 +15,15 @@ Not part of the test suite (a minute per checkpoint); ``--json FILE`` keeps the 
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mss.bench.sweep import load_songs, sweep
+from mss.bench.sweep import run_sweeps, sweep, sweep_parser
 from mss.bench.sweep import summarise as summarise_conditions
-from mss.checkpoint import DEFAULT_CHECKPOINTS
 from mss.data.datasets import Song
-from mss.errors import AudioError, CheckpointError, DatasetError
-from mss.evaluation.methods import load_checkpoint_model
-from mss.evaluation.tables import format_markdown
 
 DEFAULT_GAINS_DB = (-18.0, -12.0, -6.0, 0.0, 6.0)
 MIN_GAIN_DB, MAX_GAIN_DB = -60.0, 20.0
@@ -70,46 +63,23 @@ def _gains(text: str) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mss.bench.level", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--checkpoint", action="append", default=[], help="repeatable; default: the committed 4-stem ones"
-    )
-    parser.add_argument(
-        "--dataset", default="real-clips", help="real-clips (default) | default | a MUSDB18 root"
-    )
+    parser = sweep_parser("python -m mss.bench.level", __doc__.split("\n\n")[0])
     parser.add_argument(
         "--gains",
         default=",".join(f"{g:g}" for g in DEFAULT_GAINS_DB),
         help="dB, comma-separated; write --gains=-12,0 (a leading minus needs the =)",
     )
-    parser.add_argument("--songs", type=int, default=3, help="at most this many songs")
-    parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
-    parser.add_argument("--shifts", type=int, default=0)
-    parser.add_argument("--json", type=Path, help="write the per-song figures here")
     args = parser.parse_args(argv)
     try:
         gains = _gains(args.gains)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.songs < 1 or not args.seconds > 0 or args.shifts < 0:
-        parser.error(
-            f"--songs must be >= 1, --seconds > 0 and --shifts >= 0 (got {args.songs}, {args.seconds}, {args.shifts})"
-        )
-    checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
-    records = {}
-    for path in checkpoints:
-        try:
-            model = load_checkpoint_model(path)
-            songs = load_songs(args.dataset, tuple(model.sources), args.songs, args.seconds)
-        except (CheckpointError, DatasetError, AudioError) as exc:
-            parser.exit(2, f"error: {path}: {exc}\n")
+
+    def table(model, songs):
         frame = level_sweep(model, songs, gains, shifts=args.shifts)
-        print(f"\n{path} (songs: {', '.join(s.name for s in songs)}), museval SDR in dB")
-        print(format_markdown(summarise(frame).rename_axis("input gain").reset_index()))
-        records[path] = frame.to_dict(orient="records")
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
-    return 0
+        return frame, summarise(frame).rename_axis("input gain").reset_index()
+
+    return run_sweeps(parser, args, table)
 
 
 if __name__ == "__main__":

@@ -17,20 +17,14 @@ Not part of the test suite (a minute per checkpoint); ``--json FILE`` keeps the 
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from mss.bench.sweep import Condition, load_songs, summarise, sweep
-from mss.checkpoint import DEFAULT_CHECKPOINTS
+from mss.bench.sweep import Condition, run_sweeps, summarise, sweep, sweep_parser
 from mss.data.augment import narrow
-from mss.errors import AudioError, CheckpointError, DatasetError
-from mss.evaluation.methods import load_checkpoint_model
-from mss.evaluation.tables import format_markdown
+from mss.errors import CheckpointError
 
 DEFAULT_WIDTHS = (1.0, 0.5, 0.0)
 MAX_WIDTH = 2.0
@@ -76,50 +70,30 @@ def _widths(text: str) -> list[float]:
     return widths
 
 
+def _stereo(model) -> None:
+    if model.audio_channels != 2:
+        raise CheckpointError("a mono model has no stereo image to change")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mss.bench.stereo", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--checkpoint", action="append", default=[], help="repeatable; default: the committed 4-stem ones"
-    )
-    parser.add_argument(
-        "--dataset", default="real-clips", help="real-clips (default) | default | a MUSDB18 root"
-    )
+    parser = sweep_parser("python -m mss.bench.stereo", __doc__.split("\n\n")[0])
     parser.add_argument(
         "--widths",
         default=",".join(f"{w:g}" for w in DEFAULT_WIDTHS),
         help="side-signal scales, comma-separated",
     )
     parser.add_argument("--no-swap", action="store_true", help="leave out the swapped-channels condition")
-    parser.add_argument("--songs", type=int, default=3, help="at most this many songs")
-    parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
-    parser.add_argument("--shifts", type=int, default=0)
-    parser.add_argument("--json", type=Path, help="write the per-song figures here")
     args = parser.parse_args(argv)
     try:
         widths = _widths(args.widths)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.songs < 1 or not args.seconds > 0 or args.shifts < 0:
-        parser.error(
-            f"--songs must be >= 1, --seconds > 0 and --shifts >= 0 (got {args.songs}, {args.seconds}, {args.shifts})"
-        )
-    checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
-    records = {}
-    for path in checkpoints:
-        try:
-            model = load_checkpoint_model(path)
-            if model.audio_channels != 2:
-                raise CheckpointError("a mono model has no stereo image to change")
-            songs = load_songs(args.dataset, tuple(model.sources), args.songs, args.seconds)
-        except (CheckpointError, DatasetError, AudioError) as exc:
-            parser.exit(2, f"error: {path}: {exc}\n")
+
+    def table(model, songs):
         frame = sweep(model, songs, conditions(widths, swap=not args.no_swap), shifts=args.shifts)
-        print(f"\n{path} (songs: {', '.join(s.name for s in songs)}), museval SDR in dB")
-        print(format_markdown(summarise(frame).rename_axis("stereo image").reset_index()))
-        records[path] = frame.to_dict(orient="records")
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
-    return 0
+        return frame, summarise(frame).rename_axis("stereo image").reset_index()
+
+    return run_sweeps(parser, args, table, check_model=_stereo)
 
 
 if __name__ == "__main__":

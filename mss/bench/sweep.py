@@ -10,18 +10,24 @@ once per song, on the song as it is, so a quiet target is scored under every con
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mss.checkpoint import DEFAULT_CHECKPOINTS
 from mss.data import SongDataset, open_db
 from mss.data.datasets import Song
 from mss.data.real_clips import label, lacking_stems, load_real_clips
-from mss.errors import DatasetError
+from mss.errors import AudioError, CheckpointError, DatasetError
 from mss.evaluation.bsseval import evaluate_arrays
+from mss.evaluation.methods import load_checkpoint_model
 from mss.evaluation.scoring import RESIDUAL, ScoredSources, dither, reference_reader, scored_sources
+from mss.evaluation.tables import format_markdown
 from mss.separate import separate
 
 Condition = tuple[str, Callable[[np.ndarray], np.ndarray]]
@@ -133,3 +139,53 @@ def load_songs(dataset: str, targets: tuple[str, ...], count: int, seconds: floa
     if len(songs) == 0:
         raise DatasetError(f"{dataset}: no test songs")
     return [songs[i] for i in range(min(count, len(songs)))]
+
+
+def sweep_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options every sweep benchmark takes: ``--checkpoint`` (repeatable), ``--dataset``, ``--songs``,
+    ``--seconds``, ``--shifts`` and ``--json``; the caller adds its conditions' option."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--checkpoint", action="append", default=[], help="repeatable; default: the committed 4-stem ones"
+    )
+    parser.add_argument(
+        "--dataset", default="real-clips", help="real-clips (default) | default | a MUSDB18 root"
+    )
+    parser.add_argument("--songs", type=int, default=3, help="at most this many songs")
+    parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
+    parser.add_argument("--shifts", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the per-song figures here")
+    return parser
+
+
+def run_sweeps(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    table: Callable[[object, list[Song]], tuple[pd.DataFrame, pd.DataFrame]],
+    check_model: Callable[[object], None] | None = None,
+) -> int:
+    """Score each checkpoint of ``args`` (parsed by a :func:`sweep_parser`): ``table(model, songs)`` ->
+    ``(per-song frame, summary table)``; the summary is printed as markdown, the frames go to ``--json``.
+    ``check_model`` raises ``CheckpointError`` for a model the benchmark cannot score. A checkpoint or dataset
+    that cannot be read ends the run with its path and the reason (exit status 2)."""
+    if args.songs < 1 or not args.seconds > 0 or args.shifts < 0:
+        parser.error(
+            f"--songs must be >= 1, --seconds > 0 and --shifts >= 0 (got {args.songs}, {args.seconds}, {args.shifts})"
+        )
+    checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
+    records = {}
+    for path in checkpoints:
+        try:
+            model = load_checkpoint_model(path)
+            if check_model is not None:
+                check_model(model)
+            songs = load_songs(args.dataset, tuple(model.sources), args.songs, args.seconds)
+        except (CheckpointError, DatasetError, AudioError) as exc:
+            parser.exit(2, f"error: {path}: {exc}\n")
+        frame, summary = table(model, songs)
+        print(f"\n{path} (songs: {', '.join(s.name for s in songs)}), museval SDR in dB")
+        print(format_markdown(summary))
+        records[path] = frame.to_dict(orient="records")
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1))
+    return 0
