@@ -34,6 +34,25 @@ EQ_MAX_DB: float = 24.0
 VOCALS_SIDE_MAX_DB: float = 40.0
 
 
+def augmentation_problems(eq_db: float, width_min: float, vocals_side_db: float, channels: int) -> list[str]:
+    """What is wrong with the training chunks' augmentation settings (``eq_db``, ``width_min``,
+    ``vocals_side_db`` of ``DataConfig`` and ``TrainConfig``), one message per field; [] when all are valid.
+    Here, not in mss.data, so that both configs check them alike without training.config importing the
+    data layer."""
+    problems = []
+    if not 0.0 <= eq_db <= EQ_MAX_DB:
+        problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {eq_db}")
+    if not 0.0 <= width_min <= 1.0:
+        problems.append(f"width_min must be in [0, 1], got {width_min}")
+    elif width_min < 1.0 and channels != 2:
+        problems.append(f"width_min narrows stereo sources: it needs channels=2, got {channels}")
+    if not 0.0 <= vocals_side_db <= VOCALS_SIDE_MAX_DB:
+        problems.append(f"vocals_side_db must be in [0, {VOCALS_SIDE_MAX_DB:g}] dB, got {vocals_side_db}")
+    elif vocals_side_db > 0 and channels != 2:
+        problems.append(f"vocals_side_db narrows stereo vocals: it needs channels=2, got {channels}")
+    return problems
+
+
 def valid_level_db(value: float) -> bool:
     """Whether ``value`` can be the UNet's level-normalisation target (``UNetConfig.level_db``): a finite RMS
     level in dBFS, at most 0. Here, not in mss.models, so that ``mss.checkpoint`` checks an export's

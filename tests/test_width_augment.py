@@ -68,16 +68,21 @@ def test_width_draws_are_bounded_and_checked():
     assert parse_value("width_min", "0") == 0.0  # --set width_min=0
 
 
+def _paired_draws(db, values: dict, count: int, **change):
+    """The first ``count`` chunks drawn with ``DataConfig(**values)`` and with ``change`` on top, in pairs."""
+    plain, changed = TrainChunks(db, DataConfig(**values)), TrainChunks(db, DataConfig(**values, **change))
+    for index in range(count):
+        yield plain.draw(index), changed.draw(index)
+
+
 def test_chunks_with_width_are_the_plain_chunks_narrowed(tiny_dataset):
     """The width is drawn after every other draw, the EQ's included: the same songs, offsets, gains, channel
     orders and EQ, each source's mid unchanged and its side scaled by one factor in [width_min, 1]; the mixture
     is exactly their sum."""
     db = open_db(tiny_dataset, "train")
     values = dict(targets=FOUR, segment_s=0.5, seed=5, samples_per_epoch=8, eq_db=3.0)
-    plain, wide = TrainChunks(db, DataConfig(**values)), TrainChunks(db, DataConfig(**values, width_min=0.0))
     factors = []
-    for index in range(6):
-        a, b = plain.draw(index), wide.draw(index)
+    for a, b in _paired_draws(db, values, 6, width_min=0.0):
         assert a["songs"] == b["songs"] and a["starts"] == b["starts"] and a["names"] == b["names"]
         np.testing.assert_allclose(b["sources"].sum(1), a["sources"].sum(1), atol=1e-5)  # the mids
         np.testing.assert_array_equal(b["mix"], b["sources"].sum(0))
@@ -95,13 +100,8 @@ def test_vocals_side_db_narrows_the_vocals_alone_and_draws_nothing(tiny_dataset)
     every other source, the songs and offsets are bit for bit those of the plain chunks."""
     db = open_db(tiny_dataset, "train")
     values = dict(targets=FOUR, segment_s=0.5, seed=6, samples_per_epoch=8)
-    plain, narrow_vocals = (
-        TrainChunks(db, DataConfig(**values)),
-        TrainChunks(db, DataConfig(**values, vocals_side_db=10)),
-    )
     checked = 0
-    for index in range(6):
-        a, b = plain.draw(index), narrow_vocals.draw(index)
+    for a, b in _paired_draws(db, values, 6, vocals_side_db=10):
         assert a["songs"] == b["songs"] and a["starts"] == b["starts"] and a["names"] == b["names"]
         np.testing.assert_array_equal(a["targets"][1:], b["targets"][1:])  # drums, bass, other untouched
         np.testing.assert_array_equal(b["mix"], b["sources"].sum(0))
@@ -122,13 +122,8 @@ def test_vocals_side_db_narrows_the_vocals_alone_and_draws_nothing(tiny_dataset)
         DataConfig(channels=1, vocals_side_db=6)
     # vocals as a distractor (a drums model): the vocals rows narrowed, every other row bit for bit the same
     values = dict(targets=("drums",), segment_s=0.5, seed=3, samples_per_epoch=8)
-    plain, narrow_vocals = (
-        TrainChunks(db, DataConfig(**values)),
-        TrainChunks(db, DataConfig(**values, vocals_side_db=6)),
-    )
     distracted = 0
-    for index in range(8):
-        a, b = plain.draw(index), narrow_vocals.draw(index)
+    for a, b in _paired_draws(db, values, 8, vocals_side_db=6):
         assert a["names"] == b["names"]
         for k, name in enumerate(a["names"]):
             if name != "vocals":

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, fields, replace
 
-from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, SOURCES, VOCALS_SIDE_MAX_DB
+from mss import MODEL_SAMPLE_RATE, SOURCES, augmentation_problems
 
 ARCHS: tuple[str, ...] = ("unet", "demucs")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
@@ -102,18 +102,7 @@ class TrainConfig:
             problems.append(
                 f"samples_per_epoch ({self.samples_per_epoch}) must be at least batch_size ({self.batch_size})"
             )
-        if not 0.0 <= self.eq_db <= EQ_MAX_DB:
-            problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
-        if not 0.0 <= self.width_min <= 1.0:
-            problems.append(f"width_min must be in [0, 1], got {self.width_min}")
-        elif self.width_min < 1.0 and self.channels != 2:
-            problems.append(f"width_min narrows stereo sources: it needs channels=2, got {self.channels}")
-        if not 0.0 <= self.vocals_side_db <= VOCALS_SIDE_MAX_DB:
-            problems.append(
-                f"vocals_side_db must be in [0, {VOCALS_SIDE_MAX_DB:g}] dB, got {self.vocals_side_db}"
-            )
-        elif self.vocals_side_db > 0 and self.channels != 2:
-            problems.append(f"vocals_side_db narrows stereo vocals: it needs channels=2, got {self.channels}")
+        problems += augmentation_problems(self.eq_db, self.width_min, self.vocals_side_db, self.channels)
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

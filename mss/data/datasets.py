@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from mss import EQ_MAX_DB, MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE, VOCALS_SIDE_MAX_DB
+from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE, augmentation_problems
 from mss.audio import resample, to_channels
 from mss.data.augment import EQ_PREROLL, augment_params, eq_params, equalize, narrow, width_params
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
@@ -57,20 +57,9 @@ class DataConfig:
             raise DatasetError(f"channels must be 1 or 2, got {self.channels}")
         if self.sample_rate <= 0 or self.segment_s <= 0 or self.samples_per_epoch <= 0:
             raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
-        if not 0.0 <= self.eq_db <= EQ_MAX_DB:
-            raise DatasetError(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {self.eq_db}")
-        if not 0.0 <= self.width_min <= 1.0:
-            raise DatasetError(f"width_min must be in [0, 1], got {self.width_min}")
-        if self.width_min < 1.0 and self.channels != 2:
-            raise DatasetError(f"width_min narrows stereo sources: it needs channels=2, got {self.channels}")
-        if not 0.0 <= self.vocals_side_db <= VOCALS_SIDE_MAX_DB:
-            raise DatasetError(
-                f"vocals_side_db must be in [0, {VOCALS_SIDE_MAX_DB:g}] dB, got {self.vocals_side_db}"
-            )
-        if self.vocals_side_db > 0 and self.channels != 2:
-            raise DatasetError(
-                f"vocals_side_db narrows stereo vocals: it needs channels=2, got {self.channels}"
-            )
+        problems = augmentation_problems(self.eq_db, self.width_min, self.vocals_side_db, self.channels)
+        if problems:
+            raise DatasetError("; ".join(problems))
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
 
