@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import pickle
 import zipfile
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 # line, before its start-up page is up, and importing torch takes seconds.
 
 FORMAT_VERSION = 1
+#: the longest chunk `--segment-s` sets (seconds): a chunk is held in memory as one batch item
+MAX_SEGMENT_S: float = 60.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: where training puts the trained models that the CLI, evaluation and app use by default
 DEFAULT_CHECKPOINTS: dict[str, Path] = {
@@ -180,6 +183,7 @@ def export_checkpoint(
     destination: str | os.PathLike,
     half: bool = True,
     level_db: float | None = None,
+    segment_s: float | None = None,
 ) -> Path:
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
 
@@ -187,7 +191,9 @@ def export_checkpoint(
     Works on the dict alone (no model is built); ``mss.models.load_model`` checks the weights against
     the config when the export is used. ``level_db`` sets a UNet's level normalisation
     (``UNetConfig.level_db``) on weights trained without it; the change is recorded in ``export_changes``.
-    Measure what it does first (``python -m mss.bench.level``, ``mss.evaluate``).
+    Measure what it does first (``python -m mss.bench.level``, ``mss.evaluate``). ``segment_s`` sets the chunk
+    length the model separates in (its config's ``segment_s``, any architecture; same weights), also recorded:
+    measure it with ``python -m mss.bench.chunk``.
     """
     import torch
 
@@ -215,6 +221,11 @@ def export_checkpoint(
             )
         payload["model_config"] = {**payload["model_config"], "level_db": float(level_db)}
         payload["export_changes"] = {**(payload.get("export_changes") or {}), "level_db": float(level_db)}
+    if segment_s is not None:
+        if not (math.isfinite(segment_s) and 0.0 < segment_s <= MAX_SEGMENT_S):
+            raise CheckpointError(f"--segment-s must be seconds in (0, {MAX_SEGMENT_S:g}], got {segment_s}")
+        payload["model_config"] = {**payload["model_config"], "segment_s": float(segment_s)}
+        payload["export_changes"] = {**(payload.get("export_changes") or {}), "segment_s": float(segment_s)}
     return write_checkpoint(destination, payload)
 
 
@@ -231,11 +242,17 @@ def main(argv: list[str] | None = None) -> int:
         help="UNet only: normalise each chunk to this RMS level before the network (UNetConfig.level_db), on "
         "weights trained without it; recorded in the checkpoint's export_changes",
     )  # fmt: skip
+    parser.add_argument(
+        "--segment-s", type=float, metavar="SECONDS",
+        help="the chunk length the model separates in (its config's segment_s; a UNet's should be its training "
+        "chunk: python -m mss.bench.chunk); recorded in the checkpoint's export_changes",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         path = export_checkpoint(
-            args.source, args.destination, half=not args.full_precision, level_db=args.level_db
-        )
+            args.source, args.destination, half=not args.full_precision, level_db=args.level_db,
+            segment_s=args.segment_s,
+        )  # fmt: skip
     except CheckpointError as exc:
         parser.exit(2, f"error: {exc}\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

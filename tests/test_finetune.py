@@ -120,3 +120,23 @@ def test_a_raw_level_unet_starts_a_level_normalised_run_but_never_resumes_into_o
     with pytest.raises(CheckpointError, match=r"differing fields \['level_db'\]"):
         _check_compatible(old, normalised.model, tmp_path / "old.pt")  # what --resume checks
     assert _check_compatible(old, raw.model, tmp_path / "old.pt") == []  # the raw-level run resumes it
+
+
+def test_a_unet_separates_in_its_training_chunks_and_demucs_in_its_presets(tmp_path, capsys):
+    """The UNet's chunk length (model config segment_s, what separate() and validation cut songs into) is the
+    run's training chunk; Demucs keeps its preset's. A fine-tune may change it from the checkpoint's (the
+    same weights), and says so."""
+    from mss.checkpoint import save_checkpoint
+    from mss.models import model_preset
+
+    unet = make_trainer(_tiny_config(model="unet", segment_s=1.5), CPU, steps_per_epoch=2).model
+    assert unet.segment_s == 1.5 != model_preset("unet", "tiny").segment_s
+    demucs = make_trainer(_tiny_config(model="demucs", segment_s=1.5), CPU, steps_per_epoch=2).model
+    assert demucs.segment_s == model_preset("demucs", "tiny").segment_s == 1.0
+
+    two = make_trainer(_tiny_config(model="unet", segment_s=2.0), CPU, steps_per_epoch=2).model
+    path = save_checkpoint(tmp_path / "two.pt", two)
+    longer = make_trainer(_tiny_config(model="unet", segment_s=3.0), CPU, steps_per_epoch=2)
+    assert init_weights(longer, path) == 0
+    assert "trained with segment_s=2.0; this run uses 3.0" in capsys.readouterr().out
+    assert longer.model.segment_s == 3.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from helpers import shift_batch_norm_statistics
@@ -21,6 +22,7 @@ from mss.errors import CheckpointError
 from mss.models import REGISTRY, build_model, count_parameters, load_model, model_preset
 from mss.models.demucs import Demucs
 from mss.models.unet import UNet
+from mss.separate import separate
 
 ARCHS = sorted(REGISTRY)
 LENGTHS = [1, 101, 1000, 22050 + 7]
@@ -372,6 +374,44 @@ def test_export_level_db_switches_a_raw_level_unet_and_records_it(tmp_path, caps
         with pytest.raises(SystemExit) as exit_info:
             checkpoint_main([str(path), str(tmp_path / "x.pt"), "--level-db", level])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_export_segment_s_sets_the_chunk_a_model_separates_in_and_records_it(tmp_path, capsys):
+    """--segment-s on export: same weights, the model's chunk length changed (separate() then cuts the song into
+    chunks of it), recorded beside any earlier change; refused for a length that is not positive seconds."""
+    from mss.checkpoint import main as checkpoint_main
+
+    for arch in ("unet", "demucs"):
+        model = tiny(arch)
+        source = save_checkpoint(tmp_path / f"{arch}.pt", model, step=3)
+        assert checkpoint_main([str(source), str(tmp_path / f"{arch}-2s.pt"), "--segment-s", "2.5"]) == 0
+        exported = load_checkpoint(tmp_path / f"{arch}-2s.pt")
+        assert exported["model_config"]["segment_s"] == 2.5
+        assert exported["export_changes"] == {"segment_s": 2.5}
+        loaded = load_model(tmp_path / f"{arch}-2s.pt")
+        assert loaded.segment_s == 2.5 and model.segment_s == 1.0
+        assert loaded.config == dataclasses.replace(model.config, segment_s=2.5)
+        for key, value in model.state_dict().items():  # float16 export of the same weights
+            expected = value.to(torch.float16).float() if value.is_floating_point() else value
+            assert torch.equal(loaded.state_dict()[key], expected), key
+        # it separates as the unchanged export does when told the chunk length, and not as in its old chunks
+        assert checkpoint_main([str(source), str(tmp_path / f"{arch}-plain.pt")]) == 0
+        plain = load_model(tmp_path / f"{arch}-plain.pt")
+        mix = np.random.default_rng(0).standard_normal((2, 4 * 16000)).astype(np.float32) * 0.1
+        chunked = separate(loaded, mix, 16000)
+        for name, stem in separate(plain, mix, 16000, segment_s=2.5).items():
+            np.testing.assert_array_equal(chunked[name], stem)
+        assert any(not np.array_equal(chunked[n], s) for n, s in separate(plain, mix, 16000).items())
+    raw = save_checkpoint(tmp_path / "raw.pt", tiny("unet", level_db=None))
+    both = [str(raw), str(tmp_path / "both.pt"), "--level-db", "-16", "--segment-s", "2"]
+    assert checkpoint_main(both) == 0
+    assert load_checkpoint(tmp_path / "both.pt")["export_changes"] == {"level_db": -16.0, "segment_s": 2.0}
+    for bad in ("0", "-1", "nan", "inf", "61"):
+        with pytest.raises(SystemExit) as exit_info:
+            checkpoint_main([str(raw), str(tmp_path / "x.pt"), "--segment-s", bad])
+        assert exit_info.value.code == 2
+        assert "--segment-s must be seconds in (0, 60]" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
 
 

@@ -111,8 +111,9 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
 
 
 #: model-config fields a fine-tune may change from the weights it starts from (same weights, same shapes): the
-#: UNet's level normalisation (the sixth stage switched it on for weights trained without it)
-INIT_MAY_CHANGE = ("level_db",)
+#: UNet's level normalisation (the sixth stage switched it on for weights trained without it) and the chunk
+#: length it separates in (a UNet's is its training chunk: ``training.trainer.build_training_model``)
+INIT_MAY_CHANGE = ("level_db", "segment_s")
 
 
 def _check_compatible(

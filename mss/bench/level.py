@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mss.bench.sweep import run_sweeps, sweep, sweep_parser
 from mss.bench.sweep import summarise as summarise_conditions
+from mss.bench.sweep import sweep, sweep_main
 from mss.data.datasets import Song
 
 DEFAULT_GAINS_DB = (-18.0, -12.0, -6.0, 0.0, 6.0)
@@ -63,23 +63,14 @@ def _gains(text: str) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = sweep_parser("python -m mss.bench.level", __doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--gains",
-        default=",".join(f"{g:g}" for g in DEFAULT_GAINS_DB),
-        help="dB, comma-separated; write --gains=-12,0 (a leading minus needs the =)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        gains = _gains(args.gains)
-    except ValueError as exc:
-        parser.error(str(exc))
-
-    def table(model, songs):
-        frame = level_sweep(model, songs, gains, shifts=args.shifts)
-        return frame, summarise(frame).rename_axis("input gain").reset_index()
-
-    return run_sweeps(parser, args, table)
+    return sweep_main(
+        argv, "python -m mss.bench.level", __doc__.split("\n\n")[0],
+        ("--gains", ",".join(f"{g:g}" for g in DEFAULT_GAINS_DB),
+         "dB, comma-separated; write --gains=-12,0 (a leading minus needs the =)"),
+        _gains,
+        lambda model, songs, gains, args: level_sweep(model, songs, gains, shifts=args.shifts),
+        index="input gain", summary=summarise,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

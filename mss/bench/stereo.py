@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mss.bench.sweep import Condition, run_sweeps, summarise, sweep, sweep_parser
+from mss.bench.sweep import Condition, sweep, sweep_main
 from mss.data.augment import narrow
 from mss.errors import CheckpointError
 
@@ -75,25 +75,19 @@ def _stereo(model) -> None:
         raise CheckpointError("a mono model has no stereo image to change")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = sweep_parser("python -m mss.bench.stereo", __doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--widths",
-        default=",".join(f"{w:g}" for w in DEFAULT_WIDTHS),
-        help="side-signal scales, comma-separated",
-    )
+def _no_swap_option(parser) -> None:
     parser.add_argument("--no-swap", action="store_true", help="leave out the swapped-channels condition")
-    args = parser.parse_args(argv)
-    try:
-        widths = _widths(args.widths)
-    except ValueError as exc:
-        parser.error(str(exc))
 
-    def table(model, songs):
-        frame = sweep(model, songs, conditions(widths, swap=not args.no_swap), shifts=args.shifts)
-        return frame, summarise(frame).rename_axis("stereo image").reset_index()
 
-    return run_sweeps(parser, args, table, check_model=_stereo)
+def main(argv: Sequence[str] | None = None) -> int:
+    def frame_of(model, songs, widths, args):
+        return sweep(model, songs, conditions(widths, swap=not args.no_swap), shifts=args.shifts)
+
+    return sweep_main(
+        argv, "python -m mss.bench.stereo", __doc__.split("\n\n")[0],
+        ("--widths", ",".join(f"{w:g}" for w in DEFAULT_WIDTHS), "side-signal scales, comma-separated"),
+        _widths, frame_of, index="stereo image", add_options=_no_swap_option, check_model=_stereo,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

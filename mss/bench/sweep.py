@@ -189,3 +189,38 @@ def run_sweeps(
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))
     return 0
+
+
+def sweep_main(
+    argv: Sequence[str] | None,
+    prog: str,
+    description: str,
+    option: tuple[str, str, str],
+    parse: Callable[[str], list],
+    frame_of: Callable[[object, list[Song], list, argparse.Namespace], pd.DataFrame],
+    index: str,
+    summary: Callable[[pd.DataFrame], pd.DataFrame] = summarise,
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+    check_model: Callable[[object], None] | None = None,
+) -> int:
+    """The whole command line of a sweep benchmark: :func:`sweep_parser`'s options, the benchmark's own
+    ``option`` (flag, default, help) parsed by ``parse`` (ValueError -> a usage error naming it) and any
+    ``add_options``; then for each checkpoint ``frame_of(model, songs, values, args)`` -> the per-song frame and
+    ``summary(frame)`` -> the table (default :func:`summarise`), its first column headed ``index``
+    (:func:`run_sweeps`)."""
+    parser = sweep_parser(prog, description)
+    flag, default, help_text = option
+    parser.add_argument(flag, default=default, help=help_text)
+    if add_options is not None:
+        add_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        values = parse(getattr(args, flag.lstrip("-").replace("-", "_")))
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    def table(model, songs):
+        frame = frame_of(model, songs, values, args)
+        return frame, summary(frame).rename_axis(index).reset_index()
+
+    return run_sweeps(parser, args, table, check_model=check_model)

@@ -20,7 +20,9 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
             channels=16,
             max_channels=256,
             depth=5,
-            segment_s=6.0,
+            # the committed unet.pt's separation chunk (it trained on 12-s chunks last); a training run sets
+            # its UNet's to its own training chunk (training.trainer.build_training_model)
+            segment_s=12.0,
             level_db=UNET_LEVEL_DB,
         ),
         # Jansson et al. widths (16 ... 512) at 44.1 kHz with a 2048-point STFT
