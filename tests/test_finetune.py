@@ -140,3 +140,21 @@ def test_a_unet_separates_in_its_training_chunks_and_demucs_in_its_presets(tmp_p
     assert init_weights(longer, path) == 0
     assert "trained with segment_s=2.0; this run uses 3.0" in capsys.readouterr().out
     assert longer.model.segment_s == 3.0
+
+
+def test_a_unet_run_begun_in_other_chunks_resumes_in_them(union, tmp_path, capsys):
+    """A UNet run saved before its separation chunk followed the training chunk (its last.pt says 3 s, its config
+    builds 1 s) resumes, keeps validating in its own 3 s, and says so; best.pt and last.pt keep it."""
+    from mss.checkpoint import load_checkpoint, write_checkpoint
+
+    out = tmp_path / "old"
+    assert main(tiny_args(union, out, "unet", 1)) == 0
+    for name in ("last.pt", "best.pt"):
+        saved = load_checkpoint(out / name)
+        saved["model_config"]["segment_s"] = 3.0  # as the preset gave it then
+        write_checkpoint(out / name, saved)
+    capsys.readouterr()
+    assert main(tiny_args(union, out, "unet", 2, "--resume")) == 0
+    assert "separates with {'segment_s': 3.0}; the resumed run keeps it" in capsys.readouterr().out
+    assert load_checkpoint(out / "last.pt")["model_config"]["segment_s"] == 3.0
+    assert load_checkpoint(out / "last.pt")["step"] == 4

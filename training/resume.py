@@ -3,7 +3,7 @@ every epoch (training.state writes the file)."""
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -33,7 +33,13 @@ class ResumeState:
         """Restore ``out_dir``/last.pt into ``trainer`` and torch's default generators (of the caller:
         training.process.seeded_rng keeps them to the run); returns the run's counters."""
         checkpoint = state.load_last(out_dir)
-        _check_compatible(checkpoint, trainer.model, out_dir / LAST_FILE)
+        changed = _check_compatible(
+            checkpoint, trainer.model, out_dir / LAST_FILE, may_change=RESUME_MAY_CHANGE
+        )
+        if changed:  # a UNet run begun before its chunk followed the training chunk: it goes on as it began
+            saved = {key: _saved(checkpoint, trainer.model, key) for key in changed}
+            print(f"note: {out_dir / LAST_FILE} separates with {saved}; the resumed run keeps it", flush=True)
+            _set_config(trainer, saved)
         _restore_trainer(trainer, checkpoint)
         torch.set_rng_state(checkpoint["rng_torch"])
         if torch.cuda.is_available() and checkpoint.get("rng_cuda"):
@@ -114,6 +120,16 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
 #: UNet's level normalisation (the sixth stage switched it on for weights trained without it) and the chunk
 #: length it separates in (a UNet's is its training chunk: ``training.trainer.build_training_model``)
 INIT_MAY_CHANGE = ("level_db", "segment_s")
+#: model-config fields a resumed run takes from its last.pt when they differ from what the run's config builds
+#: today: the separation chunk (inference only), so a run keeps validating as it began
+RESUME_MAY_CHANGE = ("segment_s",)
+
+
+def _set_config(trainer: Trainer, fields: dict) -> None:
+    """Give the trainer's model (and its EMA copy) a config with ``fields`` replaced (same weights)."""
+    models = [trainer.model] + ([trainer.ema.shadow] if trainer.ema is not None else [])
+    for model in models:
+        model.config = replace(model.config, **fields)
 
 
 def _check_compatible(

@@ -34,11 +34,12 @@ def build_training_model(config: TrainConfig) -> nn.Module:
     """The model named by the config, built from its model preset (``config.model_preset``: mss.models'
     tiny | small | large) at the run's rate and targets; ``level_norm=False`` gives the raw-level UNet.
 
-    A UNet separates in chunks as long as its training chunks (``segment_s``, the preset's 6 s otherwise): its
-    receptive field in time (about 5.1 s at the small preset, 2.5 s either side of a frame) is longer than the
-    cpu preset's 2-s chunks, so trained on them it never saw a frame far from a chunk's edge, and in 6-s chunks
-    the 2-s-trained UNet lost 0.38 dB on the real train clip (``python -m mss.bench.chunk``;
-    checkpoints/README.md, the eighth stage). Demucs keeps its preset's chunk: it separates best in it."""
+    A UNet separates in chunks as long as its training chunks (``segment_s``): its receptive field in time
+    (about 5.1 s at the small preset, 2.5 s either side of a frame) is longer than the cpu preset's 2-s chunks,
+    so trained on them it never saw a frame without zero padding in its field, and in 6-s chunks the 2-s-trained
+    UNet lost 0.38 dB on the real train clip (``python -m mss.bench.chunk``; checkpoints/README.md, the eighth
+    stage). Validation, and the exported model, then separate in that length. Demucs keeps its preset's chunk
+    (its LSTM reads the whole chunk; on the real clip it separates best in its 6 s)."""
     overrides: dict = {}
     if config.model == "unet":
         overrides["segment_s"] = float(config.segment_s)

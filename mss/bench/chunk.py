@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from mss.bench.sweep import score_song, song_sources, summarise, sweep_main
+from mss.checkpoint import MAX_SEGMENT_S
 from mss.data.datasets import Song
 from mss.separate import separate
 
@@ -33,21 +34,25 @@ MODEL = "model"
 
 
 def segment_lengths(text: str) -> list[str]:
-    """``--segments`` -> the names of the chunk lengths: ``model`` or a positive number of seconds, each once."""
+    """``--segments`` -> the names of the chunk lengths: ``model`` or seconds in (0, 60], each once (by value:
+    ``2`` and ``2.0`` are the same length)."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise ValueError("--segments is empty")
-    if len(set(names)) < len(names):
-        raise ValueError(f"--segments names a length twice: {text!r}")
+    values = []
     for name in names:
         if name == MODEL:
+            values.append(MODEL)
             continue
         try:
             seconds = float(name)
         except ValueError:
             raise ValueError(f"--segments must be 'model' or seconds, got {name!r}") from None
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"--segments must be positive seconds, got {name!r}")
+        if not (math.isfinite(seconds) and 0 < seconds <= MAX_SEGMENT_S):
+            raise ValueError(f"--segments must be seconds in (0, {MAX_SEGMENT_S:g}], got {name!r}")
+        values.append(seconds)
+    if len(set(values)) < len(values):
+        raise ValueError(f"--segments names a length twice: {text!r}")
     return names
 
 
@@ -60,7 +65,10 @@ def chunk_label(name: str, model_segment_s: float) -> str:
 
 def chunk_sweep(model, songs: Sequence[Song], segments: Sequence[str], shifts: int = 0) -> pd.DataFrame:
     """Separate every song with every chunk length; one row per (song, chunk, target) with its ``sdr`` (dB,
-    ``mss.bench.sweep.score_song``). ``segments``: names from :func:`segment_lengths`."""
+    ``mss.bench.sweep.score_song``). ``segments``: names from :func:`segment_lengths`; a length equal to the
+    model's own is left out when ``model`` is named too (the same separation: one row, the model's)."""
+    if MODEL in segments:
+        segments = [n for n in segments if n == MODEL or float(n) != float(model.segment_s)]
     rows = []
     for song in songs:
         sources = song_sources(song)

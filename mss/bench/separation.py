@@ -55,7 +55,8 @@ def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int
     torch.manual_seed(0)
     model = build_model(arch, model_preset(arch, name)).eval()
     mix = synthetic_mix(seconds)
-    separate(model, mix[:, : 10 * RATE], RATE, batch_size=batch_size)  # warm-up (allocator, kernels)
+    warm_up = int(max(10.0, batch_size * model.segment_s) * RATE)  # a full batch of chunks at least
+    separate(model, mix[:, :warm_up], RATE, batch_size=batch_size)  # warm-up (allocator, kernels)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

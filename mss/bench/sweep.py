@@ -1,6 +1,7 @@
-"""What ``python -m mss.bench.level`` and ``python -m mss.bench.stereo`` share: play each song under several
-*conditions* (a linear change of the mixture and of every reference alike: a gain, a narrower stereo image),
-separate, and score as ``mss.evaluate`` scores.
+"""What ``python -m mss.bench.level``, ``mss.bench.stereo`` and ``mss.bench.chunk`` share: play each song under
+several *conditions* (level and stereo: a linear change of the mixture and of every reference alike, a gain or
+a narrower stereo image; chunk: the separation's chunk length), separate, and score as ``mss.evaluate``
+scores; one command line for the three (``sweep_main``).
 
 A condition is a name and a function ``audio (..., C, T) -> (..., C, T)`` applied to the mixture ``(C, T)`` and
 to the references ``(S, C, T)``; being linear, it keeps the mixture the sum of its references. The scores are
