@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mss.models import build_model, model_preset
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -105,3 +107,10 @@ def shift_batch_norm_statistics(model: torch.nn.Module) -> torch.nn.Module:
             if buffer.dtype.is_floating_point:
                 buffer.add_(0.1)
     return model
+
+
+def trained_looking_tiny(arch: str, **overrides) -> torch.nn.Module:
+    """The tiny preset of ``arch`` (``overrides`` on top) with seed-0 weights, in eval mode, its batch-norm
+    statistics moved as in a trained model (:func:`shift_batch_norm_statistics`)."""
+    torch.manual_seed(0)
+    return shift_batch_norm_statistics(build_model(arch, model_preset(arch, "tiny", **overrides)).eval())

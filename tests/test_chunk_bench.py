@@ -6,26 +6,19 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from helpers import shift_batch_norm_statistics
+from helpers import trained_looking_tiny
 
 from mss.bench.chunk import chunk_label, chunk_sweep, main, segment_lengths
 from mss.bench.sweep import score_song
 from mss.checkpoint import save_checkpoint
 from mss.data import SongDataset, open_db
-from mss.models import build_model, model_preset
 from mss.separate import separate
-
-
-def _tiny(arch: str):
-    torch.manual_seed(0)
-    return shift_batch_norm_statistics(build_model(arch, model_preset(arch, "tiny")).eval())
 
 
 def test_chunk_sweep_scores_each_length_and_the_models_own_is_its_segment(tiny_dataset):
     songs = SongDataset(open_db(tiny_dataset, subset="test"), ("vocals", "drums", "bass", "other"), None, 2.0)
     song = songs[0]
-    model = _tiny("unet")
+    model = trained_looking_tiny("unet")
     # the model's own length is 1 s: "1" is the same separation as "model", so it is one row, the model's
     frame = chunk_sweep(model, [song], ["model", "0.5", "1"])
     assert list(dict.fromkeys(frame["chunk"])) == ["1 s (the model's)", "0.5 s"]
@@ -51,7 +44,7 @@ def test_segment_lengths_and_labels():
 
 
 def test_the_cli_prints_a_row_per_length_and_refuses_bad_lengths(tiny_dataset, tmp_path, capsys):
-    path = save_checkpoint(tmp_path / "demucs.pt", _tiny("demucs"))
+    path = save_checkpoint(tmp_path / "demucs.pt", trained_looking_tiny("demucs"))
     out = tmp_path / "chunk.json"
     code = main(["--checkpoint", str(path), "--dataset", str(tiny_dataset), "--segments", "model,0.5",
                  "--songs", "1", "--seconds", "2", "--json", str(out)])  # fmt: skip

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import shift_batch_norm_statistics
+from helpers import trained_looking_tiny
 
 from mss.bench.level import level_sweep, main, summarise
 from mss.bench.sweep import score_song
@@ -18,10 +18,7 @@ from mss.models import build_model, model_preset
 
 
 def _tiny_unet(level_db):
-    torch.manual_seed(0)
-    return shift_batch_norm_statistics(
-        build_model("unet", model_preset("unet", "tiny", level_db=level_db)).eval()
-    )
+    return trained_looking_tiny("unet", level_db=level_db)
 
 
 def test_level_sweep_scores_each_gain_and_a_level_normalised_model_does_not_move(

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import shift_batch_norm_statistics
+from helpers import trained_looking_tiny
 
 from mss.bench.stereo import SWAPPED, conditions, main, with_width
 from mss.bench.sweep import summarise, sweep
@@ -47,6 +47,14 @@ def test_narrow_keeps_the_mid_scales_the_side_and_folds_to_mono():
         narrow(np.zeros((1, 1, 10), np.float32), np.ones(1))
 
 
+def _both_configs_refuse(match: str, **fields) -> None:
+    """``DataConfig(**fields)`` raises DatasetError and ``TrainConfig(**fields)`` ValueError, both matching."""
+    with pytest.raises(DatasetError, match=match):
+        DataConfig(**fields)
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**fields)
+
+
 def test_width_draws_are_bounded_and_checked():
     widths = width_params(np.random.default_rng(1), 5000, 0.25)
     assert widths.min() >= 0.25 and widths.max() <= 1.0 and abs(widths.mean() - 0.625) < 0.01
@@ -54,14 +62,8 @@ def test_width_draws_are_bounded_and_checked():
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="width_min"):
             width_params(np.random.default_rng(0), 2, bad)
-        with pytest.raises(DatasetError, match="width_min"):
-            DataConfig(width_min=bad)
-        with pytest.raises(ValueError, match="width_min"):
-            TrainConfig(width_min=bad)
-    with pytest.raises(DatasetError, match="needs channels=2"):
-        DataConfig(channels=1, width_min=0.5)
-    with pytest.raises(ValueError, match="needs channels=2"):
-        TrainConfig(channels=1, width_min=0.5)
+        _both_configs_refuse("width_min", width_min=bad)
+    _both_configs_refuse("needs channels=2", channels=1, width_min=0.5)
     assert DataConfig(channels=1).width_min == 1.0  # off: a mono model is fine
     assert chunk_config(TrainConfig(width_min=0.5)).width_min == 0.5
     assert chunk_config(TrainConfig()).width_min == 1.0
@@ -112,14 +114,8 @@ def test_vocals_side_db_narrows_the_vocals_alone_and_draws_nothing(tiny_dataset)
         checked += np.abs(side_a).max() > 1e-3
     assert checked >= 3
     for bad in (-1.0, 41.0):
-        with pytest.raises(DatasetError, match="vocals_side_db"):
-            DataConfig(vocals_side_db=bad)
-        with pytest.raises(ValueError, match="vocals_side_db"):
-            TrainConfig(vocals_side_db=bad)
-    with pytest.raises(ValueError, match="needs channels=2"):
-        TrainConfig(channels=1, vocals_side_db=6)
-    with pytest.raises(DatasetError, match="needs channels=2"):
-        DataConfig(channels=1, vocals_side_db=6)
+        _both_configs_refuse("vocals_side_db", vocals_side_db=bad)
+    _both_configs_refuse("needs channels=2", channels=1, vocals_side_db=6)
     # vocals as a distractor (a drums model): the vocals rows narrowed, every other row bit for bit the same
     values = dict(targets=("drums",), segment_s=0.5, seed=3, samples_per_epoch=8)
     distracted = 0
@@ -179,9 +175,7 @@ def test_with_width_matches_narrow_on_any_leading_shape():
 
 
 def test_the_stereo_cli_prints_the_table_and_refuses_bad_options(tiny_dataset, tmp_path, capsys):
-    torch.manual_seed(0)
-    model = shift_batch_norm_statistics(build_model("unet", model_preset("unet", "tiny")).eval())
-    path = save_checkpoint(tmp_path / "tiny.pt", model)
+    path = save_checkpoint(tmp_path / "tiny.pt", trained_looking_tiny("unet"))
     out = tmp_path / "stereo.json"
     code = main(["--checkpoint", str(path), "--dataset", str(tiny_dataset), "--widths", "1,0", "--songs", "1",
                  "--seconds", "2", "--json", str(out)])  # fmt: skip

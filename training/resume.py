@@ -125,11 +125,11 @@ INIT_MAY_CHANGE = ("level_db", "segment_s")
 RESUME_MAY_CHANGE = ("segment_s",)
 
 
-def _set_config(trainer: Trainer, fields: dict) -> None:
-    """Give the trainer's model (and its EMA copy) a config with ``fields`` replaced (same weights)."""
+def _set_config(trainer: Trainer, changes: dict) -> None:
+    """Give the trainer's model (and its EMA copy) a config with ``changes`` applied (same weights)."""
     models = [trainer.model] + ([trainer.ema.shadow] if trainer.ema is not None else [])
     for model in models:
-        model.config = replace(model.config, **fields)
+        model.config = replace(model.config, **changes)
 
 
 def _check_compatible(

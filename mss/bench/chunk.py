@@ -75,8 +75,8 @@ def chunk_sweep(model, songs: Sequence[Song], segments: Sequence[str], shifts: i
         for name in segments:
             segment_s = None if name == MODEL else float(name)
             estimates = separate(model, song.mix, song.sample_rate, segment_s=segment_s, shifts=shifts)
+            chunk = chunk_label(name, model.segment_s)
             for target, sdr in score_song(song, estimates, sources).items():
-                chunk = chunk_label(name, model.segment_s)
                 rows.append({"song": song.name, "chunk": chunk, "target": target, "sdr": sdr})
     return pd.DataFrame(rows, columns=["song", "chunk", "target", "sdr"])
 

@@ -211,12 +211,12 @@ def sweep_main(
     (:func:`run_sweeps`)."""
     parser = sweep_parser(prog, description)
     flag, default, help_text = option
-    parser.add_argument(flag, default=default, help=help_text)
+    action = parser.add_argument(flag, default=default, help=help_text)
     if add_options is not None:
         add_options(parser)
     args = parser.parse_args(argv)
     try:
-        values = parse(getattr(args, flag.lstrip("-").replace("-", "_")))
+        values = parse(getattr(args, action.dest))
     except ValueError as exc:
         parser.error(str(exc))
 
