@@ -53,6 +53,21 @@ def augmentation_problems(eq_db: float, width_min: float, vocals_side_db: float,
     return problems
 
 
+#: The most shifted separations a model's default (``UNetConfig.shifts``, ``DemucsConfig.shifts``), an export's
+#: ``--shifts`` or a separation's ``shifts`` may average (the shift trick, ``mss.separate.shift_average``): each
+#: one is a whole separation more.
+MAX_SHIFTS: int = 16
+
+
+def shifts_problem(value, name: str = "shifts") -> str | None:
+    """What is wrong with a number of shifted separations (``MAX_SHIFTS``), or None: an int in [0, MAX_SHIFTS],
+    0 being one plain pass. Here, not in mss.separate, so that the model configs and ``mss.checkpoint`` check it
+    without importing the separation layer."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SHIFTS:
+        return f"{name} must be an integer in [0, {MAX_SHIFTS}] (0: one plain pass), got {value!r}"
+    return None
+
+
 def valid_level_db(value: float) -> bool:
     """Whether ``value`` can be the UNet's level-normalisation target (``UNetConfig.level_db``): a finite RMS
     level in dBFS, at most 0. Here, not in mss.models, so that ``mss.checkpoint`` checks an export's

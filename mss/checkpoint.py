@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mss import SOURCES, valid_level_db
+from mss import SOURCES, shifts_problem, valid_level_db
 from mss.errors import CheckpointError
 from mss.files import atomic_path
 
@@ -184,6 +184,7 @@ def export_checkpoint(
     half: bool = True,
     level_db: float | None = None,
     segment_s: float | None = None,
+    shifts: int | None = None,
 ) -> Path:
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
 
@@ -193,7 +194,9 @@ def export_checkpoint(
     (``UNetConfig.level_db``) on weights trained without it; the change is recorded in ``export_changes``.
     Measure what it does first (``python -m mss.bench.level``, ``mss.evaluate``). ``segment_s`` sets the chunk
     length the model separates in (its config's ``segment_s``, any architecture; same weights), also recorded:
-    measure it with ``python -m mss.bench.chunk``.
+    measure it with ``python -m mss.bench.chunk``. ``shifts`` sets the shifted separations the model averages by
+    default (its config's ``shifts``, any architecture: ``mss.separate.shift_average``), also recorded: measure
+    its quality with ``mss.evaluate --shifts N`` and its speed with ``python -m mss.bench``.
     """
     import torch
 
@@ -226,6 +229,11 @@ def export_checkpoint(
             raise CheckpointError(f"--segment-s must be seconds in (0, {MAX_SEGMENT_S:g}], got {segment_s}")
         payload["model_config"] = {**payload["model_config"], "segment_s": float(segment_s)}
         payload["export_changes"] = {**(payload.get("export_changes") or {}), "segment_s": float(segment_s)}
+    if shifts is not None:
+        if (problem := shifts_problem(shifts, "--shifts")) is not None:
+            raise CheckpointError(problem)
+        payload["model_config"] = {**payload["model_config"], "shifts": int(shifts)}
+        payload["export_changes"] = {**(payload.get("export_changes") or {}), "shifts": int(shifts)}
     return write_checkpoint(destination, payload)
 
 
@@ -247,11 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         help="the chunk length the model separates in (its config's segment_s; a UNet's should be its training "
         "chunk: python -m mss.bench.chunk); recorded in the checkpoint's export_changes",
     )  # fmt: skip
+    parser.add_argument(
+        "--shifts", type=int, metavar="N",
+        help="the shifted separations the model averages by default (its config's shifts; 0: one plain pass; "
+        "measure with mss.evaluate --shifts N and python -m mss.bench); recorded in the checkpoint's export_changes",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         path = export_checkpoint(
             args.source, args.destination, half=not args.full_precision, level_db=args.level_db,
-            segment_s=args.segment_s,
+            segment_s=args.segment_s, shifts=args.shifts,
         )  # fmt: skip
     except CheckpointError as exc:
         parser.exit(2, f"error: {exc}\n")

@@ -22,6 +22,7 @@ from jsonschema import validate
 import mss.evaluation as ev
 from mss.errors import CheckpointError, DatasetError
 from mss.evaluation import cli, driver
+from mss.evaluation.methods import provenance
 from mss.evaluation.oracles import ideal_ratio_mask, mixture_estimates, oracle_estimates
 from mss.evaluation.scoring import RESIDUAL
 from mss.evaluation.tables import aggregate
@@ -263,6 +264,30 @@ def test_checkpoints_sharing_a_file_name_get_distinct_method_names(tmp_path):
         best.append(target)
     methods, _ = ev.describe_checkpoints(best, wiener=True)
     assert [m.name for m in methods] == ["unet-best", "unet-best-wiener", "demucs-best", "demucs-best-wiener"]
+
+
+def test_each_model_row_separates_with_its_checkpoints_shifts_and_shifts_n_adds_a_row(tmp_path):
+    """A model's own row separates as its checkpoint says (its config's ``shifts``); ``--shifts N [M ...]`` adds
+    a ``-shiftsN`` row for each number that differs from a model's own (0: one plain pass), none where it is the same;
+    the number is part of the row's provenance, so a cached separation made with other shifts is not reused."""
+    from mss.checkpoint import main as checkpoint_main
+
+    paths = make_tiny_checkpoints(tmp_path, ("unet", "demucs"))
+    shifted = tmp_path / "demucs-s2.pt"
+    assert checkpoint_main([str(paths["demucs"]), str(shifted), "--shifts", "2"]) == 0
+    methods, _ = ev.describe_checkpoints([paths["unet"], shifted], wiener=False)
+    assert [(m.name, m.shifts) for m in methods] == [("unet", 0), ("demucs-s2", 2)]
+    methods, _ = ev.describe_checkpoints([paths["unet"], shifted], wiener=False, shifts=[2])
+    assert [(m.name, m.shifts) for m in methods] == [("unet", 0), ("unet-shifts2", 2), ("demucs-s2", 2)]
+    methods, _ = ev.describe_checkpoints([shifted], wiener=True, shifts=[0, 2, 0])
+    assert [(m.name, m.shifts, m.wiener) for m in methods] == [
+        ("demucs-s2", 2, False), ("demucs-s2-wiener", 2, True), ("demucs-s2-shifts0", 0, False),
+    ]  # fmt: skip
+    records = [provenance(m, tmp_path, "test", ["vocals"])["shifts"] for m in methods]
+    assert records == [2, 2, 0]
+    with pytest.raises(SystemExit):
+        ev.main(["--dataset", "default", "--shifts", "17", "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
 
 
 def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):

@@ -377,6 +377,16 @@ def test_export_level_db_switches_a_raw_level_unet_and_records_it(tmp_path, caps
     assert not (tmp_path / "x.pt").exists()
 
 
+def _separates_as_told(exported, plain, seconds: int, **told) -> None:
+    """``exported`` separates by default exactly as ``plain`` (same weights) does when ``told`` the changed
+    setting, and not as ``plain`` does by default (16 kHz noise of ``seconds``)."""
+    mix = np.random.default_rng(seconds).standard_normal((2, seconds * 16000)).astype(np.float32) * 0.1
+    by_default = separate(exported, mix, 16000)
+    for name, stem in separate(plain, mix, 16000, **told).items():
+        np.testing.assert_array_equal(by_default[name], stem)
+    assert any(not np.array_equal(by_default[n], s) for n, s in separate(plain, mix, 16000).items())
+
+
 def test_export_segment_s_sets_the_chunk_a_model_separates_in_and_records_it(tmp_path, capsys):
     """--segment-s on export: same weights, the model's chunk length changed (separate() then cuts the song into
     chunks of it), recorded beside any earlier change; refused for a length that is not positive seconds."""
@@ -398,11 +408,7 @@ def test_export_segment_s_sets_the_chunk_a_model_separates_in_and_records_it(tmp
         # it separates as the unchanged export does when told the chunk length, and not as in its old chunks
         assert checkpoint_main([str(source), str(tmp_path / f"{arch}-plain.pt")]) == 0
         plain = load_model(tmp_path / f"{arch}-plain.pt")
-        mix = np.random.default_rng(0).standard_normal((2, 4 * 16000)).astype(np.float32) * 0.1
-        chunked = separate(loaded, mix, 16000)
-        for name, stem in separate(plain, mix, 16000, segment_s=2.5).items():
-            np.testing.assert_array_equal(chunked[name], stem)
-        assert any(not np.array_equal(chunked[n], s) for n, s in separate(plain, mix, 16000).items())
+        _separates_as_told(loaded, plain, seconds=4, segment_s=2.5)
     raw = save_checkpoint(tmp_path / "raw.pt", tiny("unet", level_db=None))
     both = [str(raw), str(tmp_path / "both.pt"), "--level-db", "-16", "--segment-s", "2"]
     assert checkpoint_main(both) == 0
@@ -413,6 +419,44 @@ def test_export_segment_s_sets_the_chunk_a_model_separates_in_and_records_it(tmp
         assert exit_info.value.code == 2
         assert "--segment-s must be seconds in (0, 60]" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_export_shifts_sets_the_default_shift_trick_and_records_it(tmp_path, capsys):
+    """--shifts on export: same weights, separate() then averages that many shifted separations by default (as
+    asking for them does), recorded beside any earlier change; refused outside [0, MAX_SHIFTS]."""
+    from mss.checkpoint import main as checkpoint_main
+
+    for arch in ("unet", "demucs"):
+        model = tiny(arch)
+        source = save_checkpoint(tmp_path / f"{arch}.pt", model, step=3)
+        target = tmp_path / f"{arch}-shifts.pt"
+        assert checkpoint_main([str(source), str(target), "--shifts", "3", "--segment-s", "1.5"]) == 0
+        exported = load_checkpoint(target)
+        assert exported["model_config"]["shifts"] == 3
+        assert exported["export_changes"] == {"segment_s": 1.5, "shifts": 3}
+        loaded = load_model(target)
+        assert loaded.shifts == 3 and model.shifts == 0
+        assert loaded.config == dataclasses.replace(model.config, segment_s=1.5, shifts=3)
+        assert checkpoint_main([str(source), str(tmp_path / f"{arch}-plain.pt"), "--segment-s", "1.5"]) == 0
+        plain = load_model(tmp_path / f"{arch}-plain.pt")
+        _separates_as_told(loaded, plain, seconds=3, shifts=3)
+    for bad in ("-1", "17"):
+        with pytest.raises(SystemExit) as exit_info:
+            checkpoint_main([str(source), str(tmp_path / "x.pt"), "--shifts", bad])
+        assert exit_info.value.code == 2
+        assert "--shifts must be an integer in [0, 16]" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_small_presets_shift_by_default_and_older_checkpoints_do_not(tmp_path):
+    """The small presets carry the shift trick (what ships separates with it); a checkpoint saved before the
+    field existed loads with shifts=0, one plain pass, as it always separated."""
+    assert (model_preset("unet", "small").shifts, model_preset("demucs", "small").shifts) == (2, 3)
+    assert model_preset("unet", "tiny").shifts == model_preset("demucs", "tiny").shifts == 0
+    checkpoint = load_checkpoint(save_checkpoint(tmp_path / "old.pt", tiny("unet", shifts=2)))
+    del checkpoint["model_config"]["shifts"]
+    write_checkpoint(tmp_path / "old.pt", checkpoint)
+    assert load_model(tmp_path / "old.pt").shifts == 0
 
 
 def test_checkpoint_errors(tmp_path):

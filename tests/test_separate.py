@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
+from mss import MAX_SHIFTS
 from mss.audio import load_audio, resample
 from mss.checkpoint import save_checkpoint
 from mss.chunking import apply_overlap_add
@@ -104,6 +106,36 @@ def test_shifts_off_is_the_plain_separation_bit_for_bit():
         # and shifts really change a model whose output depends on where chunk edges fall
         shifted = separate(model, mix, 8000, shifts=2)
     assert not np.allclose(shifted["vocals"], plain["vocals"], atol=1e-5)
+
+
+def test_a_model_separates_with_its_own_default_shifts_unless_told_otherwise():
+    """A config's ``shifts`` is the default of separate(): the same output as asking for that many shifts, bit
+    for bit; shifts=0 still gives the plain pass; a module without a ``shifts`` attribute separates plainly;
+    a number of shifts outside [0, MAX_SHIFTS] is refused by name."""
+    torch.manual_seed(0)
+    config = model_preset("demucs", "tiny", sample_rate=8000)
+    plain_model = build_model("demucs", config).eval()
+    shifted_model = build_model("demucs", dataclasses.replace(config, shifts=2)).eval()
+    shifted_model.load_state_dict(plain_model.state_dict())
+    assert (plain_model.shifts, shifted_model.shifts) == (0, 2)
+    mix = signal(2, 8000 * 3 + 17, seed=7)
+    by_default = separate(shifted_model, mix, 8000)
+    asked = separate(plain_model, mix, 8000, shifts=2)
+    plain = separate(plain_model, mix, 8000)
+    for name in plain_model.sources:
+        np.testing.assert_array_equal(by_default[name], asked[name])
+        np.testing.assert_array_equal(separate(shifted_model, mix, 8000, shifts=0)[name], plain[name])
+    assert not np.allclose(by_default["vocals"], plain["vocals"], atol=1e-5)
+    assert not hasattr(Pointwise(), "shifts")
+    pointwise = Pointwise()
+    np.testing.assert_array_equal(
+        separate(pointwise, mix, 8000)["a"], separate(pointwise, mix, 8000, shifts=0)["a"]
+    )
+    for bad in (-1, MAX_SHIFTS + 1, 1.5, True):
+        with pytest.raises(ValueError, match=r"shifts must be an integer in \[0, 16\]"):
+            separate(plain_model, mix, 8000, shifts=bad)
+        with pytest.raises(ValueError, match="DemucsConfig.shifts must be an integer"):
+            dataclasses.replace(config, shifts=bad)
 
 
 def test_shifted_separation_of_a_time_invariant_model_equals_the_unshifted():
@@ -274,7 +306,9 @@ def test_cli_writes_each_hq_song_to_its_own_folder(tmp_path):
     songs = []
     for index, name in enumerate(["First Song", "Second Song"]):
         (tmp_path / "test" / name).mkdir(parents=True)
-        sf.write(tmp_path / "test" / name / "mixture.wav", signal(2, 8000 + 1000 * index, seed=index).T, 16000)
+        sf.write(
+            tmp_path / "test" / name / "mixture.wav", signal(2, 8000 + 1000 * index, seed=index).T, 16000
+        )
         songs.append(str(tmp_path / "test" / name / "mixture.wav"))
     assert main([*songs, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["First Song", "Second Song"]

@@ -115,7 +115,9 @@ def test_unet_trains_on_masked_magnitudes_and_demucs_on_waveforms(one_torch_thre
     assert objective_for("unet").loss is masked_magnitude_l1 and objective_for("demucs").loss is waveform_l1
     for arch in ("unet", "demucs"):
         # float32 steps: the expected values below are computed in float32 (bf16 is tested on its own)
-        config = make_config(None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000", "amp": "off"})
+        config = make_config(
+            None, {"model": arch, "model_preset": "tiny", "sample_rate": "16000", "amp": "off"}
+        )
         with seeded_rng(config.seed):
             trainer = make_trainer(config, CPU, steps_per_epoch=1)
         model = trainer.model.train()  # batch statistics, as in the step
@@ -473,3 +475,29 @@ def test_verdict_compares_runs_at_the_smaller_runs_budget(tmp_path):
     assert got[("300 steps", "fast")] == ("3", "2.20")
     assert got[("25 CPU min", "fast")] == ("4", "4.00")  # the fast run's 1500 CPU s, all of it
     assert got[("25 CPU min", "slow")] == ("2", "3.00")  # the slow run within 1500 s: epochs 1 and 2
+
+
+def test_validation_separates_in_one_pass_whatever_the_models_default_shifts():
+    """Per-epoch validation ranks epochs with one plain pass (shifts=0): a model whose inference default is the
+    shift trick (the small presets') validates exactly as the same weights without it, and differently from a
+    separation with the shifts it would use at inference."""
+    import dataclasses
+
+    from mss.data.datasets import Song
+    from mss.models import build_model, model_preset
+    from mss.separate import separate
+    from training.validation import validate
+
+    torch.manual_seed(0)
+    config = model_preset("demucs", "tiny", sample_rate=8000)
+    plain = build_model("demucs", config).eval()
+    shifted = build_model("demucs", dataclasses.replace(config, shifts=3)).eval()
+    shifted.load_state_dict(plain.state_dict())
+    rng = np.random.default_rng(0)
+    targets = (rng.standard_normal((4, 2, 8000 * 3)) * 0.1).astype(np.float32)
+    songs = [Song("a", targets.sum(axis=0), targets, 8000, tuple(config.sources))]
+    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    record = validate(shifted, songs, waveform_l1, ctx)
+    assert record == validate(plain, songs, waveform_l1, ctx)
+    estimate = separate(shifted, songs[0].mix, 8000)["vocals"]  # the inference default: 3 shifts
+    assert not np.allclose(estimate, separate(plain, songs[0].mix, 8000)["vocals"], atol=1e-5)

@@ -63,7 +63,9 @@ def chunk_label(name: str, model_segment_s: float) -> str:
     return f"{float(name):g} s"
 
 
-def chunk_sweep(model, songs: Sequence[Song], segments: Sequence[str], shifts: int = 0) -> pd.DataFrame:
+def chunk_sweep(
+    model, songs: Sequence[Song], segments: Sequence[str], shifts: int | None = None
+) -> pd.DataFrame:
     """Separate every song with every chunk length; one row per (song, chunk, target) with its ``sdr`` (dB,
     ``mss.bench.sweep.score_song``). ``segments``: names from :func:`segment_lengths`; a length equal to the
     model's own is left out when ``model`` is named too (the same separation: one row, the model's)."""

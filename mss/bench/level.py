@@ -29,7 +29,9 @@ DEFAULT_GAINS_DB = (-18.0, -12.0, -6.0, 0.0, 6.0)
 MIN_GAIN_DB, MAX_GAIN_DB = -60.0, 20.0
 
 
-def level_sweep(model, songs: Sequence[Song], gains_db: Sequence[float], shifts: int = 0) -> pd.DataFrame:
+def level_sweep(
+    model, songs: Sequence[Song], gains_db: Sequence[float], shifts: int | None = None
+) -> pd.DataFrame:
     """Separate every song at every gain; one row per (song, gain_db, target) with its ``sdr`` (dB,
     ``mss.bench.sweep.score_song``). Songs are 44.1 kHz ``Song`` objects whose ``target_names`` are the model's
     sources. Which sources are scored is decided once per song, at its own level, as ``mss.evaluate`` decides:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mss import shifts_problem
 from mss.checkpoint import DEFAULT_CHECKPOINTS
 from mss.data import SongDataset, open_db
 from mss.data.datasets import Song
@@ -85,7 +86,9 @@ def score_song(
     return sdr
 
 
-def sweep(model, songs: Sequence[Song], conditions: Sequence[Condition], shifts: int = 0) -> pd.DataFrame:
+def sweep(
+    model, songs: Sequence[Song], conditions: Sequence[Condition], shifts: int | None = None
+) -> pd.DataFrame:
     """Separate every song under every condition; one row per (song, condition, target) with its ``sdr``
     (dB, :func:`score_song`). Songs are 44.1 kHz ``Song`` objects whose ``target_names`` are the model's."""
     rows = []
@@ -154,7 +157,10 @@ def sweep_parser(prog: str, description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--songs", type=int, default=3, help="at most this many songs")
     parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
-    parser.add_argument("--shifts", type=int, default=0)
+    parser.add_argument(
+        "--shifts", type=int, default=None,
+        help="shifted separations averaged (0: one plain pass; default: each checkpoint's own)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the per-song figures here")
     return parser
 
@@ -169,10 +175,10 @@ def run_sweeps(
     ``(per-song frame, summary table)``; the summary is printed as markdown, the frames go to ``--json``.
     ``check_model`` raises ``CheckpointError`` for a model the benchmark cannot score. A checkpoint or dataset
     that cannot be read ends the run with its path and the reason (exit status 2)."""
-    if args.songs < 1 or not args.seconds > 0 or args.shifts < 0:
-        parser.error(
-            f"--songs must be >= 1, --seconds > 0 and --shifts >= 0 (got {args.songs}, {args.seconds}, {args.shifts})"
-        )
+    if args.songs < 1 or not args.seconds > 0:
+        parser.error(f"--songs must be >= 1 and --seconds > 0 (got {args.songs}, {args.seconds})")
+    if args.shifts is not None and (problem := shifts_problem(args.shifts, "--shifts")) is not None:
+        parser.error(problem)
     checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
     records = {}
     for path in checkpoints:

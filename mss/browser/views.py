@@ -6,7 +6,11 @@ whole song is kept in memory. app.py draws the widgets around :class:`Spectrogra
 
 Context: the span a model separates is made of exactly the chunks that ``separate()`` runs over the
 whole song (``mss.evaluate`` separates whole songs with it) and that overlap the window, so the window's
-estimate is, up to resampling edge effects far from the window, the one the evaluation scored.
+estimate is, up to resampling edge effects far from the window, the one the evaluation scored. A model whose
+default is the shift trick (``shifts`` > 0, the committed ones) averages that many shifted separations of the
+span, as the evaluation does of the song: the same method, but the shifted chunk edges fall where the span's
+padding puts them, so the window's audio is not bit for bit the scored one (the SDR row still reads the
+evaluation's figure when there is one).
 
     python -m mss.bench.browser --dataset ROOT [--views 20] [--view-s 10]   # latency and memory per view
 """
@@ -182,7 +186,9 @@ class SpectrogramBrowser:
         if song not in self._infos:
             track = self._tracks.get(song) or find_track(self.db, song)  # DatasetError with close names
             info = track_info(track)
-            self._reader.num_samples(info)  # InvalidSongError for a song that fails its check, before any view
+            self._reader.num_samples(
+                info
+            )  # InvalidSongError for a song that fails its check, before any view
             self._infos[song] = info
         return self._infos[song]
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import mss.checkpoint
+from mss import shifts_problem
 from mss.errors import MSSError
 from mss.evaluation.driver import REAL_CLIPS, evaluate
 from mss.evaluation.oracles import ORACLES
@@ -43,11 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tracks", nargs="+", default=None, help="only these songs")
     parser.add_argument("--jobs", type=int, default=1, help="parallel scoring processes")
     parser.add_argument(
-        "--wiener", action="store_true", help="also score each model with its Wiener post-filter (mss.models.wiener)"
+        "--wiener",
+        action="store_true",
+        help="also score each model with its Wiener post-filter (mss.models.wiener)",
     )
     parser.add_argument(
-        "--shifts", type=int, default=0, metavar="N",
-        help="also score each model with the shift trick, N shifted separations averaged (N times slower)",
+        "--shifts", type=int, nargs="+", default=[], metavar="N",
+        help="also score each model with N shifted separations averaged, for each N given (the shift trick; 0: "
+        "one plain pass); each model's own row separates as its checkpoint says (its config's shifts)",
     )  # fmt: skip
     parser.add_argument(
         "--band-limited", action="store_true",
@@ -61,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
+    for count in args.shifts:
+        if (problem := shifts_problem(count, "--shifts")) is not None:
+            parser.error(problem)
     checkpoints = list(args.checkpoint)
     if not checkpoints and not args.oracles_only:
         checkpoints = [str(path) for path in mss.checkpoint.DEFAULT_CHECKPOINTS.values() if path.is_file()]

@@ -154,7 +154,7 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     audio_cache_dir: str | os.PathLike | None = None,
     wiener: bool = False,
-    shifts: int = 0,
+    shifts: Sequence[int] = (),
     full_band: bool = True,
     device: str = "cpu",
     tracks: Sequence[str] | None = None,
@@ -331,4 +331,6 @@ class _Run:
         ]  # fmt: skip
         if timings:
             pd.DataFrame(timings).to_csv(out_dir / "timings.csv", index=False)
-        return EvaluationResult(table, tuple(errors), tuple(notes), sum(r.ok for r in results), tuple(timings))
+        return EvaluationResult(
+            table, tuple(errors), tuple(notes), sum(r.ok for r in results), tuple(timings)
+        )

@@ -28,7 +28,7 @@ class Method:
     kind: str  # "model" | "oracle"
     checkpoint: str | None = None
     wiener: bool = False
-    shifts: int = 0  # the shift trick at separation (mss.separate.shift_average); 0 = off
+    shifts: int = 0  # shifted separations averaged (mss.separate.shift_average); 0 = one plain pass
     full_band: bool = True  # the band above the model's Nyquist filled from the mixture (mss.bandwidth)
     checkpoint_hash: str | None = None
     arch: str | None = None
@@ -76,10 +76,11 @@ def enable_wiener(model, iterations: int = 1):
 
 
 def describe_checkpoints(
-    checkpoints: Sequence[str | os.PathLike], wiener: bool, shifts: int = 0, full_band: bool = True
+    checkpoints: Sequence[str | os.PathLike], wiener: bool, shifts: Sequence[int] = (), full_band: bool = True
 ) -> tuple[list[Method], dict]:
-    """One Method per checkpoint (plus ``<stem>-wiener`` for each model when ``wiener``, and ``<stem>-shifts<N>``
-    for every model when ``shifts``) and the loaded models."""
+    """One Method per checkpoint, separating as the checkpoint says (its model's ``shifts``), plus
+    ``<stem>-wiener`` for each model when ``wiener`` and ``<stem>-shifts<N>`` for each N of ``shifts`` that is
+    not the model's own number (0: one plain pass), and the loaded models."""
     methods, models = [], {}
     paths = list(dict.fromkeys(Path(c).resolve() for c in checkpoints))  # the same file twice is one method
     # runs/unet/best.pt and runs/demucs/best.pt -> "unet-best" and "demucs-best"
@@ -98,12 +99,14 @@ def describe_checkpoints(
             parameters=int(count_parameters(model)),
             sample_rate=int(model.sample_rate),
             full_band=full_band,
+            shifts=model.shifts,
         )
         variants = [base]
         if wiener and arch in WIENER_ARCHS:
             variants.append(Method(**{**asdict(base), "name": f"{name}-wiener", "wiener": True}))
-        if shifts > 0:
-            variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{shifts}", "shifts": shifts}))
+        for count in dict.fromkeys(shifts):
+            if count != model.shifts:
+                variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{count}", "shifts": count}))
         for method in variants:
             if any(m.name == method.name for m in methods):
                 raise CheckpointError(
@@ -131,7 +134,12 @@ def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) 
         "dataset": str(Path(root).resolve()),
         "subset": subset,
         "targets": list(targets),
-        "scoring": {"version": SCORING_VERSION, "window_s": WINDOW_S, "hop_s": HOP_S, "filters_len": FILTERS_LEN},
+        "scoring": {
+            "version": SCORING_VERSION,
+            "window_s": WINDOW_S,
+            "hop_s": HOP_S,
+            "filters_len": FILTERS_LEN,
+        },
     }
     if method.kind == "oracle":
         record["oracle"] = {"n_fft": ORACLE_N_FFT, "hop_length": ORACLE_HOP_LENGTH}

@@ -32,6 +32,11 @@ class SeparatorBase(nn.Module):
     def segment_s(self) -> float:
         return float(self.config.segment_s)
 
+    @property
+    def shifts(self) -> int:
+        """Shifted separations ``mss.separate`` averages by default (0: one plain pass)."""
+        return int(self.config.shifts)
+
 
 def crop_to(x: Tensor, size: tuple[int, ...]) -> Tensor:
     """Crop the trailing ``len(size)`` dimensions of ``x`` to ``size`` (keeping the start)."""

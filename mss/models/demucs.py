@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem
 from mss.models.blocks import BLSTM, SeparatorBase, center_trim, rescale_conv_weights
 from mss.models.wiener import waveform_wiener
 
@@ -41,10 +41,17 @@ class DemucsConfig:
     #: wiener_n_fft samples (2048 at 22.05 kHz: 93 ms, Open-Unmix's 4096 at 44.1 kHz)
     wiener_iterations: int = 0
     wiener_n_fft: int = 2048
+    #: the shift trick by default at inference (``mss.separate.shift_average``): separations of randomly delayed
+    #: copies averaged, so chunk edges and the model's frame grid fall in several places; 0 = one plain pass.
+    #: An inference default (``separate``'s ``shifts=None``), set by the preset or an export's ``--shifts``;
+    #: training's per-epoch validation separates in one pass whatever it is.
+    shifts: int = 0
 
     def __post_init__(self):
         if self.depth < 1 or self.channels < 1 or self.stride < 1 or self.kernel_size < self.stride:
             raise ValueError(f"invalid Demucs sizes in {self}")
+        if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
+            raise ValueError(problem)
         if not self.sources:
             raise ValueError("DemucsConfig.sources must not be empty")
 

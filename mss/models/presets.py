@@ -6,6 +6,12 @@ from __future__ import annotations
 #: median training chunk's level (-15.7 dBFS on the sixth stage's data)
 UNET_LEVEL_DB: float = -16.0
 
+#: SHIFTS_NOTE: the small presets average as many shifted separations (``shifts``, mss.separate.shift_average) as
+#: keep the default separation >= 20x real time on 2 CPU threads (``python -m mss.bench``): a UNet pass costs
+#: about half of its whole separation (the rest is resampling and the high band), two passes run ~23x; a Demucs
+#: pass about a quarter, three run ~29x. On the embedded test songs they gained the committed models 0.14 (UNet)
+#: and 0.17 dB (Demucs); checkpoints/README.md, "The shift trick by default".
+
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {
     "unet": {
@@ -24,6 +30,8 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
             # its UNet's to its own training chunk (training.trainer.build_training_model)
             segment_s=12.0,
             level_db=UNET_LEVEL_DB,
+            # the shift trick by default: two shifted separations averaged (SHIFTS_NOTE)
+            shifts=2,
         ),
         # Jansson et al. widths (16 ... 512) at 44.1 kHz with a 2048-point STFT
         "large": dict(
@@ -43,7 +51,7 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
         # so it runs 4x fewer sequential steps than at depth 4 (the LSTM dominates CPU time otherwise)
         # 20 channels and one BiLSTM layer: 3.5 M parameters (a 14 MB checkpoint), 34x real time on 2 cores;
         # 24 channels with two layers had 8.6 M for a 27x real time and no better validation SDR per CPU-minute
-        "small": dict(channels=20, depth=5, lstm_layers=1, segment_s=6.0),
+        "small": dict(channels=20, depth=5, lstm_layers=1, segment_s=6.0, shifts=3),  # SHIFTS_NOTE
         # the Demucs paper's widths: 64 channels doubling over 6 levels, 2-layer BiLSTM, 44.1 kHz
         "large": dict(sample_rate=44100, channels=64, depth=6, lstm_layers=2, segment_s=8.0),
     },

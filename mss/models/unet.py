@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, valid_level_db
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem, valid_level_db
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
 from mss.models.wiener import wiener_filter, with_residual
@@ -53,12 +53,19 @@ class UNetConfig:
     #: the committed UNets before 2026-12-06's sixth stage saw; their masks change with the input's level
     #: (-12 dB costs the real clip about 1.2 dB).
     level_db: float | None = None
+    #: the shift trick by default at inference (``mss.separate.shift_average``): separations of randomly delayed
+    #: copies averaged, so chunk edges and the model's frame grid fall in several places; 0 = one plain pass.
+    #: An inference default (``separate``'s ``shifts=None``), set by the preset or an export's ``--shifts``;
+    #: training's per-epoch validation separates in one pass whatever it is.
+    shifts: int = 0
 
     def __post_init__(self):
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
         if self.depth < 1 or self.channels < 1 or self.n_fft < 2 or self.hop_length < 1:
             raise ValueError(f"invalid UNet sizes in {self}")
+        if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
+            raise ValueError(problem)
         if not self.sources:
             raise ValueError("UNetConfig.sources must not be empty")
         if self.level_db is not None and not valid_level_db(self.level_db):

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mss import covers_mixture
+from mss import covers_mixture, shifts_problem
 from mss.audio import check_audio, resample, to_channels
 from mss.bandwidth import extend_high_band
 from mss.chunking import OVERLAP, apply_overlap_add, chunk_segment
@@ -30,16 +30,26 @@ class SeparationOptions:
     """How the model runs over a song (the keyword arguments of ``separate`` and ``separate_file``).
 
     segment_s: chunk length (None: the model's); overlap: chunk overlap fraction; batch_size: chunks per
-    forward pass; device: where the model runs; shifts: 0 or the number of shifted separations to average
-    (``shift_average``); full_band: fill the band above the model's Nyquist frequency from the mixture.
+    forward pass; device: where the model runs; shifts: None (the model's default, its config's ``shifts``), 0
+    (one plain pass) or the number of shifted separations to average (``shift_average``); full_band: fill the
+    band above the model's Nyquist frequency from the mixture.
     """
 
     segment_s: float | None = None
     overlap: float = OVERLAP
     batch_size: int = 4
     device: str | torch.device = "cpu"
-    shifts: int = 0
+    shifts: int | None = None
     full_band: bool = True
+
+    def __post_init__(self):
+        if self.shifts is not None and (problem := shifts_problem(self.shifts)) is not None:
+            raise ValueError(problem)
+
+    def shifts_for(self, model: nn.Module) -> int:
+        """The shifted separations to average with ``model``: the options' own, else the model's default (0 for
+        a module without one: any ``nn.Module`` with the separator attributes can separate)."""
+        return int(getattr(model, "shifts", 0)) if self.shifts is None else self.shifts
 
 
 def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_batch: OnBatch | None) -> Tensor:
@@ -52,10 +62,11 @@ def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_bat
     def overlap_add(piece: Tensor, on_batch: OnBatch | None = None) -> Tensor:
         return apply_overlap_add(run, piece, segment, options.overlap, options.batch_size, on_batch)
 
+    shifts = options.shifts_for(model)
     with flushed_denormals(), torch.inference_mode():
-        if options.shifts > 0:
+        if shifts > 0:
             max_shift = int(MAX_SHIFT_S * model.sample_rate)
-            return shift_average(overlap_add, mix, options.shifts, max_shift)
+            return shift_average(overlap_add, mix, shifts, max_shift)
         return overlap_add(mix, on_batch)
 
 
@@ -149,14 +160,15 @@ def separate(
     device: str | torch.device = "cpu",
     progress: bool = False,
     stems=None,
-    shifts: int = 0,
+    shifts: int | None = None,
     full_band: bool = True,
     offset: int = 0,
 ) -> dict[str, np.ndarray]:
     """Separate ``mix`` ((C, T) or (T,), any rate) -> {stem: array} at the input's rate, channels, length.
 
-    ``shifts``: 0 (the default, fastest) or the number of randomly shifted separations to average
-    (Demucs' shift trick: slower by that factor, a few tenths of a dB better for Demucs). ``full_band``:
+    ``shifts``: None (the default: the model's own, its config's ``shifts``), 0 (one plain pass, fastest) or
+    the number of randomly shifted separations to average (Demucs' shift trick: slower by that factor, a few
+    tenths of a dB better for both models). ValueError outside [0, MAX_SHIFTS]. ``full_band``:
     above the model's Nyquist frequency (a 22.05 kHz model on a 44.1 kHz song) the estimates get the
     mixture's high band, split by their shares of the band below (``mss.bandwidth``); off: empty there.
     ``offset``: where ``mix`` starts in a longer song (samples), so that a span of a song gets the full-band

@@ -9,6 +9,7 @@ import sys
 import torch
 from torch import nn
 
+from mss import shifts_problem
 from mss.checkpoint import default_checkpoint
 from mss.errors import MSSError
 from mss.models import load_model
@@ -35,8 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction (default 0.25)")
     parser.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass (default 4)")
     parser.add_argument(
-        "--shifts", type=int, default=0,
-        help="average N randomly shifted separations (Demucs' shift trick; N times slower; default 0)",
+        "--shifts", type=int, default=None,
+        help="average N randomly shifted separations (Demucs' shift trick; N times slower; 0: one plain pass; "
+        "default: the checkpoint's own, its config's shifts)",
     )  # fmt: skip
     parser.add_argument(
         "--band-limited", action="store_true",
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     """The command line: 0 when every song was separated, 1 when some failed, 2 for a bad model/stems."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.shifts < 0:
-        parser.error("--shifts must be >= 0")
+    if args.shifts is not None and (problem := shifts_problem(args.shifts, "--shifts")) is not None:
+        parser.error(problem)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
     try:

@@ -38,7 +38,7 @@ def separate_file(
     block_s: float = 30.0,
     progress: bool = False,
     name: str | None = None,
-    shifts: int = 0,
+    shifts: int | None = None,
     full_band: bool = True,
 ) -> dict[str, Path]:
     """Separate the song at ``path`` (a file, or a ``SongInput`` such as ``StreamInput``) into
