@@ -14,6 +14,7 @@ waveform paradigms are interchangeable everywhere downstream. Audio arrays are f
 """
 
 import math
+import numbers
 
 __version__ = "0.1.0"
 
@@ -63,7 +64,7 @@ def shifts_problem(value, name: str = "shifts") -> str | None:
     """What is wrong with a number of shifted separations (``MAX_SHIFTS``), or None: an int in [0, MAX_SHIFTS],
     0 being one plain pass. Here, not in mss.separate, so that the model configs and ``mss.checkpoint`` check it
     without importing the separation layer."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SHIFTS:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SHIFTS:
         return f"{name} must be an integer in [0, {MAX_SHIFTS}] (0: one plain pass), got {value!r}"
     return None
 

@@ -58,7 +58,6 @@ def _plant(eval_dir, system: str, song: str, target: str, sdrs) -> None:
 
 
 def test_view_is_the_window_of_whole_song_separation(browser):
-    from mss.separate import separate
 
     song = browser.songs()[0]
     view = browser.view(song, "vocals", browser.systems(), 2.2, 4.7)
@@ -72,11 +71,7 @@ def test_view_is_the_window_of_whole_song_separation(browser):
     np.testing.assert_array_equal(view.reference, _wav(browser, song, "vocals")[:, lo : lo + length])
     # The span separated is made of the whole song's own chunks (chunk_span), so the window matches the
     # whole-song separation except for resampling edge effects at the span's borders, > 0.25 s away.
-    for name, model in browser.models.items():
-        whole = separate(model, mixture, RATE, stems=["vocals"])["vocals"][:, lo : lo + length]
-        error = whole - view.estimates[name]
-        snr_db = 10 * np.log10(np.sum(whole**2) / max(np.sum(error**2), 1e-30))
-        assert snr_db > 60.0, f"{name}: window estimate differs from whole-song separation ({snr_db:.1f} dB)"
+    _assert_window_is_whole_song_separation(browser, view, mixture, lo)
     assert len(view.figure.axes) >= 2 + 2 * len(browser.systems())
     view.figure.canvas.draw()
     bottom = [axis for axis in view.figure.axes if axis.get_xlabel() == "time (s)"][0]
@@ -84,9 +79,40 @@ def test_view_is_the_window_of_whole_song_separation(browser):
     assert labels and 2.2 <= min(labels) and max(labels) <= 4.7  # song time, not window time
 
 
+def _assert_window_is_whole_song_separation(browser, view, mixture: np.ndarray, lo: int) -> None:
+    from mss.separate import separate
+
+    length = view.mixture.shape[-1]
+    for name, model in browser.models.items():
+        whole = separate(model, mixture, RATE, stems=[view.target])[view.target][:, lo : lo + length]
+        error = whole - view.estimates[name]
+        snr_db = 10 * np.log10(np.sum(whole**2) / max(np.sum(error**2), 1e-30))
+        assert snr_db > 60.0, f"{name}: window estimate differs from whole-song separation ({snr_db:.1f} dB)"
+
+
+def test_a_shifting_models_view_is_the_window_of_its_whole_song_separation(
+    tiny_dataset, checkpoints, eval_dir, tmp_path, one_torch_thread
+):
+    """Models whose default is the shift trick: the view separates a span wider by whole chunk hops covering
+    the largest delay, so the delayed copies read the song's audio near the window, as in the whole song."""
+    from mss.checkpoint import main as checkpoint_main
+
+    shifted = {}
+    for arch, path in checkpoints.items():
+        shifted[arch] = tmp_path / f"{arch}-shifts2.pt"
+        assert checkpoint_main([str(path), str(shifted[arch]), "--shifts", "2"]) == 0
+    browser = SpectrogramBrowser(tiny_dataset, shifted, eval_dir)
+    assert all(model.shifts == 2 for model in browser.models.values())
+    song = browser.songs()[0]
+    view = browser.view(song, "vocals", browser.systems(), 2.2, 4.7)
+    lo = round(2.2 * RATE)
+    _assert_window_is_whole_song_separation(browser, view, _wav(browser, song, "mixture"), lo)
+
+
 def test_chunk_span_covers_the_chunks_touching_the_window(browser):
     model = browser.models["unet"]  # tiny: segments of 1 s at 22.05 kHz
     segment, hop = 22050, 16538  # hop = round(segment * (1 - 0.25)) samples at 22.05 kHz
+
     def span(lo, hi, length):
         return chunk_span(lo, hi, length, RATE, model.sample_rate, model.segment_s)
 
@@ -95,6 +121,11 @@ def test_chunk_span_covers_the_chunks_touching_the_window(browser):
     assert (a, b) == (2 * (2 * hop), 2 * (6 * hop + segment))
     assert span(0, RATE, 7 * RATE)[0] == 0
     assert span(6 * RATE, 7 * RATE, 7 * RATE)[1] == 7 * RATE  # clamped to the song
+    # a margin (the shift trick's largest delay, 0.5 s) adds whole hops on each side: one here (0.75 s)
+    wide = chunk_span(round(2.2 * RATE), round(4.7 * RATE), 7 * RATE, RATE, model.sample_rate, model.segment_s,
+                      margin=11025)  # fmt: skip
+    assert wide == (2 * (1 * hop), 2 * (7 * hop + segment))
+    assert chunk_span(0, RATE, 7 * RATE, RATE, model.sample_rate, model.segment_s, margin=11025)[0] == 0
 
 
 def test_window_sdr_is_museval_on_the_window(browser):

@@ -269,7 +269,7 @@ def test_checkpoints_sharing_a_file_name_get_distinct_method_names(tmp_path):
 def test_each_model_row_separates_with_its_checkpoints_shifts_and_shifts_n_adds_a_row(tmp_path):
     """A model's own row separates as its checkpoint says (its config's ``shifts``); ``--shifts N [M ...]`` adds
     a ``-shiftsN`` row for each number that differs from a model's own (0: one plain pass), none where it is the same;
-    the number is part of the row's provenance, so a cached separation made with other shifts is not reused."""
+    the number is part of each row's provenance (its scores) and of its audio cache's key (its separations)."""
     from mss.checkpoint import main as checkpoint_main
 
     paths = make_tiny_checkpoints(tmp_path, ("unet", "demucs"))
@@ -285,6 +285,13 @@ def test_each_model_row_separates_with_its_checkpoints_shifts_and_shifts_n_adds_
     ]  # fmt: skip
     records = [provenance(m, tmp_path, "test", ["vocals"])["shifts"] for m in methods]
     assert records == [2, 2, 0]
+    plain, _ = ev.describe_checkpoints([paths["demucs"]], wiener=False, shifts=2)  # one int is one N
+    assert [(m.name, m.shifts) for m in plain] == [("demucs", 0), ("demucs-shifts2", 2)]
+    # the separated-audio cache is keyed by the shifts too: the same weights with 0 and 2 shifts never share it
+    assert len({m.cache_key for m in plain}) == 2 and plain[1].cache_key.endswith("-shifts2")
+    for bad in ([17], [-1], [1.5]):
+        with pytest.raises(ValueError, match=r"shifts must be an integer in \[0, 16\]"):
+            ev.describe_checkpoints([paths["demucs"]], wiener=False, shifts=bad)
     with pytest.raises(SystemExit):
         ev.main(["--dataset", "default", "--shifts", "17", "--out", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()

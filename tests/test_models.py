@@ -457,6 +457,14 @@ def test_the_small_presets_shift_by_default_and_older_checkpoints_do_not(tmp_pat
     del checkpoint["model_config"]["shifts"]
     write_checkpoint(tmp_path / "old.pt", checkpoint)
     assert load_model(tmp_path / "old.pt").shifts == 0
+    checkpoint["model_config"]["shifts"] = (
+        99  # a file edited by hand: refused by name, not as a weights mismatch
+    )
+    write_checkpoint(tmp_path / "bad.pt", checkpoint)
+    with pytest.raises(
+        CheckpointError, match=r"bad.pt: its stored unet config is not valid: UNetConfig.shifts must"
+    ):
+        load_model(tmp_path / "bad.pt")
 
 
 def test_checkpoint_errors(tmp_path):

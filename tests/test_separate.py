@@ -16,7 +16,7 @@ from torch import nn
 from mss import MAX_SHIFTS
 from mss.audio import load_audio, resample
 from mss.checkpoint import save_checkpoint
-from mss.chunking import apply_overlap_add
+from mss.chunking import OVERLAP, SHIFTED_OVERLAP, apply_overlap_add
 from mss.errors import AudioError
 from mss.models import build_model, model_preset
 from mss.separate import main, separate, separate_file, shift_average, song_name
@@ -126,6 +126,15 @@ def test_a_model_separates_with_its_own_default_shifts_unless_told_otherwise():
         np.testing.assert_array_equal(by_default[name], asked[name])
         np.testing.assert_array_equal(separate(shifted_model, mix, 8000, shifts=0)[name], plain[name])
     assert not np.allclose(by_default["vocals"], plain["vocals"], atol=1e-5)
+    # chunks overlap by 1/8 with the shift trick and by 1/4 in one plain pass, unless told
+    for name, stem in separate(plain_model, mix, 8000, shifts=2, overlap=SHIFTED_OVERLAP).items():
+        np.testing.assert_array_equal(by_default[name], stem)
+    np.testing.assert_array_equal(
+        separate(plain_model, mix, 8000, overlap=OVERLAP)["vocals"], plain["vocals"]
+    )
+    told = separate(shifted_model, mix, 8000, overlap=OVERLAP)["vocals"]
+    np.testing.assert_array_equal(told, separate(plain_model, mix, 8000, shifts=2, overlap=OVERLAP)["vocals"])
+    assert not np.array_equal(told, by_default["vocals"])
     assert not hasattr(Pointwise(), "shifts")
     pointwise = Pointwise()
     np.testing.assert_array_equal(
@@ -136,6 +145,28 @@ def test_a_model_separates_with_its_own_default_shifts_unless_told_otherwise():
             separate(plain_model, mix, 8000, shifts=bad)
         with pytest.raises(ValueError, match="DemucsConfig.shifts must be an integer"):
             dataclasses.replace(config, shifts=bad)
+
+
+def test_progress_counts_the_chunks_of_every_shifted_pass():
+    """The progress callback of a shifted separation runs over all passes' chunks: it only grows, and it
+    ends at shifts x the chunks of one pass (a plain pass reports those chunks alone)."""
+    from mss.separate import SeparationOptions, separate_array
+
+    torch.manual_seed(0)
+    model = build_model("demucs", model_preset("demucs", "tiny", sample_rate=8000)).eval()
+    mix = signal(2, 8000 * 3 + 17, seed=7)
+    calls = {0: [], 3: []}
+    for shifts, seen in calls.items():
+        options = SeparationOptions(shifts=shifts)
+        separate_array(model, mix, 8000, options, on_batch=lambda d, t, s=seen: s.append((d, t)))
+    plain_total = calls[0][-1][1]
+    assert calls[0][-1] == (plain_total, plain_total) and plain_total > 1
+    totals = {total for _, total in calls[3]}
+    assert len(totals) == 1  # one total from the first report on: every pass's chunks
+    (total,) = totals
+    assert total % 3 == 0 and total // 3 >= plain_total  # a delayed copy is up to 0.5 s longer
+    done = [d for d, _ in calls[3]]
+    assert done == sorted(done) and done[-1] == total and len(done) % 3 == 0  # each pass reports alike
 
 
 def test_shifted_separation_of_a_time_invariant_model_equals_the_unshifted():

@@ -3,7 +3,9 @@
 For each model and preset (random weights: speed does not depend on their values):
 
 - real-time factor: seconds of 44.1 kHz stereo audio separated per wall-clock second by
-  ``mss.separate.separate`` on a 3-minute input, with ``--threads`` (default 2) CPU threads;
+  ``mss.separate.separate`` on a 3-minute input, with ``--threads`` (default 2) CPU threads, with the preset's
+  shift trick (``shifts``: the separations averaged by default, 2 for the small UNet and 3 for Demucs; ``--shifts N``
+  times N instead, 0 one plain pass);
 - peak resident memory (VmHWM, ``mss.memory.peak_rss_mb``) of a fresh subprocess separating a 1-minute and a 10-minute
   44.1 kHz stereo WAV file to stem files with ``mss.separate.separate_file`` (the CLI's path);
 - parameter count.
@@ -27,6 +29,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from mss import shifts_problem
 from mss.memory import peak_rss_mb
 from mss.models import build_model, count_parameters, model_preset
 from mss.separate import separate, separate_file
@@ -50,10 +53,24 @@ def synthetic_mix(seconds: float, seed: int = 0) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
-def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int, batch_size: int) -> dict:
-    torch.set_num_threads(threads)
+def _bench_model(arch: str, name: str, shifts: int | None):
+    """The preset's model (seeded random weights), with ``shifts`` instead of the preset's when given."""
     torch.manual_seed(0)
-    model = build_model(arch, model_preset(arch, name)).eval()
+    overrides = {} if shifts is None else {"shifts": shifts}
+    return build_model(arch, model_preset(arch, name, **overrides)).eval()
+
+
+def measure_rtf(
+    arch: str,
+    name: str,
+    seconds: float,
+    threads: int,
+    repeats: int,
+    batch_size: int,
+    shifts: int | None = None,
+) -> dict:
+    torch.set_num_threads(threads)
+    model = _bench_model(arch, name, shifts)
     mix = synthetic_mix(seconds)
     warm_up = int(max(10.0, batch_size * model.segment_s) * RATE)  # a full batch of chunks at least
     separate(model, mix[:, :warm_up], RATE, batch_size=batch_size)  # warm-up (allocator, kernels)
@@ -64,6 +81,7 @@ def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int
         times.append(time.perf_counter() - start)
     return {
         "parameters": count_parameters(model),
+        "shifts": model.shifts,  # the preset's shift trick, which separate() applies by default
         "model_sample_rate": model.sample_rate,
         "segment_s": model.segment_s,
         "rtf_seconds": seconds,
@@ -73,11 +91,12 @@ def measure_rtf(arch: str, name: str, seconds: float, threads: int, repeats: int
     }
 
 
-def memory_child(arch: str, name: str, wav: str, threads: int, batch_size: int) -> dict:
+def memory_child(
+    arch: str, name: str, wav: str, threads: int, batch_size: int, shifts: int | None = None
+) -> dict:
     """Run in a fresh process: separate ``wav`` to stem files and report the peak RSS."""
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = build_model(arch, model_preset(arch, name)).eval()
+    model = _bench_model(arch, name, shifts)
     before_mb = peak_rss_mb()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -87,9 +106,12 @@ def memory_child(arch: str, name: str, wav: str, threads: int, batch_size: int) 
     return {"peak_mb": round(peak_mb, 1), "model_loaded_mb": round(before_mb, 1), "wall_s": round(elapsed, 2)}
 
 
-def measure_memory(arch: str, name: str, wav: Path, threads: int, batch_size: int) -> dict:
+def measure_memory(
+    arch: str, name: str, wav: Path, threads: int, batch_size: int, shifts: int | None = None
+) -> dict:
     command = [sys.executable, "-m", "mss.bench", "--memory-child", arch, name, str(wav)]
     command += ["--threads", str(threads), "--batch-size", str(batch_size)]
+    command += [] if shifts is None else ["--shifts", str(shifts)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"memory measurement failed for {arch}/{name}:\n{result.stderr[-2000:]}")
@@ -109,11 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-seconds", default="60,600", help="short,long input lengths for peak memory")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per model; the best is reported")
     parser.add_argument("--skip-memory", action="store_true", help="speed and parameters only")
+    parser.add_argument(
+        "--shifts", type=int, default=None,
+        help="separations averaged (the shift trick; 0: one plain pass); default: each preset's own",
+    )  # fmt: skip
     parser.add_argument("--memory-child", nargs=3, metavar=("ARCH", "PRESET", "WAV"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.shifts is not None and (problem := shifts_problem(args.shifts, "--shifts")) is not None:
+        parser.error(problem)
 
     if args.memory_child:
-        print(json.dumps(memory_child(*args.memory_child, args.threads, args.batch_size)))
+        print(json.dumps(memory_child(*args.memory_child, args.threads, args.batch_size, args.shifts)))
         return 0
 
     short_s, long_s = (float(x) for x in args.memory_seconds.split(","))
@@ -128,11 +156,17 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.presets.split(","):
                 row = {"model": arch, "preset": name, "threads": args.threads, "batch_size": args.batch_size}
                 row.update(
-                    measure_rtf(arch, name, args.rtf_seconds, args.threads, args.repeats, args.batch_size)
+                    measure_rtf(
+                        arch, name, args.rtf_seconds, args.threads, args.repeats, args.batch_size, args.shifts
+                    )
                 )
                 if not args.skip_memory:
-                    short = measure_memory(arch, name, wavs[short_s], args.threads, args.batch_size)
-                    long = measure_memory(arch, name, wavs[long_s], args.threads, args.batch_size)
+                    short = measure_memory(
+                        arch, name, wavs[short_s], args.threads, args.batch_size, args.shifts
+                    )
+                    long = measure_memory(
+                        arch, name, wavs[long_s], args.threads, args.batch_size, args.shifts
+                    )
                     row.update(
                         peak_mb_short=short["peak_mb"],
                         peak_mb_long=long["peak_mb"],
@@ -154,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_row(row: dict) -> str:
-    text = f"{row['model']:>7} {row['preset']:<6} params {row['parameters'] / 1e6:6.2f} M  RTF {row['rtf']:6.1f}x"
+    text = f"{row['model']:>7} {row['preset']:<6} params {row['parameters'] / 1e6:6.2f} M  "
+    text += f"shifts {row.get('shifts', 0)}  RTF {row['rtf']:6.1f}x"
     if "peak_mb_long" in row:
         text += (
             f"  peak RSS {row['memory_seconds'][0]:g}s: {row['peak_mb_short']:.0f} MB,"

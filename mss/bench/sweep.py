@@ -190,9 +190,10 @@ def run_sweeps(
         except (CheckpointError, DatasetError, AudioError) as exc:
             parser.exit(2, f"error: {path}: {exc}\n")
         frame, summary = table(model, songs)
-        print(f"\n{path} (songs: {', '.join(s.name for s in songs)}), museval SDR in dB")
+        shifts = model.shifts if args.shifts is None else args.shifts
+        print(f"\n{path} (songs: {', '.join(s.name for s in songs)}; shifts: {shifts}), museval SDR in dB")
         print(format_markdown(summary))
-        records[path] = frame.to_dict(orient="records")
+        records[path] = frame.assign(shifts=shifts).to_dict(orient="records")
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))
     return 0

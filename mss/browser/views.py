@@ -8,9 +8,9 @@ Context: the span a model separates is made of exactly the chunks that ``separat
 whole song (``mss.evaluate`` separates whole songs with it) and that overlap the window, so the window's
 estimate is, up to resampling edge effects far from the window, the one the evaluation scored. A model whose
 default is the shift trick (``shifts`` > 0, the committed ones) averages that many shifted separations of the
-span, as the evaluation does of the song: the same method, but the shifted chunk edges fall where the span's
-padding puts them, so the window's audio is not bit for bit the scored one (the SDR row still reads the
-evaluation's figure when there is one).
+span, as the evaluation does of the song, on the same chunk grid; the span then reaches whole chunk hops
+further on each side (``chunk_span``'s ``margin``), so the delayed copies read the song's audio near the window
+where the whole song's do, not the silence the shift pads a span with.
 
     python -m mss.bench.browser --dataset ROOT [--views 20] [--view-s 10]   # latency and memory per view
 """
@@ -30,7 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import SILENCE_DB, peak_db, resample
-from mss.chunking import OVERLAP, chunk_span
+from mss.chunking import chunk_span, default_overlap
 from mss.data import (
     TrackReader,
     available_targets,
@@ -47,7 +47,7 @@ from mss.evaluation.frame_sdr import window_sdr_frames
 from mss.evaluation.museval_format import WINDOW_S, frames_in_window, median_sdr, museval_frames
 from mss.models import load_model
 from mss.report.spectrogram import spectrogram_figure
-from mss.separate import release_freed_memory, separate
+from mss.separate import MAX_SHIFT_S, release_freed_memory, separate
 
 RATE = MUSDB_SAMPLE_RATE
 #: BSS Eval v4 frame length (s): the evaluation's (``mss.evaluation.museval_format``)
@@ -186,9 +186,8 @@ class SpectrogramBrowser:
         if song not in self._infos:
             track = self._tracks.get(song) or find_track(self.db, song)  # DatasetError with close names
             info = track_info(track)
-            self._reader.num_samples(
-                info
-            )  # InvalidSongError for a song that fails its check, before any view
+            # InvalidSongError for a song that fails its check, before any view
+            self._reader.num_samples(info)
             self._infos[song] = info
         return self._infos[song]
 
@@ -260,7 +259,10 @@ class SpectrogramBrowser:
     def _span(self, system: str, lo: int, hi: int, length: int) -> tuple[int, int]:
         """The span of the song ``separate`` would run ``system``'s chunks over for samples [lo, hi)."""
         model = self.models[system]
-        return chunk_span(lo, hi, length, RATE, model.sample_rate, model.segment_s, OVERLAP)
+        shifts = getattr(model, "shifts", 0)
+        margin = int(MAX_SHIFT_S * model.sample_rate) if shifts > 0 else 0
+        overlap = default_overlap(shifts)
+        return chunk_span(lo, hi, length, RATE, model.sample_rate, model.segment_s, overlap, margin)
 
     def _check(self, target: str, systems: list[str]) -> None:
         if target not in self._targets:
@@ -320,9 +322,7 @@ class SpectrogramBrowser:
         if peak_db(mix) < SILENCE_DB:  # separate() refuses silence; nothing to separate anyway
             return np.zeros_like(mix)
         model = self.models[system]
-        return separate(
-            model, mix, RATE, stems=[target], overlap=OVERLAP, device=self.config.device, offset=offset
-        )[target]
+        return separate(model, mix, RATE, stems=[target], device=self.config.device, offset=offset)[target]
 
     def _remember(self, key: tuple, value: _Cached) -> None:
         if self.config.cache_items == 0:

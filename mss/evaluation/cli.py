@@ -22,7 +22,7 @@ from mss.evaluation.tables import format_markdown
 DESCRIPTION = "Objective evaluation with museval (BSS Eval v4): separate, score, tabulate against baselines."
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mss.evaluate", description=DESCRIPTION)
     parser.add_argument(
         "--checkpoint",
@@ -64,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=None, help="separated-audio cache (default: OUT/.cache)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", required=True, help="output folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     for count in args.shifts:
         if (problem := shifts_problem(count, "--shifts")) is not None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mss import shifts_problem
 from mss.errors import CheckpointError
 from mss.evaluation.museval_format import FILTERS_LEN, HOP_S, WINDOW_S
 from mss.evaluation.oracles import ORACLE_HOP_LENGTH, ORACLE_N_FFT
@@ -38,10 +39,12 @@ class Method:
 
     @property
     def cache_key(self) -> str | None:
-        """Folder of this method's separated audio under the cache dir (content hash: retrained = new key)."""
+        """Folder of this method's separated audio under the cache dir (content hash: retrained = new key; the
+        number of shifts too, so a separation made with other shifts is never reused)."""
         if self.kind != "model":
             return None
-        return f"{self.name}-{self.checkpoint_hash[:12]}" + ("" if self.full_band else "-band-limited")
+        band = "" if self.full_band else "-band-limited"
+        return f"{self.name}-{self.checkpoint_hash[:12]}-shifts{self.shifts}{band}"
 
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -76,11 +79,19 @@ def enable_wiener(model, iterations: int = 1):
 
 
 def describe_checkpoints(
-    checkpoints: Sequence[str | os.PathLike], wiener: bool, shifts: Sequence[int] = (), full_band: bool = True
+    checkpoints: Sequence[str | os.PathLike],
+    wiener: bool,
+    shifts: Sequence[int] | int = (),
+    full_band: bool = True,
 ) -> tuple[list[Method], dict]:
     """One Method per checkpoint, separating as the checkpoint says (its model's ``shifts``), plus
     ``<stem>-wiener`` for each model when ``wiener`` and ``<stem>-shifts<N>`` for each N of ``shifts`` that is
-    not the model's own number (0: one plain pass), and the loaded models."""
+    not the model's own number (0: one plain pass; a single int is one N), and the loaded models. ValueError for a
+    number of shifts outside [0, MAX_SHIFTS], before any model is loaded."""
+    shifts = [shifts] if isinstance(shifts, int) else list(shifts)
+    for count in shifts:
+        if (problem := shifts_problem(count, "shifts")) is not None:
+            raise ValueError(problem)
     methods, models = [], {}
     paths = list(dict.fromkeys(Path(c).resolve() for c in checkpoints))  # the same file twice is one method
     # runs/unet/best.pt and runs/demucs/best.pt -> "unet-best" and "demucs-best"

@@ -96,7 +96,11 @@ def model_from_checkpoint(
     if arch not in REGISTRY:
         raise CheckpointError(f"{source}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)})")
     try:
-        model = build_model(arch, config_from_dict(arch, checkpoint["model_config"]))
+        config = config_from_dict(arch, checkpoint["model_config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source}: its stored {arch} config is not valid: {exc}") from exc
+    try:
+        model = build_model(arch, config)
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{source}: weights do not match the stored {arch} config: {exc}") from exc

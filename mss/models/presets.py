@@ -7,10 +7,10 @@ from __future__ import annotations
 UNET_LEVEL_DB: float = -16.0
 
 #: SHIFTS_NOTE: the small presets average as many shifted separations (``shifts``, mss.separate.shift_average) as
-#: keep the default separation >= 20x real time on 2 CPU threads (``python -m mss.bench``): a UNet pass costs
-#: about half of its whole separation (the rest is resampling and the high band), two passes run ~23x; a Demucs
-#: pass about a quarter, three run ~29x. On the embedded test songs they gained the committed models 0.14 (UNet)
-#: and 0.17 dB (Demucs); checkpoints/README.md, "The shift trick by default".
+#: keep the default separation >= 20x real time on 2 CPU threads (``python -m mss.bench``): one UNet pass is
+#: less than half of its plain separation's time (the rest is resampling and the high band, done once), and
+#: with the shift trick chunks overlap by 1/8 instead of 1/4 (mss.chunking.SHIFTED_OVERLAP): two UNet passes ran
+#: 22.4-24.9x, three Demucs passes 23.8-28.2x. checkpoints/README.md, "The shift trick by default".
 
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {

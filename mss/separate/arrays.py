@@ -15,7 +15,7 @@ from tqdm import tqdm
 from mss import covers_mixture, shifts_problem
 from mss.audio import check_audio, resample, to_channels
 from mss.bandwidth import extend_high_band
-from mss.chunking import OVERLAP, apply_overlap_add, chunk_segment
+from mss.chunking import apply_overlap_add, chunk_segment, default_overlap
 from mss.errors import AudioError
 
 from .runtime import flushed_denormals, inference_model
@@ -30,13 +30,14 @@ class SeparationOptions:
     """How the model runs over a song (the keyword arguments of ``separate`` and ``separate_file``).
 
     segment_s: chunk length (None: the model's); overlap: chunk overlap fraction; batch_size: chunks per
-    forward pass; device: where the model runs; shifts: None (the model's default, its config's ``shifts``), 0
+    forward pass (None: ``default_overlap`` of the shifts, 1/4 in one plain pass, 1/8 with the shift trick);
+    device: where the model runs; shifts: None (the model's default, its config's ``shifts``), 0
     (one plain pass) or the number of shifted separations to average (``shift_average``); full_band: fill the
     band above the model's Nyquist frequency from the mixture.
     """
 
     segment_s: float | None = None
-    overlap: float = OVERLAP
+    overlap: float | None = None
     batch_size: int = 4
     device: str | torch.device = "cpu"
     shifts: int | None = None
@@ -48,25 +49,42 @@ class SeparationOptions:
 
     def shifts_for(self, model: nn.Module) -> int:
         """The shifted separations to average with ``model``: the options' own, else the model's default (0 for
-        a module without one: any ``nn.Module`` with the separator attributes can separate)."""
-        return int(getattr(model, "shifts", 0)) if self.shifts is None else self.shifts
+        a module without one: any ``nn.Module`` with the separator attributes can separate). ValueError for a
+        model whose own is not a valid number of shifts."""
+        if self.shifts is not None:
+            return self.shifts
+        shifts = getattr(model, "shifts", 0)
+        if (problem := shifts_problem(shifts, f"{type(model).__name__}.shifts")) is not None:
+            raise ValueError(problem)
+        return int(shifts)
 
 
 def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_batch: OnBatch | None) -> Tensor:
     """mix (C_model, T_model) at the model's rate -> stems (S, C_model, T_model), chunk by chunk."""
     segment = chunk_segment(options.segment_s or model.segment_s, model.sample_rate)
+    shifts = options.shifts_for(model)
+    overlap = default_overlap(shifts) if options.overlap is None else options.overlap
 
     def run(chunks: Tensor) -> Tensor:
         return model(chunks.to(options.device))  # (b, S, C_model, segment)
 
     def overlap_add(piece: Tensor, on_batch: OnBatch | None = None) -> Tensor:
-        return apply_overlap_add(run, piece, segment, options.overlap, options.batch_size, on_batch)
+        return apply_overlap_add(run, piece, segment, overlap, options.batch_size, on_batch)
 
-    shifts = options.shifts_for(model)
+    passes = iter(range(shifts))
+
+    def shifted_pass(piece: Tensor) -> Tensor:
+        """One of the shift trick's passes; progress counts the chunks of all passes."""
+        done_before = next(passes)
+        report = None
+        if on_batch is not None:
+            report = lambda done, total: on_batch(done_before * total + done, shifts * total)  # noqa: E731
+        return overlap_add(piece, report)
+
     with flushed_denormals(), torch.inference_mode():
         if shifts > 0:
             max_shift = int(MAX_SHIFT_S * model.sample_rate)
-            return shift_average(overlap_add, mix, shifts, max_shift)
+            return shift_average(shifted_pass, mix, shifts, max_shift)
         return overlap_add(mix, on_batch)
 
 
@@ -155,7 +173,7 @@ def separate(
     sample_rate: int,
     *,
     segment_s: float | None = None,
-    overlap: float = OVERLAP,
+    overlap: float | None = None,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = False,

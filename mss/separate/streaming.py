@@ -13,7 +13,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mss.chunking import OVERLAP
 from mss.files import atomic_path
 
 from .arrays import SeparationOptions, check_stems, separate_array
@@ -32,7 +31,7 @@ def separate_file(
     *,
     stems=None,
     segment_s: float | None = None,
-    overlap: float = OVERLAP,
+    overlap: float | None = None,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     block_s: float = 30.0,
