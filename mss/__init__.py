@@ -13,6 +13,7 @@ Every model maps ``mix (B, C, T) -> stems (B, S, C, T)`` with the same T, so the
 waveform paradigms are interchangeable everywhere downstream. Audio arrays are float32, channels first.
 """
 
+import argparse
 import math
 import numbers
 
@@ -67,6 +68,18 @@ def shifts_problem(value, name: str = "shifts") -> str | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SHIFTS:
         return f"{name} must be an integer in [0, {MAX_SHIFTS}] (0: one plain pass), got {value!r}"
     return None
+
+
+def shifts_arg(text: str) -> int:
+    """The argparse ``type`` of every ``--shifts`` option (separate, evaluate, the benchmarks, export): the number,
+    or a usage error saying what is wrong with it (``shifts_problem``)."""
+    try:
+        value: object = int(text)
+    except ValueError:
+        value = text
+    if (problem := shifts_problem(value, "--shifts")) is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return int(text)
 
 
 def valid_level_db(value: float) -> bool:

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mss import SOURCES, shifts_problem, valid_level_db
+from mss import SOURCES, shifts_arg, shifts_problem, valid_level_db
 from mss.errors import CheckpointError
 from mss.files import atomic_path
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "chunk: python -m mss.bench.chunk); recorded in the checkpoint's export_changes",
     )  # fmt: skip
     parser.add_argument(
-        "--shifts", type=int, metavar="N",
+        "--shifts", type=shifts_arg, metavar="N",
         help="the shifted separations the model averages by default (its config's shifts; 0: one plain pass; "
         "measure with mss.evaluate --shifts N and python -m mss.bench); recorded in the checkpoint's export_changes",
     )  # fmt: skip

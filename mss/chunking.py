@@ -67,9 +67,8 @@ def chunk_span(
     hop = chunk_hop(segment, overlap)
     extra = -(-max(0, int(margin)) // hop) * hop  # whole hops covering the margin
     low, high = int(np.floor(lo * ratio)), int(np.ceil(hi * ratio))  # window at the model's rate
-    first = max(
-        0, -(-(low - segment + 1) // hop) * hop - extra
-    )  # first chunk start with start + segment > low
+    # first chunk start with start + segment > low
+    first = max(0, -(-(low - segment + 1) // hop) * hop - extra)
     last = ((high - 1) // hop) * hop + extra  # last chunk start below high
     return int(np.floor(first / ratio)), min(length, int(np.ceil((last + segment) / ratio)))
 

@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mss import shifts_problem
+from mss import shifts_arg
 from mss.memory import peak_rss_mb
 from mss.models import build_model, count_parameters, model_preset
 from mss.separate import separate, separate_file
@@ -132,13 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per model; the best is reported")
     parser.add_argument("--skip-memory", action="store_true", help="speed and parameters only")
     parser.add_argument(
-        "--shifts", type=int, default=None,
+        "--shifts", type=shifts_arg, default=None,
         help="separations averaged (the shift trick; 0: one plain pass); default: each preset's own",
     )  # fmt: skip
     parser.add_argument("--memory-child", nargs=3, metavar=("ARCH", "PRESET", "WAV"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.shifts is not None and (problem := shifts_problem(args.shifts, "--shifts")) is not None:
-        parser.error(problem)
 
     if args.memory_child:
         print(json.dumps(memory_child(*args.memory_child, args.threads, args.batch_size, args.shifts)))

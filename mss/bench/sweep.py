@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mss import shifts_problem
+from mss import shifts_arg
 from mss.checkpoint import DEFAULT_CHECKPOINTS
 from mss.data import SongDataset, open_db
 from mss.data.datasets import Song
@@ -158,7 +158,7 @@ def sweep_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--songs", type=int, default=3, help="at most this many songs")
     parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
     parser.add_argument(
-        "--shifts", type=int, default=None,
+        "--shifts", type=shifts_arg, default=None,
         help="shifted separations averaged (0: one plain pass; default: each checkpoint's own)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the per-song figures here")
@@ -177,8 +177,6 @@ def run_sweeps(
     that cannot be read ends the run with its path and the reason (exit status 2)."""
     if args.songs < 1 or not args.seconds > 0:
         parser.error(f"--songs must be >= 1 and --seconds > 0 (got {args.songs}, {args.seconds})")
-    if args.shifts is not None and (problem := shifts_problem(args.shifts, "--shifts")) is not None:
-        parser.error(problem)
     checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
     records = {}
     for path in checkpoints:

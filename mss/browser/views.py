@@ -30,7 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import SILENCE_DB, peak_db, resample
-from mss.chunking import chunk_span, default_overlap
+from mss.chunking import chunk_span
 from mss.data import (
     TrackReader,
     available_targets,
@@ -47,7 +47,7 @@ from mss.evaluation.frame_sdr import window_sdr_frames
 from mss.evaluation.museval_format import WINDOW_S, frames_in_window, median_sdr, museval_frames
 from mss.models import load_model
 from mss.report.spectrogram import spectrogram_figure
-from mss.separate import MAX_SHIFT_S, release_freed_memory, separate
+from mss.separate import SeparationOptions, max_shift, release_freed_memory, separate
 
 RATE = MUSDB_SAMPLE_RATE
 #: BSS Eval v4 frame length (s): the evaluation's (``mss.evaluation.museval_format``)
@@ -258,10 +258,9 @@ class SpectrogramBrowser:
 
     def _span(self, system: str, lo: int, hi: int, length: int) -> tuple[int, int]:
         """The span of the song ``separate`` would run ``system``'s chunks over for samples [lo, hi)."""
-        model = self.models[system]
-        shifts = getattr(model, "shifts", 0)
-        margin = int(MAX_SHIFT_S * model.sample_rate) if shifts > 0 else 0
-        overlap = default_overlap(shifts)
+        model, options = self.models[system], SeparationOptions()  # what _separate's separate() resolves
+        margin = max_shift(model.sample_rate) if options.shifts_for(model) > 0 else 0
+        overlap = options.overlap_for(model)
         return chunk_span(lo, hi, length, RATE, model.sample_rate, model.segment_s, overlap, margin)
 
     def _check(self, target: str, systems: list[str]) -> None:

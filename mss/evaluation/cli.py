@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import mss.checkpoint
-from mss import shifts_problem
+from mss import shifts_arg
 from mss.errors import MSSError
 from mss.evaluation.driver import REAL_CLIPS, evaluate
 from mss.evaluation.oracles import ORACLES
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also score each model with its Wiener post-filter (mss.models.wiener)",
     )
     parser.add_argument(
-        "--shifts", type=int, nargs="+", default=[], metavar="N",
+        "--shifts", type=shifts_arg, nargs="+", default=[], metavar="N",
         help="also score each model with N shifted separations averaged, for each N given (the shift trick; 0: "
         "one plain pass); each model's own row separates as its checkpoint says (its config's shifts)",
     )  # fmt: skip
@@ -70,9 +70,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    for count in args.shifts:
-        if (problem := shifts_problem(count, "--shifts")) is not None:
-            parser.error(problem)
     checkpoints = list(args.checkpoint)
     if not checkpoints and not args.oracles_only:
         checkpoints = [str(path) for path in mss.checkpoint.DEFAULT_CHECKPOINTS.values() if path.is_file()]

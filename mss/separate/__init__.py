@@ -25,7 +25,7 @@ from .cli import main
 from .inputs import DecodedInput, FileInput, SongInput, StreamInput, open_song
 from .naming import GENERIC_STEMS, output_names, song_name
 from .runtime import denormals_flushed, flushed_denormals, inference_model, release_freed_memory
-from .shift import MAX_SHIFT_S, shift_average
+from .shift import MAX_SHIFT_S, max_shift, shift_average
 from .streaming import BLOCK_MARGIN_S, separate_file
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "flushed_denormals",
     "inference_model",
     "main",
+    "max_shift",
     "open_song",
     "output_names",
     "release_freed_memory",

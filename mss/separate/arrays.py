@@ -19,7 +19,7 @@ from mss.chunking import apply_overlap_add, chunk_segment, default_overlap
 from mss.errors import AudioError
 
 from .runtime import flushed_denormals, inference_model
-from .shift import MAX_SHIFT_S, shift_average
+from .shift import max_shift, shift_average
 
 #: ``on_batch(chunks done, chunks in all)``, called after each batch of chunks (progress bars)
 OnBatch = Callable[[int, int], None]
@@ -58,12 +58,16 @@ class SeparationOptions:
             raise ValueError(problem)
         return int(shifts)
 
+    def overlap_for(self, model: nn.Module) -> float:
+        """The chunk overlap to separate with ``model``: the options' own, else ``default_overlap`` of the shifts
+        it is separated with."""
+        return default_overlap(self.shifts_for(model)) if self.overlap is None else self.overlap
+
 
 def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_batch: OnBatch | None) -> Tensor:
     """mix (C_model, T_model) at the model's rate -> stems (S, C_model, T_model), chunk by chunk."""
     segment = chunk_segment(options.segment_s or model.segment_s, model.sample_rate)
-    shifts = options.shifts_for(model)
-    overlap = default_overlap(shifts) if options.overlap is None else options.overlap
+    shifts, overlap = options.shifts_for(model), options.overlap_for(model)
 
     def run(chunks: Tensor) -> Tensor:
         return model(chunks.to(options.device))  # (b, S, C_model, segment)
@@ -83,8 +87,7 @@ def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_bat
 
     with flushed_denormals(), torch.inference_mode():
         if shifts > 0:
-            max_shift = int(MAX_SHIFT_S * model.sample_rate)
-            return shift_average(shifted_pass, mix, shifts, max_shift)
+            return shift_average(shifted_pass, mix, shifts, max_shift(model.sample_rate))
         return overlap_add(mix, on_batch)
 
 

@@ -9,7 +9,7 @@ import sys
 import torch
 from torch import nn
 
-from mss import shifts_problem
+from mss import shifts_arg
 from mss.checkpoint import default_checkpoint
 from mss.errors import MSSError
 from mss.models import load_model
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass (default 4)")
     parser.add_argument(
-        "--shifts", type=int, default=None,
+        "--shifts", type=shifts_arg, default=None,
         help="average N randomly shifted separations (Demucs' shift trick; N times slower; 0: one plain pass; "
         "default: the checkpoint's own, its config's shifts)",
     )  # fmt: skip
@@ -74,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     """The command line: 0 when every song was separated, 1 when some failed, 2 for a bad model/stems."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.shifts is not None and (problem := shifts_problem(args.shifts, "--shifts")) is not None:
-        parser.error(problem)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
     try:

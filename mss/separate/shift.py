@@ -13,6 +13,12 @@ from torch import Tensor
 MAX_SHIFT_S: float = 0.5
 
 
+def max_shift(rate: int) -> int:
+    """The largest delay of the shift trick in samples at ``rate`` (the model's): the ``max_shift`` that
+    separation passes to :func:`shift_average`, and the margin a window's span needs (``mss.chunking.chunk_span``)."""
+    return int(MAX_SHIFT_S * rate)
+
+
 def shift_average(
     separate_once: Callable[[Tensor], Tensor], mix: Tensor, shifts: int, max_shift: int, seed: int = 0
 ) -> Tensor:
