@@ -82,6 +82,31 @@ def shifts_arg(text: str) -> int:
     return int(text)
 
 
+#: The most EM iterations of the Wiener post-filter a model's default (``wiener_iterations``), an export's
+#: ``--wiener`` or a separation's ``wiener_iterations`` may run (Open-Unmix runs 1; each one is another pass
+#: of the EM over every chunk).
+MAX_WIENER_ITERATIONS: int = 8
+
+
+def wiener_problem(value, name: str = "wiener_iterations") -> str | None:
+    """What is wrong with a number of Wiener EM iterations, or None: an int in [0, MAX_WIENER_ITERATIONS], 0
+    being no post-filter (``mss.models.wiener``). Here so that configs, separation options and the CLIs share it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_WIENER_ITERATIONS:
+        return f"{name} must be an integer in [0, {MAX_WIENER_ITERATIONS}] (0: no Wiener post-filter), got {value!r}"
+    return None
+
+
+def wiener_arg(text: str) -> int:
+    """The argparse ``type`` of the ``--wiener`` options of separation and export (``wiener_problem``)."""
+    try:
+        value: object = int(text)
+    except ValueError:
+        value = text
+    if (problem := wiener_problem(value, "--wiener")) is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return int(text)
+
+
 def valid_level_db(value: float) -> bool:
     """Whether ``value`` can be the UNet's level-normalisation target (``UNetConfig.level_db``): a finite RMS
     level in dBFS, at most 0. Here, not in mss.models, so that ``mss.checkpoint`` checks an export's

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mss import SOURCES, shifts_arg, shifts_problem, valid_level_db
+from mss import SOURCES, shifts_arg, shifts_problem, valid_level_db, wiener_arg, wiener_problem
 from mss.errors import CheckpointError
 from mss.files import atomic_path
 
@@ -178,6 +178,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return checkpoint
 
 
+def _change(payload: dict, field: str, value) -> None:
+    """Set ``field`` of an export's model config to ``value``, and record it in its ``export_changes``."""
+    payload["model_config"] = {**payload["model_config"], field: value}
+    payload["export_changes"] = {**(payload.get("export_changes") or {}), field: value}
+
+
 def export_checkpoint(
     source: str | os.PathLike,
     destination: str | os.PathLike,
@@ -185,6 +191,7 @@ def export_checkpoint(
     level_db: float | None = None,
     segment_s: float | None = None,
     shifts: int | None = None,
+    wiener_iterations: int | None = None,
 ) -> Path:
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
 
@@ -196,7 +203,9 @@ def export_checkpoint(
     length the model separates in (its config's ``segment_s``, any architecture; same weights), also recorded:
     measure it with ``python -m mss.bench.chunk``. ``shifts`` sets the shifted separations the model averages by
     default (its config's ``shifts``, any architecture: ``mss.separate.shift_average``), also recorded: measure
-    its quality with ``mss.evaluate --shifts N`` and its speed with ``python -m mss.bench``.
+    its quality with ``mss.evaluate --shifts N`` and its speed with ``python -m mss.bench``. ``wiener_iterations``
+    sets the EM iterations of the model's Wiener post-filter at inference (its config's ``wiener_iterations``;
+    0: none), also recorded: measure it with ``mss.evaluate --wiener``.
     """
     import torch
 
@@ -222,18 +231,19 @@ def export_checkpoint(
             raise CheckpointError(
                 f"--level-db must be a finite RMS level in dBFS (at most 0), got {level_db}"
             )
-        payload["model_config"] = {**payload["model_config"], "level_db": float(level_db)}
-        payload["export_changes"] = {**(payload.get("export_changes") or {}), "level_db": float(level_db)}
+        _change(payload, "level_db", float(level_db))
     if segment_s is not None:
         if not (math.isfinite(segment_s) and 0.0 < segment_s <= MAX_SEGMENT_S):
             raise CheckpointError(f"--segment-s must be seconds in (0, {MAX_SEGMENT_S:g}], got {segment_s}")
-        payload["model_config"] = {**payload["model_config"], "segment_s": float(segment_s)}
-        payload["export_changes"] = {**(payload.get("export_changes") or {}), "segment_s": float(segment_s)}
+        _change(payload, "segment_s", float(segment_s))
     if shifts is not None:
         if (problem := shifts_problem(shifts, "--shifts")) is not None:
             raise CheckpointError(problem)
-        payload["model_config"] = {**payload["model_config"], "shifts": int(shifts)}
-        payload["export_changes"] = {**(payload.get("export_changes") or {}), "shifts": int(shifts)}
+        _change(payload, "shifts", int(shifts))
+    if wiener_iterations is not None:
+        if (problem := wiener_problem(wiener_iterations, "--wiener")) is not None:
+            raise CheckpointError(problem)
+        _change(payload, "wiener_iterations", int(wiener_iterations))
     return write_checkpoint(destination, payload)
 
 
@@ -260,11 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         help="the shifted separations the model averages by default (its config's shifts; 0: one plain pass; "
         "measure with mss.evaluate --shifts N and python -m mss.bench); recorded in the checkpoint's export_changes",
     )  # fmt: skip
+    parser.add_argument(
+        "--wiener", type=wiener_arg, metavar="N",
+        help="EM iterations of the model's Wiener post-filter at inference (its config's wiener_iterations; 0: "
+        "none; measure with mss.evaluate --wiener); recorded in the checkpoint's export_changes",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         path = export_checkpoint(
             args.source, args.destination, half=not args.full_precision, level_db=args.level_db,
-            segment_s=args.segment_s, shifts=args.shifts,
+            segment_s=args.segment_s, shifts=args.shifts, wiener_iterations=args.wiener,
         )  # fmt: skip
     except CheckpointError as exc:
         parser.exit(2, f"error: {exc}\n")

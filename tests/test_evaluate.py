@@ -288,13 +288,39 @@ def test_each_model_row_separates_with_its_checkpoints_shifts_and_shifts_n_adds_
     plain, _ = ev.describe_checkpoints([paths["demucs"]], wiener=False, shifts=2)  # one int is one N
     assert [(m.name, m.shifts) for m in plain] == [("demucs", 0), ("demucs-shifts2", 2)]
     # the separated-audio cache is keyed by the shifts too: the same weights with 0 and 2 shifts never share it
-    assert len({m.cache_key for m in plain}) == 2 and plain[1].cache_key.endswith("-shifts2")
+    assert len({m.cache_key for m in plain}) == 2 and "-shifts2-" in plain[1].cache_key
     for bad in ([17], [-1], [1.5]):
         with pytest.raises(ValueError, match=r"shifts must be an integer in \[0, 16\]"):
             ev.describe_checkpoints([paths["demucs"]], wiener=False, shifts=bad)
     with pytest.raises(SystemExit):
         ev.main(["--dataset", "default", "--shifts", "17", "--out", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_filtering_by_default_gets_a_nowiener_row(tmp_path):
+    """A checkpoint with the Wiener post-filter on by default: its own row filters, and ``--wiener`` adds its
+    row without (``-nowiener``), built with the post-filter off; a plain checkpoint's ``-wiener`` row has it on."""
+    from mss.checkpoint import main as checkpoint_main
+
+    paths = make_tiny_checkpoints(tmp_path, ("unet",))
+    filtering = tmp_path / "unet-w.pt"
+    assert checkpoint_main([str(paths["unet"]), str(filtering), "--wiener", "1"]) == 0
+    methods, models = ev.describe_checkpoints([filtering, paths["unet"]], wiener=True)
+    assert [(m.name, m.wiener) for m in methods] == [
+        ("unet-w", True), ("unet-w-nowiener", False), ("unet", False), ("unet-wiener", True),
+    ]  # fmt: skip
+    assert models["unet-w"].wiener_iterations == 1 and models["unet-w-nowiener"] is None
+    assert ev.load_checkpoint_model(filtering, wiener=False).wiener_iterations == 0
+    assert ev.load_checkpoint_model(paths["unet"], wiener=True).wiener_iterations == 1
+    assert ev.load_checkpoint_model(filtering).wiener_iterations == 1
+    records = [provenance(m, tmp_path, "test", ["vocals"])["wiener"] for m in methods]
+    assert records == [True, False, False, True]
+    assert len({m.cache_key for m in methods}) == 4
+    # the number format the models ran in is recorded too: bf16 separations never reuse fp32 ones
+    half, _ = ev.describe_checkpoints([filtering], wiener=False, precision="bf16")
+    assert half[0].precision == "bf16" and methods[0].precision == "fp32"
+    assert half[0].cache_key.endswith("-bf16") and half[0].cache_key != methods[0].cache_key
+    assert provenance(half[0], tmp_path, "test", ["vocals"])["precision"] == "bf16"
 
 
 def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):

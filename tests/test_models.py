@@ -278,7 +278,7 @@ def test_demucs_wiener_option():
         assert torch.equal(unfiltered, reference(mix))
     assert filtered.shape == unfiltered.shape == (2, 4, 2, 6000) and torch.isfinite(filtered).all()
     assert not torch.allclose(filtered, unfiltered, atol=1e-4)
-    assert float((filtered.sum(1) - mix).norm() / mix.norm()) < 1e-3  # norbert's eps: not exactly 0
+    assert float((filtered.sum(1) - mix).norm() / mix.norm()) < 1e-3  # the diagonal loading: not exactly 0
     piano = tiny("demucs", sources=("piano",), wiener_iterations=1, wiener_n_fft=256)
     piano_plain = build_model("demucs", dataclasses.replace(piano.config, wiener_iterations=0)).eval()
     piano_plain.load_state_dict(piano.state_dict())
@@ -448,11 +448,42 @@ def test_export_shifts_sets_the_default_shift_trick_and_records_it(tmp_path, cap
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_export_wiener_sets_the_default_post_filter_and_records_it(tmp_path, capsys):
+    """--wiener on export: same weights, separate() then runs that many EM iterations of the Wiener post-filter
+    by default (as asking for them does; 0 switches a filtering model's off), recorded; refused outside [0, 8]."""
+    from mss.checkpoint import main as checkpoint_main
+
+    for arch in ("unet", "demucs"):
+        model = tiny(arch, **({"wiener_n_fft": 256} if arch == "demucs" else {}))
+        source = save_checkpoint(tmp_path / f"{arch}.pt", model, step=3)
+        target = tmp_path / f"{arch}-wiener.pt"
+        assert checkpoint_main([str(source), str(target), "--wiener", "1", "--shifts", "2"]) == 0
+        exported = load_checkpoint(target)
+        assert exported["export_changes"] == {"shifts": 2, "wiener_iterations": 1}
+        loaded = load_model(target)
+        assert loaded.wiener_iterations == 1 and model.wiener_iterations == 0
+        assert loaded.config == dataclasses.replace(model.config, shifts=2, wiener_iterations=1)
+        assert checkpoint_main([str(source), str(tmp_path / f"{arch}-plain.pt"), "--shifts", "2"]) == 0
+        plain = load_model(tmp_path / f"{arch}-plain.pt")
+        _separates_as_told(loaded, plain, seconds=3, wiener_iterations=1)
+        assert checkpoint_main([str(target), str(tmp_path / f"{arch}-off.pt"), "--wiener", "0"]) == 0
+        _separates_as_told(load_model(tmp_path / f"{arch}-off.pt"), loaded, seconds=3, wiener_iterations=0)
+    for bad in ("-1", "9", "one"):
+        with pytest.raises(SystemExit) as exit_info:
+            checkpoint_main([str(source), str(tmp_path / "x.pt"), "--wiener", bad])
+        assert exit_info.value.code == 2
+        assert "--wiener must be an integer in [0, 8]" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_the_small_presets_shift_by_default_and_older_checkpoints_do_not(tmp_path):
     """The small presets carry the shift trick (what ships separates with it); a checkpoint saved before the
     field existed loads with shifts=0, one plain pass, as it always separated."""
     assert (model_preset("unet", "small").shifts, model_preset("demucs", "small").shifts) == (2, 3)
     assert model_preset("unet", "tiny").shifts == model_preset("demucs", "tiny").shifts == 0
+    # and the small UNet its Wiener post-filter (one EM iteration), Demucs none
+    small = (model_preset("unet", "small").wiener_iterations, model_preset("demucs", "small").wiener_iterations)
+    assert small == (1, 0)
     checkpoint = load_checkpoint(save_checkpoint(tmp_path / "old.pt", tiny("unet", shifts=2)))
     del checkpoint["model_config"]["shifts"]
     write_checkpoint(tmp_path / "old.pt", checkpoint)

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from mss import MAX_SHIFTS
+from mss import MAX_SHIFTS, MAX_WIENER_ITERATIONS
 from mss.audio import load_audio, resample
 from mss.checkpoint import save_checkpoint
 from mss.chunking import OVERLAP, SHIFTED_OVERLAP, apply_overlap_add
@@ -145,6 +145,41 @@ def test_a_model_separates_with_its_own_default_shifts_unless_told_otherwise():
             separate(plain_model, mix, 8000, shifts=bad)
         with pytest.raises(ValueError, match="DemucsConfig.shifts must be an integer"):
             dataclasses.replace(config, shifts=bad)
+
+
+def test_a_model_separates_with_its_own_wiener_post_filter_unless_told_otherwise():
+    """A config's ``wiener_iterations`` is the default of separate() and separate_file(): the same output as
+    asking for it, bit for bit; 0 switches it off; the caller's model is never changed; a model without the
+    post-filter separates as it is with 0 and refuses more; a bad number is refused by name."""
+    torch.manual_seed(0)
+    config = model_preset("unet", "tiny", sample_rate=8000)
+    plain_model = build_model("unet", config).eval()
+    filtering = build_model("unet", dataclasses.replace(config, wiener_iterations=1)).eval()
+    filtering.load_state_dict(plain_model.state_dict())
+    assert (plain_model.wiener_iterations, filtering.wiener_iterations) == (0, 1)
+    mix = signal(2, 8000 * 3 + 17, seed=8)
+    by_default = separate(filtering, mix, 8000)
+    plain = separate(plain_model, mix, 8000)
+    for name in plain_model.sources:
+        np.testing.assert_array_equal(
+            separate(plain_model, mix, 8000, wiener_iterations=1)[name], by_default[name]
+        )
+        np.testing.assert_array_equal(separate(filtering, mix, 8000, wiener_iterations=0)[name], plain[name])
+    assert not np.allclose(by_default["drums"], plain["drums"], atol=1e-4)
+    assert plain_model.wiener_iterations == 0 and filtering.wiener_iterations == 1  # untouched
+    # two iterations are another filter again
+    assert not np.allclose(separate(filtering, mix, 8000, wiener_iterations=2)["drums"], by_default["drums"])
+    pointwise = Pointwise()
+    np.testing.assert_array_equal(
+        separate(pointwise, mix, 8000)["a"], separate(pointwise, mix, 8000, wiener_iterations=0)["a"]
+    )
+    with pytest.raises(ValueError, match="Pointwise has no Wiener post-filter"):
+        separate(pointwise, mix, 8000, wiener_iterations=1)
+    for bad in (-1, MAX_WIENER_ITERATIONS + 1, 1.5, True):
+        with pytest.raises(ValueError, match=r"wiener_iterations must be an integer in \[0, 8\]"):
+            separate(plain_model, mix, 8000, wiener_iterations=bad)
+        with pytest.raises(ValueError, match="UNetConfig.wiener_iterations must be an integer"):
+            dataclasses.replace(config, wiener_iterations=bad)
 
 
 def test_progress_counts_the_chunks_of_every_shifted_pass():
@@ -345,3 +380,47 @@ def test_cli_writes_each_hq_song_to_its_own_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["First Song", "Second Song"]
     for index, name in enumerate(["First Song", "Second Song"]):
         assert sf.info(tmp_path / "out" / name / "vocals.wav").frames == 8000 + 1000 * index
+
+
+def test_cli_wiener_switches_the_post_filter(tmp_path, capsys):
+    """``--wiener N`` of the CLI: the files are those of separate_file with that many EM iterations (0: the
+    checkpoint's post-filter off); a bad number is a usage error naming the option."""
+    torch.manual_seed(0)
+    model = build_model("unet", model_preset("unet", "tiny", wiener_iterations=1))
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", model)
+    sf.write(tmp_path / "a.wav", signal(2, 16000 * 2, seed=3).T, 16000)
+    outputs = {}
+    for iterations in ("0", "1"):
+        out = tmp_path / f"out{iterations}"
+        assert (
+            main(
+                [
+                    str(tmp_path / "a.wav"),
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--out",
+                    str(out),
+                    "--wiener",
+                    iterations,
+                ]
+            )
+            == 0
+        )
+        outputs[iterations] = sf.read(out / "a" / "drums.wav")[0]
+    plain = separate_file(model.eval(), tmp_path / "a.wav", tmp_path / "api", wiener_iterations=0)
+    np.testing.assert_array_equal(outputs["0"], sf.read(plain["drums"])[0])
+    assert not np.allclose(outputs["0"], outputs["1"], atol=1e-4)
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                str(tmp_path / "a.wav"),
+                "--checkpoint",
+                str(checkpoint),
+                "--out",
+                str(tmp_path),
+                "--wiener",
+                "9",
+            ]
+        )
+    assert exit_info.value.code == 2
+    assert "argument --wiener: --wiener must be an integer in [0, 8]" in capsys.readouterr().err

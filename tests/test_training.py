@@ -477,10 +477,11 @@ def test_verdict_compares_runs_at_the_smaller_runs_budget(tmp_path):
     assert got[("25 CPU min", "slow")] == ("2", "3.00")  # the slow run within 1500 s: epochs 1 and 2
 
 
-def test_validation_separates_in_one_pass_whatever_the_models_default_shifts():
-    """Per-epoch validation ranks epochs with one plain pass (shifts=0): a model whose inference default is the
-    shift trick (the small presets') validates exactly as the same weights without it, and differently from a
-    separation with the shifts it would use at inference."""
+def test_validation_separates_in_one_pass_whatever_the_models_default_shifts(monkeypatch):
+    """Per-epoch validation ranks epochs with one plain pass of the network alone (shifts=0, no Wiener
+    post-filter): a model whose inference default is the shift trick (the small presets') or the post-filter
+    (the small UNet's) validates exactly as the same weights without them, and differently from a separation
+    with the defaults it would use at inference."""
     import dataclasses
 
     from mss.data.datasets import Song
@@ -501,3 +502,18 @@ def test_validation_separates_in_one_pass_whatever_the_models_default_shifts():
     assert record == validate(plain, songs, waveform_l1, ctx)
     estimate = separate(shifted, songs[0].mix, 8000)["vocals"]  # the inference default: 3 shifts
     assert not np.allclose(estimate, separate(plain, songs[0].mix, 8000)["vocals"], atol=1e-5)
+    unet_config = model_preset("unet", "tiny", sample_rate=8000)
+    unet = build_model("unet", unet_config).eval()
+    filtering = build_model("unet", dataclasses.replace(unet_config, wiener_iterations=1)).eval()
+    filtering.load_state_dict(unet.state_dict())
+    record_unet = validate(unet, songs, waveform_l1, ctx)
+    assert validate(filtering, songs, waveform_l1, ctx) == validate(unet, songs, waveform_l1, ctx)
+    # and in float32 whatever the CPU: bf16 autocast (mss.precision) does not reach validation figures
+    import mss.precision
+
+    monkeypatch.setattr(mss.precision, "cpu_has_bf16", lambda: True)
+    assert validate(unet, songs, waveform_l1, ctx) == record_unet
+    monkeypatch.setattr(mss.precision, "cpu_has_bf16", lambda: False)
+    assert validate(unet, songs, waveform_l1, ctx) == record_unet
+    estimate = separate(filtering, songs[0].mix, 8000)["drums"]  # the inference default: the post-filter
+    assert not np.allclose(estimate, separate(unet, songs[0].mix, 8000)["drums"], atol=1e-5)

@@ -77,7 +77,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # auto | off | bf16 | fp16 (CUDA only). auto: on CUDA bf16 where supported, else fp16; on a CPU bf16
-    # when it computes bf16 natively (AVX-512 BF16 or AMX: training.trainer.cpu_has_bf16), else off
+    # when it computes bf16 natively (AVX-512 BF16 or AMX: mss.precision.cpu_has_bf16), else off
     amp: str = "auto"
     progress: bool = True  # tqdm bars on rank 0
     debug: bool = False  # print per-rank first-batch checksums

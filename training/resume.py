@@ -119,12 +119,13 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
 #: model-config fields a fine-tune may change from the weights it starts from (same weights, same shapes): the
 #: UNet's level normalisation (the sixth stage switched it on for weights trained without it) and the chunk
 #: length it separates in (a UNet's is its training chunk: ``training.trainer.build_training_model``), and the
-#: shifted separations it averages by default at inference (the preset's ``shifts``)
-INIT_MAY_CHANGE = ("level_db", "segment_s", "shifts")
+#: inference defaults: the shifted separations it averages and its Wiener post-filter (the preset's ``shifts``
+#: and ``wiener_iterations``)
+INIT_MAY_CHANGE = ("level_db", "segment_s", "shifts", "wiener_iterations")
 #: model-config fields a resumed run takes from its last.pt when they differ from what the run's config builds
-#: today: the separation chunk and the default shifts (inference only), so a run keeps validating and exporting
-#: as it began
-RESUME_MAY_CHANGE = ("segment_s", "shifts")
+#: today: the separation chunk, the default shifts and Wiener post-filter (inference only), so a run keeps
+#: validating and exporting as it began
+RESUME_MAY_CHANGE = ("segment_s", "shifts", "wiener_iterations")
 
 
 def _set_config(trainer: Trainer, changes: dict) -> None:

@@ -8,7 +8,6 @@ import contextlib
 import math
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mss.models import build_model
 from mss.models import model_preset as model_preset_config
+from mss.precision import cpu_has_bf16
 from training.config import TrainConfig
 from training.distributed import DistContext, all_reduce_sum
 from training.ema import ModelEMA
@@ -72,16 +72,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): there bf16 autocast is faster
-    than float32; elsewhere PyTorch emulates it and it is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:

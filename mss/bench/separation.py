@@ -5,7 +5,9 @@ For each model and preset (random weights: speed does not depend on their values
 - real-time factor: seconds of 44.1 kHz stereo audio separated per wall-clock second by
   ``mss.separate.separate`` on a 3-minute input, with ``--threads`` (default 2) CPU threads, with the preset's
   shift trick (``shifts``: the separations averaged by default, 2 for the small UNet and 3 for Demucs; ``--shifts N``
-  times N instead, 0 one plain pass);
+  times N instead, 0 one plain pass) and its Wiener post-filter (``wiener_iterations``: one EM iteration for the
+  small UNet, none for Demucs), in the precision ``auto`` gives on this machine (``mss.precision``: bf16 autocast
+  on a CPU with native bf16 units; ``--precision fp32`` for float32);
 - peak resident memory (VmHWM, ``mss.memory.peak_rss_mb``) of a fresh subprocess separating a 1-minute and a 10-minute
   44.1 kHz stereo WAV file to stem files with ``mss.separate.separate_file`` (the CLI's path);
 - parameter count.
@@ -29,9 +31,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mss import shifts_arg
+from mss import shifts_arg, wiener_arg
 from mss.memory import peak_rss_mb
 from mss.models import build_model, count_parameters, model_preset
+from mss.precision import PRECISIONS, resolve_precision
 from mss.separate import separate, separate_file
 
 RATE = 44100
@@ -53,10 +56,15 @@ def synthetic_mix(seconds: float, seed: int = 0) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
-def _bench_model(arch: str, name: str, shifts: int | None):
-    """The preset's model (seeded random weights), with ``shifts`` instead of the preset's when given."""
+def _overrides(shifts: int | None, wiener_iterations: int | None) -> dict:
+    """The preset fields the command line changes: ``--shifts`` and ``--wiener`` when given."""
+    changes = {"shifts": shifts, "wiener_iterations": wiener_iterations}
+    return {field: value for field, value in changes.items() if value is not None}
+
+
+def _bench_model(arch: str, name: str, overrides: dict):
+    """The preset's model (seeded random weights), with ``overrides`` (``_overrides``) of its config."""
     torch.manual_seed(0)
-    overrides = {} if shifts is None else {"shifts": shifts}
     return build_model(arch, model_preset(arch, name, **overrides)).eval()
 
 
@@ -67,21 +75,24 @@ def measure_rtf(
     threads: int,
     repeats: int,
     batch_size: int,
-    shifts: int | None = None,
+    overrides: dict | None = None,
+    precision: str = "auto",
 ) -> dict:
     torch.set_num_threads(threads)
-    model = _bench_model(arch, name, shifts)
+    model = _bench_model(arch, name, overrides or {})
     mix = synthetic_mix(seconds)
     warm_up = int(max(10.0, batch_size * model.segment_s) * RATE)  # a full batch of chunks at least
-    separate(model, mix[:, :warm_up], RATE, batch_size=batch_size)  # warm-up (allocator, kernels)
+    separate(model, mix[:, :warm_up], RATE, batch_size=batch_size, precision=precision)  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        separate(model, mix, RATE, batch_size=batch_size)
+        separate(model, mix, RATE, batch_size=batch_size, precision=precision)
         times.append(time.perf_counter() - start)
     return {
         "parameters": count_parameters(model),
         "shifts": model.shifts,  # the preset's shift trick, which separate() applies by default
+        "wiener_iterations": model.wiener_iterations,  # its Wiener post-filter, likewise
+        "precision": resolve_precision(precision),  # the model's number format on this machine
         "model_sample_rate": model.sample_rate,
         "segment_s": model.segment_s,
         "rtf_seconds": seconds,
@@ -92,33 +103,47 @@ def measure_rtf(
 
 
 def memory_child(
-    arch: str, name: str, wav: str, threads: int, batch_size: int, shifts: int | None = None
+    arch: str,
+    name: str,
+    wav: str,
+    threads: int,
+    batch_size: int,
+    overrides: dict | None = None,
+    precision: str = "auto",
 ) -> dict:
     """Run in a fresh process: separate ``wav`` to stem files and report the peak RSS."""
     torch.set_num_threads(threads)
-    model = _bench_model(arch, name, shifts)
+    model = _bench_model(arch, name, overrides or {})
     before_mb = peak_rss_mb()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        separate_file(model, wav, out, batch_size=batch_size)
+        separate_file(model, wav, out, batch_size=batch_size, precision=precision)
         elapsed = time.perf_counter() - start
     peak_mb = peak_rss_mb()
     return {"peak_mb": round(peak_mb, 1), "model_loaded_mb": round(before_mb, 1), "wall_s": round(elapsed, 2)}
 
 
 def measure_memory(
-    arch: str, name: str, wav: Path, threads: int, batch_size: int, shifts: int | None = None
+    arch: str,
+    name: str,
+    wav: Path,
+    threads: int,
+    batch_size: int,
+    overrides: dict | None = None,
+    precision: str = "auto",
 ) -> dict:
     command = [sys.executable, "-m", "mss.bench", "--memory-child", arch, name, str(wav)]
-    command += ["--threads", str(threads), "--batch-size", str(batch_size)]
-    command += [] if shifts is None else ["--shifts", str(shifts)]
+    command += ["--threads", str(threads), "--batch-size", str(batch_size), "--precision", precision]
+    options = {"shifts": "--shifts", "wiener_iterations": "--wiener"}
+    for field, value in (overrides or {}).items():
+        command += [options[field], str(value)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"memory measurement failed for {arch}/{name}:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mss.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--presets", default="small", help="comma-separated presets (default: small)")
@@ -135,11 +160,29 @@ def main(argv: list[str] | None = None) -> int:
         "--shifts", type=shifts_arg, default=None,
         help="separations averaged (the shift trick; 0: one plain pass); default: each preset's own",
     )  # fmt: skip
+    parser.add_argument(
+        "--wiener", type=wiener_arg, default=None, metavar="N",
+        help="EM iterations of the Wiener post-filter (0: none); default: each preset's own",
+    )  # fmt: skip
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto",
+        help="the model's number format (mss.precision; auto: bf16 on a CPU with native bf16 units, else fp32)",
+    )  # fmt: skip
     parser.add_argument("--memory-child", nargs=3, metavar=("ARCH", "PRESET", "WAV"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
+    overrides = _overrides(args.shifts, args.wiener)
 
     if args.memory_child:
-        print(json.dumps(memory_child(*args.memory_child, args.threads, args.batch_size, args.shifts)))
+        print(
+            json.dumps(
+                memory_child(*args.memory_child, args.threads, args.batch_size, overrides, args.precision)
+            )
+        )
         return 0
 
     short_s, long_s = (float(x) for x in args.memory_seconds.split(","))
@@ -155,15 +198,22 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"model": arch, "preset": name, "threads": args.threads, "batch_size": args.batch_size}
                 row.update(
                     measure_rtf(
-                        arch, name, args.rtf_seconds, args.threads, args.repeats, args.batch_size, args.shifts
+                        arch,
+                        name,
+                        args.rtf_seconds,
+                        args.threads,
+                        args.repeats,
+                        args.batch_size,
+                        overrides,
+                        args.precision,
                     )
                 )
                 if not args.skip_memory:
                     short = measure_memory(
-                        arch, name, wavs[short_s], args.threads, args.batch_size, args.shifts
+                        arch, name, wavs[short_s], args.threads, args.batch_size, overrides, args.precision
                     )
                     long = measure_memory(
-                        arch, name, wavs[long_s], args.threads, args.batch_size, args.shifts
+                        arch, name, wavs[long_s], args.threads, args.batch_size, overrides, args.precision
                     )
                     row.update(
                         peak_mb_short=short["peak_mb"],
@@ -187,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def format_row(row: dict) -> str:
     text = f"{row['model']:>7} {row['preset']:<6} params {row['parameters'] / 1e6:6.2f} M  "
-    text += f"shifts {row.get('shifts', 0)}  RTF {row['rtf']:6.1f}x"
+    text += f"shifts {row.get('shifts', 0)}  wiener {row.get('wiener_iterations', 0)}  "
+    text += f"{row.get('precision', 'fp32')}  RTF {row['rtf']:6.1f}x"
     if "peak_mb_long" in row:
         text += (
             f"  peak RSS {row['memory_seconds'][0]:g}s: {row['peak_mb_short']:.0f} MB,"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mss import shifts_arg
+from mss import shifts_arg, wiener_arg
 from mss.checkpoint import DEFAULT_CHECKPOINTS
 from mss.data import SongDataset, open_db
 from mss.data.datasets import Song
@@ -30,7 +30,7 @@ from mss.evaluation.bsseval import evaluate_arrays
 from mss.evaluation.methods import load_checkpoint_model
 from mss.evaluation.scoring import RESIDUAL, ScoredSources, dither, reference_reader, scored_sources
 from mss.evaluation.tables import format_markdown
-from mss.separate import separate
+from mss.separate import separate, with_wiener
 
 Condition = tuple[str, Callable[[np.ndarray], np.ndarray]]
 
@@ -147,7 +147,7 @@ def load_songs(dataset: str, targets: tuple[str, ...], count: int, seconds: floa
 
 def sweep_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The options every sweep benchmark takes: ``--checkpoint`` (repeatable), ``--dataset``, ``--songs``,
-    ``--seconds``, ``--shifts`` and ``--json``; the caller adds its conditions' option."""
+    ``--seconds``, ``--shifts``, ``--wiener`` and ``--json``; the caller adds its conditions' option."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--checkpoint", action="append", default=[], help="repeatable; default: the committed 4-stem ones"
@@ -160,6 +160,10 @@ def sweep_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--shifts", type=shifts_arg, default=None,
         help="shifted separations averaged (0: one plain pass; default: each checkpoint's own)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wiener", type=wiener_arg, default=None, metavar="N",
+        help="EM iterations of the Wiener post-filter (0: none; default: each checkpoint's own)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the per-song figures here")
     return parser
@@ -181,7 +185,7 @@ def run_sweeps(
     records = {}
     for path in checkpoints:
         try:
-            model = load_checkpoint_model(path)
+            model = with_wiener(load_checkpoint_model(path), args.wiener).eval()
             if check_model is not None:
                 check_model(model)
             songs = load_songs(args.dataset, tuple(model.sources), args.songs, args.seconds)
@@ -189,9 +193,12 @@ def run_sweeps(
             parser.exit(2, f"error: {path}: {exc}\n")
         frame, summary = table(model, songs)
         shifts = model.shifts if args.shifts is None else args.shifts
-        print(f"\n{path} (songs: {', '.join(s.name for s in songs)}; shifts: {shifts}), museval SDR in dB")
+        wiener = model.wiener_iterations
+        print(
+            f"\n{path} (songs: {', '.join(s.name for s in songs)}; shifts: {shifts}; wiener: {wiener}), museval SDR in dB"
+        )
         print(format_markdown(summary))
-        records[path] = frame.assign(shifts=shifts).to_dict(orient="records")
+        records[path] = frame.assign(shifts=shifts, wiener_iterations=wiener).to_dict(orient="records")
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))
     return 0

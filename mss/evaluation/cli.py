@@ -18,6 +18,7 @@ from mss.evaluation.driver import REAL_CLIPS, evaluate
 from mss.evaluation.oracles import ORACLES
 from mss.evaluation.records import musdb_test_estimate
 from mss.evaluation.tables import format_markdown
+from mss.precision import PRECISIONS
 
 DESCRIPTION = "Objective evaluation with museval (BSS Eval v4): separate, score, tabulate against baselines."
 
@@ -63,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cache-dir", default=None, help="separated-audio cache (default: OUT/.cache)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto",
+        help="the models' number format: auto (bf16 autocast on a CPU with native bf16 units, else fp32), fp32 "
+        "or bf16 (mss.precision); recorded in each row's provenance",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, help="output folder")
     return parser
 
@@ -86,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             checkpoints, args.dataset, subset, args.targets, args.jobs,
             out_dir=args.out, oracles=() if args.no_oracles else tuple(args.oracles), cache_dir=args.cache_dir,
             wiener=args.wiener, shifts=args.shifts, full_band=not args.band_limited, device=args.device,
+            precision=args.precision,
             tracks=args.tracks,
         )  # fmt: skip
     except MSSError as exc:

@@ -57,6 +57,7 @@ from mss.evaluation.scoring import (
     score_song,
 )
 from mss.evaluation.tables import aggregate, format_markdown, track_table
+from mss.precision import resolve_precision
 from mss.separate import StreamInput, separate_file
 
 
@@ -86,7 +87,7 @@ def separate_to_cache(method: Method, model, song, out_dir: Path, device: str = 
     source = StreamInput(song.mixture, song.length, MUSDB_SAMPLE_RATE, song.channels, out_dir.name)
     written = separate_file(
         model, source, out_dir.parent, device=device, name=out_dir.name, shifts=method.shifts,
-        full_band=method.full_band,
+        full_band=method.full_band, precision=method.precision,
     )  # fmt: skip
     (out_dir / "complete.json").write_text(json.dumps({"method": method.name, "sources": sorted(written)}))
     return out_dir
@@ -157,6 +158,7 @@ def evaluate(
     shifts: Sequence[int] = (),
     full_band: bool = True,
     device: str = "cpu",
+    precision: str = "auto",
     tracks: Sequence[str] | None = None,
     progress: bool = True,
 ) -> EvaluationResult:
@@ -165,7 +167,8 @@ def evaluate(
     ``cache_dir``: the separated audio (default ``OUT/.cache``); ``audio_cache_dir``: the decoded-audio
     cache of ``.stem.mp4`` and non-44.1 kHz songs (default ``mss.data.cache.default_cache_dir()``).
     ``errors`` lists the (method, song) pairs that failed (their JSON is absent; the others are written),
-    ``notes`` the songs/targets skipped because the reference is silent (EvaluationResult).
+    ``notes`` the songs/targets skipped because the reference is silent (EvaluationResult). ``precision``: the
+    models' number format (``mss.precision``; ``auto`` is recorded as what it resolves to on this machine).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +182,8 @@ def evaluate(
     for oracle in oracles:
         if oracle not in ORACLES:
             raise DatasetError(f"unknown oracle {oracle!r}; known: {', '.join(ORACLES)}")
-    methods, models = describe_checkpoints(checkpoints, wiener, shifts, full_band)
+    precision = resolve_precision(precision, device)  # "auto" -> what it is on this machine, in the records
+    methods, models = describe_checkpoints(checkpoints, wiener, shifts, full_band, precision)
     methods += [Method(name=o, kind="oracle") for o in oracles]
     if not methods:
         raise CheckpointError("nothing to evaluate: give at least one --checkpoint, or keep the oracles")

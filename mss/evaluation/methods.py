@@ -1,10 +1,9 @@
-"""The methods an evaluation scores: a checkpoint (optionally Wiener-filtered or with the shift trick) or a
-baseline, what its scores depend on (provenance: a rerun rescores what changed), and methods.json.
+"""The methods an evaluation scores: a checkpoint (as it separates by default, or with its Wiener post-filter
+switched the other way, or other shifts) or a baseline, what its scores depend on (provenance: a rerun rescores what changed), and methods.json.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -17,20 +16,21 @@ from mss.errors import CheckpointError
 from mss.evaluation.museval_format import FILTERS_LEN, HOP_S, WINDOW_S
 from mss.evaluation.oracles import ORACLE_HOP_LENGTH, ORACLE_N_FFT
 from mss.files import write_text_atomic
-from mss.models import build_model, count_parameters, load_model
-from mss.separate import output_names
+from mss.models import count_parameters, load_model
+from mss.separate import output_names, with_wiener
 
 
 @dataclass(frozen=True)
 class Method:
-    """One row group of the results table: a checkpoint (optionally with Wiener filtering) or a baseline."""
+    """One row group of the results table: a checkpoint (with or without its Wiener post-filter) or a baseline."""
 
     name: str
     kind: str  # "model" | "oracle"
     checkpoint: str | None = None
-    wiener: bool = False
+    wiener: bool = False  # the Wiener post-filter on (mss.models.wiener)
     shifts: int = 0  # shifted separations averaged (mss.separate.shift_average); 0 = one plain pass
     full_band: bool = True  # the band above the model's Nyquist filled from the mixture (mss.bandwidth)
+    precision: str = "fp32"  # the model's number format, resolved (mss.precision): fp32 or bf16
     checkpoint_hash: str | None = None
     arch: str | None = None
     sources: tuple[str, ...] = ()
@@ -44,7 +44,7 @@ class Method:
         if self.kind != "model":
             return None
         band = "" if self.full_band else "-band-limited"
-        return f"{self.name}-{self.checkpoint_hash[:12]}-shifts{self.shifts}{band}"
+        return f"{self.name}-{self.checkpoint_hash[:12]}-shifts{self.shifts}-{self.precision}{band}"
 
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -56,26 +56,17 @@ def file_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-#: Models with a Wiener post-filter (``--wiener`` adds a ``<name>-wiener`` method for each).
+#: Models with a Wiener post-filter (``--wiener`` adds a method with it switched the other way for each).
 WIENER_ARCHS = ("unet", "demucs")
 
 
-def load_checkpoint_model(path: str | os.PathLike, wiener: bool = False):
-    """The model of a checkpoint, in eval mode; ``wiener`` turns on its Wiener post-filter."""
+def load_checkpoint_model(path: str | os.PathLike, wiener: bool | None = None):
+    """The model of a checkpoint, in eval mode. ``wiener``: None, as the checkpoint separates; True, with its
+    Wiener post-filter (one EM iteration when the checkpoint has it off); False, without it."""
     model = load_model(path)
-    if wiener:
-        model = enable_wiener(model)
-    return model
-
-
-def enable_wiener(model, iterations: int = 1):
-    """``model`` (UNet or Demucs) rebuilt with its Wiener post-filter on (same weights, eval mode)."""
-    config = model.config
-    if not any(f.name == "wiener_iterations" for f in dataclasses.fields(config)):
-        raise CheckpointError(f"{type(model).__name__} has no Wiener option")
-    rebuilt = build_model(model.arch, dataclasses.replace(config, wiener_iterations=iterations))
-    rebuilt.load_state_dict(model.state_dict())
-    return rebuilt.eval()
+    if wiener is None or wiener == (model.wiener_iterations > 0):
+        return model
+    return with_wiener(model, 1 if wiener else 0).eval()
 
 
 def describe_checkpoints(
@@ -83,11 +74,14 @@ def describe_checkpoints(
     wiener: bool,
     shifts: Sequence[int] | int = (),
     full_band: bool = True,
+    precision: str = "fp32",
 ) -> tuple[list[Method], dict]:
-    """One Method per checkpoint, separating as the checkpoint says (its model's ``shifts``), plus
-    ``<stem>-wiener`` for each model when ``wiener`` and ``<stem>-shifts<N>`` for each N of ``shifts`` that is
+    """One Method per checkpoint, separating as the checkpoint says (its model's ``shifts`` and Wiener
+    post-filter), plus its post-filter switched the other way for each model when ``wiener`` (``<stem>-wiener``,
+    or ``<stem>-nowiener`` for a model that filters by default) and ``<stem>-shifts<N>`` for each N of ``shifts`` that is
     not the model's own number (0: one plain pass; a single int is one N), and the loaded models. ValueError for a
-    number of shifts outside [0, MAX_SHIFTS], before any model is loaded."""
+    number of shifts outside [0, MAX_SHIFTS], before any model is loaded. ``precision`` (fp32 or bf16, resolved:
+    ``mss.precision.resolve_precision``) is recorded in each method: its provenance and its audio cache's key."""
     shifts = [shifts] if isinstance(shifts, int) else list(shifts)
     for count in shifts:
         if (problem := shifts_problem(count, "shifts")) is not None:
@@ -110,11 +104,14 @@ def describe_checkpoints(
             parameters=int(count_parameters(model)),
             sample_rate=int(model.sample_rate),
             full_band=full_band,
+            precision=precision,
             shifts=model.shifts,
+            wiener=model.wiener_iterations > 0,
         )
         variants = [base]
         if wiener and arch in WIENER_ARCHS:
-            variants.append(Method(**{**asdict(base), "name": f"{name}-wiener", "wiener": True}))
+            other = f"{name}-nowiener" if base.wiener else f"{name}-wiener"
+            variants.append(Method(**{**asdict(base), "name": other, "wiener": not base.wiener}))
         for count in dict.fromkeys(shifts):
             if count != model.shifts:
                 variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{count}", "shifts": count}))
@@ -124,7 +121,8 @@ def describe_checkpoints(
                     f"two methods share the name {method.name!r}; rename one checkpoint file"
                 )
             methods.append(method)
-            models[method.name] = None if method.wiener else model  # the Wiener variant is built when needed
+            # the variant with the post-filter switched is built when needed
+            models[method.name] = model if method.wiener == base.wiener else None
     return methods, models
 
 
@@ -142,6 +140,7 @@ def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) 
         "wiener": method.wiener,
         "shifts": method.shifts,
         "full_band": method.full_band,
+        "precision": method.precision,
         "dataset": str(Path(root).resolve()),
         "subset": subset,
         "targets": list(targets),

@@ -37,6 +37,11 @@ class SeparatorBase(nn.Module):
         """Shifted separations ``mss.separate`` averages by default (0: one plain pass)."""
         return int(self.config.shifts)
 
+    @property
+    def wiener_iterations(self) -> int:
+        """EM iterations of the Wiener post-filter the model runs at inference (0: none; ``mss.models.wiener``)."""
+        return int(self.config.wiener_iterations)
+
 
 def crop_to(x: Tensor, size: tuple[int, ...]) -> Tensor:
     """Crop the trailing ``len(size)`` dimensions of ``x`` to ``size`` (keeping the start)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem, wiener_problem
 from mss.models.blocks import BLSTM, SeparatorBase, center_trim, rescale_conv_weights
 from mss.models.wiener import waveform_wiener
 
@@ -51,6 +51,8 @@ class DemucsConfig:
         if self.depth < 1 or self.channels < 1 or self.stride < 1 or self.kernel_size < self.stride:
             raise ValueError(f"invalid Demucs sizes in {self}")
         if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
+            raise ValueError(problem)
+        if (problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations")):
             raise ValueError(problem)
         if not self.sources:
             raise ValueError("DemucsConfig.sources must not be empty")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem, valid_level_db
+from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem, valid_level_db, wiener_problem
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
 from mss.models.wiener import wiener_filter, with_residual
@@ -45,7 +45,9 @@ class UNetConfig:
     #: "log1p": log(1 + |X|) then a learned per-bin scale/offset; "affine": learned per-bin
     #: scale/offset on the raw magnitude (Open-Unmix)
     input_norm: str = "log1p"
-    #: multichannel Wiener filter iterations at inference (norbert, as Open-Unmix); 0 = plain masks
+    #: EM iterations of the multichannel Wiener post-filter at inference (Open-Unmix's; mss.models.wiener); 0 =
+    #: plain masks. An inference default like ``shifts`` (``separate``'s ``wiener_iterations=None``), set by the
+    #: preset or an export's ``--wiener``; training's per-epoch validation separates without it.
     wiener_iterations: int = 0
     #: level normalisation: the network sees each mixture chunk scaled to this RMS (dBFS), and its masks
     #: apply to the unscaled mixture, so the output follows the input's level (as Demucs' normalisation does;
@@ -65,6 +67,8 @@ class UNetConfig:
         if self.depth < 1 or self.channels < 1 or self.n_fft < 2 or self.hop_length < 1:
             raise ValueError(f"invalid UNet sizes in {self}")
         if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
+            raise ValueError(problem)
+        if (problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations")):
             raise ValueError(problem)
         if not self.sources:
             raise ValueError("UNetConfig.sources must not be empty")

@@ -24,7 +24,7 @@ from .arrays import SeparationOptions, check_stems, separate, separate_array
 from .cli import main
 from .inputs import DecodedInput, FileInput, SongInput, StreamInput, open_song
 from .naming import GENERIC_STEMS, output_names, song_name
-from .runtime import denormals_flushed, flushed_denormals, inference_model, release_freed_memory
+from .runtime import denormals_flushed, flushed_denormals, inference_model, release_freed_memory, with_wiener
 from .shift import MAX_SHIFT_S, max_shift, shift_average
 from .streaming import BLOCK_MARGIN_S, separate_file
 
@@ -41,6 +41,7 @@ __all__ = [
     "denormals_flushed",
     "flushed_denormals",
     "inference_model",
+    "with_wiener",
     "main",
     "max_shift",
     "open_song",

@@ -12,11 +12,12 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mss import covers_mixture, shifts_problem
+from mss import covers_mixture, shifts_problem, wiener_problem
 from mss.audio import check_audio, resample, to_channels
 from mss.bandwidth import extend_high_band
 from mss.chunking import apply_overlap_add, chunk_segment, default_overlap
 from mss.errors import AudioError
+from mss.precision import autocast_for, precision_problem
 
 from .runtime import flushed_denormals, inference_model
 from .shift import max_shift, shift_average
@@ -42,9 +43,15 @@ class SeparationOptions:
     device: str | torch.device = "cpu"
     shifts: int | None = None
     full_band: bool = True
+    wiener_iterations: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.shifts is not None and (problem := shifts_problem(self.shifts)) is not None:
+            raise ValueError(problem)
+        if self.wiener_iterations is not None and (problem := wiener_problem(self.wiener_iterations)):
+            raise ValueError(problem)
+        if (problem := precision_problem(self.precision)) is not None:
             raise ValueError(problem)
 
     def shifts_for(self, model: nn.Module) -> int:
@@ -70,7 +77,7 @@ def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_bat
     shifts, overlap = options.shifts_for(model), options.overlap_for(model)
 
     def run(chunks: Tensor) -> Tensor:
-        return model(chunks.to(options.device))  # (b, S, C_model, segment)
+        return model(chunks.to(options.device)).float()  # (b, S, C_model, segment)
 
     def overlap_add(piece: Tensor, on_batch: OnBatch | None = None) -> Tensor:
         return apply_overlap_add(run, piece, segment, overlap, options.batch_size, on_batch)
@@ -85,7 +92,7 @@ def _run_model(model: nn.Module, mix: Tensor, options: SeparationOptions, on_bat
             report = lambda done, total: on_batch(done_before * total + done, shifts * total)  # noqa: E731
         return overlap_add(piece, report)
 
-    with flushed_denormals(), torch.inference_mode():
+    with flushed_denormals(), torch.inference_mode(), autocast_for(options.precision, options.device):
         if shifts > 0:
             return shift_average(shifted_pass, mix, shifts, max_shift(model.sample_rate))
         return overlap_add(mix, on_batch)
@@ -184,6 +191,8 @@ def separate(
     shifts: int | None = None,
     full_band: bool = True,
     offset: int = 0,
+    wiener_iterations: int | None = None,
+    precision: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Separate ``mix`` ((C, T) or (T,), any rate) -> {stem: array} at the input's rate, channels, length.
 
@@ -193,7 +202,11 @@ def separate(
     above the model's Nyquist frequency (a 22.05 kHz model on a 44.1 kHz song) the estimates get the
     mixture's high band, split by their shares of the band below (``mss.bandwidth``); off: empty there.
     ``offset``: where ``mix`` starts in a longer song (samples), so that a span of a song gets the full-band
-    split of the whole song (the browser's windows).
+    split of the whole song (the browser's windows). ``wiener_iterations``: None (the default: the model's own,
+    its config's ``wiener_iterations``), 0 (the network's estimates as they are) or the EM iterations of the
+    multichannel Wiener post-filter (``mss.models.wiener``; ValueError for a model without one). ``precision``:
+    ``auto`` (bf16 autocast on a CPU with native bf16 units, float32 elsewhere), ``fp32`` or ``bf16``
+    (``mss.precision``).
 
     A 1-D input gives 1-D stems. AudioError for empty, non-finite or silent input. The model runs on
     ``device`` in eval mode (``inference_model``: the caller's model is not moved, its mode is restored).
@@ -202,8 +215,10 @@ def separate(
     one_dimensional = np.ndim(mix) == 1
     mix = _as_channels_first(mix)
     check_audio(mix, "input audio")
-    options = SeparationOptions(segment_s, overlap, batch_size, device, shifts, full_band)
-    with _chunk_progress(progress) as on_batch, inference_model(model, device) as runner:
+    options = SeparationOptions(
+        segment_s, overlap, batch_size, device, shifts, full_band, wiener_iterations, precision
+    )
+    with _chunk_progress(progress) as on_batch, inference_model(model, device, wiener_iterations) as runner:
         out = separate_array(runner, mix, sample_rate, options, on_batch=on_batch, offset=offset)  # (S, C, T)
     result = {name: out[model.sources.index(name)] for name in names}
     return {k: v[0] if one_dimensional else v for k, v in result.items()}

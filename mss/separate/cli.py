@@ -9,10 +9,11 @@ import sys
 import torch
 from torch import nn
 
-from mss import shifts_arg
+from mss import shifts_arg, wiener_arg
 from mss.checkpoint import default_checkpoint
 from mss.errors import MSSError
 from mss.models import load_model
+from mss.precision import PRECISIONS
 
 from .arrays import check_stems
 from .naming import output_names
@@ -44,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
         "default: the checkpoint's own, its config's shifts)",
     )  # fmt: skip
     parser.add_argument(
+        "--wiener", type=wiener_arg, default=None, metavar="N",
+        help="EM iterations of the multichannel Wiener post-filter (0: none; default: the checkpoint's own, "
+        "its config's wiener_iterations)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto",
+        help="the model's number format: auto (bf16 autocast on a CPU with native bf16 units, else fp32), "
+        "fp32 or bf16 (mss.precision)",
+    )  # fmt: skip
+    parser.add_argument(
         "--band-limited", action="store_true",
         help="leave the estimates empty above the model's Nyquist frequency (default: full band, mss.bandwidth)",
     )  # fmt: skip
@@ -59,7 +70,7 @@ def _separate_songs(model: nn.Module, stems: list[str], args: argparse.Namespace
             written = separate_file(
                 model, song, args.out, name=name, stems=stems, segment_s=args.segment_s, overlap=args.overlap,
                 batch_size=args.batch_size, device=args.device, progress=True, shifts=args.shifts,
-                full_band=not args.band_limited,
+                full_band=not args.band_limited, wiener_iterations=args.wiener, precision=args.precision,
             )  # fmt: skip
             print(f"{song}: wrote {', '.join(str(p) for p in written.values())}")
         except (MSSError, OSError, ValueError) as exc:

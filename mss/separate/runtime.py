@@ -1,10 +1,12 @@
 """What a separation does to its model and its process, each put back afterwards: the model in eval mode
-on the separation's device, denormal floats flushed to zero, freed heap pages handed back to the OS."""
+on the separation's device (with the Wiener post-filter asked for), denormal floats flushed to zero, freed heap
+pages handed back to the OS."""
 
 from __future__ import annotations
 
 import copy
 import ctypes
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,15 +41,37 @@ def _same_device(model: nn.Module, device: torch.device) -> bool:
     return current.type == device.type and (device.index is None or device.index == current.index)
 
 
+def with_wiener(model: nn.Module, iterations: int | None) -> nn.Module:
+    """``model`` separating with ``iterations`` EM iterations of its Wiener post-filter: ``model`` itself when
+    ``iterations`` is None or already its own, else a copy rebuilt with that config (same weights, on the CPU).
+    ValueError for iterations > 0 asked of a model without the post-filter."""
+    config = getattr(model, "config", None)
+    current = getattr(config, "wiener_iterations", None)
+    if iterations is None or iterations == (current or 0):
+        return model
+    if current is None:
+        raise ValueError(
+            f"{type(model).__name__} has no Wiener post-filter (asked for {iterations} iterations)"
+        )
+    rebuilt = type(model)(dataclasses.replace(config, wiener_iterations=iterations))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt
+
+
 @contextmanager
-def inference_model(model: nn.Module, device: str | torch.device) -> Iterator[nn.Module]:
-    """``model`` ready to separate on ``device``, in eval mode, inside the block.
+def inference_model(
+    model: nn.Module, device: str | torch.device, wiener_iterations: int | None = None
+) -> Iterator[nn.Module]:
+    """``model`` ready to separate on ``device``, in eval mode, inside the block; ``wiener_iterations``: its
+    Wiener post-filter's EM iterations (None: the model's own; ``with_wiener``).
 
     Nothing is done to the caller's model behind its back: its training/eval mode is restored afterwards,
-    and a model on another device is copied there instead of moved.
+    and a model on another device, or with another post-filter, is copied instead of changed.
     """
     device = torch.device(device)
-    runner = model if _same_device(model, device) else copy.deepcopy(model).to(device)
+    runner = with_wiener(model, wiener_iterations)
+    if not _same_device(runner, device):
+        runner = (copy.deepcopy(runner) if runner is model else runner).to(device)
     was_training = model.training
     runner.eval()  # batch norm / dropout in inference mode
     try:

@@ -39,21 +39,26 @@ def separate_file(
     name: str | None = None,
     shifts: int | None = None,
     full_band: bool = True,
+    wiener_iterations: int | None = None,
+    precision: str = "auto",
 ) -> dict[str, Path]:
     """Separate the song at ``path`` (a file, or a ``SongInput`` such as ``StreamInput``) into
     ``out_dir/<name>/<stem>.wav`` (float WAV, the song's rate); ``name`` defaults to ``song_name(path)``.
 
     The song is processed in blocks of ``block_s`` seconds (plus BLOCK_MARGIN_S of context on each
-    side) so memory does not grow with its length. Files appear atomically once all are complete.
+    side) so memory does not grow with its length. Files appear atomically once all are complete. ``shifts``,
+    ``wiener_iterations`` and ``precision``: as in ``separate`` (None: the model's own; ``auto``).
     """
     names = check_stems(model, stems)
     song = path if isinstance(path, SongInput) else open_song(Path(path))
     block = max(1, int(block_s * song.rate))
     song.check(block)
     folder = Path(out_dir) / (name or song_name(song.path))
-    options = SeparationOptions(segment_s, overlap, batch_size, device, shifts, full_band)
+    options = SeparationOptions(
+        segment_s, overlap, batch_size, device, shifts, full_band, wiener_iterations, precision
+    )
     with _no_empty_folder_left(folder), _seconds_bar(song, folder.name, progress) as bar:
-        with ExitStack() as files, inference_model(model, device) as runner:
+        with ExitStack() as files, inference_model(model, device, wiener_iterations) as runner:
             writers = _open_stem_writers(files, folder, names, song)
             for start in range(0, song.length, block):
                 stop = min(song.length, start + block)
