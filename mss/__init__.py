@@ -91,7 +91,11 @@ MAX_WIENER_ITERATIONS: int = 8
 def wiener_problem(value, name: str = "wiener_iterations") -> str | None:
     """What is wrong with a number of Wiener EM iterations, or None: an int in [0, MAX_WIENER_ITERATIONS], 0
     being no post-filter (``mss.models.wiener``). Here so that configs, separation options and the CLIs share it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_WIENER_ITERATIONS:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= value <= MAX_WIENER_ITERATIONS
+    ):
         return f"{name} must be an integer in [0, {MAX_WIENER_ITERATIONS}] (0: no Wiener post-filter), got {value!r}"
     return None
 

@@ -310,6 +310,7 @@ def test_a_model_filtering_by_default_gets_a_nowiener_row(tmp_path):
         ("unet-w", True), ("unet-w-nowiener", False), ("unet", False), ("unet-wiener", True),
     ]  # fmt: skip
     assert models["unet-w"].wiener_iterations == 1 and models["unet-w-nowiener"] is None
+    assert [m.variant_of for m in methods] == [None, "unet-w", None, "unet"]
     assert ev.load_checkpoint_model(filtering, wiener=False).wiener_iterations == 0
     assert ev.load_checkpoint_model(paths["unet"], wiener=True).wiener_iterations == 1
     assert ev.load_checkpoint_model(filtering).wiener_iterations == 1
@@ -321,6 +322,8 @@ def test_a_model_filtering_by_default_gets_a_nowiener_row(tmp_path):
     assert half[0].precision == "bf16" and methods[0].precision == "fp32"
     assert half[0].cache_key.endswith("-bf16") and half[0].cache_key != methods[0].cache_key
     assert provenance(half[0], tmp_path, "test", ["vocals"])["precision"] == "bf16"
+    oracle = ev.Method(name="MIX", kind="oracle")
+    assert "precision" not in provenance(oracle, tmp_path, "test", ["vocals"])  # oracle scores stay valid
 
 
 def test_crash_in_one_song_keeps_the_others(tiny_dataset, songs, tmp_path, monkeypatch, capsys):

@@ -482,7 +482,10 @@ def test_the_small_presets_shift_by_default_and_older_checkpoints_do_not(tmp_pat
     assert (model_preset("unet", "small").shifts, model_preset("demucs", "small").shifts) == (2, 3)
     assert model_preset("unet", "tiny").shifts == model_preset("demucs", "tiny").shifts == 0
     # and the small UNet its Wiener post-filter (one EM iteration), Demucs none
-    small = (model_preset("unet", "small").wiener_iterations, model_preset("demucs", "small").wiener_iterations)
+    small = (
+        model_preset("unet", "small").wiener_iterations,
+        model_preset("demucs", "small").wiener_iterations,
+    )
     assert small == (1, 0)
     checkpoint = load_checkpoint(save_checkpoint(tmp_path / "old.pt", tiny("unet", shifts=2)))
     del checkpoint["model_config"]["shifts"]

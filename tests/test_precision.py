@@ -29,7 +29,7 @@ def test_auto_is_bf16_only_on_a_cpu_with_bf16_units(monkeypatch):
 
 
 @pytest.mark.parametrize("arch", ["unet", "demucs"])
-def test_bf16_separation_is_float32_output_within_a_few_tenths_of_a_percent(arch, monkeypatch):
+def test_bf16_separation_is_float32_output_within_two_percent(arch, monkeypatch):
     """bf16 autocast changes the model's arithmetic, not what comes out: float32 stems as long as the song,
     within 2% (relative error; about 35-40 dB SNR) of the float32 separation; ``auto`` is whichever this
     machine resolves it to, bit for bit."""

@@ -127,3 +127,24 @@ def test_missing_pieces_are_notes_not_crashes(eval_dir, tmp_path):
     page = index.read_text()
     assert "cache of the evaluation is missing" in page and "cannot read the benchmark" in page
     assert {p.name for p in _images(index)} == {"boxplot_SDR.png", "boxplot_SDRi.png"}
+
+
+def test_each_model_counts_once_by_its_own_row_whatever_its_defaults():
+    """The summary and the cost table read each model's own row (its default separation): a UNet that filters
+    by default is kept and its ``-nowiener``/``-shiftsN`` variants are not; an evaluation folder written before
+    methods named their ``variant_of`` still drops its ``-wiener`` rows."""
+    from mss.report.build import _own_rows
+
+    model = {"kind": "model", "arch": "unet"}
+    info = {
+        "methods": {
+            "unet": {**model, "wiener": True, "variant_of": None},
+            "unet-nowiener": {**model, "wiener": False, "variant_of": "unet"},
+            "unet-shifts0": {**model, "wiener": True, "variant_of": "unet"},
+            "demucs": {"kind": "model", "arch": "demucs", "wiener": False, "variant_of": None},
+            "MIX": {"kind": "oracle"},
+        }
+    }
+    assert list(_own_rows(info)) == ["unet", "demucs"]
+    before = {"methods": {"unet": {**model, "wiener": False}, "unet-wiener": {**model, "wiener": True}}}
+    assert list(_own_rows(before)) == ["unet"]

@@ -19,7 +19,7 @@ from mss.checkpoint import save_checkpoint
 from mss.chunking import OVERLAP, SHIFTED_OVERLAP, apply_overlap_add
 from mss.errors import AudioError
 from mss.models import build_model, model_preset
-from mss.separate import main, separate, separate_file, shift_average, song_name
+from mss.separate import main, separate, separate_file, shift_average, song_name, with_wiener
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = 1000
@@ -167,6 +167,13 @@ def test_a_model_separates_with_its_own_wiener_post_filter_unless_told_otherwise
         np.testing.assert_array_equal(separate(filtering, mix, 8000, wiener_iterations=0)[name], plain[name])
     assert not np.allclose(by_default["drums"], plain["drums"], atol=1e-4)
     assert plain_model.wiener_iterations == 0 and filtering.wiener_iterations == 1  # untouched
+    # the copy with another post-filter keeps the weights' dtype and draws nothing from torch's generator
+    state = torch.random.get_rng_state()
+    switched = with_wiener(filtering.to(torch.float16), 0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert switched.wiener_iterations == 0 and next(switched.parameters()).dtype == torch.float16
+    assert filtering.wiener_iterations == 1 and with_wiener(filtering, 1) is filtering
+    filtering.float()
     # two iterations are another filter again
     assert not np.allclose(separate(filtering, mix, 8000, wiener_iterations=2)["drums"], by_default["drums"])
     pointwise = Pointwise()

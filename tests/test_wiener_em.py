@@ -54,6 +54,9 @@ def test_matches_norbert(sources, channels, iterations):
         expected = _norbert(batch_v[item], batch_x[item], iterations)
         error = np.abs(got[item].numpy() - expected).max() / np.abs(expected).max()
         assert error < 1e-6, error  # float32 output of a float64 computation
+        # and bin by bin, against the mixture's magnitude there (quiet bins are checked too)
+        scale = np.abs(batch_x[item]).max(axis=0) + 1e-3 * np.abs(batch_x[item]).max()  # (F, N)
+        assert (np.abs(got[item].numpy() - expected) / scale).max() < 1e-5
 
 
 def test_the_split_over_threads_changes_nothing(monkeypatch):
@@ -80,6 +83,18 @@ def test_sources_of_a_loud_mixture_add_up_to_it():
     estimated[15:17] = False  # _problem's frames without any source
     assert np.abs(total - x)[..., estimated].max() / np.abs(x).max() < 1e-5
     assert np.abs(total[..., ~estimated]).max() == 0
+
+
+def test_shapes_are_checked_and_bf16_magnitudes_accepted():
+    v, x = _problem(4, 2, seed=4)
+    v, x = torch.from_numpy(v)[None], torch.from_numpy(x)[None]
+    for bad_v, bad_x in ((v[:, :, :1], x), (v[..., :20, :], x), (v[0], x[0]), (v, x[:, :1])):
+        with pytest.raises(ValueError, match=r"magnitudes \(B, S, C, F, N\) and a mixture"):
+            expectation_maximization(bad_v, bad_x, 1)
+    half = expectation_maximization(v.to(torch.bfloat16), x, 1)
+    full = expectation_maximization(v.to(torch.bfloat16).float(), x, 1)
+    assert torch.equal(half, full)
+    assert torch.equal(expectation_maximization(v, x.conj().conj(), 1), expectation_maximization(v, x, 1))
 
 
 def test_nothing_estimated_gives_silence_not_nan():

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from mss.errors import MSSError
-from mss.separate import separate
+from mss.separate import separate, with_wiener
 from training.distributed import DistContext, all_reduce_sum
 from training.losses import global_sdr
 
@@ -72,14 +72,15 @@ def validate(
     loss_sum = torch.zeros(2, dtype=torch.float64)  # [sum of losses, number of songs]
     was_training = model.training
     model.eval()
+    # one plain pass (shifts=0) of the network alone (no Wiener post-filter: a copy without it, made once), in
+    # float32, whatever the model's inference defaults: validation ranks epochs, each shifted separation would
+    # cost a whole separation more, and the figures stay comparable with every run's before the defaults changed
+    network = with_wiener(model, 0)
     for song in songs:
         mix = np.asarray(song.mix, dtype=np.float32)  # (C, T)
         references = np.asarray(song.targets, dtype=np.float32)  # (S, C, T)
-        # one plain pass (shifts=0) of the network alone (no Wiener post-filter), in float32, whatever the model's
-        # inference defaults: validation ranks epochs, each shifted separation would cost a whole separation
-        # more, and the figures stay comparable with every run's before the defaults changed
         estimates = separate(
-            model,
+            network,
             mix,
             song.sample_rate,
             batch_size=batch_size,

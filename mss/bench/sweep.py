@@ -30,6 +30,7 @@ from mss.evaluation.bsseval import evaluate_arrays
 from mss.evaluation.methods import load_checkpoint_model
 from mss.evaluation.scoring import RESIDUAL, ScoredSources, dither, reference_reader, scored_sources
 from mss.evaluation.tables import format_markdown
+from mss.precision import resolve_precision
 from mss.separate import separate, with_wiener
 
 Condition = tuple[str, Callable[[np.ndarray], np.ndarray]]
@@ -169,6 +170,12 @@ def sweep_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_text(settings: dict) -> str:
+    """``shifts: 2; wiener: 1; precision: bf16``: how a sweep's checkpoint separated."""
+    names = {"shifts": "shifts", "wiener_iterations": "wiener", "precision": "precision"}
+    return "; ".join(f"{names[key]}: {value}" for key, value in settings.items())
+
+
 def run_sweeps(
     parser: argparse.ArgumentParser,
     args: argparse.Namespace,
@@ -182,6 +189,7 @@ def run_sweeps(
     if args.songs < 1 or not args.seconds > 0:
         parser.error(f"--songs must be >= 1 and --seconds > 0 (got {args.songs}, {args.seconds})")
     checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
+    precision = resolve_precision("auto")  # what separate() runs the models in on this machine
     records = {}
     for path in checkpoints:
         try:
@@ -193,12 +201,12 @@ def run_sweeps(
             parser.exit(2, f"error: {path}: {exc}\n")
         frame, summary = table(model, songs)
         shifts = model.shifts if args.shifts is None else args.shifts
-        wiener = model.wiener_iterations
+        settings = {"shifts": shifts, "wiener_iterations": model.wiener_iterations, "precision": precision}
         print(
-            f"\n{path} (songs: {', '.join(s.name for s in songs)}; shifts: {shifts}; wiener: {wiener}), museval SDR in dB"
+            f"\n{path} (songs: {', '.join(s.name for s in songs)}; {_settings_text(settings)}), museval SDR in dB"
         )
         print(format_markdown(summary))
-        records[path] = frame.assign(shifts=shifts, wiener_iterations=wiener).to_dict(orient="records")
+        records[path] = frame.assign(**settings).to_dict(orient="records")
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))
     return 0

@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--wiener",
         action="store_true",
-        help="also score each model with its Wiener post-filter (mss.models.wiener)",
+        help="also score each model with its Wiener post-filter switched the other way (mss.models.wiener): a "
+        "-wiener row, or -nowiener for a model that filters by default (the committed UNet)",
     )
     parser.add_argument(
         "--shifts", type=shifts_arg, nargs="+", default=[], metavar="N",

@@ -31,6 +31,8 @@ class Method:
     shifts: int = 0  # shifted separations averaged (mss.separate.shift_average); 0 = one plain pass
     full_band: bool = True  # the band above the model's Nyquist filled from the mixture (mss.bandwidth)
     precision: str = "fp32"  # the model's number format, resolved (mss.precision): fp32 or bf16
+    #: the method this one varies (its post-filter switched, or other shifts); None: a model's own separation
+    variant_of: str | None = None
     checkpoint_hash: str | None = None
     arch: str | None = None
     sources: tuple[str, ...] = ()
@@ -111,10 +113,13 @@ def describe_checkpoints(
         variants = [base]
         if wiener and arch in WIENER_ARCHS:
             other = f"{name}-nowiener" if base.wiener else f"{name}-wiener"
-            variants.append(Method(**{**asdict(base), "name": other, "wiener": not base.wiener}))
+            variants.append(
+                Method(**{**asdict(base), "name": other, "wiener": not base.wiener, "variant_of": name})
+            )
         for count in dict.fromkeys(shifts):
             if count != model.shifts:
-                variants.append(Method(**{**asdict(base), "name": f"{name}-shifts{count}", "shifts": count}))
+                changes = {"name": f"{name}-shifts{count}", "shifts": count, "variant_of": name}
+                variants.append(Method(**{**asdict(base), **changes}))
         for method in variants:
             if any(m.name == method.name for m in methods):
                 raise CheckpointError(
@@ -140,7 +145,6 @@ def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) 
         "wiener": method.wiener,
         "shifts": method.shifts,
         "full_band": method.full_band,
-        "precision": method.precision,
         "dataset": str(Path(root).resolve()),
         "subset": subset,
         "targets": list(targets),
@@ -153,6 +157,8 @@ def provenance(method: Method, root: Path, subset: str, targets: Sequence[str]) 
     }
     if method.kind == "oracle":
         record["oracle"] = {"n_fft": ORACLE_N_FFT, "hop_length": ORACLE_HOP_LENGTH}
+    else:
+        record["precision"] = method.precision  # the models' number format; oracles do not depend on it
     return record
 
 

@@ -52,7 +52,7 @@ class DemucsConfig:
             raise ValueError(f"invalid Demucs sizes in {self}")
         if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
             raise ValueError(problem)
-        if (problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations")):
+        if problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations"):
             raise ValueError(problem)
         if not self.sources:
             raise ValueError("DemucsConfig.sources must not be empty")

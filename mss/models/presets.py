@@ -13,9 +13,10 @@ UNET_LEVEL_DB: float = -16.0
 #: 22.4-24.9x, three Demucs passes 23.8-28.2x. checkpoints/README.md, "The shift trick by default".
 
 #: WIENER_NOTE: the small UNet preset runs one EM iteration of the multichannel Wiener post-filter by default
-#: (``wiener_iterations``, mss.models.wiener): on the committed unet.pt it gained 0.18 dB on 36 generated test
-#: songs, most in bass and drums, for about a tenth of a separation's time (mss.models.wiener_em). Demucs' stays
-#: off: it lost 0.03 there. checkpoints/README.md, "The Wiener post-filter by default".
+#: (``wiener_iterations``, mss.models.wiener): on the committed unet.pt it gained 0.19 dB on 36 generated test
+#: songs, most in bass and drums, for 0.1-0.35 s of a 3-minute song's 7 s (mss.models.wiener_em). Demucs' stays
+#: off: it lost 0.03 there. With bf16 separation (mss.precision) the defaults ran UNet 29.6-30.4x and Demucs
+#: 35.4-36.5x real time. checkpoints/README.md, "The Wiener post-filter by default, and bf16 separation".
 
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {

@@ -68,7 +68,7 @@ class UNetConfig:
             raise ValueError(f"invalid UNet sizes in {self}")
         if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
             raise ValueError(problem)
-        if (problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations")):
+        if problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations"):
             raise ValueError(problem)
         if not self.sources:
             raise ValueError("UNetConfig.sources must not be empty")

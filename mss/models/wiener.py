@@ -7,7 +7,7 @@ The UNet filters its own masked magnitudes; Demucs, a waveform model, has its es
 magnitudes filtered (``waveform_wiener``). Sources that do not cover the mixture (piano alone) get the
 rest of the mixture as one more source, ``|X|`` minus the estimates (Open-Unmix's ``residual``), dropped
 after: a Wiener filter over one source is the identity and would hand back the mixture. The EM itself is
-``mss.models.wiener_em`` (norbert's computation, about 20 times faster).
+``mss.models.wiener_em`` (norbert's computation, about 30 times faster).
 """
 
 from __future__ import annotations

@@ -120,13 +120,23 @@ def real_clips_section(report: Report, real_dir: Path) -> None:
     report.table(overview, ["oracle" if m in ("IRM1", "IRM2", FLOOR) else "" for m in overview["method"]])
 
 
+def _own_rows(info: dict) -> dict:
+    """The methods.json entries of each model's own separation (its defaults), not its variants: ``variant_of``
+    names a variant's model (evaluations before it existed: the ``-wiener`` rows were the only post-filtered)."""
+    methods = info.get("methods", {})
+
+    def own(meta: dict) -> bool:
+        return meta.get("variant_of") is None if "variant_of" in meta else not meta.get("wiener")
+
+    return {name: meta for name, meta in methods.items() if meta.get("kind") == "model" and own(meta)}
+
+
 def _summary(report: Report, table: pd.DataFrame, info: dict) -> None:
     """One sentence answering the research question from the average rows."""
-    methods = info.get("methods", {})
     average = table[table["target"] == "average"].set_index("method")["SDR"]
     by_arch = {}
-    for name, meta in methods.items():
-        if meta.get("kind") == "model" and name in average.index and not meta.get("wiener"):
+    for name, meta in _own_rows(info).items():
+        if name in average.index:
             by_arch.setdefault(meta.get("arch"), []).append((average[name], name))
     if "unet" in by_arch and "demucs" in by_arch:
         unet, demucs = max(by_arch["unet"]), max(by_arch["demucs"])
@@ -213,9 +223,7 @@ def _loudest_excerpt(reference: np.ndarray, rate: int) -> tuple[float, float]:
 
 def cost_section(report: Report, info: dict, bench: Path | None) -> None:
     report.heading("Model size and speed")
-    models = [
-        (n, m) for n, m in info.get("methods", {}).items() if m.get("kind") == "model" and not m.get("wiener")
-    ]
+    models = list(_own_rows(info).items())
     if models:
         rows = [
             {"method": n, "architecture": m.get("arch"), "parameters": f"{m.get('parameters', 0):,}",

@@ -43,8 +43,9 @@ def _same_device(model: nn.Module, device: torch.device) -> bool:
 
 def with_wiener(model: nn.Module, iterations: int | None) -> nn.Module:
     """``model`` separating with ``iterations`` EM iterations of its Wiener post-filter: ``model`` itself when
-    ``iterations`` is None or already its own, else a copy rebuilt with that config (same weights, on the CPU).
-    ValueError for iterations > 0 asked of a model without the post-filter."""
+    ``iterations`` is None or already its own, else a copy with that config (the same weights, dtype, device and
+    mode; copied, so no random initialisation draws from torch's generator). ValueError for iterations > 0 asked
+    of a model without the post-filter."""
     config = getattr(model, "config", None)
     current = getattr(config, "wiener_iterations", None)
     if iterations is None or iterations == (current or 0):
@@ -53,9 +54,9 @@ def with_wiener(model: nn.Module, iterations: int | None) -> nn.Module:
         raise ValueError(
             f"{type(model).__name__} has no Wiener post-filter (asked for {iterations} iterations)"
         )
-    rebuilt = type(model)(dataclasses.replace(config, wiener_iterations=iterations))
-    rebuilt.load_state_dict(model.state_dict())
-    return rebuilt
+    copied = copy.deepcopy(model)
+    copied.config = dataclasses.replace(config, wiener_iterations=iterations)
+    return copied
 
 
 @contextmanager
