@@ -131,8 +131,8 @@ def test_missing_pieces_are_notes_not_crashes(eval_dir, tmp_path):
 
 def test_each_model_counts_once_by_its_own_row_whatever_its_defaults():
     """The summary and the cost table read each model's own row (its default separation): a UNet that filters
-    by default is kept and its ``-nowiener``/``-shiftsN`` variants are not; an evaluation folder written before
-    methods named their ``variant_of`` still drops its ``-wiener`` rows."""
+    by default is kept and its ``-nowiener``/``-shiftsN`` variants are not, also in an evaluation folder written
+    before methods named their ``variant_of``."""
     from mss.report.build import _own_rows
 
     model = {"kind": "model", "arch": "unet"}
@@ -146,5 +146,18 @@ def test_each_model_counts_once_by_its_own_row_whatever_its_defaults():
         }
     }
     assert list(_own_rows(info)) == ["unet", "demucs"]
-    before = {"methods": {"unet": {**model, "wiener": False}, "unet-wiener": {**model, "wiener": True}}}
-    assert list(_own_rows(before)) == ["unet"]
+    # folders written before ``variant_of``: a variant is named after a row of the same checkpoint
+    old = {**model, "checkpoint_hash": "a"}
+    before = {
+        "methods": {
+            "unet": {**old, "wiener": True},
+            "unet-nowiener": {**old, "wiener": False},
+            "unet-shifts4": {**old, "wiener": True},
+            "unet-best": {
+                **model,
+                "checkpoint_hash": "b",
+                "wiener": False,
+            },  # another checkpoint, not a variant
+        }
+    }
+    assert list(_own_rows(before)) == ["unet", "unet-best"]

@@ -122,13 +122,21 @@ def real_clips_section(report: Report, real_dir: Path) -> None:
 
 def _own_rows(info: dict) -> dict:
     """The methods.json entries of each model's own separation (its defaults), not its variants: ``variant_of``
-    names a variant's model (evaluations before it existed: the ``-wiener`` rows were the only post-filtered)."""
+    names a variant's model; in folders written before it, a variant is a row named after another row of the
+    same checkpoint (``unet-wiener``, ``unet-shifts4`` beside ``unet``)."""
     methods = info.get("methods", {})
 
-    def own(meta: dict) -> bool:
-        return meta.get("variant_of") is None if "variant_of" in meta else not meta.get("wiener")
+    def own(name: str, meta: dict) -> bool:
+        if "variant_of" in meta:
+            return meta["variant_of"] is None
+        return not any(
+            other != name
+            and name.startswith(other + "-")
+            and row.get("checkpoint_hash") == meta.get("checkpoint_hash")
+            for other, row in methods.items()
+        )
 
-    return {name: meta for name, meta in methods.items() if meta.get("kind") == "model" and own(meta)}
+    return {name: meta for name, meta in methods.items() if meta.get("kind") == "model" and own(name, meta)}
 
 
 def _summary(report: Report, table: pd.DataFrame, info: dict) -> None:
