@@ -34,7 +34,11 @@ class SeparationOptions:
     forward pass (None: ``default_overlap`` of the shifts, 1/4 in one plain pass, 1/8 with the shift trick);
     device: where the model runs; shifts: None (the model's default, its config's ``shifts``), 0
     (one plain pass) or the number of shifted separations to average (``shift_average``); full_band: fill the
-    band above the model's Nyquist frequency from the mixture.
+    band above the model's Nyquist frequency from the mixture; wiener_iterations: None (the model's own, its
+    config's ``wiener_iterations``), 0 or the EM iterations of its Wiener post-filter: applied to the model by
+    ``inference_model`` (``separate`` and ``separate_file`` do; ``separate_array`` runs the model it is given);
+    precision: the model's number format (``mss.precision``: ``auto`` is bf16 autocast on a CPU with native
+    bf16 units, else fp32).
     """
 
     segment_s: float | None = None
