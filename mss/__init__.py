@@ -61,25 +61,35 @@ def augmentation_problems(eq_db: float, width_min: float, vocals_side_db: float,
 MAX_SHIFTS: int = 16
 
 
+def _count_problem(value, name: str, top: int, zero: str) -> str | None:
+    """What is wrong with a count that must be an int in [0, ``top``] (``zero``: what 0 means), or None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= top:
+        return f"{name} must be an integer in [0, {top}] ({zero}), got {value!r}"
+    return None
+
+
+def _count_arg(text: str, problem) -> int:
+    """An argparse ``type``: ``text`` as an int, or a usage error saying what ``problem`` finds wrong with it."""
+    try:
+        value: object = int(text)
+    except ValueError:
+        value = text
+    if (message := problem(value)) is not None:
+        raise argparse.ArgumentTypeError(message)
+    return int(text)
+
+
 def shifts_problem(value, name: str = "shifts") -> str | None:
     """What is wrong with a number of shifted separations (``MAX_SHIFTS``), or None: an int in [0, MAX_SHIFTS],
     0 being one plain pass. Here, not in mss.separate, so that the model configs and ``mss.checkpoint`` check it
     without importing the separation layer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SHIFTS:
-        return f"{name} must be an integer in [0, {MAX_SHIFTS}] (0: one plain pass), got {value!r}"
-    return None
+    return _count_problem(value, name, MAX_SHIFTS, "0: one plain pass")
 
 
 def shifts_arg(text: str) -> int:
     """The argparse ``type`` of every ``--shifts`` option (separate, evaluate, the benchmarks, export): the number,
     or a usage error saying what is wrong with it (``shifts_problem``)."""
-    try:
-        value: object = int(text)
-    except ValueError:
-        value = text
-    if (problem := shifts_problem(value, "--shifts")) is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return int(text)
+    return _count_arg(text, lambda value: shifts_problem(value, "--shifts"))
 
 
 #: The most EM iterations of the Wiener post-filter a model's default (``wiener_iterations``), an export's
@@ -91,24 +101,13 @@ MAX_WIENER_ITERATIONS: int = 8
 def wiener_problem(value, name: str = "wiener_iterations") -> str | None:
     """What is wrong with a number of Wiener EM iterations, or None: an int in [0, MAX_WIENER_ITERATIONS], 0
     being no post-filter (``mss.models.wiener``). Here so that configs, separation options and the CLIs share it."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or not 0 <= value <= MAX_WIENER_ITERATIONS
-    ):
-        return f"{name} must be an integer in [0, {MAX_WIENER_ITERATIONS}] (0: no Wiener post-filter), got {value!r}"
-    return None
+    return _count_problem(value, name, MAX_WIENER_ITERATIONS, "0: no Wiener post-filter")
 
 
 def wiener_arg(text: str) -> int:
-    """The argparse ``type`` of the ``--wiener`` options of separation and export (``wiener_problem``)."""
-    try:
-        value: object = int(text)
-    except ValueError:
-        value = text
-    if (problem := wiener_problem(value, "--wiener")) is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return int(text)
+    """The argparse ``type`` of the ``--wiener`` options of separation, export and the benchmarks
+    (``wiener_problem``)."""
+    return _count_arg(text, lambda value: wiener_problem(value, "--wiener"))
 
 
 def valid_level_db(value: float) -> bool:

@@ -13,6 +13,7 @@ post-filter and the overlap-add stay float32 (autocast changes convolutions, mat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +24,11 @@ import torch
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): there bf16 autocast is faster
-    than float32; elsewhere PyTorch emulates it and it is slower."""
+    than float32; elsewhere PyTorch emulates it and it is slower. Read once per process (the hardware does not
+    change; ``resolve_precision`` asks on every separated block)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
