@@ -38,6 +38,10 @@ class TrainConfig:
     # UNet only: see each chunk at the preset's level (UNetConfig.level_db, -16 dBFS); off = the raw-level UNet
     # of the first five stages (the sixth stage's control). Demucs always normalises.
     level_norm: bool = True
+    # model-config fields set over the model preset's, "field=value" each (e.g. context=3,lstm_residual=1 for
+    # Demucs: mss.models.parse_model_settings); with init_from, a Demucs may grow into larger values of
+    # mss.models.demucs.GROWABLE and starts computing what the smaller model did
+    model_set: tuple[str, ...] = ()
     # data
     segment_s: float = 4.0  # training chunk length
     samples_per_epoch: int = 1000  # chunks per epoch, all ranks together
@@ -102,6 +106,7 @@ class TrainConfig:
             problems.append(
                 f"samples_per_epoch ({self.samples_per_epoch}) must be at least batch_size ({self.batch_size})"
             )
+        problems += [f"model_set item {item!r} must read field=value" for item in self.model_set if "=" not in item]
         problems += augmentation_problems(self.eq_db, self.width_min, self.vocals_side_db, self.channels)
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")

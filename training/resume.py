@@ -11,6 +11,9 @@ from torch import nn
 
 from mss.checkpoint import load_checkpoint
 from mss.errors import CheckpointError
+from mss.models import config_from_dict
+from mss.models.demucs import Demucs
+from mss.models.demucs_growth import GROWABLE, grow_state_dict
 from training import state
 from training.run_folder import BEST_FILE, LAST_FILE
 from training.trainer import Trainer
@@ -94,13 +97,22 @@ def init_weights(trainer: Trainer, path: str | Path) -> int:
     CheckpointError if the file holds another model (arch, size, targets or sample rate)."""
     path = Path(path)
     checkpoint = load_checkpoint(path)
+    growable = GROWABLE if trainer.model.arch == Demucs.arch else ()
     changed = _check_compatible(
-        checkpoint, trainer.model, path, action="start from", hint="", may_change=INIT_MAY_CHANGE
+        checkpoint, trainer.model, path, action="start from", hint="", may_change=INIT_MAY_CHANGE + growable
     )
     for key in changed:
+        how = "grown" if key in growable else "same weights"
         print(f"note: {path} was trained with {key}={_saved(checkpoint, trainer.model, key)!r}; this run uses "
-              f"{getattr(trainer.model.config, key)!r} (same weights, new {key})", flush=True)  # fmt: skip
-    trainer.model.load_state_dict(checkpoint["state_dict"])  # float16 weights are cast to the model's
+              f"{getattr(trainer.model.config, key)!r} ({how}, new {key})", flush=True)  # fmt: skip
+    weights = checkpoint["state_dict"]
+    if set(changed) & set(growable):
+        try:
+            old = config_from_dict(Demucs.arch, checkpoint["model_config"])
+            weights = grow_state_dict(weights, old, trainer.model)
+        except ValueError as exc:
+            raise CheckpointError(f"cannot start from {path}: {exc}") from exc
+    trainer.model.load_state_dict(weights)  # float16 weights are cast to the model's
     if trainer.ema is not None:
         trainer.ema.shadow.load_state_dict(trainer.model.state_dict())
     return int(checkpoint.get("step", 0))

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from mss.models import build_model
+from mss.models import build_model, parse_model_settings
 from mss.models import model_preset as model_preset_config
 from mss.precision import cpu_has_bf16
 from training.config import TrainConfig
@@ -40,7 +40,7 @@ def build_training_model(config: TrainConfig) -> nn.Module:
     UNet lost 0.38 dB on the real train clip (``python -m mss.bench.chunk``; checkpoints/README.md, the eighth
     stage). Validation, and the exported model, then separate in that length. Demucs keeps its preset's chunk
     (its LSTM reads the whole chunk; on the real clip it separates best in its 6 s)."""
-    overrides: dict = {}
+    overrides: dict = parse_model_settings(config.model, config.model_set)
     if config.model == "unet":
         overrides["segment_s"] = float(config.segment_s)
         if not config.level_norm:

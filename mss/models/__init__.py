@@ -38,6 +38,7 @@ __all__ = [
     "load_model",
     "model_from_checkpoint",
     "count_parameters",
+    "parse_model_settings",
 ]
 
 
@@ -59,6 +60,35 @@ def model_preset(arch: str, name: str, **overrides):
     if "sources" in overrides:
         overrides["sources"] = tuple(overrides["sources"])
     return config_cls(**{**MODEL_PRESETS[arch][name], **overrides})
+
+
+def parse_model_settings(arch: str, items: tuple[str, ...] | list[str]) -> dict:
+    """``("context=3", "lstm_residual=1")`` -> ``{"context": 3, "lstm_residual": 1}``, each value parsed as
+    the type of the ``arch`` config field's default (int, float, bool: on/off/true/false/1/0, str). ValueError
+    naming the item for a malformed one, an unknown field, a field without a scalar default, or a bad value."""
+    _check_arch(arch)
+    defaults = {f.name: f.default for f in dataclasses.fields(REGISTRY[arch][1])}
+    settings: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip().replace("-", "_"), text.strip()
+        if not sep or not key or not text:
+            raise ValueError(f"model setting {item!r}: expected field=value")
+        if key not in defaults:
+            raise ValueError(f"model setting {item!r}: {arch} has no field {key!r}; known: {sorted(defaults)}")
+        kind = type(defaults[key])
+        if kind not in (int, float, bool, str):
+            raise ValueError(f"model setting {item!r}: field {key!r} cannot be set from the command line")
+        if kind is bool:
+            if text.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(f"model setting {item!r}: {key} expects on/off")
+            settings[key] = text.lower() in ("1", "true", "yes", "on")
+            continue
+        try:
+            settings[key] = kind(text)
+        except ValueError:
+            raise ValueError(f"model setting {item!r}: {key} expects a {kind.__name__}") from None
+    return settings
 
 
 def build_model(arch: str, config) -> nn.Module:

@@ -35,6 +35,13 @@ class DemucsConfig:
     kernel_size: int = 8
     stride: int = 4
     lstm_layers: int = 2
+    #: BiLSTM blocks added after the first, each added to its input (x + BLSTM(x)), their output layer
+    #: zero-initialised: 0 = the original design. A trained model grows by them and still computes what it did
+    #: (``grow_state_dict``), so fine-tuning starts where the smaller model stood
+    lstm_residual: int = 0
+    #: kernel of the decoder's GLU convolution (Demucs v2's ``context``: 3 lets each output frame see its
+    #: neighbours before the transposed convolution; 1 = a 1x1 conv, this project's design until 2026-12-07)
+    context: int = 1
     #: std the conv weights are rescaled toward at init (paper: 0.1); 0 disables
     rescale: float = 0.1
     #: EM iterations of the Wiener post-filter at inference (0: off; mss.models.wiener), on an STFT of
@@ -50,6 +57,12 @@ class DemucsConfig:
     def __post_init__(self):
         if self.depth < 1 or self.channels < 1 or self.stride < 1 or self.kernel_size < self.stride:
             raise ValueError(f"invalid Demucs sizes in {self}")
+        if self.context < 1 or self.context % 2 == 0:
+            raise ValueError(f"DemucsConfig.context must be a positive odd kernel size, got {self.context}")
+        if self.lstm_residual < 0 or (self.lstm_residual and self.lstm_layers < 1):
+            raise ValueError(
+                f"DemucsConfig.lstm_residual must be >= 0 and needs lstm_layers >= 1, got {self.lstm_residual}"
+            )
         if (problem := shifts_problem(self.shifts, f"{type(self).__name__}.shifts")) is not None:
             raise ValueError(problem)
         if problem := wiener_problem(self.wiener_iterations, f"{type(self).__name__}.wiener_iterations"):
@@ -80,7 +93,7 @@ class Demucs(SeparatorBase):
             )
             out_width = len(config.sources) * config.audio_channels if i == 0 else in_width
             decode: list[nn.Module] = [
-                nn.Conv1d(width, 2 * width, 1),
+                nn.Conv1d(width, 2 * width, config.context, padding=config.context // 2),
                 nn.GLU(dim=1),
                 nn.ConvTranspose1d(width, out_width, kernel, stride),
             ]
@@ -88,9 +101,14 @@ class Demucs(SeparatorBase):
                 decode.append(nn.ReLU())
             self.decoder.insert(0, nn.Sequential(*decode))
             in_width = width
+        self.widths = widths  # encoder output width per level, shallow first
         self.lstm = BLSTM(widths[-1], config.lstm_layers) if config.lstm_layers > 0 else None
+        self.lstm_extra = nn.ModuleList(BLSTM(widths[-1], 1) for _ in range(config.lstm_residual))
         if config.rescale:
             rescale_conv_weights(self, config.rescale)
+        for block in self.lstm_extra:
+            nn.init.zeros_(block.linear.weight)
+            nn.init.zeros_(block.linear.bias)
 
     def valid_length(self, length: int) -> int:
         """Smallest length >= ``length`` that the encoder/decoder maps back to itself exactly."""
@@ -117,6 +135,8 @@ class Demucs(SeparatorBase):
             skips.append(x)
         if self.lstm is not None:
             x = self.lstm(x)  # (B, W_last, L_last)
+        for block in self.lstm_extra:
+            x = x + block(x)  # (B, W_last, L_last)
         for layer in self.decoder:
             x = layer(x + skips.pop())  # (B, W_{i-1}, L_{i-1}); valid length makes sizes match exactly
         x = center_trim(x, length)  # (B, S*C, T)
