@@ -1,4 +1,4 @@
-"""Growing a trained Demucs (mss.models.demucs.grow_state_dict): a wider decoder context and residual BiLSTM
+"""Growing a trained Demucs (mss.models.demucs_growth.grow_state_dict): a wider decoder context and residual BiLSTM
 blocks, from the weights of a smaller model, computing what it did; model settings on the training command
 line (TrainConfig.model_set, mss.models.parse_model_settings)."""
 
@@ -25,10 +25,10 @@ from training.trainer import make_trainer
 CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
-def _trained_tiny(seed: int = 0) -> Demucs:
+def _trained_tiny(seed: int = 0, **overrides) -> Demucs:
     """A tiny Demucs whose weights are all non-zero and not at their initialisation (as after training)."""
     torch.manual_seed(seed)
-    model = build_model("demucs", model_preset("demucs", "tiny", sample_rate=16000)).eval()
+    model = build_model("demucs", model_preset("demucs", "tiny", sample_rate=16000, **overrides)).eval()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
@@ -72,6 +72,27 @@ def test_a_grown_demucs_computes_what_the_smaller_one_did(changes):
         last = grown.decoder[-1][2].weight  # ConvTranspose1d (in, out, kernel): the level-0 output layer
         new = slice(small.config.channels, None)
         assert last[new].abs().max() == 0 and last.grad[new].abs().max() > 0
+
+
+def test_growth_keeps_the_function_with_a_deeper_lstm_another_growth_factor_float16_and_twice():
+    """The layouts the tiny preset does not reach: a 2-layer BiLSTM (its second layer reads both directions),
+    widths growing by 1.5 (rounded), float16 weights as exported checkpoints store them, and a grown model grown
+    again; no random draw from the caller's generator."""
+    small = _trained_tiny(lstm_layers=2, growth=1.5)
+    mix = torch.randn(1, 2, 16000)
+    once = build_model("demucs", replace(small.config, channels=6, context=3)).eval()
+    half = {key: value.half() for key, value in small.state_dict().items()}
+    once.load_state_dict(grow_state_dict(half, small.config, once))
+    twice = build_model("demucs", replace(once.config, channels=9, context=5, lstm_residual=1)).eval()
+    state = torch.random.get_rng_state()
+    grown = grow_state_dict(once.state_dict(), once.config, twice)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    twice.load_state_dict(grown)
+    with torch.no_grad():
+        expected = build_model("demucs", small.config).eval()
+        expected.load_state_dict({key: value.float() for key, value in half.items()})
+        torch.testing.assert_close(once(mix), expected(mix), rtol=0, atol=1e-6)
+        torch.testing.assert_close(twice(mix), expected(mix), rtol=0, atol=1e-6)
 
 
 def test_growing_refuses_a_smaller_or_different_model():
@@ -165,3 +186,17 @@ def test_a_run_grows_the_demucs_it_starts_from(tiny_dataset, tmp_path, capsys):
     best = load_model(tmp_path / "run" / "best.pt")
     assert (best.config.context, best.config.lstm_residual) == (3, 1)
     assert main(tiny_args(tiny_dataset, tmp_path / "bad", "demucs", 1, "--set", "model_set=kontext=3")) == 2
+
+
+def test_a_run_resumes_only_with_the_model_it_began_with(tiny_dataset, tmp_path, capsys):
+    """A run begun under another model (here context 3 through model_set, as the small Demucs preset grew on
+    2026-12-07) is not resumed into the preset's model: the error names the fields and the way out."""
+    out = tmp_path / "run"
+    grown = ("--set", "model_set=context=3")
+    assert main(tiny_args(tiny_dataset, out, "demucs", 1, *grown)) == 0
+    capsys.readouterr()
+    assert main(tiny_args(tiny_dataset, out, "demucs", 2, "--resume")) != 0
+    message = capsys.readouterr().err
+    assert "differing fields ['context']" in message and "--set model_set=" in message
+    assert main(tiny_args(tiny_dataset, out, "demucs", 2, "--resume", *grown)) == 0
+    assert load_model(out / "last.pt").config.context == 3

@@ -152,7 +152,10 @@ def _check_compatible(
     model: nn.Module,
     path: Path,
     action: str = "resume from",
-    hint: str = "; use another --out",
+    hint: str = (
+        "; use another --out, or rebuild the model the run began with (--set model_set=FIELD=VALUE,...: "
+        "a model preset may have changed since, as the small Demucs did on 2026-12-07)"
+    ),
     may_change: tuple[str, ...] = (),
 ) -> list[str]:
     """CheckpointError unless ``checkpoint`` holds ``model``'s architecture and config; a field the checkpoint

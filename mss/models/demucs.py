@@ -71,6 +71,11 @@ class DemucsConfig:
             raise ValueError("DemucsConfig.sources must not be empty")
 
 
+def level_widths(config: DemucsConfig) -> list[int]:
+    """Output width of each encoder level, shallow first: ``channels * growth**i`` rounded."""
+    return [int(round(config.channels * config.growth**i)) for i in range(config.depth)]
+
+
 class Demucs(SeparatorBase):
     arch = "demucs"
 
@@ -78,7 +83,7 @@ class Demucs(SeparatorBase):
         super().__init__()
         self.config = config
         kernel, stride = config.kernel_size, config.stride
-        widths = [int(round(config.channels * config.growth**i)) for i in range(config.depth)]
+        widths = level_widths(config)
         self.encoder = nn.ModuleList()
         self.decoder = nn.ModuleList()  # built shallow-first, run in reverse
         in_width = config.audio_channels

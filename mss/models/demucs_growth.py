@@ -7,7 +7,8 @@ Three ways to grow (``GROWABLE``), in any combination:
   gets the larger model's own random initialisation for what flows into it, and zero for what flows from it
   into an old unit. Old units therefore see only old units, and the output (whose channels do not change)
   is the old one; the new units start to count as soon as training moves those zeros.
-- ``context``: the decoder's GLU conv gets a wider kernel; the old 1x1 kernel is its centre tap, the others 0.
+- ``context``: the decoder's GLU conv gets a wider kernel; the old 1x1 kernel is its centre tap, the other taps
+  0 (for new units too).
 - ``lstm_residual``: residual BiLSTM blocks after the first, whose zero-initialised output layer adds nothing.
 
 Weight layouts, per parameter (``_layout``): a channel dimension is ``(role, blocks)``: ``role`` "out" (the
@@ -23,7 +24,7 @@ from dataclasses import asdict
 import torch
 from torch import Tensor
 
-from mss.models.demucs import Demucs, DemucsConfig
+from mss.models.demucs import Demucs, DemucsConfig, level_widths
 
 #: DemucsConfig fields a trained model can grow in; a larger value keeps what it computes
 GROWABLE: tuple[str, ...] = ("channels", "context", "lstm_residual")
@@ -48,9 +49,10 @@ def grow_state_dict(state: dict[str, Tensor], old: DemucsConfig, model: Demucs) 
     ]
     if smaller or differ:
         raise ValueError(f"cannot grow a Demucs into a smaller or different one (fields {smaller + differ})")
-    old_widths = Demucs(old).widths if old.channels != new.channels else model.widths
+    old_widths = level_widths(old)
     grown = {}
-    for key, fresh in model.state_dict().items():
+    for key, value in model.state_dict().items():
+        fresh = value.detach().cpu()  # grown on the CPU; load_state_dict copies to the model's device
         if key not in state:
             block = re.match(r"lstm_extra\.(\d+)\.", key)
             if block is None or int(block.group(1)) < old.lstm_residual:
@@ -58,7 +60,7 @@ def grow_state_dict(state: dict[str, Tensor], old: DemucsConfig, model: Demucs) 
             grown[key] = fresh  # a residual block of its own: its zero output layer adds nothing
             continue
         layout = _layout(key, len(model.widths))
-        grown[key] = _grow(state[key].to(fresh.dtype), fresh, layout, old_widths, model.widths, key)
+        grown[key] = _grow(state[key].to("cpu", fresh.dtype), fresh, layout, old_widths, model.widths, key)
     return grown
 
 
@@ -92,7 +94,12 @@ def _layout(key: str, depth: int) -> tuple[tuple[Dim, int | None], ...]:
 
 
 def _grow(
-    old: Tensor, fresh: Tensor, layout, old_widths: list[int], new_widths: list[int], key: str
+    old: Tensor,
+    fresh: Tensor,
+    layout: tuple[tuple[Dim, int | None], ...],
+    old_widths: list[int],
+    new_widths: list[int],
+    key: str,
 ) -> Tensor:
     """``fresh`` with ``old`` in its old units and zero from every new input into an old output."""
     index: list[Tensor | slice] = []

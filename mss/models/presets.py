@@ -10,13 +10,14 @@ UNET_LEVEL_DB: float = -16.0
 #: keep the default separation >= 20x real time on 2 CPU threads (``python -m mss.bench``): one UNet pass is
 #: less than half of its plain separation's time (the rest is resampling and the high band, done once), and
 #: with the shift trick chunks overlap by 1/8 instead of 1/4 (mss.chunking.SHIFTED_OVERLAP): two UNet passes ran
-#: 22.4-24.9x, three Demucs passes 23.8-28.2x. checkpoints/README.md, "The shift trick by default".
+#: 22.4-24.9x, three Demucs passes 23.8-28.2x (float32; the 20-channel Demucs of then). checkpoints/README.md, "The shift trick by default".
 
 #: WIENER_NOTE: the small UNet preset runs one EM iteration of the multichannel Wiener post-filter by default
 #: (``wiener_iterations``, mss.models.wiener): on the committed unet.pt it gained 0.19 dB on 36 generated test
 #: songs, most in bass and drums, for 0.1-0.35 s of a 3-minute song's 7 s (mss.models.wiener_em). Demucs' stays
 #: off: it lost 0.03 there. With bf16 separation (mss.precision) the defaults ran UNet 29.6-30.4x and Demucs
-#: 35.4-36.5x real time. checkpoints/README.md, "The Wiener post-filter by default, and bf16 separation".
+#: 35.4-36.5x real time (the 20-channel Demucs; the 32-channel one of GROWTH_NOTE: 26.7-29.4x).
+#: checkpoints/README.md, "The Wiener post-filter by default, and bf16 separation".
 
 #: GROWTH_NOTE: the committed demucs.pt trained at 20 channels for 4 stages, then was grown (function-preserving)
 #: to 32 channels with a 3-frame decoder context and fine-tuned 4,000 steps: union test 4.24 -> 4.41 dB against
