@@ -110,6 +110,18 @@ def wiener_arg(text: str) -> int:
     return _count_arg(text, lambda value: wiener_problem(value, "--wiener"))
 
 
+#: the spellings of on and off that the command lines accept for a flag (training's --set, model_set)
+FLAG_WORDS: dict[str, bool] = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
+def parse_flag(text: str) -> bool | None:
+    """``text`` as a flag (FLAG_WORDS, any case, surrounding spaces ignored); None when it is not one."""
+    return FLAG_WORDS.get(text.strip().lower())
+
+
 def valid_level_db(value: float) -> bool:
     """Whether ``value`` can be the UNet's level-normalisation target (``UNetConfig.level_db``): a finite RMS
     level in dBFS, at most 0. Here, not in mss.models, so that ``mss.checkpoint`` checks an export's

@@ -60,7 +60,7 @@ def test_a_grown_demucs_computes_what_the_smaller_one_did(changes):
             assert torch.equal(layer[0].weight[..., context // 2], small.decoder[i][0].weight[..., 0])
             assert layer[0].weight[..., 0].abs().max() == 0
     assert len(grown.lstm_extra) == changes.get("lstm_residual", 0)
-    assert grown.widths[0] == changes.get("channels", small.config.channels)
+    assert grown.encoder[0][0].out_channels == changes.get("channels", small.config.channels)
     count = sum(p.numel() for p in grown.parameters())
     assert count > sum(p.numel() for p in small.parameters())
     # the zero output layer still lets gradients into the residual blocks' LSTM through their output layer

@@ -108,15 +108,21 @@ def test_shifts_off_is_the_plain_separation_bit_for_bit():
     assert not np.allclose(shifted["vocals"], plain["vocals"], atol=1e-5)
 
 
+def _same_weights(arch: str, **changes):
+    """(config, model, the same weights under the config with ``changes``): a tiny ``arch`` at 8 kHz, seed 0."""
+    torch.manual_seed(0)
+    config = model_preset(arch, "tiny", sample_rate=8000)
+    model = build_model(arch, config).eval()
+    changed = build_model(arch, dataclasses.replace(config, **changes)).eval()
+    changed.load_state_dict(model.state_dict())
+    return config, model, changed
+
+
 def test_a_model_separates_with_its_own_default_shifts_unless_told_otherwise():
     """A config's ``shifts`` is the default of separate(): the same output as asking for that many shifts, bit
     for bit; shifts=0 still gives the plain pass; a module without a ``shifts`` attribute separates plainly;
     a number of shifts outside [0, MAX_SHIFTS] is refused by name."""
-    torch.manual_seed(0)
-    config = model_preset("demucs", "tiny", sample_rate=8000)
-    plain_model = build_model("demucs", config).eval()
-    shifted_model = build_model("demucs", dataclasses.replace(config, shifts=2)).eval()
-    shifted_model.load_state_dict(plain_model.state_dict())
+    config, plain_model, shifted_model = _same_weights("demucs", shifts=2)
     assert (plain_model.shifts, shifted_model.shifts) == (0, 2)
     mix = signal(2, 8000 * 3 + 17, seed=7)
     by_default = separate(shifted_model, mix, 8000)
@@ -151,11 +157,7 @@ def test_a_model_separates_with_its_own_wiener_post_filter_unless_told_otherwise
     """A config's ``wiener_iterations`` is the default of separate() and separate_file(): the same output as
     asking for it, bit for bit; 0 switches it off; the caller's model is never changed; a model without the
     post-filter separates as it is with 0 and refuses more; a bad number is refused by name."""
-    torch.manual_seed(0)
-    config = model_preset("unet", "tiny", sample_rate=8000)
-    plain_model = build_model("unet", config).eval()
-    filtering = build_model("unet", dataclasses.replace(config, wiener_iterations=1)).eval()
-    filtering.load_state_dict(plain_model.state_dict())
+    config, plain_model, filtering = _same_weights("unet", wiener_iterations=1)
     assert (plain_model.wiener_iterations, filtering.wiener_iterations) == (0, 1)
     mix = signal(2, 8000 * 3 + 17, seed=8)
     by_default = separate(filtering, mix, 8000)

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, fields, replace
 
-from mss import MODEL_SAMPLE_RATE, SOURCES, augmentation_problems
+from mss import MODEL_SAMPLE_RATE, SOURCES, augmentation_problems, parse_flag
 
 ARCHS: tuple[str, ...] = ("unet", "demucs")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
@@ -106,7 +106,9 @@ class TrainConfig:
             problems.append(
                 f"samples_per_epoch ({self.samples_per_epoch}) must be at least batch_size ({self.batch_size})"
             )
-        problems += [f"model_set item {item!r} must read field=value" for item in self.model_set if "=" not in item]
+        problems += [
+            f"model_set item {item!r} must read field=value" for item in self.model_set if "=" not in item
+        ]
         problems += augmentation_problems(self.eq_db, self.width_min, self.vocals_side_db, self.channels)
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
@@ -191,11 +193,8 @@ def parse_value(key: str, text: str):
     kind = _base_type(next(f.type for f in fields(TrainConfig) if f.name == key))
     text = text.strip()
     if kind is bool:
-        lowered = text.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
+        if (flag := parse_flag(text)) is not None:
+            return flag
         raise ValueError(f"{key} expects on/off (true/false), got {text!r}")
     if kind is tuple:
         items = tuple(item.strip() for item in text.split(",") if item.strip())

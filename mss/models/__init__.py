@@ -13,6 +13,7 @@ import os
 import torch
 from torch import nn
 
+from mss import parse_flag
 from mss.checkpoint import load_checkpoint
 from mss.errors import CheckpointError
 from mss.models.demucs import Demucs, DemucsConfig
@@ -75,14 +76,16 @@ def parse_model_settings(arch: str, items: tuple[str, ...] | list[str]) -> dict:
         if not sep or not key or not text:
             raise ValueError(f"model setting {item!r}: expected field=value")
         if key not in defaults:
-            raise ValueError(f"model setting {item!r}: {arch} has no field {key!r}; known: {sorted(defaults)}")
+            raise ValueError(
+                f"model setting {item!r}: {arch} has no field {key!r}; known: {sorted(defaults)}"
+            )
         kind = type(defaults[key])
         if kind not in (int, float, bool, str):
             raise ValueError(f"model setting {item!r}: field {key!r} cannot be set from the command line")
         if kind is bool:
-            if text.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            if (flag := parse_flag(text)) is None:
                 raise ValueError(f"model setting {item!r}: {key} expects on/off")
-            settings[key] = text.lower() in ("1", "true", "yes", "on")
+            settings[key] = flag
             continue
         try:
             settings[key] = kind(text)

@@ -106,7 +106,6 @@ class Demucs(SeparatorBase):
                 decode.append(nn.ReLU())
             self.decoder.insert(0, nn.Sequential(*decode))
             in_width = width
-        self.widths = widths  # encoder output width per level, shallow first
         self.lstm = BLSTM(widths[-1], config.lstm_layers) if config.lstm_layers > 0 else None
         self.lstm_extra = nn.ModuleList(BLSTM(widths[-1], 1) for _ in range(config.lstm_residual))
         if config.rescale:

@@ -19,7 +19,7 @@ values and gates, 4 for an LSTM's gates, 2 for a BiLSTM's two directions feeding
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import fields
 
 import torch
 from torch import Tensor
@@ -43,13 +43,13 @@ def grow_state_dict(state: dict[str, Tensor], old: DemucsConfig, model: Demucs) 
     new = model.config
     smaller = [f for f in GROWABLE if getattr(new, f) < getattr(old, f)]
     differ = [
-        key
-        for key, value in asdict(old).items()
-        if key not in GROWABLE + _INFERENCE_ONLY and _plain(getattr(new, key)) != _plain(value)
+        f.name
+        for f in fields(old)
+        if f.name not in GROWABLE + _INFERENCE_ONLY and getattr(new, f.name) != getattr(old, f.name)
     ]
     if smaller or differ:
         raise ValueError(f"cannot grow a Demucs into a smaller or different one (fields {smaller + differ})")
-    old_widths = level_widths(old)
+    old_widths, new_widths = level_widths(old), level_widths(new)
     grown = {}
     for key, value in model.state_dict().items():
         fresh = value.detach().cpu()  # grown on the CPU; load_state_dict copies to the model's device
@@ -59,8 +59,8 @@ def grow_state_dict(state: dict[str, Tensor], old: DemucsConfig, model: Demucs) 
                 raise ValueError(f"cannot grow a Demucs: the smaller model has no weight {key!r}")
             grown[key] = fresh  # a residual block of its own: its zero output layer adds nothing
             continue
-        layout = _layout(key, len(model.widths))
-        grown[key] = _grow(state[key].to("cpu", fresh.dtype), fresh, layout, old_widths, model.widths, key)
+        layout = _layout(key, len(new_widths))
+        grown[key] = _grow(state[key].to("cpu", fresh.dtype), fresh, layout, old_widths, new_widths, key)
     return grown
 
 
@@ -143,7 +143,3 @@ def _grow(
 def _mesh(index: list[Tensor]) -> tuple[Tensor, ...]:
     """Advanced indices selecting the outer product of one index list per dimension."""
     return torch.meshgrid(*index, indexing="ij")
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple | list) else value
