@@ -40,7 +40,8 @@ class TrainConfig:
     level_norm: bool = True
     # model-config fields set over the model preset's, "field=value" each (e.g. context=3,lstm_residual=1 for
     # Demucs: mss.models.parse_model_settings); with init_from, a Demucs may grow into larger values of
-    # mss.models.demucs_growth.GROWABLE and starts computing what the smaller model did
+    # mss.models.demucs_growth.GROWABLE and starts computing what the smaller model did, and a UNet may move
+    # onto another STFT grid (mss.models.unet_regrid.REGRIDDABLE: n_fft, hop_length)
     model_set: tuple[str, ...] = ()
     # data
     segment_s: float = 4.0  # training chunk length

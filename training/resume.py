@@ -14,6 +14,8 @@ from mss.errors import CheckpointError
 from mss.models import config_from_dict
 from mss.models.demucs import Demucs
 from mss.models.demucs_growth import GROWABLE, grow_state_dict
+from mss.models.unet import UNet
+from mss.models.unet_regrid import REGRIDDABLE, regrid_state_dict
 from training import state
 from training.run_folder import BEST_FILE, LAST_FILE
 from training.trainer import Trainer
@@ -94,28 +96,39 @@ class ResumeState:
 def init_weights(trainer: Trainer, path: str | Path) -> int:
     """Start a new run from the weights of checkpoint ``path`` (``TrainConfig.init_from``): the model and
     its EMA copy take them; optimiser, schedule and step start afresh. Returns the checkpoint's step.
-    CheckpointError if the file holds another model (arch, size, targets or sample rate)."""
+    The model may differ from the checkpoint's in the fields of ``WEIGHT_MAPS`` for its architecture (the
+    weights are mapped onto it) and in ``INIT_MAY_CHANGE``; CheckpointError if it differs otherwise (arch,
+    size, targets or sample rate)."""
     path = Path(path)
     checkpoint = load_checkpoint(path)
-    growable = GROWABLE if trainer.model.arch == Demucs.arch else ()
+    mappable, mapping, how = WEIGHT_MAPS.get(trainer.model.arch, ((), None, ""))
     changed = _check_compatible(
-        checkpoint, trainer.model, path, action="start from", hint="", may_change=INIT_MAY_CHANGE + growable
+        checkpoint, trainer.model, path, action="start from", hint="", may_change=INIT_MAY_CHANGE + mappable
     )
     for key in changed:
-        how = "grown" if key in growable else "same weights"
+        note = how if key in mappable else "same weights"
         print(f"note: {path} was trained with {key}={_saved(checkpoint, trainer.model, key)!r}; this run uses "
-              f"{getattr(trainer.model.config, key)!r} ({how}, new {key})", flush=True)  # fmt: skip
+              f"{getattr(trainer.model.config, key)!r} ({note}, new {key})", flush=True)  # fmt: skip
     weights = checkpoint["state_dict"]
-    if set(changed) & set(growable):
+    if mapping is not None and set(changed) & set(mappable):
         try:
-            old = config_from_dict(Demucs.arch, checkpoint["model_config"])
-            weights = grow_state_dict(weights, old, trainer.model)
+            old = config_from_dict(trainer.model.arch, checkpoint["model_config"])
+            weights = mapping(weights, old, trainer.model)
         except ValueError as exc:
             raise CheckpointError(f"cannot start from {path}: {exc}") from exc
     trainer.model.load_state_dict(weights)  # float16 weights are cast to the model's
     if trainer.ema is not None:
         trainer.ema.shadow.load_state_dict(trainer.model.state_dict())
     return int(checkpoint.get("step", 0))
+
+
+#: per architecture, the model-config fields ``init_from`` may change by mapping the checkpoint's weights onto
+#: the new model, the mapping ``(state_dict, old config, new model) -> state_dict``, and what it does, for the
+#: run's note: Demucs grows (function-preserving), a UNet moves onto another STFT grid (not preserving)
+WEIGHT_MAPS = {
+    Demucs.arch: (GROWABLE, grow_state_dict, "grown"),
+    UNet.arch: (REGRIDDABLE, regrid_state_dict, "moved onto the new STFT grid"),
+}
 
 
 def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:

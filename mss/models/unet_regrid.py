@@ -1,0 +1,66 @@
+"""Moving a trained UNet onto another STFT grid (``n_fft``, ``hop_length``), so a fine-tune with a finer
+frequency resolution starts from trained weights instead of from scratch.
+
+Every convolution of the UNet is the same size whatever the grid: only the per-bin input normalisation
+(``input_scale``, ``input_offset``: one value per frequency bin) depends on ``n_fft``. It is resampled onto
+the new bins by linear interpolation in Hz, so each frequency keeps its normalisation. Unlike
+``mss.models.demucs_growth`` this does **not** preserve what the model computes: the convolutions now read a
+spectrogram whose frequency axis is finer (a harmonic spans twice the bins at twice the ``n_fft``) and whose
+frames are longer, and the magnitudes of the longer window are larger (about +3 dB for noise, +6 dB for a
+tone, before ``log1p``). What they learned about spectral shapes is a starting point that fine-tuning adapts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mss.models.unet import UNet, UNetConfig
+
+#: UNetConfig fields a trained UNet can be moved across
+REGRIDDABLE: tuple[str, ...] = ("n_fft", "hop_length")
+#: fields that change only inference or the input's level and may differ freely
+_FREE: tuple[str, ...] = ("segment_s", "shifts", "wiener_iterations", "level_db")
+#: the parameters with one value per frequency bin: (F, 1)
+PER_BIN: tuple[str, ...] = ("input_scale", "input_offset")
+
+
+def regrid_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) -> dict[str, Tensor]:
+    """Weights of a UNet with config ``old`` (``state``) for ``model``, a UNet that differs only in its STFT
+    grid (REGRIDDABLE fields, and inference-only ones): per-bin parameters are interpolated onto ``model``'s
+    bins, every other weight is copied. ValueError if another field differs or ``state`` lacks a weight."""
+    new = model.config
+    differ = [
+        f.name
+        for f in fields(old)
+        if f.name not in REGRIDDABLE + _FREE and getattr(new, f.name) != getattr(old, f.name)
+    ]
+    if differ:
+        raise ValueError(f"cannot move a UNet onto another STFT when other fields differ ({differ})")
+    moved = {}
+    for key, value in model.state_dict().items():
+        if key not in state:
+            raise ValueError(f"cannot move a UNet onto another STFT: the trained model has no weight {key!r}")
+        weight = state[key].detach().to("cpu")
+        if key in PER_BIN:
+            weight = interpolate_bins(weight, old.n_fft, new.n_fft)
+        if weight.shape != value.shape:
+            raise ValueError(f"cannot move a UNet onto another STFT: {key!r} is {tuple(weight.shape)}, "
+                             f"the new model's {tuple(value.shape)}")  # fmt: skip
+        moved[key] = weight.to(value.dtype)
+    return moved
+
+
+def interpolate_bins(values: Tensor, old_n_fft: int, new_n_fft: int) -> Tensor:
+    """(F_old, 1) per-bin values of an ``old_n_fft`` STFT -> (F_new, 1) at the bins of a ``new_n_fft`` one,
+    linear in frequency (bin k of an n-point STFT lies at k / n of the sample rate, whatever the rate)."""
+    old_bins, new_bins = old_n_fft // 2 + 1, new_n_fft // 2 + 1
+    if values.shape != (old_bins, 1):
+        raise ValueError(f"expected ({old_bins}, 1) per-bin values for n_fft {old_n_fft}, got {tuple(values.shape)}")
+    old_freqs = np.arange(old_bins) / old_n_fft  # cycles per sample
+    new_freqs = np.arange(new_bins) / new_n_fft
+    source = values.double().numpy()[:, 0]
+    return torch.from_numpy(np.interp(new_freqs, old_freqs, source))[:, None].to(values.dtype)
