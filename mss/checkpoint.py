@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from mss import SOURCES, shifts_arg, shifts_problem, valid_level_db, wiener_arg, wiener_problem
 from mss.errors import CheckpointError
 from mss.files import atomic_path
+from mss.weight_codec import decode, encode
 
 if TYPE_CHECKING:
     import torch
@@ -54,6 +55,7 @@ REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
 EXPORTED_KEYS = (
     *REQUIRED_KEYS,
     "weights_dtype",
+    "weight_scales",
     "training_config",
     "step",
     "epoch",
@@ -124,7 +126,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "model_config": _primitive(model.config),
-        "state_dict": _weights(model.state_dict(), half),
+        "state_dict": encode(model.state_dict(), "float16" if half else "float32")[0],
         "weights_dtype": "float16" if half else "float32",
         "training_config": _primitive(training_config or {}),
         "step": int(step),
@@ -136,14 +138,6 @@ def save_checkpoint(
             raise CheckpointError(f"extra key {key!r} would overwrite a checkpoint field")
         payload[key] = _primitive(value) if not isinstance(value, torch.Tensor | dict) else value
     return write_checkpoint(path, payload)
-
-
-def _weights(state_dict: dict, half: bool) -> dict:
-    """Detached CPU copies of the tensors; floating-point ones as float16 with ``half``."""
-    return {
-        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-        for k, v in state_dict.items()
-    }
 
 
 def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
@@ -175,6 +169,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(
             f"{path} has checkpoint format {checkpoint['format_version']!r}; this version reads {FORMAT_VERSION}"
         )
+    if checkpoint.get("weights_dtype") == "int8":  # the model and everything else read float weights
+        try:
+            checkpoint["state_dict"] = decode(checkpoint["state_dict"], checkpoint.get("weight_scales") or {})
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise CheckpointError(f"{path}: its int8 weights cannot be read: {exc}") from exc
     return checkpoint
 
 
@@ -192,8 +191,13 @@ def export_checkpoint(
     segment_s: float | None = None,
     shifts: int | None = None,
     wiener_iterations: int | None = None,
+    int8: bool = False,
 ) -> Path:
     """Copy a training checkpoint's model, config, metrics and training config to ``destination``.
+
+    Weights are stored as float16 (``half``, the default), float32, or with ``int8`` as int8 rows with a
+    float32 scale each (``mss.weight_codec``: half the float16 file; measure what it costs with
+    ``mss.evaluate`` on both files). ``load_checkpoint`` hands back float weights whatever the storage.
 
     Drops resumable state (optimizer, EMA copies, RNG): what the app, the CLI and the evaluation need.
     Works on the dict alone (no model is built); ``mss.models.load_model`` checks the weights against
@@ -214,9 +218,14 @@ def export_checkpoint(
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise CheckpointError(f"{source}: its state_dict is not a dict of tensors")
     payload = {key: checkpoint[key] for key in EXPORTED_KEYS if key in checkpoint}
+    dtype = "int8" if int8 else "float16" if half else "float32"
+    stored, scales = encode(weights, dtype)
+    payload.pop("weight_scales", None)
+    if scales:
+        payload["weight_scales"] = scales
     payload.update(
-        state_dict=_weights(weights, half),
-        weights_dtype="float16" if half else "float32",
+        state_dict=stored,
+        weights_dtype=dtype,
         training_config=checkpoint.get("training_config") or {},
         step=int(checkpoint.get("step", 0)),
         epoch=int(checkpoint.get("epoch", 0)),
@@ -250,11 +259,17 @@ def export_checkpoint(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mss.checkpoint",
-        description="Export a training checkpoint for inference (optionally with float16 weights).",
+        description="Export a training checkpoint for inference (float16 weights by default).",
     )
     parser.add_argument("source", type=Path)
     parser.add_argument("destination", type=Path)
-    parser.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    precision.add_argument(
+        "--int8", action="store_true",
+        help="store weight matrices and kernels as int8 with a float32 scale per output row (mss.weight_codec: "
+        "half the float16 file; biases and norms stay float16); measure what it costs with mss.evaluate",
+    )  # fmt: skip
     parser.add_argument(
         "--level-db", type=float, metavar="DBFS",
         help="UNet only: normalise each chunk to this RMS level before the network (UNetConfig.level_db), on "
@@ -279,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = export_checkpoint(
             args.source, args.destination, half=not args.full_precision, level_db=args.level_db,
-            segment_s=args.segment_s, shifts=args.shifts, wiener_iterations=args.wiener,
+            segment_s=args.segment_s, shifts=args.shifts, wiener_iterations=args.wiener, int8=args.int8,
         )  # fmt: skip
     except CheckpointError as exc:
         parser.exit(2, f"error: {exc}\n")

@@ -19,7 +19,9 @@ def _tone_song(seconds: float = 4.0) -> Song:
     rate = 44100
     t = np.arange(int(seconds * rate)) / rate
     freqs = {"vocals": 441.0, "drums": 453.0, "bass": 110.0, "other": 1800.0}
-    targets = np.stack([np.stack([0.2 * np.sin(2 * np.pi * freqs[s] * t + k)] * 2) for k, s in enumerate(SOURCES)])
+    targets = np.stack(
+        [np.stack([0.2 * np.sin(2 * np.pi * freqs[s] * t + k)] * 2) for k, s in enumerate(SOURCES)]
+    )
     targets = targets.astype(np.float32)  # (S, C, T)
     return Song("tones", targets.sum(axis=0), targets, rate, SOURCES)
 

@@ -87,7 +87,9 @@ def test_a_run_starts_a_finer_grid_unet_from_a_checkpoint(tmp_path, capsys):
     assert (trainer.model.config.n_fft, trainer.model.config.hop_length) == (n_fft, hop)
     assert init_weights(trainer, start) == 5
     out = capsys.readouterr().out
-    assert f"trained with n_fft={small.config.n_fft}; this run uses {n_fft} (moved onto the new STFT grid" in out
+    assert (
+        f"trained with n_fft={small.config.n_fft}; this run uses {n_fft} (moved onto the new STFT grid" in out
+    )
     expected = regrid_state_dict(small.state_dict(), small.config, trainer.model)
     for model in (trainer.model, trainer.ema.shadow):
         for key, value in model.state_dict().items():

@@ -66,7 +66,9 @@ def grid_label(n_fft: int, hop: int, rate: int) -> str:
     return f"{n_fft}/{hop} ({1000 * n_fft / rate:.0f}/{1000 * hop / rate:.0f} ms, {rate / n_fft:.1f} Hz)"
 
 
-def resolution_sweep(songs: Sequence[Song], grids: Sequence[tuple[int, int]], rate: int, alpha: float) -> pd.DataFrame:
+def resolution_sweep(
+    songs: Sequence[Song], grids: Sequence[tuple[int, int]], rate: int, alpha: float
+) -> pd.DataFrame:
     """One row per (song, grid, target) with the ``sdr`` (dB) of the ideal ratio mask of that grid."""
     rows = []
     scale = SCORE_RATE // rate if SCORE_RATE % rate == 0 else SCORE_RATE / rate
@@ -78,22 +80,34 @@ def resolution_sweep(songs: Sequence[Song], grids: Sequence[tuple[int, int]], ra
             estimates = ideal_ratio_mask(song.mix, song.targets, alpha, int(n_fft * scale), int(hop * scale))
             named = dict(zip(song.target_names, estimates, strict=True))  # (C, T) each
             for target, sdr in score_song(song, named, sources).items():
-                rows.append({"song": song.name, "grid": grid_label(n_fft, hop, rate), "target": target, "sdr": sdr})
+                rows.append(
+                    {"song": song.name, "grid": grid_label(n_fft, hop, rate), "target": target, "sdr": sdr}
+                )
     return pd.DataFrame(rows, columns=["song", "grid", "target", "sdr"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mss.bench.resolution", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="real-clips", help="real-clips (default) | default | a dataset root")
+    parser = argparse.ArgumentParser(
+        prog="python -m mss.bench.resolution", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--dataset", default="real-clips", help="real-clips (default) | default | a dataset root"
+    )
     parser.add_argument("--songs", type=int, default=12, help="at most this many songs")
     parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
     parser.add_argument("--grids", default=DEFAULT_GRIDS, help="N_FFT/HOP at --rate, comma-separated")
-    parser.add_argument("--rate", type=int, default=22050, help="the model's sample rate the grids are given at")
-    parser.add_argument("--alpha", type=float, default=1.0, choices=(1.0, 2.0), help="1: IRM1 (default), 2: IRM2")
+    parser.add_argument(
+        "--rate", type=int, default=22050, help="the model's sample rate the grids are given at"
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=1.0, choices=(1.0, 2.0), help="1: IRM1 (default), 2: IRM2"
+    )
     parser.add_argument("--json", type=Path, help="write the per-song figures here")
     args = parser.parse_args(argv)
     if args.songs < 1 or not args.seconds > 0 or args.rate < 1:
-        parser.error(f"--songs and --rate must be >= 1 and --seconds > 0 (got {args.songs}, {args.rate}, {args.seconds})")
+        parser.error(
+            f"--songs and --rate must be >= 1 and --seconds > 0 (got {args.songs}, {args.rate}, {args.seconds})"
+        )
     try:
         grids = parse_grids(args.grids, args.rate)
     except ValueError as exc:

@@ -59,7 +59,9 @@ def interpolate_bins(values: Tensor, old_n_fft: int, new_n_fft: int) -> Tensor:
     linear in frequency (bin k of an n-point STFT lies at k / n of the sample rate, whatever the rate)."""
     old_bins, new_bins = old_n_fft // 2 + 1, new_n_fft // 2 + 1
     if values.shape != (old_bins, 1):
-        raise ValueError(f"expected ({old_bins}, 1) per-bin values for n_fft {old_n_fft}, got {tuple(values.shape)}")
+        raise ValueError(
+            f"expected ({old_bins}, 1) per-bin values for n_fft {old_n_fft}, got {tuple(values.shape)}"
+        )
     old_freqs = np.arange(old_bins) / old_n_fft  # cycles per sample
     new_freqs = np.arange(new_bins) / new_n_fft
     source = values.double().numpy()[:, 0]
