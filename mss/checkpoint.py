@@ -1,4 +1,5 @@
-"""Checkpoints as plain dicts of tensors and primitives: loadable with ``torch.load(weights_only=True)``.
+"""Checkpoints as plain dicts of tensors and primitives: loadable with ``torch.load(weights_only=True)``
+(an int8 file's weights then need ``mss.weight_codec.decode``: ``load_checkpoint`` does it).
 
 No pickled classes: the model config is stored as ``dataclasses.asdict`` (tuples become lists and are
 restored by ``mss.models.config_from_dict``), the architecture by its registry name.
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 # line, before its start-up page is up, and importing torch takes seconds.
 
 FORMAT_VERSION = 1
+#: the format of files whose weights are stored as int8 (``export_checkpoint(int8=True)``): readers that know
+#: only version 1 refuse them instead of loading the int8 values as weights
+INT8_FORMAT_VERSION = 2
+READABLE_VERSIONS = (FORMAT_VERSION, INT8_FORMAT_VERSION)
 #: the longest chunk `--segment-s` sets (seconds): a chunk is held in memory as one batch item
 MAX_SEGMENT_S: float = 60.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +60,6 @@ REQUIRED_KEYS = ("format_version", "arch", "model_config", "state_dict")
 EXPORTED_KEYS = (
     *REQUIRED_KEYS,
     "weights_dtype",
-    "weight_scales",
     "training_config",
     "step",
     "epoch",
@@ -151,7 +155,11 @@ def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint dict with ``torch.load(weights_only=True)``; CheckpointError if unusable."""
+    """Read a checkpoint dict with ``torch.load(weights_only=True)``; CheckpointError if unusable.
+
+    Weights stored as int8 (``weight_scales`` present, or int8 tensors) come back decoded to float32
+    (``mss.weight_codec``), the dict then saying ``weights_dtype`` float32 and ``stored_dtype`` int8, so it
+    can be written again as it is."""
     import torch
 
     path = Path(path)
@@ -165,15 +173,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ) from exc
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not an mss checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
-    if checkpoint["format_version"] != FORMAT_VERSION:
+    if checkpoint["format_version"] not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path} has checkpoint format {checkpoint['format_version']!r}; this version reads {FORMAT_VERSION}"
+            f"{path} has checkpoint format {checkpoint['format_version']!r}; this version reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
-    if checkpoint.get("weights_dtype") == "int8":  # the model and everything else read float weights
+    weights = checkpoint["state_dict"]
+    stored_int8 = isinstance(weights, dict) and any(
+        getattr(v, "dtype", None) == torch.int8 for v in weights.values()
+    )
+    if "weight_scales" in checkpoint or stored_int8:  # the model and everything else read float weights
         try:
-            checkpoint["state_dict"] = decode(checkpoint["state_dict"], checkpoint.get("weight_scales") or {})
+            checkpoint["state_dict"] = decode(weights, checkpoint.pop("weight_scales", None) or {})
         except (ValueError, AttributeError, TypeError) as exc:
             raise CheckpointError(f"{path}: its int8 weights cannot be read: {exc}") from exc
+        checkpoint.update(weights_dtype="float32", stored_dtype="int8")
     return checkpoint
 
 
@@ -219,10 +233,12 @@ def export_checkpoint(
         raise CheckpointError(f"{source}: its state_dict is not a dict of tensors")
     payload = {key: checkpoint[key] for key in EXPORTED_KEYS if key in checkpoint}
     dtype = "int8" if int8 else "float16" if half else "float32"
-    stored, scales = encode(weights, dtype)
-    payload.pop("weight_scales", None)
+    try:
+        stored, scales = encode(weights, dtype)
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from exc
     if scales:
-        payload["weight_scales"] = scales
+        payload.update(weight_scales=scales, format_version=INT8_FORMAT_VERSION)
     payload.update(
         state_dict=stored,
         weights_dtype=dtype,
@@ -267,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     precision.add_argument("--full-precision", action="store_true", help="keep float32 weights")
     precision.add_argument(
         "--int8", action="store_true",
-        help="store weight matrices and kernels as int8 with a float32 scale per output row (mss.weight_codec: "
+        help="store weight matrices and kernels as int8 with a float32 scale per first-dimension slice (mss.weight_codec: "
         "half the float16 file; biases and norms stay float16); measure what it costs with mss.evaluate",
     )  # fmt: skip
     parser.add_argument(

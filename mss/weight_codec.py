@@ -1,8 +1,9 @@
-"""How a checkpoint stores its weights: float32, float16, or int8 with a scale per output row.
+"""How a checkpoint stores its weights: float32, float16, or int8 with a scale per row.
 
 int8 (``encode(..., "int8")``) is symmetric per-row quantisation of the weight matrices and kernels (every
-floating-point tensor of 2 or more dimensions with at least ``MIN_ROW`` values per row, its first dimension
-being the rows: a conv's or a linear layer's output units, an LSTM's gates): row ``r`` is stored as int8 values
+floating-point tensor of 2 or more dimensions with at least ``MIN_ROW`` values per row, a row being a slice
+along the first dimension: a conv's or a linear layer's output units, an LSTM's gates, a transposed conv's
+input channels): row ``r`` is stored as int8 values
 ``q`` in [-127, 127] and one float32 scale ``s_r = max |w_r| / 127``, and read back as ``q * s_r``. The
 rounding error of a weight is at most ``s_r / 2``, 0.4% of its row's largest. Everything else (biases,
 normalisation statistics, per-bin vectors) stays float16. A committed checkpoint stored this way is half its
@@ -32,12 +33,17 @@ def quantisable(tensor: Tensor) -> bool:
 def encode(state_dict: dict[str, Tensor], dtype: str) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Detached CPU copies of ``state_dict`` stored as ``dtype`` (one of WEIGHT_DTYPES) -> (weights, scales):
     ``scales`` holds a (rows,) float32 tensor for each weight stored as int8 (empty unless ``dtype`` is int8).
-    Non-floating tensors (counters) are kept as they are."""
+    Non-floating tensors (counters) are kept as they are. ValueError naming the weight if one is not finite
+    (an inf or NaN would silently zero or scramble an int8 row, and float16 turns values beyond 65504 to inf)."""
+    import torch
+
     if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"unknown weight dtype {dtype!r}; known: {', '.join(WEIGHT_DTYPES)}")
     weights, scales = {}, {}
     for key, value in state_dict.items():
-        value = value.detach().cpu()
+        value = value.detach().cpu().clone()
+        if value.is_floating_point() and dtype != "float32" and not bool(torch.isfinite(value.float()).all()):
+            raise ValueError(f"weight {key!r} holds inf or NaN values: it cannot be stored as {dtype}")
         if not value.is_floating_point() or dtype == "float32":
             weights[key] = value.float() if value.is_floating_point() else value
         elif dtype == "int8" and quantisable(value):

@@ -31,11 +31,15 @@ def _trained_tiny(seed: int = 0, **overrides) -> UNet:
 def test_per_bin_values_are_interpolated_in_frequency():
     """A per-bin value that is linear in frequency stays that line on the finer grid; equal grids change
     nothing; the old bins' own frequencies keep their values exactly (every other new bin of 2x)."""
-    old = 0.5 + 3.0 * torch.arange(9, dtype=torch.float64)[:, None] / 16  # n_fft 16: bins at k/16 cycles
-    new = interpolate_bins(old, 16, 32)
-    assert new.shape == (17, 1)
-    torch.testing.assert_close(new, 0.5 + 3.0 * torch.arange(17, dtype=torch.float64)[:, None] / 32)
+    old = 0.5 + 3.0 * torch.arange(9, dtype=torch.float32)[:, None] / 16  # n_fft 16: bins at k/16 cycles
+    new = interpolate_bins(old.half(), 16, 32)  # as read from a float16 export
+    assert new.shape == (17, 1) and new.dtype == torch.float32
+    torch.testing.assert_close(
+        new, 0.5 + 3.0 * torch.arange(17, dtype=torch.float32)[:, None] / 32, atol=2e-3, rtol=0
+    )
+    new = interpolate_bins(torch.nn.Parameter(old), 16, 32)  # a model's parameter, requiring grad
     torch.testing.assert_close(new[::2], old, rtol=0, atol=0)
+    torch.testing.assert_close(new, 0.5 + 3.0 * torch.arange(17, dtype=torch.float32)[:, None] / 32)
     torch.testing.assert_close(interpolate_bins(old, 16, 16), old, rtol=0, atol=0)
     coarser = interpolate_bins(old, 16, 8)  # 5 bins at k/8 = bins 0, 2, 4, 6, 8 of the old grid
     torch.testing.assert_close(coarser, old[::2], rtol=0, atol=0)

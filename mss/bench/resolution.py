@@ -1,13 +1,15 @@
-"""python -m mss.bench.resolution: how much does a spectrogram model's STFT grid cap what masking can reach?
+"""python -m mss.bench.resolution: how much does a spectrogram model's STFT grid limit what masking can reach?
 
-A mask-based model (the UNet) can at best apply the ideal ratio mask of its own STFT grid: the ceiling of
-masking at that time-frequency resolution. This benchmark computes that ceiling, per stem, for several grids
-given as ``n_fft/hop`` at the model's rate (``--rate``, 22,050 Hz by default): IRM1 (magnitude ratio,
-alpha = 1: ``|S_j| / sum_k |S_k|``, what a soft mask on magnitudes with the mixture's phase approximates;
-``--alpha 2`` for IRM2) applied to the mixture's STFT, no model involved. It runs at the references' 44.1 kHz
-on the same grids in seconds (``n_fft`` and ``hop`` scaled by 44,100 / ``--rate``: the same window and hop
-durations, the same frequency resolution in Hz), so it scores full-band references as ``mss.evaluate`` does
-(museval SDR, median over 1-s frames then songs).
+A mask-based model (the UNet) applies one mask value per bin of its own STFT grid, so what an oracle mask
+on that grid scores is a reference for what masking at that time-frequency resolution can do (a reference, not
+a strict ceiling: IRM2 often scores higher than IRM1, and a Wiener post-filter goes beyond one mask). This
+benchmark computes the oracle's scores, per stem, for several grids given as ``n_fft/hop`` at the model's
+rate (``--rate``, 22,050 Hz by default): IRM1 (magnitude ratio, alpha = 1: ``|S_j| / sum_k |S_k|``, what a
+soft mask on magnitudes with the mixture's phase approximates; ``--alpha 2`` for IRM2) applied to the
+mixture's STFT, no model involved. It runs at the references' 44.1 kHz, on grids of the same durations
+(``n_fft`` and ``hop`` times 44,100 / ``--rate``: the same window and hop lengths in ms, the same bin spacing
+in Hz), masking the full band (the UNet masks up to its rate's Nyquist frequency and takes the band above from
+the mixture), and scores as ``mss.evaluate`` does (museval SDR, median over 1-s frames then songs).
 
 Songs: ``--dataset real-clips`` (the default: the real MUSDB18 train clips at hand), ``default`` (the embedded
 dataset's test songs) or a generated or MUSDB18 root's test songs, the first ``--songs`` and ``--seconds`` of
@@ -39,7 +41,7 @@ SCORE_RATE = 44100
 
 def parse_grids(text: str, rate: int) -> list[tuple[int, int]]:
     """``"1024/512,2048/1024"`` -> [(1024, 512), (2048, 1024)]: STFT sizes and hops at ``rate``, each a whole
-    number of samples at 44.1 kHz too, hop <= n_fft, each grid once. ValueError naming the bad item."""
+    number of samples at 44.1 kHz too, hop < n_fft (a Hann window at hop = n_fft cannot be inverted), each grid once. ValueError naming the bad item."""
     grids = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
@@ -49,8 +51,8 @@ def parse_grids(text: str, rate: int) -> list[tuple[int, int]]:
             n_fft, hop = int(n_fft_text), int(hop_text)
         except ValueError:
             raise ValueError(f"--grids item {item!r}: expected N_FFT/HOP, e.g. 2048/1024") from None
-        if not sep or not 1 <= hop <= n_fft or n_fft < 16:
-            raise ValueError(f"--grids item {item!r}: need 16 <= N_FFT and 1 <= HOP <= N_FFT")
+        if not sep or not 1 <= hop < n_fft or n_fft < 16:
+            raise ValueError(f"--grids item {item!r}: need 16 <= N_FFT and 1 <= HOP < N_FFT")
         if (n_fft * SCORE_RATE) % rate or (hop * SCORE_RATE) % rate:
             raise ValueError(f"--grids item {item!r}: not a whole number of samples at {SCORE_RATE} Hz")
         if (n_fft, hop) in grids:
@@ -69,15 +71,17 @@ def grid_label(n_fft: int, hop: int, rate: int) -> str:
 def resolution_sweep(
     songs: Sequence[Song], grids: Sequence[tuple[int, int]], rate: int, alpha: float
 ) -> pd.DataFrame:
-    """One row per (song, grid, target) with the ``sdr`` (dB) of the ideal ratio mask of that grid."""
+    """One row per (song, grid, target) with the ``sdr`` (dB) of the ideal ratio mask of that grid (grids from
+    :func:`parse_grids`: whole numbers of samples at 44.1 kHz, so the integer scaling is exact)."""
     rows = []
-    scale = SCORE_RATE // rate if SCORE_RATE % rate == 0 else SCORE_RATE / rate
     for song in songs:
         if song.sample_rate != SCORE_RATE:
             raise AudioError(f"{song.name}: expected {SCORE_RATE} Hz audio, got {song.sample_rate}")
         sources = song_sources(song)
         for n_fft, hop in grids:
-            estimates = ideal_ratio_mask(song.mix, song.targets, alpha, int(n_fft * scale), int(hop * scale))
+            estimates = ideal_ratio_mask(
+                song.mix, song.targets, alpha, n_fft * SCORE_RATE // rate, hop * SCORE_RATE // rate
+            )
             named = dict(zip(song.target_names, estimates, strict=True))  # (C, T) each
             for target, sdr in score_song(song, named, sources).items():
                 rows.append(
@@ -118,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetError, AudioError) as exc:
         parser.exit(2, f"error: {args.dataset}: {exc}\n")
     name = "IRM1" if args.alpha == 1.0 else "IRM2"
-    print(f"{name} ceilings by STFT grid at {args.rate} Hz (songs: {', '.join(s.name for s in songs)}), "
+    print(f"{name} oracle scores by STFT grid at {args.rate} Hz (songs: {', '.join(s.name for s in songs)}), "
           "museval SDR in dB, 44.1 kHz")  # fmt: skip
     print(format_markdown(summarise(frame, column="grid").rename_axis("grid").reset_index()))
     if args.json:

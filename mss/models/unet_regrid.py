@@ -7,7 +7,8 @@ the new bins by linear interpolation in Hz, so each frequency keeps its normalis
 ``mss.models.demucs_growth`` this does **not** preserve what the model computes: the convolutions now read a
 spectrogram whose frequency axis is finer (a harmonic spans twice the bins at twice the ``n_fft``) and whose
 frames are longer, and the magnitudes of the longer window are larger (about +3 dB for noise, +6 dB for a
-tone, before ``log1p``). What they learned about spectral shapes is a starting point that fine-tuning adapts.
+tone, before ``log1p``); the batch-norm statistics, copied too, were gathered on the old grid. What the
+network learned about spectral shapes is a starting point that fine-tuning adapts (or fails to: measure it).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def regrid_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) ->
 
 
 def interpolate_bins(values: Tensor, old_n_fft: int, new_n_fft: int) -> Tensor:
-    """(F_old, 1) per-bin values of an ``old_n_fft`` STFT -> (F_new, 1) at the bins of a ``new_n_fft`` one,
-    linear in frequency (bin k of an n-point STFT lies at k / n of the sample rate, whatever the rate)."""
+    """(F_old, 1) per-bin values of an ``old_n_fft`` STFT -> (F_new, 1) float32 at the bins of a ``new_n_fft``
+    one, linear in frequency (bin k of an n-point STFT lies at k / n of the sample rate, whatever the rate)."""
     old_bins, new_bins = old_n_fft // 2 + 1, new_n_fft // 2 + 1
     if values.shape != (old_bins, 1):
         raise ValueError(
@@ -64,5 +65,5 @@ def interpolate_bins(values: Tensor, old_n_fft: int, new_n_fft: int) -> Tensor:
         )
     old_freqs = np.arange(old_bins) / old_n_fft  # cycles per sample
     new_freqs = np.arange(new_bins) / new_n_fft
-    source = values.double().numpy()[:, 0]
-    return torch.from_numpy(np.interp(new_freqs, old_freqs, source))[:, None].to(values.dtype)
+    source = values.detach().double().cpu().numpy()[:, 0]
+    return torch.from_numpy(np.interp(new_freqs, old_freqs, source))[:, None].float()
