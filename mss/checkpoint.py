@@ -158,8 +158,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Read a checkpoint dict with ``torch.load(weights_only=True)``; CheckpointError if unusable.
 
     Weights stored as int8 (``weight_scales`` present, or int8 tensors) come back decoded to float32
-    (``mss.weight_codec``), the dict then saying ``weights_dtype`` float32 and ``stored_dtype`` int8, so it
-    can be written again as it is."""
+    (``mss.weight_codec``), the dict then saying ``weights_dtype`` float32, ``stored_dtype`` int8 and format 1,
+    so it can be written again as it is."""
     import torch
 
     path = Path(path)
@@ -187,7 +187,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             checkpoint["state_dict"] = decode(weights, checkpoint.pop("weight_scales", None) or {})
         except (ValueError, AttributeError, TypeError) as exc:
             raise CheckpointError(f"{path}: its int8 weights cannot be read: {exc}") from exc
-        checkpoint.update(weights_dtype="float32", stored_dtype="int8")
+        checkpoint.update(weights_dtype="float32", stored_dtype="int8", format_version=FORMAT_VERSION)
     return checkpoint
 
 
@@ -237,8 +237,9 @@ def export_checkpoint(
         stored, scales = encode(weights, dtype)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
+    payload["format_version"] = INT8_FORMAT_VERSION if scales else FORMAT_VERSION
     if scales:
-        payload.update(weight_scales=scales, format_version=INT8_FORMAT_VERSION)
+        payload["weight_scales"] = scales
     payload.update(
         state_dict=stored,
         weights_dtype=dtype,

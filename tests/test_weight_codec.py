@@ -101,6 +101,7 @@ def test_an_int8_export_is_smaller_loads_as_float_and_separates_as_the_float16_o
     assert main([str(small), str(again)]) == 0
     raw_again = torch.load(again, weights_only=True)
     assert raw_again["weights_dtype"] == "float16" and "weight_scales" not in raw_again
+    assert raw_again["format_version"] == 1  # readable by the code before int8 files existed
     with torch.no_grad():
         torch.testing.assert_close(load_model(again)(mix), out, rtol=0, atol=1e-2 * float(out.abs().max()))
 
@@ -115,6 +116,7 @@ def test_an_int8_checkpoint_without_its_scales_is_refused_naming_the_file(tmp_pa
         loaded["weights_dtype"] == "float32"
         and loaded["stored_dtype"] == "int8"
         and "weight_scales" not in loaded
+        and loaded["format_version"] == 1
     )
     rewritten = write_checkpoint(tmp_path / "rewritten.pt", loaded)
     for key, value in load_checkpoint(rewritten)["state_dict"].items():
