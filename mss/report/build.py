@@ -105,11 +105,13 @@ def real_clips_section(report: Report, real_dir: Path) -> None:
     tracks = common_tracks(real_dir, subset, methods)
     table = aggregate(real_dir, subset, methods, tracks)
     test_songs = [t for t in tracks if t in KNOWN_TEST_SET_SONGS]
+    clips = "this real MUSDB18 clip" if len(tracks) == 1 else f"these {len(tracks)} real MUSDB18 clips"
     report.text(
-        f"The models were trained on generated audio only; these {len(tracks)} real MUSDB18 clips "
-        f"({', '.join(clip_label(t) for t in tracks)}) were never trained or selected on. Same BSS Eval v4 scoring as "
-        "above, at 44.1 kHz. Their SIR/SAR/ISR are not valid (AAC-coded stems: the projection is "
-        "ill-conditioned); SDR is."
+        f"The models were trained on generated audio only; {clips} "
+        f"({', '.join(clip_label(t) for t in tracks)}) {'was' if len(tracks) == 1 else 'were'} never trained on "
+        "(checkpoints/README.md says which adoption rules checked the train clip: not an independent test). "
+        "Same BSS Eval v4 scoring as above, at 44.1 kHz. SIR/SAR/ISR are not valid (AAC-coded stems: the "
+        "projection is ill-conditioned); SDR is."
         + (
             f" {len(test_songs)} of them belong to MUSDB18's test subset: a figure to report, never to tune on."
             if test_songs
