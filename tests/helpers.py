@@ -10,8 +10,11 @@ import numpy as np
 import torch
 
 from mss.models import build_model, model_preset
+from training.distributed import DistContext
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: one process on the CPU, as a run on this machine trains
+CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
 def make_tiny_checkpoints(
@@ -114,3 +117,14 @@ def trained_looking_tiny(arch: str, **overrides) -> torch.nn.Module:
     statistics moved as in a trained model (:func:`shift_batch_norm_statistics`)."""
     torch.manual_seed(0)
     return shift_batch_norm_statistics(build_model(arch, model_preset(arch, "tiny", **overrides)).eval())
+
+
+def perturbed_tiny(arch: str, seed: int = 0, **overrides) -> torch.nn.Module:
+    """The tiny preset of ``arch`` at 16 kHz (``overrides`` on top), in eval mode, with every weight moved off
+    its initialisation by 0.05 x N(0, 1) drawn after seeding ``seed``, so all are non-zero (as after training)."""
+    torch.manual_seed(seed)
+    model = build_model(arch, model_preset(arch, "tiny", **{"sample_rate": 16000, **overrides})).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model

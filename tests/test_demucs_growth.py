@@ -9,31 +9,17 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers import tiny_args
+from helpers import CPU, perturbed_tiny, tiny_args
 
 from mss.checkpoint import save_checkpoint
 from mss.errors import CheckpointError
-from mss.models import build_model, load_model, model_preset, parse_model_settings
-from mss.models.demucs import Demucs, DemucsConfig
+from mss.models import build_model, load_model, parse_model_settings
+from mss.models.demucs import DemucsConfig
 from mss.models.demucs_growth import grow_state_dict
 from training.config import TrainConfig
-from training.distributed import DistContext
 from training.resume import init_weights
 from training.run import main
 from training.trainer import make_trainer
-
-CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-
-
-def _trained_tiny(seed: int = 0, **overrides) -> Demucs:
-    """A tiny Demucs whose weights are all non-zero and not at their initialisation (as after training)."""
-    torch.manual_seed(seed)
-    model = build_model("demucs", model_preset("demucs", "tiny", sample_rate=16000, **overrides)).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    return model
-
 
 GROWTHS = [
     dict(context=3),
@@ -45,7 +31,7 @@ GROWTHS = [
 
 @pytest.mark.parametrize("changes", GROWTHS)
 def test_a_grown_demucs_computes_what_the_smaller_one_did(changes):
-    small = _trained_tiny()
+    small = perturbed_tiny("demucs")
     grown = build_model("demucs", replace(small.config, **changes)).eval()
     mix = torch.randn(2, 2, 16000)
     assert not torch.allclose(grown(mix), small(mix), atol=1e-3)  # fresh weights: another function
@@ -78,7 +64,7 @@ def test_growth_keeps_the_function_with_a_deeper_lstm_another_growth_factor_floa
     """The layouts the tiny preset does not reach: a 2-layer BiLSTM (its second layer reads both directions),
     widths growing by 1.5 (rounded), float16 weights as exported checkpoints store them, and a grown model grown
     again; no random draw from the caller's generator."""
-    small = _trained_tiny(lstm_layers=2, growth=1.5)
+    small = perturbed_tiny("demucs", lstm_layers=2, growth=1.5)
     mix = torch.randn(1, 2, 16000)
     once = build_model("demucs", replace(small.config, channels=6, context=3)).eval()
     half = {key: value.half() for key, value in small.state_dict().items()}
@@ -96,7 +82,7 @@ def test_growth_keeps_the_function_with_a_deeper_lstm_another_growth_factor_floa
 
 
 def test_growing_refuses_a_smaller_or_different_model():
-    small = _trained_tiny()
+    small = perturbed_tiny("demucs")
     grown = build_model("demucs", replace(small.config, context=3))
     with pytest.raises(ValueError, match=r"smaller or different.*context"):
         grow_state_dict(grown.state_dict(), grown.config, small)
@@ -121,7 +107,7 @@ def test_demucs_growth_fields_are_checked_and_old_checkpoints_load_without_them(
     ):
         with pytest.raises(ValueError, match="context|lstm_residual"):
             DemucsConfig(**bad)
-    small = _trained_tiny()
+    small = perturbed_tiny("demucs")
     path = save_checkpoint(tmp_path / "old.pt", small, step=1)
     saved = torch.load(path, weights_only=True)
     for key in ("context", "lstm_residual"):  # as written before the fields existed
@@ -157,7 +143,7 @@ def test_model_settings_parse_by_field_type_and_name_what_is_wrong():
 def test_a_run_grows_the_demucs_it_starts_from(tiny_dataset, tmp_path, capsys):
     """model_set builds the run's model; init_from a smaller Demucs grows it, says so, and the run's first
     weights compute what the checkpoint's did. A model that is not a growth of it is still refused."""
-    small = _trained_tiny()
+    small = perturbed_tiny("demucs")
     start = save_checkpoint(tmp_path / "small.pt", small, step=7)
     fields = dict(model="demucs", model_preset="tiny", sample_rate=16000, segment_s=1.0, samples_per_epoch=8)
     config = TrainConfig(**fields, batch_size=4, threads=1, progress=False, real_clips=False, ema_decay=0.9,

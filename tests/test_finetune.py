@@ -7,19 +7,16 @@ import json
 
 import pytest
 import torch
-from helpers import tiny_args
+from helpers import CPU, tiny_args
 
 from mss.data import SongDataset, TrainChunks, open_db
 from mss.data.union import build_union, tagged
 from mss.errors import CheckpointError, DatasetError
 from training.config import TrainConfig
-from training.distributed import DistContext
 from training.resume import init_weights
 from training.run import main
 from training.run_data import chunk_config
 from training.trainer import make_trainer
-
-CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_args
+from helpers import CPU, tiny_args
 
 from mss.checkpoint import load_checkpoint, save_checkpoint
 from training import state
@@ -33,7 +33,6 @@ from training.run import main, parse_args
 from training.run_folder import read_run
 
 REPO = Path(__file__).resolve().parents[1]
-CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
 def read_metrics(out: Path) -> list[dict]:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import CPU, perturbed_tiny
 
 from mss.checkpoint import save_checkpoint
 from mss.errors import CheckpointError
 from mss.models import build_model, model_preset
-from mss.models.unet import UNet
 from mss.models.unet_regrid import interpolate_bins, regrid_state_dict
 from training.config import TrainConfig
-from training.distributed import DistContext
 from training.resume import init_weights
 from training.trainer import make_trainer
-
-CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-
-
-def _trained_tiny(seed: int = 0, **overrides) -> UNet:
-    """A tiny UNet whose weights are all moved off their initialisation (as after training)."""
-    torch.manual_seed(seed)
-    model = build_model("unet", model_preset("unet", "tiny", sample_rate=16000, **overrides)).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    return model
 
 
 def test_per_bin_values_are_interpolated_in_frequency():
@@ -48,7 +35,7 @@ def test_per_bin_values_are_interpolated_in_frequency():
 
 
 def test_a_unet_moves_onto_a_finer_grid_keeping_its_convolutions():
-    small = _trained_tiny()
+    small = perturbed_tiny("unet")
     old = small.config
     target = build_model("unet", model_preset("unet", "tiny", sample_rate=16000, n_fft=old.n_fft * 2,
                                               hop_length=old.hop_length * 2, shifts=2))  # fmt: skip
@@ -67,7 +54,7 @@ def test_a_unet_moves_onto_a_finer_grid_keeping_its_convolutions():
 
 
 def test_moving_refuses_another_model_or_missing_weights():
-    small = _trained_tiny()
+    small = perturbed_tiny("unet")
     wider = build_model("unet", model_preset("unet", "tiny", sample_rate=16000, channels=small.config.channels * 2,
                                              n_fft=small.config.n_fft * 2))  # fmt: skip
     with pytest.raises(ValueError, match=r"other fields differ \(\['channels'\]\)"):
@@ -81,7 +68,7 @@ def test_moving_refuses_another_model_or_missing_weights():
 def test_a_run_starts_a_finer_grid_unet_from_a_checkpoint(tmp_path, capsys):
     """init_from a UNet with model_set=n_fft=...: the run's model and EMA take the moved weights and say so;
     a Demucs-only field is still refused for a UNet."""
-    small = _trained_tiny()
+    small = perturbed_tiny("unet")
     start = save_checkpoint(tmp_path / "small.pt", small, step=5)
     n_fft, hop = small.config.n_fft * 2, small.config.hop_length * 2
     fields = dict(model="unet", model_preset="tiny", sample_rate=16000, segment_s=1.0, samples_per_epoch=8)

@@ -12,6 +12,7 @@ from torch import nn
 from mss.checkpoint import load_checkpoint
 from mss.errors import CheckpointError
 from mss.models import config_from_dict
+from mss.models.blocks import INFERENCE_ONLY
 from mss.models.demucs import Demucs
 from mss.models.demucs_growth import GROWABLE, grow_state_dict
 from mss.models.unet import UNet
@@ -146,11 +147,11 @@ def _restore_trainer(trainer: Trainer, checkpoint: dict) -> None:
 #: length it separates in (a UNet's is its training chunk: ``training.trainer.build_training_model``), and the
 #: inference defaults: the shifted separations it averages and its Wiener post-filter (the preset's ``shifts``
 #: and ``wiener_iterations``)
-INIT_MAY_CHANGE = ("level_db", "segment_s", "shifts", "wiener_iterations")
+INIT_MAY_CHANGE = ("level_db", *INFERENCE_ONLY)
 #: model-config fields a resumed run takes from its last.pt when they differ from what the run's config builds
 #: today: the separation chunk, the default shifts and Wiener post-filter (inference only), so a run keeps
 #: validating and exporting as it began
-RESUME_MAY_CHANGE = ("segment_s", "shifts", "wiener_iterations")
+RESUME_MAY_CHANGE = INFERENCE_ONLY
 
 
 def _set_config(trainer: Trainer, changes: dict) -> None:

@@ -28,15 +28,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.bench.sweep import load_songs, score_song, song_sources, summarise
 from mss.data.datasets import Song
 from mss.errors import AudioError, DatasetError
 from mss.evaluation.oracles import ideal_ratio_mask
 from mss.evaluation.tables import format_markdown
 
-SOURCES = ("vocals", "drums", "bass", "other")
 DEFAULT_GRIDS = "1024/512,1024/256,2048/1024,2048/512,4096/1024"
-SCORE_RATE = 44100
+#: the masks are computed and scored at the references' rate, as mss.evaluate scores
+SCORE_RATE = MUSDB_SAMPLE_RATE
 
 
 def parse_grids(text: str, rate: int) -> list[tuple[int, int]]:

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 from torch import Tensor, nn
+
+#: config fields that change only inference, not the weights: the chunk a model separates in, its default
+#: shift trick and Wiener post-filter (the properties of SeparatorBase below that training never reads)
+INFERENCE_ONLY: tuple[str, ...] = ("segment_s", "shifts", "wiener_iterations")
+
+
+def differing_fields(old, new, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Names of the fields of the dataclass config ``old`` whose values differ in ``new`` (same class),
+    those in ``ignore`` aside, in field order."""
+    return [
+        f.name for f in fields(old) if f.name not in ignore and getattr(new, f.name) != getattr(old, f.name)
+    ]
 
 
 class SeparatorBase(nn.Module):

@@ -19,17 +19,15 @@ values and gates, 4 for an LSTM's gates, 2 for a BiLSTM's two directions feeding
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 
 import torch
 from torch import Tensor
 
+from mss.models.blocks import INFERENCE_ONLY, differing_fields
 from mss.models.demucs import Demucs, DemucsConfig, level_widths
 
 #: DemucsConfig fields a trained model can grow in; a larger value keeps what it computes
 GROWABLE: tuple[str, ...] = ("channels", "context", "lstm_residual")
-#: fields that change only inference and may differ freely (the chunk, the shift trick, the post-filter)
-_INFERENCE_ONLY: tuple[str, ...] = ("segment_s", "shifts", "wiener_iterations")
 
 #: (role, blocks) of one channel dimension; None: a dimension whose size does not depend on the widths
 Dim = tuple[str, int] | None
@@ -42,11 +40,7 @@ def grow_state_dict(state: dict[str, Tensor], old: DemucsConfig, model: Demucs) 
     ``model`` is smaller in a GROWABLE field, differs in another field, or ``state`` lacks a weight."""
     new = model.config
     smaller = [f for f in GROWABLE if getattr(new, f) < getattr(old, f)]
-    differ = [
-        f.name
-        for f in fields(old)
-        if f.name not in GROWABLE + _INFERENCE_ONLY and getattr(new, f.name) != getattr(old, f.name)
-    ]
+    differ = differing_fields(old, new, ignore=GROWABLE + INFERENCE_ONLY)
     if smaller or differ:
         raise ValueError(f"cannot grow a Demucs into a smaller or different one (fields {smaller + differ})")
     old_widths, new_widths = level_widths(old), level_widths(new)

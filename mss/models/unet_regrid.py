@@ -13,18 +13,17 @@ network learned about spectral shapes is a starting point that fine-tuning adapt
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from mss.models.blocks import INFERENCE_ONLY, differing_fields
 from mss.models.unet import UNet, UNetConfig
 
 #: UNetConfig fields a trained UNet can be moved across
 REGRIDDABLE: tuple[str, ...] = ("n_fft", "hop_length")
-#: fields that change only inference or the input's level and may differ freely
-_FREE: tuple[str, ...] = ("segment_s", "shifts", "wiener_iterations", "level_db")
+#: fields that may differ freely: inference-only ones, and the input's level normalisation (same weights)
+_FREE: tuple[str, ...] = ("level_db", *INFERENCE_ONLY)
 #: the parameters with one value per frequency bin: (F, 1)
 PER_BIN: tuple[str, ...] = ("input_scale", "input_offset")
 
@@ -34,11 +33,7 @@ def regrid_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) ->
     grid (REGRIDDABLE fields, and inference-only ones): per-bin parameters are interpolated onto ``model``'s
     bins, every other weight is copied. ValueError if another field differs or ``state`` lacks a weight."""
     new = model.config
-    differ = [
-        f.name
-        for f in fields(old)
-        if f.name not in REGRIDDABLE + _FREE and getattr(new, f.name) != getattr(old, f.name)
-    ]
+    differ = differing_fields(old, new, ignore=REGRIDDABLE + _FREE)
     if differ:
         raise ValueError(f"cannot move a UNet onto another STFT when other fields differ ({differ})")
     moved = {}
