@@ -65,7 +65,7 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
         # so it runs 4x fewer sequential steps than at depth 4 (the LSTM dominates CPU time otherwise).
         # One BiLSTM layer. Trained from scratch at 20 channels (3.5 M parameters; 24 channels with two layers,
         # 8.6 M, gave no better validation SDR per CPU-minute), then grown to 32 channels and a decoder
-        # context of 3 (10.3 M, a 21 MB float16 checkpoint; mss.models.demucs_growth), which gained 0.17 dB on
+        # context of 3 (10.3 M, a 21 MB float16 checkpoint, 10.4 MB in int8; mss.models.demucs_growth), which gained 0.17 dB on
         # 36 generated test songs at equal steps: GROWTH_NOTE
         "small": dict(channels=32, context=3, depth=5, lstm_layers=1, segment_s=6.0, shifts=3),  # SHIFTS_NOTE
         # the Demucs paper's widths: 64 channels doubling over 6 levels, 2-layer BiLSTM, 44.1 kHz
