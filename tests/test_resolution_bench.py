@@ -66,3 +66,7 @@ def test_the_cli_prints_a_row_per_grid_and_refuses_bad_grids(tiny_dataset, tmp_p
     with pytest.raises(SystemExit) as exit_info:
         main(["--grids", "1024/4096"])
     assert exit_info.value.code == 2 and "HOP < N_FFT" in capsys.readouterr().err
+    for options in (["--seconds", "inf"], ["--seconds", "nan"], ["--seconds", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(options)
+        assert exit_info.value.code == 2 and "--seconds finite and > 0" in capsys.readouterr().err, options

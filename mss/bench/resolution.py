@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,9 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the per-song figures here")
     args = parser.parse_args(argv)
-    if args.songs < 1 or not args.seconds > 0 or args.rate < 1:
+    if args.songs < 1 or not (math.isfinite(args.seconds) and args.seconds > 0) or args.rate < 1:
         parser.error(
-            f"--songs and --rate must be >= 1 and --seconds > 0 (got {args.songs}, {args.rate}, {args.seconds})"
+            f"--songs and --rate must be >= 1 and --seconds finite and > 0"
+            f" (got {args.songs}, {args.rate}, {args.seconds})"
         )
     try:
         grids = parse_grids(args.grids, args.rate)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,8 +187,8 @@ def run_sweeps(
     ``(per-song frame, summary table)``; the summary is printed as markdown, the frames go to ``--json``.
     ``check_model`` raises ``CheckpointError`` for a model the benchmark cannot score. A checkpoint or dataset
     that cannot be read ends the run with its path and the reason (exit status 2)."""
-    if args.songs < 1 or not args.seconds > 0:
-        parser.error(f"--songs must be >= 1 and --seconds > 0 (got {args.songs}, {args.seconds})")
+    if args.songs < 1 or not (math.isfinite(args.seconds) and args.seconds > 0):
+        parser.error(f"--songs must be >= 1 and --seconds finite and > 0 (got {args.songs}, {args.seconds})")
     checkpoints = args.checkpoint or [str(p) for p in DEFAULT_CHECKPOINTS.values()]
     precision = resolve_precision("auto")  # what separate() runs the models in on this machine
     records = {}
