@@ -1,5 +1,5 @@
 """python -m mss.data.synth ROOT [--preset NAME] [--seed N] [--format wav|stems] [--subtype FLOAT|PCM_16]
-[--overwrite] [--jobs N] [--version 3|4|5]"""
+[--overwrite] [--jobs N] [--version 3|4|5|6]"""
 
 from __future__ import annotations
 
