@@ -1,5 +1,6 @@
-"""Oracle and trivial baselines, computed from the references: IRM1, IRM2 (ceilings of mask-based
-separation) and MIX (the mixture as every estimate: the floor).
+"""Oracle and trivial baselines, computed from the references: IRM1, IRM2 (oracle
+references for mask-based separation: not strict ceilings, since another grid or a Wiener post-filter can
+exceed them) and MIX (the mixture as every estimate: the floor).
 
 The ideal ratio masks follow the SiSEC 2018 oracles (sigsep/sigsep-mus-oracle ``IRM.py``): each
 channel is processed independently, the mask of source j is ``|S_j|^alpha / (eps + sum_k |S_k|^alpha)``

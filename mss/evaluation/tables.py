@@ -46,7 +46,7 @@ def method_names(eval_dir: str | os.PathLike, subset: str = "test") -> list[str]
         except ValueError:
             order = []
     names = [m for m in order if m in found] + [m for m in found if m not in order]
-    # models first, then the baselines in their fixed order (ceilings, then the floor)
+    # models first, then the baselines in their fixed order (the oracle masks, then the floor)
     return [m for m in names if m not in ORACLES] + [m for m in ORACLES if m in names]
 
 
