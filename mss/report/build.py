@@ -69,11 +69,11 @@ def scores_section(report: Report, eval_dir: Path, info: dict) -> tuple[pd.DataF
     report.text(
         f"{len(tracks)} {subset} song(s) of {info.get('dataset', '?')}. Median over 1-s frames, then median over songs "
         f"(museval's agg_frames_tracks_scores); 'average' is the mean over targets. SDRi: SDR improvement over the "
-        f"mixture used as every estimate (MIX). IRM1/IRM2: ideal ratio masks on magnitude/power computed from the true "
-        f"stems (oracle baselines for mask-based separation, STFT 4096/1024; not strict ceilings: a model "
-        f"on a different grid, or with a Wiener post-filter, can score above them). SIR, SAR and ISR split the error with least-squares projections "
-        f"that become ill-conditioned when references are nearly linearly dependent (tonal synthetic stems), so "
-        f"they can disagree with SDR there; compare methods on SDR first."
+        f"mixture used as every estimate (MIX). IRM1/IRM2: ideal ratio masks on magnitude/power computed from the "
+        f"true stems (oracle baselines for mask-based separation, STFT 4096/1024; not strict ceilings: a model on "
+        f"another grid, or with a Wiener post-filter, can score above them). SIR, SAR and ISR split the error with "
+        f"least-squares projections that become ill-conditioned when references are nearly linearly dependent "
+        f"(tonal synthetic stems), so they can disagree with SDR there; compare methods on SDR first."
     )
     classes = [
         "average"
