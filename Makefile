@@ -17,6 +17,7 @@ demo: setup
 
 lint: setup
 	$(PY) -m ruff check mss mss_app training listening_study tests app.py
+	$(PY) -m ruff format --check mss mss_app training listening_study tests app.py
 
 bench: setup
 	$(PY) -m mss.bench

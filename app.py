@@ -69,8 +69,12 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         help="new listening-test sessions one client address may start per hour and app process (0: no "
         f"limit; default {SESSIONS_PER_CLIENT}). Behind a reverse proxy, run uvicorn with proxy headers",
     )  # fmt: skip
-    parser.add_argument("--experimenter", default=None, help="who runs the default study (its consent page says so)")
-    parser.add_argument("--contact", default=None, help="how participants reach you (shown on the consent page)")
+    parser.add_argument(
+        "--experimenter", default=None, help="who runs the default study (its consent page says so)"
+    )
+    parser.add_argument(
+        "--contact", default=None, help="how participants reach you (shown on the consent page)"
+    )
     args = parser.parse_args(argv)
     if args.sessions_per_client < 0:
         parser.error("--sessions-per-client must be 0 (no limit) or more")

@@ -40,7 +40,9 @@ def read_stems(path: str | os.PathLike, stem_id: int | None = None) -> tuple[np.
     import stempeg  # imported lazily: it probes ffmpeg at import time
 
     try:
-        audio, rate = stempeg.read_stems(str(path), stem_id=stem_id, dtype=np.float32, always_3d=stem_id is None)
+        audio, rate = stempeg.read_stems(
+            str(path), stem_id=stem_id, dtype=np.float32, always_3d=stem_id is None
+        )
     except Exception as exc:  # stempeg raises bare exceptions for anything ffmpeg rejects
         what = "" if stem_id is None else f"stream {stem_id} of "
         raise AudioError(f"cannot decode {what}{path} with ffmpeg: {exc}") from exc

@@ -102,7 +102,9 @@ def page_json(session_id: str, audio: AudioPage) -> dict:
         "trial_id": audio.trial_id if audio.page == "trial" else audio.page,
         "mode": audio.mode,
         "reference_url": audio_url(session_id, audio.reference),
-        "conditions": [{"label": label, "url": audio_url(session_id, token)} for label, token in audio.versions],
+        "conditions": [
+            {"label": label, "url": audio_url(session_id, token)} for label, token in audio.versions
+        ],
     }
 
 
@@ -127,7 +129,10 @@ def session_json(context: StudyContext, session) -> dict:
         out["trial"] = page_json(sid, audio[0])
     elif step in ("screened_out", "finished"):
         out["completion_code"] = sessions.completion_code(session)
-    if step in ("instructions", "trial"):  # the next graded trial's files load while this page is read or rated
+    if step in (
+        "instructions",
+        "trial",
+    ):  # the next graded trial's files load while this page is read or rated
         ahead = sessions.prefetch_audio(session)
         tokens = [] if ahead is None else [ahead.reference, *(token for _, token in ahead.versions)]
         out["prefetch"] = [audio_url(sid, token) for token in tokens]

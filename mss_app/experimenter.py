@@ -91,7 +91,11 @@ def _results_tab(context: StudyContext):
     boxplot = gr.Image(label="Scores per condition", show_label=False, type="filepath", interactive=False,
                        visible=False, buttons=NO_SHARE)  # fmt: skip
     scatter = gr.Image(
-        label="SDR vs. rating", show_label=False, type="filepath", interactive=False, visible=False,
+        label="SDR vs. rating",
+        show_label=False,
+        type="filepath",
+        interactive=False,
+        visible=False,
         buttons=NO_SHARE,
     )
     report = gr.Markdown(visible=False)
@@ -140,7 +144,9 @@ def sessions_view(context: StudyContext):
     table = context.sessions.sessions_table()
     table["session_id"] = table["session_id"].str[:8]
     table["created"] = table["created"].str.replace("T", " ").str[:16]
-    table["trials_done"] = [f"{done} of {total}" for done, total in zip(table["trials_done"], table["trials"], strict=True)]
+    table["trials_done"] = [
+        f"{done} of {total}" for done, total in zip(table["trials_done"], table["trials"], strict=True)
+    ]
     return table[list(SESSION_VIEW)].rename(columns={key: name for key, (name, _) in SESSION_VIEW.items()})
 
 
@@ -194,8 +200,11 @@ def _spectrogram_tab(config: AppConfig, context: StudyContext) -> None:
     for name in systems:
         with gr.Row():
             players.append(gr.Audio(label=f"{name}: estimate", interactive=False, buttons=AUDIO_BUTTONS))
-            players.append(gr.Audio(label=f"{name}: error (reference - estimate)", interactive=False,
-                                    buttons=AUDIO_BUTTONS))
+            players.append(
+                gr.Audio(
+                    label=f"{name}: error (reference - estimate)", interactive=False, buttons=AUDIO_BUTTONS
+                )
+            )
 
     def on_song(song_name: str):
         try:

@@ -96,7 +96,9 @@ def test_screening_is_per_session_and_names_shared_codes(tmp_path):
          "value": (mean if metric == "GOOD" else 1.0) + (0.0 if condition != "reference" else float("inf"))}
         for song in SONGS for target in TARGETS for condition, mean in MEANS.items() for metric in ("GOOD", "FLAT")
     ])  # fmt: skip
-    result = analyze(path, out_dir=tmp_path / "out2", headphones={failed: {"passed": False}}, excerpt_metrics=metrics)
+    result = analyze(
+        path, out_dir=tmp_path / "out2", headphones={failed: {"passed": False}}, excerpt_metrics=metrics
+    )
     table = pd.read_csv(tmp_path / "out2" / "metric_correlations.csv").set_index(["metric", "target"])
     assert len(table) == 2 * 3 and table.loc[("GOOD", "all"), "n"] == 2 * 3 * 4
     assert table.loc[("GOOD", "vocals"), "spearman_rho"] > 0.9  # ties within a condition keep it below 1
@@ -109,7 +111,13 @@ def test_screening_is_per_session_and_names_shared_codes(tmp_path):
     check = {"session_id": failed, "headphones": {"passed": False, "n_correct": 2, "n_trials": 6}}
     (sessions / f"{failed}.json").write_text(json.dumps(check))
     metrics.to_csv(tmp_path / "excerpt_metrics.csv", index=False)
-    arguments = [str(path), "--out", str(tmp_path / "cli"), "--excerpt-metrics", str(tmp_path / "excerpt_metrics.csv")]
+    arguments = [
+        str(path),
+        "--out",
+        str(tmp_path / "cli"),
+        "--excerpt-metrics",
+        str(tmp_path / "excerpt_metrics.csv"),
+    ]
     assert main([*arguments, "--sessions", str(sessions)]) == 0
     screening = pd.read_csv(tmp_path / "cli" / "screening.csv").set_index("session_uuid")
     assert screening.loc[failed, "reason"] == "failed the headphone check (2 of 6 right)"

@@ -165,7 +165,9 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         box = slider.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         assert page.evaluate("window.mushra.app.view.scores") == {"A": 50}
-        assert page.inner_text(".mushra-value >> nth=0") == "50" and "unrated" not in slider.get_attribute("class")
+        assert page.inner_text(".mushra-value >> nth=0") == "50" and "unrated" not in slider.get_attribute(
+            "class"
+        )
         page.wait_for_timeout(400)
         page.screenshot(path=str(shots / "participant_4_familiarization.png"), full_page=True)
     page.click(".mushra-submit")  # "Continue"
@@ -311,7 +313,10 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     assert _blue_pixels(page, f".mushra-slider[data-label='{hidden}']") > 50
     other = next(label for label in labels if label != hidden)
     assert page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => s.disabled")
-    assert page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => getComputedStyle(s).opacity") == "1"
+    assert (
+        page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => getComputedStyle(s).opacity")
+        == "1"
+    )
     page.screenshot(path=str(shots / "participant_5_trial.png"), full_page=True)
     page.click(".mushra-submit")
     page.wait_for_selector("text=Trial 2 of 2", timeout=20_000)
@@ -416,7 +421,9 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         # Another session: other tokens for the same trials and labels.
         other = client.post("/mushra/api/start", json={"consent": True}).json()
         other_id = other["session_id"]
-        other = client.post("/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS}).json()
+        other = client.post(
+            "/mushra/api/questionnaire", json={"session_id": other_id, "answers": ANSWERS}
+        ).json()
         for link in step_audio_urls(other):
             assert client.get(link).status_code == 200
         other = client.post("/mushra/api/step", json={"session_id": other_id, "step": "volume"}).json()
@@ -446,7 +453,9 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
         header_sets.add(tuple(sorted((k, v) for k, v in headers.items() if k != "date")))
     assert len(header_sets) == 1  # identical headers, Content-Length included
     assert len({len(body) for body in contents.values()}) == 1
-    assert len({body[:44] for body in contents.values()}) == 1 and contents["A"][:4] == b"RIFF"  # one WAV header
+    assert (
+        len({body[:44] for body in contents.values()}) == 1 and contents["A"][:4] == b"RIFF"
+    )  # one WAV header
     # The browser decodes to exactly this session's copy of the WAV the analysis reads (within 1 LSB of it).
     import hashlib as _hashlib
 
@@ -474,7 +483,11 @@ def test_curious_participant_learns_nothing(running_app, browser, shots):
             }""",
             urls[label],
         )
-        stimulus = context.sessions.resume(session_id).trials[trial_id].reference if label == "REF" else stimulus_of[label]
+        stimulus = (
+            context.sessions.resume(session_id).trials[trial_id].reference
+            if label == "REF"
+            else stimulus_of[label]
+        )
         wav, _ = sf.read(context.stimuli.path(stimulus), dtype="int16")
         seed = context.sessions.delivery_seed(session_id, "trial", trial_id, label)
         expected = session_pcm(np.ascontiguousarray(wav.T), seed)
@@ -545,7 +558,9 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     code = page.inner_text(".mushra-code")
     session_id = page.evaluate("window.mushra.app.session.session_id")
     session = context.sessions.resume(session_id)
-    assert context.sessions.step(session) == "screened_out" and code == context.sessions.completion_code(session)
+    assert context.sessions.step(session) == "screened_out" and code == context.sessions.completion_code(
+        session
+    )
     page.screenshot(path=str(shots / "participant_3c_screened_out.png"), full_page=True)
     page.reload(wait_until="domcontentloaded")  # it stays ended
     page.wait_for_selector("text=did not confirm", timeout=20_000)
@@ -584,12 +599,22 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
         context.sessions.start(consent=True)
     page.get_by_role("button", name="Refresh sessions").click()
     n_sessions = len(context.sessions.sessions_table())
-    page.wait_for_function("(n) => document.querySelectorAll('.mss-sessions .virtual-row').length >= n", arg=n_sessions, timeout=20_000)
-    rows = page.evaluate("() => [...document.querySelectorAll('.mss-sessions .virtual-row')].filter(r => r.offsetParent).length")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.mss-sessions .virtual-row').length >= n",
+        arg=n_sessions,
+        timeout=20_000,
+    )
+    rows = page.evaluate(
+        "() => [...document.querySelectorAll('.mss-sessions .virtual-row')].filter(r => r.offsetParent).length"
+    )
     assert rows == n_sessions, (rows, n_sessions)
-    scrolls = page.evaluate("() => [...document.querySelectorAll('.mss-sessions *')].some(e => e.scrollHeight > e.clientHeight + 2 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY))")
+    scrolls = page.evaluate(
+        "() => [...document.querySelectorAll('.mss-sessions *')].some(e => e.scrollHeight > e.clientHeight + 2 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY))"
+    )
     assert not scrolls
-    breaks = page.evaluate("() => [...document.querySelectorAll('.mss-sessions span')].map(e => getComputedStyle(e).wordBreak + '/' + getComputedStyle(e).overflowWrap)")
+    breaks = page.evaluate(
+        "() => [...document.querySelectorAll('.mss-sessions span')].map(e => getComputedStyle(e).wordBreak + '/' + getComputedStyle(e).overflowWrap)"
+    )
     assert breaks and set(breaks) == {"normal/normal"}, set(breaks)
     page.screenshot(path=str(shots / "experimenter_5_sessions.png"), full_page=True)
     page.get_by_role("tab", name="Spectrogram browser").click()
@@ -603,7 +628,9 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     cookie = next(c for c in page.context.cookies() if c["name"] == "mss_experimenter")
     page.goto(url + "/experimenter/logout", wait_until="domcontentloaded")
     with httpx.Client(base_url=url, timeout=30) as client:
-        assert client.get("/experimenter/config", cookies={cookie["name"]: cookie["value"]}).status_code == 401
+        assert (
+            client.get("/experimenter/config", cookies={cookie["name"]: cookie["value"]}).status_code == 401
+        )
     assert missing == [], missing  # no 404 (the favicon used to be one on every page)
     page.close()
 
@@ -616,7 +643,10 @@ def test_phone_width_keeps_one_row_of_sliders_beside_the_scale(running_app, brow
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     _start_session(page, url, context)
-    sliders = [page.locator(".mushra-slider").nth(i).bounding_box() for i in range(page.locator(".mushra-slider").count())]
+    sliders = [
+        page.locator(".mushra-slider").nth(i).bounding_box()
+        for i in range(page.locator(".mushra-slider").count())
+    ]
     legend = page.locator(".mushra-legend").bounding_box()
     assert len(sliders) == 6 and len({round(box["y"]) for box in sliders}) == 1  # one row
     assert legend["x"] + legend["width"] <= sliders[0]["x"] + 1  # the scale stands beside the first slider

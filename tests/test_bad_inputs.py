@@ -429,7 +429,9 @@ def test_trust_is_checked_by_the_server(two_apps, tmp_path):  # noqa: F811 (the 
                 audio, _ = sf.read(io.BytesIO(other.get(sound["url"]).content))
                 tones = np.array_split(audio[: len(audio) // 3 * 3, 0], 3)
                 answers.append(int(np.argmin([np.abs(t).max() for t in tones])))
-            session = other.post("/mushra/api/headphones", json={"session_id": sid, "answers": answers}).json()
+            session = other.post(
+                "/mushra/api/headphones", json={"session_id": sid, "answers": answers}
+            ).json()
             assert store.resume(sid).headphones["passed"]
             continue
         for url in step_audio_urls(session):

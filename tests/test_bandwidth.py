@@ -62,7 +62,9 @@ def test_nothing_changes_when_the_song_is_at_the_models_rate():
 def test_a_block_with_its_offset_gets_the_whole_songs_split_away_from_its_edges():
     g = torch.Generator().manual_seed(2)
     mix = torch.randn(2, 3 * RATE, generator=g)
-    estimates = band_limited(torch.stack([0.7 * mix, 0.3 * mix + 0.1 * torch.randn(2, 3 * RATE, generator=g)]))
+    estimates = band_limited(
+        torch.stack([0.7 * mix, 0.3 * mix + 0.1 * torch.randn(2, 3 * RATE, generator=g)])
+    )
     whole = extend_high_band(mix, estimates, RATE, MODEL_RATE, covers_mixture=True)
     lo, hi = 12345, 12345 + 2 * RATE  # not a multiple of the STFT hop
     block = extend_high_band(mix[:, lo:hi], estimates[..., lo:hi], RATE, MODEL_RATE, True, offset=lo)

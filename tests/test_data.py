@@ -88,7 +88,9 @@ def test_open_db_subsets_and_official_split(data_root, training_db, heldout_db):
     assert valid_names | {t.name for t in train_only.tracks} == train_names
     assert not valid_names & {t.name for t in train_only.tracks}
     # extra stems of the embedded set are declared through ROOT/setup.yaml
-    assert {"vocals", "drums", "bass", "other", "piano", "accompaniment"} <= set(available_targets(training_db))
+    assert {"vocals", "drums", "bass", "other", "piano", "accompaniment"} <= set(
+        available_targets(training_db)
+    )
     track = find_track(heldout_db, heldout_db.tracks[-1].name)
     assert track.subset == "test"
 
@@ -103,7 +105,10 @@ def test_mixture_is_the_sum_of_stems(heldout_db):
     stems = track_stems(heldout_db.tracks[0], FOUR)  # (S, C, T)
     np.testing.assert_allclose(stems.sum(0), heldout_db.tracks[0].audio.T[:, : stems.shape[-1]], atol=1e-4)
     # piano is part of other: other == (other - piano) + piano
-    other, piano = track_stems(heldout_db.tracks[0], ["other"])[0], track_stems(heldout_db.tracks[0], ["piano"])[0]
+    other, piano = (
+        track_stems(heldout_db.tracks[0], ["other"])[0],
+        track_stems(heldout_db.tracks[0], ["piano"])[0],
+    )
     residual = track_stems(heldout_db.tracks[0], ["other", "piano"])[0]
     np.testing.assert_allclose(residual + piano, other, atol=1e-6)
 

@@ -46,7 +46,9 @@ def test_biquads_meet_their_design(rate):
         -_gain_db(peak(1000, 6, 1.0, rate), [500, 1000], rate),
     )
     # the same filters as torchaudio's (SoX's) bass, treble and equalizer biquads, at every frequency
-    noise = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3000)) * 0.05)  # inside lfilter's clamp
+    noise = torch.from_numpy(
+        np.random.default_rng(0).standard_normal((1, 3000)) * 0.05
+    )  # inside lfilter's clamp
     for ours, theirs in (
         (low_shelf(150, 6, rate), AF.bass_biquad(noise, rate, 6.0, 150, SLOPE_ONE_Q)),
         (high_shelf(3000, -6, rate), AF.treble_biquad(noise, rate, -6.0, 3000, SLOPE_ONE_Q)),
@@ -140,7 +142,9 @@ def test_chunks_with_eq_are_slices_of_the_whole_song_equalised(tiny_dataset):
 def test_equalize_continues_a_song_without_a_transient():
     rate = 22050
     time = np.arange(3 * rate) / rate
-    song = np.stack([0.5 * np.sin(2 * np.pi * 80 * time), 0.2 * np.sin(2 * np.pi * 1234 * time + 1.0)])  # (2, T)
+    song = np.stack(
+        [0.5 * np.sin(2 * np.pi * 80 * time), 0.2 * np.sin(2 * np.pi * 1234 * time + 1.0)]
+    )  # (2, T)
     sections = np.stack([low_shelf(60, 12, rate), peak(1000, -9, 1.0, rate), high_shelf(3000, 6, rate)])[None]
     whole = sosfilt(sections[0], song, axis=-1)
     start, length = rate + 777, 4410

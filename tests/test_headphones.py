@@ -238,7 +238,9 @@ def test_page_scripts_parse_and_load_in_a_browser():
     if not chromium.exists():
         pytest.fail(f"{chromium} is missing: install chromium (apt-get install chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"], headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=["--no-sandbox"], headless=True
+        )
         page = browser.new_page()
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -248,6 +250,8 @@ def test_page_scripts_parse_and_load_in_a_browser():
             assert page.evaluate("(src) => { try { new Function(src); return ''; } catch (e) { return String(e); } }",
                                  source) == "", name  # fmt: skip
             page.add_script_tag(content=source)
-        defined = page.evaluate("['MushraAudio', 'MushraTrial', 'MushraHeadphones', 'MushraApp'].map(n => typeof window[n])")
+        defined = page.evaluate(
+            "['MushraAudio', 'MushraTrial', 'MushraHeadphones', 'MushraApp'].map(n => typeof window[n])"
+        )
         browser.close()
     assert errors == [] and defined == ["object"] * 4

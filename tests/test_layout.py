@@ -113,7 +113,11 @@ def test_the_circle_finder_finds_a_circle():
 
 @pytest.mark.parametrize("suffix", [".py", ".js"])
 def test_no_file_over_the_limit(suffix):
-    long = {str(p.relative_to(ROOT)): n for p in _sources(suffix) if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in _sources(suffix)
+        if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES
+    }
     assert long == {}, f"files over {MAX_FILE_LINES} lines"
 
 

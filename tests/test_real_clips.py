@@ -28,7 +28,9 @@ def train_clip(tiny_dataset, tmp_path_factory) -> Path:
     from mss.data.synth.formats import write_stems_song
 
     song = sorted((tiny_dataset / "train").iterdir())[0]
-    stems = {name: load_audio(song / f"{name}.wav")[0] for name in ("mixture", "drums", "bass", "other", "vocals")}
+    stems = {
+        name: load_audio(song / f"{name}.wav")[0] for name in ("mixture", "drums", "bass", "other", "vocals")
+    }
     path = tmp_path_factory.mktemp("clips") / f"{song.name}.stem.mp4"
     write_stems_song(stems, 44100, path)
     return path
@@ -44,7 +46,10 @@ def test_stempeg_clip_is_a_test_set_song_and_not_a_default_clip(monkeypatch, tmp
     assert real_clips.is_test_set_song(STEMPEG_CLIP)
     assert real_clips.is_test_set_song(tmp_path / "test" / "Any Song.stem.mp4")  # MUSDB18's test folder
     assert not real_clips.is_test_set_song(tmp_path / "train" / "Music Delta - 80s Rock.stem.mp4")
-    assert real_clips.label("The Easton Ellises - Falcon 69") == "The Easton Ellises - Falcon 69 (MUSDB18 test-set song)"
+    assert (
+        real_clips.label("The Easton Ellises - Falcon 69")
+        == "The Easton Ellises - Falcon 69 (MUSDB18 test-set song)"
+    )
     assert real_clips.label("Music Delta - 80s Rock") == "Music Delta - 80s Rock"
     monkeypatch.setenv("MSS_REAL_CLIPS", str(STEMPEG_CLIP))  # named explicitly, it is found
     assert [p.resolve() for p in real_clips.find_real_clips()] == [STEMPEG_CLIP.resolve()]

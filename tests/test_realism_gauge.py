@@ -52,7 +52,9 @@ def test_share_above_11k_of_two_tones():
 
 def test_onsets_silence_and_bad_shapes():
     clicks = np.zeros(4 * RATE, dtype=np.float32)
-    burst = np.random.default_rng(1).standard_normal(2000).astype(np.float32) * np.hanning(2000).astype(np.float32)
+    burst = np.random.default_rng(1).standard_normal(2000).astype(np.float32) * np.hanning(2000).astype(
+        np.float32
+    )
     for k in range(8):  # 2 onsets per second
         start = int((0.25 + 0.5 * k) * RATE)
         clicks[start : start + 2000] += burst
@@ -75,10 +77,23 @@ def test_distance_is_zero_for_equal_sets_and_grows_with_a_difference():
 def test_gauge_command_line_on_generated_stems(tiny_dataset, tmp_path):
     """--real and --dataset on MUSDB18-HQ folders: a table for every stem, a CSV that parses, a figure."""
     out = tmp_path / "gauge"
-    code = main(["--real", str(tiny_dataset / "train"), "--dataset", str(tiny_dataset / "train"), "--songs", "2", "--out", str(out)])
+    code = main(
+        [
+            "--real",
+            str(tiny_dataset / "train"),
+            "--dataset",
+            str(tiny_dataset / "train"),
+            "--songs",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     rows = list(csv.DictReader((out / "realism.csv").open()))
-    assert {(r["set"], r["stem"]) for r in rows} >= {("real", s) for s in ("vocals", "drums", "bass", "other")}
+    assert {(r["set"], r["stem"]) for r in rows} >= {
+        ("real", s) for s in ("vocals", "drums", "bass", "other")
+    }
     assert (out / "realism.png").stat().st_size > 10_000
 
 

@@ -681,7 +681,9 @@ def _trial_files(store: SessionStore, session, trial) -> dict[str, bytes]:
     """What the page downloads for a trial: {screen label or REF: bytes}."""
     labels = ["REF", *trial.screen_labels]
     return {
-        label: store.serve_audio(session.session_id, store.audio_token(session, "trial", trial.trial_id, label))
+        label: store.serve_audio(
+            session.session_id, store.audio_token(session, "trial", trial.trial_id, label)
+        )
         for label in labels
     }
 
@@ -704,13 +706,17 @@ def test_delivered_files_name_no_version_and_differ_between_sessions(rendered, t
         for trial in session.trials.values():
             files = _trial_files(store, session, trial)
             assert len({len(data) for data in files.values()}) == 1  # one size ...
-            assert len({data[:44] for data in files.values()}) == 1 and files["REF"][:4] == b"RIFF"  # one header
+            assert (
+                len({data[:44] for data in files.values()}) == 1 and files["REF"][:4] == b"RIFF"
+            )  # one header
             trials.append((index, {k: v for k, v in files.items() if k != "REF"}, dict(trial.labels)))
     trial = sessions[0].trials["t00-vocals"]
     files = _trial_files(store, sessions[0], trial)
     for label, data in files.items():  # the samples: the stored file with this session's dither
         served, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
-        stored, _ = sf.read(stimuli.path(trial.stimuli.get(label, trial.reference)), dtype="int16", always_2d=True)
+        stored, _ = sf.read(
+            stimuli.path(trial.stimuli.get(label, trial.reference)), dtype="int16", always_2d=True
+        )
         seed = store.delivery_seed(sessions[0].session_id, "trial", trial.trial_id, label)
         assert rate == 44100 and np.array_equal(served.T, session_pcm(stored.T, seed)), label
         difference = served.astype(int) - stored
@@ -721,7 +727,9 @@ def test_delivered_files_name_no_version_and_differ_between_sessions(rendered, t
 
     def rates(encode):
         features = lambda files: {k: file_features(encode(v)) for k, v in files.items()}  # noqa: E731
-        guesses = name_from_bytes([(features(f), truth) for f, truth in pilot], [features(t[1]) for t in test])
+        guesses = name_from_bytes(
+            [(features(f), truth) for f, truth in pilot], [features(t[1]) for t in test]
+        )
         return hit_rates(guesses, [t[2] for t in test])
 
     chance = 1 / len(stimuli.study.conditions)
@@ -788,7 +796,9 @@ def test_study_and_stimuli_do_not_import_each_other():
         return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
     assert "listening_study.design.study" in imported("delivery/stimuli")
-    assert not {"listening_study.delivery.stimuli", "listening_study.sessions.store"} & imported("design/study")
+    assert not {"listening_study.delivery.stimuli", "listening_study.sessions.store"} & imported(
+        "design/study"
+    )
     assert "listening_study.delivery.stimuli" not in imported("design/dataset")
 
 
@@ -869,7 +879,12 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
             store.answer_headphones(passing.session_id, bad)
     assert store.resume(passing.session_id).headphones == {}
     session = pass_headphone_check(store, passing.session_id)
-    assert session.headphones == {"n_correct": 6, "n_trials": 6, "passed": True, "answers": [t.quiet for t in design]}
+    assert session.headphones == {
+        "n_correct": 6,
+        "n_trials": 6,
+        "passed": True,
+        "answers": [t.quiet for t in design],
+    }
     assert store.step(session) == "familiarization"
     first = session.familiarization[0]
     store.serve_audio(passing.session_id, store.audio_token(session, "fam0", first.trial_id, "REF"))
@@ -882,7 +897,9 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
     # a failed check ends the session there, with thanks and a code of its own: no trials rated for nothing
     assert store.step(session) == "screened_out" and store.screened_out(session)
     code = store.completion_code(session)
-    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and code != store.key.code("completion", failing.session_id)
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and code != store.key.code(
+        "completion", failing.session_id
+    )
     with pytest.raises(SubmissionError, match="screened_out step"):
         store.submit(failing.session_id, session.trial_order[0], {}, {}, 0)
     with pytest.raises(SessionError, match="screened_out step"):

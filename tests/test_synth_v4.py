@@ -16,7 +16,9 @@ RATE = 44100
 @pytest.fixture(scope="module")
 def v4_songs():
     """Songs 0 and 1 of seed 3 at 8 s, rendered by v4 (and song 0 by v3, the same composition)."""
-    return [build_song(3, index, (8.0, 8.0), version=4) for index in (0, 1)], build_song(3, 0, (8.0, 8.0), version=3)
+    return [build_song(3, index, (8.0, 8.0), version=4) for index in (0, 1)], build_song(
+        3, 0, (8.0, 8.0), version=3
+    )
 
 
 def test_v4_songs_pass_the_song_check_and_sum_to_the_mixture(v4_songs):
@@ -57,7 +59,7 @@ def test_master_gain_compresses_loud_passages_only():
     mixture = (rng.standard_normal((2, t.size)) * envelope).astype(np.float32)
     gain = production.master_gain(mixture, RATE, np.random.default_rng(1))
     assert gain.shape == (t.size,) and gain.dtype == np.float32
-    assert gain[: RATE].min() > 0.999  # the quiet part is left alone
+    assert gain[:RATE].min() > 0.999  # the quiet part is left alone
     loud_db = 20 * np.log10(gain[3 * RATE :])
     assert -6.0 < loud_db.mean() < -0.5  # 2-6 dB below the loud level, ratio 1.5-3: a bus compressor
 
@@ -68,7 +70,9 @@ def test_loudness_gain_reaches_the_target():
     rng = np.random.default_rng(2)
     audio = (rng.standard_normal((2, 5 * RATE)) * 0.01).astype(np.float32)
     levelled = audio * np.float32(production.loudness_gain(audio, RATE, -20.0))
-    assert pyloudnorm.Meter(RATE).integrated_loudness(levelled.T.astype(np.float64)) == pytest.approx(-20.0, abs=0.05)
+    assert pyloudnorm.Meter(RATE).integrated_loudness(levelled.T.astype(np.float64)) == pytest.approx(
+        -20.0, abs=0.05
+    )
 
 
 def test_studio_room_decays_and_is_deterministic():

@@ -40,7 +40,9 @@ def test_v5_composes_fewer_piano_songs_and_leads_with_guitars():
             if first.kind.startswith("guitar"):
                 led += guitar_led
                 plain += not guitar_led
-    assert plain <= 30 and led >= 32  # half the permutations start with a guitar; v5 leads with one 3 in 4 + half
+    assert (
+        plain <= 30 and led >= 32
+    )  # half the permutations start with a guitar; v5 leads with one 3 in 4 + half
 
 
 def _noise(seed: int, seconds: float = 2.0) -> np.ndarray:
@@ -97,15 +99,32 @@ def test_v4_voicing_is_what_v4_always_drew():
     """v4's chains read their ranges from VOICINGS[4]: the numbers v4's datasets were built with, written
     out here by hand from v4's chains as they were before the settings moved into ``Voicing``."""
     v4 = {
-        "double_chance": 0.4, "double_db": (-14, -9), "plate_wet": (0.03, 0.08), "plate_width": (0.3, 0.7),
+        "double_chance": 0.4,
+        "double_db": (-14, -9),
+        "plate_wet": (0.03, 0.08),
+        "plate_width": (0.3, 0.7),
         "vocal_send": 1.0,
-        "kick_shelf_hz": (70, 110), "kick_shelf_db": (3, 8), "cymbal_shelf_hz": (4000, 7000),
-        "cymbal_shelf_db": (-9, -3), "drum_crush": (0.4, 1.0), "bass_highpass_hz": (35, 35),
-        "bass_highpass_poles": 1, "bass_cab_hz": (2000, 4000), "bass_lowpass_hz": (5000, 9000),
-        "bass_threshold_db": (-24, -16), "bass_saturation_db": (2, 6), "guitar_highpass_hz": (70, 110),
-        "rest_highpass_hz": (60, 140), "presence_db": (1, 6), "guitar_presence_db": (2, 5),
-        "guitar_scoop_db": (-6, -2), "guitar_roll_off_hz": (3500, 6500), "guitar_roll_off_poles": 2,
-        "mud_cut_db": (-6, -2), "bass_growl_db": None, "rest_lowpass_hz": None,  # None: nothing drawn
+        "kick_shelf_hz": (70, 110),
+        "kick_shelf_db": (3, 8),
+        "cymbal_shelf_hz": (4000, 7000),
+        "cymbal_shelf_db": (-9, -3),
+        "drum_crush": (0.4, 1.0),
+        "bass_highpass_hz": (35, 35),
+        "bass_highpass_poles": 1,
+        "bass_cab_hz": (2000, 4000),
+        "bass_lowpass_hz": (5000, 9000),
+        "bass_threshold_db": (-24, -16),
+        "bass_saturation_db": (2, 6),
+        "guitar_highpass_hz": (70, 110),
+        "rest_highpass_hz": (60, 140),
+        "presence_db": (1, 6),
+        "guitar_presence_db": (2, 5),
+        "guitar_scoop_db": (-6, -2),
+        "guitar_roll_off_hz": (3500, 6500),
+        "guitar_roll_off_poles": 2,
+        "mud_cut_db": (-6, -2),
+        "bass_growl_db": None,
+        "rest_lowpass_hz": None,  # None: nothing drawn
     }
     assert dataclasses.asdict(production.voicing(4)) == v4
     assert production.voicing(5) != production.voicing(4)

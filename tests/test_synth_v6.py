@@ -98,13 +98,17 @@ def test_busy_parts_play_more_notes_than_the_same_parts_without_it(style, monkey
 
 
 def _v6_songs(n: int):
-    return [compose_song(np.random.default_rng(s), STYLES[s % 6], 30.0, s % 3 == 0, True, True) for s in range(n)]
+    return [
+        compose_song(np.random.default_rng(s), STYLES[s % 6], 30.0, s % 3 == 0, True, True) for s in range(n)
+    ]
 
 
 def test_v6_lead_solos_where_nobody_sings_and_answers_in_the_singers_rests():
     songs = _v6_songs(60)
     leads = [[p for p in s.parts if p.kind in LEAD_KINDS] for s in songs]
-    assert all(len(found) <= 1 for found in leads) and all(p.instrument.notes for found in leads for p in found)
+    assert all(len(found) <= 1 for found in leads) and all(
+        p.instrument.notes for found in leads for p in found
+    )
     assert abs(np.mean([bool(found) for found in leads]) - LEAD_CHANCE) < 0.2
     v5 = [compose_song(np.random.default_rng(s), STYLES[s % 6], 30.0, False, True) for s in range(12)]
     assert not any(p.kind in LEAD_KINDS for song in v5 for p in song.parts)
@@ -114,7 +118,9 @@ def test_v6_lead_solos_where_nobody_sings_and_answers_in_the_singers_rests():
             continue
         lead, plan = found[0], song.plan
         singer = next(p for p in song.parts if p.role == "vocals" and p.kind == "lead")
-        low, high = next((lo, hi) for k, prog, lo, hi in LEADS[plan.style.name] if (k, prog) == (lead.kind, lead.program))
+        low, high = next(
+            (lo, hi) for k, prog, lo, hi in LEADS[plan.style.name] if (k, prog) == (lead.kind, lead.program)
+        )
         notes = sorted(lead.instrument.notes, key=lambda n: n.start)
         for note, following in zip(notes, notes[1:], strict=False):
             assert note.end <= following.start  # monophonic

@@ -53,7 +53,10 @@ def verdict_table(runs: Sequence[Path]) -> str:
         folder = _read(run)
         if folder.history:
             loaded.append((run, folder.history, list(folder.targets)))
-    lines = ["| budget | run | epoch | step | CPU min | valid SDR | real clips |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| budget | run | epoch | step | CPU min | valid SDR | real clips |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key, label, scale in (("step", "steps", 1), ("cpu_s", "CPU min", 1 / 60)):
         totals = [h[-1].get(key) for _, h, _ in loaded]
         if not loaded or any(total is None for total in totals):

@@ -87,7 +87,9 @@ def correlatable(x: pd.Series, y: pd.Series) -> bool:
 
 def correlate(x: pd.Series, y: pd.Series) -> dict[str, float]:
     """Pearson's r, Spearman's rho and Kendall's tau-b with their p-values; NaN where not ``correlatable``."""
-    out = dict.fromkeys(["pearson_r", "pearson_p", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"], NAN)
+    out = dict.fromkeys(
+        ["pearson_r", "pearson_p", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"], NAN
+    )
     if correlatable(x, y):
         out["pearson_r"], out["pearson_p"] = (float(v) for v in stats.pearsonr(x, y))
         out["spearman_rho"], out["spearman_p"] = (float(v) for v in stats.spearmanr(x, y))
@@ -125,7 +127,10 @@ def _row(metric: str, target: str, rated: pd.DataFrame) -> dict:
     )  # one row per (excerpt, condition)
     together = correlate(points["value"], points["mean_rating"])
     pearson, spearman, kendall = together["pearson_r"], together["spearman_rho"], together["kendall_tau"]
-    listeners = [correlate(rows["value"], rows["rating_score"])["kendall_tau"] for _, rows in rated.groupby("session_uuid")]
+    listeners = [
+        correlate(rows["value"], rows["rating_score"])["kendall_tau"]
+        for _, rows in rated.groupby("session_uuid")
+    ]
     listeners = [tau for tau in listeners if np.isfinite(tau)]
     return {"metric": metric, "target": target, "n": len(points), "pearson_r": pearson,
             "spearman_rho": spearman, "kendall_tau": kendall,

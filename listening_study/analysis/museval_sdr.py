@@ -79,5 +79,3 @@ def sdr_table_from_eval(mushra: pd.DataFrame, eval_dir) -> pd.DataFrame:
         for (song, target, condition, start_s, end_s), _ in mushra.groupby(keys)
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=SDR_COLUMNS).dropna(subset=["sdr_db"])
-
-

@@ -144,11 +144,13 @@ def _report(result: dict, source: str) -> str:
     if result["sdr_correlation"] is not None:
         parts.append(_sdr_section(result["sdr_correlation"], result["sdr_listeners"]))
     if result["metric_correlations"] is not None:
-        parts.append("## Which objective metric predicts these listeners?\n\nEvery metric oriented so that higher "
-                     "is better (MRSTFT: minus a multi-resolution STFT log-magnitude distance, which sees lost "
-                     "bandwidth); points: each rated excerpt and condition but the hidden reference, against the "
-                     "mean rating; `listener_kendall_tau_median`: the median of each session's own tau. Best "
-                     "per target (Spearman):\n")
+        parts.append(
+            "## Which objective metric predicts these listeners?\n\nEvery metric oriented so that higher "
+            "is better (MRSTFT: minus a multi-resolution STFT log-magnitude distance, which sees lost "
+            "bandwidth); points: each rated excerpt and condition but the hidden reference, against the "
+            "mean rating; `listener_kendall_tau_median`: the median of each session's own tau. Best "
+            "per target (Spearman):\n"
+        )
         parts.append(_markdown_table(result["best_metrics"], digits=3))
         parts.append(_markdown_table(result["metric_correlations"], digits=3))
     if not result["ab"].empty:
@@ -365,7 +367,9 @@ def analyze(
 RATINGS_SNAPSHOT = "ratings-snapshot.csv"
 
 
-def analyze_study(stimuli, store, out_dir: Path, source_name: str = "the ratings of this study") -> tuple[AnalysisResult | None, str]:
+def analyze_study(
+    stimuli, store, out_dir: Path, source_name: str = "the ratings of this study"
+) -> tuple[AnalysisResult | None, str]:
     """The analysis of a running study, as the experimenter's Results tab shows it: ``analyze`` on a
     snapshot of the live ratings file (``out_dir / RATINGS_SNAPSHOT``: the live one keeps growing), with
     the SDR and the other metrics of the rated excerpts computed from ``stimuli`` (cached beside them;

@@ -48,7 +48,9 @@ def sdr_scatter(points: pd.DataFrame, path: Path) -> Path:
     colour per target. The systems under test share one SDR axis, so their panels compare; the hidden
     reference and the anchors (SDR far above or below theirs) each get an axis of their own, so they do
     not squeeze the systems into a corner. The legend stands outside the panels."""
-    conditions = sorted(points["condition"].unique(), key=lambda name: (name in ANCHORS, name == REFERENCE, name))
+    conditions = sorted(
+        points["condition"].unique(), key=lambda name: (name in ANCHORS, name == REFERENCE, name)
+    )
     targets = sorted(points["target"].unique())
     colours = {target: f"C{i % 10}" for i, target in enumerate(targets)}
     systems = points[~points["condition"].isin([*ANCHORS, REFERENCE])]

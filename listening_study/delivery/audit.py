@@ -70,7 +70,9 @@ def name_from_bytes(
     return guesses
 
 
-def hit_rates(guesses: Sequence[dict[str, str]], truths: Sequence[dict[str, str]]) -> dict[str, tuple[int, int]]:
+def hit_rates(
+    guesses: Sequence[dict[str, str]], truths: Sequence[dict[str, str]]
+) -> dict[str, tuple[int, int]]:
     """{condition: (named right, trials)} over the trials."""
     hits, totals = Counter(), Counter()
     for guess, truth in zip(guesses, truths, strict=True):
@@ -119,7 +121,9 @@ def _print_rates(title: str, rates: dict[str, tuple[int, int]], chance: float) -
     print(title)
     for condition, (hits, total) in rates.items():
         p = binomtest(hits, total, chance, alternative="greater").pvalue
-        print(f"  {condition:>14}: named {hits:>3}/{total} ({hits / total:5.1%}; chance {chance:.1%}, p = {p:.3g})")
+        print(
+            f"  {condition:>14}: named {hits:>3}/{total} ({hits / total:5.1%}; chance {chance:.1%}, p = {p:.3g})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -134,10 +138,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     from mss.checkpoint import checkpoint_set
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--study-dir", type=Path, default=Path("study"), help="the app's --study-dir (stimulus cache)")
-    parser.add_argument("--sessions", type=int, default=8, help="sessions to download (half pilot, half test)")
+    parser.add_argument(
+        "--study-dir", type=Path, default=Path("study"), help="the app's --study-dir (stimulus cache)"
+    )
+    parser.add_argument(
+        "--sessions", type=int, default=8, help="sessions to download (half pilot, half test)"
+    )
     parser.add_argument("--mbit", type=float, default=10.0, help="connection speed for the time to usable")
-    parser.add_argument("--rating-s", type=float, default=60.0, help="seconds a trial is rated (prefetch time)")
+    parser.add_argument(
+        "--rating-s", type=float, default=60.0, help="seconds a trial is rated (prefetch time)"
+    )
     args = parser.parse_args(argv)
 
     checkpoints, targets = checkpoint_set("stems")
@@ -160,8 +170,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = [sum(len(b) for b in f.values()) for f in files]
     per_trial = sum(len(b) for k, b in files[0].items() if k[0] == "trial") / len(sessions[0].trials)
     rate = args.mbit * 1e6 / 8
-    print(f"study {study.study_id}: {len(sessions[0].trials)} trials x {len(test[0][3])} versions + reference")
-    print(f"a session downloads {sizes[0] / 1e6:.1f} MB (trials, familiarization, volume); a trial {per_trial / 1e6:.2f} MB")
+    print(
+        f"study {study.study_id}: {len(sessions[0].trials)} trials x {len(test[0][3])} versions + reference"
+    )
+    print(
+        f"a session downloads {sizes[0] / 1e6:.1f} MB (trials, familiarization, volume); a trial {per_trial / 1e6:.2f} MB"
+    )
     print(f"time to usable at {args.mbit:g} Mbit/s: first trial {per_trial / rate:.1f} s; later trials "
           f"{max(0.0, per_trial / rate - args.rating_s):.1f} s (prefetched during {args.rating_s:g} s of rating)")  # fmt: skip
     for name, column in (("delivered WAV", 1), ("FLAC as sent before (each version alone)", 2)):
@@ -174,8 +188,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         padded[page, trial_id] = max(padded[page, trial_id], size + 4)
     before = sum(padded[key[:2]] for key in flac_sizes)
     before_trial = sum(padded[key[:2]] for key in flac_sizes if key[0] == "trial") / len(sessions[0].trials)
-    print(f"the FLAC delivery before (padded per page): {before / 1e6:.1f} MB a session, {before_trial / 1e6:.2f} MB "
-          f"a trial; first trial usable after {before_trial / rate:.1f} s, every later one too (no prefetch)")
+    print(
+        f"the FLAC delivery before (padded per page): {before / 1e6:.1f} MB a session, {before_trial / 1e6:.2f} MB "
+        f"a trial; first trial usable after {before_trial / rate:.1f} s, every later one too (no prefetch)"
+    )
     shared = shared_files(files[0].values(), files[1].values())
     print(f"files of session 2 found byte for byte in session 1: {shared} of {len(files[1])}")
 

@@ -261,7 +261,9 @@ def prepare_stimuli(
         trial = Trial(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions
         )
-        write_text_atomic(folder / "trial.json", json.dumps({"trial": asdict(trial), "loudness": asdict(report)}, indent=1))
+        write_text_atomic(
+            folder / "trial.json", json.dumps({"trial": asdict(trial), "loudness": asdict(report)}, indent=1)
+        )
         trials.append(trial)
         rendered += 1
     if progress is not None:

@@ -167,7 +167,9 @@ def trial_wav_bytes(trial: HeadphoneTrial, rng: np.random.Generator, level_dbfs:
     """One trial as a 44.1 kHz 16-bit stereo WAV file's bytes, TPDF-dithered with ``rng`` (give each file
     its own generator, e.g. ``np.random.default_rng(secrets.randbits(128))``). Same length for every trial."""
     samples = dithered_pcm16(render_trial(trial, SAMPLE_RATE, level_dbfs), rng)  # int16 (2, T)
-    return wav_bytes(samples, SAMPLE_RATE)  # the canonical header of every stimulus (listening_study.delivery.wav)
+    return wav_bytes(
+        samples, SAMPLE_RATE
+    )  # the canonical header of every stimulus (listening_study.delivery.wav)
 
 
 def score_check(

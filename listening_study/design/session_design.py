@@ -36,7 +36,6 @@ class SessionTrial:
         return sorted(self.labels)
 
 
-
 def _labelled(trial: Trial, rng: np.random.Generator) -> SessionTrial:
     names = list(trial.conditions)
     shuffled = [names[i] for i in rng.permutation(len(names))]

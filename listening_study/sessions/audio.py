@@ -86,10 +86,14 @@ class SessionAudio:
 
     def _files(self, page: str, trial: SessionTrial) -> list[tuple[str, str]]:
         """(label, stimulus id) a page plays, the reference first."""
-        return [(REFERENCE_LABEL, trial.reference)] + [(label, trial.stimuli[label]) for label in self._labels(page, trial)]
+        return [(REFERENCE_LABEL, trial.reference)] + [
+            (label, trial.stimuli[label]) for label in self._labels(page, trial)
+        ]
 
     def _page(self, session: Session, page: str, trial: SessionTrial) -> AudioPage:
-        tokens = {label: self.token(session, page, trial.trial_id, label) for label in self._labels(page, trial)}
+        tokens = {
+            label: self.token(session, page, trial.trial_id, label) for label in self._labels(page, trial)
+        }
         return AudioPage(page, trial.trial_id, trial.mode, self.token(session, page, trial.trial_id, REFERENCE_LABEL),
                          tuple(tokens.items()))  # fmt: skip
 

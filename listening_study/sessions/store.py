@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # only for annotations: keeps this module light for processes
 
     from listening_study.delivery.stimuli import StimulusSet
 
+
 class SessionStore:
     """See the module docstring."""
 

@@ -1,6 +1,6 @@
 """The spectrogram browser's latency and memory per view, on a dataset's test songs.
 
-    python -m mss.bench.browser --dataset ROOT [--views 20] [--view-s 10]
+python -m mss.bench.browser --dataset ROOT [--views 20] [--view-s 10]
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ def training_step_figures(root: Path, cache_dir: Path, steps: int, batch_size: i
     return figures
 
 
-def evaluation_figures(root: Path, out_dir: Path, jobs: int, tracks: list[str] | None, audio_cache: Path) -> dict:
+def evaluation_figures(
+    root: Path, out_dir: Path, jobs: int, tracks: list[str] | None, audio_cache: Path
+) -> dict:
     """The evaluation of the committed checkpoints and the baselines, with its per-song timings."""
     checkpoints = [str(p) for p in DEFAULT_CHECKPOINTS.values() if p.is_file()]
     start = time.perf_counter()
@@ -215,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                     museval = figures["museval"] = museval_figures(root, first)
                 print_evaluation(name, evaluation, museval)
             if "browser" not in args.skip:
-                figures["browser"] = benchmark(root, views=args.views, config=BrowserConfig(cache_dir=str(cache_dir)))
+                figures["browser"] = benchmark(
+                    root, views=args.views, config=BrowserConfig(cache_dir=str(cache_dir))
+                )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -81,11 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--batches", type=int, default=12, help="timed batches (default 12)")
     parser.add_argument("--cache-dir", help="decoded-audio cache folder (default: a fresh temporary one)")
-    parser.add_argument("--eq-db", type=float, default=0.0, help="the chunks' random EQ, +-dB (default 0: off)")
+    parser.add_argument(
+        "--eq-db", type=float, default=0.0, help="the chunks' random EQ, +-dB (default 0: off)"
+    )
     parser.add_argument("--no-generator", action="store_true", help="skip the generator-speed figure")
     parser.add_argument("--generator-only", action="store_true", help="only the generator-speed figure")
-    parser.add_argument("--generator-version", type=int, default=None, help="generator version (default: the default)")
-    parser.add_argument("--generator-jobs", type=int, default=1, help="songs rendered in parallel (default 1)")
+    parser.add_argument(
+        "--generator-version", type=int, default=None, help="generator version (default: the default)"
+    )
+    parser.add_argument(
+        "--generator-jobs", type=int, default=1, help="songs rendered in parallel (default 1)"
+    )
     args = parser.parse_args(argv)
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it

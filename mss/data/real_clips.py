@@ -120,7 +120,9 @@ def real_clips_dataset(root: Path | None = None) -> Path:
     ``~/.cache/mss/datasets/real-clips``. Raises DatasetError when no clip is found."""
     clips = find_real_clips()
     if not clips:
-        raise DatasetError("no real MUSDB18 clip found: set MSS_REAL_CLIPS to MUSDB18 train-subset stem files or folders")
+        raise DatasetError(
+            "no real MUSDB18 clip found: set MSS_REAL_CLIPS to MUSDB18 train-subset stem files or folders"
+        )
     if root is None:
         root = default_root().parent / "real-clips"  # beside the embedded default dataset
     train = Path(root) / "train"

@@ -149,7 +149,11 @@ def mixture_residual(read: Reader, stems: Sequence[str], length: int) -> float:
 
 
 def check_streams(
-    track: str, files: Mapping[str, str], lengths: Mapping[str, int], rate: int, read: Reader,
+    track: str,
+    files: Mapping[str, str],
+    lengths: Mapping[str, int],
+    rate: int,
+    read: Reader,
     channels: Mapping[str, int] | None = None,
 ) -> SongCheck:
     """Measure a song: ``files``, ``lengths`` (and ``channels``, when known) per stream, mixture included;

@@ -482,4 +482,3 @@ def evaluate_arrays(
     read_refs = array_reader(references)
     correlations = ReferenceCorrelations.compute(read_refs, num_samples, sources, channels, config)
     return bss_eval_v4(read_refs, array_reader(estimates), correlations, config)
-

@@ -10,7 +10,9 @@ from mss.evaluation.bsseval import frame_bounds
 from mss.evaluation.museval_format import HOP_S, WINDOW_S, frame_samples
 
 
-def window_sdr_frames(reference: np.ndarray, estimate: np.ndarray, rate: int = MUSDB_SAMPLE_RATE) -> np.ndarray:
+def window_sdr_frames(
+    reference: np.ndarray, estimate: np.ndarray, rate: int = MUSDB_SAMPLE_RATE
+) -> np.ndarray:
     """BSS Eval v4 SDR of (C, T) arrays on 1-s frames, as museval.evaluate gives it -> (N,).
 
     In BSS Eval the SDR is ``||s_true||^2 / ||e_spat + e_interf + e_artif||^2`` and the three error terms

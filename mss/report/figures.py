@@ -109,7 +109,9 @@ def budget_curves(runs: dict[str, list[dict]], best_epochs: dict[str, int | None
         best = next((r for r in scored if r.get("epoch") == best_epochs.get(name)), None)
         color = None
         for axis, key, scale in ((axes[0], "step", 1.0), (axes[1], "cpu_s", 1 / 3600.0)):
-            color = _budget_lines(axis, name, [r for r in scored if r.get(key) is not None], key, scale, color)
+            color = _budget_lines(
+                axis, name, [r for r in scored if r.get(key) is not None], key, scale, color
+            )
             if best is not None and best.get(key) is not None:
                 axis.plot([best[key] * scale], [best["valid_sdr"]["mean"]], marker="*", ms=14, color=color,
                           markeredgecolor="black", linestyle="none", label=f"{name} best.pt")  # fmt: skip

@@ -78,7 +78,9 @@ def spectrogram_figure(
     vmin = vmax - config.dynamic_range_db
     frequencies = np.fft.rfftfreq(config.n_fft, 1.0 / sample_rate)  # (F,)
     keep = frequencies >= MIN_FREQUENCY_HZ
-    figure = Figure(figsize=(config.width_in, config.panel_height_in * len(panels) + 0.6), layout="constrained")
+    figure = Figure(
+        figsize=(config.width_in, config.panel_height_in * len(panels) + 0.6), layout="constrained"
+    )
     axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)
     image = None
     for axis, (title, _), spectrum in zip(axes[:, 0], panels, spectra, strict=True):

@@ -62,16 +62,22 @@ def table(summaries: dict[str, dict[str, dict]], real: str = "real") -> pd.DataF
 
 def markdown(frame: pd.DataFrame) -> str:
     """``frame`` as a markdown table, floats to 2 decimals (pandas' to_markdown needs tabulate)."""
-    cells = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)]
+    cells = [
+        [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)
+    ]
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mss.data.realism", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--real", type=Path, action="append", help="real stem files or folders (train subset)")
+    parser.add_argument(
+        "--real", type=Path, action="append", help="real stem files or folders (train subset)"
+    )
     parser.add_argument("--synth", type=int, action="append", default=[], help="generator version to render")
-    parser.add_argument("--dataset", type=Path, action="append", default=[], help="a generated dataset folder")
+    parser.add_argument(
+        "--dataset", type=Path, action="append", default=[], help="a generated dataset folder"
+    )
     parser.add_argument("--songs", type=int, default=8, help="songs per generated set (default 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--song-s", type=float, default=30.0, help="length of rendered songs (s)")

@@ -60,7 +60,10 @@ def summarise(stats: Iterable[StemStats]) -> dict[str, float | np.ndarray]:
 
 def differences(generated: dict, real: dict) -> dict[str, float]:
     """Scaled differences (generated - real) / scale, one per statistic plus ``spectrum`` (RMS over bands)."""
-    out = {"spectrum": float(np.sqrt(np.mean((generated["bands_db"] - real["bands_db"]) ** 2))) / SPECTRUM_SCALE_DB}
+    out = {
+        "spectrum": float(np.sqrt(np.mean((generated["bands_db"] - real["bands_db"]) ** 2)))
+        / SPECTRUM_SCALE_DB
+    }
     for name, scale in SCALES.items():
         a, b = generated[name], real[name]
         if name == "onset_rate":

@@ -35,7 +35,9 @@ def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
             summary = summaries[name].get(stem)
             if summary:
                 label = f"{name} ({int(summary['songs'])} song{'s' if summary['songs'] != 1 else ''})"
-                spectrum.semilogx(OCTAVE_CENTRES_HZ, summary["bands_db"], "o-", color=colours[name], label=label, ms=3)
+                spectrum.semilogx(
+                    OCTAVE_CENTRES_HZ, summary["bands_db"], "o-", color=colours[name], label=label, ms=3
+                )
         spectrum.set_ylabel(f"{stem}\ndB re total")
         spectrum.set_ylim(-60, 0)
         spectrum.grid(alpha=0.3)
@@ -53,7 +55,8 @@ def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
             if row == 0:
                 axis.set_title(LABELS[statistic], fontsize=8)
     figure.suptitle(
-        "Realism gauge: medians over songs of each stem's statistics (python -m mss.data.realism)", fontsize=10
+        "Realism gauge: medians over songs of each stem's statistics (python -m mss.data.realism)",
+        fontsize=10,
     )
     with atomic_path(path, ".png.tmp") as tmp:
         figure.savefig(tmp, dpi=110, format="png")

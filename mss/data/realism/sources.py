@@ -58,7 +58,9 @@ def read_songs(paths: list[Path], limit: int | None = None, real: bool = False) 
     stderr: the generator is tuned on this gauge), and DatasetError when nothing else is left."""
     songs = find_songs(paths)
     if not songs:
-        raise DatasetError(f"no .stem.mp4 file or song folder with vocals.wav under {', '.join(map(str, paths))}")
+        raise DatasetError(
+            f"no .stem.mp4 file or song folder with vocals.wav under {', '.join(map(str, paths))}"
+        )
     if real:
         test = [p for p in songs if is_test_set_song(p)]
         songs = [p for p in songs if not is_test_set_song(p)]

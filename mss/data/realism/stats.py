@@ -41,7 +41,15 @@ FRAME_S = 0.1
 MIN_ACTIVE_S = 1.0  # less active audio than this describes nothing
 DB_FLOOR = -100.0  # shares and ratios of silence are clamped here instead of -inf
 #: The scalar statistics, in the order of tables.
-SCALARS: tuple[str, ...] = ("high_share_db", "flatness_db", "crest_db", "lra_lu", "correlation", "width_db", "onset_rate")
+SCALARS: tuple[str, ...] = (
+    "high_share_db",
+    "flatness_db",
+    "crest_db",
+    "lra_lu",
+    "correlation",
+    "width_db",
+    "onset_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,11 @@ def stereo(audio: np.ndarray) -> tuple[float, float]:
 
 def onset_rate(mono: np.ndarray, sample_rate: int) -> float:
     """Onsets per second of ``mono (T,)`` (librosa's spectral-flux detector at 22.05 kHz)."""
-    y = librosa.resample(mono.astype(np.float32), orig_sr=sample_rate, target_sr=22050) if sample_rate != 22050 else mono
+    y = (
+        librosa.resample(mono.astype(np.float32), orig_sr=sample_rate, target_sr=22050)
+        if sample_rate != 22050
+        else mono
+    )
     onsets = librosa.onset.onset_detect(y=y, sr=22050, units="time")
     return len(onsets) / (len(y) / 22050)
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         help=(
             f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded; "
             "5: v4 voiced like the realism gauge's recorded stems, guitar-led; 6: v5 with busier parts and "
-            "a melodic lead in \"other\")"
+            'a melodic lead in "other")'
         ),
     )
     args = parser.parse_args(argv)

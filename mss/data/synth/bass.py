@@ -80,31 +80,104 @@ PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
 #: the realism gauge's onset rate was 4.1 per second in the real clip against 2.3 in v5's).
 BUSY_PATTERNS: dict[str, tuple[tuple[tuple[int, str, int], ...], ...]] = {
     "rock": (
-        ((0, "R", 1), (1, "R", 1), (2, "R", 2), (4, "R", 1), (5, "R", 1), (6, "R", 2), (8, "R", 1), (9, "R", 1),
-         (10, "R", 2), (12, "5", 1), (13, "5", 1), (14, "O", 2)),
+        (
+            (0, "R", 1),
+            (1, "R", 1),
+            (2, "R", 2),
+            (4, "R", 1),
+            (5, "R", 1),
+            (6, "R", 2),
+            (8, "R", 1),
+            (9, "R", 1),
+            (10, "R", 2),
+            (12, "5", 1),
+            (13, "5", 1),
+            (14, "O", 2),
+        ),
         tuple((s, "R", 1) for s in range(16)),
-        ((0, "R", 2), (2, "O", 2), (4, "R", 2), (6, "O", 2), (8, "R", 2), (10, "O", 2), (12, "5", 2), (14, "A", 2)),
+        (
+            (0, "R", 2),
+            (2, "O", 2),
+            (4, "R", 2),
+            (6, "O", 2),
+            (8, "R", 2),
+            (10, "O", 2),
+            (12, "5", 2),
+            (14, "A", 2),
+        ),
     ),
     "pop": (
-        ((0, "R", 2), (2, "R", 1), (3, "O", 1), (4, "R", 2), (6, "5", 2), (8, "R", 2), (10, "R", 1), (11, "O", 1),
-         (12, "5", 2), (14, "A", 2)),
-        ((0, "R", 3), (3, "R", 1), (4, "5", 2), (6, "R", 2), (8, "R", 3), (11, "R", 1), (12, "O", 2), (14, "5", 2)),
+        (
+            (0, "R", 2),
+            (2, "R", 1),
+            (3, "O", 1),
+            (4, "R", 2),
+            (6, "5", 2),
+            (8, "R", 2),
+            (10, "R", 1),
+            (11, "O", 1),
+            (12, "5", 2),
+            (14, "A", 2),
+        ),
+        (
+            (0, "R", 3),
+            (3, "R", 1),
+            (4, "5", 2),
+            (6, "R", 2),
+            (8, "R", 3),
+            (11, "R", 1),
+            (12, "O", 2),
+            (14, "5", 2),
+        ),
     ),
     "funk": (
-        ((0, "R", 1), (2, "O", 1), (3, "R", 1), (5, "R", 1), (6, "b7", 1), (7, "O", 1), (8, "R", 1), (10, "5", 1),
-         (11, "R", 1), (13, "O", 1), (14, "b7", 1), (15, "A", 1)),
+        (
+            (0, "R", 1),
+            (2, "O", 1),
+            (3, "R", 1),
+            (5, "R", 1),
+            (6, "b7", 1),
+            (7, "O", 1),
+            (8, "R", 1),
+            (10, "5", 1),
+            (11, "R", 1),
+            (13, "O", 1),
+            (14, "b7", 1),
+            (15, "A", 1),
+        ),
     ),
     "ballad": (
         ((0, "R", 4), (4, "R", 2), (6, "5", 2), (8, "O", 4), (12, "5", 2), (14, "A", 2)),
         ((0, "R", 3), (3, "5", 1), (4, "O", 4), (8, "R", 3), (11, "5", 1), (12, "3", 4)),
     ),
     "electronic": (
-        ((0, "R", 1), (2, "R", 1), (3, "R", 1), (4, "O", 1), (6, "R", 1), (7, "R", 1), (8, "R", 1), (10, "R", 1),
-         (11, "O", 1), (12, "R", 1), (14, "R", 1), (15, "O", 1)),
+        (
+            (0, "R", 1),
+            (2, "R", 1),
+            (3, "R", 1),
+            (4, "O", 1),
+            (6, "R", 1),
+            (7, "R", 1),
+            (8, "R", 1),
+            (10, "R", 1),
+            (11, "O", 1),
+            (12, "R", 1),
+            (14, "R", 1),
+            (15, "O", 1),
+        ),
         tuple((s, "R", 1) for s in range(16) if s % 4),
     ),
     "shuffle": (  # swung eighths only: a swung off-beat 16th would land next to the following one
-        ((0, "R", 2), (2, "O", 2), (4, "5", 2), (6, "6", 2), (8, "b7", 2), (10, "6", 2), (12, "5", 2), (14, "A", 2)),
+        (
+            (0, "R", 2),
+            (2, "O", 2),
+            (4, "5", 2),
+            (6, "6", 2),
+            (8, "b7", 2),
+            (10, "6", 2),
+            (12, "5", 2),
+            (14, "A", 2),
+        ),
     ),
 }
 BUSY_SHARE = 0.7  # v6: share of verse and chorus patterns drawn from BUSY_PATTERNS
@@ -128,9 +201,7 @@ def _fill(root: int, next_root: int, plan: SongPlan, rng: np.random.Generator) -
     direction = 1 if rng.random() < (0.7 if next_root <= root else 0.3) else -1  # 1: from above, walking down
     if not 0 <= target + 4 * direction < len(scale):  # no room on that side inside the bass's range
         direction = -direction
-    return [
-        (12 + k, scale[int(np.clip(target + direction * (4 - k), 0, len(scale) - 1))]) for k in range(4)
-    ]
+    return [(12 + k, scale[int(np.clip(target + direction * (4 - k), 0, len(scale) - 1))]) for k in range(4)]
 
 
 def compose_bass(part: Part, plan: SongPlan, rng: np.random.Generator, busy: bool = False) -> None:
@@ -139,7 +210,11 @@ def compose_bass(part: Part, plan: SongPlan, rng: np.random.Generator, busy: boo
     draw: v3-v5 compose what they did)."""
     chosen = []
     for _section in ("verse", "chorus"):
-        patterns = BUSY_PATTERNS[plan.style.name] if busy and rng.random() < BUSY_SHARE else PATTERNS[plan.style.name]
+        patterns = (
+            BUSY_PATTERNS[plan.style.name]
+            if busy and rng.random() < BUSY_SHARE
+            else PATTERNS[plan.style.name]
+        )
         chosen.append(patterns[int(rng.integers(len(patterns)))])
     verse_pattern, chorus_pattern = chosen
     staccato = 0.55 if plan.style.name == "funk" else 0.92

@@ -152,7 +152,9 @@ def _lead(plan: SongPlan, rng: np.random.Generator, style: str) -> Part:
     kind, program, _low, _high = LEADS[style][int(rng.integers(len(LEADS[style])))]
     lead = new_part("other", kind, program)
     lead.sections = _sections(
-        plan, rng, {"intro": 0.7, "verse": 0.5, "pre": 0.3, "chorus": 0.4, "bridge": 0.6, "break": 0.9, "outro": 0.7}
+        plan,
+        rng,
+        {"intro": 0.7, "verse": 0.5, "pre": 0.3, "chorus": 0.4, "bridge": 0.6, "break": 0.9, "outro": 0.7},
     )
     lead.level_db, lead.pan = float(rng.normal(-19, 1.2)), float(rng.uniform(-0.25, 0.25))
     lead.reverb_send, lead.highpass_hz = float(rng.uniform(0.15, 0.3)), float(rng.uniform(100, 180))

@@ -88,8 +88,10 @@ def _piano(part: Part, plan: SongPlan, rng: np.random.Generator, busy: bool) -> 
         elif feel == "offbeat":
             onsets = tuple((s, 1) for s in (2, 6, 10, 14))
         elif pulse:
-            onsets = tuple((s, 2) for s in range(0, 16, 2)) if section.name == "chorus" else (
-                (0, 3), (3, 3), (6, 2), (8, 3), (11, 3), (14, 2)
+            onsets = (
+                tuple((s, 2) for s in range(0, 16, 2))
+                if section.name == "chorus"
+                else ((0, 3), (3, 3), (6, 2), (8, 3), (11, 3), (14, 2))
             )
         elif section.name == "chorus":
             onsets = ((0, 3), (3, 3), (6, 2), (8, 3), (11, 3), (14, 2))

@@ -20,8 +20,18 @@ from .parts import Part, add_note, bars_of
 #: rock's two guitar entries sound alike: they make a guitar lead twice as likely as a synth one).
 LEADS: dict[str, tuple[tuple[str, int, int, int], ...]] = {
     "rock": (("guitar_lead", 29, 57, 84), ("guitar_lead", 30, 57, 84), ("synth_lead", 81, 60, 84)),
-    "pop": (("synth_lead", 80, 60, 84), ("guitar_lead", 29, 57, 84), ("horn_lead", 65, 56, 79), ("flute_lead", 73, 67, 91)),
-    "funk": (("horn_lead", 65, 56, 79), ("horn_lead", 66, 49, 72), ("synth_lead", 81, 55, 79), ("guitar_lead", 29, 57, 81)),
+    "pop": (
+        ("synth_lead", 80, 60, 84),
+        ("guitar_lead", 29, 57, 84),
+        ("horn_lead", 65, 56, 79),
+        ("flute_lead", 73, 67, 91),
+    ),
+    "funk": (
+        ("horn_lead", 65, 56, 79),
+        ("horn_lead", 66, 49, 72),
+        ("synth_lead", 81, 55, 79),
+        ("guitar_lead", 29, 57, 81),
+    ),
     "ballad": (("guitar_lead", 29, 57, 81), ("flute_lead", 73, 67, 91), ("horn_lead", 66, 49, 72)),
     "electronic": (("synth_lead", 80, 60, 84), ("synth_lead", 81, 60, 84), ("synth_lead", 87, 55, 79)),
     "shuffle": (("guitar_lead", 29, 52, 79), ("horn_lead", 65, 56, 79), ("horn_lead", 66, 49, 72)),
@@ -75,7 +85,14 @@ def _lick_start(plan: SongPlan, bar: int, steps: int, vocal_notes: list[pretty_m
 
 
 def _play(
-    part: Part, plan: SongPlan, bar: int, section_end: int, rhythm, pitches, velocity: float, rng: np.random.Generator
+    part: Part,
+    plan: SongPlan,
+    bar: int,
+    section_end: int,
+    rhythm,
+    pitches,
+    velocity: float,
+    rng: np.random.Generator,
 ) -> None:
     """Add the phrase (``rhythm``: (step, length) from ``bar``; ``pitches``), cut at the section's end."""
     for (step, length), pitch in zip(rhythm, pitches, strict=True):
@@ -83,7 +100,16 @@ def _play(
         if note_bar >= section_end:
             break
         start = plan.time(note_bar, step % 16)
-        add_note(part, pitch, start, start + length * plan.step_s * 0.92, velocity, rng, timing_ms=6, velocity_jitter=6)
+        add_note(
+            part,
+            pitch,
+            start,
+            start + length * plan.step_s * 0.92,
+            velocity,
+            rng,
+            timing_ms=6,
+            velocity_jitter=6,
+        )
 
 
 def compose_lead(

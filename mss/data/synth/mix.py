@@ -80,8 +80,15 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, versio
 
 
 def _play(
-    part: Part, renderer: Renderer, band: Band | None, sampler: Sampler | None, n_samples: int, channel: int,
-    rng: np.random.Generator, song: Song, version: int,
+    part: Part,
+    renderer: Renderer,
+    band: Band | None,
+    sampler: Sampler | None,
+    n_samples: int,
+    channel: int,
+    rng: np.random.Generator,
+    song: Song,
+    version: int,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One part rendered and processed: its audio (2, T), its reverb send (2, T) and what played it."""
     rate = renderer.sample_rate
@@ -112,8 +119,13 @@ def _play(
 
 
 def _mix(
-    song: Song, renderer: Renderer, rng: np.random.Generator, version: int, band: Band | None,
-    sampler: Sampler | None, impulse: np.ndarray,
+    song: Song,
+    renderer: Renderer,
+    rng: np.random.Generator,
+    version: int,
+    band: Band | None,
+    sampler: Sampler | None,
+    impulse: np.ndarray,
 ) -> SongAudio:
     rate = renderer.sample_rate
     n_samples = int(round(song.plan.duration_s * rate))
@@ -124,7 +136,9 @@ def _mix(
     for channel, part in enumerate(song.parts):
         if not part.instrument.notes:
             continue
-        audio, wet_input, source = _play(part, renderer, band, sampler, n_samples, channel, rng, song, version)
+        audio, wet_input, source = _play(
+            part, renderer, band, sampler, n_samples, channel, rng, song, version
+        )
         sources[part.instrument.name] = source
         if not np.any(audio):
             continue
@@ -168,7 +182,9 @@ def _mix(
         for name in stems:
             stems[name] *= gain[None]
         mixture *= gain[None]
-    limit_bus(stems, mixture, float(rng.uniform(*(LIMITER_DRIVE_DB_V4 if version >= 4 else LIMITER_DRIVE_DB))), rate)
+    limit_bus(
+        stems, mixture, float(rng.uniform(*(LIMITER_DRIVE_DB_V4 if version >= 4 else LIMITER_DRIVE_DB))), rate
+    )
     del mixture
     mixture = stems[SOURCES[0]].copy()
     for name in SOURCES[1:]:

@@ -33,13 +33,20 @@ CLEAN_PROGRAM, MUTED_PROGRAM = 27, 28
 
 
 def render_part(
-    part: Part, renderer: Renderer, sampler: Sampler | None, n_samples: int, channel: int, rng: np.random.Generator
+    part: Part,
+    renderer: Renderer,
+    sampler: Sampler | None,
+    n_samples: int,
+    channel: int,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, str]:
     """A part's dry audio (2, T) and the name of what played it (versions 3 and 4)."""
     bank = int(rng.integers(len(renderer.sfids)))
     bank_name = renderer.soundfonts[bank].name
     if part.voice is not None:
-        audio = render_vocal(part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng)
+        audio = render_vocal(
+            part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng
+        )
         return audio, f"espeak-ng {part.voice.name}"
     if part.instrument.is_drum and sampler is not None:
         audio, missing = sampler.render(part.instrument.notes, n_samples)
@@ -86,7 +93,9 @@ class Band:
         if self.kit_renderer is not None:
             self.kit_renderer.close()
 
-    def play(self, part: Part, n_samples: int, channel: int, rng: np.random.Generator) -> tuple[np.ndarray, str, bool]:
+    def play(
+        self, part: Part, n_samples: int, channel: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, str, bool]:
         """Dry audio (2, T), what played it, and whether it is a double-tracked pair (takes panned apart)."""
         if part.instrument.is_drum and self.kit_renderer is not None:
             return self._avl_kit(part, n_samples, channel, rng)
@@ -98,7 +107,10 @@ class Band:
             return take, source, False
         notes = [
             pretty_midi.Note(
-                int(np.clip(n.velocity + rng.normal(0, 6), 1, 127)), n.pitch, max(0.0, n.start + shift), n.end + shift
+                int(np.clip(n.velocity + rng.normal(0, 6), 1, 127)),
+                n.pitch,
+                max(0.0, n.start + shift),
+                n.end + shift,
             )
             for n in part.instrument.notes
             for shift in [float(rng.normal(0, 0.008))]
@@ -109,7 +121,9 @@ class Band:
         pair = np.stack([left + (1 - spread) * right, right + (1 - spread) * left]).astype(np.float32)
         return pair, f"{source} x2 ({second_source})", True
 
-    def _avl_kit(self, part: Part, n_samples: int, channel: int, rng: np.random.Generator) -> tuple[np.ndarray, str, bool]:
+    def _avl_kit(
+        self, part: Part, n_samples: int, channel: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, str, bool]:
         """The drum part on the AVL kit; keys the kit does not play (shaker, cabasa...) from a GM bank's kit."""
         # The AVL kits are melodic presets (bank 0, preset 0) keyed like GM percussion: a melodic channel.
         kit = pretty_midi.Instrument(program=0, is_drum=False, name=part.instrument.name)
@@ -124,7 +138,12 @@ class Band:
         return audio, source, False
 
     def _guitar_take(
-        self, part: Part, notes: list[pretty_midi.Note], n_samples: int, channel: int, rng: np.random.Generator
+        self,
+        part: Part,
+        notes: list[pretty_midi.Note],
+        n_samples: int,
+        channel: int,
+        rng: np.random.Generator,
     ) -> tuple[np.ndarray, str]:
         """One take of an electric guitar part, clean into the amp; power-chord stabs palm-muted. The part's
         pitch bends go with both (only v6's lead has any, and it plays no muted notes)."""

@@ -85,19 +85,38 @@ class Voicing:
     rest_lowpass_hz: tuple[float, float] | None = None
 
 
-VOICINGS: Mapping[int, Voicing] = MappingProxyType({
-    4: Voicing(),
-    5: Voicing(
-        double_chance=0.15, double_db=(-18.0, -12.0), plate_wet=(0.02, 0.05), plate_width=(0.0, 0.3), vocal_send=0.5,
-        kick_shelf_hz=(55.0, 90.0), kick_shelf_db=(6.0, 11.0), cymbal_shelf_hz=(1800.0, 3500.0),
-        cymbal_shelf_db=(-12.0, -6.0), drum_crush=(0.2, 0.6), bass_highpass_hz=(40.0, 55.0), bass_highpass_poles=2,
-        bass_cab_hz=(3000.0, 6000.0), bass_lowpass_hz=(7000.0, 12000.0), guitar_highpass_hz=(150.0, 300.0),
-        rest_highpass_hz=(120.0, 250.0), presence_db=(3.0, 8.0), guitar_presence_db=(5.0, 10.0),
-        guitar_scoop_db=(-9.0, -4.0), guitar_roll_off_hz=(4500.0, 6500.0), mud_cut_db=(-9.0, -4.0),
-        bass_growl_db=(1.0, 3.0), rest_lowpass_hz=(5000.0, 9000.0), bass_saturation_db=(6.0, 12.0),
-        guitar_roll_off_poles=3,
-    ),
-})
+VOICINGS: Mapping[int, Voicing] = MappingProxyType(
+    {
+        4: Voicing(),
+        5: Voicing(
+            double_chance=0.15,
+            double_db=(-18.0, -12.0),
+            plate_wet=(0.02, 0.05),
+            plate_width=(0.0, 0.3),
+            vocal_send=0.5,
+            kick_shelf_hz=(55.0, 90.0),
+            kick_shelf_db=(6.0, 11.0),
+            cymbal_shelf_hz=(1800.0, 3500.0),
+            cymbal_shelf_db=(-12.0, -6.0),
+            drum_crush=(0.2, 0.6),
+            bass_highpass_hz=(40.0, 55.0),
+            bass_highpass_poles=2,
+            bass_cab_hz=(3000.0, 6000.0),
+            bass_lowpass_hz=(7000.0, 12000.0),
+            guitar_highpass_hz=(150.0, 300.0),
+            rest_highpass_hz=(120.0, 250.0),
+            presence_db=(3.0, 8.0),
+            guitar_presence_db=(5.0, 10.0),
+            guitar_scoop_db=(-9.0, -4.0),
+            guitar_roll_off_hz=(4500.0, 6500.0),
+            mud_cut_db=(-9.0, -4.0),
+            bass_growl_db=(1.0, 3.0),
+            rest_lowpass_hz=(5000.0, 9000.0),
+            bass_saturation_db=(6.0, 12.0),
+            guitar_roll_off_poles=3,
+        ),
+    }
+)
 
 
 def voicing(version: int) -> Voicing:
@@ -105,7 +124,9 @@ def voicing(version: int) -> Voicing:
     3 does not use this module)."""
     version = 5 if version == 6 else version
     if version not in VOICINGS:
-        raise DatasetError(f"generator version {version} has no production voicing (versions {tuple(VOICINGS)})")
+        raise DatasetError(
+            f"generator version {version} has no production voicing (versions {tuple(VOICINGS)})"
+        )
     return VOICINGS[version]
 
 
@@ -133,23 +154,36 @@ def _vocal(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v
     board = pb.Pedalboard(
         [
             pb.HighpassFilter(float(rng.uniform(80, 130))),
-            pb.Compressor(float(rng.uniform(-26, -18)), float(rng.uniform(3, 6)), float(rng.uniform(2, 8)), 100.0),
+            pb.Compressor(
+                float(rng.uniform(-26, -18)), float(rng.uniform(3, 6)), float(rng.uniform(2, 8)), 100.0
+            ),
             pb.PeakFilter(float(rng.uniform(2500, 5000)), float(rng.uniform(1, 4)), 0.8),
             pb.LowShelfFilter(250.0, float(rng.uniform(-3, 0))),
         ]
     )
     audio = add_air(_run(board, audio, rate), rate, rng)
     audio = _run(pb.Pedalboard([pb.HighShelfFilter(10000.0, float(rng.uniform(1, 4)))]), audio, rate)
-    if part.kind == "lead" and rng.random() < v.double_chance:  # double-tracked lead: two detuned takes left and right
+    if (
+        part.kind == "lead" and rng.random() < v.double_chance
+    ):  # double-tracked lead: two detuned takes left and right
         takes = [
-            _run(pb.Pedalboard([pb.Chorus(float(rng.uniform(0.2, 0.8)), 0.15, float(rng.uniform(12, 30)), 0.0, 1.0)]), audio, rate)
+            _run(
+                pb.Pedalboard(
+                    [pb.Chorus(float(rng.uniform(0.2, 0.8)), 0.15, float(rng.uniform(12, 30)), 0.0, 1.0)]
+                ),
+                audio,
+                rate,
+            )
             for _ in range(2)
         ]
         gain = np.float32(10 ** (rng.uniform(*v.double_db) / 20))
         audio = audio + gain * np.stack([takes[0][0], takes[1][1]])
     plate = pb.Reverb(
-        room_size=float(rng.uniform(0.3, 0.7)), damping=float(rng.uniform(0.3, 0.7)),
-        wet_level=float(rng.uniform(*v.plate_wet)), dry_level=1.0, width=float(rng.uniform(*v.plate_width)),
+        room_size=float(rng.uniform(0.3, 0.7)),
+        damping=float(rng.uniform(0.3, 0.7)),
+        wet_level=float(rng.uniform(*v.plate_wet)),
+        dry_level=1.0,
+        width=float(rng.uniform(*v.plate_width)),
     )
     return _run(pb.Pedalboard([plate]), audio, rate)
 
@@ -161,17 +195,23 @@ def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -
                 pb.HighpassFilter(30.0),
                 pb.LowShelfFilter(float(rng.uniform(*v.kick_shelf_hz)), float(rng.uniform(*v.kick_shelf_db))),
                 pb.PeakFilter(float(rng.uniform(300, 600)), float(rng.uniform(-6, -2)), 1.0),
-                pb.HighShelfFilter(float(rng.uniform(*v.cymbal_shelf_hz)), float(rng.uniform(*v.cymbal_shelf_db))),
+                pb.HighShelfFilter(
+                    float(rng.uniform(*v.cymbal_shelf_hz)), float(rng.uniform(*v.cymbal_shelf_db))
+                ),
             ]
         ),
         audio,
         rate,
     )
     crushed = _run(pb.Pedalboard([pb.Compressor(-30.0, float(rng.uniform(6, 12)), 1.0, 60.0)]), shaped, rate)
-    shaped = shaped + crushed * np.float32(rng.uniform(*v.drum_crush) * _rms(shaped) / max(_rms(crushed), 1e-9))
+    shaped = shaped + crushed * np.float32(
+        rng.uniform(*v.drum_crush) * _rms(shaped) / max(_rms(crushed), 1e-9)
+    )
     bus = pb.Pedalboard(
         [
-            pb.Compressor(float(rng.uniform(-20, -12)), float(rng.uniform(2, 4)), float(rng.uniform(10, 30)), 150.0),
+            pb.Compressor(
+                float(rng.uniform(-20, -12)), float(rng.uniform(2, 4)), float(rng.uniform(10, 30)), 150.0
+            ),
             pb.Distortion(float(rng.uniform(1, 5))),
         ]
     )
@@ -181,7 +221,9 @@ def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -
 def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
     low, high = v.bass_highpass_hz
     highpass = low if low == high else float(rng.uniform(low, high))  # v4 drew nothing here
-    board = [pb.HighpassFilter(highpass) for _ in range(v.bass_highpass_poles)]  # v5: real bass is thin < 40 Hz
+    board = [
+        pb.HighpassFilter(highpass) for _ in range(v.bass_highpass_poles)
+    ]  # v5: real bass is thin < 40 Hz
     if v.bass_growl_db is not None:
         board.append(pb.PeakFilter(float(rng.uniform(700, 1400)), float(rng.uniform(*v.bass_growl_db)), 1.0))
     di = _run(pb.Pedalboard(board), audio.mean(axis=0, keepdims=True), rate)
@@ -205,7 +247,10 @@ def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) ->
     chain = pb.Pedalboard(
         [
             pb.Compressor(
-                float(rng.uniform(*v.bass_threshold_db)), float(rng.uniform(4, 8)), float(rng.uniform(5, 20)), 120.0
+                float(rng.uniform(*v.bass_threshold_db)),
+                float(rng.uniform(4, 8)),
+                float(rng.uniform(5, 20)),
+                120.0,
             ),
             pb.Distortion(float(rng.uniform(*v.bass_saturation_db))),
             pb.LowpassFilter(float(rng.uniform(*v.bass_lowpass_hz))),
@@ -252,7 +297,9 @@ def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v
     chain = [pb.HighpassFilter(float(rng.uniform(*v.rest_highpass_hz)))]
     if part.kind in CRUNCH_KINDS or (part.kind == "piano" and part.program == 4 and rng.random() < 0.5):
         chain += [pb.Gain(float(rng.uniform(0, 12))), pb.Distortion(float(rng.uniform(2, 10)))]
-        chain += [pb.Chorus(float(rng.choice([0.8, 6.0])), 0.3, 3.0, 0.0, 0.5)]  # a rotary speaker, slow or fast
+        chain += [
+            pb.Chorus(float(rng.choice([0.8, 6.0])), 0.3, 3.0, 0.0, 0.5)
+        ]  # a rotary speaker, slow or fast
     chain += [
         pb.PeakFilter(float(rng.uniform(250, 500)), float(rng.uniform(*v.mud_cut_db)), 1.0),
         pb.PeakFilter(float(rng.uniform(1500, 4000)), float(rng.uniform(*v.presence_db)), 0.9),

@@ -45,7 +45,9 @@ def has_piano(index: int, version: int = DEFAULT_VERSION) -> bool:
     return index % 10 not in (2, 5, 8)
 
 
-def build_song(seed: int, index: int, song_s: tuple[float, float], version: int = DEFAULT_VERSION) -> RenderedSong:
+def build_song(
+    seed: int, index: int, song_s: tuple[float, float], version: int = DEFAULT_VERSION
+) -> RenderedSong:
     """Compose and render song ``index`` of the dataset of ``seed`` with generator ``version`` (VERSIONS);
     deterministic, whatever process runs it. Versions 3 and 4 compose the same songs (same parts, notes
     and arrangement for a seed); 4 renders and mixes them differently. Version 5 composes its own
