@@ -182,9 +182,8 @@ def _mix(
         for name in stems:
             stems[name] *= gain[None]
         mixture *= gain[None]
-    limit_bus(
-        stems, mixture, float(rng.uniform(*(LIMITER_DRIVE_DB_V4 if version >= 4 else LIMITER_DRIVE_DB))), rate
-    )
+    drive_db = float(rng.uniform(*(LIMITER_DRIVE_DB_V4 if version >= 4 else LIMITER_DRIVE_DB)))
+    limit_bus(stems, mixture, drive_db, rate)
     del mixture
     mixture = stems[SOURCES[0]].copy()
     for name in SOURCES[1:]:
