@@ -464,3 +464,34 @@ def test_invalid_metrics_are_flagged(tmp_path):
     assert "flagged" in table.loc[("IRM2", "average"), "validity"]
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| validity |" in markdown and "ill-conditioned" in markdown
+
+
+def test_a_failed_separation_on_a_full_disk_says_how_much_space_is_left(
+    tiny_dataset, songs, tmp_path, monkeypatch
+):
+    """libsndfile reports a full disk as "System error."; the errors say how little space was left, and the
+    other songs are still scored."""
+    from collections import namedtuple
+
+    checkpoint = make_tiny_checkpoints(tmp_path / "ckpt", archs=("unet",), sources=("vocals",))["unet"]
+    real_separate = driver.separate_to_cache
+    bad = songs[0]
+
+    def full_disk(method, model, song, out_dir, device="cpu"):
+        if song.name == bad:
+            raise RuntimeError("System error.")
+        return real_separate(method, model, song, out_dir, device)
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(driver, "separate_to_cache", full_disk)
+    monkeypatch.setattr(
+        driver.shutil, "disk_usage", lambda path: usage(10**11, 10**11 - 38 * 10**6, 38 * 10**6)
+    )
+    out = tmp_path / "out"
+    ev.evaluate([checkpoint], tiny_dataset, "test", ["vocals"], 1, out_dir=out, oracles=(), tracks=songs[:2],
+                progress=False)  # fmt: skip
+    errors = (out / "errors.txt").read_text()
+    assert f"{bad}: separation failed: System error. (only 38 MB free on the file system of " in errors
+    assert aggregate(out)["tracks"].tolist() == [1, 1]  # the other song is scored (vocals, average)
+    monkeypatch.setattr(driver.shutil, "disk_usage", lambda path: usage(10**11, 0, 10**11))
+    assert driver.low_disk_note(tmp_path / "missing" / "deeper") == ""

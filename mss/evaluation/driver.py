@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -79,6 +80,20 @@ def worker_init() -> None:
         threadpool_limits(limits=1)
     except ImportError:
         pass
+
+
+#: below this much free space a failed write is most likely the disk: say so (libsndfile only says "System error.")
+LOW_DISK_BYTES = 1 << 30
+
+
+def low_disk_note(path: Path) -> str:
+    """``" (only N MB free on the file system of FOLDER)"`` when the file system that holds ``path`` (or its
+    nearest existing parent) has less than ``LOW_DISK_BYTES`` free, else ``""``."""
+    folder = next((p for p in (Path(path), *Path(path).parents) if p.exists()), None)
+    if folder is None:
+        return ""
+    free = shutil.disk_usage(folder).free
+    return f" (only {free / 1e6:.0f} MB free on the file system of {folder})" if free < LOW_DISK_BYTES else ""
 
 
 def separate_to_cache(method: Method, model, song, out_dir: Path, device: str = "cpu") -> Path:
@@ -307,7 +322,8 @@ class _Run:
                 self.models[method.name] = load_checkpoint_model(method.checkpoint, method.wiener)
             separate_to_cache(method, self.models[method.name], song, estimates_dir, self.device)
         except Exception as exc:
-            self.fail(method, song.name, f"{method.name} / {song.name}: separation failed: {exc}")
+            message = f"{method.name} / {song.name}: separation failed: {exc}{low_disk_note(estimates_dir)}"
+            self.fail(method, song.name, message)
             return False
         return True
 
