@@ -22,7 +22,7 @@ UNET_LEVEL_DB: float = -16.0
 #: GROWTH_NOTE: the committed demucs.pt trained at 20 channels for 4 stages, then was grown (function-preserving)
 #: to 32 channels with a 3-frame decoder context and fine-tuned 4,000 steps: union test 4.24 -> 4.41 dB against
 #: the same recipe at 20 channels, one plain pass (checkpoints/README.md, "A wider Demucs: the ninth stage");
-#: 10,000 steps more took it to 4.79 (the tenth stage), 12,000 more to 5.06 (the eleventh).
+#: 10,000 steps more took it to 4.79 (the tenth stage; 4.78 in int8), 12,000 more to 5.06 in int8 (the eleventh).
 
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {
