@@ -105,9 +105,9 @@ def test_the_cli_refuses_bad_options_and_a_target_real_clips_lack(tmp_path, caps
         (["--gains=-200"], "must lie in"),
         (["--gains=a"], "must be numbers"),
         (["--songs", "0"], "--songs must be >= 1"),
-        (["--seconds", "0"], "--seconds finite and > 0"),
-        (["--seconds", "inf"], "--seconds finite and > 0"),
-        (["--seconds", "nan"], "--seconds finite and > 0"),
+        (["--seconds", "0"], "argument --seconds: must be a finite number of seconds > 0"),
+        (["--seconds", "inf"], "argument --seconds: must be a finite number of seconds > 0"),
+        (["--seconds", "nan"], "argument --seconds: must be a finite number of seconds > 0"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             main(options)

@@ -69,4 +69,7 @@ def test_the_cli_prints_a_row_per_grid_and_refuses_bad_grids(tiny_dataset, tmp_p
     for options in (["--seconds", "inf"], ["--seconds", "nan"], ["--seconds", "0"]):
         with pytest.raises(SystemExit) as exit_info:
             main(options)
-        assert exit_info.value.code == 2 and "--seconds finite and > 0" in capsys.readouterr().err, options
+        assert (
+            exit_info.value.code == 2
+            and "argument --seconds: must be a finite number of seconds > 0" in capsys.readouterr().err
+        ), options

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
-from mss.bench.sweep import load_songs, score_song, song_sources, summarise
+from mss.bench.sweep import load_songs, score_song, seconds_arg, song_sources, summarise
 from mss.data.datasets import Song
 from mss.errors import AudioError, DatasetError
 from mss.evaluation.oracles import ideal_ratio_mask
@@ -100,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dataset", default="real-clips", help="real-clips (default) | default | a dataset root"
     )
     parser.add_argument("--songs", type=int, default=12, help="at most this many songs")
-    parser.add_argument("--seconds", type=float, default=30.0, help="first seconds of each song")
+    parser.add_argument("--seconds", type=seconds_arg, default=30.0, help="first seconds of each song")
     parser.add_argument("--grids", default=DEFAULT_GRIDS, help="N_FFT/HOP at --rate, comma-separated")
     parser.add_argument(
         "--rate", type=int, default=22050, help="the model's sample rate the grids are given at"
@@ -110,11 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the per-song figures here")
     args = parser.parse_args(argv)
-    if args.songs < 1 or not (math.isfinite(args.seconds) and args.seconds > 0) or args.rate < 1:
-        parser.error(
-            f"--songs and --rate must be >= 1 and --seconds finite and > 0"
-            f" (got {args.songs}, {args.rate}, {args.seconds})"
-        )
+    if args.songs < 1 or args.rate < 1:
+        parser.error(f"--songs and --rate must be >= 1 (got {args.songs}, {args.rate})")
     try:
         grids = parse_grids(args.grids, args.rate)
     except ValueError as exc:
