@@ -24,6 +24,13 @@ UNET_LEVEL_DB: float = -16.0
 #: the same recipe at 20 channels, one plain pass (checkpoints/README.md, "A wider Demucs: the ninth stage");
 #: 10,000 steps more took it to 4.79 (the tenth stage; 4.78 in int8), 12,000 more to 5.06 in int8 (the eleventh).
 
+#: FINE_NOTE: the committed unet.pt trained eight stages on a 1024-point STFT (21.5-Hz bins), then moved onto a
+#: 2048-point one with pooled bins and a fine head (mss.models.unet_fine) and fine-tuned 3,204 steps: real train
+#: clip 7.23 -> 8.05 dB (bass 6.69 -> 7.68), 36 generated test songs 4.78 -> 4.97, one plain pass. A pass costs
+#: about twice the 1024-point one's: with 2 shifts its defaults ran 19.6-21.0x real time (the 1024-point UNet's
+#: 29.3-30.2x), too close to the floor, so it separates in one plain pass (29.4x; one shift ran as fast and scored
+#: lower on two of three song sets). checkpoints/README.md, "Pooled bins and a fine head: the twelfth stage".
+
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {
     "unet": {
@@ -32,8 +39,12 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
         # tuned with `python -m mss.bench` for >= 20x real time on 2 CPU cores: five levels (16 ... 256
         # channels) instead of Jansson's six (the 512-wide bottom level costs ~20% of the time), and a
         # 50%-overlap STFT (46 ms window, 23 ms hop, Open-Unmix's hop in seconds): hop 256 ran 15x
+        # since the twelfth stage a 2048-point STFT whose bins the network sees pooled in pairs, as the 1024-point
+        # one it trained on for eight stages, with a head refining its masks on the fine bins below 3 kHz
+        # (mss.models.unet_fine; FINE_NOTE)
         "small": dict(
-            n_fft=1024,
+            n_fft=2048,
+            bin_pool=2,
             hop_length=512,
             channels=16,
             max_channels=256,
@@ -42,8 +53,9 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
             # its UNet's to its own training chunk (training.trainer.build_training_model)
             segment_s=12.0,
             level_db=UNET_LEVEL_DB,
-            # the shift trick by default: two shifted separations averaged (SHIFTS_NOTE)
-            shifts=2,
+            # one plain pass: with the 2048-point STFT two shifts ran 19.6-21.0x, at the floor, and one scored below
+            # the plain pass; the 1024-point UNet averaged two (SHIFTS_NOTE, FINE_NOTE)
+            shifts=0,
             # the multichannel Wiener post-filter by default, one EM iteration (Open-Unmix's; WIENER_NOTE)
             wiener_iterations=1,
         ),

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from mss import MODEL_SAMPLE_RATE, SOURCES, covers_mixture, shifts_problem, valid_level_db, wiener_problem
 from mss.dsp import istft, stft
 from mss.models.blocks import SeparatorBase, crop_to
+from mss.models.unet_fine import BIN_POOLS, WINDOW_GAIN, FineHead, head_bins, pool_bins, upsample_bins
 from mss.models.wiener import wiener_filter, with_residual
 
 INPUT_NORMS = ("log1p", "affine")
@@ -60,6 +61,13 @@ class UNetConfig:
     #: An inference default (``separate``'s ``shifts=None``), set by the preset or an export's ``--shifts``;
     #: training's per-epoch validation separates in one pass whatever it is.
     shifts: int = 0
+    #: 2: the encoder/decoder sees the n_fft-point spectrum pooled to the bins of an n_fft/2-point one, its masks
+    #: are interpolated onto every bin, and a small head (``fine_channels`` wide) refines them up to
+    #: ``fine_max_hz`` (mss.models.unet_fine); 1: the encoder/decoder sees every bin
+    bin_pool: int = 1
+    fine_channels: int = 16
+    #: the head refines the bins up to this frequency (Hz); above it the network's interpolated masks apply
+    fine_max_hz: float = 3000.0
 
     def __post_init__(self):
         if self.input_norm not in INPUT_NORMS:
@@ -72,6 +80,16 @@ class UNetConfig:
             raise ValueError(problem)
         if not self.sources:
             raise ValueError("UNetConfig.sources must not be empty")
+        if self.bin_pool not in BIN_POOLS or (self.bin_pool > 1 and self.n_fft % (2 * self.bin_pool)):
+            raise ValueError(
+                f"UNetConfig.bin_pool must be one of {BIN_POOLS}, and with 2 n_fft a multiple of 4; got "
+                f"bin_pool={self.bin_pool}, n_fft={self.n_fft}"
+            )
+        if self.fine_channels < 1 or not 0 < self.fine_max_hz <= self.sample_rate / 2:
+            raise ValueError(
+                "UNetConfig needs fine_channels >= 1 and 0 < fine_max_hz <= sample_rate / 2; got "
+                f"{self.fine_channels}, {self.fine_max_hz}"
+            )
         if self.level_db is not None and not valid_level_db(self.level_db):
             raise ValueError(
                 f"UNetConfig.level_db must be None or a finite RMS level in dBFS (<= 0), got {self.level_db}"
@@ -85,10 +103,18 @@ class UNet(SeparatorBase):
         super().__init__()
         self.config = config
         bins = config.n_fft // 2 + 1
+        network_bins = config.n_fft // config.bin_pool // 2 + 1  # Fc: the bins the encoder sees
         channels = config.audio_channels
-        # Per-bin input normalisation, initialised to the identity.
-        self.input_scale = nn.Parameter(torch.ones(bins, 1))  # (F, 1)
-        self.input_offset = nn.Parameter(torch.zeros(bins, 1))  # (F, 1)
+        # Per-bin input normalisation of the network's bins, initialised to the identity.
+        self.input_scale = nn.Parameter(torch.ones(network_bins, 1))  # (Fc, 1)
+        self.input_offset = nn.Parameter(torch.zeros(network_bins, 1))  # (Fc, 1)
+        self.fine_head: FineHead | None = None
+        if config.bin_pool > 1:
+            # the fine head's own per-bin normalisation of the full-resolution magnitude
+            self.fine_scale = nn.Parameter(torch.ones(bins, 1))  # (F, 1)
+            self.fine_offset = nn.Parameter(torch.zeros(bins, 1))  # (F, 1)
+            head = head_bins(config.n_fft, config.sample_rate, config.fine_max_hz)
+            self.fine_head = FineHead(len(config.sources) * channels, channels, config.fine_channels, head)
 
         widths = [min(config.channels * 2**i, config.max_channels) for i in range(config.depth)]
         kernel, padding = config.kernel_size, config.kernel_size // 2
@@ -135,19 +161,36 @@ class UNet(SeparatorBase):
     def forward_masks(self, magnitude: Tensor) -> Tensor:
         """magnitude: (B, C, F, N) -> soft masks in [0, 1]: (B, S, C, F, N)."""
         batch, channels, bins, frames = magnitude.shape
+        if self.fine_head is None:
+            logits = self._network(self._normalised(magnitude, self.input_offset, self.input_scale))
+        else:
+            coarse = self._normalised(
+                pool_bins(magnitude), self.input_offset, self.input_scale
+            )  # (B, C, Fc, N)
+            fine = self._normalised(
+                magnitude / WINDOW_GAIN, self.fine_offset, self.fine_scale
+            )  # (B, C, F, N)
+            logits = self.fine_head(upsample_bins(self._network(coarse), bins), fine)
+        return torch.sigmoid(logits).view(batch, len(self.config.sources), channels, bins, frames)
+
+    def _normalised(self, magnitude: Tensor, offset: Tensor, scale: Tensor) -> Tensor:
+        """magnitude (B, C, F, N) -> the input norm (``config.input_norm``) with per-bin offset and scale (F, 1)."""
         x = torch.log1p(magnitude) if self.config.input_norm == "log1p" else magnitude
-        x = (x + self.input_offset) * self.input_scale  # (B, C, F, N)
+        return (x + offset) * scale
+
+    def _network(self, x: Tensor) -> Tensor:
+        """Normalised magnitude (B, C, Fc, N) -> mask logits (B, S*C, Fc, N): the encoder/decoder."""
+        bins, frames = x.shape[-2:]
         skips = []
         for layer in self.encoder:
-            x = layer(x)  # (B, W_i, ceil(F / 2^(i+1)), ceil(N / 2^(i+1)))
+            x = layer(x)  # (B, W_i, ceil(Fc / 2^(i+1)), ceil(N / 2^(i+1)))
             skips.append(x)
         for j, layer in enumerate(self.decoder):
             skip = skips[-2 - j]
             # transposed convs double the size; crop to the skip's size so any F, N works
             x = crop_to(layer(x), skip.shape[-2:])
             x = torch.cat([x, skip], dim=1)  # (B, 2 W_{i-1}, F_i, N_i)
-        x = crop_to(self.output(x), (bins, frames))  # (B, S*C, F, N)
-        return torch.sigmoid(x).view(batch, len(self.config.sources), channels, bins, frames)
+        return crop_to(self.output(x), (bins, frames))  # (B, S*C, Fc, N)
 
     def _masks_of(self, mix: Tensor) -> tuple[Tensor, Tensor]:
         """mix: (B, C, T) -> (masks (B, S, C, F, N), mixture spectrogram (B, C, F, N) complex).

@@ -20,12 +20,14 @@ from torch import Tensor
 from mss.models.blocks import INFERENCE_ONLY, differing_fields
 from mss.models.unet import UNet, UNetConfig
 
-#: UNetConfig fields a trained UNet can be moved across
-REGRIDDABLE: tuple[str, ...] = ("n_fft", "hop_length")
+#: UNetConfig fields a trained UNet can be moved across (``bin_pool``: only from 1 to 2, with ``n_fft`` doubled)
+REGRIDDABLE: tuple[str, ...] = ("n_fft", "hop_length", "bin_pool", "fine_channels", "fine_max_hz")
 #: fields that may differ freely: inference-only ones, and the input's level normalisation (same weights)
 _FREE: tuple[str, ...] = ("level_db", *INFERENCE_ONLY)
-#: the parameters with one value per frequency bin: (F, 1)
+#: the parameters with one value per frequency bin: (F, 1): the network's bins (n_fft / bin_pool points) ...
 PER_BIN: tuple[str, ...] = ("input_scale", "input_offset")
+#: ... and, with bin_pool 2, the fine head's (n_fft points)
+PER_FINE_BIN: tuple[str, ...] = ("fine_scale", "fine_offset")
 
 
 def regrid_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) -> dict[str, Tensor]:
@@ -36,12 +38,16 @@ def regrid_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) ->
     differ = differing_fields(old, new, ignore=REGRIDDABLE + _FREE)
     if differ:
         raise ValueError(f"cannot move a UNet onto another STFT when other fields differ ({differ})")
+    if new.bin_pool != old.bin_pool:
+        return refine_state_dict(state, old, model)
     moved = {}
     for key, value in model.state_dict().items():
         if key not in state:
             raise ValueError(f"cannot move a UNet onto another STFT: the trained model has no weight {key!r}")
         weight = state[key].detach().to("cpu")
         if key in PER_BIN:
+            weight = interpolate_bins(weight, old.n_fft // old.bin_pool, new.n_fft // new.bin_pool)
+        elif key in PER_FINE_BIN:
             weight = interpolate_bins(weight, old.n_fft, new.n_fft)
         if weight.shape != value.shape:
             raise ValueError(f"cannot move a UNet onto another STFT: {key!r} is {tuple(weight.shape)}, "
@@ -62,3 +68,38 @@ def interpolate_bins(values: Tensor, old_n_fft: int, new_n_fft: int) -> Tensor:
     new_freqs = np.arange(new_bins) / new_n_fft
     source = values.detach().double().cpu().numpy()[:, 0]
     return torch.from_numpy(np.interp(new_freqs, old_freqs, source))[:, None].float()
+
+
+def refine_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) -> dict[str, Tensor]:
+    """Weights of a UNet that sees every bin (``old``: bin_pool 1) for ``model``, the same UNet on a 2x finer
+    STFT with bin_pool 2 (mss.models.unet_fine): the encoder/decoder and its per-bin normalisation are copied
+    unchanged, since the pooled spectrum it now sees approximates the old one; the fine head's normalisation is
+    the old one interpolated onto the fine bins, and the head keeps ``model``'s own weights, whose last layer
+    is zero. So the new model computes nearly what the old one did: the old masks, interpolated onto the fine
+    bins. ValueError unless bin_pool goes 1 -> 2 with n_fft doubled and the hop unchanged."""
+    new = model.config
+    if (
+        (old.bin_pool, new.bin_pool) != (1, 2)
+        or new.n_fft != 2 * old.n_fft
+        or new.hop_length != old.hop_length
+    ):
+        raise ValueError(
+            "a UNet moves to bin_pool 2 only from bin_pool 1, with n_fft doubled and the hop unchanged; got "
+            f"n_fft {old.n_fft} -> {new.n_fft}, hop {old.hop_length} -> {new.hop_length}, bin_pool "
+            f"{old.bin_pool} -> {new.bin_pool}"
+        )
+    moved = {}
+    for key, value in model.state_dict().items():
+        if key in PER_FINE_BIN:
+            weight = interpolate_bins(state[key.replace("fine_", "input_")], old.n_fft, new.n_fft)
+        elif key.startswith("fine_head."):
+            weight = value
+        elif key in state:
+            weight = state[key].detach().to("cpu")
+        else:
+            raise ValueError(f"cannot move a UNet onto bin_pool 2: the trained model has no weight {key!r}")
+        if weight.shape != value.shape:
+            raise ValueError(f"cannot move a UNet onto bin_pool 2: {key!r} is {tuple(weight.shape)}, "
+                             f"the new model's {tuple(value.shape)}")  # fmt: skip
+        moved[key] = weight.to(value.dtype)
+    return moved
