@@ -144,3 +144,62 @@ def test_a_run_starts_a_pooled_bin_unet_from_a_checkpoint(tmp_path, capsys):
     for model in (trainer.model, trainer.ema.shadow):
         for key, value in model.state_dict().items():
             torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
+
+
+def test_the_head_reads_the_fine_magnitude_below_its_band_edge():
+    torch.manual_seed(0)
+    head = FineHead(logits=8, channels=2, width=4, bins=6)
+    with torch.no_grad():
+        head.out.weight.normal_()
+    logits, fine = torch.randn(1, 8, 20, 7), torch.randn(1, 2, 20, 7)
+    louder = fine.clone()
+    louder[..., 2, 3] += 5.0  # one fine bin inside the head's band
+    changed = head(logits, louder) - head(logits, fine)
+    assert changed[..., :6, :].abs().max() > 0  # its neighbours within the 5 x 3 kernels move
+    torch.testing.assert_close(changed[..., 6:, :], torch.zeros_like(changed[..., 6:, :]), rtol=0, atol=0)
+
+
+def test_a_trained_pooled_bin_unet_wires_its_two_normalisations():
+    """With a non-zero head, the masks are sigmoid(head(upsampled network logits on the pooled magnitude,
+    normalised by input_*), the fine magnitude over the window gain, normalised by fine_*))."""
+    fine = _fine_of(perturbed_tiny("unet"))
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for parameter in fine.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    magnitude = stft(0.1 * torch.randn(1, 2, 16000), fine.config.n_fft, fine.config.hop_length).abs()
+    with torch.no_grad():
+        coarse = (torch.log1p(pool_bins(magnitude)) + fine.input_offset) * fine.input_scale
+        fine_in = (torch.log1p(magnitude / math.sqrt(2)) + fine.fine_offset) * fine.fine_scale
+        logits = fine.fine_head(upsample_bins(fine._network(coarse), magnitude.shape[-2]), fine_in)
+        torch.testing.assert_close(fine.forward_masks(magnitude).flatten(1, 2), torch.sigmoid(logits))
+        swapped = (torch.log1p(magnitude) + fine.fine_offset) * fine.fine_scale  # without the window gain
+        wrong = fine.fine_head(upsample_bins(fine._network(coarse), magnitude.shape[-2]), swapped)
+        assert (torch.sigmoid(wrong) - fine.forward_masks(magnitude).flatten(1, 2)).abs().max() > 1e-4
+
+
+def test_a_training_step_reaches_the_head_the_network_and_both_normalisations():
+    fine = _fine_of(perturbed_tiny("unet")).train()
+    with torch.no_grad():
+        fine.fine_head.out.weight.normal_(0, 0.1)
+    loss = fine.masked_magnitudes(0.1 * torch.randn(2, 2, 16000)).mean()
+    loss.backward()
+    for name in ("fine_head.hidden.weight", "fine_head.out.weight", "encoder.0.0.weight", "input_scale",
+                 "fine_scale"):  # fmt: skip
+        grad = dict(fine.named_parameters())[name].grad
+        assert grad is not None and grad.abs().max() > 0, name
+
+
+def test_a_pooled_bin_unet_moves_onto_another_grid_keeping_its_pool():
+    """bin_pool 2 -> 2 with n_fft doubled again: the network's per-bin values move with n_fft / 2, the head's with
+    n_fft, every convolution (the head's too) is copied."""
+    fine = _fine_of(perturbed_tiny("unet"))
+    config = dict(sample_rate=16000, n_fft=fine.config.n_fft * 2, bin_pool=2)
+    finer = build_model("unet", model_preset("unet", "tiny", **config))
+    moved = regrid_state_dict(fine.state_dict(), fine.config, finer)
+    finer.load_state_dict(moved)
+    n_fft = fine.config.n_fft
+    expected = interpolate_bins(fine.input_scale, n_fft // 2, n_fft)
+    torch.testing.assert_close(moved["input_scale"], expected)
+    torch.testing.assert_close(moved["fine_offset"], interpolate_bins(fine.fine_offset, n_fft, 2 * n_fft))
+    torch.testing.assert_close(moved["fine_head.hidden.weight"], fine.fine_head.hidden.weight, rtol=0, atol=0)

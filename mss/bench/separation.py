@@ -4,7 +4,7 @@ For each model and preset (random weights: speed does not depend on their values
 
 - real-time factor: seconds of 44.1 kHz stereo audio separated per wall-clock second by
   ``mss.separate.separate`` on a 3-minute input, with ``--threads`` (default 2) CPU threads, with the preset's
-  shift trick (``shifts``: the separations averaged by default, 2 for the small UNet and 3 for Demucs; ``--shifts N``
+  shift trick (``shifts``: the separations averaged by default, 3 for Demucs, 0 for the small UNet; ``--shifts N``
   times N instead, 0 one plain pass) and its Wiener post-filter (``wiener_iterations``: one EM iteration for the
   small UNet, none for Demucs), in the precision ``auto`` gives on this machine (``mss.precision``: bf16 autocast
   on a CPU with native bf16 units; ``--precision fp32`` for float32);

@@ -6,14 +6,14 @@ from __future__ import annotations
 #: median training chunk's level (-15.7 dBFS on the sixth stage's data)
 UNET_LEVEL_DB: float = -16.0
 
-#: SHIFTS_NOTE: the small presets average as many shifted separations (``shifts``, mss.separate.shift_average) as
+#: SHIFTS_NOTE (the eighth-stage UNet's; since the twelfth the UNet separates in one plain pass: FINE_NOTE): the small presets average as many shifted separations (``shifts``, mss.separate.shift_average) as
 #: keep the default separation >= 20x real time on 2 CPU threads (``python -m mss.bench``): one UNet pass is
 #: less than half of its plain separation's time (the rest is resampling and the high band, done once), and
 #: with the shift trick chunks overlap by 1/8 instead of 1/4 (mss.chunking.SHIFTED_OVERLAP): two UNet passes ran
 #: 22.4-24.9x, three Demucs passes 23.8-28.2x (float32; the 20-channel Demucs of then). checkpoints/README.md, "The shift trick by default".
 
 #: WIENER_NOTE: the small UNet preset runs one EM iteration of the multichannel Wiener post-filter by default
-#: (``wiener_iterations``, mss.models.wiener): on the committed unet.pt it gained 0.19 dB on 36 generated test
+#: (``wiener_iterations``, mss.models.wiener): on the eighth-stage unet.pt it gained 0.19 dB on 36 generated test
 #: songs, most in bass and drums, for 0.1-0.35 s of a 3-minute song's 7 s (mss.models.wiener_em). Demucs' stays
 #: off: it lost 0.03 there. With bf16 separation (mss.precision) the defaults ran UNet 29.6-30.4x and Demucs
 #: 35.4-36.5x real time (the 20-channel Demucs; the 32-channel one of GROWTH_NOTE: 26.7-29.4x).
@@ -26,10 +26,10 @@ UNET_LEVEL_DB: float = -16.0
 
 #: FINE_NOTE: the committed unet.pt trained eight stages on a 1024-point STFT (21.5-Hz bins), then moved onto a
 #: 2048-point one with pooled bins and a fine head (mss.models.unet_fine) and fine-tuned 3,204 steps: real train
-#: clip 7.23 -> 8.05 dB (bass 6.69 -> 7.68), 36 generated test songs 4.78 -> 4.97, one plain pass. A pass costs
+#: clip 7.23 -> 8.05 dB (bass 6.69 -> 7.68; one 7-s song), 36 generated test songs 4.78 -> 4.97, one plain pass. A pass costs
 #: about twice the 1024-point one's: with 2 shifts its defaults ran 19.6-21.0x real time (the 1024-point UNet's
-#: 29.3-30.2x), too close to the floor, so it separates in one plain pass (29.4x; one shift ran as fast and scored
-#: lower on two of three song sets). checkpoints/README.md, "Pooled bins and a fine head: the twelfth stage".
+#: 27.7-30.2x), too close to the floor, so it separates in one plain pass (27.7x, 29.4x; one shift ran as fast and
+#: scored 0.10 lower on the embedded songs, 0.05 higher on the union). checkpoints/README.md, "Pooled bins and a fine head: the twelfth stage".
 
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {
@@ -38,8 +38,8 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
         "tiny": dict(n_fft=256, hop_length=64, channels=4, depth=3, segment_s=1.0, level_db=UNET_LEVEL_DB),
         # tuned with `python -m mss.bench` for >= 20x real time on 2 CPU cores: five levels (16 ... 256
         # channels) instead of Jansson's six (the 512-wide bottom level costs ~20% of the time), and a
-        # 50%-overlap STFT (46 ms window, 23 ms hop, Open-Unmix's hop in seconds): hop 256 ran 15x
-        # since the twelfth stage a 2048-point STFT whose bins the network sees pooled in pairs, as the 1024-point
+        # 50%-overlap STFT (46 ms window, 23 ms hop, Open-Unmix's hop in seconds): hop 256 ran 15x;
+        # since the twelfth stage a 75%-overlap 2048-point STFT (93 ms window, the same hop) whose bins the network sees pooled in pairs, as the 1024-point
         # one it trained on for eight stages, with a head refining its masks on the fine bins below 3 kHz
         # (mss.models.unet_fine; FINE_NOTE)
         "small": dict(

@@ -85,7 +85,7 @@ class UNetConfig:
                 f"UNetConfig.bin_pool must be one of {BIN_POOLS}, and with 2 n_fft a multiple of 4; got "
                 f"bin_pool={self.bin_pool}, n_fft={self.n_fft}"
             )
-        if self.fine_channels < 1 or not 0 < self.fine_max_hz <= self.sample_rate / 2:
+        if self.bin_pool > 1 and (self.fine_channels < 1 or not 0 < self.fine_max_hz <= self.sample_rate / 2):
             raise ValueError(
                 "UNetConfig needs fine_channels >= 1 and 0 < fine_max_hz <= sample_rate / 2; got "
                 f"{self.fine_channels}, {self.fine_max_hz}"

@@ -11,8 +11,8 @@ spectrum pooled to the bins of an ``n_fft / 2``-point one (:func:`pool_bins`), s
 its time grid are those of a trained 1024-point UNet. Its mask logits are interpolated back onto the fine bins
 (:func:`upsample_bins`) and :class:`FineHead`, two small convolutions over the fine bins, adds a correction
 that can tell apart what shares a coarse bin. Started from a trained 1024-point UNet (mss.models.unet_regrid)
-with the head's last layer at zero, the model computes nearly what the trained one did, and fine-tuning only
-has to learn the head.
+with the head's last layer at zero, the model computes nearly what the trained one did, and fine-tuning (of
+every weight) starts from there instead of from a network that must relearn a new frequency axis.
 """
 
 from __future__ import annotations
