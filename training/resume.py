@@ -168,7 +168,7 @@ def _check_compatible(
     action: str = "resume from",
     hint: str = (
         "; use another --out, or rebuild the model the run began with (--set model_set=FIELD=VALUE,...: "
-        "a model preset may have changed since, as the small Demucs did on 2026-12-07)"
+        "a model preset may have changed since, as the small Demucs and the small UNet did on 2026-12-07)"
     ),
     may_change: tuple[str, ...] = (),
 ) -> list[str]:
