@@ -167,9 +167,10 @@ class UNet(SeparatorBase):
             coarse = self._normalised(
                 pool_bins(magnitude), self.input_offset, self.input_scale
             )  # (B, C, Fc, N)
+            band = self.fine_head.bins  # the head reads the fine magnitude of its band only
             fine = self._normalised(
-                magnitude / WINDOW_GAIN, self.fine_offset, self.fine_scale
-            )  # (B, C, F, N)
+                magnitude[..., :band, :] / WINDOW_GAIN, self.fine_offset[:band], self.fine_scale[:band]
+            )  # (B, C, band, N)
             logits = self.fine_head(upsample_bins(self._network(coarse), bins), fine)
         return torch.sigmoid(logits).view(batch, len(self.config.sources), channels, bins, frames)
 

@@ -75,7 +75,7 @@ class FineHead(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, logits: Tensor, fine: Tensor) -> Tensor:
-        """logits (B, K, F, N), fine (B, C, F, N) -> logits + correction (B, K, F, N)."""
+        """logits (B, K, F, N), fine (B, C, F', N) with F' >= ``bins`` -> logits + correction (B, K, F, N)."""
         low, high = logits[..., : self.bins, :], logits[..., self.bins :, :]
         x = torch.cat([low, fine[..., : self.bins, :]], dim=1)  # (B, K + C, bins, N)
         return torch.cat([low + self.out(self.act(self.hidden(x))), high], dim=-2)
