@@ -34,14 +34,31 @@ EQ_MAX_DB: float = 24.0
 #: The most the training configs may lower the vocals' side signal by (dB; ``DataConfig.vocals_side_db``,
 #: ``TrainConfig.vocals_side_db``): 40 dB leaves them mono to the ear.
 VOCALS_SIDE_MAX_DB: float = 40.0
+#: The widest random repitch (+-semitones) the training configs accept (``DataConfig.repitch_semitones``,
+#: ``TrainConfig.repitch_semitones``; the resampling is ``mss.data.augment.repitch``): 4 semitones play a
+#: source 26% faster or 21% slower.
+REPITCH_MAX_SEMITONES: float = 4.0
 
 
-def augmentation_problems(eq_db: float, width_min: float, vocals_side_db: float, channels: int) -> list[str]:
+def augmentation_problems(
+    eq_db: float,
+    width_min: float,
+    vocals_side_db: float,
+    channels: int,
+    repitch_semitones: float = 0.0,
+    repitch_prob: float = 0.2,
+) -> list[str]:
     """What is wrong with the training chunks' augmentation settings (``eq_db``, ``width_min``,
-    ``vocals_side_db`` of ``DataConfig`` and ``TrainConfig``), one message per field; [] when all are valid.
-    Here, not in mss.data, so that both configs check them alike without training.config importing the
-    data layer."""
+    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob`` of ``DataConfig`` and ``TrainConfig``), one
+    message per field; [] when all are valid. Here, not in mss.data, so that both configs check them alike
+    without training.config importing the data layer."""
     problems = []
+    if not 0.0 <= repitch_semitones <= REPITCH_MAX_SEMITONES:
+        problems.append(
+            f"repitch_semitones must be in [0, {REPITCH_MAX_SEMITONES:g}] semitones, got {repitch_semitones}"
+        )
+    if not 0.0 < repitch_prob <= 1.0:
+        problems.append(f"repitch_prob must be in (0, 1], got {repitch_prob}")
     if not 0.0 <= eq_db <= EQ_MAX_DB:
         problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {eq_db}")
     if not 0.0 <= width_min <= 1.0:

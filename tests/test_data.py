@@ -381,15 +381,20 @@ def test_bench_command_prints_and_writes_every_figure(data_root, tmp_path, capsy
     from mss.data.bench import main as bench_main
 
     out = tmp_path / "bench.json"
-    argv = ["--root", str(data_root), "--no-generator", "--batches", "2", "--eq-db", "6", "--json", str(out)]
+    argv = ["--root", str(data_root), "--no-generator", "--batches", "2", "--eq-db", "6", "--repitch-semitones", "2",
+            "--json", str(out)]  # fmt: skip
     assert bench_main(argv) == 0
     printed = capsys.readouterr().out
     assert "chunks/s" in printed and "main process (no workers)" in printed and "random EQ +-6 dB" in printed
+    assert "every source repitched by up to +-2 semitones)" in printed
     figures = json.loads(out.read_text())
     for key in ("throughput", "throughput_in_process"):
         assert figures[key]["chunks_per_s"] > 0
     assert figures["throughput_in_process"]["num_workers"] == 0
     assert figures["throughput"]["eq_db"] == figures["throughput_in_process"]["eq_db"] == 6.0
+    assert figures["throughput"]["repitch_semitones"] == 2.0
+    assert bench_main(["--root", str(data_root), "--no-generator", "--repitch-semitones", "9"]) == 2
+    assert "repitch_semitones must be in [0, 4]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("channels", [1, 2])

@@ -52,6 +52,10 @@ class TrainConfig:
     eq_db: float = 0.0  # random EQ of every source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     width_min: float = 1.0  # stereo width of every source scaled by U(width_min, 1) (augment.narrow); 1 = off
     vocals_side_db: float = 0.0  # the vocals' side signal lowered by this many dB, every chunk; 0 = off
+    # random repitch of each source with probability repitch_prob: speed (pitch and tempo together) scaled by
+    # 2 ** (u / 12), u uniform in +-repitch_semitones (mss.data.augment.repitch); 0 = off
+    repitch_semitones: float = 0.0
+    repitch_prob: float = 0.2
     cache_dir: str = ""  # decoded-audio cache (mss.data.cache); "" = $MSS_CACHE_DIR or ~/.cache/mss/decoded
     cache_dtype: str = "int16"  # int16 | float16 | float32: how the cache stores the training audio
     # optimisation
@@ -110,7 +114,14 @@ class TrainConfig:
         problems += [
             f"model_set item {item!r} must read field=value" for item in self.model_set if "=" not in item
         ]
-        problems += augmentation_problems(self.eq_db, self.width_min, self.vocals_side_db, self.channels)
+        problems += augmentation_problems(
+            self.eq_db,
+            self.width_min,
+            self.vocals_side_db,
+            self.channels,
+            self.repitch_semitones,
+            self.repitch_prob,
+        )
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

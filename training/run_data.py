@@ -60,6 +60,8 @@ def chunk_config(config: TrainConfig) -> DataConfig:
         eq_db=config.eq_db,
         width_min=config.width_min,
         vocals_side_db=config.vocals_side_db,
+        repitch_semitones=config.repitch_semitones,
+        repitch_prob=config.repitch_prob,
         samples_per_epoch=config.samples_per_epoch,
         seed=config.seed,
         cache_dtype=config.cache_dtype,

@@ -2,7 +2,7 @@
 
 The random draws take an explicit ``numpy.random.Generator`` (no global random state is touched); the gain,
 swap and flip return new stems, while the EQ (``equalize``) and the width (``narrow``) work in place on the
-chunk's sources. Every source gets its own random draw, so the
+chunk's sources, and the repitch (``repitch``) resamples a source read a little longer or shorter. Every source gets its own random draw, so the
 sources of one training example are transformed independently. The mixture is built *after* augmenting
 (``mix = stems.sum(0)``), as in Demucs, so it stays the exact sum of what the model must recover.
 """
@@ -10,9 +10,9 @@ sources of one training example are transformed independently. The mixture is bu
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import sosfilt
+from scipy.signal import resample_poly, sosfilt
 
-from mss import EQ_MAX_DB
+from mss import EQ_MAX_DB, REPITCH_MAX_SEMITONES
 
 
 def random_gain(stems: np.ndarray, rng: np.random.Generator, gain_db: tuple[float, float]) -> np.ndarray:
@@ -210,3 +210,52 @@ def narrow(stems: np.ndarray, widths: np.ndarray) -> None:
     side = 0.5 * (stems[:, 0] - stems[:, 1]) * widths.astype(stems.dtype)[:, None]  # (S, T)
     stems[:, 0] = mid + side
     stems[:, 1] = mid - side
+
+
+# Random repitch (Demucs's pitch and tempo augmentation, Defossez 2021, "Hybrid Spectrogram and Waveform Source
+# Separation", there +-2 semitones and +-12% tempo with probability 0.2 per source), done as a change of speed:
+# a source read ``ratio`` times as long is resampled to the chunk's length, so its pitch and tempo both scale by
+# ``ratio`` (2 semitones: 12%), one polyphase resampling and no phase vocoder. The ratio is quantised to
+# ``steps / REPITCH_STEPS`` so that the resampling is rational and output sample ``REPITCH_STEPS * k`` falls
+# exactly on input sample ``steps * k``.
+REPITCH_STEPS: int = 100
+
+
+def repitch_params(rng: np.random.Generator, count: int, semitones: float, probability: float) -> np.ndarray:
+    """Random speed steps ``(count,)`` int: ``REPITCH_STEPS`` (unchanged) for a source left alone, else
+    ``round(REPITCH_STEPS * 2 ** (u / 12))`` with ``u`` uniform in [-semitones, semitones], for each source
+    with ``probability``. Two draws per source (whether, then how much)."""
+    if not 0.0 <= semitones <= REPITCH_MAX_SEMITONES:
+        raise ValueError(f"semitones must be in [0, {REPITCH_MAX_SEMITONES:g}], got {semitones}")
+    if not 0.0 < probability <= 1.0:
+        raise ValueError(f"probability must be in (0, 1], got {probability}")
+    chosen = rng.random(count) < probability  # (S,)
+    shifts = rng.uniform(-semitones, semitones, size=count)  # (S,)
+    steps = np.rint(REPITCH_STEPS * 2.0 ** (shifts / 12.0)).astype(np.int64)
+    return np.where(chosen, steps, REPITCH_STEPS)
+
+
+def repitch_span(steps: int, before: int, length: int) -> tuple[int, int]:
+    """What ``repitch`` needs read: ``(offset, count)`` input samples, from ``offset`` (<= 0) relative to the
+    input sample where output sample 0 lies, to output samples ``[-before, length)`` at speed
+    ``steps / REPITCH_STEPS``. ``before`` must be a multiple of ``REPITCH_STEPS``. A margin of ``steps``
+    input samples on either side (far more than the filter's ~10) keeps the kept output away from the
+    resampler's zero-padded edges."""
+    if before % REPITCH_STEPS:
+        raise ValueError(f"before must be a multiple of {REPITCH_STEPS}, got {before}")
+    offset = -(before // REPITCH_STEPS) * steps - steps
+    count = -offset + -(-length * steps // REPITCH_STEPS) + steps  # ceil(length * steps / REPITCH_STEPS)
+    return offset, count
+
+
+def repitch(audio: np.ndarray, steps: int, length: int) -> np.ndarray:
+    """``audio (C, n)``, read from where ``repitch_span`` says, played ``steps / REPITCH_STEPS`` times as fast:
+    ``(C, length)`` float32, the span's ``before + length`` output samples. Output sample ``j`` is the
+    band-limited value of input sample ``steps * (1 + j / REPITCH_STEPS)`` (scipy's ``resample_poly``, whose
+    filter delay is compensated); a slowed source (``steps < REPITCH_STEPS``) is also low-passed below the
+    new Nyquist by the same filter. Zero-padded at the end if ``audio`` is short."""
+    out = resample_poly(audio, REPITCH_STEPS, int(steps), axis=-1)  # (C, ~n * REPITCH_STEPS / steps)
+    out = out[:, REPITCH_STEPS : REPITCH_STEPS + length]
+    if out.shape[-1] < length:
+        out = np.pad(out, ((0, 0), (0, length - out.shape[-1])))
+    return np.ascontiguousarray(out, dtype=np.float32)

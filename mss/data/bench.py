@@ -37,10 +37,12 @@ def dataset_throughput(
     cache_dir=None,
     progress: bool = False,
     eq_db: float = 0.0,
+    repitch_semitones: float = 0.0,
 ) -> dict:
     """Chunks per second (after one warm-up batch, which includes starting the workers), and what the
     decoded-audio cache cost to build (``cache_build_s``: 0 when it was already there). ``eq_db``: the
-    training chunks' random EQ (``DataConfig.eq_db``), 0 = off."""
+    training chunks' random EQ (``DataConfig.eq_db``), 0 = off; ``repitch_semitones``: their random repitch
+    (``DataConfig.repitch_semitones``, every source: probability 1, so the figure is its whole cost), 0 = off."""
     db = open_db(root, "train")
     config = DataConfig(
         targets=SOURCES,
@@ -48,6 +50,8 @@ def dataset_throughput(
         segment_s=segment_s,
         samples_per_epoch=(batches + 1) * batch_size,
         eq_db=eq_db,
+        repitch_semitones=repitch_semitones,
+        repitch_prob=1.0,
     )
     chunks = TrainChunks(db, config, cache=cache_dir, progress=progress)
     loader = DataLoader(chunks, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_chunks)
@@ -67,6 +71,7 @@ def dataset_throughput(
         "segment_s": segment_s,
         "sample_rate": sample_rate,
         "eq_db": eq_db,
+        "repitch_semitones": repitch_semitones,
         "tracks": len(db),
         "layout": "wav" if db.is_wav else "stem.mp4",
         "cache_build_s": chunks.cache_stats["seconds"],
@@ -84,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eq-db", type=float, default=0.0, help="the chunks' random EQ, +-dB (default 0: off)"
     )
+    parser.add_argument(
+        "--repitch-semitones",
+        type=float,
+        default=0.0,
+        help="repitch every source by up to +-this many semitones (default 0: off)",
+    )
     parser.add_argument("--no-generator", action="store_true", help="skip the generator-speed figure")
     parser.add_argument("--generator-only", action="store_true", help="only the generator-speed figure")
     parser.add_argument(
@@ -93,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         "--generator-jobs", type=int, default=1, help="songs rendered in parallel (default 1)"
     )
     args = parser.parse_args(argv)
+    try:  # the chunks' settings, checked before anything is generated or read
+        DataConfig(eq_db=args.eq_db, repitch_semitones=args.repitch_semitones)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it
     from mss.data.synth.song import DEFAULT_VERSION, check_version
@@ -123,12 +139,22 @@ def main(argv: list[str] | None = None) -> int:
         results["dataset"] = str(root)
         cache_dir = args.cache_dir or Path(tmp) / "cache"
         results["throughput"] = dataset_throughput(
-            root, batches=args.batches, cache_dir=cache_dir, progress=True, eq_db=args.eq_db
+            root,
+            batches=args.batches,
+            cache_dir=cache_dir,
+            progress=True,
+            eq_db=args.eq_db,
+            repitch_semitones=args.repitch_semitones,
         )
         # The same read in this process (no DataLoader workers): the per-core rate, without the
         # shared-memory cost of handing batches over from worker processes.
         results["throughput_in_process"] = dataset_throughput(
-            root, batches=args.batches, num_workers=0, cache_dir=cache_dir, eq_db=args.eq_db
+            root,
+            batches=args.batches,
+            num_workers=0,
+            cache_dir=cache_dir,
+            eq_db=args.eq_db,
+            repitch_semitones=args.repitch_semitones,
         )
     t = results["throughput"]
     print(
@@ -139,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         f"training data: {t['chunks_per_s']:.1f} chunks/s ({t['audio_s_per_s']:.0f} s of audio per second; "
         f"{t['num_workers']} workers, batch {t['batch_size']}, {t['segment_s']:g}-s chunks at {t['sample_rate']} Hz, "
         f"{len(SOURCES)} sources each from its own song"
-        + (f", random EQ +-{t['eq_db']:g} dB)" if t["eq_db"] else ")")
+        + (f", random EQ +-{t['eq_db']:g} dB" if t["eq_db"] else "")
+        + (
+            f", every source repitched by up to +-{t['repitch_semitones']:g} semitones"
+            if t["repitch_semitones"]
+            else ""
+        )
+        + ")"
     )
     print(
         f"training data in the main process (no workers): {results['throughput_in_process']['chunks_per_s']:.1f} chunks/s"

@@ -18,7 +18,18 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE, augmentation_problems
 from mss.audio import resample, to_channels
-from mss.data.augment import EQ_PREROLL, augment_params, eq_params, equalize, narrow, width_params
+from mss.data.augment import (
+    EQ_PREROLL,
+    REPITCH_STEPS,
+    augment_params,
+    eq_params,
+    equalize,
+    narrow,
+    repitch,
+    repitch_params,
+    repitch_span,
+    width_params,
+)
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
 from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
 from mss.errors import DatasetError
@@ -43,6 +54,10 @@ class DataConfig:
     eq_db: float = 0.0  # random EQ of each source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     width_min: float = 1.0  # each stereo source's side scaled by U(width_min, 1) (augment.narrow); 1 = off
     vocals_side_db: float = 0.0  # the vocals' side signal lowered by this many dB (no draw); 0 = off
+    # random repitch of each source with probability repitch_prob: speed (pitch and tempo together) scaled by
+    # 2 ** (u / 12), u uniform in +-repitch_semitones (mss.data.augment.repitch); 0 = off
+    repitch_semitones: float = 0.0
+    repitch_prob: float = 0.2
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
     seed: int = 0
@@ -57,7 +72,14 @@ class DataConfig:
             raise DatasetError(f"channels must be 1 or 2, got {self.channels}")
         if self.sample_rate <= 0 or self.segment_s <= 0 or self.samples_per_epoch <= 0:
             raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
-        problems = augmentation_problems(self.eq_db, self.width_min, self.vocals_side_db, self.channels)
+        problems = augmentation_problems(
+            self.eq_db,
+            self.width_min,
+            self.vocals_side_db,
+            self.channels,
+            self.repitch_semitones,
+            self.repitch_prob,
+        )
         if problems:
             raise DatasetError("; ".join(problems))
         if self.mix_sources is not None and self.mix_sources < 1:
@@ -195,9 +217,9 @@ class TrainChunks(Dataset):
         times ``scale`` (gain and sign); written into ``out`` where given."""
         return np.multiply(self._to_model(audio[None])[0][order], scale, out=out)
 
-    def _sources(self, index: int) -> tuple[np.ndarray, list[int], list[int], list[int]]:
+    def _sources(self, index: int) -> tuple[np.ndarray, list[int], list[int], list[int], list[int]]:
         """The augmented parts of item ``index``: ``sources (K, C, T)``, chosen part indices, song
-        indices and start samples."""
+        indices, start samples and repitch steps (``REPITCH_STEPS``: played as recorded)."""
         config = self.config
         rng = self.rng(index)
         num_parts = len(self.all_parts)
@@ -228,18 +250,28 @@ class TrainChunks(Dataset):
         scale, order = augment_params(
             rng, len(chosen), channels, config.gain_db, config.channel_swap, config.sign_flip
         )
+        steps = np.full(len(chosen), REPITCH_STEPS)  # (K,) speed of each source, REPITCH_STEPS = unchanged
+        if (
+            config.repitch_semitones > 0
+        ):  # drawn only when on: repitch_semitones = 0 leaves every draw as it was
+            steps = repitch_params(rng, len(chosen), config.repitch_semitones, config.repitch_prob)
         sources = np.empty((len(chosen), channels, self.segment), dtype=np.float32)  # (K, C, T)
-        for k, (j, t, s0) in enumerate(zip(chosen, songs, starts, strict=True)):
+        for k, (j, t) in enumerate(zip(chosen, songs, strict=True)):
             terms = self.all_parts[j].terms
             song = self.songs[t]
-            if len(terms) == 1 and terms[0][1] == 1.0 and song.channels == channels:
-                song.read_scaled(terms[0][0], s0, sources[k], float(scale[k]), order[k])
+            if steps[k] != REPITCH_STEPS:  # read steps / REPITCH_STEPS times the chunk, within the song
+                read_length = -(-self.segment * int(steps[k]) // REPITCH_STEPS)
+                starts[k] = min(starts[k], max(0, song.num_samples - read_length))
+                audio = self._repitched(j, t, starts[k], int(steps[k]), 0, self.segment)
+                self._augmented(audio, scale[k], order[k], out=sources[k])
+            elif len(terms) == 1 and terms[0][1] == 1.0 and song.channels == channels:
+                song.read_scaled(terms[0][0], starts[k], sources[k], float(scale[k]), order[k])
             else:  # a sum (other - piano) or a channel conversion: the plain path
-                audio = audios[k] if k == 0 else self._read(j, t, s0)
+                audio = audios[k] if k == 0 else self._read(j, t, starts[k])
                 self._augmented(audio, scale[k], order[k], out=sources[k])
         if config.eq_db > 0:  # drawn last, so that eq_db = 0 leaves every other draw as it was
             before = [
-                self._before(j, t, s0, scale[k], order[k])
+                self._before(j, t, s0, scale[k], order[k], int(steps[k]))
                 for k, (j, t, s0) in enumerate(zip(chosen, songs, starts, strict=True))
             ]
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
@@ -250,32 +282,64 @@ class TrainChunks(Dataset):
             vocals = sources[rows]  # (V, C, T), a copy: narrowed, then written back
             narrow(vocals, np.full(len(rows), 10.0 ** (-config.vocals_side_db / 20.0)))
             sources[rows] = vocals
-        return sources, chosen, songs, starts
+        return sources, chosen, songs, starts, [int(step) for step in steps]
 
-    def _before(self, part_index: int, track_index: int, start: int, scale, order: np.ndarray) -> np.ndarray:
+    def _before(
+        self,
+        part_index: int,
+        track_index: int,
+        start: int,
+        scale,
+        order: np.ndarray,
+        steps: int = REPITCH_STEPS,
+    ) -> np.ndarray:
         """``(C, P)``: the ``P = min(EQ_PREROLL, start)`` samples of a part before ``start``, augmented as its
-        chunk (``scale``, channel ``order``), for the EQ to run through first."""
-        length = min(EQ_PREROLL, start)
+        chunk (``scale``, channel ``order``, speed ``steps``), for the EQ to run through first. A repitched
+        part's ``P`` is a whole number of ``REPITCH_STEPS`` output samples within the song."""
+        if steps == REPITCH_STEPS:
+            length = min(EQ_PREROLL, start)
+        else:
+            length = min(EQ_PREROLL, start * REPITCH_STEPS // steps) // REPITCH_STEPS * REPITCH_STEPS
         if length == 0:  # a song's first sample: silence precedes it, the filters' initial state
             return np.zeros((self.config.channels, 0), dtype=np.float32)
-        return self._augmented(self._read(part_index, track_index, start - length, length), scale, order)
+        if steps == REPITCH_STEPS:
+            audio = self._read(part_index, track_index, start - length, length)
+        else:
+            audio = self._repitched(part_index, track_index, start, steps, length, 0)
+        return self._augmented(audio, scale, order)
 
-    def _fill(self, index: int, mix: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, list, list, list]:
+    def _repitched(
+        self, part_index: int, track_index: int, start: int, steps: int, before: int, length: int
+    ) -> np.ndarray:
+        """``(C', before + length)``: a part played ``steps / REPITCH_STEPS`` times as fast
+        (``mss.data.augment.repitch``), output sample ``before`` at input sample ``start``; silence before
+        the song's first sample."""
+        offset, count = repitch_span(steps, before, length)
+        begin = start + offset  # may lie before the song: read from 0 and pad
+        audio = self._read(part_index, track_index, max(begin, 0), count - max(-begin, 0))
+        if begin < 0:
+            audio = np.pad(audio, ((0, 0), (-begin, 0)))
+        return repitch(audio, steps, before + length)
+
+    def _fill(
+        self, index: int, mix: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, list, list, list, list]:
         """Write item ``index`` into ``mix (C, T)`` and ``targets (S, C, T)``; returns its provenance."""
-        sources, chosen, songs, starts = self._sources(index)
+        sources, chosen, songs, starts, steps = self._sources(index)
         np.sum(sources, axis=0, out=mix)  # built after augmenting: exactly what the model must split
         targets[...] = 0.0  # targets left out of the mix (curriculum) are silence
         for k, j in enumerate(chosen):
             if j < len(self.parts):
                 targets[j] = sources[k]
-        return sources, chosen, songs, starts
+        return sources, chosen, songs, starts, steps
 
     def draw(self, index: int) -> dict:
         """The item with its provenance: ``mix (C, T)``, ``targets (S, C, T)``, ``sources (K, C, T)`` (the
-        augmented parts that were summed), ``names`` (their part names), ``songs`` (track keys), ``starts``."""
+        augmented parts that were summed), ``names`` (their part names), ``songs`` (track keys), ``starts``
+        (their first input samples) and ``steps`` (their repitch speeds over ``REPITCH_STEPS``)."""
         mix = np.empty((self.config.channels, self.segment), dtype=np.float32)
         targets = np.empty((len(self.parts), *mix.shape), dtype=np.float32)
-        sources, chosen, songs, starts = self._fill(index, mix, targets)
+        sources, chosen, songs, starts, steps = self._fill(index, mix, targets)
         return {
             "mix": mix,
             "targets": targets,
@@ -283,6 +347,7 @@ class TrainChunks(Dataset):
             "names": [self.all_parts[j].name for j in chosen],
             "songs": [self.tracks[t].key for t in songs],
             "starts": starts,
+            "steps": steps,
         }
 
     def _to_model(self, audio: np.ndarray) -> np.ndarray:
