@@ -38,6 +38,9 @@ VOCALS_SIDE_MAX_DB: float = 40.0
 #: ``TrainConfig.repitch_semitones``; the resampling is ``mss.data.augment.repitch``): 4 semitones play a
 #: source 26% faster or 21% slower.
 REPITCH_MAX_SEMITONES: float = 4.0
+#: The narrowest: speeds are quantised to 1% (``mss.data.augment.REPITCH_STEPS``), and under 0.09 semitones
+#: every draw would round back to the recorded speed.
+REPITCH_MIN_SEMITONES: float = 0.1
 
 
 def augmentation_problems(
@@ -53,12 +56,15 @@ def augmentation_problems(
     message per field; [] when all are valid. Here, not in mss.data, so that both configs check them alike
     without training.config importing the data layer."""
     problems = []
-    if not 0.0 <= repitch_semitones <= REPITCH_MAX_SEMITONES:
+    if not (repitch_semitones == 0.0 or REPITCH_MIN_SEMITONES <= repitch_semitones <= REPITCH_MAX_SEMITONES):
         problems.append(
-            f"repitch_semitones must be in [0, {REPITCH_MAX_SEMITONES:g}] semitones, got {repitch_semitones}"
+            f"repitch_semitones must be 0 (off) or in [{REPITCH_MIN_SEMITONES:g}, {REPITCH_MAX_SEMITONES:g}] "
+            f"semitones, got {repitch_semitones}"
         )
     if not 0.0 < repitch_prob <= 1.0:
-        problems.append(f"repitch_prob must be in (0, 1], got {repitch_prob}")
+        problems.append(
+            f"repitch_prob must be in (0, 1] (repitch_semitones=0 turns it off), got {repitch_prob}"
+        )
     if not 0.0 <= eq_db <= EQ_MAX_DB:
         problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {eq_db}")
     if not 0.0 <= width_min <= 1.0:

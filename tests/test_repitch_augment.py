@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import sosfilt
+from test_eq_augment import _scale_and_order
 
 from mss.data import DataConfig, TrainChunks, open_db
-from mss.data.augment import REPITCH_STEPS, repitch, repitch_params, repitch_span
+from mss.data.augment import REPITCH_STEPS, eq_params, repitch, repitch_params, repitch_span
 from mss.errors import DatasetError
 from training.config import TrainConfig, parse_value
 from training.run_data import chunk_config
@@ -41,7 +43,10 @@ def test_repitch_at_speed_one_is_the_input_and_span_rules_are_checked():
     offset, count = repitch_span(REPITCH_STEPS, 0, 800)
     assert (offset, count) == (-REPITCH_STEPS, 1_000)
     np.testing.assert_allclose(repitch(audio, REPITCH_STEPS, 800), audio[:, 100:900], atol=1e-6)
-    assert repitch(audio[:, :500], 112, 800).shape == (2, 800)  # a short read is zero-padded at the end
+    short, whole = repitch(audio[:, :500], 112, 800), repitch(audio, 112, 800)
+    assert short.shape == (2, 800)  # a short read: what it covers, then zeros
+    np.testing.assert_allclose(short[:, :200], whole[:, :200], atol=1e-6)
+    np.testing.assert_array_equal(short[:, 350:], 0.0)  # 500 input samples give 446 outputs, 100 dropped
     with pytest.raises(ValueError, match="multiple of 100"):
         repitch_span(106, 150, 800)
 
@@ -66,6 +71,7 @@ def test_both_configs_check_and_carry_the_repitch_fields():
     for fields, match in (
         (dict(repitch_semitones=4.5), "repitch_semitones"),
         (dict(repitch_semitones=-1.0), "repitch_semitones"),
+        (dict(repitch_semitones=0.05), "0 \\(off\\) or in \\[0.1, 4\\]"),  # would always round to no change
         (dict(repitch_prob=0.0), "repitch_prob"),
         (dict(repitch_prob=1.5), "repitch_prob"),
     ):
@@ -111,36 +117,94 @@ def test_repitched_chunks_keep_the_draws_and_resample_the_chosen_sources(tiny_da
     assert compared >= 6
 
 
-def test_repitch_with_the_eq_runs_the_filters_through_a_repitched_preroll(tiny_dataset):
-    """With the EQ on, a repitched source's preroll is repitched too: the EQ'd chunk equals the EQ run over
-    preroll and chunk in one go, within float rounding (checked by the mixture being the sum and the sources
-    continuing smoothly), and the preroll is a whole number of REPITCH_STEPS samples."""
-    db = open_db(tiny_dataset, "train")
-    chunks = TrainChunks(
-        db,
-        DataConfig(
-            targets=FOUR,
-            segment_s=0.5,
-            seed=8,
-            samples_per_epoch=8,
-            eq_db=6.0,
-            repitch_semitones=2.0,
-            repitch_prob=1.0,
-        ),  # fmt: skip
-        progress=False,
-    )
-    for index in range(4):
+def _items(chunks: TrainChunks, count: int):
+    for index in range(count):
         item = chunks.draw(index)
         np.testing.assert_array_equal(item["mix"], item["sources"].sum(0))
-        assert np.isfinite(item["sources"]).all() and np.abs(item["sources"]).max() < 10
+        yield item
+
+
+def test_repitched_sources_stay_inside_their_song(tiny_dataset):
+    """A repitched source reads ceil(T * steps / 100) samples from its start: inside the song wherever the song
+    is that long (the start moved back if needed), from the song's first sample otherwise."""
+    db = open_db(tiny_dataset, "train")
+    config = DataConfig(targets=FOUR, segment_s=3.0, seed=9, samples_per_epoch=16, repitch_semitones=4.0,
+                        repitch_prob=1.0)  # fmt: skip
+    chunks = TrainChunks(db, config, progress=False)
+    lengths = {track.key: song.num_samples for track, song in zip(chunks.tracks, chunks.songs, strict=True)}
+    checked = 0
+    for item in _items(chunks, 16):
+        for key, start, step in zip(item["songs"], item["starts"], item["steps"], strict=True):
+            read = -(-chunks.segment * step // REPITCH_STEPS)
+            if lengths[key] >= read:
+                assert 0 <= start <= lengths[key] - read
+                checked += step > REPITCH_STEPS
+            else:
+                assert start == 0
+    assert checked >= 8
+
+
+def test_a_silent_anchor_is_played_as_recorded_and_remix_off_keeps_one_speed(tiny_dataset):
+    """With a silence threshold no chunk can reach, every anchor comes out 'silent' at its new speed: it is
+    played as recorded, sample for sample the plain chunk's anchor, while the other sources keep their speeds.
+    Without remix, every part of a chunk has one speed (all recorded when the anchor reverted)."""
+    db = open_db(tiny_dataset, "train")
+    values = dict(targets=FOUR, segment_s=0.5, seed=10, samples_per_epoch=8, silence_threshold_db=100.0)
+    plain = TrainChunks(db, DataConfig(**values), progress=False)
+    moved = TrainChunks(db, DataConfig(**values, repitch_semitones=2.0, repitch_prob=1.0), progress=False)
+    others = 0
+    for a, b in zip(_items(plain, 6), _items(moved, 6), strict=True):
+        assert b["steps"][0] == REPITCH_STEPS and b["starts"][0] == a["starts"][0]
+        np.testing.assert_array_equal(b["sources"][0], a["sources"][0])
+        others += sum(step != REPITCH_STEPS for step in b["steps"][1:])
+    assert others >= 12
+    values = dict(targets=FOUR, segment_s=0.5, seed=11, samples_per_epoch=8, remix=False)
+    together = TrainChunks(db, DataConfig(**values, repitch_semitones=2.0, repitch_prob=1.0), progress=False)
+    speeds = [item["steps"] for item in _items(together, 6)]
+    assert all(len(set(steps)) == 1 for steps in speeds) and len({steps[0] for steps in speeds}) > 1
+    values["silence_threshold_db"] = 100.0
+    together = TrainChunks(db, DataConfig(**values, repitch_semitones=2.0, repitch_prob=1.0), progress=False)
+    assert all(item["steps"] == [REPITCH_STEPS] * 4 for item in _items(together, 4))
+
+
+def test_repitched_chunks_with_the_eq_are_the_eq_run_through_one_repitched_read(tiny_dataset):
+    """Each repitched source of an EQ'd chunk equals the EQ run over one read of its 2,000-sample preroll and
+    chunk, repitched together (the EQ's draws come after the repitch's)."""
+    db = open_db(tiny_dataset, "train")
+    values = dict(
+        targets=FOUR, segment_s=0.5, seed=8, samples_per_epoch=8, repitch_semitones=2.0, repitch_prob=1.0
+    )
+    plain, eq = (
+        TrainChunks(db, DataConfig(**values), progress=False),
+        TrainChunks(db, DataConfig(**values, eq_db=6.0), progress=False),
+    )
+    checked = 0
+    for index in range(4):
+        generator = plain.rng(index)
+        plain.rng = lambda _index, generator=generator: generator  # the plain draws, then the EQ's
+        sources, chosen, songs, starts, steps = plain._sources(index)
+        sections = eq_params(generator, len(chosen), 6.0, plain.config.sample_rate)
+        del plain.rng
+        item = eq.draw(index)
+        assert item["starts"] == starts and item["steps"] == steps
+        for k, (part, track, start, step) in enumerate(zip(chosen, songs, starts, steps, strict=True)):
+            if step == REPITCH_STEPS:
+                continue
+            joined = plain._repitched(part, track, start, step, 2_000, plain.segment)  # (C, 2000 + T)
+            if np.abs(joined[:, 2_000:]).max() < 1e-4:
+                continue  # a silent part: no gain or channel order to recover
+            scale, order = _scale_and_order(sources[k], joined[:, 2_000:])
+            whole = sosfilt(sections[k], scale * joined[order].astype(np.float64), axis=-1)
+            np.testing.assert_allclose(item["sources"][k], whole[:, 2_000:], atol=2e-5)
+            checked += 1
+    assert checked >= 6
+    # the preroll on its own: the same samples as the joined read's first 2,000, silence before the song
     scale, order = np.float32(1.0), np.array([0, 1])
-    track = next(t for t, song in enumerate(chunks.songs) if song.num_samples > 20_000)
-    before = chunks._before(0, track, 10_000, scale, order, 106)
-    assert before.shape == (2, 2_000)  # min(2048, 10,000 * 100 // 106) rounded down to a multiple of 100
-    offset, count = repitch_span(106, 2_000, 0)
-    assert offset == -2_226 and count == 2_226 + 106
-    chunk = chunks._repitched(0, track, 10_000, 106, 0, 500)
-    joined = chunks._repitched(0, track, 10_000, 106, 2_000, 500)  # the preroll and chunk in one read
-    np.testing.assert_allclose(joined[:, 2_000:], chunk, atol=1e-5)
-    np.testing.assert_allclose(joined[:, :2_000], before, atol=1e-5)
-    assert chunks._before(0, track, 50, scale, order, 106).shape == (2, 0)  # under 100 output samples: none
+    track = next(t for t, song in enumerate(plain.songs) if song.num_samples > 20_000)
+    joined = plain._repitched(0, track, 10_000, 106, 2_000, 500)
+    np.testing.assert_allclose(
+        plain._before(0, track, 10_000, scale, order, 106), joined[:, :2_000], atol=1e-5
+    )
+    np.testing.assert_allclose(plain._repitched(0, track, 10_000, 106, 0, 500), joined[:, 2_000:], atol=1e-5)
+    early = plain._before(0, track, 50, scale, order, 106)  # 2,000 samples, most of them before the song
+    assert early.shape == (2, 2_000) and np.abs(early[:, :1_800]).max() == 0.0

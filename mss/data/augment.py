@@ -212,10 +212,11 @@ def narrow(stems: np.ndarray, widths: np.ndarray) -> None:
     stems[:, 1] = mid - side
 
 
-# Random repitch (Demucs's pitch and tempo augmentation, Defossez 2021, "Hybrid Spectrogram and Waveform Source
-# Separation", there +-2 semitones and +-12% tempo with probability 0.2 per source), done as a change of speed:
-# a source read ``ratio`` times as long is resampled to the chunk's length, so its pitch and tempo both scale by
-# ``ratio`` (2 semitones: 12%), one polyphase resampling and no phase vocoder. The ratio is quantised to
+# Random repitch, done as a change of speed: a source read ``ratio`` times as long is resampled to the chunk's
+# length, so its pitch and tempo both scale by ``ratio`` (2 semitones: 12%), one polyphase resampling. (Demucs's
+# pitch and tempo augmentation, Defossez 2021, "Hybrid Spectrogram and Waveform Source Separation", moves them
+# independently with SoundTouch's time-stretch: with probability 0.2 per example, every stream by the same
+# integer pitch in +-2 semitones and a tempo change of sigma 5% clipped to +-12%.) The ratio is quantised to
 # ``steps / REPITCH_STEPS`` so that the resampling is rational and output sample ``REPITCH_STEPS * k`` falls
 # exactly on input sample ``steps * k``.
 REPITCH_STEPS: int = 100
@@ -239,8 +240,8 @@ def repitch_span(steps: int, before: int, length: int) -> tuple[int, int]:
     """What ``repitch`` needs read: ``(offset, count)`` input samples, from ``offset`` (<= 0) relative to the
     input sample where output sample 0 lies, to output samples ``[-before, length)`` at speed
     ``steps / REPITCH_STEPS``. ``before`` must be a multiple of ``REPITCH_STEPS``. A margin of ``steps``
-    input samples on either side (far more than the filter's ~10) keeps the kept output away from the
-    resampler's zero-padded edges."""
+    input samples on either side (far more than the filter's 10-13) keeps the kept output away from the
+    resampler's zero-padded edges (a read that runs past a song's end is zero-padded like the song)."""
     if before % REPITCH_STEPS:
         raise ValueError(f"before must be a multiple of {REPITCH_STEPS}, got {before}")
     offset = -(before // REPITCH_STEPS) * steps - steps
@@ -252,8 +253,9 @@ def repitch(audio: np.ndarray, steps: int, length: int) -> np.ndarray:
     """``audio (C, n)``, read from where ``repitch_span`` says, played ``steps / REPITCH_STEPS`` times as fast:
     ``(C, length)`` float32, the span's ``before + length`` output samples. Output sample ``j`` is the
     band-limited value of input sample ``steps * (1 + j / REPITCH_STEPS)`` (scipy's ``resample_poly``, whose
-    filter delay is compensated); a slowed source (``steps < REPITCH_STEPS``) is also low-passed below the
-    new Nyquist by the same filter. Zero-padded at the end if ``audio`` is short."""
+    filter delay is compensated). A source sped up (``steps > REPITCH_STEPS``) loses the top
+    ``1 - REPITCH_STEPS / steps`` of its band to the anti-aliasing filter; a slowed one keeps its whole band,
+    which then ends below the output's Nyquist. Zero-padded at the end if ``audio`` is short."""
     out = resample_poly(audio, REPITCH_STEPS, int(steps), axis=-1)  # (C, ~n * REPITCH_STEPS / steps)
     out = out[:, REPITCH_STEPS : REPITCH_STEPS + length]
     if out.shape[-1] < length:

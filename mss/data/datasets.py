@@ -255,16 +255,26 @@ class TrainChunks(Dataset):
             config.repitch_semitones > 0
         ):  # drawn only when on: repitch_semitones = 0 leaves every draw as it was
             steps = repitch_params(rng, len(chosen), config.repitch_semitones, config.repitch_prob)
+            if not config.remix:  # one song and offset: one speed, so that the parts stay in time and tune
+                steps[:] = steps[0]
         sources = np.empty((len(chosen), channels, self.segment), dtype=np.float32)  # (K, C, T)
         for k, (j, t) in enumerate(zip(chosen, songs, strict=True)):
             terms = self.all_parts[j].terms
             song = self.songs[t]
             if steps[k] != REPITCH_STEPS:  # read steps / REPITCH_STEPS times the chunk, within the song
                 read_length = -(-self.segment * int(steps[k]) // REPITCH_STEPS)
-                starts[k] = min(starts[k], max(0, song.num_samples - read_length))
-                audio = self._repitched(j, t, starts[k], int(steps[k]), 0, self.segment)
-                self._augmented(audio, scale[k], order[k], out=sources[k])
-            elif len(terms) == 1 and terms[0][1] == 1.0 and song.channels == channels:
+                start = min(starts[k], max(0, song.num_samples - read_length))
+                audio = self._repitched(j, t, start, int(steps[k]), 0, self.segment)
+                # the anchor's silence check read [start, start + T): slowed, it plays less than that, sped up
+                # more, so it is checked again as it will sound; silent, it is played as recorded instead
+                if k > 0 or _rms_db(audio) >= config.silence_threshold_db:
+                    starts[k] = start
+                    self._augmented(audio, scale[k], order[k], out=sources[k])
+                    continue
+                if not config.remix:  # one song: every part as recorded, so that they stay in time
+                    steps[:] = REPITCH_STEPS
+                steps[0] = REPITCH_STEPS
+            if len(terms) == 1 and terms[0][1] == 1.0 and song.channels == channels:
                 song.read_scaled(terms[0][0], starts[k], sources[k], float(scale[k]), order[k])
             else:  # a sum (other - piano) or a channel conversion: the plain path
                 audio = audios[k] if k == 0 else self._read(j, t, starts[k])
@@ -295,11 +305,12 @@ class TrainChunks(Dataset):
     ) -> np.ndarray:
         """``(C, P)``: the ``P = min(EQ_PREROLL, start)`` samples of a part before ``start``, augmented as its
         chunk (``scale``, channel ``order``, speed ``steps``), for the EQ to run through first. A repitched
-        part's ``P`` is a whole number of ``REPITCH_STEPS`` output samples within the song."""
-        if steps == REPITCH_STEPS:
-            length = min(EQ_PREROLL, start)
-        else:
-            length = min(EQ_PREROLL, start * REPITCH_STEPS // steps) // REPITCH_STEPS * REPITCH_STEPS
+        part's ``P`` is EQ_PREROLL rounded down to a whole number of ``REPITCH_STEPS`` output samples (2,000),
+        silence where they reach before the song."""
+        # a repitched part's preroll may reach before the song's first sample (silence there, the filters' rest)
+        length = (
+            min(EQ_PREROLL, start) if steps == REPITCH_STEPS else EQ_PREROLL // REPITCH_STEPS * REPITCH_STEPS
+        )
         if length == 0:  # a song's first sample: silence precedes it, the filters' initial state
             return np.zeros((self.config.channels, 0), dtype=np.float32)
         if steps == REPITCH_STEPS:
