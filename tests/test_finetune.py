@@ -155,3 +155,23 @@ def test_a_unet_run_begun_in_other_chunks_resumes_in_them(union, tmp_path, capsy
     assert "separates with {'segment_s': 3.0}; the resumed run keeps it" in capsys.readouterr().out
     assert load_checkpoint(out / "last.pt")["model_config"]["segment_s"] == 3.0
     assert load_checkpoint(out / "last.pt")["step"] == 4
+
+
+def test_a_run_resumes_only_on_the_chunks_it_began_with(union, tmp_path, capsys):
+    """``--resume`` without the ``--set`` that shaped the run's chunks (here the repitch) is refused, naming the
+    field and what to repeat; with it, the run goes on. A run saved before a chunk field existed counts as
+    its default (off), so it resumes as it began."""
+    from training.config import TrainConfig
+    from training.resume import check_same_chunks
+
+    out = tmp_path / "repitched"
+    chunks = ("--set", "repitch_semitones=2", "--set", "repitch_prob=0.5")
+    assert main(tiny_args(union, out, "unet", 1, *chunks)) == 0
+    capsys.readouterr()
+    assert main(tiny_args(union, out, "unet", 2, "--resume")) != 0
+    error = capsys.readouterr().err
+    assert "repitch_semitones" in error and "--set repitch_semitones=2.0 --set repitch_prob=0.5" in error
+    assert main(tiny_args(union, out, "unet", 2, "--resume", *chunks)) == 0
+    check_same_chunks({"segment_s": 1.0}, TrainConfig(segment_s=1.0), out)  # fields it lacks: the defaults
+    with pytest.raises(CheckpointError, match=r"\{'eq_db': 6.0\}"):
+        check_same_chunks({"eq_db": 6.0}, TrainConfig(), out)

@@ -18,6 +18,7 @@ from mss.models.demucs_growth import GROWABLE, grow_state_dict
 from mss.models.unet import UNet
 from mss.models.unet_regrid import REGRIDDABLE, regrid_state_dict
 from training import state
+from training.config import TrainConfig
 from training.run_folder import BEST_FILE, LAST_FILE
 from training.trainer import Trainer
 from training.validation import best_criterion, improves
@@ -46,6 +47,7 @@ class ResumeState:
             saved = {key: _saved(checkpoint, trainer.model, key) for key in changed}
             print(f"note: {out_dir / LAST_FILE} separates with {saved}; the resumed run keeps it", flush=True)
             _set_config(trainer, saved)
+        check_same_chunks(checkpoint.get("training_config") or {}, trainer.config, out_dir / LAST_FILE)
         _restore_trainer(trainer, checkpoint)
         torch.set_rng_state(checkpoint["rng_torch"])
         if torch.cuda.is_available() and checkpoint.get("rng_cuda"):
@@ -152,6 +154,38 @@ INIT_MAY_CHANGE = ("level_db", *INFERENCE_ONLY)
 #: today: the separation chunk, the default shifts and Wiener post-filter (inference only), so a run keeps
 #: validating and exporting as it began
 RESUME_MAY_CHANGE = INFERENCE_ONLY
+
+
+#: TrainConfig fields that shape the training chunks. A resumed run must repeat the ``--set`` its first epochs
+#: ran with: otherwise its later epochs would train on other data, and config.json would no longer say what
+#: the first ones saw.
+CHUNK_FIELDS: tuple[str, ...] = (
+    "segment_s",
+    "remix",
+    "eq_db",
+    "width_min",
+    "vocals_side_db",
+    "repitch_semitones",
+    "repitch_prob",
+)
+
+
+def check_same_chunks(saved: dict, config: TrainConfig, path: Path) -> None:
+    """CheckpointError naming each of ``CHUNK_FIELDS`` whose value in ``config`` differs from the run's saved
+    training config ``saved`` (a field it lacks, written before the field existed, counts as its default)."""
+    defaults = {item.name: item.default for item in fields(TrainConfig)}
+    differing = {
+        name: saved.get(name, defaults[name])
+        for name in CHUNK_FIELDS
+        if saved.get(name, defaults[name]) != getattr(config, name)
+    }
+    if differing:
+        given = ", ".join(f"{name}={getattr(config, name)!r}" for name in differing)
+        repeat = " ".join(f"--set {name}={value}" for name, value in differing.items())
+        raise CheckpointError(
+            f"cannot resume {path}: its run trained on chunks with {differing}, this command gives {given}; "
+            f"repeat {repeat} to resume it"
+        )
 
 
 def _set_config(trainer: Trainer, changes: dict) -> None:
