@@ -392,9 +392,9 @@ def test_bench_command_prints_and_writes_every_figure(data_root, tmp_path, capsy
         assert figures[key]["chunks_per_s"] > 0
     assert figures["throughput_in_process"]["num_workers"] == 0
     assert figures["throughput"]["eq_db"] == figures["throughput_in_process"]["eq_db"] == 6.0
-    assert figures["throughput"]["repitch_semitones"] == 2.0
+    assert figures["throughput"]["repitch_semitones"] == 2.0 and figures["throughput"]["repitch_prob"] == 1.0
     assert bench_main(["--root", str(data_root), "--no-generator", "--repitch-semitones", "9"]) == 2
-    assert "repitch_semitones must be in [0, 4]" in capsys.readouterr().err
+    assert "--repitch-semitones: repitch_semitones must be 0 (off) or in [0.1, 4]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("channels", [1, 2])

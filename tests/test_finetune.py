@@ -161,7 +161,6 @@ def test_a_run_resumes_only_on_the_chunks_it_began_with(union, tmp_path, capsys)
     """``--resume`` without the ``--set`` that shaped the run's chunks (here the repitch) is refused, naming the
     field and what to repeat; with it, the run goes on. A run saved before a chunk field existed counts as
     its default (off), so it resumes as it began."""
-    from training.config import TrainConfig
     from training.resume import check_same_chunks
 
     out = tmp_path / "repitched"
@@ -170,8 +169,16 @@ def test_a_run_resumes_only_on_the_chunks_it_began_with(union, tmp_path, capsys)
     capsys.readouterr()
     assert main(tiny_args(union, out, "unet", 2, "--resume")) != 0
     error = capsys.readouterr().err
-    assert "repitch_semitones" in error and "--set repitch_semitones=2.0 --set repitch_prob=0.5" in error
+    assert "repitch_semitones" in error and "--set repitch_semitones=2.0 --set repitch_prob=0.5)" in error
+    assert "config.json holds its settings" in error
     assert main(tiny_args(union, out, "unet", 2, "--resume", *chunks)) == 0
-    check_same_chunks({"segment_s": 1.0}, TrainConfig(segment_s=1.0), out)  # fields it lacks: the defaults
+    check_same_chunks({"segment_s": 4.0}, TrainConfig(), out)  # fields it lacks: the defaults
+    check_same_chunks(
+        {"repitch_prob": 0.5}, TrainConfig(), out
+    )  # no repitch either way: the probability is moot
     with pytest.raises(CheckpointError, match=r"\{'eq_db': 6.0\}"):
         check_same_chunks({"eq_db": 6.0}, TrainConfig(), out)
+    with pytest.raises(CheckpointError, match=r"--set remix=False\)"):  # a flag, as parse_value reads it back
+        check_same_chunks({"remix": False}, TrainConfig(), out)
+    with pytest.raises(CheckpointError, match="repitch_semitones"):  # an old run, a command that turns it on
+        check_same_chunks({"segment_s": 4.0}, TrainConfig(repitch_semitones=2.0), out)

@@ -40,6 +40,7 @@ class ResumeState:
         """Restore ``out_dir``/last.pt into ``trainer`` and torch's default generators (of the caller:
         training.process.seeded_rng keeps them to the run); returns the run's counters."""
         checkpoint = state.load_last(out_dir)
+        check_same_chunks(checkpoint.get("training_config") or {}, trainer.config, out_dir / LAST_FILE)
         changed = _check_compatible(
             checkpoint, trainer.model, out_dir / LAST_FILE, may_change=RESUME_MAY_CHANGE
         )
@@ -47,7 +48,6 @@ class ResumeState:
             saved = {key: _saved(checkpoint, trainer.model, key) for key in changed}
             print(f"note: {out_dir / LAST_FILE} separates with {saved}; the resumed run keeps it", flush=True)
             _set_config(trainer, saved)
-        check_same_chunks(checkpoint.get("training_config") or {}, trainer.config, out_dir / LAST_FILE)
         _restore_trainer(trainer, checkpoint)
         torch.set_rng_state(checkpoint["rng_torch"])
         if torch.cuda.is_available() and checkpoint.get("rng_cuda"):
@@ -156,35 +156,42 @@ INIT_MAY_CHANGE = ("level_db", *INFERENCE_ONLY)
 RESUME_MAY_CHANGE = INFERENCE_ONLY
 
 
-#: TrainConfig fields that shape the training chunks. A resumed run must repeat the ``--set`` its first epochs
-#: ran with: otherwise its later epochs would train on other data, and config.json would no longer say what
-#: the first ones saw.
+#: TrainConfig fields that shape the training chunks (their length, augmentation, draws and curriculum). A
+#: resumed run must repeat the settings its first epochs ran with: otherwise its later epochs would train on
+#: other chunks, and config.json would no longer say what the first ones saw. (The dataset is the command's
+#: ``--dataset``, not a field: not checked here.)
 CHUNK_FIELDS: tuple[str, ...] = (
     "segment_s",
+    "samples_per_epoch",
     "remix",
     "eq_db",
     "width_min",
     "vocals_side_db",
     "repitch_semitones",
     "repitch_prob",
+    "curriculum",
+    "stage1_epochs",
+    "stage2_epochs",
+    "seed",
+    "cache_dtype",
 )
 
 
 def check_same_chunks(saved: dict, config: TrainConfig, path: Path) -> None:
     """CheckpointError naming each of ``CHUNK_FIELDS`` whose value in ``config`` differs from the run's saved
-    training config ``saved`` (a field it lacks, written before the field existed, counts as its default)."""
+    training config ``saved`` (a field it lacks, written before the field existed, counts as its default;
+    ``repitch_prob`` only counts where a repitch is on)."""
     defaults = {item.name: item.default for item in fields(TrainConfig)}
-    differing = {
-        name: saved.get(name, defaults[name])
-        for name in CHUNK_FIELDS
-        if saved.get(name, defaults[name]) != getattr(config, name)
-    }
+    was = {name: saved.get(name, defaults[name]) for name in CHUNK_FIELDS}
+    differing = {name: value for name, value in was.items() if value != getattr(config, name)}
+    if was["repitch_semitones"] == 0 and config.repitch_semitones == 0:
+        differing.pop("repitch_prob", None)  # no repitch either way: its probability changes nothing
     if differing:
         given = ", ".join(f"{name}={getattr(config, name)!r}" for name in differing)
         repeat = " ".join(f"--set {name}={value}" for name, value in differing.items())
         raise CheckpointError(
             f"cannot resume {path}: its run trained on chunks with {differing}, this command gives {given}; "
-            f"repeat {repeat} to resume it"
+            f"repeat the run's command ({path.parent / 'config.json'} holds its settings: {repeat})"
         )
 
 

@@ -1,5 +1,5 @@
-"""python -m mss.data.bench [--root ROOT] [--json FILE] [--generator-version V] [--generator-jobs N]
-[--generator-only]: generator speed and training-data throughput.
+"""python -m mss.data.bench [--root ROOT] [--json FILE] [--eq-db D] [--repitch-semitones R] [--no-generator]
+[--generator-version V] [--generator-jobs N] [--generator-only]: generator speed and training-data throughput.
 
 Generator speed: seconds of audio rendered per wall-clock second and songs per minute
 (``mss.data.synth.generator_speed``, the ``tiny`` preset's 5 songs, ``--generator-jobs`` processes).
@@ -72,6 +72,7 @@ def dataset_throughput(
         "sample_rate": sample_rate,
         "eq_db": eq_db,
         "repitch_semitones": repitch_semitones,
+        "repitch_prob": 1.0 if repitch_semitones else 0.0,
         "tracks": len(db),
         "layout": "wav" if db.is_wav else "stem.mp4",
         "cache_build_s": chunks.cache_stats["seconds"],
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repitch-semitones",
         type=float,
         default=0.0,
-        help="repitch every source by up to +-this many semitones (default 0: off)",
+        help="draw a speed for every source, up to +-this many semitones: 0 (off, the default) or 0.1-4",
     )
     parser.add_argument("--no-generator", action="store_true", help="skip the generator-speed figure")
     parser.add_argument("--generator-only", action="store_true", help="only the generator-speed figure")
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the chunks' settings, checked before anything is generated or read
         DataConfig(eq_db=args.eq_db, repitch_semitones=args.repitch_semitones)
     except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: --eq-db / --repitch-semitones: {exc}", file=sys.stderr)
         return 2
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it
