@@ -251,9 +251,8 @@ class TrainChunks(Dataset):
             rng, len(chosen), channels, config.gain_db, config.channel_swap, config.sign_flip
         )
         steps = np.full(len(chosen), REPITCH_STEPS)  # (K,) speed of each source, REPITCH_STEPS = unchanged
-        if (
-            config.repitch_semitones > 0
-        ):  # drawn only when on: repitch_semitones = 0 leaves every draw as it was
+        # drawn only when on: repitch_semitones = 0 leaves every draw as it was
+        if config.repitch_semitones > 0:
             steps = repitch_params(rng, len(chosen), config.repitch_semitones, config.repitch_prob)
             if not config.remix:  # one song and offset: one speed, so that the parts stay in time and tune
                 steps[:] = steps[0]
