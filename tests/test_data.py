@@ -386,7 +386,7 @@ def test_bench_command_prints_and_writes_every_figure(data_root, tmp_path, capsy
     assert bench_main(argv) == 0
     printed = capsys.readouterr().out
     assert "chunks/s" in printed and "main process (no workers)" in printed and "random EQ +-6 dB" in printed
-    assert "every source repitched by up to +-2 semitones)" in printed
+    assert "a speed drawn for every source within +-2 semitones)" in printed
     figures = json.loads(out.read_text())
     for key in ("throughput", "throughput_in_process"):
         assert figures[key]["chunks_per_s"] > 0

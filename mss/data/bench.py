@@ -81,7 +81,7 @@ def dataset_throughput(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mss.data.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="dataset root (default: a tiny generated set in a temp folder)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -104,7 +104,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--generator-jobs", type=int, default=1, help="songs rendered in parallel (default 1)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _print_throughput(results: dict) -> None:
+    t = results["throughput"]
+    print(
+        f"decoded-audio cache ({t['layout']}, {t['tracks']} songs): built {t['cache_songs_built']} songs in "
+        f"{t['cache_build_s']:.1f} s, {t['cache_bytes'] / 1e9:.2f} GB"
+    )
+    augmentation = f", random EQ +-{t['eq_db']:g} dB" if t["eq_db"] else ""
+    if t["repitch_semitones"]:
+        augmentation += f", a speed drawn for every source within +-{t['repitch_semitones']:g} semitones"
+    print(
+        f"training data: {t['chunks_per_s']:.1f} chunks/s ({t['audio_s_per_s']:.0f} s of audio per second; "
+        f"{t['num_workers']} workers, batch {t['batch_size']}, {t['segment_s']:g}-s chunks at {t['sample_rate']} Hz, "
+        f"{len(SOURCES)} sources each from its own song{augmentation})"
+    )
+    print(
+        f"training data in the main process (no workers): {results['throughput_in_process']['chunks_per_s']:.1f} chunks/s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:  # the chunks' settings, checked before anything is generated or read
         DataConfig(eq_db=args.eq_db, repitch_semitones=args.repitch_semitones)
     except DatasetError as exc:
@@ -138,45 +161,17 @@ def main(argv: list[str] | None = None) -> int:
         if root is None:
             root = generate_dataset(Path(tmp) / "tiny", preset="tiny", seed=0, progress=False)
         results["dataset"] = str(root)
-        cache_dir = args.cache_dir or Path(tmp) / "cache"
-        results["throughput"] = dataset_throughput(
-            root,
+        chunks = dict(
             batches=args.batches,
-            cache_dir=cache_dir,
-            progress=True,
+            cache_dir=args.cache_dir or Path(tmp) / "cache",
             eq_db=args.eq_db,
             repitch_semitones=args.repitch_semitones,
         )
+        results["throughput"] = dataset_throughput(root, progress=True, **chunks)
         # The same read in this process (no DataLoader workers): the per-core rate, without the
         # shared-memory cost of handing batches over from worker processes.
-        results["throughput_in_process"] = dataset_throughput(
-            root,
-            batches=args.batches,
-            num_workers=0,
-            cache_dir=cache_dir,
-            eq_db=args.eq_db,
-            repitch_semitones=args.repitch_semitones,
-        )
-    t = results["throughput"]
-    print(
-        f"decoded-audio cache ({t['layout']}, {t['tracks']} songs): built {t['cache_songs_built']} songs in "
-        f"{t['cache_build_s']:.1f} s, {t['cache_bytes'] / 1e9:.2f} GB"
-    )
-    print(
-        f"training data: {t['chunks_per_s']:.1f} chunks/s ({t['audio_s_per_s']:.0f} s of audio per second; "
-        f"{t['num_workers']} workers, batch {t['batch_size']}, {t['segment_s']:g}-s chunks at {t['sample_rate']} Hz, "
-        f"{len(SOURCES)} sources each from its own song"
-        + (f", random EQ +-{t['eq_db']:g} dB" if t["eq_db"] else "")
-        + (
-            f", every source repitched by up to +-{t['repitch_semitones']:g} semitones"
-            if t["repitch_semitones"]
-            else ""
-        )
-        + ")"
-    )
-    print(
-        f"training data in the main process (no workers): {results['throughput_in_process']['chunks_per_s']:.1f} chunks/s"
-    )
+        results["throughput_in_process"] = dataset_throughput(root, num_workers=0, **chunks)
+    _print_throughput(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
