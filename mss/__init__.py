@@ -43,18 +43,18 @@ REPITCH_MAX_SEMITONES: float = 4.0
 REPITCH_MIN_SEMITONES: float = 0.1
 
 
-def augmentation_problems(
-    eq_db: float,
-    width_min: float,
-    vocals_side_db: float,
-    channels: int,
-    repitch_semitones: float = 0.0,
-    repitch_prob: float = 0.2,
-) -> list[str]:
-    """What is wrong with the training chunks' augmentation settings (``eq_db``, ``width_min``,
-    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob`` of ``DataConfig`` and ``TrainConfig``), one
-    message per field; [] when all are valid. Here, not in mss.data, so that both configs check them alike
-    without training.config importing the data layer."""
+def augmentation_problems(settings) -> list[str]:
+    """What is wrong with the training chunks' augmentation settings: the fields ``eq_db``, ``width_min``,
+    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob`` and ``channels`` of ``settings``, a
+    ``DataConfig`` or a ``TrainConfig`` (both have them, under these names); one message per field, [] when all
+    are valid. Here, not in mss.data, so that both configs check them alike without training.config importing
+    the data layer."""
+    eq_db, width_min, vocals_side_db = settings.eq_db, settings.width_min, settings.vocals_side_db
+    repitch_semitones, repitch_prob, channels = (
+        settings.repitch_semitones,
+        settings.repitch_prob,
+        settings.channels,
+    )
     problems = []
     if not (repitch_semitones == 0.0 or REPITCH_MIN_SEMITONES <= repitch_semitones <= REPITCH_MAX_SEMITONES):
         problems.append(

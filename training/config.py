@@ -114,14 +114,7 @@ class TrainConfig:
         problems += [
             f"model_set item {item!r} must read field=value" for item in self.model_set if "=" not in item
         ]
-        problems += augmentation_problems(
-            self.eq_db,
-            self.width_min,
-            self.vocals_side_db,
-            self.channels,
-            self.repitch_semitones,
-            self.repitch_prob,
-        )
+        problems += augmentation_problems(self)
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if problems:

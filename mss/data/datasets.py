@@ -72,14 +72,7 @@ class DataConfig:
             raise DatasetError(f"channels must be 1 or 2, got {self.channels}")
         if self.sample_rate <= 0 or self.segment_s <= 0 or self.samples_per_epoch <= 0:
             raise DatasetError("sample_rate, segment_s and samples_per_epoch must be positive")
-        problems = augmentation_problems(
-            self.eq_db,
-            self.width_min,
-            self.vocals_side_db,
-            self.channels,
-            self.repitch_semitones,
-            self.repitch_prob,
-        )
+        problems = augmentation_problems(self)
         if problems:
             raise DatasetError("; ".join(problems))
         if self.mix_sources is not None and self.mix_sources < 1:
