@@ -40,17 +40,31 @@ def regrid_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) ->
         raise ValueError(f"cannot move a UNet onto another STFT when other fields differ ({differ})")
     if new.bin_pool != old.bin_pool:
         return refine_state_dict(state, old, model)
-    moved = {}
-    for key, value in model.state_dict().items():
+
+    def weight_of(key: str, value: Tensor) -> Tensor | None:
         if key not in state:
-            raise ValueError(f"cannot move a UNet onto another STFT: the trained model has no weight {key!r}")
+            return None
         weight = state[key].detach().to("cpu")
         if key in PER_BIN:
-            weight = interpolate_bins(weight, old.n_fft // old.bin_pool, new.n_fft // new.bin_pool)
-        elif key in PER_FINE_BIN:
-            weight = interpolate_bins(weight, old.n_fft, new.n_fft)
+            return interpolate_bins(weight, old.n_fft // old.bin_pool, new.n_fft // new.bin_pool)
+        if key in PER_FINE_BIN:
+            return interpolate_bins(weight, old.n_fft, new.n_fft)
+        return weight
+
+    return _mapped(model, weight_of, "onto another STFT")
+
+
+def _mapped(model: UNet, weight_of, move: str) -> dict[str, Tensor]:
+    """``model``'s state dict with every weight from ``weight_of(key, model's value)`` (None: the trained model
+    lacks it), checked against the model's shape and cast to its dtype; ValueError naming the ``move``
+    ("onto another STFT") otherwise."""
+    moved = {}
+    for key, value in model.state_dict().items():
+        weight = weight_of(key, value)
+        if weight is None:
+            raise ValueError(f"cannot move a UNet {move}: the trained model has no weight {key!r}")
         if weight.shape != value.shape:
-            raise ValueError(f"cannot move a UNet onto another STFT: {key!r} is {tuple(weight.shape)}, "
+            raise ValueError(f"cannot move a UNet {move}: {key!r} is {tuple(weight.shape)}, "
                              f"the new model's {tuple(value.shape)}")  # fmt: skip
         moved[key] = weight.to(value.dtype)
     return moved
@@ -88,18 +102,12 @@ def refine_state_dict(state: dict[str, Tensor], old: UNetConfig, model: UNet) ->
             f"n_fft {old.n_fft} -> {new.n_fft}, hop {old.hop_length} -> {new.hop_length}, bin_pool "
             f"{old.bin_pool} -> {new.bin_pool}"
         )
-    moved = {}
-    for key, value in model.state_dict().items():
+
+    def weight_of(key: str, value: Tensor) -> Tensor | None:
         if key in PER_FINE_BIN:
-            weight = interpolate_bins(state[key.replace("fine_", "input_")], old.n_fft, new.n_fft)
-        elif key.startswith("fine_head."):
-            weight = value
-        elif key in state:
-            weight = state[key].detach().to("cpu")
-        else:
-            raise ValueError(f"cannot move a UNet onto bin_pool 2: the trained model has no weight {key!r}")
-        if weight.shape != value.shape:
-            raise ValueError(f"cannot move a UNet onto bin_pool 2: {key!r} is {tuple(weight.shape)}, "
-                             f"the new model's {tuple(value.shape)}")  # fmt: skip
-        moved[key] = weight.to(value.dtype)
-    return moved
+            return interpolate_bins(state[key.replace("fine_", "input_")], old.n_fft, new.n_fft)
+        if key.startswith("fine_head."):
+            return value
+        return state[key].detach().to("cpu") if key in state else None
+
+    return _mapped(model, weight_of, "onto bin_pool 2")
