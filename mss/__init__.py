@@ -45,9 +45,9 @@ REPITCH_MIN_SEMITONES: float = 0.1
 
 def augmentation_problems(settings) -> list[str]:
     """What is wrong with the training chunks' augmentation settings: the fields ``eq_db``, ``width_min``,
-    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob`` and ``channels`` of ``settings``, a
-    ``DataConfig`` or a ``TrainConfig`` (both have them, under these names); one message per field, [] when all
-    are valid. Here, not in mss.data, so that both configs check them alike without training.config importing
+    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob``, ``other_stack_prob`` and ``channels`` of
+    ``settings``, a ``DataConfig`` or a ``TrainConfig`` (both have them, under these names); one message per
+    field, [] when all are valid. Here, not in mss.data, so that both configs check them alike without training.config importing
     the data layer."""
     eq_db, width_min, vocals_side_db = settings.eq_db, settings.width_min, settings.vocals_side_db
     repitch_semitones, repitch_prob, channels = (
@@ -65,6 +65,8 @@ def augmentation_problems(settings) -> list[str]:
         problems.append(
             f"repitch_prob must be in (0, 1] (repitch_semitones=0 turns it off), got {repitch_prob}"
         )
+    if not 0.0 <= settings.other_stack_prob <= 1.0:
+        problems.append(f"other_stack_prob must be in [0, 1] (0 = off), got {settings.other_stack_prob}")
     if not 0.0 <= eq_db <= EQ_MAX_DB:
         problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {eq_db}")
     if not 0.0 <= width_min <= 1.0:

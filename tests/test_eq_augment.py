@@ -118,7 +118,7 @@ def test_chunks_with_eq_are_slices_of_the_whole_song_equalised(tiny_dataset):
     for index in range(4):
         generator = plain.rng(index)
         plain.rng = lambda _index, generator=generator: generator  # the plain draws, then the EQ's
-        sources, chosen, songs, starts, _ = plain._sources(index)
+        sources, chosen, songs, starts, _, _ = plain._sources(index)
         sections = eq_params(generator, len(chosen), 6.0, rate)
         del plain.rng
         item = eq.draw(index)

@@ -13,7 +13,7 @@ from helpers import trained_looking_tiny
 from mss.bench.level import level_sweep, main, summarise
 from mss.bench.sweep import score_song
 from mss.checkpoint import save_checkpoint
-from mss.data.datasets import Song
+from mss.data.songs import Song
 from mss.models import build_model, model_preset
 
 

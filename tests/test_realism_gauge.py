@@ -102,3 +102,22 @@ def test_gauge_refuses_a_musdb18_test_set_song(tmp_path, capsys):
 
     assert main(["--real", stempeg.example_stem_path(), "--dataset", str(tmp_path)]) == 2
     assert "test-set" in capsys.readouterr().err
+
+
+def test_gauge_measures_training_chunks_at_the_model_rate(tiny_dataset, tmp_path, capsys):
+    """--chunks: the training chunks (and with --other-stack-prob, stacked ones) beside the real stems, all at
+    22.05 kHz, where nothing lies above 11 kHz (NaN)."""
+    out = tmp_path / "gauge"
+    argv = ["--real", str(tiny_dataset / "train"), "--chunks", str(tiny_dataset), "--chunk-s", "3"]
+    assert main(argv + ["--other-stack-prob", "1", "--songs", "6", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "realism.csv").open()))
+    sets = {r["set"] for r in rows}
+    assert sets == {"real", "chunks", "chunks, other stacked p=1"}
+    assert all(r["high_share_db"] == "" or r["high_share_db"] == "nan" for r in rows)
+    assert all(float(r["distance"]) >= 0 for r in rows if r["set"] != "real")
+    capsys.readouterr()
+    assert (
+        main(["--real", str(tiny_dataset / "train"), "--dataset", str(tmp_path), "--other-stack-prob", "1"])
+        == 2
+    )
+    assert "needs --chunks" in capsys.readouterr().err

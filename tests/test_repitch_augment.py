@@ -182,7 +182,7 @@ def test_repitched_chunks_with_the_eq_are_the_eq_run_through_one_repitched_read(
     for index in range(4):
         generator = plain.rng(index)
         plain.rng = lambda _index, generator=generator: generator  # the plain draws, then the EQ's
-        sources, chosen, songs, starts, steps = plain._sources(index)
+        sources, chosen, songs, starts, steps, _ = plain._sources(index)
         sections = eq_params(generator, len(chosen), 6.0, plain.config.sample_rate)
         del plain.rng
         item = eq.draw(index)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mss.bench.resolution import grid_label, main, parse_grids, resolution_sweep
-from mss.data.datasets import Song
+from mss.data.songs import Song
 
 SOURCES = ("vocals", "drums", "bass", "other")
 

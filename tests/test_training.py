@@ -483,7 +483,7 @@ def test_validation_separates_in_one_pass_whatever_the_models_default_shifts(mon
     with the defaults it would use at inference."""
     import dataclasses
 
-    from mss.data.datasets import Song
+    from mss.data.songs import Song
     from mss.models import build_model, model_preset
     from mss.separate import separate
     from training.validation import validate

@@ -15,7 +15,7 @@ from mss.bench.sweep import summarise, sweep
 from mss.checkpoint import save_checkpoint
 from mss.data import DataConfig, TrainChunks, open_db
 from mss.data.augment import narrow, width_params
-from mss.data.datasets import Song
+from mss.data.songs import Song
 from mss.errors import DatasetError
 from mss.models import build_model, model_preset
 from training.config import TrainConfig, parse_value

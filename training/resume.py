@@ -169,6 +169,7 @@ CHUNK_FIELDS: tuple[str, ...] = (
     "vocals_side_db",
     "repitch_semitones",
     "repitch_prob",
+    "other_stack_prob",
     "curriculum",
     "stage1_epochs",
     "stage2_epochs",

@@ -62,6 +62,7 @@ def chunk_config(config: TrainConfig) -> DataConfig:
         vocals_side_db=config.vocals_side_db,
         repitch_semitones=config.repitch_semitones,
         repitch_prob=config.repitch_prob,
+        other_stack_prob=config.other_stack_prob,
         samples_per_epoch=config.samples_per_epoch,
         seed=config.seed,
         cache_dtype=config.cache_dtype,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from mss.bench.sweep import score_song, song_sources, summarise, sweep_main
 from mss.checkpoint import MAX_SEGMENT_S
-from mss.data.datasets import Song
+from mss.data.songs import Song
 from mss.separate import separate
 
 DEFAULT_SEGMENTS = ("model", "2", "3", "6", "12")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from mss.bench.sweep import summarise as summarise_conditions
 from mss.bench.sweep import sweep, sweep_main
-from mss.data.datasets import Song
+from mss.data.songs import Song
 
 DEFAULT_GAINS_DB = (-18.0, -12.0, -6.0, 0.0, 6.0)
 MIN_GAIN_DB, MAX_GAIN_DB = -60.0, 20.0

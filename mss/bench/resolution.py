@@ -30,7 +30,7 @@ import pandas as pd
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.bench.sweep import load_songs, score_song, seconds_arg, song_sources, summarise
-from mss.data.datasets import Song
+from mss.data.songs import Song
 from mss.errors import AudioError, DatasetError
 from mss.evaluation.oracles import ideal_ratio_mask
 from mss.evaluation.tables import format_markdown

@@ -24,8 +24,8 @@ import pandas as pd
 from mss import shifts_arg, wiener_arg
 from mss.checkpoint import DEFAULT_CHECKPOINTS
 from mss.data import SongDataset, open_db
-from mss.data.datasets import Song
 from mss.data.real_clips import label, lacking_stems, load_real_clips
+from mss.data.songs import Song
 from mss.errors import AudioError, CheckpointError, DatasetError
 from mss.evaluation.bsseval import evaluate_arrays
 from mss.evaluation.methods import load_checkpoint_model

@@ -5,10 +5,11 @@ without it. musdb/stempeg are imported lazily too (they need ffmpeg at import ti
 """
 
 from mss.data.augment import augment, channel_swap, random_gain, sign_flip
-from mss.data.datasets import DataConfig, Song, SongDataset, TrainChunks, collate_chunks
+from mss.data.datasets import DataConfig, TrainChunks, collate_chunks
 from mss.data.default_dataset import default_root, ensure_default_dataset, is_dataset_built
 from mss.data.musdb_io import available_targets, find_track, open_db
 from mss.data.song_check import SongCheck
+from mss.data.songs import Song, SongDataset
 from mss.data.tracks import (
     Part,
     TrackInfo,

@@ -1,4 +1,4 @@
-"""Training chunks (random, remixed across songs) and evaluation songs (whole tracks, deterministic).
+"""Training chunks: random, remixed across songs, augmented (whole songs for evaluation: mss.data.songs).
 
 Randomness: item ``i`` of epoch ``e`` is drawn from ``np.random.default_rng(SeedSequence([seed, e, i]))``
 and from nothing else, so the data is the same for any number of DataLoader workers and any order of access.
@@ -6,18 +6,17 @@ and from nothing else, so the data is the same for any number of DataLoader work
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from mss import MODEL_SAMPLE_RATE, MUSDB_SAMPLE_RATE, augmentation_problems
-from mss.audio import resample, to_channels
+from mss import MODEL_SAMPLE_RATE, augmentation_problems
 from mss.data.augment import (
     EQ_PREROLL,
     REPITCH_STEPS,
@@ -31,7 +30,8 @@ from mss.data.augment import (
     width_params,
 )
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
-from mss.data.tracks import Part, TrackInfo, TrackReader, plan_parts, read_part, track_info
+from mss.data.songs import setup_of
+from mss.data.tracks import Part, TrackInfo, plan_parts, read_part, track_info
 from mss.errors import DatasetError
 
 #: Redraws of a silent anchor target before the last draw is accepted as it is.
@@ -58,6 +58,9 @@ class DataConfig:
     # 2 ** (u / 12), u uniform in +-repitch_semitones (mss.data.augment.repitch); 0 = off
     repitch_semitones: float = 0.0
     repitch_prob: float = 0.2
+    # with this probability a chunk's "other" part is the sum of two songs' "other" chunks, each with its own
+    # gain, sign and channel order (a recorded "other" holds several instruments at once); 0 = off
+    other_stack_prob: float = 0.0
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
     seed: int = 0
@@ -77,11 +80,6 @@ class DataConfig:
             raise DatasetError("; ".join(problems))
         if self.mix_sources is not None and self.mix_sources < 1:
             raise DatasetError(f"mix_sources must be >= 1 or None, got {self.mix_sources}")
-
-
-def _setup_of(db) -> tuple[list[str], dict]:
-    recipes = {name: dict(sources) for name, sources in db.setup["targets"].items()}
-    return list(db.sources_names), recipes
 
 
 def _activity(db) -> dict[str, set[str]] | None:
@@ -108,6 +106,20 @@ def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, length - audio.shape[-1])])
 
 
+class Drawn(NamedTuple):
+    """One training item as ``TrainChunks`` draws it: ``sources (K, C, T)``, the augmented parts summed into
+    its mixture, and per source its part index, song index, first input sample, repitch speed over
+    ``REPITCH_STEPS`` (``REPITCH_STEPS``: played as recorded) and the ``(song index, start)`` of a chunk
+    stacked onto it (``DataConfig.other_stack_prob``) or None."""
+
+    sources: np.ndarray
+    chosen: list[int]
+    songs: list[int]
+    starts: list[int]
+    steps: list[int]
+    stacked: list[tuple[int, int] | None]
+
+
 class TrainChunks(Dataset):
     """Random training chunks ``(mix (C, T), targets (S, C, T))`` at ``config.sample_rate``.
 
@@ -132,8 +144,13 @@ class TrainChunks(Dataset):
         progress: bool = True,
     ):
         self.config = config
-        self.parts, self.distractors = plan_parts(*_setup_of(db), config.targets)
+        self.parts, self.distractors = plan_parts(*setup_of(db), config.targets)
         self.all_parts: tuple[Part, ...] = self.parts + self.distractors
+        if config.other_stack_prob > 0 and not any(part.name == "other" for part in self.all_parts):
+            raise DatasetError(
+                f"other_stack_prob stacks the other stem, but no training part is the other stem "
+                f"(parts: {', '.join(part.name for part in self.all_parts)})"
+            )
         if config.vocals_side_db > 0 and not any(part.name == "vocals" for part in self.all_parts):
             raise DatasetError(
                 f"vocals_side_db narrows the vocals, but no training part is the vocals stem "
@@ -210,9 +227,8 @@ class TrainChunks(Dataset):
         times ``scale`` (gain and sign); written into ``out`` where given."""
         return np.multiply(self._to_model(audio[None])[0][order], scale, out=out)
 
-    def _sources(self, index: int) -> tuple[np.ndarray, list[int], list[int], list[int], list[int]]:
-        """The augmented parts of item ``index``: ``sources (K, C, T)``, chosen part indices, song
-        indices, start samples and repitch steps (``REPITCH_STEPS``: played as recorded)."""
+    def _sources(self, index: int) -> Drawn:
+        """The augmented parts of item ``index`` and where they come from (see :class:`Drawn`)."""
         config = self.config
         rng = self.rng(index)
         num_parts = len(self.all_parts)
@@ -279,12 +295,33 @@ class TrainChunks(Dataset):
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
         if config.width_min < 1.0:  # drawn after the EQ: width_min = 1 changes no draw
             narrow(sources, width_params(rng, len(chosen), config.width_min))
+        stacked = self._stack(rng, sources, chosen) if config.other_stack_prob > 0 else [None] * len(chosen)
         if config.vocals_side_db > 0:  # no draw: every other draw stays as it was
             rows = [k for k, j in enumerate(chosen) if self.all_parts[j].name == "vocals"]
             vocals = sources[rows]  # (V, C, T), a copy: narrowed, then written back
             narrow(vocals, np.full(len(rows), 10.0 ** (-config.vocals_side_db / 20.0)))
             sources[rows] = vocals
-        return sources, chosen, songs, starts, [int(step) for step in steps]
+        return Drawn(sources, chosen, songs, starts, [int(step) for step in steps], stacked)
+
+    def _stack(
+        self, rng: np.random.Generator, sources: np.ndarray, chosen: list[int]
+    ) -> list[tuple[int, int] | None]:
+        """With probability ``other_stack_prob``, add a second song's chunk of the "other" part to its row of
+        ``sources (K, C, T)`` (in place), with its own gain, sign and channel order (no repitch, EQ or width:
+        drawn last, so that other_stack_prob = 0 changes no draw). Returns, per row, the added chunk's
+        ``(song index, start)`` or None."""
+        config, stacked = self.config, []
+        for k, j in enumerate(chosen):
+            if self.all_parts[j].name != "other" or rng.random() >= config.other_stack_prob:
+                stacked.append(None)
+                continue
+            track, start = self._draw_chunk(rng, j)
+            scale, order = augment_params(
+                rng, 1, config.channels, config.gain_db, config.channel_swap, config.sign_flip
+            )
+            sources[k] += self._augmented(self._read(j, track, start), scale[0], order[0])
+            stacked.append((track, start))
+        return stacked
 
     def _before(
         self,
@@ -324,33 +361,33 @@ class TrainChunks(Dataset):
             audio = np.pad(audio, ((0, 0), (-begin, 0)))
         return repitch(audio, steps, before + length)
 
-    def _fill(
-        self, index: int, mix: np.ndarray, targets: np.ndarray
-    ) -> tuple[np.ndarray, list, list, list, list]:
+    def _fill(self, index: int, mix: np.ndarray, targets: np.ndarray) -> Drawn:
         """Write item ``index`` into ``mix (C, T)`` and ``targets (S, C, T)``; returns its provenance."""
-        sources, chosen, songs, starts, steps = self._sources(index)
-        np.sum(sources, axis=0, out=mix)  # built after augmenting: exactly what the model must split
+        drawn = self._sources(index)
+        np.sum(drawn.sources, axis=0, out=mix)  # built after augmenting: exactly what the model must split
         targets[...] = 0.0  # targets left out of the mix (curriculum) are silence
-        for k, j in enumerate(chosen):
+        for k, j in enumerate(drawn.chosen):
             if j < len(self.parts):
-                targets[j] = sources[k]
-        return sources, chosen, songs, starts, steps
+                targets[j] = drawn.sources[k]
+        return drawn
 
     def draw(self, index: int) -> dict:
         """The item with its provenance: ``mix (C, T)``, ``targets (S, C, T)``, ``sources (K, C, T)`` (the
         augmented parts that were summed), ``names`` (their part names), ``songs`` (track keys), ``starts``
-        (their first input samples) and ``steps`` (their repitch speeds over ``REPITCH_STEPS``)."""
+        (their first input samples), ``steps`` (their repitch speeds over ``REPITCH_STEPS``) and ``stacked``
+        (per source, the ``(track key, start)`` of the chunk stacked onto it, or None)."""
         mix = np.empty((self.config.channels, self.segment), dtype=np.float32)
         targets = np.empty((len(self.parts), *mix.shape), dtype=np.float32)
-        sources, chosen, songs, starts, steps = self._fill(index, mix, targets)
+        drawn = self._fill(index, mix, targets)
         return {
             "mix": mix,
             "targets": targets,
-            "sources": sources,
-            "names": [self.all_parts[j].name for j in chosen],
-            "songs": [self.tracks[t].key for t in songs],
-            "starts": starts,
-            "steps": steps,
+            "sources": drawn.sources,
+            "names": [self.all_parts[j].name for j in drawn.chosen],
+            "songs": [self.tracks[t].key for t in drawn.songs],
+            "starts": drawn.starts,
+            "steps": drawn.steps,
+            "stacked": [None if s is None else (self.tracks[s[0]].key, s[1]) for s in drawn.stacked],
         }
 
     def _to_model(self, audio: np.ndarray) -> np.ndarray:
@@ -405,76 +442,3 @@ def collate_chunks(batch):
     if isinstance(batch, ChunkBatch):
         return batch.mix, batch.targets
     return default_collate(batch)
-
-
-@dataclass(frozen=True)
-class Song:
-    """A whole song: ``mix (C, T)`` and ``targets (S, C, T)`` float32 numpy arrays at ``sample_rate``."""
-
-    name: str
-    mix: np.ndarray = field(repr=False)
-    targets: np.ndarray = field(repr=False)
-    sample_rate: int
-    target_names: tuple[str, ...] = ()
-
-
-class SongDataset(Dataset):
-    """Whole songs in the database's (sorted) order, for validation and evaluation.
-
-    ``sample_rate=None`` keeps the native 44.1 kHz; ``reference(i)`` always returns the native-rate, native
-    channel originals (what museval scores against), whatever the model rate. ``max_seconds > 0`` keeps
-    only each song's first ``max_seconds``, and only those samples are read and resampled, so memory
-    follows what is scored, not the song's length.
-    """
-
-    def __init__(
-        self,
-        db,
-        targets,
-        sample_rate: int | None = None,
-        channels: int | None = 2,
-        max_seconds: float = 0.0,
-        reader: TrackReader | None = None,
-    ):
-        self.targets = (targets,) if isinstance(targets, str) else tuple(targets)
-        self.sample_rate = sample_rate
-        self.channels = channels
-        self.max_seconds = float(max_seconds)
-        self.tracks: list[TrackInfo] = [track_info(track) for track in db.tracks]
-        self.parts, _ = plan_parts(*_setup_of(db), self.targets)
-        self._reader = reader or TrackReader()  # wav: offset reads; .stem.mp4: the on-disk decoded cache
-
-    def __len__(self) -> int:
-        return len(self.tracks)
-
-    @property
-    def names(self) -> list[str]:
-        return [track.name for track in self.tracks]
-
-    def _song(self, index: int, sample_rate: int | None, channels: int | None) -> Song:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        track = self.tracks[index]
-        length = self._reader.num_samples(track)
-        if self.max_seconds > 0:
-            length = min(length, int(round(self.max_seconds * track.rate)))
-        mix = self._reader.read(track, "mixture", 0, length)  # (C, T)
-        stems = np.stack(
-            [read_part(part, functools.partial(self._reader.read, track), 0, length) for part in self.parts]
-        )  # (S, C, T)
-        rate = track.rate
-        # One resampling, straight to the rate asked for (scores are defined at 44.1 kHz: the default).
-        wanted = sample_rate if sample_rate is not None else MUSDB_SAMPLE_RATE
-        if wanted != rate:
-            mix, stems, rate = resample(mix, rate, wanted), resample(stems, rate, wanted), wanted
-        if channels is not None:
-            mix = to_channels(mix, channels)
-            stems = np.stack([to_channels(stem, channels) for stem in stems])
-        return Song(track.name, mix.astype(np.float32), stems.astype(np.float32), int(rate), self.targets)
-
-    def __getitem__(self, index: int) -> Song:
-        return self._song(index, self.sample_rate, self.channels)
-
-    def reference(self, index: int) -> Song:
-        """The song at 44.1 kHz with its original channels, for scoring."""
-        return self._song(index, None, None)

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from mss.audio import check_finite, read_stems, resample
-from mss.data.datasets import Song
 from mss.data.default_dataset import default_root
+from mss.data.songs import Song
 from mss.errors import AudioError, DatasetError
 
 #: MUSDB18 stem-file stream order.

@@ -1,4 +1,5 @@
-"""The realism gauge: ``python -m mss.data.realism [--real PATH ...] [--synth 3 --synth 4 | --dataset ROOT ...]``
+"""The realism gauge: ``python -m mss.data.realism [--real PATH ...] [--synth 3 --synth 4 | --dataset ROOT ...]
+[--chunks ROOT [--other-stack-prob P ...]] [--rate HZ]``
 
 For each stem (vocals, drums, bass, other), the statistics of generated stems beside real MUSDB18
 train-subset stems (``stats``), their medians over songs, and one distance per stem and source set that
@@ -8,6 +9,10 @@ and stem) and ``realism.png`` (octave spectra and the scalar statistics, real ag
 
 Real references default to ``mss.data.real_clips.find_real_clips()`` (the shared train clip); MUSDB18
 test-set songs are left out, named on stderr. ``--synth V`` renders ``--songs`` songs of generator version V in memory.
+``--chunks ROOT`` measures ``--songs`` training chunks of ``--chunk-s`` seconds drawn from ROOT's training songs
+as a model sees them (remixed across songs, gains, and each ``--other-stack-prob`` in a set of its own), at the
+model rate; every other set is then resampled to that rate too (``--rate``), so that all are compared alike
+(at 22.05 kHz nothing lies above 11 kHz: that statistic is left out).
 """
 
 from __future__ import annotations
@@ -15,30 +20,39 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from mss import SOURCES
+from mss import MODEL_SAMPLE_RATE, SOURCES
+from mss.audio import resample
+from mss.data.datasets import DataConfig
 from mss.data.real_clips import find_real_clips
 from mss.errors import MSSError
 from mss.files import atomic_path
 
 from .compare import distance, summarise
 from .figure import save_figure
-from .sources import read_songs, synth_songs
-from .stats import SCALARS, stem_statistics
+from .sources import chunk_songs, read_songs, synth_songs
+from .stats import HIGH_BAND_HZ, SCALARS, stem_statistics
 
 
-def gauge(song_sets: dict[str, object]) -> dict[str, dict[str, dict]]:
-    """{set name: {stem: summary}} for every set of songs (an iterable of (name, stems, rate))."""
+def gauge(song_sets: dict[str, object], rate: int | None = None) -> dict[str, dict[str, dict]]:
+    """{set name: {stem: summary}} for every set of songs (an iterable of (name, stems, rate)); ``rate``:
+    every stem resampled to it first (None: each at its own rate). The share above 11 kHz is NaN where
+    the rate leaves nothing there."""
     summaries: dict[str, dict[str, dict]] = {}
     for set_name, songs in song_sets.items():
         per_stem: dict[str, list] = {stem: [] for stem in SOURCES}
-        for song_name, stems, rate in songs:
+        for song_name, stems, song_rate in songs:
+            at = rate or song_rate
             for stem in SOURCES:
-                stats = stem_statistics(stems[stem], rate)
+                stats = stem_statistics(resample(stems[stem], song_rate, at), at)
                 if stats is not None:
+                    if at / 2 <= HIGH_BAND_HZ:
+                        stats = replace(stats, high_share_db=np.nan)
                     per_stem[stem].append(stats)
             print(f"  {set_name}: {song_name}", file=sys.stderr)
         summaries[set_name] = {stem: summarise(values) for stem, values in per_stem.items()}
@@ -78,7 +92,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dataset", type=Path, action="append", default=[], help="a generated dataset folder"
     )
-    parser.add_argument("--songs", type=int, default=8, help="songs per generated set (default 8)")
+    parser.add_argument(
+        "--chunks", type=Path, help="a dataset whose training chunks (as a model sees them) are a set"
+    )
+    parser.add_argument(
+        "--other-stack-prob",
+        type=float,
+        action="append",
+        default=[],
+        help="with --chunks: one more set of chunks with this DataConfig.other_stack_prob (repeatable)",
+    )
+    parser.add_argument("--chunk-s", type=float, default=8.0, help="training chunk length (s, default 8)")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        help=f"resample every set to this rate (default: native; {MODEL_SAMPLE_RATE} with --chunks)",
+    )
+    parser.add_argument(
+        "--songs", type=int, default=8, help="songs (or chunks) per generated set (default 8)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--song-s", type=float, default=30.0, help="length of rendered songs (s)")
     parser.add_argument("--out", type=Path, help="folder for realism.csv and realism.png")
@@ -92,9 +124,19 @@ def main(argv: list[str] | None = None) -> int:
             sets[f"v{version}"] = synth_songs(version, args.songs, args.seed, (args.song_s, args.song_s))
         for root in args.dataset:
             sets[root.name] = read_songs([root], limit=args.songs)
+        rate = args.rate
+        if args.chunks:
+            rate = rate or MODEL_SAMPLE_RATE
+            for probability in [0.0, *args.other_stack_prob]:
+                config = DataConfig(segment_s=args.chunk_s, sample_rate=rate, seed=args.seed,
+                                    other_stack_prob=probability)  # fmt: skip
+                name = "chunks" if probability == 0 else f"chunks, other stacked p={probability:g}"
+                sets[name] = chunk_songs(args.chunks, args.songs, config)
+        elif args.other_stack_prob:
+            raise MSSError("--other-stack-prob describes training chunks: it needs --chunks ROOT")
         if len(sets) < 2:
-            raise MSSError("nothing to compare: pass --synth VERSION or --dataset ROOT")
-        summaries = gauge(sets)
+            raise MSSError("nothing to compare: pass --synth VERSION, --dataset ROOT or --chunks ROOT")
+        summaries = gauge(sets, rate)
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,19 +4,24 @@ A song here is ``(name, {stem: (C, T) float32}, sample_rate)`` with the four MUS
 references are MUSDB18 ``.stem.mp4`` files or MUSDB18-HQ song folders (``vocals.wav``...), found under
 the paths given; MUSDB18 test-set songs are left out (``real_clips.is_test_set_song``), because the
 generator is tuned on this gauge. Generated songs are read from a dataset folder of the same layout,
-or rendered in memory by a generator version (``mss.data.synth``) without writing a dataset.
+or rendered in memory by a generator version (``mss.data.synth``) without writing a dataset. Training
+chunks (``chunk_songs``) are what a model trains on: a dataset's songs remixed and augmented by
+``TrainChunks`` at the model rate, each chunk one "song".
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import load_audio
+from mss.data.datasets import DataConfig, TrainChunks
+from mss.data.musdb_io import open_db
 from mss.data.real_clips import is_test_set_song, load_real_clip
 from mss.errors import AudioError, DatasetError
 
@@ -78,6 +83,17 @@ def read_songs(paths: list[Path], limit: int | None = None, real: bool = False) 
             )
     for path in songs[:limit]:
         yield _stem_file(path) if path.is_file() else _song_folder(path)
+
+
+def chunk_songs(root: Path, count: int, config: DataConfig) -> Iterator[Song]:
+    """The first ``count`` training chunks of the dataset at ``root`` as ``TrainChunks`` draws them with
+    ``config`` (its 4 targets: the MUSDB18 stems; epoch 0), at ``config.sample_rate``."""
+    if tuple(config.targets) != SOURCES:
+        raise DatasetError(f"training chunks for the gauge need the targets {', '.join(SOURCES)}")
+    chunks = TrainChunks(open_db(root, "train"), replace(config, samples_per_epoch=count))
+    for index in range(count):
+        targets = chunks.draw(index)["targets"]  # (S, C, T)
+        yield f"chunk {index}", dict(zip(SOURCES, targets, strict=True)), config.sample_rate
 
 
 def synth_songs(version: int, n_songs: int, seed: int, song_s: tuple[float, float]) -> Iterator[Song]:
