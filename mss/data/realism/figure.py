@@ -24,11 +24,21 @@ LABELS = {
 
 
 def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
-    """Row per stem: its octave spectra (left), then one small bar chart per scalar statistic."""
+    """Row per stem: its octave spectra (left), then one small bar chart per scalar statistic (a statistic no
+    set has, such as the share above 11 kHz at 22.05 kHz, is left out)."""
     sets = list(summaries)
     colours = {name: f"C{k}" for k, name in enumerate(sets)}
-    figure = Figure(figsize=(3.2 + 1.6 * len(SCALARS), 2.3 * len(SOURCES)), layout="constrained")
-    grid = figure.add_gridspec(len(SOURCES), 2 + len(SCALARS))
+    scalars = [
+        statistic
+        for statistic in SCALARS
+        if any(
+            np.isfinite(summary.get(statistic, np.nan))
+            for per in summaries.values()
+            for summary in per.values()
+        )
+    ]
+    figure = Figure(figsize=(3.2 + 1.6 * len(scalars), 2.3 * len(SOURCES)), layout="constrained")
+    grid = figure.add_gridspec(len(SOURCES), 2 + len(scalars))
     for row, stem in enumerate(SOURCES):
         spectrum = figure.add_subplot(grid[row, :2])
         for name in sets:
@@ -42,11 +52,11 @@ def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
         spectrum.set_ylim(-60, 0)
         spectrum.grid(alpha=0.3)
         if row == 0:
-            spectrum.legend(fontsize=7)
+            spectrum.legend(fontsize=6, loc="lower left")
             spectrum.set_title("octave spectrum", fontsize=9)
         if row == len(SOURCES) - 1:
             spectrum.set_xlabel("Hz")
-        for column, statistic in enumerate(SCALARS):
+        for column, statistic in enumerate(scalars):
             axis = figure.add_subplot(grid[row, 2 + column])
             values = [summaries[name].get(stem, {}).get(statistic, np.nan) for name in sets]
             axis.bar(range(len(sets)), values, color=[colours[name] for name in sets])
