@@ -158,9 +158,9 @@ def test_a_unet_run_begun_in_other_chunks_resumes_in_them(union, tmp_path, capsy
 
 
 def test_a_run_resumes_only_on_the_chunks_it_began_with(union, tmp_path, capsys):
-    """``--resume`` without the ``--set`` that shaped the run's chunks (here the repitch) is refused, naming the
-    field and what to repeat; with it, the run goes on. A run saved before a chunk field existed counts as
-    its default (off), so it resumes as it began."""
+    """``--resume`` without the ``--set`` that shaped the run's chunks (here the repitch), or on another dataset,
+    is refused before any data is read, naming the field or the dataset and what to repeat; with them, the run
+    goes on. A run saved before a chunk field existed counts as its default (off), so it resumes as it began."""
     from training.resume import check_same_chunks
 
     out = tmp_path / "repitched"
@@ -172,6 +172,11 @@ def test_a_run_resumes_only_on_the_chunks_it_began_with(union, tmp_path, capsys)
     assert "repitch_semitones" in error and "--set repitch_semitones=2.0 --set repitch_prob=0.5)" in error
     assert "config.json holds its settings" in error
     assert main(tiny_args(union, out, "unet", 2, "--resume", *chunks)) == 0
+    # another dataset is refused before any data is read (this one does not even exist)
+    capsys.readouterr()
+    assert main(tiny_args(tmp_path / "nowhere", out, "unet", 3, "--resume", *chunks)) != 0
+    error = capsys.readouterr().err
+    assert f"trained on the dataset {str(union)!r}" in error and f"--dataset {union}" in error
     check_same_chunks({"segment_s": 4.0}, TrainConfig(), out)  # fields it lacks: the defaults
     check_same_chunks(
         {"repitch_prob": 0.5}, TrainConfig(), out

@@ -26,7 +26,7 @@ from training.distributed import DistContext, all_reduce_sum, barrier
 from training.losses import loss_for
 from training.plots import plot_curves
 from training.process import seeded_rng, torch_threads
-from training.resume import ResumeState, init_weights
+from training.resume import ResumeState, check_resumable, init_weights
 from training.run_data import RunData, load_run_data
 from training.run_folder import BEST_EPOCH_KEY, BEST_FILE, CONFIG_FILE, CURVES_FILE, LAST_FILE
 from training.trainer import NonFiniteLoss, Trainer, batch_checksum, make_trainer
@@ -51,6 +51,8 @@ def train(
     out_dir = Path(out_dir)
     with torch_threads(config.threads), seeded_rng(config.seed):
         _prepare_folder(out_dir, resume, ctx)
+        if resume and (out_dir / LAST_FILE).exists():
+            check_resumable(out_dir, config, dataset)  # before the data: a cache build can take minutes
         data = load_run_data(config, dataset, ctx)
         trainer = make_trainer(config, ctx, data.steps)  # weights from the seed: the same on every rank
         progress = _start_state(out_dir, trainer, resume)

@@ -19,7 +19,7 @@ from mss.models.unet import UNet
 from mss.models.unet_regrid import REGRIDDABLE, regrid_state_dict
 from training import state
 from training.config import TrainConfig
-from training.run_folder import BEST_FILE, LAST_FILE
+from training.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, read_config, read_dataset
 from training.trainer import Trainer
 from training.validation import best_criterion, improves
 
@@ -176,6 +176,28 @@ CHUNK_FIELDS: tuple[str, ...] = (
     "seed",
     "cache_dtype",
 )
+
+
+def _dataset_key(dataset) -> str:
+    """A dataset argument as one comparable string: the embedded default (None, "default", "None") or a path."""
+    text = "default" if dataset is None else str(dataset)
+    return "default" if text in ("default", "None") else str(Path(text).expanduser().resolve())
+
+
+def check_resumable(out_dir: Path, config: TrainConfig, dataset) -> None:
+    """Before any data is loaded (a cache build can take minutes): CheckpointError where a ``--resume`` gives
+    other chunk settings (:func:`check_same_chunks`) or another dataset than ``out_dir``/config.json
+    recorded when the run last started. A run without config.json is checked from last.pt alone, later."""
+    path = out_dir / CONFIG_FILE
+    if not path.is_file():
+        return
+    check_same_chunks(read_config(out_dir), config, out_dir / LAST_FILE)
+    recorded = read_dataset(out_dir)
+    if recorded is not None and _dataset_key(recorded) != _dataset_key(dataset):
+        raise CheckpointError(
+            f"cannot resume {out_dir / LAST_FILE}: its run trained on the dataset {recorded!r} ({path}), this "
+            f"command gives {str(dataset)!r}; resume it with --dataset {recorded}"
+        )
 
 
 def check_same_chunks(saved: dict, config: TrainConfig, path: Path) -> None:

@@ -68,6 +68,16 @@ def read_config(run_dir: str | Path) -> dict:
     return data["config"] if isinstance(data.get("config"), dict) else data
 
 
+def read_dataset(run_dir: str | Path) -> str | None:
+    """The ``dataset`` a run's ``config.json`` records (as its command gave it; None when absent or unreadable:
+    early versions wrote no such key)."""
+    try:
+        data = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data.get("dataset") if isinstance(data, dict) and isinstance(data.get("dataset"), str) else None
+
+
 def best_epoch(history: Sequence[dict], targets: Sequence[str]) -> int | None:
     """The epoch best.pt holds after the last of ``history`` (any leading part of a run's rows): the
     ``best_epoch`` the loop recorded in that row, else derived with the loop's rule (rows of older runs)."""
