@@ -45,10 +45,10 @@ REPITCH_MIN_SEMITONES: float = 0.1
 
 def augmentation_problems(settings) -> list[str]:
     """What is wrong with the training chunks' augmentation settings: the fields ``eq_db``, ``width_min``,
-    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob``, ``other_stack_prob`` and ``channels`` of
-    ``settings``, a ``DataConfig`` or a ``TrainConfig`` (both have them, under these names); one message per
-    field, [] when all are valid. Here, not in mss.data, so that both configs check them alike without training.config importing
-    the data layer."""
+    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob``, ``other_stack_prob`` (with ``remix``) and
+    ``channels`` of ``settings``, a ``DataConfig`` or a ``TrainConfig`` (both have them, under these names);
+    one message per field, [] when all are valid. Here, not in mss.data, so that both configs check them alike
+    without training.config importing the data layer."""
     eq_db, width_min, vocals_side_db = settings.eq_db, settings.width_min, settings.vocals_side_db
     repitch_semitones, repitch_prob, channels = (
         settings.repitch_semitones,
@@ -67,6 +67,11 @@ def augmentation_problems(settings) -> list[str]:
         )
     if not 0.0 <= settings.other_stack_prob <= 1.0:
         problems.append(f"other_stack_prob must be in [0, 1] (0 = off), got {settings.other_stack_prob}")
+    elif settings.other_stack_prob > 0 and not settings.remix:
+        problems.append(
+            "other_stack_prob adds another song's other chunk, but remix=false keeps every part of a chunk in "
+            "one song and offset (in time and in tune): set one or the other"
+        )
     if not 0.0 <= eq_db <= EQ_MAX_DB:
         problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {eq_db}")
     if not 0.0 <= width_min <= 1.0:

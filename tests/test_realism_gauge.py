@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from mss.audio import resample
 from mss.data.realism import compare, stats
-from mss.data.realism.__main__ import main
+from mss.data.realism.__main__ import gauge, main
 
 RATE = 44100
 
@@ -105,19 +106,40 @@ def test_gauge_refuses_a_musdb18_test_set_song(tmp_path, capsys):
 
 
 def test_gauge_measures_training_chunks_at_the_model_rate(tiny_dataset, tmp_path, capsys):
-    """--chunks: the training chunks (and with --other-stack-prob, stacked ones) beside the real stems, all at
-    22.05 kHz, where nothing lies above 11 kHz (NaN)."""
+    """--chunks: the training chunks and the same chunks with "other" stacked (one seed: only "other" differs)
+    beside the real stems, all at 22.05 kHz, where nothing lies above 11 kHz (NaN)."""
     out = tmp_path / "gauge"
     argv = ["--real", str(tiny_dataset / "train"), "--chunks", str(tiny_dataset), "--chunk-s", "3"]
     assert main(argv + ["--other-stack-prob", "1", "--songs", "6", "--out", str(out)]) == 0
-    rows = list(csv.DictReader((out / "realism.csv").open()))
-    sets = {r["set"] for r in rows}
-    assert sets == {"real", "chunks", "chunks, other stacked p=1"}
-    assert all(r["high_share_db"] == "" or r["high_share_db"] == "nan" for r in rows)
-    assert all(float(r["distance"]) >= 0 for r in rows if r["set"] != "real")
+    rows = {(r["set"], r["stem"]): r for r in csv.DictReader((out / "realism.csv").open())}
+    assert {s for s, _ in rows} == {"real", "chunks", "chunks, other stacked p=1"}
+    assert all(r["high_share_db"] in ("", "nan") for r in rows.values())
+    for stem in ("vocals", "drums", "bass"):  # the same chunks: every statistic equal
+        assert rows["chunks", stem] == {**rows["chunks, other stacked p=1", stem], "set": "chunks"}
+    assert rows["chunks", "other"]["flatness_db"] != rows["chunks, other stacked p=1", "other"]["flatness_db"]
+    assert all(float(r["distance"]) >= 0 for (s, _), r in rows.items() if s != "real")
     capsys.readouterr()
     assert (
         main(["--real", str(tiny_dataset / "train"), "--dataset", str(tmp_path), "--other-stack-prob", "1"])
         == 2
     )
     assert "needs --chunks" in capsys.readouterr().err
+    assert main(["--real", str(tiny_dataset / "train"), "--dataset", str(tmp_path), "--rate", "-1"]) == 2
+    assert "--rate must be a positive" in capsys.readouterr().err
+
+
+def test_gauge_at_a_common_rate_resamples_and_leaves_out_what_the_rate_cannot_hold():
+    """gauge(sets, 22050) equals the statistics of the stems resampled first, with the share above 11 kHz and
+    the 16-kHz octave NaN; at their own 44.1 kHz they are numbers, and rate=None changes nothing."""
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal((2, 4 * 44100))).astype(np.float32)  # white: energy up to 22 kHz
+    stems = {stem: noise for stem in ("vocals", "drums", "bass", "other")}
+    low = gauge({"s": [("a", stems, 44100)]}, 22050)["s"]["drums"]
+    own = gauge({"s": [("a", stems, 44100)]})["s"]["drums"]
+    direct = stats.stem_statistics(resample(noise, 44100, 22050), 22050)
+    assert np.isnan(low["high_share_db"]) and np.isnan(low["bands_db"][-1])
+    np.testing.assert_allclose(low["bands_db"][:-1], direct.bands_db[:-1])
+    assert low["flatness_db"] == pytest.approx(direct.flatness_db)
+    assert own["high_share_db"] == pytest.approx(-3.0, abs=0.5)  # half of white noise lies above 11 kHz
+    assert np.isfinite(own["bands_db"]).all()
+    assert compare.distance(low, low) == 0.0

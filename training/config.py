@@ -56,8 +56,9 @@ class TrainConfig:
     # 2 ** (u / 12), u uniform in +-repitch_semitones (mss.data.augment.repitch); 0 = off
     repitch_semitones: float = 0.0
     repitch_prob: float = 0.2
-    # with this probability a chunk's "other" part is the sum of two songs' "other" chunks, each with its own
-    # gain, sign and channel order (a recorded "other" holds several instruments at once); 0 = off
+    # with this probability a chunk's "other" part is the sum of two "other" chunks drawn independently (two
+    # songs, but for a 1-in-pool-size chance), each with its own gain, sign and channel order (a recorded
+    # "other" holds several instruments at once); 0 = off; needs remix
     other_stack_prob: float = 0.0
     cache_dir: str = ""  # decoded-audio cache (mss.data.cache); "" = $MSS_CACHE_DIR or ~/.cache/mss/decoded
     cache_dtype: str = "int16"  # int16 | float16 | float32: how the cache stores the training audio

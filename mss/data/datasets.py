@@ -30,8 +30,7 @@ from mss.data.augment import (
     width_params,
 )
 from mss.data.cache import AudioCache, CachedSong, CacheSpec
-from mss.data.songs import setup_of
-from mss.data.tracks import Part, TrackInfo, plan_parts, read_part, track_info
+from mss.data.tracks import Part, TrackInfo, plan_parts, read_part, setup_of, track_info
 from mss.errors import DatasetError
 
 #: Redraws of a silent anchor target before the last draw is accepted as it is.
@@ -58,8 +57,9 @@ class DataConfig:
     # 2 ** (u / 12), u uniform in +-repitch_semitones (mss.data.augment.repitch); 0 = off
     repitch_semitones: float = 0.0
     repitch_prob: float = 0.2
-    # with this probability a chunk's "other" part is the sum of two songs' "other" chunks, each with its own
-    # gain, sign and channel order (a recorded "other" holds several instruments at once); 0 = off
+    # with this probability a chunk's "other" part is the sum of two "other" chunks drawn independently (two
+    # songs, but for a 1-in-pool-size chance), each with its own gain, sign and channel order (a recorded
+    # "other" holds several instruments at once); 0 = off; needs remix
     other_stack_prob: float = 0.0
     silence_threshold_db: float = -60.0  # RMS of the (anchor) target chunk below which it is redrawn
     samples_per_epoch: int = 1000
@@ -306,10 +306,11 @@ class TrainChunks(Dataset):
     def _stack(
         self, rng: np.random.Generator, sources: np.ndarray, chosen: list[int]
     ) -> list[tuple[int, int] | None]:
-        """With probability ``other_stack_prob``, add a second song's chunk of the "other" part to its row of
-        ``sources (K, C, T)`` (in place), with its own gain, sign and channel order (no repitch, EQ or width:
-        drawn last, so that other_stack_prob = 0 changes no draw). Returns, per row, the added chunk's
-        ``(song index, start)`` or None."""
+        """With probability ``other_stack_prob``, add another chunk of the "other" part to its row of
+        ``sources (K, C, T)`` (in place), drawn like any part's (a song of the part's pool, a start within it:
+        another song but for a 1-in-pool-size chance), with its own gain, sign and channel order (no repitch,
+        EQ or width: drawn last, so that other_stack_prob = 0 changes no draw). Returns, per row, the added
+        chunk's ``(song index, start)`` or None."""
         config, stacked = self.config, []
         for k, j in enumerate(chosen):
             if self.all_parts[j].name != "other" or rng.random() >= config.other_stack_prob:

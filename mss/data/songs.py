@@ -14,13 +14,7 @@ from torch.utils.data import Dataset
 
 from mss import MUSDB_SAMPLE_RATE
 from mss.audio import resample, to_channels
-from mss.data.tracks import TrackInfo, TrackReader, plan_parts, read_part, track_info
-
-
-def setup_of(db) -> tuple[list[str], dict]:
-    """``(stem names, {target: {stem: gain}})`` of a musdb database: what ``plan_parts`` splits."""
-    recipes = {name: dict(sources) for name, sources in db.setup["targets"].items()}
-    return list(db.sources_names), recipes
+from mss.data.tracks import TrackInfo, TrackReader, plan_parts, read_part, setup_of, track_info
 
 
 @dataclass(frozen=True)

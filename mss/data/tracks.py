@@ -66,6 +66,12 @@ class Part:
         return tuple(source for source, _ in self.terms)
 
 
+def setup_of(db) -> tuple[list[str], dict]:
+    """``(stem names, {target: {stem: gain}})`` of a musdb database: what ``plan_parts`` splits."""
+    recipes = {name: dict(sources) for name, sources in db.setup["targets"].items()}
+    return list(db.sources_names), recipes
+
+
 def plan_parts(
     sources: Sequence[str], recipes: Mapping[str, Mapping[str, float]], targets: Sequence[str]
 ) -> tuple[tuple[Part, ...], tuple[Part, ...]]:

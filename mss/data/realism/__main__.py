@@ -10,9 +10,11 @@ and stem) and ``realism.png`` (octave spectra and the scalar statistics, real ag
 Real references default to ``mss.data.real_clips.find_real_clips()`` (the shared train clip); MUSDB18
 test-set songs are left out, named on stderr. ``--synth V`` renders ``--songs`` songs of generator version V in memory.
 ``--chunks ROOT`` measures ``--songs`` training chunks of ``--chunk-s`` seconds drawn from ROOT's training songs
-as a model sees them (remixed across songs, gains, and each ``--other-stack-prob`` in a set of its own), at the
-model rate; every other set is then resampled to that rate too (``--rate``), so that all are compared alike
-(at 22.05 kHz nothing lies above 11 kHz: that statistic is left out).
+with ``DataConfig``'s default augmentation (remixed across songs; gains, channel swaps and sign flips; not a run's
+EQ, width, repitch or narrowed vocals), one seed for every set, and each ``--other-stack-prob`` in a set of its
+own, at the model rate; every other set is then resampled to that rate too (``--rate``), so that all are compared
+alike (at 22.05 kHz nothing lies above 11 kHz: that share and the 16-kHz octave are left out). Distances at one
+rate compare sets of one command, not figures measured at 44.1 kHz.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ from mss.files import atomic_path
 from .compare import distance, summarise
 from .figure import save_figure
 from .sources import chunk_songs, read_songs, synth_songs
-from .stats import HIGH_BAND_HZ, SCALARS, stem_statistics
+from .stats import HIGH_BAND_HZ, OCTAVE_CENTRES_HZ, SCALARS, StemStats, stem_statistics
 
 
 def gauge(song_sets: dict[str, object], rate: int | None = None) -> dict[str, dict[str, dict]]:
     """{set name: {stem: summary}} for every set of songs (an iterable of (name, stems, rate)); ``rate``:
-    every stem resampled to it first (None: each at its own rate). The share above 11 kHz is NaN where
-    the rate leaves nothing there."""
+    every stem resampled to it first (None: each at its own rate). At a common ``rate`` that leaves nothing
+    above 11 kHz, that share and the octaves above its Nyquist frequency are NaN (left out of the distance:
+    no set can differ there)."""
     summaries: dict[str, dict[str, dict]] = {}
     for set_name, songs in song_sets.items():
         per_stem: dict[str, list] = {stem: [] for stem in SOURCES}
@@ -51,12 +54,21 @@ def gauge(song_sets: dict[str, object], rate: int | None = None) -> dict[str, di
             for stem in SOURCES:
                 stats = stem_statistics(resample(stems[stem], song_rate, at), at)
                 if stats is not None:
-                    if at / 2 <= HIGH_BAND_HZ:
-                        stats = replace(stats, high_share_db=np.nan)
-                    per_stem[stem].append(stats)
+                    per_stem[stem].append(stats if rate is None else _within_band(stats, rate))
             print(f"  {set_name}: {song_name}", file=sys.stderr)
         summaries[set_name] = {stem: summarise(values) for stem, values in per_stem.items()}
     return summaries
+
+
+def _within_band(stats: StemStats, rate: int) -> StemStats:
+    """``stats`` with what ``rate`` cannot hold set to NaN: octaves whose lower edge is above its Nyquist
+    frequency, and the share above 11 kHz where that is too."""
+    bands = tuple(
+        np.nan if centre / np.sqrt(2) >= rate / 2 else band
+        for centre, band in zip(OCTAVE_CENTRES_HZ, stats.bands_db, strict=True)
+    )
+    high = np.nan if rate / 2 <= HIGH_BAND_HZ else stats.high_share_db
+    return replace(stats, bands_db=bands, high_share_db=high)
 
 
 def table(summaries: dict[str, dict[str, dict]], real: str = "real") -> pd.DataFrame:
@@ -125,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         for root in args.dataset:
             sets[root.name] = read_songs([root], limit=args.songs)
         rate = args.rate
+        if rate is not None and rate <= 0:
+            raise MSSError(f"--rate must be a positive sample rate in Hz, got {rate}")
         if args.chunks:
             rate = rate or MODEL_SAMPLE_RATE
             for probability in [0.0, *args.other_stack_prob]:

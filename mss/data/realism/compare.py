@@ -49,7 +49,7 @@ def summarise(stats: Iterable[StemStats]) -> dict[str, float | np.ndarray]:
     if not stats:
         return {}
     summary: dict[str, float | np.ndarray] = {
-        "bands_db": np.median(np.array([s.bands_db for s in stats]), axis=0),
+        "bands_db": np.nanmedian(np.array([s.bands_db for s in stats], dtype=float), axis=0),
         "songs": float(len(stats)),
     }
     for name in SCALARS:
@@ -59,9 +59,10 @@ def summarise(stats: Iterable[StemStats]) -> dict[str, float | np.ndarray]:
 
 
 def differences(generated: dict, real: dict) -> dict[str, float]:
-    """Scaled differences (generated - real) / scale, one per statistic plus ``spectrum`` (RMS over bands)."""
+    """Scaled differences (generated - real) / scale, one per statistic plus ``spectrum`` (RMS over the bands
+    both have: an octave above a common rate's Nyquist frequency is NaN, see ``gauge``)."""
     out = {
-        "spectrum": float(np.sqrt(np.mean((generated["bands_db"] - real["bands_db"]) ** 2)))
+        "spectrum": float(np.sqrt(np.nanmean((generated["bands_db"] - real["bands_db"]) ** 2)))
         / SPECTRUM_SCALE_DB
     }
     for name, scale in SCALES.items():

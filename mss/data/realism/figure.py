@@ -52,7 +52,7 @@ def save_figure(summaries: dict[str, dict[str, dict]], path: Path) -> None:
         spectrum.set_ylim(-60, 0)
         spectrum.grid(alpha=0.3)
         if row == 0:
-            spectrum.legend(fontsize=6, loc="lower left")
+            spectrum.legend(fontsize=6, loc="lower center")
             spectrum.set_title("octave spectrum", fontsize=9)
         if row == len(SOURCES) - 1:
             spectrum.set_xlabel("Hz")

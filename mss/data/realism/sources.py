@@ -86,11 +86,12 @@ def read_songs(paths: list[Path], limit: int | None = None, real: bool = False) 
 
 
 def chunk_songs(root: Path, count: int, config: DataConfig) -> Iterator[Song]:
-    """The first ``count`` training chunks of the dataset at ``root`` as ``TrainChunks`` draws them with
-    ``config`` (its 4 targets: the MUSDB18 stems; epoch 0), at ``config.sample_rate``."""
+    """The first ``count`` training chunks of the training songs (the training split: not the validation
+    songs) of the dataset at ``root``, as ``TrainChunks`` draws them with ``config`` (its 4 targets: the MUSDB18
+    stems; epoch 0), at ``config.sample_rate``: ``(name, {stem: (C, T)}, rate)`` each."""
     if tuple(config.targets) != SOURCES:
         raise DatasetError(f"training chunks for the gauge need the targets {', '.join(SOURCES)}")
-    chunks = TrainChunks(open_db(root, "train"), replace(config, samples_per_epoch=count))
+    chunks = TrainChunks(open_db(root, "train", split="train"), replace(config, samples_per_epoch=count))
     for index in range(count):
         targets = chunks.draw(index)["targets"]  # (S, C, T)
         yield f"chunk {index}", dict(zip(SOURCES, targets, strict=True)), config.sample_rate
