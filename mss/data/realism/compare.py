@@ -24,6 +24,7 @@ onset rate                x1.5    log ratio: half or twice as busy is a differen
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -48,8 +49,12 @@ def summarise(stats: Iterable[StemStats]) -> dict[str, float | np.ndarray]:
     stats = list(stats)
     if not stats:
         return {}
+    bands = np.array([s.bands_db for s in stats], dtype=float)  # (songs, octaves); NaN above a common rate
+    with warnings.catch_warnings():  # an octave NaN in every song stays NaN, without "All-NaN slice"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median_bands = np.nanmedian(bands, axis=0)
     summary: dict[str, float | np.ndarray] = {
-        "bands_db": np.nanmedian(np.array([s.bands_db for s in stats], dtype=float), axis=0),
+        "bands_db": median_bands,
         "songs": float(len(stats)),
     }
     for name in SCALARS:
