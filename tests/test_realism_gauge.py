@@ -92,6 +92,8 @@ def test_gauge_command_line_on_generated_stems(tiny_dataset, tmp_path):
     )
     assert code == 0
     rows = list(csv.DictReader((out / "realism.csv").open()))
+    spectrum = [float(rows[0][f"octave_{c:g}_db"]) for c in stats.OCTAVE_CENTRES_HZ]  # what the figure plots
+    assert len(spectrum) == 10 and max(spectrum) <= 0.0 and all(math.isfinite(v) for v in spectrum)
     assert {(r["set"], r["stem"]) for r in rows} >= {
         ("real", s) for s in ("vocals", "drums", "bass", "other")
     }
@@ -114,6 +116,9 @@ def test_gauge_measures_training_chunks_at_the_model_rate(tiny_dataset, tmp_path
     rows = {(r["set"], r["stem"]): r for r in csv.DictReader((out / "realism.csv").open())}
     assert {s for s, _ in rows} == {"real", "chunks", "chunks, other stacked p=1"}
     assert all(r["high_share_db"] in ("", "nan") for r in rows.values())
+    assert all(
+        r["octave_16000_db"] in ("", "nan") and r["octave_8000_db"] not in ("", "nan") for r in rows.values()
+    )
     for stem in ("vocals", "drums", "bass"):  # the same chunks: every statistic equal
         assert rows["chunks", stem] == {**rows["chunks, other stacked p=1", stem], "set": "chunks"}
     assert rows["chunks", "other"]["flatness_db"] != rows["chunks, other stacked p=1", "other"]["flatness_db"]

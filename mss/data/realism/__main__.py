@@ -5,7 +5,8 @@ For each stem (vocals, drums, bass, other), the statistics of generated stems be
 train-subset stems (``stats``), their medians over songs, and one distance per stem and source set that
 summarises them (``compare``). It shows which stems of the generator are furthest from recorded music
 before any training. Prints a markdown table; ``--out DIR`` also writes ``realism.csv`` (one row per set
-and stem) and ``realism.png`` (octave spectra and the scalar statistics, real against each set).
+and stem, the octave spectra included) and ``realism.png`` (octave spectra and the scalar statistics, real
+against each set).
 
 Real references default to ``mss.data.real_clips.find_real_clips()`` (the shared train clip); MUSDB18
 test-set songs are left out, named on stderr. ``--synth V`` renders ``--songs`` songs of generator version V in memory.
@@ -71,8 +72,9 @@ def _within_band(stats: StemStats, rate: int) -> StemStats:
     return replace(stats, bands_db=bands, high_share_db=high)
 
 
-def table(summaries: dict[str, dict[str, dict]], real: str = "real") -> pd.DataFrame:
-    """One row per (set, stem): songs, distance to the real set, and every scalar statistic."""
+def table(summaries: dict[str, dict[str, dict]], real: str = "real", bands: bool = False) -> pd.DataFrame:
+    """One row per (set, stem): songs, distance to the real set, every scalar statistic and, with ``bands``,
+    the octave spectrum (``octave_<centre>_db`` columns, dB re the stem's total power)."""
     rows = []
     for set_name, per_stem in summaries.items():
         for stem, summary in per_stem.items():
@@ -82,6 +84,13 @@ def table(summaries: dict[str, dict[str, dict]], real: str = "real") -> pd.DataF
             row = {"set": set_name, "stem": stem, "songs": int(summary["songs"])}
             row["distance"] = distance(summary, reference) if reference and set_name != real else math.nan
             row.update({name: summary[name] for name in SCALARS})
+            if bands:
+                row.update(
+                    {
+                        f"octave_{c:g}_db": float(v)
+                        for c, v in zip(OCTAVE_CENTRES_HZ, summary["bands_db"], strict=True)
+                    }
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -158,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(frame))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out / "realism.csv", ".tmp") as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.4f")
+        with atomic_path(args.out / "realism.csv", ".tmp") as tmp:  # the spectra too: what the figure shows
+            table(summaries, bands=True).to_csv(tmp, index=False, float_format="%.4f")
         save_figure(summaries, args.out / "realism.png")
         print(f"wrote {args.out / 'realism.csv'} and {args.out / 'realism.png'}")
     return 0
