@@ -159,7 +159,7 @@ RESUME_MAY_CHANGE = INFERENCE_ONLY
 #: TrainConfig fields that shape the training chunks (their length, augmentation, draws and curriculum). A
 #: resumed run must repeat the settings its first epochs ran with: otherwise its later epochs would train on
 #: other chunks, and config.json would no longer say what the first ones saw. (The dataset is the command's
-#: ``--dataset``, not a field: not checked here.)
+#: ``--dataset``, not a field: ``check_resumable`` compares it with the one config.json records.)
 CHUNK_FIELDS: tuple[str, ...] = (
     "segment_s",
     "samples_per_epoch",

@@ -51,11 +51,8 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return records
 
 
-def read_config(run_dir: str | Path) -> dict:
-    """The TrainConfig fields of ``config.json`` ({} when absent; ValueError when it is not JSON).
-
-    config.json nests them under ``"config"`` beside the dataset and world size; a flat file (as early
-    versions wrote) is read as the fields themselves."""
+def _config_file(run_dir: str | Path) -> dict:
+    """``config.json`` as a dict ({} when absent; ValueError when it is not a JSON object)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         return {}
@@ -65,17 +62,23 @@ def read_config(run_dir: str | Path) -> dict:
         raise ValueError(f"{path} is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} holds no JSON object")
+    return data
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """The TrainConfig fields of ``config.json`` ({} when absent; ValueError when it is not JSON).
+
+    config.json nests them under ``"config"`` beside the dataset and world size; a flat file (as early
+    versions wrote) is read as the fields themselves."""
+    data = _config_file(run_dir)
     return data["config"] if isinstance(data.get("config"), dict) else data
 
 
 def read_dataset(run_dir: str | Path) -> str | None:
-    """The ``dataset`` a run's ``config.json`` records (as its command gave it; None when absent or unreadable:
-    early versions wrote no such key)."""
-    try:
-        data = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data.get("dataset") if isinstance(data, dict) and isinstance(data.get("dataset"), str) else None
+    """The ``dataset`` a run's ``config.json`` records, as its command gave it (None when the file or the key
+    is absent: early versions wrote no such key; ValueError when it is not JSON)."""
+    dataset = _config_file(run_dir).get("dataset")
+    return dataset if isinstance(dataset, str) else None
 
 
 def best_epoch(history: Sequence[dict], targets: Sequence[str]) -> int | None:

@@ -3,8 +3,9 @@
 The random draws take an explicit ``numpy.random.Generator`` (no global random state is touched); the gain,
 swap and flip return new stems, while the EQ (``equalize``) and the width (``narrow``) work in place on the
 chunk's sources, and the repitch (``repitch``) resamples a source read a little longer or shorter. Every
-source gets its own random draw, so the sources of one training example are transformed independently. The mixture is built *after* augmenting
-(``mix = stems.sum(0)``), as in Demucs, so it stays the exact sum of what the model must recover.
+source gets its own random draw, so the sources of one training example are transformed independently. The
+mixture is built *after* augmenting (``mix = stems.sum(0)``), as in Demucs, so it stays the exact sum of what
+the model must recover.
 """
 
 from __future__ import annotations
