@@ -10,7 +10,7 @@ import pytest
 
 from mss.audio import resample
 from mss.data.realism import compare, stats
-from mss.data.realism.__main__ import gauge, main
+from mss.data.realism.__main__ import UNCERTAINTY_COLUMNS, gauge, main
 
 RATE = 44100
 
@@ -119,8 +119,13 @@ def test_gauge_measures_training_chunks_at_the_model_rate(tiny_dataset, tmp_path
     assert all(
         r["octave_16000_db"] in ("", "nan") and r["octave_8000_db"] not in ("", "nan") for r in rows.values()
     )
-    for stem in ("vocals", "drums", "bass"):  # the same chunks: every statistic equal
-        assert rows["chunks", stem] == {**rows["chunks, other stacked p=1", stem], "set": "chunks"}
+    statistics = [c for c in rows["real", "bass"] if c not in ("set", *UNCERTAINTY_COLUMNS)]
+    for stem in ("vocals", "drums", "bass"):  # the same chunks: every statistic equal, a paired change of 0
+        stacked = rows["chunks, other stacked p=1", stem]
+        assert all(rows["chunks", stem][c] == stacked[c] for c in statistics)
+        assert [float(stacked[c]) for c in ("change", "change_lo", "change_hi")] == [0.0, 0.0, 0.0]
+        assert float(stacked["distance_lo"]) <= float(stacked["distance"]) <= float(stacked["distance_hi"])
+    assert rows["chunks", "bass"]["change"] == ""  # the first generated set is what changes are measured from
     assert rows["chunks", "other"]["flatness_db"] != rows["chunks, other stacked p=1", "other"]["flatness_db"]
     assert all(float(r["distance"]) >= 0 for (s, _), r in rows.items() if s != "real")
     capsys.readouterr()

@@ -16,6 +16,14 @@ EQ, width, repitch or narrowed vocals), one seed for every set, and each ``--oth
 own, at the model rate; every other set is then resampled to that rate too (``--rate``), so that all are compared
 alike (at 22.05 kHz nothing lies above 11 kHz: that share and the 16-kHz octave are left out). Distances at one
 rate compare sets of one command, not figures measured at 44.1 kHz.
+
+A distance is a median over a few songs, so it moves with the songs drawn: the same generator's "other" read 1.41
+and 1.74 on two draws of 8 songs. Each generated set's distance comes with its 90% bootstrap interval
+(``distance_lo``, ``distance_hi``: the songs resampled ``--draws`` times), and every set after the first generated
+one with its change of distance from it (``change``, ``change_lo``, ``change_hi``) over the same resampled songs:
+paired where song k of both sets is one composition (``--synth 3 --synth 4``: the two versions compose the same
+songs), so only what the versions do differently moves it. The real reference is fixed: one 7-s clip by
+default, whose own variability no interval here contains.
 """
 
 from __future__ import annotations
@@ -36,29 +44,70 @@ from mss.data.real_clips import find_real_clips
 from mss.errors import MSSError
 from mss.files import atomic_path
 
-from .compare import distance, summarise
+from .compare import bootstrap, distance, paired_changes, summarise
 from .figure import save_figure
 from .sources import chunk_songs, read_songs, synth_songs
 from .stats import HIGH_BAND_HZ, OCTAVE_CENTRES_HZ, SCALARS, StemStats, stem_statistics
 
 
-def gauge(song_sets: dict[str, object], rate: int | None = None) -> dict[str, dict[str, dict]]:
-    """{set name: {stem: summary}} for every set of songs (an iterable of (name, stems, rate)); ``rate``:
-    every stem resampled to it first (None: each at its own rate). At a common ``rate`` that leaves nothing
-    above 11 kHz, that share and the octaves above its Nyquist frequency are NaN (left out of the distance:
-    no set can differ there)."""
-    summaries: dict[str, dict[str, dict]] = {}
+#: ``uncertainty``'s columns, in the order tables give them (after ``distance``).
+UNCERTAINTY_COLUMNS = ("distance_lo", "distance_hi", "change", "change_lo", "change_hi")
+
+
+def measure(song_sets: dict[str, object], rate: int | None = None) -> dict[str, dict[str, list]]:
+    """{set name: {stem: one StemStats per song, None where the stem says nothing (silent, too short)}} for
+    every set of songs (an iterable of (name, stems, rate)); ``rate``: every stem resampled to it first (None:
+    each at its own rate). At a common ``rate`` that leaves nothing above 11 kHz, that share and the octaves
+    above its Nyquist frequency are NaN (left out of the distance: no set can differ there)."""
+    measured: dict[str, dict[str, list]] = {}
     for set_name, songs in song_sets.items():
         per_stem: dict[str, list] = {stem: [] for stem in SOURCES}
         for song_name, stems, song_rate in songs:
             at = rate or song_rate
             for stem in SOURCES:
                 stats = stem_statistics(resample(stems[stem], song_rate, at), at)
-                if stats is not None:
-                    per_stem[stem].append(stats if rate is None else _within_band(stats, rate))
+                if stats is not None and rate is not None:
+                    stats = _within_band(stats, rate)
+                per_stem[stem].append(stats)
             print(f"  {set_name}: {song_name}", file=sys.stderr)
-        summaries[set_name] = {stem: summarise(values) for stem, values in per_stem.items()}
-    return summaries
+        measured[set_name] = per_stem
+    return measured
+
+
+def summaries_of(measured: dict[str, dict[str, list]]) -> dict[str, dict[str, dict]]:
+    """{set: {stem: summary}}: ``compare.summarise`` of the songs whose stem said something."""
+    return {
+        name: {stem: summarise(s for s in songs if s is not None) for stem, songs in per_stem.items()}
+        for name, per_stem in measured.items()
+    }
+
+
+def gauge(song_sets: dict[str, object], rate: int | None = None) -> dict[str, dict[str, dict]]:
+    """{set name: {stem: summary}} for every set of songs: ``summaries_of(measure(song_sets, rate))``."""
+    return summaries_of(measure(song_sets, rate))
+
+
+def uncertainty(
+    measured: dict[str, dict[str, list]], draws: int, seed: int, real: str = "real"
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{set: {stem: columns}}: the 90% bootstrap interval of each generated set's distance (``distance_lo``,
+    ``distance_hi``) and, for the sets after the first generated one, the change of distance from it with its
+    interval over the same resampled songs (``change``, ``change_lo``, ``change_hi``; ``compare.bootstrap``)."""
+    generated = [name for name in measured if name != real]
+    out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in generated}
+    for stem in SOURCES:
+        reference = summarise(s for s in measured[real][stem] if s is not None)
+        if not reference:
+            continue
+        per_song = {name: measured[name][stem] for name in generated}
+        intervals = bootstrap(per_song, reference, draws, seed)
+        changes = paired_changes(per_song, reference, generated[0], draws, seed)
+        for name in generated:
+            columns = dict(zip(("distance_lo", "distance_hi"), intervals[name], strict=True))
+            if name in changes:
+                columns.update(zip(("change", "change_lo", "change_hi"), changes[name], strict=True))
+            out[name][stem] = columns
+    return out
 
 
 def _within_band(stats: StemStats, rate: int) -> StemStats:
@@ -72,9 +121,15 @@ def _within_band(stats: StemStats, rate: int) -> StemStats:
     return replace(stats, bands_db=bands, high_share_db=high)
 
 
-def table(summaries: dict[str, dict[str, dict]], real: str = "real", bands: bool = False) -> pd.DataFrame:
-    """One row per (set, stem): songs, distance to the real set, every scalar statistic and, with ``bands``,
-    the octave spectrum (``octave_<centre>_db`` columns, dB re the stem's total power)."""
+def table(
+    summaries: dict[str, dict[str, dict]],
+    real: str = "real",
+    bands: bool = False,
+    extra: dict[str, dict[str, dict[str, float]]] | None = None,
+) -> pd.DataFrame:
+    """One row per (set, stem): songs, distance to the real set, ``extra``'s columns for it (``uncertainty``),
+    every scalar statistic and, with ``bands``, the octave spectrum (``octave_<centre>_db`` columns, dB re the
+    stem's total power)."""
     rows = []
     for set_name, per_stem in summaries.items():
         for stem, summary in per_stem.items():
@@ -83,6 +138,7 @@ def table(summaries: dict[str, dict[str, dict]], real: str = "real", bands: bool
             reference = summaries[real].get(stem)
             row = {"set": set_name, "stem": stem, "songs": int(summary["songs"])}
             row["distance"] = distance(summary, reference) if reference and set_name != real else math.nan
+            row.update((extra or {}).get(set_name, {}).get(stem, {}))
             row.update({name: summary[name] for name in SCALARS})
             if bands:
                 row.update(
@@ -92,7 +148,9 @@ def table(summaries: dict[str, dict[str, dict]], real: str = "real", bands: bool
                     }
                 )
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    first = [c for c in ("set", "stem", "songs", "distance", *UNCERTAINTY_COLUMNS) if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -133,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         "--songs", type=int, default=8, help="songs (or chunks) per generated set (default 8)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=1000,
+        help="bootstrap resamples of the songs for the distances' 90%% intervals (0: none)",
+    )
     parser.add_argument("--song-s", type=float, default=30.0, help="length of rendered songs (s)")
     parser.add_argument("--out", type=Path, help="folder for realism.csv and realism.png")
     args = parser.parse_args(argv)
@@ -159,16 +223,20 @@ def main(argv: list[str] | None = None) -> int:
             raise MSSError("--other-stack-prob describes training chunks: it needs --chunks ROOT")
         if len(sets) < 2:
             raise MSSError("nothing to compare: pass --synth VERSION, --dataset ROOT or --chunks ROOT")
-        summaries = gauge(sets, rate)
+        if args.draws < 0:
+            raise MSSError(f"--draws must be 0 or more, got {args.draws}")
+        measured = measure(sets, rate)
     except MSSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    frame = table(summaries)
+    summaries = summaries_of(measured)
+    extra = uncertainty(measured, args.draws, args.seed) if args.draws else None
+    frame = table(summaries, extra=extra)
     print(markdown(frame))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         with atomic_path(args.out / "realism.csv", ".tmp") as tmp:  # the spectra too: what the figure shows
-            table(summaries, bands=True).to_csv(tmp, index=False, float_format="%.4f")
+            table(summaries, bands=True, extra=extra).to_csv(tmp, index=False, float_format="%.4f")
         save_figure(summaries, args.out / "realism.png")
         print(f"wrote {args.out / 'realism.csv'} and {args.out / 'realism.png'}")
     return 0

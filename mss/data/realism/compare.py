@@ -84,3 +84,76 @@ def distance(generated: dict, real: dict) -> float:
     """RMS of the scaled differences (NaN ones left out): one number per stem, 0 = like the real stems."""
     values = [v for v in differences(generated, real).values() if math.isfinite(v)]
     return float(np.sqrt(np.mean(np.square(values)))) if values else math.nan
+
+
+def bootstrap(
+    per_song: dict[str, list[StemStats | None]],
+    real: dict,
+    draws: int = 1000,
+    seed: int = 0,
+    level: float = 0.9,
+) -> dict[str, tuple[float, float]]:
+    """Interval of each set's distance to ``real`` (a summary) from resampling the set's songs with
+    replacement: ``{set: (low, high)}``, the central ``level`` of ``draws`` resampled distances.
+
+    ``per_song``: {set: one entry per song, None where the song's stem said nothing}. Sets with as many songs
+    are resampled with the same song indices, so where song k of one set is song k of another (the same
+    composition rendered by two generator versions) their intervals, and ``paired_changes``, are paired.
+    The real reference is what it is (one clip, say): its own variability is not in the interval.
+    """
+    out = {}
+    for name, distances in _resampled_distances(per_song, real, draws, seed).items():
+        tail = 100 * (1 - level) / 2
+        out[name] = _interval(distances, tail)
+    return out
+
+
+def paired_changes(
+    per_song: dict[str, list[StemStats | None]],
+    real: dict,
+    baseline: str,
+    draws: int = 1000,
+    seed: int = 0,
+    level: float = 0.9,
+) -> dict[str, tuple[float, float, float]]:
+    """Each set's distance minus ``baseline``'s, and its interval: ``{set: (change, low, high)}``, over the
+    same resampled song indices for both (paired when the sets hold the same compositions, song for song;
+    sets of another size than the baseline's are left out)."""
+    resampled = _resampled_distances(per_song, real, draws, seed)
+    tail = 100 * (1 - level) / 2
+    base = distance(summarise(s for s in per_song[baseline] if s is not None), real)
+    out = {}
+    for name, songs in per_song.items():
+        if name == baseline or len(songs) != len(per_song[baseline]):
+            continue
+        change = distance(summarise(s for s in songs if s is not None), real) - base
+        out[name] = (change, *_interval(resampled[name] - resampled[baseline], tail))
+    return out
+
+
+def _interval(values: np.ndarray, tail: float) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _resampled_distances(
+    per_song: dict[str, list[StemStats | None]], real: dict, draws: int, seed: int
+) -> dict[str, np.ndarray]:
+    """{set: (draws,) distances of resampled song sets}; one index matrix per set size (``seed``'s)."""
+    rng = np.random.default_rng(seed)
+    indices: dict[int, np.ndarray] = {}
+    out = {}
+    for name, songs in per_song.items():
+        n = len(songs)
+        if n not in indices:
+            indices[n] = rng.integers(0, n, size=(draws, n)) if n else np.zeros((draws, 0), dtype=int)
+        out[name] = np.array(
+            [
+                distance(summary, real) if (summary := summarise(songs[i] for i in row if songs[i])) else math.nan
+                for row in indices[n]
+            ]
+        )
+    return out
