@@ -29,7 +29,7 @@ presence peak (the guitar band where v4 sat 8 dB under the real stem).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -48,7 +48,6 @@ BUS_RATIO = (1.5, 3.0)
 BUS_DEPTH_DB = (2.0, 6.0)
 BUS_ATTACK_S, BUS_RELEASE_S = 0.02, 0.25
 BLOCK_S = 0.005
-SIDE_SALT = 7  # ``side_stream``'s salt
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,6 @@ class Voicing:
     #: Settings v4 did not have (None: the filter is left out and nothing is drawn, so v4's bytes stay).
     bass_growl_db: tuple[float, float] | None = None  # a 700-1400 Hz peak: pick attack and amp growl
     rest_lowpass_hz: tuple[float, float] | None = None
-    #: Settings v5 did not have (None or 0: left out, nothing drawn, so v5's and v6's bytes stay).
-    other_bus_highpass_hz: tuple[float, float] | None = None  # every "other" part's last filter
-    other_bus_poles: int = 0
 
 
 VOICINGS: Mapping[int, Voicing] = MappingProxyType(
@@ -121,23 +117,10 @@ VOICINGS: Mapping[int, Voicing] = MappingProxyType(
         ),
     }
 )
-#: Version 7 (an experiment that failed its gate, reverted in the next commit): v5's songs, every "other" part
-#: ending on a bus: a steep high-pass (v5 "other" 63/125 Hz -38/-21 dB re its power, the real clip's -45/-30)
-#: and a compressor.
-VOICINGS = MappingProxyType(
-    {
-        **VOICINGS,
-        7: replace(
-            VOICINGS[5],
-            other_bus_highpass_hz=(100.0, 160.0),
-            other_bus_poles=3,
-        ),
-    }
-)
 
 
 def voicing(version: int) -> Voicing:
-    """The chains' settings of generator ``version`` (4, 5 and 7; 6 composes differently but renders like 5;
+    """The chains' settings of generator ``version`` (4 and 5; 6 composes differently but renders like 5;
     3 does not use this module)."""
     version = 5 if version == 6 else version
     if version not in VOICINGS:
@@ -308,26 +291,6 @@ def guitar_drive_db(kind: str, rng: np.random.Generator) -> float:
 
 
 def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
-    audio = _other_chain(part, audio, rate, rng, v)
-    if v.other_bus_highpass_hz is None:
-        return audio
-    side = side_stream(rng)  # v7's song is v5's song, bar this bus: its draws leave ``rng`` where it was
-    bus = [pb.HighpassFilter(float(side.uniform(*v.other_bus_highpass_hz))) for _ in range(v.other_bus_poles)]
-    bus.append(
-        pb.Compressor(float(side.uniform(-26, -18)), float(side.uniform(3, 5)), float(side.uniform(5, 15)), 100.0)
-    )
-    return _run(pb.Pedalboard(bus), audio, rate)
-
-
-def side_stream(rng: np.random.Generator) -> np.random.Generator:
-    """A generator seeded from ``rng``'s current state, which it does not advance (a copy draws the seed),
-    salted so its numbers are not ``rng``'s next ones: settings a version adds without moving the draws after."""
-    copy = np.random.Generator(type(rng.bit_generator)())
-    copy.bit_generator.state = rng.bit_generator.state
-    return np.random.default_rng([int(copy.integers(2**63)), SIDE_SALT])
-
-
-def _other_chain(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
     peak = np.float32(max(np.abs(audio).max(), 1e-9))
     if part.kind in AMP_KINDS and part.program >= 26:  # electric guitars (24/25 are acoustic)
         return _run(amp_chain(rng, guitar_drive_db(part.kind, rng), v), audio / peak, rate)

@@ -18,9 +18,8 @@ MAX_ATTEMPTS = 8
 #: recorded drum kits, sung vocals with lyrics, a bus limiter; 4: production that sounds recorded,
 #: ``production.py``; 5: v4 voiced like the realism gauge's recorded stems, guitar-led accompaniment and
 #: piano in 4 songs of 10; 6: v5 with busier bass and accompaniment parts and a melodic lead in "other" in
-#: most songs, ``lead.py``; 7: v5's songs with the low end of bass, drums and "other" cleaned up as a mix
-#: engineer would, ``production.VOICINGS[7]``). Bumping the default rebuilds the embedded dataset (its manifest records it).
-VERSIONS = (3, 4, 5, 6, 7)
+#: most songs, ``lead.py``). Bumping the default rebuilds the embedded dataset (its manifest records it).
+VERSIONS = (3, 4, 5, 6)
 DEFAULT_VERSION = 3
 
 
@@ -71,7 +70,7 @@ def build_song(
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 1, attempt)))
             duration_s = float(np.round(rng.uniform(*song_s), 2))
-            song = compose_song(rng, style, duration_s, piano, guitar_led=version >= 5, busy=version == 6)
+            song = compose_song(rng, style, duration_s, piano, guitar_led=version >= 5, busy=version >= 6)
             try:
                 audio = render_song(song, renderer, rng, version)
                 if piano and "piano" not in audio.active_stems:
