@@ -61,7 +61,9 @@ def test_paired_change_of_the_same_songs_moved_apart():
     change is exact in every resample whose median crest stays above the real one's, so the paired interval is
     a point; each set's own interval (what an unpaired comparison has) overlaps the other's."""
     real = compare.summarise([REAL])
-    crests = 13 + np.linspace(0, 4, 9)  # every song above the real crest: the distance is linear in the median
+    crests = 13 + np.linspace(
+        0, 4, 9
+    )  # every song above the real crest: the distance is linear in the median
     a, b = _songs(crests), _songs(crests + 1)
     change, low, high = compare.paired_changes({"a": a, "b": b}, real, "a")["b"]
     assert change == pytest.approx(1 / compare.SCALES["crest_db"] / np.sqrt(8))  # 1 dB of 2, RMS over 8 terms

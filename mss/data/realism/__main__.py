@@ -17,8 +17,8 @@ own, at the model rate; every other set is then resampled to that rate too (``--
 alike (at 22.05 kHz nothing lies above 11 kHz: that share and the 16-kHz octave are left out). Distances at one
 rate compare sets of one command, not figures measured at 44.1 kHz.
 
-A distance is a median over a few songs, so it moves with the songs drawn: the same generator's "other" read 1.41
-and 1.74 on two draws of 8 songs. Each generated set's distance comes with its 90% bootstrap interval
+A distance is a median over a few songs, so it moves with the songs drawn: v5's "other" read 1.57 and 1.76
+on two draws of 8 songs (seeds 0 and 1). Each generated set's distance comes with its 90% bootstrap interval
 (``distance_lo``, ``distance_hi``: the songs resampled ``--draws`` times), and every set after the first generated
 one with its change of distance from it (``change``, ``change_lo``, ``change_hi``) over the same resampled songs:
 paired where song k of both sets is one composition (``--synth 3 --synth 4``: the two versions compose the same
@@ -48,7 +48,6 @@ from .compare import bootstrap, distance, paired_changes, summarise
 from .figure import save_figure
 from .sources import chunk_songs, read_songs, synth_songs
 from .stats import HIGH_BAND_HZ, OCTAVE_CENTRES_HZ, SCALARS, StemStats, stem_statistics
-
 
 #: ``uncertainty``'s columns, in the order tables give them (after ``distance``).
 UNCERTAINTY_COLUMNS = ("distance_lo", "distance_hi", "change", "change_lo", "change_hi")

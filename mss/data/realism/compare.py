@@ -152,7 +152,9 @@ def _resampled_distances(
             indices[n] = rng.integers(0, n, size=(draws, n)) if n else np.zeros((draws, 0), dtype=int)
         out[name] = np.array(
             [
-                distance(summary, real) if (summary := summarise(songs[i] for i in row if songs[i])) else math.nan
+                distance(summary, real)
+                if (summary := summarise(songs[i] for i in row if songs[i]))
+                else math.nan
                 for row in indices[n]
             ]
         )
