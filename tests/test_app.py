@@ -116,7 +116,7 @@ def _headphone_check(page, context, shots: Path | None, wrong: bool = False) -> 
         page.wait_for_selector(".mushra-hp-choice:not([disabled])", timeout=20_000)
         page.click(f".mushra-hp-choice[data-position='{position}']")
         page.click(".mushra-hp-next")
-    page.wait_for_selector("text=Familiarization", timeout=20_000)
+    page.wait_for_selector("text=Practice: excerpt", timeout=20_000)
     result = store.resume(session_id).headphones
     assert (result["n_correct"], result["passed"], result["answers"]) == (6, True, right)
 
@@ -128,7 +128,7 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     page.wait_for_selector(".mushra-start", timeout=30_000)
     if shots:
         page.screenshot(path=str(shots / "participant_1_consent.png"), full_page=True)
-        assert "This study is run by the mss project" in page.inner_text(".mushra-contact")
+        assert "This study is run by the research team" in page.inner_text(".mushra-contact")
         page.click(".mushra-start")
         assert "agree to take part" in _message(page)
     page.check(".mushra-consent")
@@ -153,7 +153,7 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         assert page.inner_text(".mushra-message") == ""  # pressing Play answered the request above
     page.click(".mushra-next")
     _headphone_check(page, context, shots)
-    page.wait_for_selector("text=Familiarization: excerpt 1 of 1", timeout=20_000)
+    page.wait_for_selector("text=Practice: excerpt 1 of 1", timeout=20_000)
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
     # practice sliders (webMUSHRA's training page has them), never sent: unrated until moved or clicked
     assert page.locator(".mushra-slider.unrated").count() == 6 and page.locator(".mushra-legend").count() == 1
@@ -168,6 +168,9 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         assert page.inner_text(".mushra-value >> nth=0") == "50" and "unrated" not in slider.get_attribute(
             "class"
         )
+        # no listening bars on a practice page: the scale's labels sit level with the sliders all the same
+        legend = page.locator(".mushra-legend").bounding_box()
+        assert abs(legend["y"] - box["y"]) <= 2 and abs(legend["height"] - box["height"]) <= 2
         page.wait_for_timeout(400)
         page.screenshot(path=str(shots / "participant_4_familiarization.png"), full_page=True)
     page.click(".mushra-submit")  # "Continue"
@@ -262,8 +265,10 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     assert _blue_pixels(page, ".mushra-slider[data-label='A']") == 0
     assert page.locator(".mushra-clear-loop").evaluate("b => getComputedStyle(b).visibility") == "hidden"
     page.click(".mushra-select[data-key='A']")
-    disabled = page.evaluate("[...document.querySelectorAll('.mushra-slider')].map(s => s.disabled)")
-    assert disabled == [False, True, True, True, True, True]
+    locked = page.evaluate(
+        "[...document.querySelectorAll('.mushra-slider')].map(s => s.classList.contains('locked'))"
+    )
+    assert locked == [False, True, True, True, True, True]
     assert page.evaluate("window.mushra.app.view.engine.context.sampleRate") == 44100
 
     # The whole excerpt loops by default: near the end it wraps to the start instead of stopping.
@@ -312,10 +317,36 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     # rated: the handle is drawn (blue while selected); another version's handle stays visible, in grey
     assert _blue_pixels(page, f".mushra-slider[data-label='{hidden}']") > 50
     other = next(label for label in labels if label != hidden)
-    assert page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => s.disabled")
+    assert page.locator(f".mushra-slider[data-label='{other}']").evaluate(
+        "s => s.classList.contains('locked')"
+    )
     assert (
         page.locator(f".mushra-slider[data-label='{other}']").evaluate("s => getComputedStyle(s).opacity")
         == "1"
+    )
+    # A click on another version's slider selects that version (it plays from the same moment) and moves
+    # nothing; the next move rates it.
+    third = next(label for label in labels if label not in (hidden, other))
+    before = page.evaluate("window.mushra.app.view.scores")[third]
+    box = page.locator(f".mushra-slider[data-label='{third}']").bounding_box()
+    page.mouse.click(
+        box["x"] + box["width"] / 2, box["y"] + 0.1 * box["height"]
+    )  # a move there would rate ~90
+    page.wait_for_function(f"() => window.mushra.app.view.engine.active === '{third}'")
+    assert page.evaluate("window.mushra.app.view.scores")[third] == before
+    page.wait_for_function(
+        f"() => !document.querySelector(\".mushra-slider[data-label='{third}']\").classList.contains('locked')"
+    )
+    # By keyboard (an arrow on a focused slider; ``fill`` sends the same input event), another version's
+    # slider is selected and rated at once: a rating is still given to the version being heard.
+    page.locator(f".mushra-slider[data-label='{other}']").fill("35")
+    assert page.evaluate("window.mushra.app.view.engine.active") == other
+    assert page.evaluate("window.mushra.app.view.scores")[other] == 35
+    page.wait_for_function(
+        f"() => document.querySelector(\".mushra-slider[data-label='{hidden}']\").classList.contains('locked')"
+    )
+    assert not page.locator(f".mushra-slider[data-label='{other}']").evaluate(
+        "s => s.classList.contains('locked')"
     )
     page.screenshot(path=str(shots / "participant_5_trial.png"), full_page=True)
     page.click(".mushra-submit")
@@ -363,8 +394,9 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     assert (rows["n_fetches"] >= 1).all() and (rows[rows["trial_id"] == second]["n_fetches"] == 2).all()
     assert (rows["rating_time"] > 0).all() and (rows["page_time_ms"] > 0).all()
     first_rows = rows[rows["trial_id"] == trial_id].set_index("screen_label")["rating_score"]
-    assert first_rows.to_dict() == {
-        label: 100.0 if label == hidden else 20.0 + 10 * i for i, label in enumerate(labels)
+    assert first_rows.to_dict() == {  # ``other`` last rated by touching its slider while another was selected
+        label: 100.0 if label == hidden else 35.0 if label == other else 20.0 + 10 * i
+        for i, label in enumerate(labels)
     }
     assert set(rows[rows["trial_id"] == second]["rating_comment"]) == {'\'=HYPERLINK("http://x")'}
     table = context.sessions.sessions_table().set_index("session_id").loc[session_id]

@@ -11,8 +11,8 @@ was never moved), scores that are numbers (not ``true``, not ``"70"``), each con
 ``min_listen_s`` (as measured and reported by the page), at least one condition at 100, and, by its
 own clock, that the trial was open long enough for that listening to have happened (one condition
 sounds at a time, so ``n_conditions x min_listen_s`` at least): a page that lies about its listening
-times is still refused. What it cannot check (that only the selected condition's slider moved) the
-page enforces.
+times is still refused. What it cannot check (that a slider moved only while its condition was
+selected: a click on another condition's slider selects that condition) the page enforces.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ A study file (relative paths are resolved against the file's folder)::
     familiarization_excerpts: 2    # how many excerpts the familiarization plays (all conditions, not graded)
     min_listen_s: 2                # each condition must be heard this long before a trial can be submitted
     require_100: true              # at least one condition of a trial rated 100 (the hidden reference)
-    active_slider_only: true       # only the selected condition's slider can be moved
+    active_slider_only: true       # a slider moves only with its condition selected: a click on one selects it
     experimenter: Jane Doe, Audio Lab   # shown on the consent page, with the contact
     contact: jane.doe@example.org
     max_sessions: 40               # the study starts at most this many sessions (0, the default: no limit)
@@ -127,7 +127,7 @@ class StudyConfig:
     require_100: bool = True
     active_slider_only: bool = True
     # Who runs the study and how to reach them: shown on the consent page (ethics boards ask for both).
-    experimenter: str = "the mss project"
+    experimenter: str = "the research team"  # neutral: a participant does not know the software's name
     contact: str = ""
     max_sessions: int = 0  # sessions the study starts at most, across app processes; 0: no limit
     headphone_check: bool = True  # the antiphase headphone screening (Woods et al. 2017) before the trials

@@ -79,6 +79,11 @@
     ctx.clearRect(0, 0, width, height);
     const data = buffer.getChannelData(0);
     const step = Math.max(1, Math.floor(data.length / width));
+    // Drawn to the excerpt's own peak: levelled to -23 LUFS it would be a thin strip, of no help in finding
+    // a passage to loop. (Only the reference is drawn: the scale says nothing about any version.)
+    let peak = 0;
+    for (let i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i]));
+    const scale = peak > 0 ? 0.95 / peak : 1;
     ctx.fillStyle = "#3d4f78";
     for (let x = 0; x < width; x++) {
       let lo = 1, hi = -1;
@@ -86,6 +91,9 @@
         if (data[i] < lo) lo = data[i];
         if (data[i] > hi) hi = data[i];
       }
+      if (hi < lo) continue; // past the end of the data
+      lo *= scale;
+      hi *= scale;
       ctx.fillRect(x, ((1 - hi) / 2) * height, 1, Math.max(1, ((hi - lo) / 2) * height));
     }
   }
@@ -151,7 +159,8 @@
         wave,
         el("p", { class: "mushra-hint" },
           "The excerpt plays in a loop. Tap or click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s).",
-          el("span", { class: "mushra-keys" }, " Keys: space play/pause, R reference, 1-9 or A-I versions."))
+          this.rules.active_slider_only ? " Click or tap another version's slider to select it: you rate what you hear." : "",
+          el("span", { class: "mushra-keys" }, " Keys: space play/pause, R reference, " + this._keyRange() + " versions."))
       );
       drawWaveform(this.canvas, this.engine.buffers.REF);
       this._bindWave(wave);
@@ -161,7 +170,8 @@
       this.bars = {};
       this.sliders = {};
       this.values = {};
-      const rows = el("div", { class: isAb ? "mushra-ab" : "mushra-grid" });
+      const heardBars = this.graded && this.rules.min_listen_s > 0; // a bar under each letter: the sliders sit lower
+      const rows = el("div", { class: (isAb ? "mushra-ab" : "mushra-grid") + (heardBars ? "" : " no-heard") });
       this.buttons.REF = el("button", { class: "mushra-select mushra-ref", type: "button", "data-key": "REF", onclick: () => this.select("REF") }, "Reference");
       rows.append(el("div", { class: "mushra-col mushra-refcol" }, this.buttons.REF, this.hasSliders ? this._scaleLegend() : null));
       for (const c of trial.conditions) {
@@ -170,7 +180,7 @@
         const bar = el("span", { class: "mushra-heard-fill" });
         this.bars[c.label] = bar;
         const col = el("div", { class: "mushra-col" }, this.buttons[c.label]);
-        if (this.graded && this.rules.min_listen_s > 0) col.append(el("span", { class: "mushra-heard", title: "listened" }, bar));
+        if (heardBars) col.append(el("span", { class: "mushra-heard", title: "listened" }, bar));
         if (this.hasSliders) col.append(...this._slider(c.label));
         rows.append(col);
       }
@@ -217,7 +227,7 @@
         "data-label": label, "aria-label": "score " + label,
       });
       const rate = () => {
-        if (!this._sliderEnabled(label)) return; // belt and braces: a disabled slider takes no input
+        if (!this._sliderEnabled(label)) this.select(label); // by keyboard: an arrow on another version's slider
         this._rate(label, Number(slider.value));
         if (this.message) this.message.textContent = ""; // a refusal's message is about the ratings before this move
         this._saveDraft();
@@ -226,9 +236,14 @@
       // A click or tap on the resting value (50) moves nothing, so no "input" fires: rate it all the same.
       slider.addEventListener("pointerup", () => !(label in this.scores) && rate());
       slider.addEventListener("keyup", (event) => !(label in this.scores) && event.key.startsWith("Arrow") && rate());
+      // Another version's slider is "locked" (its input takes no pointer, see mushra.css): a click or tap on it
+      // selects that version, which plays from the same moment, and moves nothing, so a rating is only ever
+      // given to the version being heard, and a swipe that scrolls a phone's page over it changes no rating.
+      const slot = el("span", { class: "mushra-slot" }, slider);
+      slot.addEventListener("click", () => !this._sliderEnabled(label) && this.select(label));
       this.sliders[label] = slider;
       this.values[label] = value;
-      return [slider, value];
+      return [slot, value];
     }
     _rate(label, score) {
       const slider = this.sliders[label];
@@ -239,6 +254,14 @@
     }
     _sliderEnabled(label) {
       return !this.rules.active_slider_only || this.engine.active === label;
+    }
+    _keyRange() {
+      const n = this.labels().length;
+      return n > 1 ? "1-" + n + " or A-" + String.fromCharCode(64 + n) : "1 or A";
+    }
+    _say(text) {
+      this.message.textContent = text;
+      this.message.scrollIntoView({ block: "nearest" }); // below the fold on a short screen otherwise
     }
     _scaleLegend() {
       return el("div", { class: "mushra-legend" }, ...BANDS.map(([low, name]) =>
@@ -377,7 +400,7 @@
         button.classList.toggle("active", key === this.engine.active);
         button.classList.toggle("played", key === "REF" || this.plays[key] > 0);
       }
-      for (const [label, slider] of Object.entries(this.sliders)) slider.disabled = !this._sliderEnabled(label);
+      for (const [label, slider] of Object.entries(this.sliders)) slider.classList.toggle("locked", !this._sliderEnabled(label));
       this.playButton.textContent = this.engine.playing ? "Pause" : "Play";
     }
     async submit() {
@@ -389,11 +412,11 @@
       let scores = {};
       if (this.trial.mode === "ab") {
         if (!this.abChoice) {
-          this.message.textContent = "Please choose which one is better.";
+          this._say("Please choose which one is better.");
           return;
         }
         if (!this.abConfidence) {
-          this.message.textContent = "Please say how sure you are.";
+          this._say("Please say how sure you are.");
           return;
         }
         scores = { choice: this.abChoice, confidence: this.abConfidence };
@@ -418,7 +441,7 @@
         this.submitted = true;
         drafts.clear(this.options.draftKey); // stored on the server: nothing left to restore
       } catch (error) {
-        this.message.textContent = error.message; // the server's reason, e.g. a slider not yet moved
+        this._say(error.message); // the server's reason, e.g. a slider not yet moved
         this.submitButton.disabled = false;
       }
     }

@@ -224,12 +224,13 @@
       const pages = this.session.familiarization;
       const last = index === pages.length - 1;
       const holder = el("div", { class: "mushra-trial" });
-      this._page("Familiarization: excerpt " + (index + 1) + " of " + pages.length,
+      this._page("Practice: excerpt " + (index + 1) + " of " + pages.length,
         this._rateWarning(),
         el("div", { class: "mushra-info" },
           el("p", {}, "Before the test, listen to a few examples to get to know the kind of differences you will hear. " +
             "Play the reference and each lettered version; switching keeps the position, so you can compare the same moment. " +
-            "Try the sliders too, to get used to the scale: these practice ratings are not stored.")),
+            "Try the sliders too, to get used to the scale: these practice ratings are not stored. " +
+            "In the test, one version is always identical to the reference; the next page explains how to rate.")),
         holder);
       if (!last) prefetch([pages[index + 1].reference_url, ...pages[index + 1].conditions.map((c) => c.url)]);
       this.view = new TrialView(pages[index], {
@@ -253,7 +254,7 @@
         el("li", {}, "Rate how close each version sounds to the reference, from 0 to 100 (Bad, Poor, Fair, Good, Excellent). Judge all differences you hear."),
         el("li", {}, "One of the versions is identical to the reference. " + (rules.require_100 ? "Rate at least one version 100." : "")),
         el("li", {}, "Every slider starts unrated: move each one to give your rating." +
-          (rules.active_slider_only ? " A version's slider can be moved while that version is selected." : "")),
+          (rules.active_slider_only ? " Clicking another version's slider selects that version: you always rate what you hear." : "")),
       ];
       if (rules.min_listen_s > 0) items.push(el("li", {}, "Listen to every version for at least " + rules.min_listen_s + " s; the bar under each letter fills while you listen."));
       items.push(el("li", {}, "You can switch between the reference and the versions at any time, and loop a passage by dragging across the waveform."));
