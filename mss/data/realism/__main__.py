@@ -17,13 +17,13 @@ own, at the model rate; every other set is then resampled to that rate too (``--
 alike (at 22.05 kHz nothing lies above 11 kHz: that share and the 16-kHz octave are left out). Distances at one
 rate compare sets of one command, not figures measured at 44.1 kHz.
 
-A distance is a median over a few songs, so it moves with the songs drawn: v5's "other" read 1.57 and 1.76
-on two draws of 8 songs (seeds 0 and 1). Each generated set's distance comes with its 90% bootstrap interval
-(``distance_lo``, ``distance_hi``: the songs resampled ``--draws`` times), and every set after the first generated
-one with its change of distance from it (``change``, ``change_lo``, ``change_hi``) over the same resampled songs:
-paired where song k of both sets is one composition (``--synth 3 --synth 4``: the two versions compose the same
-songs), so only what the versions do differently moves it. The real reference is fixed: one 7-s clip by
-default, whose own variability no interval here contains.
+A distance compares the median statistics of a few songs with the real ones, so it moves with the songs drawn:
+v5's "other" read 1.57 and 1.76 on two draws of 8 songs (seeds 0 and 1). Each generated set's distance comes with
+its 90% bootstrap interval (``distance_lo``, ``distance_hi``: the songs resampled ``--draws`` times), and every
+set after the first generated one with its change of distance from it (``change``, ``change_lo``, ``change_hi``)
+over the same resampled songs: paired where song k of both sets is one composition (``--synth 3 --synth 4``: the
+two versions compose the same songs), so only what the versions do differently moves it. The real reference is
+fixed: one 7-s clip by default, whose own variability no interval here contains.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from mss.data.real_clips import find_real_clips
 from mss.errors import MSSError
 from mss.files import atomic_path
 
-from .compare import bootstrap, distance, paired_changes, summarise
+from .compare import bootstrap, distance, paired_changes, resampled_distances, summarise
 from .figure import save_figure
 from .sources import chunk_songs, read_songs, synth_songs
 from .stats import HIGH_BAND_HZ, OCTAVE_CENTRES_HZ, SCALARS, StemStats, stem_statistics
@@ -99,8 +99,9 @@ def uncertainty(
         if not reference:
             continue
         per_song = {name: measured[name][stem] for name in generated}
-        intervals = bootstrap(per_song, reference, draws, seed)
-        changes = paired_changes(per_song, reference, generated[0], draws, seed)
+        resampled = resampled_distances(per_song, reference, draws, seed)  # one pass for both
+        intervals = bootstrap(per_song, reference, resampled=resampled)
+        changes = paired_changes(per_song, reference, generated[0], resampled=resampled)
         for name in generated:
             columns = dict(zip(("distance_lo", "distance_hi"), intervals[name], strict=True))
             if name in changes:

@@ -92,6 +92,7 @@ def bootstrap(
     draws: int = 1000,
     seed: int = 0,
     level: float = 0.9,
+    resampled: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Interval of each set's distance to ``real`` (a summary) from resampling the set's songs with
     replacement: ``{set: (low, high)}``, the central ``level`` of ``draws`` resampled distances.
@@ -100,9 +101,12 @@ def bootstrap(
     are resampled with the same song indices, so where song k of one set is song k of another (the same
     composition rendered by two generator versions) their intervals, and ``paired_changes``, are paired.
     The real reference is what it is (one clip, say): its own variability is not in the interval.
+    ``resampled``: ``resampled_distances``' result, when the caller has it already (``draws`` and ``seed``
+    then unused).
     """
     out = {}
-    for name, distances in _resampled_distances(per_song, real, draws, seed).items():
+    resampled = resampled if resampled is not None else resampled_distances(per_song, real, draws, seed)
+    for name, distances in resampled.items():
         tail = 100 * (1 - level) / 2
         out[name] = _interval(distances, tail)
     return out
@@ -115,11 +119,12 @@ def paired_changes(
     draws: int = 1000,
     seed: int = 0,
     level: float = 0.9,
+    resampled: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[float, float, float]]:
     """Each set's distance minus ``baseline``'s, and its interval: ``{set: (change, low, high)}``, over the
     same resampled song indices for both (paired when the sets hold the same compositions, song for song;
-    sets of another size than the baseline's are left out)."""
-    resampled = _resampled_distances(per_song, real, draws, seed)
+    sets of another size than the baseline's are left out; ``resampled`` as in ``bootstrap``)."""
+    resampled = resampled if resampled is not None else resampled_distances(per_song, real, draws, seed)
     tail = 100 * (1 - level) / 2
     base = distance(summarise(s for s in per_song[baseline] if s is not None), real)
     out = {}
@@ -139,7 +144,7 @@ def _interval(values: np.ndarray, tail: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _resampled_distances(
+def resampled_distances(
     per_song: dict[str, list[StemStats | None]], real: dict, draws: int, seed: int
 ) -> dict[str, np.ndarray]:
     """{set: (draws,) distances of resampled song sets}; one index matrix per set size (``seed``'s)."""
