@@ -337,15 +337,21 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     page.wait_for_function(
         f"() => !document.querySelector(\".mushra-slider[data-label='{third}']\").classList.contains('locked')"
     )
-    # By keyboard (an arrow on a focused slider; ``fill`` sends the same input event), another version's
-    # slider is selected and rated at once: a rating is still given to the version being heard.
-    page.locator(f".mushra-slider[data-label='{other}']").fill("35")
-    assert page.evaluate("window.mushra.app.view.engine.active") == other
-    assert page.evaluate("window.mushra.app.view.scores")[other] == 35
+    # By keyboard: an arrow on another version's slider selects that version and moves nothing, as a click
+    # does; the next press rates it, heard.
+    before = page.evaluate("window.mushra.app.view.scores")[other]
+    page.locator(f".mushra-slider[data-label='{other}']").focus()
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function(f"() => window.mushra.app.view.engine.active === '{other}'")
+    assert page.evaluate("window.mushra.app.view.scores")[other] == before
     page.wait_for_function(
-        f"() => document.querySelector(\".mushra-slider[data-label='{hidden}']\").classList.contains('locked')"
+        f"() => !document.querySelector(\".mushra-slider[data-label='{other}']\").classList.contains('locked')"
     )
-    assert not page.locator(f".mushra-slider[data-label='{other}']").evaluate(
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("window.mushra.app.view.scores")[other] == before + 1
+    page.locator(f".mushra-slider[data-label='{other}']").fill("35")
+    assert page.evaluate("window.mushra.app.view.scores")[other] == 35
+    assert page.locator(f".mushra-slider[data-label='{hidden}']").evaluate(
         "s => s.classList.contains('locked')"
     )
     page.screenshot(path=str(shots / "participant_5_trial.png"), full_page=True)

@@ -1,5 +1,5 @@
-"""The realism gauge's uncertainty (``compare.bootstrap``, ``compare.paired_changes``): intervals of a distance
-from resampling songs, on statistics whose medians are known."""
+"""The realism gauge's uncertainty (``compare.bootstrap``, ``compare.changes``): intervals of a distance from
+resampling songs, paired where two sets hold the same compositions, on statistics whose medians are known."""
 
 from __future__ import annotations
 
@@ -57,20 +57,47 @@ def test_interval_holds_the_distance_narrows_with_songs_and_repeats_for_a_seed()
 
 
 def test_paired_change_of_the_same_songs_moved_apart():
-    """Every song of ``b`` is ``a``'s with 1 dB more crest (the same compositions, rendered differently): the
-    change is exact in every resample whose median crest stays above the real one's, so the paired interval is
-    a point; each set's own interval (what an unpaired comparison has) overlaps the other's."""
+    """Every song of ``b`` is ``a``'s with 1 dB more crest (the same compositions, rendered differently): paired,
+    the change is exact in every resample whose median crest stays above the real one's, so its interval is a
+    point; resampled independently (no group), the same two sets' change has a wide interval holding 0."""
     real = compare.summarise([REAL])
     crests = 13 + np.linspace(
         0, 4, 9
     )  # every song above the real crest: the distance is linear in the median
     a, b = _songs(crests), _songs(crests + 1)
-    change, low, high = compare.paired_changes({"a": a, "b": b}, real, "a")["b"]
-    assert change == pytest.approx(1 / compare.SCALES["crest_db"] / np.sqrt(8))  # 1 dB of 2, RMS over 8 terms
-    assert low == pytest.approx(change) and high == pytest.approx(change)
-    own = compare.bootstrap({"a": a, "b": b}, real)
-    assert own["a"][1] > own["b"][0]  # unpaired, the two sets' intervals overlap: the change would not show
-    assert "c" not in compare.paired_changes({"a": a, "c": a[:5]}, real, "a")  # another size: not paired
+    paired = compare.changes({"a": a, "b": b}, real, "a", groups={"a": 1, "b": 1})["b"]
+    assert paired[0] == pytest.approx(
+        1 / compare.SCALES["crest_db"] / np.sqrt(8)
+    )  # 1 dB of 2, RMS over 8 terms
+    assert paired[1] == pytest.approx(paired[0]) and paired[2] == pytest.approx(paired[0])
+    change, low, high = compare.changes({"a": a, "b": b}, real, "a")["b"]
+    assert change == pytest.approx(paired[0]) and low < 0 < high  # unpaired: the change does not show
+    # a set of another size is compared too (independently); in one group it must have as many songs
+    assert np.isfinite(compare.changes({"a": a, "c": a[:5]}, real, "a")["c"][1])
+    with pytest.raises(ValueError, match="as many songs"):
+        compare.changes({"a": a, "c": a[:5]}, real, "a", groups={"a": 1, "c": 1})
+
+
+def test_paired_sets_keep_song_k_together_when_a_stem_said_nothing():
+    """A song whose stem said nothing (None) in one set keeps its place, so song k stays song k in both: with
+    every other song moved by 1 dB of crest, each resample's change stays near that move."""
+    real = compare.summarise([REAL])
+    crests = 13 + np.linspace(0, 4, 9)
+    a, b = _songs(crests), _songs(crests + 1)
+    b[4] = None  # the median song, silent in b
+    change, low, high = compare.changes({"a": a, "b": b}, real, "a", groups={"a": 1, "b": 1})["b"]
+    one_db = 1 / compare.SCALES["crest_db"] / np.sqrt(8)
+    assert 0 < low <= change <= high <= 2 * one_db  # pairs kept: dropping None before resampling would not
+
+
+def test_too_few_songs_give_no_interval_and_a_silent_stem_no_distance():
+    real = compare.summarise([REAL])
+    one = _songs([14.0])
+    assert all(np.isnan(compare.bootstrap({"one": one}, real)["one"]))  # one song resamples only to itself
+    silent = [None, None, None]
+    assert all(np.isnan(compare.bootstrap({"silent": silent}, real)["silent"]))
+    change = compare.changes({"a": _songs([12.0, 14.0, 13.0]), "silent": silent}, real, "a")["silent"]
+    assert all(np.isnan(change))  # no song said anything: no change, no interval (and no crash)
 
 
 def test_a_song_whose_stem_said_nothing_is_left_out():

@@ -159,7 +159,7 @@
         wave,
         el("p", { class: "mushra-hint" },
           "The excerpt plays in a loop. Tap or click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s).",
-          this.rules.active_slider_only ? " Click or tap another version's slider to select it: you rate what you hear." : "",
+          this.hasSliders && this.rules.active_slider_only ? " Click or tap another version's slider to select it, then rate it: you rate what you hear." : "",
           el("span", { class: "mushra-keys" }, " Keys: space play/pause, R reference, " + this._keyRange() + " versions."))
       );
       drawWaveform(this.canvas, this.engine.buffers.REF);
@@ -227,7 +227,13 @@
         "data-label": label, "aria-label": "score " + label,
       });
       const rate = () => {
-        if (!this._sliderEnabled(label)) this.select(label); // by keyboard: an arrow on another version's slider
+        if (!this._sliderEnabled(label)) {
+          // by keyboard: an arrow on another version's slider selects that version and moves nothing, as a
+          // click does; the next press rates it, heard
+          this.select(label);
+          slider.value = label in this.scores ? String(this.scores[label]) : "50";
+          return;
+        }
         this._rate(label, Number(slider.value));
         if (this.message) this.message.textContent = ""; // a refusal's message is about the ratings before this move
         this._saveDraft();
@@ -236,11 +242,15 @@
       // A click or tap on the resting value (50) moves nothing, so no "input" fires: rate it all the same.
       slider.addEventListener("pointerup", () => !(label in this.scores) && rate());
       slider.addEventListener("keyup", (event) => !(label in this.scores) && event.key.startsWith("Arrow") && rate());
-      // Another version's slider is "locked" (its input takes no pointer, see mushra.css): a click or tap on it
-      // selects that version, which plays from the same moment, and moves nothing, so a rating is only ever
-      // given to the version being heard, and a swipe that scrolls a phone's page over it changes no rating.
+      // Another version's slider is "locked" (its input takes no pointer, see mushra.css): a mouse press on it,
+      // or a tap, selects that version, which plays from the same moment, and moves nothing, so a rating is
+      // only ever given to the version being heard. A tap is a click, so a swipe that scrolls a phone's page
+      // over it selects nothing and changes no rating; a mouse press selects at once, even if the drag then
+      // leaves the slider.
       const slot = el("span", { class: "mushra-slot" }, slider);
-      slot.addEventListener("click", () => !this._sliderEnabled(label) && this.select(label));
+      const choose = () => !this._sliderEnabled(label) && this.select(label);
+      slot.addEventListener("pointerdown", (event) => event.pointerType === "mouse" && choose());
+      slot.addEventListener("click", choose);
       this.sliders[label] = slider;
       this.values[label] = value;
       return [slot, value];
@@ -256,8 +266,9 @@
       return !this.rules.active_slider_only || this.engine.active === label;
     }
     _keyRange() {
-      const n = this.labels().length;
-      return n > 1 ? "1-" + n + " or A-" + String.fromCharCode(64 + n) : "1 or A";
+      const n = this.labels().length; // up to 12 (study.py): digits reach 9, letters A-L
+      const digits = n > 1 ? "1-" + Math.min(n, 9) : "1";
+      return digits + " or " + (n > 1 ? "A-" + String.fromCharCode(64 + n) : "A");
     }
     _say(text) {
       this.message.textContent = text;
@@ -310,7 +321,7 @@
       const minimum = this.rules.min_loop_s || 0.5;
       if (!this.engine.setLoop(region, minimum)) {
         const length = region[1] - region[0];
-        this.message.textContent = "A loop must be at least " + minimum + " s long (that one was " + length.toFixed(2) + " s).";
+        this._say("A loop must be at least " + minimum + " s long (that one was " + length.toFixed(2) + " s).");
         return;
       }
       if (this.message.textContent.startsWith("A loop must")) this.message.textContent = "";
@@ -369,7 +380,7 @@
         this.select("REF");
       } else if (/^[1-9]$/.test(key) && Number(key) <= labels.length) {
         this.select(labels[Number(key) - 1]);
-      } else if (/^[A-I]$/.test(key) && labels.includes(key)) {
+      } else if (/^[A-L]$/.test(key) && labels.includes(key)) {
         this.select(key);
       } else {
         return;

@@ -19,11 +19,13 @@ rate compare sets of one command, not figures measured at 44.1 kHz.
 
 A distance compares the median statistics of a few songs with the real ones, so it moves with the songs drawn:
 v5's "other" read 1.57 and 1.76 on two draws of 8 songs (seeds 0 and 1). Each generated set's distance comes with
-its 90% bootstrap interval (``distance_lo``, ``distance_hi``: the songs resampled ``--draws`` times), and every
-set after the first generated one with its change of distance from it (``change``, ``change_lo``, ``change_hi``)
-over the same resampled songs: paired where song k of both sets is one composition (``--synth 3 --synth 4``: the
-two versions compose the same songs), so only what the versions do differently moves it. The real reference is
-fixed: one 7-s clip by default, whose own variability no interval here contains.
+its 90% bootstrap interval (``distance_lo``, ``distance_hi``: the songs resampled ``--draws`` times; none with
+fewer than 2 songs), and every set after the first generated one with its change of distance from it and that
+change's interval (``change``, ``change_lo``, ``change_hi``). The change is ``paired`` where song k of both sets
+is one composition (``--synth`` versions that compose the same songs, 3 and 4; the ``--chunks`` sets): both are
+resampled with the same song indices, so what the songs share cancels and only what the sets do differently moves
+it. Any other two sets are resampled independently. The real reference is fixed: one 7-s clip by default, whose
+own variability no interval here contains.
 """
 
 from __future__ import annotations
@@ -44,13 +46,13 @@ from mss.data.real_clips import find_real_clips
 from mss.errors import MSSError
 from mss.files import atomic_path
 
-from .compare import bootstrap, distance, paired_changes, resampled_distances, summarise
+from .compare import bootstrap, changes, distance, resampled_distances, summarise
 from .figure import save_figure
-from .sources import chunk_songs, read_songs, synth_songs
+from .sources import chunk_songs, read_songs, synth_pairing, synth_songs
 from .stats import HIGH_BAND_HZ, OCTAVE_CENTRES_HZ, SCALARS, StemStats, stem_statistics
 
 #: ``uncertainty``'s columns, in the order tables give them (after ``distance``).
-UNCERTAINTY_COLUMNS = ("distance_lo", "distance_hi", "change", "change_lo", "change_hi")
+UNCERTAINTY_COLUMNS = ("distance_lo", "distance_hi", "change", "change_lo", "change_hi", "paired")
 
 
 def measure(song_sets: dict[str, object], rate: int | None = None) -> dict[str, dict[str, list]]:
@@ -87,25 +89,35 @@ def gauge(song_sets: dict[str, object], rate: int | None = None) -> dict[str, di
 
 
 def uncertainty(
-    measured: dict[str, dict[str, list]], draws: int, seed: int, real: str = "real"
-) -> dict[str, dict[str, dict[str, float]]]:
+    measured: dict[str, dict[str, list]],
+    draws: int,
+    seed: int,
+    groups: dict[str, object] | None = None,
+    real: str = "real",
+) -> dict[str, dict[str, dict[str, float | bool]]]:
     """{set: {stem: columns}}: the 90% bootstrap interval of each generated set's distance (``distance_lo``,
-    ``distance_hi``) and, for the sets after the first generated one, the change of distance from it with its
-    interval over the same resampled songs (``change``, ``change_lo``, ``change_hi``; ``compare.bootstrap``)."""
+    ``distance_hi``) and, for the sets after the first generated one, the change of distance from it and its
+    interval (``change``, ``change_lo``, ``change_hi``), ``paired`` where the set is in the first one's
+    ``groups`` key (the same compositions, resampled alike; ``compare.bootstrap``)."""
+    groups = groups or {}
     generated = [name for name in measured if name != real]
-    out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in generated}
+    out: dict[str, dict[str, dict[str, float | bool]]] = {name: {} for name in generated}
     for stem in SOURCES:
         reference = summarise(s for s in measured[real][stem] if s is not None)
         if not reference:
             continue
         per_song = {name: measured[name][stem] for name in generated}
-        resampled = resampled_distances(per_song, reference, draws, seed)  # one pass for both
+        resampled = resampled_distances(per_song, reference, draws, seed, groups)  # one pass for both
         intervals = bootstrap(per_song, reference, resampled=resampled)
-        changes = paired_changes(per_song, reference, generated[0], resampled=resampled)
+        moves = changes(per_song, reference, generated[0], resampled=resampled)
         for name in generated:
-            columns = dict(zip(("distance_lo", "distance_hi"), intervals[name], strict=True))
-            if name in changes:
-                columns.update(zip(("change", "change_lo", "change_hi"), changes[name], strict=True))
+            columns: dict[str, float | bool] = dict(
+                zip(("distance_lo", "distance_hi"), intervals[name], strict=True)
+            )
+            if name in moves:
+                columns.update(zip(("change", "change_lo", "change_hi"), moves[name], strict=True))
+                first = groups.get(generated[0])
+                columns["paired"] = first is not None and groups.get(name) == first
             out[name][stem] = columns
     return out
 
@@ -205,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         if not real_paths:
             raise MSSError("no real train-subset stems found: pass --real PATH (MUSDB18 train songs)")
         sets: dict[str, object] = {"real": read_songs(real_paths, real=True)}
+        groups: dict[str, object] = {}  # sets whose song k is one composition: resampled alike
         for version in args.synth:
             sets[f"v{version}"] = synth_songs(version, args.songs, args.seed, (args.song_s, args.song_s))
+            groups[f"v{version}"] = synth_pairing(version)
         for root in args.dataset:
             sets[root.name] = read_songs([root], limit=args.songs)
         rate = args.rate
@@ -219,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                                     other_stack_prob=probability)  # fmt: skip
                 name = "chunks" if probability == 0 else f"chunks, other stacked p={probability:g}"
                 sets[name] = chunk_songs(args.chunks, args.songs, config)
+                groups[name] = "chunks"  # one seed: the same songs and starts in every set
         elif args.other_stack_prob:
             raise MSSError("--other-stack-prob describes training chunks: it needs --chunks ROOT")
         if len(sets) < 2:
@@ -230,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summaries = summaries_of(measured)
-    extra = uncertainty(measured, args.draws, args.seed) if args.draws else None
+    extra = uncertainty(measured, args.draws, args.seed, groups) if args.draws else None
     frame = table(summaries, extra=extra)
     print(markdown(frame))
     if args.out:

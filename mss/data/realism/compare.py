@@ -86,54 +86,104 @@ def distance(generated: dict, real: dict) -> float:
     return float(np.sqrt(np.mean(np.square(values)))) if values else math.nan
 
 
+#: Fewer songs than this (that said something) give no interval: one song resamples only to itself.
+MIN_SONGS = 2
+
+
 def bootstrap(
     per_song: dict[str, list[StemStats | None]],
     real: dict,
     draws: int = 1000,
     seed: int = 0,
     level: float = 0.9,
+    groups: dict[str, object] | None = None,
     resampled: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Interval of each set's distance to ``real`` (a summary) from resampling the set's songs with
-    replacement: ``{set: (low, high)}``, the central ``level`` of ``draws`` resampled distances.
+    replacement: ``{set: (low, high)}``, the central ``level`` of ``draws`` resampled distances (NaN with fewer
+    than ``MIN_SONGS`` songs). A percentile interval of a median-based figure can leave out the figure itself
+    when it sits at the edge of what resampling gives.
 
-    ``per_song``: {set: one entry per song, None where the song's stem said nothing}. Sets with as many songs
-    are resampled with the same song indices, so where song k of one set is song k of another (the same
-    composition rendered by two generator versions) their intervals, and ``paired_changes``, are paired.
+    ``per_song``: {set: one entry per song, None where the song's stem said nothing}. ``groups``: sets with
+    one key hold the same compositions, song for song, and are resampled with the same song indices (paired);
+    every other set is resampled on its own (``resampled_distances``, whose result ``resampled`` may pass in).
     The real reference is what it is (one clip, say): its own variability is not in the interval.
-    ``resampled``: ``resampled_distances``' result, when the caller has it already (``draws`` and ``seed``
-    then unused).
     """
-    out = {}
-    resampled = resampled if resampled is not None else resampled_distances(per_song, real, draws, seed)
-    for name, distances in resampled.items():
-        tail = 100 * (1 - level) / 2
-        out[name] = _interval(distances, tail)
-    return out
+    if resampled is None:
+        resampled = resampled_distances(per_song, real, draws, seed, groups)
+    tail = 100 * (1 - level) / 2
+    return {
+        name: _interval(distances, tail) if _said(per_song[name]) >= MIN_SONGS else (math.nan, math.nan)
+        for name, distances in resampled.items()
+    }
 
 
-def paired_changes(
+def changes(
     per_song: dict[str, list[StemStats | None]],
     real: dict,
     baseline: str,
     draws: int = 1000,
     seed: int = 0,
     level: float = 0.9,
+    groups: dict[str, object] | None = None,
     resampled: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[float, float, float]]:
-    """Each set's distance minus ``baseline``'s, and its interval: ``{set: (change, low, high)}``, over the
-    same resampled song indices for both (paired when the sets hold the same compositions, song for song;
-    sets of another size than the baseline's are left out; ``resampled`` as in ``bootstrap``)."""
-    resampled = resampled if resampled is not None else resampled_distances(per_song, real, draws, seed)
+    """Each other set's distance minus ``baseline``'s, and its interval: ``{set: (change, low, high)}``. In
+    ``baseline``'s group (``bootstrap``) the resampled songs are the same for both, so what the compositions
+    share cancels (paired); otherwise the two sets are resampled independently. NaN where either set has no
+    song that said something (change) or fewer than ``MIN_SONGS`` (interval)."""
+    if resampled is None:
+        resampled = resampled_distances(per_song, real, draws, seed, groups)
     tail = 100 * (1 - level) / 2
-    base = distance(summarise(s for s in per_song[baseline] if s is not None), real)
+    base = _distance_of(per_song[baseline], real)
     out = {}
     for name, songs in per_song.items():
-        if name == baseline or len(songs) != len(per_song[baseline]):
+        if name == baseline:
             continue
-        change = distance(summarise(s for s in songs if s is not None), real) - base
-        out[name] = (change, *_interval(resampled[name] - resampled[baseline], tail))
+        enough = min(_said(songs), _said(per_song[baseline])) >= MIN_SONGS
+        interval = _interval(resampled[name] - resampled[baseline], tail) if enough else (math.nan, math.nan)
+        out[name] = (_distance_of(songs, real) - base, *interval)
     return out
+
+
+def resampled_distances(
+    per_song: dict[str, list[StemStats | None]],
+    real: dict,
+    draws: int = 1000,
+    seed: int = 0,
+    groups: dict[str, object] | None = None,
+) -> dict[str, np.ndarray]:
+    """{set: (draws,) distances of the set's songs resampled with replacement}. Sets of one ``groups`` key
+    share one index matrix (they must have as many songs); every other set draws its own. ``seed``'s stream,
+    set by set in order."""
+    rng = np.random.default_rng(seed)
+    shared: dict[object, np.ndarray] = {}
+    out = {}
+    for name, songs in per_song.items():
+        key = (groups or {}).get(name)
+        n = len(songs)
+        if key is not None and key in shared:
+            indices = shared[key]
+            if indices.shape[1] != n:
+                raise ValueError(
+                    f"paired sets must have as many songs: {name!r} has {n}, its group {indices.shape[1]}"
+                )
+        else:
+            indices = rng.integers(0, n, size=(draws, n)) if n else np.zeros((draws, 0), dtype=int)
+            if key is not None:
+                shared[key] = indices
+        out[name] = np.array([_distance_of([songs[i] for i in row], real) for row in indices])
+    return out
+
+
+def _said(songs: list[StemStats | None]) -> int:
+    return sum(s is not None for s in songs)
+
+
+def _distance_of(songs: Iterable[StemStats | None], real: dict) -> float:
+    """The distance of these songs' summary to ``real``; NaN when none of them said something."""
+    summary = summarise(s for s in songs if s is not None)
+    return distance(summary, real) if summary else math.nan
 
 
 def _interval(values: np.ndarray, tail: float) -> tuple[float, float]:
@@ -142,25 +192,3 @@ def _interval(values: np.ndarray, tail: float) -> tuple[float, float]:
         return math.nan, math.nan
     low, high = np.percentile(finite, [tail, 100 - tail])
     return float(low), float(high)
-
-
-def resampled_distances(
-    per_song: dict[str, list[StemStats | None]], real: dict, draws: int, seed: int
-) -> dict[str, np.ndarray]:
-    """{set: (draws,) distances of resampled song sets}; one index matrix per set size (``seed``'s)."""
-    rng = np.random.default_rng(seed)
-    indices: dict[int, np.ndarray] = {}
-    out = {}
-    for name, songs in per_song.items():
-        n = len(songs)
-        if n not in indices:
-            indices[n] = rng.integers(0, n, size=(draws, n)) if n else np.zeros((draws, 0), dtype=int)
-        out[name] = np.array(
-            [
-                distance(summary, real)
-                if (summary := summarise(songs[i] for i in row if songs[i]))
-                else math.nan
-                for row in indices[n]
-            ]
-        )
-    return out

@@ -97,6 +97,14 @@ def chunk_songs(root: Path, count: int, config: DataConfig) -> Iterator[Song]:
         yield f"chunk {index}", dict(zip(SOURCES, targets, strict=True)), config.sample_rate
 
 
+def synth_pairing(version: int) -> tuple[str, tuple[bool, bool]]:
+    """The realism gauge's pairing key of a ``--synth`` set: versions that compose the same songs for a seed
+    share it (``mss.data.synth.song.composition``)."""
+    from mss.data.synth.song import composition  # lazily, as in synth_songs
+
+    return "synth", composition(version)
+
+
 def synth_songs(version: int, n_songs: int, seed: int, song_s: tuple[float, float]) -> Iterator[Song]:
     """``n_songs`` songs of generator ``version`` (the dataset of ``seed``'s first songs), rendered in memory."""
     from mss.data.synth import build_song  # lazily: the generator needs FluidSynth, optional elsewhere
