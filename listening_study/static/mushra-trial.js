@@ -159,7 +159,7 @@
         wave,
         el("p", { class: "mushra-hint" },
           "The excerpt plays in a loop. Tap or click the waveform to jump, drag across it to loop a passage (at least " + minLoop + " s).",
-          this.hasSliders && this.rules.active_slider_only ? " Click or tap another version's slider to select it, then rate it: you rate what you hear." : "",
+          this.hasSliders && this.rules.active_slider_only ? " A click or tap on another version's slider selects it; the next move rates it." : "",
           el("span", { class: "mushra-keys" }, " Keys: space play/pause, R reference, " + this._keyRange() + " versions."))
       );
       drawWaveform(this.canvas, this.engine.buffers.REF);

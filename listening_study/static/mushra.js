@@ -254,7 +254,7 @@
         el("li", {}, "Rate how close each version sounds to the reference, from 0 to 100 (Bad, Poor, Fair, Good, Excellent). Judge all differences you hear."),
         el("li", {}, "One of the versions is identical to the reference. " + (rules.require_100 ? "Rate at least one version 100." : "")),
         el("li", {}, "Every slider starts unrated: move each one to give your rating." +
-          (rules.active_slider_only ? " Clicking another version's slider selects that version; then rate it: you always rate what you hear." : "")),
+          (rules.active_slider_only ? " To rate another version, select it (its letter, its key, or a click on its slider), then move its slider: you always rate the version you hear." : "")),
       ];
       if (rules.min_listen_s > 0) items.push(el("li", {}, "Listen to every version for at least " + rules.min_listen_s + " s; the bar under each letter fills while you listen."));
       items.push(el("li", {}, "You can switch between the reference and the versions at any time, and loop a passage by dragging across the waveform."));
