@@ -174,7 +174,7 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mss.data.realism", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--real", type=Path, action="append", help="real stem files or folders (train subset)"
@@ -211,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--song-s", type=float, default=30.0, help="length of rendered songs (s)")
     parser.add_argument("--out", type=Path, help="folder for realism.csv and realism.png")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         real_paths = args.real or find_real_clips()
         if not real_paths:
