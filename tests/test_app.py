@@ -168,6 +168,18 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         assert page.inner_text(".mushra-value >> nth=0") == "50" and "unrated" not in slider.get_attribute(
             "class"
         )
+        # another version's unrated slider: a mouse click, or an arrow key on it, selects that version and
+        # leaves it unrated (the press that unlocked it must not rate it 50 as it ends)
+        b_box = page.locator(".mushra-slider[data-label='B']").bounding_box()
+        page.mouse.click(b_box["x"] + b_box["width"] / 2, b_box["y"] + b_box["height"] / 2)
+        page.wait_for_function("() => window.mushra.app.view.engine.active === 'B'")
+        page.wait_for_timeout(200)
+        page.locator(".mushra-slider[data-label='C']").focus()
+        page.keyboard.press("ArrowUp")
+        page.wait_for_function("() => window.mushra.app.view.engine.active === 'C'")
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.mushra.app.view.scores") == {"A": 50}
+        page.click(".mushra-select[data-key='A']")
         # no listening bars on a practice page: the scale's labels sit level with the sliders all the same
         legend = page.locator(".mushra-legend").bounding_box()
         assert abs(legend["y"] - box["y"]) <= 2 and abs(legend["height"] - box["height"]) <= 2

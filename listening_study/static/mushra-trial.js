@@ -239,9 +239,18 @@
         this._saveDraft();
       };
       slider.addEventListener("input", rate);
-      // A click or tap on the resting value (50) moves nothing, so no "input" fires: rate it all the same.
-      slider.addEventListener("pointerup", () => !(label in this.scores) && rate());
-      slider.addEventListener("keyup", (event) => !(label in this.scores) && event.key.startsWith("Arrow") && rate());
+      // A click or tap on the resting value (50) moves nothing, so no "input" fires: rate it all the same. Only a
+      // press or key that began on this slider while it was unlocked: the press that selected a locked one ends
+      // on it unlocked, and must not rate it.
+      let pressed = false;
+      let keyed = false;
+      slider.addEventListener("pointerdown", () => (pressed = true));
+      slider.addEventListener("pointerup", () => {
+        if (pressed && !(label in this.scores)) rate();
+        pressed = false;
+      });
+      slider.addEventListener("keydown", () => (keyed = this._sliderEnabled(label)));
+      slider.addEventListener("keyup", (event) => keyed && !(label in this.scores) && event.key.startsWith("Arrow") && rate());
       // Another version's slider is "locked" (its input takes no pointer, see mushra.css): a mouse press on it,
       // or a tap, selects that version, which plays from the same moment, and moves nothing, so a rating is
       // only ever given to the version being heard. A tap is a click, so a swipe that scrolls a phone's page
