@@ -76,9 +76,9 @@ def measure(song_sets: dict[str, object], rate: int | None = None) -> dict[str, 
 
 
 def summaries_of(measured: dict[str, dict[str, list]]) -> dict[str, dict[str, dict]]:
-    """{set: {stem: summary}}: ``compare.summarise`` of the songs whose stem said something."""
+    """{set: {stem: summary}}: ``compare.summarise`` of each stem's songs (those whose stem said something)."""
     return {
-        name: {stem: summarise(s for s in songs if s is not None) for stem, songs in per_stem.items()}
+        name: {stem: summarise(songs) for stem, songs in per_stem.items()}
         for name, per_stem in measured.items()
     }
 
@@ -103,7 +103,7 @@ def uncertainty(
     generated = [name for name in measured if name != real]
     out: dict[str, dict[str, dict[str, float | bool]]] = {name: {} for name in generated}
     for stem in SOURCES:
-        reference = summarise(s for s in measured[real][stem] if s is not None)
+        reference = summarise(measured[real][stem])
         if not reference:
             continue
         per_song = {name: measured[name][stem] for name in generated}

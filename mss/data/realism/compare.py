@@ -44,9 +44,10 @@ SCALES: dict[str, float] = {
 }
 
 
-def summarise(stats: Iterable[StemStats]) -> dict[str, float | np.ndarray]:
-    """Median over songs of every statistic (NaN-aware), ``bands_db`` an array; ``songs`` counts them."""
-    stats = list(stats)
+def summarise(stats: Iterable[StemStats | None]) -> dict[str, float | np.ndarray]:
+    """Median over songs of every statistic (NaN-aware), ``bands_db`` an array; ``songs`` counts them. A None
+    (a song whose stem said nothing, ``__main__.measure``) is left out; none left: ``{}``."""
+    stats = [s for s in stats if s is not None]
     if not stats:
         return {}
     bands = np.array([s.bands_db for s in stats], dtype=float)  # (songs, octaves); NaN above a common rate
@@ -111,9 +112,8 @@ def bootstrap(
     """
     if resampled is None:
         resampled = resampled_distances(per_song, real, draws, seed, groups)
-    tail = 100 * (1 - level) / 2
     return {
-        name: _interval(distances, tail) if _said(per_song[name]) >= MIN_SONGS else (math.nan, math.nan)
+        name: _interval(distances, level) if _said(per_song[name]) >= MIN_SONGS else (math.nan, math.nan)
         for name, distances in resampled.items()
     }
 
@@ -134,14 +134,13 @@ def changes(
     song that said something (change) or fewer than ``MIN_SONGS`` (interval)."""
     if resampled is None:
         resampled = resampled_distances(per_song, real, draws, seed, groups)
-    tail = 100 * (1 - level) / 2
     base = _distance_of(per_song[baseline], real)
     out = {}
     for name, songs in per_song.items():
         if name == baseline:
             continue
         enough = min(_said(songs), _said(per_song[baseline])) >= MIN_SONGS
-        interval = _interval(resampled[name] - resampled[baseline], tail) if enough else (math.nan, math.nan)
+        interval = _interval(resampled[name] - resampled[baseline], level) if enough else (math.nan, math.nan)
         out[name] = (_distance_of(songs, real) - base, *interval)
     return out
 
@@ -182,11 +181,13 @@ def _said(songs: list[StemStats | None]) -> int:
 
 def _distance_of(songs: Iterable[StemStats | None], real: dict) -> float:
     """The distance of these songs' summary to ``real``; NaN when none of them said something."""
-    summary = summarise(s for s in songs if s is not None)
+    summary = summarise(songs)
     return distance(summary, real) if summary else math.nan
 
 
-def _interval(values: np.ndarray, tail: float) -> tuple[float, float]:
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` of the finite ``values`` (percentiles); NaN when none is finite."""
+    tail = 100 * (1 - level) / 2
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return math.nan, math.nan
