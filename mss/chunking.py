@@ -18,7 +18,7 @@ OVERLAP: float = 0.25
 #: ... and with the shift trick (``shifts`` > 0): the averaged passes put the chunk edges in several places, which
 #: is what the overlap's cross-fades are for, so an eighth suffices and each pass costs 14% less (1.14 instead of
 #: 1.33 times the song). With the committed checkpoints' shifts: embedded test songs UNet 4.75 dB, Demucs 4.64
-#: (at 0.25: 4.75, 4.63); union test songs 4.78, 4.24 (4.80, 4.28): checkpoints/README.md, "The shift trick by
+#: (at 0.25: 4.75, 4.63); union test songs 4.78, 4.24 (4.80, 4.28): checkpoints/history.md, "The shift trick by
 #: default".
 SHIFTED_OVERLAP: float = 0.125
 

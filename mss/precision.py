@@ -6,7 +6,7 @@ it natively.
 
 The committed models trained under bf16 autocast on a CPU with AVX-512 BF16 units (``training.trainer``), and
 separate there in bf16 by default too: about 1.5x (UNet) and 2x (Demucs) faster model passes, estimates within
-about 40 dB SNR of float32 ones, the same SDR to a hundredth of a dB (checkpoints/README.md). Elsewhere PyTorch
+about 40 dB SNR of float32 ones, the same SDR to a hundredth of a dB (checkpoints/history.md). Elsewhere PyTorch
 emulates bf16 and it is slower, so ``auto`` keeps float32 there, and on CUDA. The STFTs, the Wiener
 post-filter and the overlap-add stay float32 (autocast changes convolutions, matrix products and LSTMs only).
 """

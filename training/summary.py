@@ -1,5 +1,5 @@
 """python -m training.summary RUN [RUN ...] [--verdict]: a run's epochs as a Markdown table (for
-checkpoints/README.md), and the runs compared at equal budgets.
+checkpoints/history.md), and the runs compared at equal budgets.
 
 One row per epoch of ``RUN/metrics.jsonl``: step, curriculum stage, losses, validation SDR per target and
 mean, the mixture's SDR, the real MUSDB18 clips' mean SDR (``real_sdr``, never selected on), the epoch's

@@ -37,7 +37,7 @@ def build_training_model(config: TrainConfig) -> nn.Module:
     A UNet separates in chunks as long as its training chunks (``segment_s``): its receptive field in time
     (about 5.1 s at the small preset, 2.5 s either side of a frame) is longer than the cpu preset's 2-s chunks,
     so trained on them it never saw a frame without zero padding in its field, and in 6-s chunks the 2-s-trained
-    UNet lost 0.38 dB on the real train clip (``python -m mss.bench.chunk``; checkpoints/README.md, the eighth
+    UNet lost 0.38 dB on the real train clip (``python -m mss.bench.chunk``; checkpoints/history.md, the eighth
     stage). Validation, and the exported model, then separate in that length. Demucs keeps its preset's chunk
     (its LSTM reads the whole chunk; on the real clip it separates best in its 6 s)."""
     overrides: dict = parse_model_settings(config.model, config.model_set)

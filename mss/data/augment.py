@@ -190,7 +190,7 @@ def equalize(stems: np.ndarray, sos: np.ndarray, before: list[np.ndarray] | None
 
 # Random stereo width (domain randomisation of each stem's image). Generator v5's stems are wider than
 # recorded ones (the realism gauge's L/R correlation: vocals 0.95 against a real 0.99, "other" 0.79 against
-# 0.86), and folding the real train clip to mono cost the UNet 0.9 dB. An ablation: checkpoints/README.md.
+# 0.86), and folding the real train clip to mono cost the UNet 0.9 dB. An ablation: checkpoints/history.md.
 
 
 def width_params(rng: np.random.Generator, count: int, width_min: float) -> np.ndarray:

@@ -10,18 +10,18 @@ UNET_LEVEL_DB: float = -16.0
 #: keep the default separation >= 20x real time on 2 CPU threads (``python -m mss.bench``): one UNet pass is
 #: less than half of its plain separation's time (the rest is resampling and the high band, done once), and
 #: with the shift trick chunks overlap by 1/8 instead of 1/4 (mss.chunking.SHIFTED_OVERLAP): two UNet passes ran
-#: 22.4-24.9x, three Demucs passes 23.8-28.2x (float32; the 20-channel Demucs of then). checkpoints/README.md, "The shift trick by default".
+#: 22.4-24.9x, three Demucs passes 23.8-28.2x (float32; the 20-channel Demucs of then). checkpoints/history.md, "The shift trick by default".
 
 #: WIENER_NOTE: the small UNet preset runs one EM iteration of the multichannel Wiener post-filter by default
 #: (``wiener_iterations``, mss.models.wiener): on the eighth-stage unet.pt it gained 0.19 dB on 36 generated test
 #: songs, most in bass and drums, for 0.1-0.35 s of a 3-minute song's 7 s (mss.models.wiener_em). Demucs' stays
 #: off: it lost 0.03 there. With bf16 separation (mss.precision) the defaults ran UNet 29.6-30.4x and Demucs
 #: 35.4-36.5x real time (the 20-channel Demucs; the 32-channel one of GROWTH_NOTE: 26.7-29.4x).
-#: checkpoints/README.md, "The Wiener post-filter by default, and bf16 separation".
+#: checkpoints/history.md, "The Wiener post-filter by default, and bf16 separation".
 
 #: GROWTH_NOTE: the committed demucs.pt trained at 20 channels for 4 stages, then was grown (function-preserving)
 #: to 32 channels with a 3-frame decoder context and fine-tuned 4,000 steps: union test 4.24 -> 4.41 dB against
-#: the same recipe at 20 channels, one plain pass (checkpoints/README.md, "A wider Demucs: the ninth stage");
+#: the same recipe at 20 channels, one plain pass (checkpoints/history.md, "A wider Demucs: the ninth stage");
 #: 10,000 steps more took it to 4.79 (the tenth stage; 4.78 in int8), 12,000 more to 5.06 in int8 (the eleventh).
 
 #: FINE_NOTE: the committed unet.pt trained eight stages on a 1024-point STFT (21.5-Hz bins), then moved onto a
@@ -29,7 +29,7 @@ UNET_LEVEL_DB: float = -16.0
 #: clip 7.23 -> 8.05 dB (bass 6.69 -> 7.68; one 7-s song), 36 generated test songs 4.78 -> 4.97, one plain pass. A pass costs
 #: about twice the 1024-point one's: with 2 shifts its defaults ran 19.6-21.0x real time (the 1024-point UNet's
 #: 27.7-30.2x), too close to the floor, so it separates in one plain pass (27.7x, 29.4x; one shift ran as fast and
-#: scored 0.10 lower on the embedded songs, 0.05 higher on the union). checkpoints/README.md, "Pooled bins and a fine head: the twelfth stage".
+#: scored 0.10 lower on the embedded songs, 0.05 higher on the union). checkpoints/history.md, "Pooled bins and a fine head: the twelfth stage".
 
 #: arch -> preset name -> config overrides (fields not named keep the config's defaults)
 MODEL_PRESETS: dict[str, dict[str, dict]] = {

@@ -4,7 +4,7 @@ The UNet's masks have one value per STFT bin, and at 1024 points and 22.05 kHz i
 bass line's fundamentals share bins with the kick drum. On the real train clip the ideal ratio mask gains 1.4
 dB (bass 1.8) from a 2048-point window (``python -m mss.bench.resolution``). A UNet run on 1025 bins costs
 twice as much and has to be trained again; moving a trained one onto 2048/1024 (bins twice as fine, frames
-twice as long) lost 0.9 dB (checkpoints/README.md, "A finer STFT grid for the UNet").
+twice as long) lost 0.9 dB (checkpoints/history.md, "A finer STFT grid for the UNet").
 
 With ``UNetConfig.bin_pool = 2`` the STFT has ``n_fft`` points (2048), but the encoder/decoder sees the
 spectrum pooled to the bins of an ``n_fft / 2``-point one (:func:`pool_bins`), so the network, its shapes and
