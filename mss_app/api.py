@@ -96,11 +96,13 @@ def audio_url(session_id: str, token: str) -> str:
 
 
 def page_json(session_id: str, audio: AudioPage) -> dict:
-    """One player page (a trial or a familiarization page): its id, mode and the audio URLs under neutral
-    labels, nothing else (a familiarization page is named by its page, not by the trial it shows)."""
+    """One player page (a trial or a familiarization page): its id, mode, the instrument its reference is and
+    the audio URLs under neutral labels, nothing else (a familiarization page is named by its page, not by the
+    trial it shows)."""
     return {
         "trial_id": audio.trial_id if audio.page == "trial" else audio.page,
         "mode": audio.mode,
+        "target": audio.target,
         "reference_url": audio_url(session_id, audio.reference),
         "conditions": [
             {"label": label, "url": audio_url(session_id, token)} for label, token in audio.versions
@@ -119,6 +121,9 @@ def session_json(context: StudyContext, session) -> dict:
     audio = sessions.step_audio(session)
     if step == "questionnaire":
         out["questions"] = [question.as_json() for question in QUESTIONS]
+        out["headphone_check"] = (
+            session.headphone_check
+        )  # the page warns a loudspeaker listener before the check
     elif step == "volume":
         out["volume_url"] = audio_url(sid, audio[0].reference)
     elif step == "headphones":

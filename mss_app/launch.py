@@ -18,6 +18,12 @@ from mss_app.security import generate_password
 from mss_app.server import build_app
 from mss_app.startup import StartupPage
 
+#: Printed at start when the study names no contact: what participants are told instead.
+NO_CONTACT_NOTE = (
+    "note: no contact for participants (--contact, or 'contact:' in the study file): the consent page tells them "
+    "to ask the person who invited them, to put a question or have their data deleted"
+)
+
 
 def serve(config: AppConfig, page: StartupPage) -> None:
     """Prepare the study while ``page`` shows the progress, then serve the app on the page's address."""
@@ -26,6 +32,8 @@ def serve(config: AppConfig, page: StartupPage) -> None:
         context = _prepare(config, page)
         if context.error:
             print(context.error, file=sys.stderr)
+        elif context.study is not None and not context.study.contact:
+            print(NO_CONTACT_NOTE, file=sys.stderr)
         page.update(1.0, "Starting the listening test")
         app = build_app(dataclasses.replace(config, password=password), context)
     finally:

@@ -137,9 +137,13 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     if shots:
         page.click(".mushra-next")
         assert "Please answer" in _message(page)
+    if shots:  # "Loudspeakers" with a headphone check ahead: the page says so before the check would
+        page.select_option("select[data-key='headphones']", "speakers")
+        assert "This test needs headphones" in page.inner_text(".mushra-note")
     for key, value in ANSWERS.items():
         page.select_option(f"select[data-key='{key}']", value)
     if shots:
+        assert page.inner_text(".mushra-note") == ""  # headphones chosen: the note is gone
         page.screenshot(path=str(shots / "participant_2_questionnaire.png"), full_page=True)
     page.click(".mushra-next")
     page.wait_for_selector("text=Set your volume", timeout=20_000)
@@ -157,6 +161,12 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
     # practice sliders (webMUSHRA's training page has them), never sent: unrated until moved or clicked
     assert page.locator(".mushra-slider.unrated").count() == 6 and page.locator(".mushra-legend").count() == 1
+    assert re.fullmatch(
+        r"The reference is the excerpt's (vocals|drums) alone\.", page.inner_text(".mushra-target")
+    )
+    if shots:  # a practice page goes on only once everything on it was played
+        page.click(".mushra-submit")
+        assert "(not played yet: Reference, A, B, C, D, E, F)" in _message(page)
     if shots:
         page.click(".mushra-select[data-key='A']")
         # a click on the middle of an unrated slider, its resting value: no "input" event fires, and it
@@ -185,6 +195,7 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         assert abs(legend["y"] - box["y"]) <= 2 and abs(legend["height"] - box["height"]) <= 2
         page.wait_for_timeout(400)
         page.screenshot(path=str(shots / "participant_4_familiarization.png"), full_page=True)
+    _play_everything(page)
     page.click(".mushra-submit")  # "Continue"
     page.wait_for_selector("text=Instructions", timeout=20_000)
     instructions = page.inner_text(".mushra-instructions").lower()
@@ -192,6 +203,15 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     page.click(".mushra-next")
     page.wait_for_selector("text=Rate each version against the reference", timeout=20_000)
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)
+
+
+def _play_everything(page) -> None:
+    """Play the reference, then select each version in turn, as a listener going through a page does."""
+    page.click(".mushra-select[data-key='REF']")
+    page.wait_for_function("() => window.mushra.listenMs().REF > 0")
+    for label in page.evaluate("window.mushra.app.view.labels()"):
+        page.click(f".mushra-select[data-key='{label}']")
+        page.wait_for_function(f"() => window.mushra.plays()['{label}'] > 0")
 
 
 def _set_score(page, label: str, score: int) -> None:
@@ -281,6 +301,16 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
         "[...document.querySelectorAll('.mushra-slider')].map(s => s.classList.contains('locked'))"
     )
     assert locked == [False, True, True, True, True, True]
+    # a screen reader hears what a locked slider's first key press does
+    assert page.get_attribute(".mushra-slider[data-label='A']", "aria-label") == "score A"
+    assert (
+        page.get_attribute(".mushra-slider[data-label='B']", "aria-label")
+        == "score B, select version B to rate it"
+    )
+    # the page says what the reference is (the trial's target)
+    assert re.fullmatch(
+        r"The reference is the excerpt's (vocals|drums) alone\.", page.inner_text(".mushra-target")
+    )
     assert page.evaluate("window.mushra.app.view.engine.context.sampleRate") == 44100
 
     # The whole excerpt loops by default: near the end it wraps to the start instead of stopping.

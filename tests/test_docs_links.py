@@ -20,9 +20,7 @@ INLINE_CODE = re.compile(r"`[^`]*`")
 
 
 def markdown_files() -> list[Path]:
-    return sorted(
-        p for p in ROOT.rglob("*.md") if not SKIP_DIRS.intersection(p.relative_to(ROOT).parts)
-    )
+    return sorted(p for p in ROOT.rglob("*.md") if not SKIP_DIRS.intersection(p.relative_to(ROOT).parts))
 
 
 def prose_lines(text: str) -> list[tuple[int, str]]:
@@ -81,8 +79,13 @@ def test_slugs_follow_githubs_rules():
         "224-more-songs-the-eleventh-stage-the-committed-demucspt"
     )
     assert slug("UNet against Demucs at equal budget") == "unet-against-demucs-at-equal-budget"
-    assert slug("The 4-stem checkpoints: how they were trained") == "the-4-stem-checkpoints-how-they-were-trained"
-    assert slug('Generator v6 (busier parts, a lead in "other")') == "generator-v6-busier-parts-a-lead-in-other"
+    assert (
+        slug("The 4-stem checkpoints: how they were trained")
+        == "the-4-stem-checkpoints-how-they-were-trained"
+    )
+    assert (
+        slug('Generator v6 (busier parts, a lead in "other")') == "generator-v6-busier-parts-a-lead-in-other"
+    )
 
 
 def test_the_checker_finds_a_dead_file_and_a_dead_anchor(tmp_path, monkeypatch):

@@ -41,3 +41,32 @@ def test_startup_page_shows_progress_and_frees_the_port():
     with socket.socket() as sock:  # the app itself can bind the same address now
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
+
+
+class _Page:
+    """A StartupPage stand-in: serve() only updates and closes it."""
+
+    def update(self, fraction, message):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_serve_says_at_start_when_participants_have_no_contact(monkeypatch, capsys):
+    """Without a contact the consent page can only say "ask the person who invited you": the experimenter is
+    told so at start; with one, no note."""
+    from types import SimpleNamespace
+
+    from mss_app import launch
+    from mss_app.config import AppConfig
+    from mss_app.context import StudyContext
+
+    for contact, noted in (("", True), ("jane.doe@example.org", False)):
+        context = StudyContext(study=SimpleNamespace(contact=contact))
+        monkeypatch.setattr(launch, "_prepare", lambda config, page, context=context: context)
+        monkeypatch.setattr(launch, "build_app", lambda config, context: None)
+        monkeypatch.setattr(launch.uvicorn, "run", lambda app, **kwargs: None)
+        launch.serve(AppConfig(password="secret"), _Page())
+        err = capsys.readouterr().err
+        assert (launch.NO_CONTACT_NOTE in err) is noted and "participants: http://" in err

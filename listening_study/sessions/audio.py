@@ -10,7 +10,7 @@ bytes each token serves. The one place that names the pages ("trial", "fam<k>", 
     audio.serve(session, token) -> bytes      # logged as served (delivery.evidence); StimulusError else
     audio.seed(session_id, page, trial_id, label) -> int   # the session's own dither (delivery.wav)
     audio.unloaded(session, step) -> list[str]             # what a "Continue" still needs, in words
-    AudioPage(page, trial_id, mode, reference, versions)   # tokens, never stimulus ids
+    AudioPage(page, trial_id, mode, reference, versions, target)   # tokens, never stimulus ids
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ class AudioPage:
     mode: str  # "mushra" or "ab"
     reference: str | None  # token of the open reference (None: the check's sounds have none)
     versions: tuple[tuple[str, str], ...]  # (screen label, token) in screen order
+    target: str = (
+        ""  # the instrument the reference is (a trial's or practice page's target; "" for the check)
+    )
 
 
 class SessionAudio:
@@ -95,7 +98,7 @@ class SessionAudio:
             label: self.token(session, page, trial.trial_id, label) for label in self._labels(page, trial)
         }
         return AudioPage(page, trial.trial_id, trial.mode, self.token(session, page, trial.trial_id, REFERENCE_LABEL),
-                         tuple(tokens.items()))  # fmt: skip
+                         tuple(tokens.items()), trial.target)  # fmt: skip
 
     def pages(self, session: Session, step: str, trial: SessionTrial | None = None) -> tuple[AudioPage, ...]:
         """The audio of the page(s) of ``step``: the volume example, the check's sounds, every

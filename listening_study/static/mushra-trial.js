@@ -410,6 +410,12 @@
       this._countPlay(key);
       this._refresh();
     }
+    /* What a practice page has not played yet: "Reference" and the letters, in screen order. */
+    _unheard() {
+      const heard = this.engine.listenMs();
+      const missing = heard.REF > 0 ? [] : ["Reference"];
+      return missing.concat(this.labels().filter((label) => !(this.plays[label] > 0)));
+    }
     _countPlay(key) {
       if (this.engine.playing && key in this.plays) this.plays[key] += 1;
       this._saveDraft();
@@ -420,11 +426,21 @@
         button.classList.toggle("active", key === this.engine.active);
         button.classList.toggle("played", key === "REF" || this.plays[key] > 0);
       }
-      for (const [label, slider] of Object.entries(this.sliders)) slider.classList.toggle("locked", !this._sliderEnabled(label));
+      for (const [label, slider] of Object.entries(this.sliders)) {
+        const locked = !this._sliderEnabled(label);
+        slider.classList.toggle("locked", locked);
+        // a screen reader hears what a locked slider does: its first key press selects the version, not rates it
+        slider.setAttribute("aria-label", locked ? "score " + label + ", select version " + label + " to rate it" : "score " + label);
+      }
       this.playButton.textContent = this.engine.playing ? "Pause" : "Play";
     }
     async submit() {
       if (!this.graded) {
+        const unheard = this._unheard();
+        if (this.options.practice && unheard.length) {
+          this._say("Please listen first: play the reference and every version before you go on (not played yet: " + unheard.join(", ") + ").");
+          return;
+        }
         await this.options.onSubmit({});
         return;
       }

@@ -21,6 +21,9 @@
   const { TrialView, el, localStore } = window.MushraTrial;
   const STORAGE_KEY = "mss-mushra-session";
 
+  /* How a page names its target where its stem name alone would not say it (MUSDB18's "other"). */
+  const TARGET_NAMES = { other: ["other instruments", " (everything but the vocals, drums and bass)"] };
+
   async function request(url, body) {
     const options = body === undefined ? {} : {
       method: "POST",
@@ -86,6 +89,12 @@
       this.header.replaceChildren(el("h2", {}, title));
       this.body.replaceChildren(...children.filter((child) => child != null)); // null: an optional part left out
       window.scrollTo(0, 0);
+    }
+    /* What the reference of a page is: the instrument the versions are separations of. */
+    _targetLine(page) {
+      if (!page || !page.target) return null;
+      const [name, note] = TARGET_NAMES[page.target] || [page.target, ""];
+      return el("p", { class: "mushra-target" }, "The reference is the excerpt's ", el("strong", {}, name), " alone" + note + ".");
     }
     _rateWarning() {
       const rate = this.audioContext().sampleRate;
@@ -162,6 +171,7 @@
             ...question.choices.map((c) => el("option", { value: c.value }, c.text)));
           fields[question.key] = select;
           form.append(el("label", { class: "mushra-field" }, el("span", {}, question.text), select));
+          if (question.key === "headphones" && this.session.headphone_check) form.append(this._speakerNote(select));
         } else {
           const input = el("input", { type: "text", class: "mushra-question", "data-key": question.key, maxlength: "80", autocomplete: "off" });
           fields[question.key] = input;
@@ -176,6 +186,17 @@
       });
       this._page("A few questions", el("p", {}, "These answers help us describe who took part. They are stored with your ratings, without your name."),
         form, el("div", { class: "mushra-actions" }, next), message);
+    }
+    /* Shown while "Loudspeakers" is chosen: the headphone check would end the test, so say it before it does. */
+    _speakerNote(select) {
+      const note = el("p", { class: "mushra-note", role: "status" });
+      select.addEventListener("change", () => {
+        note.textContent = select.value === "speakers"
+          ? "This test needs headphones. If you have some, please put them on and choose them here: the next steps check " +
+            "for them, and over loudspeakers the test ends after that check (you still get a completion code)."
+          : "";
+      });
+      return note;
     }
     showVolume() {
       const message = el("p", { class: "mushra-message", role: "alert" });
@@ -225,6 +246,7 @@
       const last = index === pages.length - 1;
       const holder = el("div", { class: "mushra-trial" });
       this._page("Practice: excerpt " + (index + 1) + " of " + pages.length,
+        this._targetLine(pages[index]),
         this._rateWarning(),
         el("div", { class: "mushra-info" },
           el("p", {}, "Before the test, listen to a few examples to get to know the kind of differences you will hear. " +
@@ -283,7 +305,7 @@
       const s = this.session;
       const holder = el("div", { class: "mushra-trial" });
       this._page(s.mode === "ab" ? "Which version is closer to the reference?" : "Rate each version against the reference",
-        this._rateWarning(), holder);
+        this._targetLine(s.trial), this._rateWarning(), holder);
       this.header.append(this._progress());
       this.view = new TrialView(s.trial, {
         graded: true,
