@@ -58,13 +58,18 @@ def load_study_context(config: AppConfig, progress=None) -> StudyContext:
         folder.mkdir(parents=True, exist_ok=True)
         stimuli = prepare_stimuli(study, Path(config.study_dir) / "stimuli", progress=progress)
         context.study, context.stimuli = study, stimuli
+        if moved := stimuli.moved_anchors():  # for the experimenter and the start-up log
+            context.notes.append(moved)
+            if progress is not None:
+                progress(1.0, moved)
         context.sessions = SessionStore(folder, stimuli)
         context.ratings_csv = context.sessions.ratings.path
         orphans = orphaned_sessions(context.sessions)
         if orphans:  # the study changed under running sessions: they cannot go on, say so
             skipped(
                 f"{len(orphans)} unfinished session(s) in {folder} refer to stimuli of an earlier version of "
-                "this study (its songs, conditions or checkpoints changed) and cannot continue; their ratings "
+                "this study (its songs, conditions or checkpoints changed, or, for a study begun before "
+                "2026-12-07, its anchors: set fit_anchors: false to keep them) and cannot continue; their ratings "
                 "so far stay in ratings.csv. Give a changed study its own study_id or --study-dir."
             )
     except MSSError as exc:

@@ -23,7 +23,7 @@ from helpers import make_tiny_checkpoints
 from listening_study.delivery.processing import select_excerpt
 from listening_study.delivery.stimuli import prepare_stimuli
 from listening_study.design.session_design import SessionTrial, design_session
-from listening_study.design.study import default_study, load_study
+from listening_study.design.study import ExcerptSpec, StudyConfig, default_study, load_study, study_hash
 from listening_study.errors import RatingsFileError, SessionError, StimulusError, StudyError, SubmissionError
 from listening_study.sessions.model import Session
 from listening_study.sessions.ratings import COLUMNS, LEGACY_COLUMNS, RatingsStore, read_ratings
@@ -194,8 +194,9 @@ def test_stimuli_are_rendered_matched_and_cached(planted, rendered):
         loudness = [meter.integrated_loudness(a) for a in audio.values() if np.abs(a).max() > 1e-3]
         assert max(loudness) - min(loudness) < 0.5, loudness
         assert max(np.abs(a).max() for a in audio.values()) < 0.95
-        # the 3.5 kHz anchor keeps the 440 Hz and 2.2 kHz partials and drops the 6.6 kHz one
-        for name, cutoff in (("anchor35", 4000), ("anchor70", 8000)):
+        # nothing of the planted vocals lies above 7 kHz: the mid anchor moved to 3.5 kHz (drops the 6.6 kHz
+        # partial) and the low one an octave below it, to 1.75 kHz (drops the 2.2 kHz one too)
+        for name, cutoff in (("anchor35", 2000), ("anchor70", 4000)):
             spectrum = np.abs(np.fft.rfft(audio[name][:, 0])) ** 2
             freqs = np.fft.rfftfreq(audio[name].shape[0], 1 / RATE)
             if trial is automatic:
@@ -207,6 +208,11 @@ def test_stimuli_are_rendered_matched_and_cached(planted, rendered):
                 / ref_spectrum.sum()
                 > 0.01
             )
+    assert stimuli.anchor_hz() == {
+        trial.trial_id: {"anchor70": 3500.0, "anchor35": 1750.0} for trial in stimuli.trials
+    }
+    assert stimuli.moved_anchors().startswith("Low-pass anchors moved below 3.5 / 7 kHz in 2 of 2 trials")
+    assert "t00-vocals anchor35 1,750 Hz, anchor70 3,500 Hz" in stimuli.moved_anchors()
     # the second call is a cache hit: nothing rendered, same ids, files untouched
     files = {p: p.stat().st_mtime_ns for p in stimuli.root.rglob("*.wav")}
     again = prepare_stimuli(study, root / "cache")
@@ -948,3 +954,50 @@ def test_headphone_check_is_one_attempt_after_the_volume(rendered, tmp_path):
     data["trials"][next(iter(data["trials"]))]["reference"] = "0" * 16
     path.write_text(json.dumps(data))
     assert orphaned_sessions(store) == [third.session_id]
+
+
+def test_fixed_anchors_keep_the_standards_cutoffs_and_the_cache_of_before(planted, tmp_path):
+    """``fit_anchors: false``: 3.5 and 7 kHz whatever the reference, and the stimulus cache key computed before
+    the option existed (a known answer: the key of this config at commit c6a27c8), so a study begun then goes
+    on with its stimuli and sessions."""
+    legacy = StudyConfig(
+        study_id="legacy", dataset="default", songs=(ExcerptSpec("Song A"),), targets=("bass",), systems=()
+    )
+    assert study_hash(dataclasses.replace(legacy, fit_anchors=False)) == "958e7eafe197dc16"
+    assert study_hash(legacy) != "958e7eafe197dc16"  # fitted anchors sound different: a new cache
+    root, study_file = planted
+    fixed = root / "fixed-anchors.yaml"  # beside the planted study: its relative paths hold
+    fixed.write_text(
+        study_file.read_text().replace("study_id: planted", "study_id: fixed") + "fit_anchors: false\n"
+    )
+    study = load_study(fixed)
+    assert study.fit_anchors is False
+    for bad in ("maybe", "2"):
+        fixed.write_text(study_file.read_text() + f"fit_anchors: {bad}\n")
+        with pytest.raises(StudyError, match="fit_anchors"):
+            load_study(fixed)
+    stimuli = prepare_stimuli(dataclasses.replace(study, songs=study.songs[:1]), tmp_path / "cache")
+    assert stimuli.anchor_hz() == {"t00-vocals": {"anchor35": 3500.0, "anchor70": 7000.0}}
+    assert stimuli.moved_anchors() == ""
+
+
+def test_anchor_cutoffs_move_down_only_where_the_standards_would_not_be_heard():
+    """Known answers: full-band noise keeps BS.1534-3's 3.5 and 7 kHz; a bass line of partials at 55-330 Hz
+    gets the first octaves below them that take 30 dB of its energy away (the mid anchor at 7000 / 32 Hz
+    drops the 220 and 330 Hz partials, the low one at 7000 / 64 Hz the 110 and 165 Hz ones too)."""
+    from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, anchor_cutoffs, removed_db
+
+    t = np.arange(4 * RATE) / RATE
+    noise = np.random.default_rng(0).standard_normal((2, t.size)).astype(np.float32)
+    assert anchor_cutoffs(noise, RATE, ("anchor35", "anchor70", "mixture")) == {
+        "anchor70": 7000.0,
+        "anchor35": 3500.0,
+    }
+    bass = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((55, 110, 165, 220, 330), 1))
+    bass = np.stack([bass, bass]).astype(np.float32)
+    assert removed_db(bass, RATE, 3500.0) < ANCHOR_AUDIBLE_DB  # the standard's anchor: the reference itself
+    cutoffs = anchor_cutoffs(bass, RATE, ("anchor35", "anchor70"))
+    assert cutoffs == {"anchor70": 218.75, "anchor35": 109.375}
+    assert all(removed_db(bass, RATE, hz) >= ANCHOR_AUDIBLE_DB for hz in cutoffs.values())
+    assert anchor_cutoffs(bass, RATE, ("anchor35",)) == {"anchor35": 218.75}  # no mid anchor above it
+    assert math.isnan(removed_db(np.zeros((2, RATE), np.float32), RATE, 3500.0))

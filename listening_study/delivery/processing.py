@@ -2,6 +2,7 @@
 
 select_excerpt(target (C, T), sample_rate, excerpt_s, hop_s=0.25) -> (start_s, end_s)
 lowpass(audio (C, T), sample_rate, cutoff_hz, order=16) -> (C, T)
+anchor_cutoffs(reference (C, T), sample_rate, anchors) -> {anchor: cutoff_hz}   # heard, not transparent
 loudness_match(stimuli: dict[str, (C, T)], sample_rate, target_lufs, peak_dbfs=-1.0)
     -> (dict[str, (C, T)], LoudnessReport)
 dithered_pcm16(audio (C, T), rng) -> int16 (C, T)
@@ -51,6 +52,53 @@ def lowpass(audio: np.ndarray, sample_rate: int, cutoff_hz: float, order: int = 
     """
     sos = scipy.signal.butter(order, cutoff_hz, btype="low", fs=sample_rate, output="sos")
     return scipy.signal.sosfiltfilt(sos, np.asarray(audio, dtype=np.float64), axis=-1).astype(np.float32)
+
+
+#: BS.1534-3's low-pass anchors: the low (3.5 kHz) and the mid (7 kHz) one.
+STANDARD_CUTOFFS_HZ: dict[str, float] = {"anchor35": 3500.0, "anchor70": 7000.0}
+#: A low-pass anchor is there to be heard: it must take away at least this much of the reference's energy (dB
+#: re its total). The standard's cutoffs assume full-band audio; a bass stem keeps all but -41 to -57 dB of
+#: its energy below 3.5 kHz, so its 3.5 kHz low-pass sounds like the reference itself.
+ANCHOR_AUDIBLE_DB = -30.0
+#: The lowest cutoff an anchor moves down to, whatever the reference.
+ANCHOR_FLOOR_HZ = 100.0
+
+
+def removed_db(reference: np.ndarray, sample_rate: int, cutoff_hz: float) -> float:
+    """The energy a ``cutoff_hz`` low-pass takes away from ``reference (C, T)``, in dB re its total
+    (-inf for a signal it leaves as it is; NaN for silence)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    total = float(np.sum(reference**2))
+    if total == 0.0:
+        return float("nan")
+    removed = float(np.sum((reference - lowpass(reference, sample_rate, cutoff_hz)) ** 2))
+    return 10.0 * np.log10(removed / total) if removed > 0.0 else float("-inf")
+
+
+def audible_cutoff(
+    reference: np.ndarray, sample_rate: int, start_hz: float, audible_db: float = ANCHOR_AUDIBLE_DB,
+    floor_hz: float = ANCHOR_FLOOR_HZ,
+) -> float:  # fmt: skip
+    """The highest of ``start_hz``, ``start_hz / 2``, ``start_hz / 4``... (octaves down, not below
+    ``floor_hz``) whose low-pass takes at least ``audible_db`` of the reference's energy away; the last one
+    tried when none does."""
+    cutoff = float(start_hz)
+    while removed_db(reference, sample_rate, cutoff) < audible_db and cutoff / 2.0 >= floor_hz:
+        cutoff /= 2.0
+    return cutoff
+
+
+def anchor_cutoffs(reference: np.ndarray, sample_rate: int, anchors) -> dict[str, float]:
+    """The cutoff of each low-pass anchor in ``anchors`` for this reference (C, T): the standard's (3.5 and
+    7 kHz) where the low-pass is heard (``ANCHOR_AUDIBLE_DB``), else moved down in octaves until it is. The
+    low anchor stays at least an octave below the mid one, as in the standard."""
+    cutoffs = {}
+    if "anchor70" in anchors:
+        cutoffs["anchor70"] = audible_cutoff(reference, sample_rate, STANDARD_CUTOFFS_HZ["anchor70"])
+    if "anchor35" in anchors:
+        start = min(STANDARD_CUTOFFS_HZ["anchor35"], cutoffs.get("anchor70", float("inf")) / 2.0)
+        cutoffs["anchor35"] = audible_cutoff(reference, sample_rate, start)
+    return cutoffs
 
 
 def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:

@@ -8,6 +8,8 @@ Public API (stable)::
     StimulusSet.trial(trial_id) -> Trial          # StimulusError for an unknown id
     StimulusSet.path(stimulus_id) -> Path         # whitelisted: StimulusError for anything else
     StimulusSet.rendered: int                     # trials rendered by this call (0: all from the cache)
+    StimulusSet.anchor_hz() -> {trial_id: {anchor: cutoff_hz}}   # the low-pass anchors' cutoffs per trial
+    StimulusSet.moved_anchors() -> str            # the trials whose anchors moved below 3.5 / 7 kHz, or ""
     Trial(trial_id, song, target, start_s, end_s, reference, conditions: dict[condition, stimulus_id], mode)
     SAMPLE_RATE = 44100
 
@@ -42,7 +44,15 @@ from pathlib import Path
 
 import numpy as np
 
-from listening_study.delivery.processing import dithered_pcm16, loudness_match, lowpass, select_excerpt
+from listening_study.delivery.processing import (
+    ANCHOR_AUDIBLE_DB,
+    STANDARD_CUTOFFS_HZ,
+    anchor_cutoffs,
+    dithered_pcm16,
+    loudness_match,
+    lowpass,
+    select_excerpt,
+)
 from listening_study.design.dataset import open_study_db
 from listening_study.design.study import REFERENCE, StudyConfig, SystemSpec, study_hash
 from listening_study.errors import StimulusError
@@ -58,7 +68,6 @@ SAMPLE_RATE = 44100
 #: Seconds of audio either side of the excerpt given to the separator, so chunk edges fall outside it.
 CONTEXT_S = 2.0
 STIMULUS_ID = re.compile(r"^[0-9a-f]{16}$")
-_LOWPASS_HZ = {"anchor35": 3500.0, "anchor70": 7000.0}
 
 Separator = Callable[[SystemSpec, np.ndarray, int, str], np.ndarray]
 
@@ -124,8 +133,9 @@ def _same_length(audio: dict[str, np.ndarray], trial_id: str) -> dict[str, np.nd
 def _render_trial(
     study: StudyConfig, mix: np.ndarray, target_audio: np.ndarray, start_s: float, end_s: float, target: str,
     separator: Separator,
-) -> dict[str, np.ndarray]:  # fmt: skip
-    """Every condition (plus the open reference) of one trial, before loudness matching."""
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:  # fmt: skip
+    """Every condition (plus the open reference) of one trial, before loudness matching, and the cutoffs of
+    its low-pass anchors."""
     start, end = int(round(start_s * SAMPLE_RATE)), int(round(end_s * SAMPLE_RATE))
     reference = target_audio[:, start:end]  # (C, T)
     if not np.any(reference):
@@ -140,12 +150,20 @@ def _render_trial(
                 f"system {system.name!r} returned shape {estimate.shape}, expected {(mix.shape[0], hi - lo)}"
             )
         audio[system.name] = estimate[:, start - lo : end - lo]
-    for anchor in study.anchors:
-        if anchor == "mixture":
-            audio[anchor] = mix[:, start:end]
-        else:
-            audio[anchor] = lowpass(reference, SAMPLE_RATE, _LOWPASS_HZ[anchor])
-    return audio
+    cutoffs = trial_cutoffs(study, reference)
+    for anchor, cutoff in cutoffs.items():
+        audio[anchor] = lowpass(reference, SAMPLE_RATE, cutoff)
+    if "mixture" in study.anchors:
+        audio["mixture"] = mix[:, start:end]
+    return audio, cutoffs
+
+
+def trial_cutoffs(study: StudyConfig, reference: np.ndarray) -> dict[str, float]:
+    """The cutoff of each low-pass anchor of ``study`` for one trial's ``reference (C, T)``: fitted to it
+    (``anchor_cutoffs``) or, without ``fit_anchors``, the standard's."""
+    if study.fit_anchors:
+        return anchor_cutoffs(reference, SAMPLE_RATE, study.anchors)
+    return {anchor: STANDARD_CUTOFFS_HZ[anchor] for anchor in study.anchors if anchor in STANDARD_CUTOFFS_HZ}
 
 
 class StimulusSet:
@@ -192,6 +210,35 @@ class StimulusSet:
     @property
     def stimulus_ids(self) -> frozenset[str]:
         return frozenset(self._files)
+
+    def moved_anchors(self) -> str:
+        """A sentence for the experimenter naming the trials whose low-pass anchors were moved below the
+        standard's cutoffs (``anchor_hz``), or "" when none was."""
+        moved = {
+            trial_id: cutoffs for trial_id, cutoffs in self.anchor_hz().items()
+            if any(hz != STANDARD_CUTOFFS_HZ[a] for a, hz in cutoffs.items())
+        }  # fmt: skip
+        if not moved:
+            return ""
+        listed = "; ".join(
+            f"{trial_id} " + ", ".join(f"{a} {hz:,.0f} Hz" for a, hz in sorted(c.items()))
+            for trial_id, c in moved.items()
+        )
+        return (
+            f"Low-pass anchors moved below 3.5 / 7 kHz in {len(moved)} of {len(self.trials)} trials, where the "
+            f"standard's would not be heard (they would take less than {-ANCHOR_AUDIBLE_DB:g} dB of the "
+            f"reference's energy away; fit_anchors): {listed}."
+        )
+
+    def anchor_hz(self) -> dict[str, dict[str, float]]:
+        """{trial id: {low-pass anchor: cutoff in Hz}} as each trial was rendered (its ``trial.json``; a trial
+        rendered before the cutoffs were recorded had the standard's)."""
+        out = {}
+        for trial in self.trials:
+            data = json.loads((self.root / trial.trial_id / "trial.json").read_text())
+            standard = {a: STANDARD_CUTOFFS_HZ[a] for a in trial.conditions if a in STANDARD_CUTOFFS_HZ}
+            out[trial.trial_id] = {a: float(hz) for a, hz in data.get("anchor_hz", standard).items()}
+        return out
 
 
 def _cached_trial(folder: Path) -> Trial | None:
@@ -250,7 +297,7 @@ def prepare_stimuli(
             start_s, end_s = spec.start_s, spec.end_s
             if end_s * SAMPLE_RATE > mix.shape[-1] + 1:
                 raise StimulusError(f"excerpt {start_s:g}-{end_s:g} s is beyond the end of {spec.song!r}")
-        audio = _render_trial(study, mix, stems[target], start_s, end_s, target, separator)
+        audio, cutoffs = _render_trial(study, mix, stems[target], start_s, end_s, target, separator)
         matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
         ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
@@ -262,7 +309,8 @@ def prepare_stimuli(
             trial_id, spec.song, target, float(start_s), float(end_s), ids["open_reference"], conditions
         )
         write_text_atomic(
-            folder / "trial.json", json.dumps({"trial": asdict(trial), "loudness": asdict(report)}, indent=1)
+            folder / "trial.json",
+            json.dumps({"trial": asdict(trial), "loudness": asdict(report), "anchor_hz": cutoffs}, indent=1),
         )
         trials.append(trial)
         rendered += 1

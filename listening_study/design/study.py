@@ -33,11 +33,15 @@ A study file (relative paths are resolved against the file's folder)::
     contact: jane.doe@example.org
     max_sessions: 40               # the study starts at most this many sessions (0, the default: no limit)
     headphone_check: true          # headphone screening before the trials (Woods et al. 2017)
+    fit_anchors: true              # low-pass anchors moved down in octaves where 3.5 / 7 kHz would not be heard
 
 Conditions of every MUSHRA trial: the systems, the hidden reference (``reference``) and the anchors
 (``anchor35``: 3.5 kHz low-pass of the reference, the low anchor of ITU-R BS.1534-3; ``anchor70``:
 7 kHz low-pass, its mid anchor; ``mixture``: the unprocessed mixture, an interference anchor). All three
-by default.
+by default. With ``fit_anchors`` (the default) a low-pass anchor that would take less than
+``ANCHOR_AUDIBLE_DB`` of the reference's energy away (the standard's cutoffs on a bass stem) moves down in
+octaves until it is heard (``listening_study.delivery.processing.anchor_cutoffs``); each trial's cutoffs are
+in its ``trial.json``.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ _KNOWN_KEYS = {
     "study_id", "dataset", "subset", "excerpt_s", "loudness_lufs", "targets", "songs", "systems",
     "anchors", "ab_pairs", "training", "description", "familiarization_excerpts", "min_listen_s",
     "require_100", "active_slider_only", "experimenter", "contact", "max_sessions", "headphone_check",
+    "fit_anchors",
 }  # fmt: skip
 #: Settings that change how a session runs, not what the stimuli sound like (left out of the cache key).
 SESSION_SETTINGS = ("training", "description", "ab_pairs", "familiarization_excerpts", "min_listen_s",
@@ -131,6 +136,9 @@ class StudyConfig:
     contact: str = ""
     max_sessions: int = 0  # sessions the study starts at most, across app processes; 0: no limit
     headphone_check: bool = True  # the antiphase headphone screening (Woods et al. 2017) before the trials
+    # Low-pass anchors moved down in octaves where the standard's 3.5 / 7 kHz would not be heard (a bass
+    # reference); False: always 3.5 and 7 kHz, as before 2026-12-07 (and the same stimulus cache)
+    fit_anchors: bool = True
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -241,6 +249,7 @@ def _parse(data: dict, base: Path) -> StudyConfig:
         contact=str(data.get("contact", ""))[:200],
         max_sessions=_count(data.get("max_sessions", 0), "max_sessions"),
         headphone_check=_flag(data.get("headphone_check", True), "headphone_check"),
+        fit_anchors=_flag(data.get("fit_anchors", True), "fit_anchors"),
     )
 
 
@@ -436,5 +445,7 @@ def study_hash(study: StudyConfig) -> str:
     # for delivery are made from those WAVs, so they need no new version); bumping it
     # renders caches of an older format again.
     content["stimulus_format"] = STIMULUS_FORMAT
+    if content.pop("fit_anchors"):  # False, the fixed anchors of before: the cache rendered then still serves
+        content["fit_anchors"] = True
     blob = json.dumps(content, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
