@@ -134,9 +134,12 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     page.check(".mushra-consent")
     page.click(".mushra-start")
     page.wait_for_selector("text=A few questions", timeout=20_000)
-    if shots:
+    if shots:  # every unanswered question named at once, and marked
         page.click(".mushra-next")
-        assert "Please answer" in _message(page)
+        assert _message(page) == (
+            "Please answer: Your age; Your experience with listening critically to audio; What are you listening with?."
+        )
+        assert page.locator(".mushra-missing").count() == 3
     if shots:  # "Loudspeakers" with a headphone check ahead: the page says so before the check would
         page.select_option("select[data-key='headphones']", "speakers")
         assert "This test needs headphones" in page.inner_text(".mushra-note")
@@ -144,6 +147,9 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         page.select_option(f"select[data-key='{key}']", value)
     if shots:
         assert page.inner_text(".mushra-note") == ""  # headphones chosen: the note is gone
+        assert (
+            page.inner_text(".mushra-message") == "" and page.locator(".mushra-missing").count() == 0
+        )  # no stale message
         page.screenshot(path=str(shots / "participant_2_questionnaire.png"), full_page=True)
     page.click(".mushra-next")
     page.wait_for_selector("text=Set your volume", timeout=20_000)
@@ -296,7 +302,9 @@ def test_participant_session_with_every_rule(running_app, browser, shots):
     # filled its track to the starting value in blue, which looked like a rating of 50)
     assert _blue_pixels(page, ".mushra-slider[data-label='A']") == 0
     assert page.locator(".mushra-clear-loop").evaluate("b => getComputedStyle(b).visibility") == "hidden"
+    assert page.locator(".mushra-select.active").count() == 0  # nothing looks selected before anything plays
     page.click(".mushra-select[data-key='A']")
+    assert page.locator(".mushra-select.active").all_inner_texts() == ["A"]
     locked = page.evaluate(
         "[...document.querySelectorAll('.mushra-slider')].map(s => s.classList.contains('locked'))"
     )
@@ -746,6 +754,9 @@ def test_phone_width_keeps_one_row_of_sliders_beside_the_scale(running_app, brow
     duration = page.evaluate("window.mushra.app.view.engine.duration")
     assert loop == [pytest.approx(0.2 * duration, abs=0.05), pytest.approx(0.6 * duration, abs=0.05)]
     # the screen as the phone shows it (a full-page screenshot drops the touch emulation, key hint and all)
+    page.evaluate("window.scrollTo(0, 0)")
+    submit = page.locator(".mushra-submit").bounding_box()  # on screen without scrolling: it sticks to the bottom
+    assert submit["y"] >= 0 and submit["y"] + submit["height"] <= 844
     page.screenshot(path=str(shots / "participant_8_phone.png"))
     assert not errors
 

@@ -106,6 +106,7 @@
       this.options = options;
       this.rules = options.rules || {};
       this.plays = {};
+      this.started = false; // nothing looks selected before the first play (the reference is merely first in line)
       this.scores = {}; // label -> score, only for sliders that were moved
       this.startedAt = performance.now();
       this.engine = new Engine(options.context);
@@ -400,6 +401,7 @@
       if (this.engine.playing) this.engine.pause();
       else {
         await this.engine.play();
+        this.started = true;
         this._countPlay(this.engine.active);
       }
       this._refresh();
@@ -407,6 +409,7 @@
     async select(key) {
       this.engine.select(key);
       if (!this.engine.playing) await this.engine.play();
+      this.started = true;
       this._countPlay(key);
       this._refresh();
     }
@@ -423,7 +426,7 @@
     _refresh() {
       if (!this.buttons) return;
       for (const [key, button] of Object.entries(this.buttons)) {
-        button.classList.toggle("active", key === this.engine.active);
+        button.classList.toggle("active", this.started && key === this.engine.active);
         button.classList.toggle("played", key === "REF" || this.plays[key] > 0);
       }
       for (const [label, slider] of Object.entries(this.sliders)) {

@@ -144,12 +144,12 @@
         "Listening test",
         info.description ? el("p", {}, info.description) : null,
         el("p", {}, "You will listen to short music excerpts and rate how close several versions of each excerpt sound to a reference. " +
-          "The test has " + info.n_trials + " pages and takes about " + info.minutes + " minutes. Please use headphones in a quiet room." +
+          "The test has " + info.n_trials + " pages to rate and takes about " + info.minutes + " minutes. Please use headphones in a quiet room." +
           (info.headphone_check ? " It begins with a one-minute headphone check; if the check does not confirm headphones, the test ends there, with a completion code." : "")),
         el("h3", {}, "Your consent"),
         el("ul", { class: "mushra-consent-text" },
           el("li", {}, "Taking part is voluntary. You can stop at any time by closing this page; what you rated so far is kept unless you ask the experimenter to delete it."),
-          el("li", {}, "We store your ratings, optional comments, the answers to three short questions (age range, listening experience, what you listen with), " + (info.headphone_check ? "the result of a short headphone check, " : "") + "which sounds your browser loaded and the time you took. We do not ask for your name; do not type it anywhere."),
+          el("li", {}, "We store your ratings, optional comments, the answers to a few short questions (age range, listening experience, what you listen with and, if you say, its make and model), " + (info.headphone_check ? "the result of a short headphone check, " : "") + "which sounds your browser loaded and the time you took. We do not ask for your name; do not type it anywhere."),
           el("li", {}, "The data are used for research on audio quality and published only as summaries.")),
         el("p", { class: "mushra-contact" }, "This study is run by " + (info.experimenter || "the experimenter") + "." +
           (info.contact ? " Questions, or a request to delete your data: " + info.contact + "."
@@ -179,7 +179,19 @@
         }
       }
       const next = el("button", { type: "button", class: "mushra-next" }, "Continue");
+      for (const field of Object.values(fields)) { // an answer given clears its mark and the stale message
+        field.addEventListener("change", () => {
+          field.classList.remove("mushra-missing");
+          if (!form.querySelector(".mushra-missing")) message.textContent = "";
+        });
+      }
       next.addEventListener("click", () => {
+        const missing = this.session.questions.filter((q) => q.required && !fields[q.key].value);
+        for (const q of missing) fields[q.key].classList.add("mushra-missing");
+        if (missing.length) { // every unanswered question at once (the server checks them too, one by one)
+          message.textContent = "Please answer: " + missing.map((q) => q.text).join("; ") + ".";
+          return;
+        }
         const answers = {};
         for (const [key, field] of Object.entries(fields)) answers[key] = field.value;
         this._advance("questionnaire", { session_id: this.session.session_id, answers: answers }, message).catch(() => {});
