@@ -755,7 +755,8 @@ def test_phone_width_keeps_one_row_of_sliders_beside_the_scale(running_app, brow
     assert loop == [pytest.approx(0.2 * duration, abs=0.05), pytest.approx(0.6 * duration, abs=0.05)]
     # the screen as the phone shows it (a full-page screenshot drops the touch emulation, key hint and all)
     page.evaluate("window.scrollTo(0, 0)")
-    submit = page.locator(".mushra-submit").bounding_box()  # on screen without scrolling: it sticks to the bottom
+    # Submit is on screen without scrolling: it sticks to the bottom of the window
+    submit = page.locator(".mushra-submit").bounding_box()
     assert submit["y"] >= 0 and submit["y"] + submit["height"] <= 844
     page.screenshot(path=str(shots / "participant_8_phone.png"))
     assert not errors
