@@ -45,7 +45,7 @@ REPITCH_MIN_SEMITONES: float = 0.1
 
 def augmentation_problems(settings) -> list[str]:
     """What is wrong with the training chunks' augmentation settings: the fields ``eq_db``, ``width_min``,
-    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob``, ``other_stack_prob`` (with ``remix``) and
+    ``vocals_side_db``, ``repitch_semitones``, ``repitch_prob``, ``other_stack_prob`` and ``remix_prob`` (with ``remix``) and
     ``channels`` of ``settings``, a ``DataConfig`` or a ``TrainConfig`` (both have them, under these names);
     one message per field, [] when all are valid. Here, not in mss.data, so that both configs check them alike
     without training.config importing the data layer."""
@@ -72,6 +72,10 @@ def augmentation_problems(settings) -> list[str]:
             "other_stack_prob adds another song's other chunk, but remix=false keeps every part of a chunk in "
             "one song and offset (in time and in tune): set one or the other"
         )
+    if not 0.0 <= settings.remix_prob <= 1.0:
+        problems.append(f"remix_prob must be in [0, 1] (1 = every chunk remixed), got {settings.remix_prob}")
+    elif settings.remix_prob < 1.0 and not settings.remix:
+        problems.append("remix_prob is the share of chunks remixed across songs: it needs remix=true")
     if not 0.0 <= eq_db <= EQ_MAX_DB:
         problems.append(f"eq_db must be in [0, {EQ_MAX_DB:g}] dB, got {eq_db}")
     if not 0.0 <= width_min <= 1.0:

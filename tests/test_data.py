@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -211,6 +212,30 @@ def test_remix_draws_sources_from_different_songs(training_db):
     for i in range(4):
         item = same.draw(i)
         assert len(set(item["songs"])) == 1 and len(set(item["starts"])) == 1
+
+
+def test_remix_prob_keeps_that_share_of_chunks_remixed_and_the_rest_in_one_song(training_db):
+    """remix_prob: about that share of chunks draws its parts from several songs; the others are coherent (one
+    song and offset, as recorded). 1 is the default's draws exactly (no coin is drawn)."""
+    config = DataConfig(targets=FOUR, segment_s=1.0, samples_per_epoch=200)
+    default = TrainChunks(training_db, config)
+    every = TrainChunks(training_db, dataclasses.replace(config, remix_prob=1.0))
+    for i in range(3):
+        a, b = default.draw(i), every.draw(i)
+        assert a["songs"] == b["songs"] and a["starts"] == b["starts"] and np.array_equal(a["mix"], b["mix"])
+    half = TrainChunks(training_db, dataclasses.replace(config, remix_prob=0.5))
+    coherent = []
+    for i in range(60):
+        item = half.draw(i)
+        one_song = len(set(item["songs"])) == 1 and len(set(item["starts"])) == 1
+        coherent.append(one_song)
+        np.testing.assert_allclose(item["mix"], item["sources"].sum(0), atol=1e-6)
+    # a remixed chunk can draw one song for all four parts by chance, rarely with the same offset too
+    assert 18 <= sum(coherent) <= 42, sum(coherent)
+    with pytest.raises(DatasetError, match="remix_prob"):
+        DataConfig(targets=FOUR, remix_prob=1.5)
+    with pytest.raises(DatasetError, match="needs remix=true"):
+        DataConfig(targets=FOUR, remix=False, remix_prob=0.5)
 
 
 def test_silent_targets_are_redrawn(training_db):

@@ -164,6 +164,7 @@ CHUNK_FIELDS: tuple[str, ...] = (
     "segment_s",
     "samples_per_epoch",
     "remix",
+    "remix_prob",
     "eq_db",
     "width_min",
     "vocals_side_db",

@@ -57,6 +57,7 @@ def chunk_config(config: TrainConfig) -> DataConfig:
         channels=config.channels,
         segment_s=config.segment_s,
         remix=config.remix,
+        remix_prob=config.remix_prob,
         eq_db=config.eq_db,
         width_min=config.width_min,
         vocals_side_db=config.vocals_side_db,

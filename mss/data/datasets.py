@@ -47,6 +47,9 @@ class DataConfig:
     segment_s: float = 4.0
     mix_sources: int | None = None  # sources in the mix, target included (curriculum); None = all
     remix: bool = True  # each source from an independently drawn song and offset
+    # with remix: the share of chunks remixed; the others keep every part of the anchor's song and offset, a
+    # coherent mixture (shared chords, roots and onsets) as recorded music is; 1 = every chunk (no draw)
+    remix_prob: float = 1.0
     gain_db: tuple[float, float] = (-6.0, 3.0)
     channel_swap: bool = True
     sign_flip: bool = True
@@ -236,6 +239,8 @@ class TrainChunks(Dataset):
         count = num_parts if self.mix_sources is None else min(self.mix_sources, num_parts)
         others = [j for j in range(num_parts) if j != anchor]
         chosen = [anchor] + sorted(int(j) for j in rng.choice(others, size=count - 1, replace=False))
+        # drawn only when some chunks stay coherent: remix_prob = 1 leaves every draw as it was
+        remixed = config.remix and (config.remix_prob >= 1.0 or rng.random() < config.remix_prob)
 
         # The anchor target is redrawn while silent (judged before the gain and EQ, which move its level by
         # a few dB); with remix=False the whole song/offset is redrawn.
@@ -246,7 +251,7 @@ class TrainChunks(Dataset):
                 break
         audios, songs, starts = [anchor_audio], [track_index], [start]
         for j in chosen[1:]:
-            if config.remix:
+            if remixed:
                 track_j, start_j = self._draw_chunk(rng, j)
             else:
                 track_j, start_j = track_index, start
@@ -263,7 +268,7 @@ class TrainChunks(Dataset):
         # drawn only when on: repitch_semitones = 0 leaves every draw as it was
         if config.repitch_semitones > 0:
             steps = repitch_params(rng, len(chosen), config.repitch_semitones, config.repitch_prob)
-            if not config.remix:  # one song and offset: one speed, so that the parts stay in time and tune
+            if not remixed:  # one song and offset: one speed, so that the parts stay in time and tune
                 steps[:] = steps[0]
         sources = np.empty((len(chosen), channels, self.segment), dtype=np.float32)  # (K, C, T)
         for k, (j, t) in enumerate(zip(chosen, songs, strict=True)):
@@ -279,7 +284,7 @@ class TrainChunks(Dataset):
                     starts[k] = start
                     self._augmented(audio, scale[k], order[k], out=sources[k])
                     continue
-                if not config.remix:  # one song: every part as recorded, so that they stay in time
+                if not remixed:  # one song: every part as recorded, so that they stay in time
                     steps[:] = REPITCH_STEPS
                 steps[0] = REPITCH_STEPS
             if len(terms) == 1 and terms[0][1] == 1.0 and song.channels == channels:
@@ -295,7 +300,11 @@ class TrainChunks(Dataset):
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
         if config.width_min < 1.0:  # drawn after the EQ: width_min = 1 changes no draw
             narrow(sources, width_params(rng, len(chosen), config.width_min))
-        stacked = self._stack(rng, sources, chosen) if config.other_stack_prob > 0 else [None] * len(chosen)
+        stacked = (
+            self._stack(rng, sources, chosen)
+            if config.other_stack_prob > 0 and remixed
+            else [None] * len(chosen)
+        )  # a coherent chunk keeps its song's own other
         if config.vocals_side_db > 0:  # no draw: every other draw stays as it was
             rows = [k for k, j in enumerate(chosen) if self.all_parts[j].name == "vocals"]
             vocals = sources[rows]  # (V, C, T), a copy: narrowed, then written back
