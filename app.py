@@ -75,6 +75,11 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     parser.add_argument(
         "--contact", default=None, help="how participants reach you (shown on the consent page)"
     )
+    parser.add_argument(
+        "--fixed-anchors", action="store_true",
+        help="the default study's low-pass anchors at 3.5 and 7 kHz in every trial, as before 2026-12-07 (a "
+        "default study begun then keeps its stimuli and sessions); by default they move down where not heard",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.sessions_per_client < 0:
         parser.error("--sessions-per-client must be 0 (no limit) or more")
@@ -89,7 +94,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         checkpoints=tuple(checkpoints), eval_dir=args.eval_dir, password=args.password or None,
         models=args.models, sessions_per_client=args.sessions_per_client,
         study_settings=tuple((key, value) for key, value in (("experimenter", args.experimenter),
-                                                             ("contact", args.contact)) if value),
+                                                             ("contact", args.contact)) if value)
+        + ((("fit_anchors", False),) if args.fixed_anchors else ()),
     ))  # fmt: skip
 
 

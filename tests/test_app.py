@@ -137,7 +137,7 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     if shots:  # every unanswered question named at once, and marked
         page.click(".mushra-next")
         assert _message(page) == (
-            "Please answer: Your age; Your experience with listening critically to audio; What are you listening with?."
+            "Please answer: Your age; Your experience with listening critically to audio; What are you listening with?"
         )
         assert page.locator(".mushra-missing").count() == 3
     if shots:  # "Loudspeakers" with a headphone check ahead: the page says so before the check would

@@ -260,6 +260,16 @@ def test_default_study_on_tiny_dataset(tiny_dataset, planted):
     others = [power[s + window] - power[s] for s in range(0, bass.shape[-1] - window, RATE // 10)]
     assert trial.end_s - trial.start_s == pytest.approx(3.0) and chosen >= max(others) * 0.98
     assert all(stimuli.path(i).is_file() for i in trial.conditions.values())
+    # a generated bass excerpt: the standard's anchors would not be heard, so they moved (the trial says where)
+    assert all(hz < 3500.0 for hz in stimuli.anchor_hz()[trial.trial_id].values())
+    # app.py --fixed-anchors: the default study with the standard's anchors (a study begun before keeps its cache)
+    from helpers import load_app_module
+
+    settings = dict(load_app_module().parse_args(["--fixed-anchors"]).study_settings)
+    assert settings == {"fit_anchors": False}
+    fixed = default_study(tiny_dataset, {"unet": root / "unet.pt", "demucs": root / "demucs.pt"}, n_songs=2,
+                          targets=("vocals", "bass"), **settings)  # fmt: skip
+    assert fixed.fit_anchors is False and study_hash(fixed) != study_hash(study)
     with pytest.raises(StudyError, match="unknown target"):
         default_study(tiny_dataset, {"unet": root / "unet.pt"}, targets=("kazoo",))
 
@@ -979,11 +989,20 @@ def test_fixed_anchors_keep_the_standards_cutoffs_and_the_cache_of_before(plante
     stimuli = prepare_stimuli(dataclasses.replace(study, songs=study.songs[:1]), tmp_path / "cache")
     assert stimuli.anchor_hz() == {"t00-vocals": {"anchor35": 3500.0, "anchor70": 7000.0}}
     assert stimuli.moved_anchors() == ""
+    # a cache rendered before the cutoffs were recorded: its trial.json has none, and they were the standard's
+    manifest = stimuli.root / "t00-vocals" / "trial.json"
+    data = json.loads(manifest.read_text())
+    assert data.pop("anchor_hz") and data.pop("anchor_removed_db")
+    manifest.write_text(json.dumps(data))
+    assert stimuli.anchor_hz() == {"t00-vocals": {"anchor35": 3500.0, "anchor70": 7000.0}}
+    # a study without low-pass anchors renders the same whatever fit_anchors says: one cache key
+    mixture_only = dataclasses.replace(study, anchors=("mixture",))
+    assert study_hash(mixture_only) == study_hash(dataclasses.replace(mixture_only, fit_anchors=False))
 
 
 def test_anchor_cutoffs_move_down_only_where_the_standards_would_not_be_heard():
     """Known answers: full-band noise keeps BS.1534-3's 3.5 and 7 kHz; a bass line of partials at 55-330 Hz
-    gets the first octaves below them that take 30 dB of its energy away (the mid anchor at 7000 / 32 Hz
+    gets the first octaves below them that take away at least -30 dB (0.1%) of its energy (the mid anchor at 7000 / 32 Hz
     drops the 220 and 330 Hz partials, the low one at 7000 / 64 Hz the 110 and 165 Hz ones too)."""
     from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, anchor_cutoffs, removed_db
 
@@ -999,5 +1018,8 @@ def test_anchor_cutoffs_move_down_only_where_the_standards_would_not_be_heard():
     cutoffs = anchor_cutoffs(bass, RATE, ("anchor35", "anchor70"))
     assert cutoffs == {"anchor70": 218.75, "anchor35": 109.375}
     assert all(removed_db(bass, RATE, hz) >= ANCHOR_AUDIBLE_DB for hz in cutoffs.values())
+    # a sub-bass line: the mid anchor reaches the lowest octave step above the 100 Hz floor, the low one the floor
+    sub = np.stack([np.sin(2 * np.pi * 45 * t)] * 2).astype(np.float32)
+    assert anchor_cutoffs(sub, RATE, ("anchor35", "anchor70")) == {"anchor70": 109.375, "anchor35": 100.0}
     assert anchor_cutoffs(bass, RATE, ("anchor35",)) == {"anchor35": 218.75}  # no mid anchor above it
     assert math.isnan(removed_db(np.zeros((2, RATE), np.float32), RATE, 3500.0))

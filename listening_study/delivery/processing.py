@@ -56,9 +56,9 @@ def lowpass(audio: np.ndarray, sample_rate: int, cutoff_hz: float, order: int = 
 
 #: BS.1534-3's low-pass anchors: the low (3.5 kHz) and the mid (7 kHz) one.
 STANDARD_CUTOFFS_HZ: dict[str, float] = {"anchor35": 3500.0, "anchor70": 7000.0}
-#: A low-pass anchor is there to be heard: it must take away at least this much of the reference's energy (dB
-#: re its total). The standard's cutoffs assume full-band audio; a bass stem keeps all but -41 to -57 dB of
-#: its energy below 3.5 kHz, so its 3.5 kHz low-pass sounds like the reference itself.
+#: A low-pass anchor is there to be heard: what it takes away must be at least this share of the reference's
+#: energy (dB re its total: -30 dB is 0.1%). The standard's cutoffs assume full-band audio; a bass stem has
+#: -41 to -58 dB of its energy above 3.5 kHz, so its 3.5 kHz low-pass sounds like the reference itself.
 ANCHOR_AUDIBLE_DB = -30.0
 #: The lowest cutoff an anchor moves down to, whatever the reference.
 ANCHOR_FLOOR_HZ = 100.0
@@ -80,8 +80,8 @@ def audible_cutoff(
     floor_hz: float = ANCHOR_FLOOR_HZ,
 ) -> float:  # fmt: skip
     """The highest of ``start_hz``, ``start_hz / 2``, ``start_hz / 4``... (octaves down, not below
-    ``floor_hz``) whose low-pass takes at least ``audible_db`` of the reference's energy away; the last one
-    tried when none does."""
+    ``floor_hz``) whose low-pass takes away at least the share ``audible_db`` (dB re the total) of the
+    reference's energy; the last one tried when none does (``removed_db`` then says it is still not heard)."""
     cutoff = float(start_hz)
     while removed_db(reference, sample_rate, cutoff) < audible_db and cutoff / 2.0 >= floor_hz:
         cutoff /= 2.0
@@ -90,13 +90,15 @@ def audible_cutoff(
 
 def anchor_cutoffs(reference: np.ndarray, sample_rate: int, anchors) -> dict[str, float]:
     """The cutoff of each low-pass anchor in ``anchors`` for this reference (C, T): the standard's (3.5 and
-    7 kHz) where the low-pass is heard (``ANCHOR_AUDIBLE_DB``), else moved down in octaves until it is. The
-    low anchor stays at least an octave below the mid one, as in the standard."""
+    7 kHz) where the low-pass takes away at least ``ANCHOR_AUDIBLE_DB`` of its energy, else moved down in
+    octaves until it does (not below ``ANCHOR_FLOOR_HZ``). The low anchor stays at least an octave below the
+    mid one, as in the standard, unless the floor stops it."""
     cutoffs = {}
     if "anchor70" in anchors:
         cutoffs["anchor70"] = audible_cutoff(reference, sample_rate, STANDARD_CUTOFFS_HZ["anchor70"])
     if "anchor35" in anchors:
-        start = min(STANDARD_CUTOFFS_HZ["anchor35"], cutoffs.get("anchor70", float("inf")) / 2.0)
+        below_mid = cutoffs.get("anchor70", float("inf")) / 2.0
+        start = max(ANCHOR_FLOOR_HZ, min(STANDARD_CUTOFFS_HZ["anchor35"], below_mid))  # never under the floor
         cutoffs["anchor35"] = audible_cutoff(reference, sample_rate, start)
     return cutoffs
 

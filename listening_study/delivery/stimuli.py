@@ -46,11 +46,13 @@ import numpy as np
 
 from listening_study.delivery.processing import (
     ANCHOR_AUDIBLE_DB,
+    ANCHOR_FLOOR_HZ,
     STANDARD_CUTOFFS_HZ,
     anchor_cutoffs,
     dithered_pcm16,
     loudness_match,
     lowpass,
+    removed_db,
     select_excerpt,
 )
 from listening_study.design.dataset import open_study_db
@@ -151,11 +153,17 @@ def _render_trial(
             )
         audio[system.name] = estimate[:, start - lo : end - lo]
     cutoffs = trial_cutoffs(study, reference)
-    for anchor, cutoff in cutoffs.items():
+    for anchor, cutoff in cutoffs.items():  # what each takes away is recorded (trial.json: anchor_removed_db)
         audio[anchor] = lowpass(reference, SAMPLE_RATE, cutoff)
     if "mixture" in study.anchors:
         audio["mixture"] = mix[:, start:end]
     return audio, cutoffs
+
+
+def _removed(target: np.ndarray, start_s: float, end_s: float, cutoffs: dict[str, float]) -> dict[str, float]:
+    """What each low-pass anchor takes away from the trial's reference, in dB re its energy (rounded)."""
+    reference = target[:, int(round(start_s * SAMPLE_RATE)) : int(round(end_s * SAMPLE_RATE))]
+    return {anchor: round(removed_db(reference, SAMPLE_RATE, hz), 1) for anchor, hz in cutoffs.items()}
 
 
 def trial_cutoffs(study: StudyConfig, reference: np.ndarray) -> dict[str, float]:
@@ -224,11 +232,26 @@ class StimulusSet:
             f"{trial_id} " + ", ".join(f"{a} {hz:,.0f} Hz" for a, hz in sorted(c.items()))
             for trial_id, c in moved.items()
         )
-        return (
+        note = (
             f"Low-pass anchors moved below 3.5 / 7 kHz in {len(moved)} of {len(self.trials)} trials, where the "
-            f"standard's would not be heard (they would take less than {-ANCHOR_AUDIBLE_DB:g} dB of the "
-            f"reference's energy away; fit_anchors): {listed}."
+            f"standard's would not be heard (what they take away would be under {ANCHOR_AUDIBLE_DB:g} dB of the "
+            f"reference's energy; fit_anchors): {listed}."
         )
+        unheard = [
+            f"{trial_id} {anchor} ({db:g} dB)" for trial_id, removed in self._anchor_removed_db().items()
+            for anchor, db in removed.items() if db < ANCHOR_AUDIBLE_DB
+        ]  # fmt: skip
+        if unheard:
+            note += f" Still under {ANCHOR_AUDIBLE_DB:g} dB at the {ANCHOR_FLOOR_HZ:g} Hz floor: {', '.join(unheard)}."
+        return note
+
+    def _anchor_removed_db(self) -> dict[str, dict[str, float]]:
+        """{trial id: {low-pass anchor: dB it takes away}} where trial.json records it (rendered since it does)."""
+        out = {}
+        for trial in self.trials:
+            data = json.loads((self.root / trial.trial_id / "trial.json").read_text())
+            out[trial.trial_id] = {a: float(db) for a, db in data.get("anchor_removed_db", {}).items()}
+        return out
 
     def anchor_hz(self) -> dict[str, dict[str, float]]:
         """{trial id: {low-pass anchor: cutoff in Hz}} as each trial was rendered (its ``trial.json``; a trial
@@ -310,7 +333,15 @@ def prepare_stimuli(
         )
         write_text_atomic(
             folder / "trial.json",
-            json.dumps({"trial": asdict(trial), "loudness": asdict(report), "anchor_hz": cutoffs}, indent=1),
+            json.dumps(
+                {
+                    "trial": asdict(trial),
+                    "loudness": asdict(report),
+                    "anchor_hz": cutoffs,
+                    "anchor_removed_db": _removed(stems[target], start_s, end_s, cutoffs),
+                },
+                indent=1,
+            ),  # fmt: skip
         )
         trials.append(trial)
         rendered += 1

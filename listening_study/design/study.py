@@ -38,9 +38,9 @@ A study file (relative paths are resolved against the file's folder)::
 Conditions of every MUSHRA trial: the systems, the hidden reference (``reference``) and the anchors
 (``anchor35``: 3.5 kHz low-pass of the reference, the low anchor of ITU-R BS.1534-3; ``anchor70``:
 7 kHz low-pass, its mid anchor; ``mixture``: the unprocessed mixture, an interference anchor). All three
-by default. With ``fit_anchors`` (the default) a low-pass anchor that would take less than
-``ANCHOR_AUDIBLE_DB`` of the reference's energy away (the standard's cutoffs on a bass stem) moves down in
-octaves until it is heard (``listening_study.delivery.processing.anchor_cutoffs``); each trial's cutoffs are
+by default. With ``fit_anchors`` (the default) a low-pass anchor that would take away less than
+``ANCHOR_AUDIBLE_DB`` (-30 dB, 0.1%) of the reference's energy (the standard's cutoffs on a bass stem) moves down
+in octaves until it is heard (``listening_study.delivery.processing.anchor_cutoffs``); each trial's cutoffs are
 in its ``trial.json``.
 """
 
@@ -56,6 +56,7 @@ from pathlib import Path
 
 import yaml
 
+from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, ANCHOR_FLOOR_HZ
 from listening_study.design.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
 from mss.checkpoint import load_checkpoint
@@ -68,6 +69,7 @@ STIMULUS_FORMAT = 2
 REFERENCE = "reference"
 #: Anchor conditions this package can render.
 ANCHORS: tuple[str, ...] = ("anchor35", "anchor70", "mixture")
+LOWPASS_ANCHORS: tuple[str, ...] = ("anchor35", "anchor70")  # the ones fit_anchors moves
 #: BS.1534-3 (section 4.1) asks for a low anchor (3.5 kHz) and a mid anchor (7 kHz); the mixture tells how much
 #: of the interference a listener hears removed.
 DEFAULT_ANCHORS: tuple[str, ...] = ("anchor35", "anchor70", "mixture")
@@ -389,7 +391,7 @@ def default_study(
     song (``mss.data.song_check``: a mixture that is not the sum of its stems...), is skipped:
     ``on_skip(sentence)`` is told which and why; StudyError when no song has every target.
     ``settings``: other StudyConfig fields (``min_listen_s=1.0``, ``familiarization_excerpts=1``...)."""
-    unknown = set(settings) - set(SESSION_SETTINGS) - {"excerpt_s", "loudness_lufs", "anchors"}
+    unknown = set(settings) - set(SESSION_SETTINGS) - {"excerpt_s", "loudness_lufs", "anchors", "fit_anchors"}
     if unknown:
         raise StudyError(f"unknown study settings {sorted(unknown)}")
     dataset = "default" if dataset_root in (None, "default") else str(Path(dataset_root).resolve())
@@ -445,7 +447,9 @@ def study_hash(study: StudyConfig) -> str:
     # for delivery are made from those WAVs, so they need no new version); bumping it
     # renders caches of an older format again.
     content["stimulus_format"] = STIMULUS_FORMAT
-    if content.pop("fit_anchors"):  # False, the fixed anchors of before: the cache rendered then still serves
-        content["fit_anchors"] = True
+    # fitted anchors sound different from the fixed ones of before (False: the cache rendered then still
+    # serves); a study without a low-pass anchor renders the same either way
+    if content.pop("fit_anchors") and any(anchor in LOWPASS_ANCHORS for anchor in study.anchors):
+        content["fit_anchors"] = {"audible_db": ANCHOR_AUDIBLE_DB, "floor_hz": ANCHOR_FLOOR_HZ}
     blob = json.dumps(content, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]

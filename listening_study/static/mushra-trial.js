@@ -427,7 +427,7 @@
       if (!this.buttons) return;
       for (const [key, button] of Object.entries(this.buttons)) {
         button.classList.toggle("active", this.started && key === this.engine.active);
-        button.classList.toggle("played", key === "REF" || this.plays[key] > 0);
+        button.classList.toggle("played", key === "REF" ? this.engine.listenMs().REF > 0 : this.plays[key] > 0);
       }
       for (const [label, slider] of Object.entries(this.sliders)) {
         const locked = !this._sliderEnabled(label);

@@ -189,7 +189,8 @@
         const missing = this.session.questions.filter((q) => q.required && !fields[q.key].value);
         for (const q of missing) fields[q.key].classList.add("mushra-missing");
         if (missing.length) { // every unanswered question at once (the server checks them too, one by one)
-          message.textContent = "Please answer: " + missing.map((q) => q.text).join("; ") + ".";
+          const list = missing.map((q) => q.text).join("; ");
+          message.textContent = "Please answer: " + list + (list.endsWith("?") ? "" : ".");
           return;
         }
         const answers = {};
