@@ -300,11 +300,8 @@ class TrainChunks(Dataset):
             equalize(sources, eq_params(rng, len(chosen), config.eq_db, config.sample_rate), before)
         if config.width_min < 1.0:  # drawn after the EQ: width_min = 1 changes no draw
             narrow(sources, width_params(rng, len(chosen), config.width_min))
-        stacked = (
-            self._stack(rng, sources, chosen)
-            if config.other_stack_prob > 0 and remixed
-            else [None] * len(chosen)
-        )  # a coherent chunk keeps its song's own other
+        stack = config.other_stack_prob > 0 and remixed  # a coherent chunk keeps its own song's other
+        stacked = self._stack(rng, sources, chosen) if stack else [None] * len(chosen)
         if config.vocals_side_db > 0:  # no draw: every other draw stays as it was
             rows = [k for k, j in enumerate(chosen) if self.all_parts[j].name == "vocals"]
             vocals = sources[rows]  # (V, C, T), a copy: narrowed, then written back
