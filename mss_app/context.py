@@ -69,7 +69,8 @@ def load_study_context(config: AppConfig, progress=None) -> StudyContext:
             skipped(
                 f"{len(orphans)} unfinished session(s) in {folder} refer to stimuli of an earlier version of "
                 "this study (its songs, conditions or checkpoints changed, or, for a study begun before "
-                "2026-12-07, its anchors: a study file keeps them with fit_anchors: false) and cannot continue; their ratings "
+                "2026-12-07, its anchors: fit_anchors: false in a study file, or app.py --fixed-anchors for the "
+                "default study, keeps them) and cannot continue; their ratings "
                 "so far stay in ratings.csv. Give a changed study its own study_id or --study-dir."
             )
     except MSSError as exc:
