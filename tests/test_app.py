@@ -140,6 +140,10 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
             "Please answer: Your age; Your experience with listening critically to audio; What are you listening with?"
         )
         assert page.locator(".mushra-missing").count() == 3
+        page.select_option("select[data-key='age']", ANSWERS["age"])  # one answered: it leaves the list
+        assert page.inner_text(".mushra-message") == (
+            "Please answer: Your experience with listening critically to audio; What are you listening with?"
+        )
     if shots:  # "Loudspeakers" with a headphone check ahead: the page says so before the check would
         page.select_option("select[data-key='headphones']", "speakers")
         assert "This test needs headphones" in page.inner_text(".mushra-note")
@@ -202,6 +206,10 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         page.wait_for_timeout(400)
         page.screenshot(path=str(shots / "participant_4_familiarization.png"), full_page=True)
     _play_everything(page)
+    if shots:  # the refusal followed the listening: nothing is left to play, so it is gone
+        page.wait_for_function(
+            "() => document.querySelector('.mushra-trial .mushra-message').textContent === ''"
+        )
     page.click(".mushra-submit")  # "Continue"
     page.wait_for_selector("text=Instructions", timeout=20_000)
     instructions = page.inner_text(".mushra-instructions").lower()
@@ -720,6 +728,24 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
             client.get("/experimenter/config", cookies={cookie["name"]: cookie["value"]}).status_code == 401
         )
     assert missing == [], missing  # no 404 (the favicon used to be one on every page)
+    page.close()
+
+
+def test_a_laptop_window_shows_the_scores_above_the_submit_bar(running_app, browser):
+    """On a 1366 x 660 window the sliders are shorter, so that the scores under them clear the Submit bar stuck
+    to the bottom of the window; the scale stays level with the sliders."""
+    url, context = running_app
+    page = browser.new_page(viewport={"width": 1366, "height": 660})
+    _start_session(page, url, context)
+    page.evaluate("window.scrollTo(0, 0)")
+    slider = page.locator(".mushra-slider[data-label='A']").bounding_box()
+    legend = page.locator(".mushra-legend").bounding_box()
+    assert (
+        slider["height"] == 160 and abs(legend["y"] - slider["y"]) <= 2 and abs(legend["height"] - 160) <= 2
+    )
+    scores = page.locator(".mushra-value").first.bounding_box()
+    submit = page.locator(".mushra-trial .mushra-actions").bounding_box()
+    assert scores["y"] + scores["height"] <= submit["y"] and submit["y"] + submit["height"] <= 660
     page.close()
 
 

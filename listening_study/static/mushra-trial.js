@@ -11,6 +11,7 @@
  * the same trial is shown again (a reload), and dropped once it is submitted.
  */
 (function () {
+  const PRACTICE_PROMPT = "Please listen first:"; // a practice page's refusal, rechecked as the listener plays
   "use strict";
 
   const BANDS = [
@@ -361,6 +362,7 @@
       if (now - this.lastBars > 100) {
         this.lastBars = now;
         this._bars();
+        this._recheckPractice();
       }
       if (now - (this.lastDraft || 0) > 1000) {
         this.lastDraft = now;
@@ -413,6 +415,17 @@
       this._countPlay(key);
       this._refresh();
     }
+    /* A practice page's "Please listen first" follows the listening: it names what is still left, and goes
+     * once nothing is (the Reference counts once heard, the letters once played). */
+    _recheckPractice() {
+      if (!this.options.practice || !this.message.textContent.startsWith(PRACTICE_PROMPT)) return;
+      const unheard = this._unheard();
+      this.message.textContent = unheard.length ? this._practicePrompt(unheard) : "";
+      if (!unheard.length) this._refresh(); // the Reference button's border, now that it was heard
+    }
+    _practicePrompt(unheard) {
+      return PRACTICE_PROMPT + " play the reference and every version before you go on (not played yet: " + unheard.join(", ") + ").";
+    }
     /* What a practice page has not played yet: "Reference" and the letters, in screen order. */
     _unheard() {
       const heard = this.engine.listenMs();
@@ -441,7 +454,7 @@
       if (!this.graded) {
         const unheard = this._unheard();
         if (this.options.practice && unheard.length) {
-          this._say("Please listen first: play the reference and every version before you go on (not played yet: " + unheard.join(", ") + ").");
+          this._say(this._practicePrompt(unheard));
           return;
         }
         await this.options.onSubmit({});

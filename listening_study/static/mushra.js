@@ -170,8 +170,8 @@
             el("option", { value: "" }, "Please choose"),
             ...question.choices.map((c) => el("option", { value: c.value }, c.text)));
           fields[question.key] = select;
-          form.append(el("label", { class: "mushra-field" }, el("span", {}, question.text), select));
-          if (question.key === "headphones" && this.session.headphone_check) form.append(this._speakerNote(select));
+          const note = question.key === "headphones" && this.session.headphone_check ? this._speakerNote(select) : null;
+          form.append(el("label", { class: "mushra-field" }, el("span", {}, question.text), select, note));
         } else {
           const input = el("input", { type: "text", class: "mushra-question", "data-key": question.key, maxlength: "80", autocomplete: "off" });
           fields[question.key] = input;
@@ -179,18 +179,22 @@
         }
       }
       const next = el("button", { type: "button", class: "mushra-next" }, "Continue");
-      for (const field of Object.values(fields)) { // an answer given clears its mark and the stale message
+      const unanswered = () => this.session.questions.filter((q) => q.required && !fields[q.key].value);
+      const ask = (missing) => { // every unanswered question at once (the server checks them too, one by one)
+        const list = missing.map((q) => q.text).join("; ");
+        message.textContent = missing.length ? "Please answer: " + list + (list.endsWith("?") ? "" : ".") : "";
+      };
+      for (const field of Object.values(fields)) { // an answer given clears its mark and leaves its name out
         field.addEventListener("change", () => {
           field.classList.remove("mushra-missing");
-          if (!form.querySelector(".mushra-missing")) message.textContent = "";
+          if (message.textContent.startsWith("Please answer:")) ask(unanswered());
         });
       }
       next.addEventListener("click", () => {
-        const missing = this.session.questions.filter((q) => q.required && !fields[q.key].value);
+        const missing = unanswered();
         for (const q of missing) fields[q.key].classList.add("mushra-missing");
-        if (missing.length) { // every unanswered question at once (the server checks them too, one by one)
-          const list = missing.map((q) => q.text).join("; ");
-          message.textContent = "Please answer: " + list + (list.endsWith("?") ? "" : ".");
+        if (missing.length) {
+          ask(missing);
           return;
         }
         const answers = {};
@@ -202,7 +206,7 @@
     }
     /* Shown while "Loudspeakers" is chosen: the headphone check would end the test, so say it before it does. */
     _speakerNote(select) {
-      const note = el("p", { class: "mushra-note", role: "status" });
+      const note = el("span", { class: "mushra-note", role: "status" }); // inside the field: no gap while empty
       select.addEventListener("change", () => {
         note.textContent = select.value === "speakers"
           ? "This test needs headphones. If you have some, please put them on and choose them here: the next steps check " +
