@@ -731,7 +731,7 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     page.close()
 
 
-def test_a_laptop_window_shows_the_scores_above_the_submit_bar(running_app, browser):
+def test_a_laptop_window_shows_the_scores_above_the_submit_bar(running_app, browser, shots):
     """On a 1366 x 660 window the sliders are shorter, so that the scores under them clear the Submit bar stuck
     to the bottom of the window; the scale stays level with the sliders."""
     url, context = running_app
@@ -746,6 +746,7 @@ def test_a_laptop_window_shows_the_scores_above_the_submit_bar(running_app, brow
     scores = page.locator(".mushra-value").first.bounding_box()
     submit = page.locator(".mushra-trial .mushra-actions").bounding_box()
     assert scores["y"] + scores["height"] <= submit["y"] and submit["y"] + submit["height"] <= 660
+    page.screenshot(path=str(shots / "participant_5b_laptop.png"))  # as a 1366 x 660 laptop shows it
     page.close()
 
 
