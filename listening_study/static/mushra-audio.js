@@ -8,7 +8,8 @@
  * loop region, so every wrap fades out and in; pause and seek fade the running pass out before stopping
  * it; switching between stimuli crossfades the selection gains (raised cosine, FADE_S) and keeps the
  * position. All stimuli stay sample-aligned. The engine also measures how long each stimulus was heard
- * while selected (listenMs), which the page reports and the server checks.
+ * while selected (listenMs), which the page reports and the server checks. drawWaveform(canvas, buffer) draws
+ * a buffer's first channel, scaled to its peak (the trial page's waveform).
  *
  * Files are downloaded by `download` (progress in bytes, for the page to show) and can be fetched ahead
  * with `prefetch(urls)` (the next trial's, while this one is rated); Engine.load takes a prefetched
@@ -308,5 +309,31 @@
     }
   }
 
-  window.MushraAudio = { Engine, makeAudioContext, prefetch, STIMULUS_RATE, FADE_S };
+  /* ---------------------------------------------------------------- waveform of a buffer */
+  function drawWaveform(canvas, buffer) {
+    const ctx = canvas.getContext("2d");
+    const { width, height } = canvas;
+    ctx.clearRect(0, 0, width, height);
+    const data = buffer.getChannelData(0);
+    const step = Math.max(1, Math.floor(data.length / width));
+    // Drawn to the excerpt's own peak: levelled to -23 LUFS it would be a thin strip, of no help in finding
+    // a passage to loop. (Only the reference is drawn: the scale says nothing about any version.)
+    let peak = 0;
+    for (let i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i]));
+    const scale = peak > 0 ? 0.95 / peak : 1;
+    ctx.fillStyle = "#3d4f78";
+    for (let x = 0; x < width; x++) {
+      let lo = 1, hi = -1;
+      for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) {
+        if (data[i] < lo) lo = data[i];
+        if (data[i] > hi) hi = data[i];
+      }
+      if (hi < lo) continue; // past the end of the data
+      lo *= scale;
+      hi *= scale;
+      ctx.fillRect(x, ((1 - hi) / 2) * height, 1, Math.max(1, ((hi - lo) / 2) * height));
+    }
+  }
+
+  window.MushraAudio = { Engine, makeAudioContext, prefetch, drawWaveform, STIMULUS_RATE, FADE_S };
 })();

@@ -11,8 +11,8 @@
  * the same trial is shown again (a reload), and dropped once it is submitted.
  */
 (function () {
-  const PRACTICE_PROMPT = "Please listen first:"; // a practice page's refusal, rechecked as the listener plays
   "use strict";
+  const PRACTICE_PROMPT = "Please listen first:"; // a practice page's refusal, rechecked as the listener plays
 
   const BANDS = [
     [80, "Excellent"],
@@ -21,7 +21,7 @@
     [20, "Poor"],
     [0, "Bad"],
   ];
-  const { Engine } = window.MushraAudio;
+  const { Engine, drawWaveform } = window.MushraAudio;
   const DRAFT_KEY = "mss-mushra-draft"; // one draft at a time: the trial in progress
 
   /* localStorage that never throws (private mode, storage switched off): null, or nothing stored. */
@@ -71,32 +71,6 @@
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
     return node;
-  }
-
-  /* ---------------------------------------------------------------- waveform */
-  function drawWaveform(canvas, buffer) {
-    const ctx = canvas.getContext("2d");
-    const { width, height } = canvas;
-    ctx.clearRect(0, 0, width, height);
-    const data = buffer.getChannelData(0);
-    const step = Math.max(1, Math.floor(data.length / width));
-    // Drawn to the excerpt's own peak: levelled to -23 LUFS it would be a thin strip, of no help in finding
-    // a passage to loop. (Only the reference is drawn: the scale says nothing about any version.)
-    let peak = 0;
-    for (let i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i]));
-    const scale = peak > 0 ? 0.95 / peak : 1;
-    ctx.fillStyle = "#3d4f78";
-    for (let x = 0; x < width; x++) {
-      let lo = 1, hi = -1;
-      for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) {
-        if (data[i] < lo) lo = data[i];
-        if (data[i] > hi) hi = data[i];
-      }
-      if (hi < lo) continue; // past the end of the data
-      lo *= scale;
-      hi *= scale;
-      ctx.fillRect(x, ((1 - hi) / 2) * height, 1, Math.max(1, ((hi - lo) / 2) * height));
-    }
   }
 
   /* ---------------------------------------------------------------- one page with a player */
