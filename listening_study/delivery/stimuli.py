@@ -234,8 +234,8 @@ class StimulusSet:
         )
         note = (
             f"Low-pass anchors moved below 3.5 / 7 kHz in {len(moved)} of {len(self.trials)} trials, where the "
-            f"standard's would not be heard (what they take away would be under {ANCHOR_AUDIBLE_DB:g} dB of the "
-            f"reference's energy; fit_anchors): {listed}."
+            f"standard's would not be heard (they would take away under {100 * 10 ** (ANCHOR_AUDIBLE_DB / 10):g}% "
+            f"of the reference's energy, {ANCHOR_AUDIBLE_DB:g} dB; fit_anchors): {listed}."
         )
         unheard = [
             f"{trial_id} {anchor} ({db:g} dB)" for trial_id, removed in self._anchor_removed_db().items()

@@ -38,9 +38,9 @@ A study file (relative paths are resolved against the file's folder)::
 Conditions of every MUSHRA trial: the systems, the hidden reference (``reference``) and the anchors
 (``anchor35``: 3.5 kHz low-pass of the reference, the low anchor of ITU-R BS.1534-3; ``anchor70``:
 7 kHz low-pass, its mid anchor; ``mixture``: the unprocessed mixture, an interference anchor). All three
-by default. With ``fit_anchors`` (the default) a low-pass anchor that would take away less than
-``ANCHOR_AUDIBLE_DB`` (-30 dB, 0.1%) of the reference's energy (the standard's cutoffs on a bass stem) moves down
-in octaves until it is heard (``listening_study.delivery.processing.anchor_cutoffs``); each trial's cutoffs are
+by default. With ``fit_anchors`` (the default) a low-pass anchor that would take away under 0.1% of the
+reference's energy (``ANCHOR_AUDIBLE_DB``, -30 dB; the standard's cutoffs on a bass stem) moves down in octaves
+until it takes more (``listening_study.delivery.processing.anchor_cutoffs``); each trial's cutoffs are
 in its ``trial.json``.
 """
 
