@@ -121,9 +121,8 @@ def session_json(context: StudyContext, session) -> dict:
     audio = sessions.step_audio(session)
     if step == "questionnaire":
         out["questions"] = [question.as_json() for question in QUESTIONS]
-        out["headphone_check"] = (
-            session.headphone_check
-        )  # the page warns a loudspeaker listener before the check
+        # the page warns a loudspeaker listener before the check
+        out["headphone_check"] = session.headphone_check
     elif step == "volume":
         out["volume_url"] = audio_url(sid, audio[0].reference)
     elif step == "headphones":

@@ -49,9 +49,8 @@ class TrainConfig:
     batch_size: int = 8  # chunks per optimiser step, all ranks together
     num_workers: int = 0
     remix: bool = True
-    remix_prob: float = (
-        1.0  # with remix: the share of chunks remixed; the rest coherent (one song and offset)
-    )
+    # with remix: the share of chunks remixed; the rest coherent (one song and offset)
+    remix_prob: float = 1.0
     eq_db: float = 0.0  # random EQ of every source (mss.data.augment.eq_params), gains in +-eq_db; 0 = off
     width_min: float = 1.0  # stereo width of every source scaled by U(width_min, 1) (augment.narrow); 1 = off
     vocals_side_db: float = 0.0  # the vocals' side signal lowered by this many dB, every chunk; 0 = off

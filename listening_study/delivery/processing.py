@@ -67,12 +67,22 @@ ANCHOR_FLOOR_HZ = 100.0
 def removed_db(reference: np.ndarray, sample_rate: int, cutoff_hz: float) -> float:
     """The energy a ``cutoff_hz`` low-pass takes away from ``reference (C, T)``, in dB re its total
     (-inf for a signal it leaves as it is; NaN for silence)."""
+    return taken_away_db(reference, lowpass(reference, sample_rate, cutoff_hz))
+
+
+def taken_away_db(reference: np.ndarray, filtered: np.ndarray) -> float:
+    """The energy of ``reference - filtered`` in dB re the reference's (both (C, T)); see ``removed_db``."""
     reference = np.asarray(reference, dtype=np.float64)
     total = float(np.sum(reference**2))
     if total == 0.0:
         return float("nan")
-    removed = float(np.sum((reference - lowpass(reference, sample_rate, cutoff_hz)) ** 2))
+    removed = float(np.sum((reference - filtered) ** 2))
     return 10.0 * np.log10(removed / total) if removed > 0.0 else float("-inf")
+
+
+def standard_cutoffs(anchors) -> dict[str, float]:
+    """BS.1534-3's cutoff of each low-pass anchor in ``anchors`` (the mixture anchor has none)."""
+    return {anchor: STANDARD_CUTOFFS_HZ[anchor] for anchor in anchors if anchor in STANDARD_CUTOFFS_HZ}
 
 
 def audible_cutoff(

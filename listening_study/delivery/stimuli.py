@@ -52,8 +52,9 @@ from listening_study.delivery.processing import (
     dithered_pcm16,
     loudness_match,
     lowpass,
-    removed_db,
     select_excerpt,
+    standard_cutoffs,
+    taken_away_db,
 )
 from listening_study.design.dataset import open_study_db
 from listening_study.design.study import REFERENCE, StudyConfig, SystemSpec, study_hash
@@ -135,9 +136,10 @@ def _same_length(audio: dict[str, np.ndarray], trial_id: str) -> dict[str, np.nd
 def _render_trial(
     study: StudyConfig, mix: np.ndarray, target_audio: np.ndarray, start_s: float, end_s: float, target: str,
     separator: Separator,
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:  # fmt: skip
-    """Every condition (plus the open reference) of one trial, before loudness matching, and the cutoffs of
-    its low-pass anchors."""
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:  # fmt: skip
+    """Every condition (plus the open reference) of one trial, before loudness matching, and its low-pass
+    anchors' record for ``trial.json``: ``anchor_hz`` (their cutoffs) and ``anchor_removed_db`` (what each takes
+    away from the reference, dB re its energy, rounded)."""
     start, end = int(round(start_s * SAMPLE_RATE)), int(round(end_s * SAMPLE_RATE))
     reference = target_audio[:, start:end]  # (C, T)
     if not np.any(reference):
@@ -153,17 +155,13 @@ def _render_trial(
             )
         audio[system.name] = estimate[:, start - lo : end - lo]
     cutoffs = trial_cutoffs(study, reference)
-    for anchor, cutoff in cutoffs.items():  # what each takes away is recorded (trial.json: anchor_removed_db)
+    removed = {}
+    for anchor, cutoff in cutoffs.items():
         audio[anchor] = lowpass(reference, SAMPLE_RATE, cutoff)
+        removed[anchor] = round(taken_away_db(reference, audio[anchor]), 1)
     if "mixture" in study.anchors:
         audio["mixture"] = mix[:, start:end]
-    return audio, cutoffs
-
-
-def _removed(target: np.ndarray, start_s: float, end_s: float, cutoffs: dict[str, float]) -> dict[str, float]:
-    """What each low-pass anchor takes away from the trial's reference, in dB re its energy (rounded)."""
-    reference = target[:, int(round(start_s * SAMPLE_RATE)) : int(round(end_s * SAMPLE_RATE))]
-    return {anchor: round(removed_db(reference, SAMPLE_RATE, hz), 1) for anchor, hz in cutoffs.items()}
+    return audio, {"anchor_hz": cutoffs, "anchor_removed_db": removed}
 
 
 def trial_cutoffs(study: StudyConfig, reference: np.ndarray) -> dict[str, float]:
@@ -171,7 +169,7 @@ def trial_cutoffs(study: StudyConfig, reference: np.ndarray) -> dict[str, float]
     (``anchor_cutoffs``) or, without ``fit_anchors``, the standard's."""
     if study.fit_anchors:
         return anchor_cutoffs(reference, SAMPLE_RATE, study.anchors)
-    return {anchor: STANDARD_CUTOFFS_HZ[anchor] for anchor in study.anchors if anchor in STANDARD_CUTOFFS_HZ}
+    return standard_cutoffs(study.anchors)
 
 
 class StimulusSet:
@@ -221,9 +219,10 @@ class StimulusSet:
 
     def moved_anchors(self) -> str:
         """A sentence for the experimenter naming the trials whose low-pass anchors were moved below the
-        standard's cutoffs (``anchor_hz``), or "" when none was."""
+        standard's cutoffs (``anchor_hz``), and any still under ``ANCHOR_AUDIBLE_DB``; "" when none moved."""
+        anchors = self._anchors()
         moved = {
-            trial_id: cutoffs for trial_id, cutoffs in self.anchor_hz().items()
+            trial_id: cutoffs for trial_id, (cutoffs, _) in anchors.items()
             if any(hz != STANDARD_CUTOFFS_HZ[a] for a, hz in cutoffs.items())
         }  # fmt: skip
         if not moved:
@@ -238,29 +237,30 @@ class StimulusSet:
             f"of the reference's energy, {ANCHOR_AUDIBLE_DB:g} dB; fit_anchors): {listed}."
         )
         unheard = [
-            f"{trial_id} {anchor} ({db:g} dB)" for trial_id, removed in self._anchor_removed_db().items()
+            f"{trial_id} {anchor} ({db:g} dB)" for trial_id, (_, removed) in anchors.items()
             for anchor, db in removed.items() if db < ANCHOR_AUDIBLE_DB
         ]  # fmt: skip
         if unheard:
             note += f" Still under {ANCHOR_AUDIBLE_DB:g} dB at the {ANCHOR_FLOOR_HZ:g} Hz floor: {', '.join(unheard)}."
         return note
 
-    def _anchor_removed_db(self) -> dict[str, dict[str, float]]:
-        """{trial id: {low-pass anchor: dB it takes away}} where trial.json records it (rendered since it does)."""
-        out = {}
-        for trial in self.trials:
-            data = json.loads((self.root / trial.trial_id / "trial.json").read_text())
-            out[trial.trial_id] = {a: float(db) for a, db in data.get("anchor_removed_db", {}).items()}
-        return out
-
     def anchor_hz(self) -> dict[str, dict[str, float]]:
         """{trial id: {low-pass anchor: cutoff in Hz}} as each trial was rendered (its ``trial.json``; a trial
         rendered before the cutoffs were recorded had the standard's)."""
+        return {trial_id: cutoffs for trial_id, (cutoffs, _) in self._anchors().items()}
+
+    def _anchors(self) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+        """{trial id: (cutoffs, dB each takes away)} from each ``trial.json``, read once; what a trial rendered
+        before they were recorded lacks: the standard's cutoffs, and nothing measured."""
         out = {}
         for trial in self.trials:
             data = json.loads((self.root / trial.trial_id / "trial.json").read_text())
-            standard = {a: STANDARD_CUTOFFS_HZ[a] for a in trial.conditions if a in STANDARD_CUTOFFS_HZ}
-            out[trial.trial_id] = {a: float(hz) for a, hz in data.get("anchor_hz", standard).items()}
+            cutoffs = data.get("anchor_hz", standard_cutoffs(trial.conditions))
+            removed = data.get("anchor_removed_db", {})
+            out[trial.trial_id] = (
+                {a: float(hz) for a, hz in cutoffs.items()},
+                {a: float(db) for a, db in removed.items()},
+            )
         return out
 
 
@@ -320,7 +320,7 @@ def prepare_stimuli(
             start_s, end_s = spec.start_s, spec.end_s
             if end_s * SAMPLE_RATE > mix.shape[-1] + 1:
                 raise StimulusError(f"excerpt {start_s:g}-{end_s:g} s is beyond the end of {spec.song!r}")
-        audio, cutoffs = _render_trial(study, mix, stems[target], start_s, end_s, target, separator)
+        audio, anchors = _render_trial(study, mix, stems[target], start_s, end_s, target, separator)
         matched, report = loudness_match(_same_length(audio, trial_id), SAMPLE_RATE, study.loudness_lufs)
         ids = {name: _stimulus_id() for name in matched}
         folder.mkdir(parents=True, exist_ok=True)
@@ -333,15 +333,7 @@ def prepare_stimuli(
         )
         write_text_atomic(
             folder / "trial.json",
-            json.dumps(
-                {
-                    "trial": asdict(trial),
-                    "loudness": asdict(report),
-                    "anchor_hz": cutoffs,
-                    "anchor_removed_db": _removed(stems[target], start_s, end_s, cutoffs),
-                },
-                indent=1,
-            ),  # fmt: skip
+            json.dumps({"trial": asdict(trial), "loudness": asdict(report), **anchors}, indent=1),
         )
         trials.append(trial)
         rendered += 1

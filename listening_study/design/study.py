@@ -56,7 +56,7 @@ from pathlib import Path
 
 import yaml
 
-from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, ANCHOR_FLOOR_HZ
+from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, ANCHOR_FLOOR_HZ, STANDARD_CUTOFFS_HZ
 from listening_study.design.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
 from mss.checkpoint import load_checkpoint
@@ -69,7 +69,6 @@ STIMULUS_FORMAT = 2
 REFERENCE = "reference"
 #: Anchor conditions this package can render.
 ANCHORS: tuple[str, ...] = ("anchor35", "anchor70", "mixture")
-LOWPASS_ANCHORS: tuple[str, ...] = ("anchor35", "anchor70")  # the ones fit_anchors moves
 #: BS.1534-3 (section 4.1) asks for a low anchor (3.5 kHz) and a mid anchor (7 kHz); the mixture tells how much
 #: of the interference a listener hears removed.
 DEFAULT_ANCHORS: tuple[str, ...] = ("anchor35", "anchor70", "mixture")
@@ -449,7 +448,7 @@ def study_hash(study: StudyConfig) -> str:
     content["stimulus_format"] = STIMULUS_FORMAT
     # fitted anchors sound different from the fixed ones of before (False: the cache rendered then still
     # serves); a study without a low-pass anchor renders the same either way
-    if content.pop("fit_anchors") and any(anchor in LOWPASS_ANCHORS for anchor in study.anchors):
+    if content.pop("fit_anchors") and any(anchor in STANDARD_CUTOFFS_HZ for anchor in study.anchors):
         content["fit_anchors"] = {"audible_db": ANCHOR_AUDIBLE_DB, "floor_hz": ANCHOR_FLOOR_HZ}
     blob = json.dumps(content, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]

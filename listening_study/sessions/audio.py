@@ -51,9 +51,8 @@ class AudioPage:
     mode: str  # "mushra" or "ab"
     reference: str | None  # token of the open reference (None: the check's sounds have none)
     versions: tuple[tuple[str, str], ...]  # (screen label, token) in screen order
-    target: str = (
-        ""  # the instrument the reference is (a trial's or practice page's target; "" for the check)
-    )
+    # the instrument the reference is (a trial's or practice page's target; "" for the check)
+    target: str = ""
 
 
 class SessionAudio:
