@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont hydrogen-drumkits avldrums.lv2-soundfont espeak-ng chromium)
+APT_PACKAGES=(ffmpeg libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont hydrogen-drumkits avldrums.lv2-soundfont espeak-ng festival festvox-us-slt-hts chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,5 +1,5 @@
 """python -m mss.data.synth ROOT [--preset NAME] [--seed N] [--format wav|stems] [--subtype FLOAT|PCM_16]
-[--overwrite] [--jobs N] [--version 3|4|5|6]"""
+[--overwrite] [--jobs N] [--version 3|4|5|6|7]"""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         help=(
             f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded; "
             "5: v4 voiced like the realism gauge's recorded stems, guitar-led; 6: v5 with busier parts and "
-            'a melodic lead in "other")'
+            'a melodic lead in "other"; 7: v5 sung by Festival\'s HTS voice)'
         ),
     )
     args = parser.parse_args(argv)

@@ -56,15 +56,20 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(10 ** (loud / 10))))
 
 
+def speech_engine(version: int) -> str:
+    """Who speaks the sung words of generator ``version``: Festival's HTS voice from v7, espeak-ng before."""
+    return "hts" if version >= 7 else "espeak"
+
+
 def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, version: int = 3) -> SongAudio:
     """Every part rendered, processed and summed into stems, then mastered (limiter; v4: bus compressor
-    first). Version 3 processes parts with ``effects``; versions 4-6 with ``players`` and ``production``
-    (5 with its own ``production.Voicing``)."""
+    first). Version 3 processes parts with ``effects``; versions 4-7 with ``players`` and ``production``
+    (5-7 with v5's ``production.Voicing``; 7 sings with Festival's HTS voice, ``hts.py``)."""
     rate = renderer.sample_rate
     band = None
     sampler = None
     if version >= 4:
-        band = Band(renderer, rng)
+        band = Band(renderer, rng, speech_engine(version))
         impulse = rooms.studio_room(rng, rate, ROOM_RT60_V4)[1]
         impulse = np.pad(impulse, ((0, 0), (int(0.01 * rate), 0)))  # 10-ms pre-delay
     else:

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from .hts import HTS_VOICE, formant_factor
 from .kits import Sampler, find_kits
 from .parts import Part
 from .render import Renderer
-from .voice import render_vocal
+from .voice import render_vocal, voice_register
 
 #: Debian's avldrums.lv2-soundfont: two acoustic kits recorded at many velocities, GM key map, preset 0:0.
 AVL_KITS = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2")
@@ -39,14 +40,19 @@ def render_part(
     n_samples: int,
     channel: int,
     rng: np.random.Generator,
+    speech: str = "espeak",
 ) -> tuple[np.ndarray, str]:
-    """A part's dry audio (2, T) and the name of what played it (versions 3 and 4)."""
+    """A part's dry audio (2, T) and the name of what played it (versions 3 and 4); a sung part's words
+    spoken by ``speech`` (``voice.SPEECH_ENGINES``)."""
     bank = int(rng.integers(len(renderer.sfids)))
     bank_name = renderer.soundfonts[bank].name
     if part.voice is not None:
         audio = render_vocal(
-            part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng
+            part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng, speech
         )
+        if speech == "hts":
+            formants = formant_factor(voice_register(part.voice), part.voice.pitch)
+            return audio, f"festival {HTS_VOICE} (formants x{formants:.2f})"
         return audio, f"espeak-ng {part.voice.name}"
     if part.instrument.is_drum and sampler is not None:
         audio, missing = sampler.render(part.instrument.notes, n_samples)
@@ -76,8 +82,9 @@ def is_electric_guitar(part: Part) -> bool:
 class Band:
     """The session players of one v4 song: its drum kit and how guitars are played; ``close()`` when done."""
 
-    def __init__(self, renderer: Renderer, rng: np.random.Generator) -> None:
+    def __init__(self, renderer: Renderer, rng: np.random.Generator, speech: str = "espeak") -> None:
         self.renderer = renderer
+        self.speech = speech  # who speaks the sung words (voice.SPEECH_ENGINES)
         self.sampler: Sampler | None = None
         self.kit_renderer: Renderer | None = None
         hydrogen, avl = find_kits(), find_avl_kits()
@@ -100,7 +107,9 @@ class Band:
         if part.instrument.is_drum and self.kit_renderer is not None:
             return self._avl_kit(part, n_samples, channel, rng)
         if not is_electric_guitar(part):
-            audio, source = render_part(part, self.renderer, self.sampler, n_samples, channel, rng)
+            audio, source = render_part(
+                part, self.renderer, self.sampler, n_samples, channel, rng, self.speech
+            )
             return audio, source, False
         take, source = self._guitar_take(part, part.instrument.notes, n_samples, channel, rng)
         if part.kind not in DOUBLED_KINDS or rng.random() >= DOUBLE_CHANCE:

@@ -121,8 +121,8 @@ VOICINGS: Mapping[int, Voicing] = MappingProxyType(
 
 def voicing(version: int) -> Voicing:
     """The chains' settings of generator ``version`` (4 and 5; 6 composes differently but renders like 5;
-    3 does not use this module)."""
-    version = 5 if version == 6 else version
+    7 composes like 5 and renders like it but for its singers' voice; 3 does not use this module)."""
+    version = 5 if version in (6, 7) else version
     if version not in VOICINGS:
         raise DatasetError(
             f"generator version {version} has no production voicing (versions {tuple(VOICINGS)})"

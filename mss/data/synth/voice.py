@@ -8,6 +8,7 @@ contour (the part's pitch bends: scoops and delayed vibrato, plus a slow drift) 
 vowel over the note's length, keeping the spectral envelope (the formants) of the speech. Consonants
 are copied as spoken, the onset placed just ahead of the beat as singers do; breaths fill the gaps
 before phrases. Everything is mono float32 at 22.05 kHz (espeak-ng's rate), resampled to 44.1 kHz.
+Generator v7 has Festival's HTS voice speak the words instead (``hts.py``; ``speech="hts"``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from scipy import signal
 
 from mss.errors import MissingDependencyError
 
+from . import hts
+
 SPEECH_RATE = 22050  # espeak-ng's output rate
 INSTALL_HINT = "sudo apt-get install -y espeak-ng"
+SPEECH_ENGINES = ("espeak", "hts")
 #: espeak-ng voice variants (``en-us+<variant>``), by register.
 FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5", "belinda", "linda", "anika", "Annie", "Alicia")
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m6", "m7", "max", "david", "Andy", "Mike")
@@ -242,24 +246,23 @@ def render_vocal(
     n_samples: int,
     out_rate: int,
     rng: np.random.Generator,
+    speech: str = "espeak",
 ) -> np.ndarray:
-    """Sing every note of a monophonic ``instrument``, one word of ``words`` (cycled) per note.
+    """Sing every note of a monophonic ``instrument``, one word of ``words`` (cycled) per note, spoken by
+    ``speech`` (SPEECH_ENGINES: "espeak" for espeak-ng, "hts" for Festival's HTS voice, ``hts.py``).
 
     Returns ``(2, n_samples)`` float32 at ``out_rate`` (a multiple of 22.05 kHz), mono in both channels.
     """
     n_speech = int(np.ceil(n_samples * SPEECH_RATE / out_rate)) + 1
     out = np.zeros(n_speech, dtype=np.float32)
     contour = pitch_contour(instrument, n_speech, SPEECH_RATE, rng)
-    syllables: dict[str, Syllable] = {}
+    syllables = {word: analyse(audio) for word, audio in spoken_words(words, voice, speech).items()}
     notes = sorted(instrument.notes, key=lambda n: n.start)
     previous_end = -10.0
     phrase_rms = []
     breaths = []
     for i, note in enumerate(notes):
-        word = words[i % len(words)]
-        if word not in syllables:
-            syllables[word] = analyse(speak(word, voice))
-        syllable = syllables[word]
+        syllable = syllables[words[i % len(words)]]
         start, end = int(note.start * SPEECH_RATE), int(note.end * SPEECH_RATE)
         if end - start < 200 or start >= n_speech:
             continue
@@ -288,6 +291,22 @@ def render_vocal(
     up = signal.resample_poly(out, factor, 1).astype(np.float32)[:n_samples]
     up = np.pad(up, (0, n_samples - up.size))
     return np.stack([up, up])
+
+
+def voice_register(voice: Voice) -> str:
+    """The register ``choose_voice`` drew ``voice`` for: "female" or "male"."""
+    return "female" if voice.name.split("+")[-1] in FEMALE_VARIANTS else "male"
+
+
+def spoken_words(words: list[str], voice: Voice, speech: str) -> dict[str, np.ndarray]:
+    """Every distinct word of ``words`` spoken once by ``voice`` -> word: (T,) float32 at SPEECH_RATE."""
+    if speech not in SPEECH_ENGINES:
+        raise ValueError(f"unknown speech engine {speech!r}; expected one of {SPEECH_ENGINES}")
+    unique = list(dict.fromkeys(words))
+    if speech == "hts":
+        formants = hts.formant_factor(voice_register(voice), voice.pitch)
+        return hts.speak_words(unique, formants, SPEECH_RATE)
+    return {word: speak(word, voice) for word in unique}
 
 
 def choose_voice(rng: np.random.Generator, register: str) -> Voice:
