@@ -445,3 +445,30 @@ def test_one_listener_ci_clipped_and_significance_withheld(known_csv, tmp_path):
     reference = result.summary.set_index(["target", "condition"]).loc[("all", "reference")]
     assert reference["mean"] + reference["ci_half_width"] > 100 and reference["ci_high"] == 100.0
     assert (result.summary["ci_low"] >= 0).all() and (result.summary["ci_high"] <= 100).all()
+
+
+def test_anchors_are_reported_per_cutoff(known_csv, tmp_path):
+    # song_a's vocals anchor cut at 1.75 kHz (a dull reference), every other trial at 3.5; song_c's drums unknown
+    anchor_hz = {f"{s}-{t}": {"anchor35": 3500.0, "anchor70": 7000.0} for s in SONGS for t in TARGETS}
+    anchor_hz["song_a-vocals"]["anchor35"] = 1750.0
+    del anchor_hz["song_c-drums"]
+    path, frame = known_csv
+    result = analyze(path, out_dir=tmp_path / "out", anchor_hz=anchor_hz)
+    table = result.anchors.set_index(["target", "cutoff_hz"], drop=False)
+    kept = frame[(frame["mode"] == "mushra") & (frame["participant_id"] != "BAD")]  # BAD: post-screened out
+    anchors = kept[kept["rating_stimulus"] == "anchor35"]
+    low = anchors[anchors["trial_id"] == "song_a-vocals"]["rating_score"]
+    assert table.loc[("vocals", 1750.0), "n"] == 12 and table.loc[("vocals", 1750.0), "trials"] == 1
+    assert table.loc[("vocals", 1750.0), "mean"] == pytest.approx(low.mean())
+    vocals_35 = anchors[(anchors["target"] == "vocals") & (anchors["trial_id"] != "song_a-vocals")][
+        "rating_score"
+    ]
+    assert table.loc[("vocals", 3500.0), "mean"] == pytest.approx(vocals_35.mean())
+    assert table.loc[("vocals", 3500.0), "trials"] == 2
+    unknown = result.anchors[result.anchors["cutoff_hz"].isna()]  # ratings of a trial anchor_hz does not know
+    assert list(unknown["target"]) == ["drums"] and list(unknown["n"]) == [12]
+    assert set(result.anchors["condition"]) == {"anchor35"}  # the mixture is not a low-pass anchor
+    assert result.anchors["n"].sum() == len(anchors)
+    assert "### The low-pass anchors by cutoff" in result.markdown
+    assert pd.read_csv(result.files["anchors"]).shape == result.anchors.shape
+    assert analyze(path).anchors is None  # without the cutoffs, no such table

@@ -8,10 +8,11 @@ the command line both run ``analyze``.
 Public API (stable)::
 
     analyze(ratings_csv, sdr_dir=None, out_dir=None, *, excerpt_sdr=None, source_name=None,
-            min_participants=MIN_PARTICIPANTS_FOR_TESTS, headphones=None, excerpt_metrics=None) -> AnalysisResult
+            min_participants=MIN_PARTICIPANTS_FOR_TESTS, headphones=None, excerpt_metrics=None,
+            anchor_hz=None) -> AnalysisResult
     analyze_study(stimuli, store, out_dir) -> (AnalysisResult | None, notes)   # a running study, as the app shows it
     AnalysisResult: n_rows, n_ratings, participants (session ids), excluded, screening (per session), shared_codes,
-                    summary, friedman, pairwise, ab, sdr_points, sdr_correlation, sdr_listeners,
+                    summary, anchors, friedman, pairwise, ab, sdr_points, sdr_correlation, sdr_listeners,
                     metric_correlations, best_metrics, rejected, rejected_counts, tests_withheld, markdown, files
 
 Rows that cannot be counted are set aside first and reported (``rejected``: line, reason, detail;
@@ -55,6 +56,7 @@ from listening_study.analysis.stats import (
     MIN_PARTICIPANTS_FOR_TESTS,
     SCORE_RANGES,
     ab_summary,
+    anchor_summary,
     condition_summary,
     friedman_tests,
     pairwise_wilcoxon,
@@ -76,6 +78,9 @@ class AnalysisResult:
     screening: pd.DataFrame  # per session
     shared_codes: pd.DataFrame  # participant codes typed in more than one session
     summary: pd.DataFrame
+    anchors: (
+        pd.DataFrame | None
+    )  # the low-pass anchors' scores per cutoff (stats.anchor_summary), given anchor_hz
     friedman: pd.DataFrame
     pairwise: pd.DataFrame
     ab: pd.DataFrame
@@ -129,6 +134,13 @@ def _report(result: dict, source: str) -> str:
         parts.append(_markdown_table(result["shared_codes"]))
     parts.append("## Scores per condition (mean, 95% CI from the t-distribution)\n")
     parts.append(_markdown_table(result["summary"]))
+    if result["anchors"] is not None and not result["anchors"].empty:
+        parts.append(
+            "### The low-pass anchors by cutoff\n\n`anchor35` and `anchor70` are each trial's low and mid anchor: "
+            "3.5 and 7 kHz, or lower where they would take away too little of that reference to be heard "
+            "(fitted anchors). The table above pools each name over its cutoffs.\n"
+        )
+        parts.append(_markdown_table(result["anchors"]))
     if result["tests_withheld"]:
         parts.append(f"## Significance\n\n**Not reported:** {result['tests_withheld']}\n")
     else:
@@ -228,7 +240,7 @@ def _write(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> 
 def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFrame) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
-    for name in ("screening", "shared_codes", "summary", "friedman", "pairwise", "ab", "sdr_points",
+    for name in ("screening", "shared_codes", "summary", "anchors", "friedman", "pairwise", "ab", "sdr_points",
                  "sdr_correlation", "sdr_listeners", "metric_correlations", "rejected"):  # fmt: skip
         if result.get(name) is not None:
             files[name] = out_dir / f"{name}.csv"
@@ -246,6 +258,7 @@ def _write_files(result: dict, markdown: str, out_dir: Path, mushra: pd.DataFram
             "screening",
             "shared_codes",
             "summary",
+            "anchors",
             "friedman",
             "pairwise",
             "ab",
@@ -306,6 +319,7 @@ def analyze(
     min_participants: int = MIN_PARTICIPANTS_FOR_TESTS,
     headphones: dict[str, dict] | None = None,
     excerpt_metrics: pd.DataFrame | str | Path | None = None,
+    anchor_hz: dict[str, dict[str, float]] | None = None,
 ) -> AnalysisResult:
     """Analyse a ratings CSV (see the module docstring); RatingsFileError for malformed files, StudyError
     for an output folder that cannot be written. ``excerpt_sdr``: the SDR table (SDR_COLUMNS of
@@ -314,7 +328,9 @@ def analyze(
     the file's path). ``headphones``: session id -> headphone-check result (session_table.headphone_results);
     sessions that failed it are excluded with the post-screening. ``excerpt_metrics``: the metrics of the
     rated excerpts (listening_study.analysis.metrics, or its cached CSV): gives ``metric_correlations``
-    (which objective metric predicts these listeners) and ``best_metrics`` (the best per target)."""
+    (which objective metric predicts these listeners) and ``best_metrics`` (the best per target).
+    ``anchor_hz``: {trial id: {low-pass anchor: cutoff Hz}} (the stimuli's ``anchor_hz()``): gives ``anchors``,
+    their scores per cutoff (fitted anchors cut lower where a reference has little treble)."""
     if out_dir is not None:
         _check_out_dir(Path(out_dir))
     ratings = read_ratings(ratings_csv, coerce_scores=True)
@@ -333,6 +349,7 @@ def analyze(
         "screening": screening,
         "shared_codes": shared_codes(mushra_all),
         "summary": condition_summary(mushra),
+        "anchors": None if anchor_hz is None else anchor_summary(mushra, anchor_hz),
         "friedman": friedman_tests(mushra, systems),
         "pairwise": None,
         "ab": ab_summary(_without_failed_checks(ratings[ratings["mode"] == "ab"], headphones)),
@@ -385,7 +402,7 @@ def analyze_study(
     except (StudyError, OSError) as exc:
         metrics, notes = None, f"Metrics of the excerpts (SDR included) not available: {exc}."
     result = analyze(snapshot, out_dir=out_dir / "analysis", source_name=source_name, excerpt_metrics=metrics,
-                     headphones=headphone_results(store.sessions_dir))  # fmt: skip
+                     headphones=headphone_results(store.sessions_dir), anchor_hz=stimuli.anchor_hz())  # fmt: skip
     return result, notes
 
 

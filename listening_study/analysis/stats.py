@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from listening_study.delivery.processing import STANDARD_CUTOFFS_HZ
 from listening_study.design.study import REFERENCE
 
 ALL = "all"  # the target label of rows pooled over every target
@@ -173,6 +174,35 @@ def condition_summary(mushra: pd.DataFrame, confidence: float = 0.95) -> pd.Data
     columns = ["target", "condition", "n", "mean", "ci_low", "ci_high", "ci_half_width", "median", "std"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["target", "mean"], ascending=[True, False], ignore_index=True)
+
+
+ANCHOR_COLUMNS = ("target", "condition", "cutoff_hz", "trials", "n", "mean", "ci_low", "ci_high")
+
+
+def anchor_summary(
+    mushra: pd.DataFrame, anchor_hz: dict[str, dict[str, float]], confidence: float = 0.95
+) -> pd.DataFrame:
+    """The low-pass anchors' scores per target and cutoff: ``anchor_hz`` ({trial id: {anchor: Hz}}, the
+    stimuli's ``anchor_hz()``) says where each trial's anchors cut, and fitted anchors cut lower for a
+    reference with little treble, so one condition name (``anchor35``) can stand for several filters.
+    Ratings of trials ``anchor_hz`` does not know get a NaN cutoff. Columns ANCHOR_COLUMNS."""
+    anchors = mushra[mushra["rating_stimulus"].isin(STANDARD_CUTOFFS_HZ)]
+    if anchors.empty:
+        return pd.DataFrame(columns=list(ANCHOR_COLUMNS))
+    pairs = zip(anchors["trial_id"], anchors["rating_stimulus"], strict=True)
+    cutoff = [anchor_hz.get(trial, {}).get(anchor, np.nan) for trial, anchor in pairs]
+    anchors = anchors.assign(cutoff_hz=cutoff)
+    rows = []
+    keys = ["target", "rating_stimulus", "cutoff_hz"]
+    for (target, condition, hz), frame in anchors.groupby(keys, dropna=False, sort=True):
+        mean, half = mean_ci(frame["rating_score"], confidence)
+        low, high = SCORE_RANGES["mushra"]
+        rows.append({
+            "target": target, "condition": condition, "cutoff_hz": hz, "trials": frame["trial_id"].nunique(),
+            "n": len(frame), "mean": mean, "ci_low": max(low, mean - half) if np.isfinite(half) else np.nan,
+            "ci_high": min(high, mean + half) if np.isfinite(half) else np.nan,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=list(ANCHOR_COLUMNS))
 
 
 def _blocks(frame: pd.DataFrame, conditions) -> pd.DataFrame:
