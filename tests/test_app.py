@@ -163,8 +163,14 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
         page.screenshot(path=str(shots / "participant_3_volume.png"), full_page=True)
     page.wait_for_timeout(300)  # the example loads
     page.click(".mushra-play")
+    page.wait_for_function("() => document.querySelector('.mushra-play').textContent === 'Pause'")
     if shots:
         assert page.inner_text(".mushra-message") == ""  # pressing Play answered the request above
+    page.locator("h2").click()  # Space on the page (not on a button) pauses and plays, as on a trial
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.querySelector('.mushra-play').textContent === 'Play'")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.querySelector('.mushra-play').textContent === 'Pause'")
     page.click(".mushra-next")
     _headphone_check(page, context, shots)
     page.wait_for_selector("text=Practice: excerpt 1 of 1", timeout=20_000)

@@ -220,7 +220,7 @@
       const engine = new Engine(this.audioContext());
       let loaded = false, played = false;
       const play = el("button", { type: "button", class: "mushra-play" }, "Play");
-      play.addEventListener("click", async () => {
+      const toggle = async () => {
         if (!loaded) return;
         if (engine.playing) engine.pause();
         else {
@@ -229,15 +229,24 @@
           played = true;
           if (message.textContent.startsWith("Please play")) message.textContent = ""; // done: no longer true
         }
-        play.textContent = engine.playing ? "Stop" : "Play";
-      });
+        play.textContent = engine.playing ? "Pause" : "Play"; // as on the trial pages
+      };
+      play.addEventListener("click", toggle);
+      const onKey = (event) => { // Space plays and pauses, as on the trial pages
+        const target = event.target;
+        if (event.key !== " " || (target && ["BUTTON", "INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+        event.preventDefault();
+        toggle();
+      };
+      document.addEventListener("keydown", onKey);
       const next = el("button", { type: "button", class: "mushra-next" }, "Continue");
       next.addEventListener("click", () => {
         if (!played) {
           message.textContent = "Please play the example and set your volume first.";
           return;
         }
-        engine.close();
+        if (engine.playing) engine.pause(); // the next page closes the engine; the example stops now
+        play.textContent = "Play";
         this._advance("step", { session_id: this.session.session_id, step: "volume" }, message).catch(() => {});
       });
       this._page("Set your volume",
@@ -246,7 +255,7 @@
           "Set the volume of your computer to a comfortable level, as loud as you would like to listen to music for a while, but not louder."),
         el("p", {}, "Please do not change the volume during the test."),
         el("div", { class: "mushra-actions" }, play, next), message);
-      this.view = { close: () => engine.close() };
+      this.view = { close: () => { document.removeEventListener("keydown", onKey); engine.close(); } };
       engine.load([{ key: "REF", url: this.session.volume_url }]).then(() => (loaded = true),
         (error) => (message.textContent = error.message));
     }
