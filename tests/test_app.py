@@ -684,6 +684,7 @@ def test_experimenter_results_beside_sdr(running_app, browser, shots):
     # which objective metric predicts the listeners: named in the headline, the table in the report
     assert "The metric that best predicts these listeners" in text
     assert "Which objective metric predicts these listeners?" in text and "MRSTFT" in text
+    assert "The low-pass anchors by cutoff" in text  # each anchor's cutoff, from the stimuli's trial.json
     # boxplots and the SDR scatter, both loaded
     page.wait_for_function(
         "() => [...document.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0).length >= 2",
