@@ -472,3 +472,29 @@ def test_anchors_are_reported_per_cutoff(known_csv, tmp_path):
     assert "### The low-pass anchors by cutoff" in result.markdown
     assert pd.read_csv(result.files["anchors"]).shape == result.anchors.shape
     assert analyze(path).anchors is None  # without the cutoffs, no such table
+
+
+def test_cli_reads_the_anchor_cutoffs_from_the_stimuli(known_csv, tmp_path, capsys):
+    path, frame = known_csv
+    stimuli = tmp_path / "stimuli"
+    for trial_id in frame.loc[frame["mode"] == "mushra", "trial_id"].unique():
+        conditions = {c: "0" * 16 for c in ("X", "Y", "reference", "anchor35", "mixture")}
+        record = {"trial": {"trial_id": trial_id, "conditions": conditions}}
+        if trial_id != "song_b-drums":  # rendered before the cutoffs were recorded: the standard's
+            record["anchor_hz"] = {"anchor35": 1750.0 if trial_id.endswith("vocals") else 3500.0}
+        (stimuli / trial_id).mkdir(parents=True)
+        (stimuli / trial_id / "trial.json").write_text(json.dumps(record))
+    assert main([str(path), "--out", str(tmp_path / "out"), "--stimuli", str(stimuli)]) == 0
+    anchors = pd.read_csv(tmp_path / "out" / "anchors.csv")
+    assert dict(zip(anchors["target"], anchors["cutoff_hz"], strict=True)) == {
+        "drums": 3500.0,
+        "vocals": 1750.0,
+    }
+    assert list(anchors["trials"]) == [3, 3]
+    # a folder that is no stimulus folder, and a broken record: one line naming it, exit 2
+    capsys.readouterr()
+    assert main([str(path), "--out", str(tmp_path / "o2"), "--stimuli", str(tmp_path / "out")]) == 2
+    assert "no <trial id>/trial.json" in capsys.readouterr().err
+    (stimuli / "song_a-drums" / "trial.json").write_text("{not json")
+    assert main([str(path), "--out", str(tmp_path / "o3"), "--stimuli", str(stimuli)]) == 2
+    assert "song_a-drums/trial.json: not a rendered trial's record" in capsys.readouterr().err

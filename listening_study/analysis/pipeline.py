@@ -3,7 +3,8 @@ intervals, tests, the objective metrics beside the ratings. The app (``analyze_s
 the command line both run ``analyze``.
 
     python -m listening_study.analysis RATINGS.csv [--excerpt-sdr CSV | --sdr EVAL_DIR] [--excerpt-metrics CSV] --out DIR
-                                      [--sessions STUDY_DIR/<id>/sessions] [--min-participants 5]
+                                      [--sessions STUDY_DIR/<id>/sessions] [--stimuli STUDY_DIR/stimuli/<hash>]
+                                      [--min-participants 5]
 
 Public API (stable)::
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -63,6 +65,7 @@ from listening_study.analysis.stats import (
     screen_rows,
     screen_sessions,
 )
+from listening_study.delivery.processing import recorded_anchors
 from listening_study.design.study import ANCHORS, REFERENCE
 from listening_study.errors import StudyError
 from listening_study.sessions.ratings import read_ratings
@@ -303,6 +306,23 @@ def _sdr_table(excerpt_sdr, sdr_dir, mushra: pd.DataFrame) -> pd.DataFrame | Non
     return _table(excerpt_sdr, "excerpt SDR")
 
 
+def stimuli_anchor_hz(folder: Path) -> dict[str, dict[str, float]]:
+    """{trial id: {low-pass anchor: cutoff Hz}} of a rendered stimulus folder (``STUDY_DIR/stimuli/<hash>``,
+    one ``<trial id>/trial.json`` per trial); StudyError naming the folder or file that does not give them."""
+    files = sorted(Path(folder).glob("*/trial.json")) if Path(folder).is_dir() else []
+    if not files:
+        raise StudyError(
+            f"--stimuli {folder}: no <trial id>/trial.json in it (a stimulus folder has one per trial)"
+        )
+    out = {}
+    for path in files:
+        try:
+            out[path.parent.name] = recorded_anchors(json.loads(path.read_text()))[0]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StudyError(f"{path}: not a rendered trial's record ({exc})") from exc
+    return out
+
+
 def _without_failed_checks(rows: pd.DataFrame, headphones: dict[str, dict] | None) -> pd.DataFrame:
     """``rows`` without the sessions that failed the headphone check (A/B sessions take it too)."""
     failed = {sid for sid, check in (headphones or {}).items() if not check.get("passed", True)}
@@ -423,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=Path, default=None,
                         help="the study's sessions folder (STUDY_DIR/<study id>/sessions): leaves out the "
                         "sessions that failed the headphone check")  # fmt: skip
+    parser.add_argument("--stimuli", type=Path, default=None,
+                        help="the study's stimulus folder (STUDY_DIR/stimuli/<hash>): the low-pass anchors' "
+                        "scores per cutoff (anchors.csv)")  # fmt: skip
     parser.add_argument("--min-participants", type=int, default=MIN_PARTICIPANTS_FOR_TESTS,
                         help="fewest kept participants for which significance is reported")  # fmt: skip
     args = parser.parse_args(argv)
@@ -431,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     headphones = headphone_results(args.sessions) if args.sessions is not None else None
     try:
+        anchor_hz = stimuli_anchor_hz(args.stimuli) if args.stimuli is not None else None
         result = analyze(
             args.ratings,
             args.sdr,
@@ -439,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             min_participants=args.min_participants,
             headphones=headphones,
             excerpt_metrics=args.excerpt_metrics,
+            anchor_hz=anchor_hz,
         )
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -85,6 +85,14 @@ def standard_cutoffs(anchors) -> dict[str, float]:
     return {anchor: STANDARD_CUTOFFS_HZ[anchor] for anchor in anchors if anchor in STANDARD_CUTOFFS_HZ}
 
 
+def recorded_anchors(trial_json: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """A rendered trial's low-pass anchors from its ``trial.json``: (cutoff Hz, dB each takes away). A trial
+    rendered before they were recorded lacks them: the standard's cutoffs for its anchors, nothing measured."""
+    cutoffs = trial_json.get("anchor_hz", standard_cutoffs(trial_json["trial"]["conditions"]))
+    removed = trial_json.get("anchor_removed_db", {})
+    return {a: float(hz) for a, hz in cutoffs.items()}, {a: float(db) for a, db in removed.items()}
+
+
 def audible_cutoff(
     reference: np.ndarray, sample_rate: int, start_hz: float, audible_db: float = ANCHOR_AUDIBLE_DB,
     floor_hz: float = ANCHOR_FLOOR_HZ,

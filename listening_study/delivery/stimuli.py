@@ -52,6 +52,7 @@ from listening_study.delivery.processing import (
     dithered_pcm16,
     loudness_match,
     lowpass,
+    recorded_anchors,
     select_excerpt,
     standard_cutoffs,
     taken_away_db,
@@ -252,16 +253,12 @@ class StimulusSet:
     def _anchors(self) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
         """{trial id: (cutoffs, dB each takes away)} from each ``trial.json``, read once; what a trial rendered
         before they were recorded lacks: the standard's cutoffs, and nothing measured."""
-        out = {}
-        for trial in self.trials:
-            data = json.loads((self.root / trial.trial_id / "trial.json").read_text())
-            cutoffs = data.get("anchor_hz", standard_cutoffs(trial.conditions))
-            removed = data.get("anchor_removed_db", {})
-            out[trial.trial_id] = (
-                {a: float(hz) for a, hz in cutoffs.items()},
-                {a: float(db) for a, db in removed.items()},
+        return {
+            trial.trial_id: recorded_anchors(
+                json.loads((self.root / trial.trial_id / "trial.json").read_text())
             )
-        return out
+            for trial in self.trials
+        }
 
 
 def _cached_trial(folder: Path) -> Trial | None:
