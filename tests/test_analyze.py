@@ -470,6 +470,7 @@ def test_anchors_are_reported_per_cutoff(known_csv, tmp_path):
     assert set(result.anchors["condition"]) == {"anchor35"}  # the mixture is not a low-pass anchor
     assert result.anchors["n"].sum() == len(anchors)
     assert "### The low-pass anchors by cutoff" in result.markdown
+    assert "12 anchor ratings are of trials the stimuli do not list" in result.markdown
     assert pd.read_csv(result.files["anchors"]).shape == result.anchors.shape
     assert analyze(path).anchors is None  # without the cutoffs, no such table
 

@@ -166,12 +166,17 @@ def _start_session(page, url: str, context, shots: Path | None = None) -> None:
     page.wait_for_function("() => document.querySelector('.mushra-play').textContent === 'Pause'")
     if shots:
         assert page.inner_text(".mushra-message") == ""  # pressing Play answered the request above
-    page.locator("h2").click()  # Space on the page (not on a button) pauses and plays, as on a trial
+    page.focus(".mushra-next")  # Space pauses and plays, as on a trial, even where it would press Continue
     page.keyboard.press(" ")
     page.wait_for_function("() => document.querySelector('.mushra-play').textContent === 'Play'")
+    assert page.locator("text=Set your volume").count() == 1  # still here
     page.keyboard.press(" ")
     page.wait_for_function("() => document.querySelector('.mushra-play').textContent === 'Pause'")
     page.click(".mushra-next")
+    page.wait_for_selector("text=Headphone check", timeout=20_000)
+    page.keyboard.press(
+        " "
+    )  # the volume page's Space is gone with it (a leaked one would play a closed engine)
     _headphone_check(page, context, shots)
     page.wait_for_selector("text=Practice: excerpt 1 of 1", timeout=20_000)
     page.wait_for_function("() => window.mushra && window.mushra.ready()", timeout=20_000)

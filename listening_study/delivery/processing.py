@@ -88,7 +88,10 @@ def standard_cutoffs(anchors) -> dict[str, float]:
 def recorded_anchors(trial_json: dict) -> tuple[dict[str, float], dict[str, float]]:
     """A rendered trial's low-pass anchors from its ``trial.json``: (cutoff Hz, dB each takes away). A trial
     rendered before they were recorded lacks them: the standard's cutoffs for its anchors, nothing measured."""
-    cutoffs = trial_json.get("anchor_hz", standard_cutoffs(trial_json["trial"]["conditions"]))
+    if "anchor_hz" in trial_json:
+        cutoffs = trial_json["anchor_hz"]
+    else:
+        cutoffs = standard_cutoffs(trial_json["trial"]["conditions"])
     removed = trial_json.get("anchor_removed_db", {})
     return {a: float(hz) for a, hz in cutoffs.items()}, {a: float(db) for a, db in removed.items()}
 

@@ -251,8 +251,7 @@ class StimulusSet:
         return {trial_id: cutoffs for trial_id, (cutoffs, _) in self._anchors().items()}
 
     def _anchors(self) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
-        """{trial id: (cutoffs, dB each takes away)} from each ``trial.json``, read once; what a trial rendered
-        before they were recorded lacks: the standard's cutoffs, and nothing measured."""
+        """{trial id: (cutoffs, dB each takes away)} from each ``trial.json`` (``recorded_anchors``)."""
         return {
             trial.trial_id: recorded_anchors(
                 json.loads((self.root / trial.trial_id / "trial.json").read_text())

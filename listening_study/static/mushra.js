@@ -232,11 +232,11 @@
         play.textContent = engine.playing ? "Pause" : "Play"; // as on the trial pages
       };
       play.addEventListener("click", toggle);
-      const onKey = (event) => { // Space plays and pauses, as on the trial pages
+      const onKey = (event) => { // Space plays and pauses, as on the trial pages (even with a button focused)
         const target = event.target;
-        if (event.key !== " " || (target && ["BUTTON", "INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+        if (event.key !== " " || (target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT"))) return;
         event.preventDefault();
-        toggle();
+        if (!event.repeat) toggle();
       };
       document.addEventListener("keydown", onKey);
       const next = el("button", { type: "button", class: "mushra-next" }, "Continue");

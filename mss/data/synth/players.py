@@ -1,4 +1,5 @@
-"""Who plays a part: FluidSynth banks, recorded drum kits, espeak-ng singers; and v4's session players.
+"""Who plays a part: FluidSynth banks, recorded drum kits, singers (espeak-ng; v7: Festival's HTS voice);
+and v4's session players.
 
 ``render_part`` is how every generator version turns a part into dry audio ``(2, T)``. Version 4 adds a
 ``Band`` drawn per song: its drummer plays a recorded multi-velocity kit (Hydrogen's kits or the two
@@ -42,7 +43,7 @@ def render_part(
     rng: np.random.Generator,
     speech: str = "espeak",
 ) -> tuple[np.ndarray, str]:
-    """A part's dry audio (2, T) and the name of what played it (versions 3 and 4); a sung part's words
+    """A part's dry audio (2, T) and the name of what played it (every version); a sung part's words
     spoken by ``speech`` (``voice.SPEECH_ENGINES``)."""
     bank = int(rng.integers(len(renderer.sfids)))
     bank_name = renderer.soundfonts[bank].name

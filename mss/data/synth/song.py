@@ -18,7 +18,8 @@ MAX_ATTEMPTS = 8
 #: recorded drum kits, sung vocals with lyrics, a bus limiter; 4: production that sounds recorded,
 #: ``production.py``; 5: v4 voiced like the realism gauge's recorded stems, guitar-led accompaniment and
 #: piano in 4 songs of 10; 6: v5 with busier bass and accompaniment parts and a melodic lead in "other" in
-#: most songs, ``lead.py``; 7: v5's songs, sung by Festival's HTS voice instead of espeak-ng, ``hts.py``). Bumping the default rebuilds the embedded dataset (its manifest records it).
+#: most songs, ``lead.py``; 7: v5's songs sung by Festival's HTS voice instead of espeak-ng, ``hts.py``).
+#: Bumping the default rebuilds the embedded dataset (its manifest records it).
 VERSIONS = (3, 4, 5, 6, 7)
 DEFAULT_VERSION = 3
 
@@ -60,6 +61,7 @@ def build_song(
     and arrangement for a seed); 4 renders and mixes them differently. Version 5 composes its own
     (fewer piano songs, guitar-led accompaniment) and renders them like 4 with its own voicing; version 6
     composes its own again (v5's, busier, often with a lead in "other") and renders them exactly like 5.
+    Version 7 composes v5's songs and renders them like 5 but for the singers (Festival's HTS voice).
 
     Randomness comes from ``SeedSequence(seed, spawn_key=(index, ...))``; a song that breaks an
     invariant (silent stem, clipping, missing piano) is composed again from the next attempt's stream.

@@ -72,7 +72,12 @@ def speak(word: str, voice: Voice) -> np.ndarray:
     audio, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
     if rate != SPEECH_RATE:
         raise MissingDependencyError(f"espeak-ng wrote {rate} Hz audio, expected {SPEECH_RATE}")
-    loud = np.flatnonzero(np.abs(audio) > 0.01 * np.abs(audio).max())
+    return trim_silence(audio)
+
+
+def trim_silence(audio: np.ndarray) -> np.ndarray:
+    """``audio (T,)`` without its leading and trailing silence (under 1% of its peak)."""
+    loud = np.flatnonzero(np.abs(audio) > 0.01 * np.abs(audio).max()) if audio.size else np.array([])
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio
 
 
@@ -305,7 +310,7 @@ def spoken_words(words: list[str], voice: Voice, speech: str) -> dict[str, np.nd
     unique = list(dict.fromkeys(words))
     if speech == "hts":
         formants = hts.formant_factor(voice_register(voice), voice.pitch)
-        return hts.speak_words(unique, formants, SPEECH_RATE)
+        return {w: trim_silence(a) for w, a in hts.speak_words(unique, formants, SPEECH_RATE).items()}
     return {word: speak(word, voice) for word in unique}
 
 
