@@ -251,7 +251,7 @@
       });
       this._page("Set your volume",
         this._rateWarning(),
-        el("p", {}, "Put on your headphones. Press Play: an excerpt of the kind you will hear plays in a loop. " +
+        el("p", {}, "Put on your headphones. Press Play (or Space): an excerpt of the kind you will hear plays in a loop. " +
           "Set the volume of your computer to a comfortable level, as loud as you would like to listen to music for a while, but not louder."),
         el("p", {}, "Please do not change the volume during the test."),
         el("div", { class: "mushra-actions" }, play, next), message);
