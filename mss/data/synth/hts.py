@@ -44,7 +44,7 @@ class VoiceEq:
 
 
 #: The HTS voice is dark beside espeak-ng's: over 20 words, its long-term spectrum (octave bands, relative to the
-#: total) lay 6-15 dB under espeak-ng's at 2-4 kHz and 8 dB over it at 125 Hz. This EQ on the speech brings
+#: total) lay 6-16 dB under espeak-ng's at 2-4 kHz and 8 dB over it at 125 Hz. This EQ on the speech brings
 #: every octave from 125 Hz to 8 kHz within 2 dB of espeak-ng's, the balance v5's vocal chain was tuned on with
 #: the realism gauge (docs/data.md, generator v7).
 VOICE_EQ = VoiceEq()
