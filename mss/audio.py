@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as taf
 
-from mss.errors import AudioError, MissingDependencyError
+from mss.errors import AudioError, require_program
 from mss.files import atomic_path
 
 #: Peak level (dBFS) below which a signal counts as silent.
@@ -20,13 +19,11 @@ SILENCE_DB: float = -80.0
 
 def require_ffmpeg() -> str:
     """Path of ffmpeg, or a MissingDependencyError that says how to install it."""
-    path = shutil.which("ffmpeg")
-    if path is None:
-        raise MissingDependencyError(
-            "ffmpeg is not installed, but it is needed to read MUSDB18 .stem.mp4 files and mp3/mp4 audio. "
-            "Install it with: sudo apt-get install -y ffmpeg   (or run `make test`/`make demo` as root)"
-        )
-    return path
+    return require_program(
+        "ffmpeg",
+        "ffmpeg is not installed, but it is needed to read MUSDB18 .stem.mp4 files and mp3/mp4 audio. "
+        "Install it with: sudo apt-get install -y ffmpeg   (or run `make test`/`make demo` as root)",
+    )
 
 
 def read_stems(path: str | os.PathLike, stem_id: int | None = None) -> tuple[np.ndarray, int]:

@@ -1,5 +1,7 @@
 """Exceptions with messages meant for the user: each says what went wrong and what to do."""
 
+import shutil
+
 
 class MSSError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -31,3 +33,12 @@ class CheckpointError(MSSError, ValueError):
 
 class MissingDependencyError(MSSError, RuntimeError):
     """A system program or library is absent (ffmpeg, FluidSynth...); the message gives the install command."""
+
+
+def require_program(name: str, message: str) -> str:
+    """The path of the system program ``name``, or a MissingDependencyError saying ``message`` (what needs it and
+    how to install it)."""
+    path = shutil.which(name)
+    if path is None:
+        raise MissingDependencyError(message)
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -92,7 +94,7 @@ def test_check_audio():
 
 
 def test_missing_ffmpeg_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(MissingDependencyError, match="apt-get install -y ffmpeg"):
         audio.require_ffmpeg()
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -194,7 +193,7 @@ def stimuli_anchor_hz(folder: Path) -> dict[str, dict[str, float]]:
     out = {}
     for path in files:
         try:
-            out[path.parent.name] = recorded_anchors(json.loads(path.read_text()))[0]
+            out[path.parent.name] = recorded_anchors(path)[0]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StudyError(f"{path}: not a rendered trial's record ({exc})") from exc
     return out

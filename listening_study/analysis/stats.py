@@ -158,17 +158,24 @@ def screen_sessions(
     return pd.DataFrame(rows, columns=columns)
 
 
+def _clipped_ci(scores, confidence: float) -> tuple[float, float, float, float]:
+    """(mean, low, high, half width) of MUSHRA ``scores``: the t interval clipped to the scale (no score lies
+    outside it); no interval (NaN) from a single score, not the whole scale."""
+    mean, half = mean_ci(scores, confidence)
+    if not np.isfinite(half):
+        return mean, np.nan, np.nan, half
+    low, high = SCORE_RANGES["mushra"]
+    return mean, max(low, mean - half), min(high, mean + half), half
+
+
 def condition_summary(mushra: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     rows = []
     for target, frame in _per_target(mushra):
         for condition, scores in frame.groupby("rating_stimulus")["rating_score"]:
-            mean, half = mean_ci(scores, confidence)
-            low, high = SCORE_RANGES["mushra"]
-            rows.append({  # the interval clipped to the scale: no score lies outside it
+            mean, ci_low, ci_high, half = _clipped_ci(scores, confidence)
+            rows.append({
                 "target": target, "condition": condition, "n": int(scores.size), "mean": mean,
-                # no interval (nan) from a single score, not the whole scale
-                "ci_low": max(low, mean - half) if np.isfinite(half) else np.nan,
-                "ci_high": min(high, mean + half) if np.isfinite(half) else np.nan, "ci_half_width": half,
+                "ci_low": ci_low, "ci_high": ci_high, "ci_half_width": half,
                 "median": float(scores.median()), "std": float(scores.std(ddof=1)) if scores.size > 1 else np.nan,
             })  # fmt: skip
     columns = ["target", "condition", "n", "mean", "ci_low", "ci_high", "ci_half_width", "median", "std"]
@@ -195,12 +202,10 @@ def anchor_summary(
     rows = []
     keys = ["target", "rating_stimulus", "cutoff_hz"]
     for (target, condition, hz), frame in anchors.groupby(keys, dropna=False, sort=True):
-        mean, half = mean_ci(frame["rating_score"], confidence)
-        low, high = SCORE_RANGES["mushra"]
+        mean, ci_low, ci_high, _ = _clipped_ci(frame["rating_score"], confidence)
         rows.append({
             "target": target, "condition": condition, "cutoff_hz": hz, "trials": frame["trial_id"].nunique(),
-            "n": len(frame), "mean": mean, "ci_low": max(low, mean - half) if np.isfinite(half) else np.nan,
-            "ci_high": min(high, mean + half) if np.isfinite(half) else np.nan,
+            "n": len(frame), "mean": mean, "ci_low": ci_low, "ci_high": ci_high,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=list(ANCHOR_COLUMNS))
 

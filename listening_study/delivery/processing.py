@@ -10,7 +10,9 @@ dithered_pcm16(audio (C, T), rng) -> int16 (C, T)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyloudnorm
@@ -85,9 +87,12 @@ def standard_cutoffs(anchors) -> dict[str, float]:
     return {anchor: STANDARD_CUTOFFS_HZ[anchor] for anchor in anchors if anchor in STANDARD_CUTOFFS_HZ}
 
 
-def recorded_anchors(trial_json: dict) -> tuple[dict[str, float], dict[str, float]]:
-    """A rendered trial's low-pass anchors from its ``trial.json``: (cutoff Hz, dB each takes away). A trial
-    rendered before they were recorded lacks them: the standard's cutoffs for its anchors, nothing measured."""
+def recorded_anchors(path: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """A rendered trial's low-pass anchors from its ``trial.json`` at ``path``: (cutoff Hz, dB each takes away).
+    A trial rendered before they were recorded lacks them: the standard's cutoffs for its anchors, nothing
+    measured. OSError or ValueError (JSON) for a file that cannot be read; KeyError and the like for a record
+    that is not a trial's."""
+    trial_json = json.loads(Path(path).read_text())
     if "anchor_hz" in trial_json:
         cutoffs = trial_json["anchor_hz"]
     else:

@@ -253,9 +253,7 @@ class StimulusSet:
     def _anchors(self) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
         """{trial id: (cutoffs, dB each takes away)} from each ``trial.json`` (``recorded_anchors``)."""
         return {
-            trial.trial_id: recorded_anchors(
-                json.loads((self.root / trial.trial_id / "trial.json").read_text())
-            )
+            trial.trial_id: recorded_anchors(self.root / trial.trial_id / "trial.json")
             for trial in self.trials
         }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import yaml
 from mss import MUSDB_SAMPLE_RATE, SOURCES
 from mss.audio import require_ffmpeg
 from mss.data.default_dataset import ensure_default_dataset
-from mss.errors import DatasetError, MissingDependencyError
+from mss.errors import DatasetError, MissingDependencyError, require_program
 from mss.files import write_text_atomic
 
 SUBSETS: tuple[str, ...] = ("train", "test")
@@ -31,11 +30,11 @@ DEFAULT_NAMES: tuple[str, ...] = ("default",)
 def import_musdb():
     """The ``musdb`` module, or a MissingDependencyError when ffmpeg/ffprobe are absent."""
     require_ffmpeg()
-    if shutil.which("ffprobe") is None:
-        raise MissingDependencyError(
-            "ffprobe (part of ffmpeg) is not installed, but musdb needs it to read track metadata. "
-            "Install it with: sudo apt-get install -y ffmpeg"
-        )
+    require_program(
+        "ffprobe",
+        "ffprobe (part of ffmpeg) is not installed, but musdb needs it to read track metadata. "
+        "Install it with: sudo apt-get install -y ffmpeg",
+    )
     try:
         import musdb
     except RuntimeError as exc:  # stempeg raises RuntimeError at import when it cannot find ffmpeg

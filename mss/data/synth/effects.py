@@ -1,8 +1,10 @@
-"""Cheap mixing effects on ``(C, T)`` float32 audio: EQ, compression, constant-power pan, echo, reverb."""
+"""Cheap mixing effects on ``(C, T)`` float32 audio: EQ, compression, constant-power pan, echo, reverb; and
+``run_board``, how a pedalboard chain runs on such audio."""
 
 from __future__ import annotations
 
 import numpy as np
+import pedalboard as pb
 from scipy import fft, signal
 
 
@@ -110,3 +112,8 @@ def reverb(sends: np.ndarray, impulse: np.ndarray) -> np.ndarray:
     sends_spectrum = fft.rfft(sends.astype(np.float32), n_fft, axis=-1)  # (K, F)
     wet = fft.irfft(sends_spectrum[:, None, :] * spectrum[None], n_fft, axis=-1)  # (K, 2, n_fft)
     return wet[..., :length].astype(np.float32)
+
+
+def run_board(board: pb.Pedalboard, audio: np.ndarray, rate: int) -> np.ndarray:
+    """``board`` on ``audio (C, T)`` at ``rate`` -> (C, T) float32."""
+    return np.asarray(board(np.ascontiguousarray(audio, dtype=np.float32), float(rate)), dtype=np.float32)

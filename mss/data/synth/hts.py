@@ -12,7 +12,6 @@ float32 at ``voice.SPEECH_RATE`` (22.05 kHz), before ``voice`` trims its silence
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -24,7 +23,9 @@ import pedalboard as pb
 import soundfile as sf
 from scipy import signal
 
-from mss.errors import DatasetError, MissingDependencyError
+from mss.errors import DatasetError, MissingDependencyError, require_program
+
+from .effects import run_board
 
 HTS_VOICE = "cmu_us_slt_arctic_hts"
 HTS_RATE = 32000
@@ -63,12 +64,9 @@ FORMANT_RANGE = FormantRange()
 
 
 def require_festival() -> str:
-    path = shutil.which("festival")
-    if path is None:
-        raise MissingDependencyError(
-            f"festival is needed for generator v7's vocals; install it: {INSTALL_HINT}"
-        )
-    return path
+    return require_program(
+        "festival", f"festival is needed for generator v7's vocals; install it: {INSTALL_HINT}"
+    )
 
 
 def formant_factor(register: str, pitch: int) -> float:
@@ -135,9 +133,7 @@ def _brighten(audio: np.ndarray, rate: int) -> np.ndarray:
             pb.PeakFilter(eq.presence_hz, eq.presence_db, eq.presence_q),
         ]
     )
-    return np.asarray(
-        board(np.ascontiguousarray(audio[None], dtype=np.float32), float(rate))[0], dtype=np.float32
-    )
+    return run_board(board, audio[None], rate)[0]
 
 
 def _retract(audio: np.ndarray, formants: float, out_rate: int) -> np.ndarray:

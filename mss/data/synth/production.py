@@ -39,6 +39,7 @@ import pyloudnorm
 from mss.errors import DatasetError
 
 from . import effects
+from .effects import run_board
 from .parts import Part
 
 AMP_KINDS = ("guitar_power", "guitar_funk", "guitar_strum", "guitar_arp", "guitar_lead")
@@ -130,19 +131,15 @@ def voicing(version: int) -> Voicing:
     return VOICINGS[version]
 
 
-def _run(board: pb.Pedalboard, audio: np.ndarray, rate: int) -> np.ndarray:
-    return np.asarray(board(np.ascontiguousarray(audio, dtype=np.float32), float(rate)), dtype=np.float32)
-
-
 def _rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
 
 def add_air(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
     """Exciter: harmonics of the 3-11 kHz band (sibilants, breath) above 10 kHz, ``-34..-28 dB`` re the input."""
-    band = _run(pb.Pedalboard([pb.HighpassFilter(3000.0), pb.HighpassFilter(3000.0)]), audio, rate)
-    shaped = _run(pb.Pedalboard([pb.Gain(30.0), pb.Distortion(12.0)]), band, rate)
-    air = _run(pb.Pedalboard([pb.HighpassFilter(10000.0), pb.HighpassFilter(10000.0)]), shaped, rate)
+    band = run_board(pb.Pedalboard([pb.HighpassFilter(3000.0), pb.HighpassFilter(3000.0)]), audio, rate)
+    shaped = run_board(pb.Pedalboard([pb.Gain(30.0), pb.Distortion(12.0)]), band, rate)
+    air = run_board(pb.Pedalboard([pb.HighpassFilter(10000.0), pb.HighpassFilter(10000.0)]), shaped, rate)
     level = _rms(air)
     if level <= 0:
         return audio
@@ -161,13 +158,13 @@ def _vocal(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v
             pb.LowShelfFilter(250.0, float(rng.uniform(-3, 0))),
         ]
     )
-    audio = add_air(_run(board, audio, rate), rate, rng)
-    audio = _run(pb.Pedalboard([pb.HighShelfFilter(10000.0, float(rng.uniform(1, 4)))]), audio, rate)
+    audio = add_air(run_board(board, audio, rate), rate, rng)
+    audio = run_board(pb.Pedalboard([pb.HighShelfFilter(10000.0, float(rng.uniform(1, 4)))]), audio, rate)
     if (
         part.kind == "lead" and rng.random() < v.double_chance
     ):  # double-tracked lead: two detuned takes left and right
         takes = [
-            _run(
+            run_board(
                 pb.Pedalboard(
                     [pb.Chorus(float(rng.uniform(0.2, 0.8)), 0.15, float(rng.uniform(12, 30)), 0.0, 1.0)]
                 ),
@@ -185,11 +182,11 @@ def _vocal(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v
         dry_level=1.0,
         width=float(rng.uniform(*v.plate_width)),
     )
-    return _run(pb.Pedalboard([plate]), audio, rate)
+    return run_board(pb.Pedalboard([plate]), audio, rate)
 
 
 def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
-    shaped = _run(
+    shaped = run_board(
         pb.Pedalboard(
             [
                 pb.HighpassFilter(30.0),
@@ -203,7 +200,9 @@ def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -
         audio,
         rate,
     )
-    crushed = _run(pb.Pedalboard([pb.Compressor(-30.0, float(rng.uniform(6, 12)), 1.0, 60.0)]), shaped, rate)
+    crushed = run_board(
+        pb.Pedalboard([pb.Compressor(-30.0, float(rng.uniform(6, 12)), 1.0, 60.0)]), shaped, rate
+    )
     shaped = shaped + crushed * np.float32(
         rng.uniform(*v.drum_crush) * _rms(shaped) / max(_rms(crushed), 1e-9)
     )
@@ -215,7 +214,7 @@ def _drums(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -
             pb.Distortion(float(rng.uniform(1, 5))),
         ]
     )
-    return _run(bus, shaped / np.float32(max(np.abs(shaped).max(), 1e-9)), rate)
+    return run_board(bus, shaped / np.float32(max(np.abs(shaped).max(), 1e-9)), rate)
 
 
 def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
@@ -226,10 +225,10 @@ def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) ->
     ]  # v5: real bass is thin < 40 Hz
     if v.bass_growl_db is not None:
         board.append(pb.PeakFilter(float(rng.uniform(700, 1400)), float(rng.uniform(*v.bass_growl_db)), 1.0))
-    di = _run(pb.Pedalboard(board), audio.mean(axis=0, keepdims=True), rate)
+    di = run_board(pb.Pedalboard(board), audio.mean(axis=0, keepdims=True), rate)
     di /= np.float32(max(np.abs(di).max(), 1e-9))
     cab = float(rng.uniform(*v.bass_cab_hz))
-    amp = _run(
+    amp = run_board(
         pb.Pedalboard(
             [
                 pb.Gain(float(rng.uniform(0, 10))),
@@ -256,7 +255,7 @@ def _bass(audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) ->
             pb.LowpassFilter(float(rng.uniform(*v.bass_lowpass_hz))),
         ]
     )
-    mono = _run(chain, mixed.astype(np.float32), rate)[0]
+    mono = run_board(chain, mixed.astype(np.float32), rate)[0]
     return np.stack([mono, mono])
 
 
@@ -293,7 +292,7 @@ def guitar_drive_db(kind: str, rng: np.random.Generator) -> float:
 def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v: Voicing) -> np.ndarray:
     peak = np.float32(max(np.abs(audio).max(), 1e-9))
     if part.kind in AMP_KINDS and part.program >= 26:  # electric guitars (24/25 are acoustic)
-        return _run(amp_chain(rng, guitar_drive_db(part.kind, rng), v), audio / peak, rate)
+        return run_board(amp_chain(rng, guitar_drive_db(part.kind, rng), v), audio / peak, rate)
     chain = [pb.HighpassFilter(float(rng.uniform(*v.rest_highpass_hz)))]
     if part.kind in CRUNCH_KINDS or (part.kind == "piano" and part.program == 4 and rng.random() < 0.5):
         chain += [pb.Gain(float(rng.uniform(0, 12))), pb.Distortion(float(rng.uniform(2, 10)))]
@@ -307,7 +306,7 @@ def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v
     ]
     if v.rest_lowpass_hz is not None:
         chain.append(pb.LowpassFilter(float(rng.uniform(*v.rest_lowpass_hz))))
-    return _run(pb.Pedalboard(chain), audio / peak, rate)
+    return run_board(pb.Pedalboard(chain), audio / peak, rate)
 
 
 def process_part(

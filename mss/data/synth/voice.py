@@ -14,7 +14,6 @@ Generator v7 has Festival's HTS voice speak the words instead (``hts.py``; ``spe
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ import pretty_midi
 import soundfile as sf
 from scipy import signal
 
-from mss.errors import MissingDependencyError
+from mss.errors import MissingDependencyError, require_program
 
 from . import hts
 
@@ -53,12 +52,9 @@ class Voice:
 
 
 def require_espeak() -> str:
-    path = shutil.which("espeak-ng")
-    if path is None:
-        raise MissingDependencyError(
-            f"espeak-ng is needed for the generated vocals; install it: {INSTALL_HINT}"
-        )
-    return path
+    return require_program(
+        "espeak-ng", f"espeak-ng is needed for the generated vocals; install it: {INSTALL_HINT}"
+    )
 
 
 def speak(word: str, voice: Voice) -> np.ndarray:
