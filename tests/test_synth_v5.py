@@ -13,8 +13,7 @@ from mss.data.realism.stats import band_share_db, stereo
 from mss.data.synth import build_song, production
 from mss.data.synth.compose import compose_song
 from mss.data.synth.parts import new_part
-from mss.data.synth.song import has_piano
-from mss.errors import DatasetError
+from mss.data.synth.versions import generator
 
 RATE = 44100
 
@@ -31,7 +30,8 @@ def test_v5_song_passes_the_song_check_and_is_reproducible(v5_song):
 
 
 def test_v5_composes_fewer_piano_songs_and_leads_with_guitars():
-    assert sum(has_piano(i, 5) for i in range(10)) == 4 and sum(has_piano(i, 4) for i in range(10)) == 7
+    assert sum(generator(5).has_piano(i) for i in range(10)) == 4
+    assert sum(generator(4).has_piano(i) for i in range(10)) == 7
     led = plain = 0
     for seed in range(40):  # rock: guitar_power, guitar_strum, organ, strings
         for guitar_led in (False, True):
@@ -66,7 +66,7 @@ def _through(
     audio = _noise(seed)
     if mono:
         audio = np.repeat(audio[:1], 2, axis=0)
-    return production.process_part(part, audio, RATE, np.random.default_rng(seed), version=version)
+    return production.process_part(part, audio, RATE, np.random.default_rng(seed), voicing=version)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -126,7 +126,5 @@ def test_v4_voicing_is_what_v4_always_drew():
         "bass_growl_db": None,
         "rest_lowpass_hz": None,  # None: nothing drawn
     }
-    assert dataclasses.asdict(production.voicing(4)) == v4
-    assert production.voicing(5) != production.voicing(4)
-    with pytest.raises(DatasetError, match="generator version 3 has no production voicing"):
-        production.voicing(3)
+    assert dataclasses.asdict(production.VOICINGS[4]) == v4
+    assert production.VOICINGS[5] != production.VOICINGS[4]

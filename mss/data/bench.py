@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from mss.data.synth import generate_dataset, generator_speed  # lazily: the data layer works without it
-    from mss.data.synth.song import DEFAULT_VERSION, check_version
+    from mss.data.synth.versions import DEFAULT_VERSION, check_version
 
     results: dict = {}
     if not args.no_generator:

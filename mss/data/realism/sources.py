@@ -99,10 +99,10 @@ def chunk_songs(root: Path, count: int, config: DataConfig) -> Iterator[Song]:
 
 def synth_pairing(version: int) -> tuple[str, tuple[bool, bool]]:
     """The realism gauge's pairing key of a ``--synth`` set: versions that compose the same songs for a seed
-    share it (``mss.data.synth.song.composition``)."""
-    from mss.data.synth.song import composition  # lazily, as in synth_songs
+    share it (``mss.data.synth.versions.Generator.composition``)."""
+    from mss.data.synth.versions import generator  # lazily, as in synth_songs
 
-    return "synth", composition(version)
+    return "synth", generator(version).composition
 
 
 def synth_songs(version: int, n_songs: int, seed: int, song_s: tuple[float, float]) -> Iterator[Song]:

@@ -11,7 +11,7 @@ from mss.errors import MSSError
 
 from .formats import FORMATS, SUBTYPES
 from .presets import DATASET_PRESETS
-from .song import DEFAULT_VERSION, VERSIONS
+from .versions import DEFAULT_VERSION, VERSIONS, versions_help
 from .writer import generate_dataset
 
 
@@ -40,11 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=DEFAULT_VERSION,
         choices=VERSIONS,
-        help=(
-            f"generator version (default {DEFAULT_VERSION}; 4: production that sounds recorded; "
-            "5: v4 voiced like the realism gauge's recorded stems, guitar-led; 6: v5 with busier parts and "
-            'a melodic lead in "other"; 7: v5 sung by Festival\'s HTS voice)'
-        ),
+        help=f"generator version (default {DEFAULT_VERSION}). {versions_help()}",
     )
     args = parser.parse_args(argv)
     start = time.perf_counter()

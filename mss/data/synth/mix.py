@@ -14,6 +14,7 @@ from .kits import Sampler, find_kits
 from .parts import Part
 from .players import Band, render_part
 from .render import Renderer
+from .versions import Generator
 
 EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
 ACTIVE_DB = -60.0  # a stem is active where some 1-s window is louder than this (RMS, dBFS)
@@ -22,7 +23,7 @@ MAX_PEAK = 0.99
 NOISE_FLOOR_DB = (-90.0, -80.0)
 RECORDED_KIT = 0.8  # share of songs whose drums are a recorded Hydrogen kit (when one is installed)
 LIMITER_DRIVE_DB = (0.0, 6.0)  # how far the bus limiter pushes the mixture's peaks down
-#: Version 4: a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a harder limiter.
+#: The production chains (v4 on): a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a harder limiter.
 ROOM_RT60_V4 = (0.35, 0.9)
 SEND_SCALE_V4 = 0.6
 LIMITER_DRIVE_DB_V4 = (2.0, 8.0)
@@ -56,20 +57,15 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(10 ** (loud / 10))))
 
 
-def speech_engine(version: int) -> str:
-    """Who speaks the sung words of generator ``version``: Festival's HTS voice from v7, espeak-ng before."""
-    return "hts" if version >= 7 else "espeak"
-
-
-def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, version: int = 3) -> SongAudio:
-    """Every part rendered, processed and summed into stems, then mastered (limiter; v4: bus compressor
-    first). Version 3 processes parts with ``effects``; versions 4-7 with ``players`` and ``production``
-    (5-7 with v5's ``production.Voicing``; 7 sings with Festival's HTS voice, ``hts.py``)."""
+def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, spec: Generator) -> SongAudio:
+    """Every part rendered, processed and summed into stems, then mastered as generator ``spec`` does: parts
+    through ``effects`` and a limiter (no ``spec.production``), or through ``players.Band`` and
+    ``production``'s chains, a studio room, a bus compressor and a limiter, sung by ``spec.singer``."""
     rate = renderer.sample_rate
     band = None
     sampler = None
-    if version >= 4:
-        band = Band(renderer, rng, speech_engine(version))
+    if spec.production is not None:
+        band = Band(renderer, rng, spec.singer)
         impulse = rooms.studio_room(rng, rate, ROOM_RT60_V4)[1]
         impulse = np.pad(impulse, ((0, 0), (int(0.01 * rate), 0)))  # 10-ms pre-delay
     else:
@@ -78,7 +74,7 @@ def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, versio
         if kits and rng.random() < RECORDED_KIT:
             sampler = Sampler(kits[int(rng.integers(len(kits)))], rate)
     try:
-        return _mix(song, renderer, rng, version, band, sampler, impulse)
+        return _mix(song, renderer, rng, spec, band, sampler, impulse)
     finally:
         if band is not None:
             band.close()
@@ -93,7 +89,7 @@ def _play(
     channel: int,
     rng: np.random.Generator,
     song: Song,
-    version: int,
+    spec: Generator,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One part rendered and processed: its audio (2, T), its reverb send (2, T) and what played it."""
     rate = renderer.sample_rate
@@ -101,10 +97,12 @@ def _play(
         audio, source, panned = band.play(part, n_samples, channel, rng)
         if not np.any(audio):
             return audio, audio, source
-        audio = production.process_part(part, audio, rate, rng, panned, version)
+        audio = production.process_part(part, audio, rate, rng, panned, spec.production)
         send = part.reverb_send * SEND_SCALE_V4
         if part.role == "vocals":
-            send *= production.voicing(version).vocal_send  # v5: halved (real vocal stems are near mono)
+            send *= production.VOICINGS[
+                spec.production
+            ].vocal_send  # v5: halved (real vocal stems are near mono)
         wet_input = audio * np.float32(send)
     else:
         audio, source = render_part(part, renderer, sampler, n_samples, channel, rng)
@@ -127,7 +125,7 @@ def _mix(
     song: Song,
     renderer: Renderer,
     rng: np.random.Generator,
-    version: int,
+    spec: Generator,
     band: Band | None,
     sampler: Sampler | None,
     impulse: np.ndarray,
@@ -141,9 +139,7 @@ def _mix(
     for channel, part in enumerate(song.parts):
         if not part.instrument.notes:
             continue
-        audio, wet_input, source = _play(
-            part, renderer, band, sampler, n_samples, channel, rng, song, version
-        )
+        audio, wet_input, source = _play(part, renderer, band, sampler, n_samples, channel, rng, song, spec)
         sources[part.instrument.name] = source
         if not np.any(audio):
             continue
@@ -182,12 +178,12 @@ def _mix(
     peak = max(_peak(a) for a in [mixture, *stems.values()])
     if peak <= 0:
         raise SongRejected("the song is silent")
-    if version >= 4:
+    if spec.production is not None:
         gain = production.master_gain(mixture, rate, rng)
         for name in stems:
             stems[name] *= gain[None]
         mixture *= gain[None]
-    drive_db = float(rng.uniform(*(LIMITER_DRIVE_DB_V4 if version >= 4 else LIMITER_DRIVE_DB)))
+    drive_db = float(rng.uniform(*(LIMITER_DRIVE_DB if spec.production is None else LIMITER_DRIVE_DB_V4)))
     limit_bus(stems, mixture, drive_db, rate)
     del mixture
     mixture = stems[SOURCES[0]].copy()

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from .hts import HTS_VOICE, formant_factor
+from .hts import HTS_VOICE
 from .kits import Sampler, find_kits
 from .parts import Part
 from .render import Renderer
-from .voice import render_vocal, voice_register
+from .voice import hts_formants, render_vocal
 
 #: Debian's avldrums.lv2-soundfont: two acoustic kits recorded at many velocities, GM key map, preset 0:0.
 AVL_KITS = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2")
@@ -52,8 +52,7 @@ def render_part(
             part.instrument, part.voice, list(part.words), n_samples, renderer.sample_rate, rng, speech
         )
         if speech == "hts":
-            formants = formant_factor(voice_register(part.voice), part.voice.pitch)
-            return audio, f"festival {HTS_VOICE} (formants x{formants:.2f})"
+            return audio, f"festival {HTS_VOICE} (formants x{hts_formants(part.voice):.2f})"
         return audio, f"espeak-ng {part.voice.name}"
     if part.instrument.is_drum and sampler is not None:
         audio, missing = sampler.render(part.instrument.notes, n_samples)

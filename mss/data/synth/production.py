@@ -36,8 +36,6 @@ import numpy as np
 import pedalboard as pb
 import pyloudnorm
 
-from mss.errors import DatasetError
-
 from . import effects
 from .effects import run_board
 from .parts import Part
@@ -53,7 +51,7 @@ BLOCK_S = 0.005
 
 @dataclass(frozen=True)
 class Voicing:
-    """The ranges a generator version draws its chains' settings from (Hz, dB, probabilities). ``guitar_*``:
+    """The ranges the chains draw their settings from (Hz, dB, probabilities). ``guitar_*``:
     electric guitars, through an amplifier (``amp_chain``); ``rest_*``: every other part of "other" (keyboards,
     acoustic guitars, strings, pads, brass, mallets)."""
 
@@ -86,6 +84,7 @@ class Voicing:
     rest_lowpass_hz: tuple[float, float] | None = None
 
 
+#: the voicings by name, a generator version's ``production`` (``versions.GENERATORS``): v4's, and v5's (v5-v7)
 VOICINGS: Mapping[int, Voicing] = MappingProxyType(
     {
         4: Voicing(),
@@ -118,17 +117,6 @@ VOICINGS: Mapping[int, Voicing] = MappingProxyType(
         ),
     }
 )
-
-
-def voicing(version: int) -> Voicing:
-    """The chains' settings of generator ``version`` (4 and 5; 6 composes differently but renders like 5;
-    7 composes like 5 and renders like it but for its singers' voice; 3 does not use this module)."""
-    version = 5 if version in (6, 7) else version
-    if version not in VOICINGS:
-        raise DatasetError(
-            f"generator version {version} has no production voicing (versions {tuple(VOICINGS)})"
-        )
-    return VOICINGS[version]
 
 
 def _rms(audio: np.ndarray) -> float:
@@ -310,11 +298,12 @@ def _other(part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, v
 
 
 def process_part(
-    part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, panned: bool = False, version: int = 4
+    part: Part, audio: np.ndarray, rate: int, rng: np.random.Generator, panned: bool = False, voicing: int = 4
 ) -> np.ndarray:
-    """The part's dry render ``(2, T)`` through its kind's chain with generator ``version``'s settings,
-    panned (unless ``panned`` already, as a double-tracked pair is), levelled to ``part.level_db`` LUFS."""
-    v = voicing(version)
+    """The part's dry render ``(2, T)`` through its kind's chain with the settings ``VOICINGS[voicing]`` (a
+    generator version's ``production``), panned (unless ``panned`` already, as a double-tracked pair is),
+    levelled to ``part.level_db`` LUFS."""
+    v = VOICINGS[voicing]
     if part.role == "vocals":
         audio = _vocal(part, audio, rate, rng, v)
     elif part.role == "drums":

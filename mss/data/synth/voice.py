@@ -299,14 +299,20 @@ def voice_register(voice: Voice) -> str:
     return "female" if voice.name.split("+")[-1] in FEMALE_VARIANTS else "male"
 
 
+def hts_formants(voice: Voice) -> float:
+    """How far the HTS voice's formants move to sing as ``voice`` (its register and espeak-ng pitch)."""
+    return hts.formant_factor(voice_register(voice), voice.pitch)
+
+
 def spoken_words(words: list[str], voice: Voice, speech: str) -> dict[str, np.ndarray]:
     """Every distinct word of ``words`` spoken once by ``voice`` -> word: (T,) float32 at SPEECH_RATE."""
     if speech not in SPEECH_ENGINES:
         raise ValueError(f"unknown speech engine {speech!r}; expected one of {SPEECH_ENGINES}")
     unique = list(dict.fromkeys(words))
     if speech == "hts":
-        formants = hts.formant_factor(voice_register(voice), voice.pitch)
-        return {w: trim_silence(a) for w, a in hts.speak_words(unique, formants, SPEECH_RATE).items()}
+        return {
+            w: trim_silence(a) for w, a in hts.speak_words(unique, hts_formants(voice), SPEECH_RATE).items()
+        }
     return {word: speak(word, voice) for word in unique}
 
 

@@ -24,11 +24,12 @@ from .formats import STEM_STREAMS, check_format, encoding, write_stems_song, wri
 from .mix import EXTRA_STEMS
 from .presets import SynthPreset, resolve_preset
 from .render import Renderer
-from .song import DEFAULT_VERSION, RenderedSong, build_song, check_version
+from .song import RenderedSong, build_song
+from .versions import DEFAULT_VERSION, check_version
 from .voice import warm_up
 
 GENERATOR = "mss.data.synth"
-#: The version the embedded default dataset is built with (``song.VERSIONS`` lists what this code renders);
+#: The version the embedded default dataset is built with (``versions.GENERATORS`` lists what this code renders);
 #: the default dataset is rebuilt when its manifest records another version.
 GENERATOR_VERSION = DEFAULT_VERSION
 #: What "mixture" means in the files, per wav subtype or stems format (manifest.json).
@@ -251,7 +252,7 @@ def generate_dataset(
 
     format: "wav" (MUSDB18-HQ folders) or "stems" (MUSDB18 ``.stem.mp4`` files, AAC, without the piano
     stem; see ``formats``). subtype: "FLOAT" or "PCM_16" samples of the wav format; None takes the
-    preset's (FLOAT, or PCM_16 for the musdb presets). version: the generator version (``song.VERSIONS``),
+    preset's (FLOAT, or PCM_16 for the musdb presets). version: the generator version (``versions.GENERATORS``),
     recorded in the manifest.
 
     Songs are built in ``root``'s parent under a temporary name and renamed at the end, so an
