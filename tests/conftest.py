@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MUSDB18 clips and a tiny generated dataset (built once per session)."""
+"""Shared fixtures: the real MUSDB18 clips and a tiny generated dataset (built once per session); the listening
+study tests' planted dataset and its rendered stimuli (once per module)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,42 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "tiny"
     generate_dataset(root, preset="tiny", seed=1, progress=False)
     return root
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A MUSDB18-HQ layout dataset whose vocals sound only within VOCALS_ACTIVE (study_helpers), two tiny
+    checkpoints and a study file over them; one per test module (the listening_study tests write into it)."""
+    import numpy as np
+    from helpers import make_tiny_checkpoints
+    from study_helpers import write_planted_song
+
+    root = tmp_path_factory.mktemp("planted")
+    rng = np.random.default_rng(3)
+    for subset, songs in (("train", ("gamma",)), ("test", ("alpha", "beta"))):
+        for song in songs:
+            write_planted_song(root / "dataset" / subset / song, rng)
+    make_tiny_checkpoints(root)  # unet.pt and demucs.pt, named relative to the study file below
+    study_file = root / "study.yaml"
+    study_file.write_text(
+        "study_id: planted\ndataset: dataset\nexcerpt_s: 3\ntargets: [vocals]\n"
+        "songs:\n  - alpha\n  - {name: beta, start_s: 1.0, end_s: 4.5}\n"
+        "systems: {unet: unet.pt, demucs: demucs.pt}\nanchors: [anchor35, anchor70, mixture]\n"
+    )
+    return root, study_file
+
+
+@pytest.fixture(scope="module")
+def rendered(planted):
+    """The planted study's stimuli, rendered (``prepare_stimuli`` reports its progress up to 1.0)."""
+    from listening_study.delivery.stimuli import prepare_stimuli
+    from listening_study.design.study import load_study
+
+    root, study_file = planted
+    study = load_study(study_file)
+    calls = []
+    stimuli = prepare_stimuli(
+        study, root / "cache", progress=lambda fraction, message: calls.append(fraction)
+    )
+    assert calls[-1] == 1.0
+    return study, stimuli

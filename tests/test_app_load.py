@@ -44,7 +44,7 @@ def _study_file(folder: Path, dataset: Path, checkpoints: dict[str, Path]) -> Pa
         f"study_id: load\ndataset: {dataset}\nexcerpt_s: 3\ntargets: [vocals, drums]\nsongs: [{song!r}]\n"
         f"systems: {{unet: {checkpoints['unet']}, demucs: {checkpoints['demucs']}}}\n"
         "familiarization_excerpts: 1\nmin_listen_s: 0\n"
-        "headphone_check: false\n"  # 100 x 6 sounds of 0.7 MB: tested in test_study and test_app instead
+        "headphone_check: false\n"  # 100 x 6 sounds of 0.7 MB: tested in test_study_sessions and test_app instead
     )
     return path
 
