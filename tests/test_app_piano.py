@@ -2,8 +2,8 @@
 a default study of its own over the songs that have piano, and a participant served a piano trial.
 
 The dataset is the session's ``tiny_dataset`` with its songs without piano (a silent ``piano.wav``, see
-mss.data.synth.versions.Generator.has_piano) linked into the test subset beside the two test songs, which
-have piano.
+mss.data.synth.versions.GeneratorVersion.has_piano) linked into the test subset beside the two test songs,
+which have piano.
 The systems are tiny random-weight models whose only source is piano.
 """
 
@@ -51,7 +51,7 @@ def _linked_dataset(tiny: Path, root: Path, songs: list[tuple[str, str]]) -> Pat
 def piano_dataset(tiny_dataset, tmp_path_factory) -> tuple[Path, list[str], list[str]]:
     """(root, test songs with piano, test songs without piano, all sorted by name)."""
     without = _songs_without_piano(tiny_dataset)
-    assert without, "the tiny preset should have a song without piano (versions.Generator.has_piano)"
+    assert without, "the tiny preset should have a song without piano (versions.GeneratorVersion.has_piano)"
     with_piano = sorted(path.name for path in (tiny_dataset / "test").iterdir())
     assert not {song for _, song in without} & set(with_piano)
     songs = [*without, *(("test", song) for song in with_piano)]

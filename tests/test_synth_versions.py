@@ -10,8 +10,8 @@ import pytest
 from helpers import assert_valid_song
 
 from mss.data.synth import __main__ as synth_cli
-from mss.data.synth import build_song, generate_dataset, production, versions, voice
-from mss.data.synth.versions import GENERATORS, Generator, generator
+from mss.data.synth import build_song, generate_dataset, production, versions, voice, writer
+from mss.data.synth.versions import GENERATORS, GeneratorVersion, generator
 from mss.errors import DatasetError
 
 
@@ -26,7 +26,8 @@ def test_every_row_names_chains_and_a_singer_the_generator_has():
     assert [GENERATORS[v].singer for v in (3, 4, 5, 6, 7)] == ["espeak"] * 4 + ["hts"]
 
 
-def test_the_versions_that_compose_the_same_songs():
+def test_the_versions_that_share_a_composition():
+    """The rows' fields (test_synth_v4 and test_synth_v7 check that such versions do compose the same songs)."""
     assert GENERATORS[3].composition == GENERATORS[4].composition == (False, False)
     assert GENERATORS[5].composition == GENERATORS[7].composition == (True, False)
     assert GENERATORS[6].composition == (True, True)
@@ -34,24 +35,26 @@ def test_the_versions_that_compose_the_same_songs():
     assert [i for i in range(10) if GENERATORS[3].has_piano(i)] == [0, 1, 3, 4, 6, 7, 9]
 
 
-def test_an_unknown_version_is_refused_before_anything_renders(tmp_path):
+def test_an_unknown_version_is_refused_before_anything_renders(tmp_path, monkeypatch, capsys):
     for bad in (2, 8, "7", None):
         with pytest.raises(DatasetError, match=r"unknown generator version .*versions \(3, 4, 5, 6, 7\)"):
             generator(bad)
+    monkeypatch.setattr(writer, "_render_songs", lambda *args, **kwargs: pytest.fail("songs were rendered"))
     with pytest.raises(DatasetError, match="unknown generator version 9"):
         generate_dataset(tmp_path / "set", preset="tiny", seed=0, version=9, progress=False)
     assert not (tmp_path / "set").exists()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         synth_cli.main([str(tmp_path / "cli"), "--version", "8"])
-    assert not (tmp_path / "cli").exists()
+    assert exit_info.value.code == 2 and "invalid choice: 8" in capsys.readouterr().err
 
 
 def test_only_the_production_chains_sing_with_the_hts_voice():
     with pytest.raises(ValueError, match="only the production chains sing with 'hts'"):
-        Generator(9, "v3 sung by HTS", None, guitar_led=False, busy=False, singer="hts")
+        GeneratorVersion(9, "v3 sung by HTS", None, guitar_led=False, busy=False, singer="hts")
 
 
-def test_the_help_lists_every_version(capsys):
+def test_the_help_lists_every_version(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps lines at hyphens too
     with pytest.raises(SystemExit):
         synth_cli.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
@@ -61,7 +64,7 @@ def test_the_help_lists_every_version(capsys):
 
 def test_a_new_row_is_a_new_version(monkeypatch):
     """v5's composition through v4's chains, as a row the code has never seen: a valid song, v5's song."""
-    row = Generator(8, "test", 4, guitar_led=True, busy=False, singer="espeak")
+    row = GeneratorVersion(8, "test", 4, guitar_led=True, busy=False, singer="espeak")
     monkeypatch.setattr(versions, "GENERATORS", MappingProxyType({**GENERATORS, 8: row}))
     new = build_song(3, 0, (6.0, 6.0), version=8)
     assert_valid_song(new)

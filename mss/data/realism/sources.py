@@ -99,7 +99,7 @@ def chunk_songs(root: Path, count: int, config: DataConfig) -> Iterator[Song]:
 
 def synth_pairing(version: int) -> tuple[str, tuple[bool, bool]]:
     """The realism gauge's pairing key of a ``--synth`` set: versions that compose the same songs for a seed
-    share it (``mss.data.synth.versions.Generator.composition``)."""
+    share it (``mss.data.synth.versions.GeneratorVersion.composition``)."""
     from mss.data.synth.versions import generator  # lazily, as in synth_songs
 
     return "synth", generator(version).composition

@@ -14,7 +14,7 @@ from .kits import Sampler, find_kits
 from .parts import Part
 from .players import Band, render_part
 from .render import Renderer
-from .versions import Generator
+from .versions import GeneratorVersion
 
 EXTRA_STEMS = ("piano",)  # per-instrument stems written beside the four MUSDB stems
 ACTIVE_DB = -60.0  # a stem is active where some 1-s window is louder than this (RMS, dBFS)
@@ -23,7 +23,8 @@ MAX_PEAK = 0.99
 NOISE_FLOOR_DB = (-90.0, -80.0)
 RECORDED_KIT = 0.8  # share of songs whose drums are a recorded Hydrogen kit (when one is installed)
 LIMITER_DRIVE_DB = (0.0, 6.0)  # how far the bus limiter pushes the mixture's peaks down
-#: The production chains (v4 on): a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a harder limiter.
+#: The production chains (v4 on): a studio live room (RT60, s) as the shared ambience, sends drier than v3's, a
+#: harder limiter.
 ROOM_RT60_V4 = (0.35, 0.9)
 SEND_SCALE_V4 = 0.6
 LIMITER_DRIVE_DB_V4 = (2.0, 8.0)
@@ -57,7 +58,9 @@ def _active_rms(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(10 ** (loud / 10))))
 
 
-def render_song(song: Song, renderer: Renderer, rng: np.random.Generator, spec: Generator) -> SongAudio:
+def render_song(
+    song: Song, renderer: Renderer, rng: np.random.Generator, spec: GeneratorVersion
+) -> SongAudio:
     """Every part rendered, processed and summed into stems, then mastered as generator ``spec`` does: parts
     through ``effects`` and a limiter (no ``spec.production``), or through ``players.Band`` and
     ``production``'s chains, a studio room, a bus compressor and a limiter, sung by ``spec.singer``."""
@@ -89,7 +92,7 @@ def _play(
     channel: int,
     rng: np.random.Generator,
     song: Song,
-    spec: Generator,
+    spec: GeneratorVersion,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One part rendered and processed: its audio (2, T), its reverb send (2, T) and what played it."""
     rate = renderer.sample_rate
@@ -100,9 +103,8 @@ def _play(
         audio = production.process_part(part, audio, rate, rng, panned, spec.production)
         send = part.reverb_send * SEND_SCALE_V4
         if part.role == "vocals":
-            send *= production.VOICINGS[
-                spec.production
-            ].vocal_send  # v5: halved (real vocal stems are near mono)
+            voicing = production.VOICINGS[spec.production]
+            send *= voicing.vocal_send  # v5: halved (real vocal stems are near mono)
         wet_input = audio * np.float32(send)
     else:
         audio, source = render_part(part, renderer, sampler, n_samples, channel, rng)
@@ -125,7 +127,7 @@ def _mix(
     song: Song,
     renderer: Renderer,
     rng: np.random.Generator,
-    spec: Generator,
+    spec: GeneratorVersion,
     band: Band | None,
     sampler: Sampler | None,
     impulse: np.ndarray,

@@ -36,6 +36,8 @@ import numpy as np
 import pedalboard as pb
 import pyloudnorm
 
+from mss.errors import DatasetError
+
 from . import effects
 from .effects import run_board
 from .parts import Part
@@ -84,7 +86,7 @@ class Voicing:
     rest_lowpass_hz: tuple[float, float] | None = None
 
 
-#: the voicings by name, a generator version's ``production`` (``versions.GENERATORS``): v4's, and v5's (v5-v7)
+#: the voicings by key, a generator version's ``production`` (``versions.GENERATORS``): v4's, and v5's (v5-v7)
 VOICINGS: Mapping[int, Voicing] = MappingProxyType(
     {
         4: Voicing(),
@@ -303,6 +305,8 @@ def process_part(
     """The part's dry render ``(2, T)`` through its kind's chain with the settings ``VOICINGS[voicing]`` (a
     generator version's ``production``), panned (unless ``panned`` already, as a double-tracked pair is),
     levelled to ``part.level_db`` LUFS."""
+    if voicing not in VOICINGS:
+        raise DatasetError(f"no production voicing {voicing!r} (voicings {tuple(VOICINGS)})")
     v = VOICINGS[voicing]
     if part.role == "vocals":
         audio = _vocal(part, audio, rate, rng, v)

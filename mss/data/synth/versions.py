@@ -4,7 +4,7 @@ A version is a frozen record of the choices the generator makes from it; the cod
 compares version numbers. Adding a version is one new row of ``GENERATORS`` (and, where it does something
 new, a field and the code that reads it), e.g.
 
-    Generator(8, "what it changed", production=5, guitar_led=True, busy=False, singer="hts")
+    GeneratorVersion(8, "what it changed", production=5, guitar_led=True, busy=False, singer="hts")
 
 Versions whose records agree in ``composition`` compose the same songs for a seed (3 and 4; 5 and 7), unless a
 song's render is rejected and composed again from the next attempt's stream (see ``docs/data.md``).
@@ -20,7 +20,7 @@ from mss.errors import DatasetError
 
 
 @dataclass(frozen=True)
-class Generator:
+class GeneratorVersion:
     """One generator version.
 
     number: the version (recorded in each dataset's manifest as ``generator_version``).
@@ -63,19 +63,29 @@ class Generator:
 
 
 #: every version this code renders (1 and 2 are rendered no more)
-GENERATORS: Mapping[int, Generator] = MappingProxyType({
-    g.number: g
-    for g in (
-        Generator(3, "several SoundFonts, recorded drum kits, sung vocals with lyrics, a bus limiter", None,
-                  guitar_led=False, busy=False, singer="espeak"),
-        Generator(4, "production that sounds recorded (production.py)", 4,
-                  guitar_led=False, busy=False, singer="espeak"),
-        Generator(5, "v4 voiced like the realism gauge's recorded stems, guitar-led, piano in 4 songs of 10", 5,
-                  guitar_led=True, busy=False, singer="espeak"),
-        Generator(6, 'v5 with busier parts and a melodic lead in "other" (lead.py)', 5,
-                  guitar_led=True, busy=True, singer="espeak"),
-        Generator(7, "v5's songs sung by Festival's HTS voice instead of espeak-ng (hts.py)", 5,
-                  guitar_led=True, busy=False, singer="hts"),
+GENERATORS: Mapping[int, GeneratorVersion] = MappingProxyType({
+    row.number: row
+    for row in (
+        GeneratorVersion(
+            3, "several SoundFonts, recorded drum kits, sung vocals with lyrics, a bus limiter",
+            production=None, guitar_led=False, busy=False, singer="espeak",
+        ),
+        GeneratorVersion(
+            4, "production that sounds recorded (production.py)",
+            production=4, guitar_led=False, busy=False, singer="espeak",
+        ),
+        GeneratorVersion(
+            5, "v4 voiced like the realism gauge's recorded stems, guitar-led, piano in 4 songs of 10",
+            production=5, guitar_led=True, busy=False, singer="espeak",
+        ),
+        GeneratorVersion(
+            6, 'v5 with busier parts and a melodic lead in "other" (lead.py)',
+            production=5, guitar_led=True, busy=True, singer="espeak",
+        ),
+        GeneratorVersion(
+            7, "v5's songs sung by Festival's HTS voice instead of espeak-ng (hts.py)",
+            production=5, guitar_led=True, busy=False, singer="hts",
+        ),
     )
 })  # fmt: skip
 VERSIONS = tuple(GENERATORS)
@@ -83,7 +93,7 @@ VERSIONS = tuple(GENERATORS)
 DEFAULT_VERSION = 3
 
 
-def generator(version: int) -> Generator:
+def generator(version: int) -> GeneratorVersion:
     """The record of generator ``version``; DatasetError unless this code renders it."""
     try:
         return GENERATORS[version]
@@ -100,4 +110,4 @@ def check_version(version: int) -> None:
 
 def versions_help() -> str:
     """One line per version, for ``--help``."""
-    return "; ".join(f"{g.number}: {g.summary}" for g in GENERATORS.values())
+    return "; ".join(f"{g.number}: {g.summary}" for g in GENERATORS.values()).replace("%", "%%")  # argparse
