@@ -112,3 +112,52 @@ def rendered(planted):
     )
     assert calls[-1] == 1.0
     return study, stimuli
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the app tests' screenshots go: $MSS_SCREENSHOT_DIR, else a temp folder."""
+    from app_browser import SCREENSHOTS
+
+    folder = SCREENSHOTS or tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def running_app(tiny_dataset, tmp_path_factory):
+    """The app (build_app, FastAPI + Gradio) on a free loopback port, serving a tiny study of one song of
+    ``tiny_dataset``: (url, its StudyContext); one per module (the app tests)."""
+    from app_browser import MIN_LISTEN_S, PASSWORD
+    from helpers import load_app_module, make_tiny_checkpoints
+
+    from mss_app.context import load_study_context
+    from mss_app.server import BackgroundServer, build_app
+
+    app_module = load_app_module()
+    folder = tmp_path_factory.mktemp("app")
+    checkpoints = make_tiny_checkpoints(folder)
+    settings = (("min_listen_s", MIN_LISTEN_S), ("familiarization_excerpts", 1), ("excerpt_s", 3.0))
+    config = app_module.AppConfig(
+        dataset=str(tiny_dataset), study_dir=folder / "study", checkpoints=tuple(checkpoints.items()),
+        eval_dir=folder / "no-eval", password=PASSWORD, n_songs=1, targets=("vocals", "drums"),
+        study_settings=settings,
+    )  # fmt: skip
+    context = load_study_context(config)
+    assert context.error is None, context.error
+    with BackgroundServer(build_app(config, context)) as url:
+        yield url, context
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (the system's, CHROMIUM), one per module."""
+    from app_browser import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
