@@ -344,7 +344,8 @@ def test_anchor_cutoffs_move_down_only_where_the_standards_would_not_be_heard():
     """Known answers: full-band noise keeps BS.1534-3's 3.5 and 7 kHz; a bass line of partials at 55-330 Hz
     gets the first octaves below them that take away at least -30 dB (0.1%) of its energy (the mid anchor at 7000 / 32 Hz
     drops the 220 and 330 Hz partials, the low one at 7000 / 64 Hz the 110 and 165 Hz ones too)."""
-    from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, anchor_cutoffs, removed_db
+    from listening_study.delivery.processing import anchor_cutoffs, removed_db
+    from listening_study.design.anchors import ANCHOR_AUDIBLE_DB
 
     t = np.arange(4 * RATE) / RATE
     noise = np.random.default_rng(0).standard_normal((2, t.size)).astype(np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from listening_study.delivery.processing import STANDARD_CUTOFFS_HZ
+from listening_study.design.anchors import STANDARD_CUTOFFS_HZ
 from listening_study.design.study import REFERENCE
 
 ALL = "all"  # the target label of rows pooled over every target

@@ -18,6 +18,12 @@ import numpy as np
 import pyloudnorm
 import scipy.signal
 
+from listening_study.design.anchors import (
+    ANCHOR_AUDIBLE_DB,
+    ANCHOR_FLOOR_HZ,
+    STANDARD_CUTOFFS_HZ,
+    standard_cutoffs,
+)
 from listening_study.errors import StimulusError
 
 #: Below this integrated loudness a stimulus counts as silent and is never amplified (BS.1770 gate is -70 LUFS).
@@ -56,16 +62,6 @@ def lowpass(audio: np.ndarray, sample_rate: int, cutoff_hz: float, order: int = 
     return scipy.signal.sosfiltfilt(sos, np.asarray(audio, dtype=np.float64), axis=-1).astype(np.float32)
 
 
-#: BS.1534-3's low-pass anchors: the low (3.5 kHz) and the mid (7 kHz) one.
-STANDARD_CUTOFFS_HZ: dict[str, float] = {"anchor35": 3500.0, "anchor70": 7000.0}
-#: A low-pass anchor is there to be heard: what it takes away must be at least this share of the reference's
-#: energy (dB re its total: -30 dB is 0.1%). The standard's cutoffs assume full-band audio; a bass stem has
-#: -41 to -58 dB of its energy above 3.5 kHz, so its 3.5 kHz low-pass sounds like the reference itself.
-ANCHOR_AUDIBLE_DB = -30.0
-#: The lowest cutoff an anchor moves down to, whatever the reference.
-ANCHOR_FLOOR_HZ = 100.0
-
-
 def removed_db(reference: np.ndarray, sample_rate: int, cutoff_hz: float) -> float:
     """The energy a ``cutoff_hz`` low-pass takes away from ``reference (C, T)``, in dB re its total
     (-inf for a signal it leaves as it is; NaN for silence)."""
@@ -80,11 +76,6 @@ def taken_away_db(reference: np.ndarray, filtered: np.ndarray) -> float:
         return float("nan")
     removed = float(np.sum((reference - filtered) ** 2))
     return 10.0 * np.log10(removed / total) if removed > 0.0 else float("-inf")
-
-
-def standard_cutoffs(anchors) -> dict[str, float]:
-    """BS.1534-3's cutoff of each low-pass anchor in ``anchors`` (the mixture anchor has none)."""
-    return {anchor: STANDARD_CUTOFFS_HZ[anchor] for anchor in anchors if anchor in STANDARD_CUTOFFS_HZ}
 
 
 def recorded_anchors(path: Path) -> tuple[dict[str, float], dict[str, float]]:

@@ -45,17 +45,19 @@ from pathlib import Path
 import numpy as np
 
 from listening_study.delivery.processing import (
-    ANCHOR_AUDIBLE_DB,
-    ANCHOR_FLOOR_HZ,
-    STANDARD_CUTOFFS_HZ,
     anchor_cutoffs,
     dithered_pcm16,
     loudness_match,
     lowpass,
     recorded_anchors,
     select_excerpt,
-    standard_cutoffs,
     taken_away_db,
+)
+from listening_study.design.anchors import (
+    ANCHOR_AUDIBLE_DB,
+    ANCHOR_FLOOR_HZ,
+    STANDARD_CUTOFFS_HZ,
+    standard_cutoffs,
 )
 from listening_study.design.dataset import open_study_db
 from listening_study.design.study import REFERENCE, StudyConfig, SystemSpec, study_hash

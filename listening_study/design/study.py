@@ -56,7 +56,7 @@ from pathlib import Path
 
 import yaml
 
-from listening_study.delivery.processing import ANCHOR_AUDIBLE_DB, ANCHOR_FLOOR_HZ, STANDARD_CUTOFFS_HZ
+from listening_study.design.anchors import ANCHOR_AUDIBLE_DB, ANCHOR_FLOOR_HZ, STANDARD_CUTOFFS_HZ
 from listening_study.design.dataset import open_study_db, silent_targets, song_duration_s
 from listening_study.errors import StudyError
 from mss.checkpoint import load_checkpoint
