@@ -251,7 +251,34 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     page.click(".mushra-next")
     page.wait_for_selector("text=Headphone check", timeout=20_000)
     assert "the test ends after it" in page.inner_text(".mushra-hp-instructions")
-    headphone_check(page, context, None, wrong=True)
+    session_id = page.evaluate("window.mushra.app.session.session_id")
+    design = context.sessions.headphone_design(context.sessions.resume(session_id))
+    page.wait_for_selector(".mushra-hp-play:not([disabled])", timeout=20_000)  # sound 1, answered wrong
+    page.click(".mushra-hp-play")
+    page.wait_for_selector(".mushra-hp-choice:not([disabled])", timeout=20_000)
+    page.click(f".mushra-hp-choice[data-position='{design[0].antiphase}']")
+    page.click(".mushra-hp-next")
+    page.wait_for_selector("text=Sound 2 of 6", timeout=20_000)
+    page.wait_for_selector(".mushra-hp-play:not([disabled])", timeout=20_000)
+    page.click(".mushra-hp-play")  # and a reload while it plays: the check resumes at sound 2, its play spent
+    page.wait_for_function("() => document.querySelector('.mushra-hp-status').textContent === 'Playing...'")
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector("text=Sound 2 of 6", timeout=20_000)
+    page.wait_for_selector("text=You played this sound before the page was reloaded. Please answer.", timeout=20_000)
+    assert page.locator(".mushra-hp-play[disabled]").count() == 1  # one play per sound, a reload or not
+    assert page.locator(".mushra-hp-choice:not([disabled])").count() == 3
+    page.go_back()  # Back stays in the test once, and says why
+    page.wait_for_selector(".mushra-back-note", timeout=10_000)
+    assert "no way back" in page.inner_text(".mushra-back-note")
+    assert page.locator("text=Sound 2 of 6").count() == 1
+    page.go_back()  # a second Back leaves ...
+    page.wait_for_function("() => !window.mushra", timeout=10_000)
+    page.goto(url, wait_until="domcontentloaded")  # ... and losing nothing: the check goes on at sound 2
+    page.wait_for_selector("text=Sound 2 of 6", timeout=20_000)
+    page.click(f".mushra-hp-choice[data-position='{design[1].antiphase}']")
+    page.click(".mushra-hp-next")
+    page.wait_for_selector("text=Sound 3 of 6", timeout=20_000)
+    headphone_check(page, context, None, wrong=True)  # the rest through the page's API, all wrong
     page.wait_for_selector("text=did not confirm that you are listening over headphones", timeout=20_000)
     code = page.inner_text(".mushra-code")
     session_id = page.evaluate("window.mushra.app.session.session_id")
@@ -262,6 +289,8 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     page.screenshot(path=str(shots / "participant_3c_screened_out.png"), full_page=True)
     page.reload(wait_until="domcontentloaded")  # it stays ended
     page.wait_for_selector("text=did not confirm", timeout=20_000)
+    page.go_back()  # and once the test is over, Back leaves (through the guard left from the check, if any)
+    page.wait_for_function("() => !window.mushra", timeout=10_000)
     page.close()
 
 

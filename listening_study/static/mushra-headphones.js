@@ -8,13 +8,17 @@
  *    n_trials?, max_plays?: 1}
  * onSubmit({answers: [0-2, ...]}) -> Promise, called once after the last answer (one answer per trial,
  *   in trial order; 0 = first tone); a rejected promise's message is shown with a "Try again" button.
- * options: {context?: AudioContext}: the page's context (otherwise one is made and closed at the end).
+ * options: {context?: AudioContext, draftKey?: string}: the page's context (otherwise one is made and closed
+ *   at the end); with a draftKey, the answers so far and the current sound's plays are kept in localStorage,
+ *   so a reload resumes the check at the sound it left (a sound played before the reload still counts as
+ *   played: its plays are not given back, and it can be answered), and the draft is cleared once the
+ *   answers are saved.
  *
  * One sound at a time: Play (the WAV decoded with AudioContext.decodeAudioData, played once through an
  * AudioBufferSourceNode), then the three answer buttons, enabled once the sound has played to its end,
  * then Next. Each sound can be played max_plays times (1, as in Woods et al.; the server may allow 2).
- * Answers stay in the page until the last one; a reload starts the check again. Loaded after
- * mushra-trial.js, whose `el` helper it uses.
+ * Answers stay in the page (and, with a draftKey, in its draft) until the last one. Loaded after
+ * mushra-trial.js, whose `el` and `localStore` helpers it uses.
  */
 (function () {
   "use strict";
@@ -27,7 +31,28 @@
       (maxPlays > 1 ? "You can play each sound at most twice." : "You can play each sound only once, so listen carefully.");
   }
 
-  const { el } = window.MushraTrial; // the page's element helper (mushra-trial.js is loaded first)
+  const { el, localStore } = window.MushraTrial; // the page's helpers (mushra-trial.js is loaded first)
+  const DRAFT_KEY = "mss-mushra-headphones"; // one check at a time: the session's, by its draftKey
+
+  /* The check in progress: {key, answers: [0-2...], plays, heard} of the sound at answers.length. */
+  const drafts = {
+    read(key) {
+      try {
+        const draft = JSON.parse(localStore.get(DRAFT_KEY) || "null");
+        const valid = draft && draft.key === key && Array.isArray(draft.answers) &&
+          draft.answers.every((answer) => answer === 0 || answer === 1 || answer === 2);
+        return valid ? draft : null;
+      } catch (error) {
+        return null; // a damaged entry: nothing to restore
+      }
+    },
+    write(draft) {
+      localStore.set(DRAFT_KEY, JSON.stringify(draft));
+    },
+    clear() {
+      localStore.remove(DRAFT_KEY);
+    },
+  };
 
   function makeContext() {
     if (window.MushraAudio && window.MushraAudio.makeAudioContext) return window.MushraAudio.makeAudioContext();
@@ -57,6 +82,7 @@
       this.context = this.ownContext ? makeContext() : options.context;
       this.maxPlays = Math.max(1, Math.min(2, Number(check.max_plays) || 1));
       this.choices = Array.isArray(check.choices) && check.choices.length === 3 ? check.choices : DEFAULT_CHOICES;
+      this.draftKey = (options && options.draftKey) || null;
       this.answers = [];
       this.index = 0;
       this.closed = false;
@@ -66,11 +92,12 @@
       return this.check.trials.length;
     }
     /* ---------------------------------------------------------------- one sound */
-    showTrial(index) {
+    showTrial(index, restored) {
       this.index = index;
       this.buffer = null;
-      this.plays = 0;
-      this.heard = false;
+      this.plays = restored ? Math.min(this.maxPlays, Math.max(0, Number(restored.plays) || 0)) : 0;
+      // played before a reload: heard, even if the reload cut it short (its plays are spent)
+      this.heard = Boolean(restored && (restored.heard || this.plays >= this.maxPlays));
       this.selected = null;
       const last = index === this.nTrials - 1;
       this.playButton = el("button", { type: "button", class: "mushra-play mushra-hp-play", disabled: true, onclick: () => this.play() }, "Play");
@@ -91,7 +118,13 @@
         el("div", { class: "mushra-actions" }, this.nextButton),
         this.message
       );
+      if (this.heard) for (const button of this.choiceButtons) button.disabled = false;
       this._load(this.check.trials[index].url, index);
+    }
+    _saveDraft() {
+      if (this.draftKey && !this.closed) {
+        drafts.write({ key: this.draftKey, answers: this.answers, plays: this.plays, heard: this.heard });
+      }
     }
     async _load(url, index) {
       try {
@@ -100,8 +133,11 @@
         const buffer = await decode(this.context, await response.arrayBuffer());
         if (this.closed || index !== this.index) return;
         this.buffer = buffer;
-        this.playButton.disabled = false;
-        this.status.textContent = "Press Play when you are ready.";
+        const left = this.maxPlays - this.plays;
+        this.playButton.disabled = left <= 0;
+        this.status.textContent = !this.plays ? "Press Play when you are ready."
+          : left > 0 ? "You played this sound before the page was reloaded. You can play it once more."
+          : "You played this sound before the page was reloaded. Please answer.";
       } catch (error) {
         if (this.closed || index !== this.index) return;
         this.status.textContent = "";
@@ -124,6 +160,7 @@
       source.onended = () => this._ended(source);
       this.source = source;
       this.plays += 1;
+      this._saveDraft(); // a reload from here on finds this play spent
       this.status.textContent = "Playing...";
       source.start(this.context.currentTime + START_DELAY_S);
     }
@@ -132,6 +169,7 @@
       if (this.closed || source !== this.source) return;
       this.source = null;
       this.heard = true;
+      this._saveDraft();
       const left = this.maxPlays - this.plays;
       this.playButton.disabled = left <= 0;
       this.status.textContent = left > 0 ? "You can play it once more." : "";
@@ -149,8 +187,10 @@
     next() {
       if (this.selected == null || this.source) return;
       this.answers.push(this.selected);
-      if (this.answers.length < this.nTrials) this.showTrial(this.answers.length);
-      else this.submit();
+      if (this.answers.length < this.nTrials) {
+        this.showTrial(this.answers.length);
+        this._saveDraft();
+      } else this.submit();
     }
     /* ---------------------------------------------------------------- the end */
     async submit() {
@@ -158,7 +198,9 @@
       const retry = el("button", { type: "button", class: "mushra-next mushra-hp-retry", hidden: true, onclick: () => this.submit() }, "Try again");
       this.body.replaceChildren(el("p", {}, "Thank you: that was the last sound."), el("div", { class: "mushra-actions" }, retry), message);
       try {
+        this._saveDraft(); // every answer kept until the server has them
         await this.onSubmit({ answers: this.answers.slice() });
+        if (this.draftKey) drafts.clear();
         message.textContent = "";
         this.close();
       } catch (error) {
@@ -175,7 +217,14 @@
             el("p", {}, "There are " + this.nTrials + " sounds. Answer with: " + this.choices.join(" / ") + ".")),
           this.body)
       );
-      this.showTrial(0);
+      const draft = this.draftKey ? drafts.read(this.draftKey) : null;
+      if (draft && draft.answers.length >= this.nTrials) {
+        this.answers = draft.answers.slice(0, this.nTrials); // answered in full; only the saving was cut short
+        this.submit();
+      } else if (draft) {
+        this.answers = draft.answers.slice();
+        this.showTrial(this.answers.length, draft);
+      } else this.showTrial(0);
       return this;
     }
     close() {

@@ -59,6 +59,7 @@
       this.context = null;
       const mode = new URLSearchParams(window.location.search).get("mode");
       this.mode = mode === "ab" ? "ab" : "mushra";
+      window.addEventListener("popstate", (event) => this._onBack(event));
     }
     audioContext() {
       if (!this.context) this.context = makeAudioContext();
@@ -88,6 +89,35 @@
       this._closeView();
       this.header.replaceChildren(el("h2", {}, title));
       this.body.replaceChildren(...children.filter((child) => child != null)); // null: an optional part left out
+      window.scrollTo(0, 0);
+      this._guardBack();
+    }
+    /* The browser's Back button. The test has no way back (each page is saved when the participant goes on),
+     * and leaving it by mistake is easy. While a session runs, the page's history entry is marked "base" and a
+     * "guard" entry is pushed above it (history.state says which, across reloads too): Back lands on the base,
+     * stays on this page and says so; a second Back on the same page leaves (nothing is lost: opening the page
+     * again in this browser resumes the session). The next page arms the guard again. Once the test is over,
+     * Back leaves at once. */
+    _running() {
+      return Boolean(this.session) && !["finished", "screened_out"].includes(this.session.step);
+    }
+    _guardBack() {
+      const state = window.history.state;
+      if (!this._running() || (state && state.mushra === "guard")) return; // not needed, or in place
+      window.history.replaceState({ mushra: "base" }, "");
+      window.history.pushState({ mushra: "guard" }, "");
+    }
+    _onBack(event) {
+      if (!event.state || event.state.mushra !== "base") return; // not ours, or Forward onto the guard
+      if (!this._running()) { // the test is over: Back leaves at once
+        window.history.back();
+        return;
+      }
+      const old = this.body.querySelector(".mushra-back-note");
+      if (old) old.remove();
+      this.body.prepend(el("p", { class: "mushra-warning mushra-back-note", role: "status" },
+        "This test has no way back to earlier pages: each page is saved when you go on. To take a break, close " +
+        "this page; opening it again in this browser continues where you left off. Pressing Back again leaves the test."));
       window.scrollTo(0, 0);
     }
     /* What the reference of a page is: the instrument the versions are separations of. */
@@ -264,7 +294,7 @@
       this._page("Headphone check", holder);
       const check = window.MushraHeadphones.render(holder, this.session.headphones, (result) =>
         this._advance("headphones", { session_id: this.session.session_id, answers: result.answers }),
-        { context: this.audioContext() });
+        { context: this.audioContext(), draftKey: this.session.session_id + "/headphones" }); // a reload resumes it
       this.view = { close: () => check && check.close && check.close() };
     }
     showFamiliarization(index) {
