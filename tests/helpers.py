@@ -112,11 +112,16 @@ def shift_batch_norm_statistics(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def tiny_model(arch: str, **overrides) -> torch.nn.Module:
+    """The tiny preset of ``arch`` (``overrides`` on top) with seed-0 weights, in eval mode."""
+    torch.manual_seed(0)
+    return build_model(arch, model_preset(arch, "tiny", **overrides)).eval()
+
+
 def trained_looking_tiny(arch: str, **overrides) -> torch.nn.Module:
     """The tiny preset of ``arch`` (``overrides`` on top) with seed-0 weights, in eval mode, its batch-norm
     statistics moved as in a trained model (:func:`shift_batch_norm_statistics`)."""
-    torch.manual_seed(0)
-    return shift_batch_norm_statistics(build_model(arch, model_preset(arch, "tiny", **overrides)).eval())
+    return shift_batch_norm_statistics(tiny_model(arch, **overrides))
 
 
 def perturbed_tiny(arch: str, seed: int = 0, **overrides) -> torch.nn.Module:

@@ -264,7 +264,9 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     page.wait_for_function("() => document.querySelector('.mushra-hp-status').textContent === 'Playing...'")
     page.reload(wait_until="domcontentloaded")
     page.wait_for_selector("text=Sound 2 of 6", timeout=20_000)
-    page.wait_for_selector("text=You played this sound before the page was reloaded. Please answer.", timeout=20_000)
+    page.wait_for_selector(
+        "text=You played this sound before the page was reloaded. Please answer.", timeout=20_000
+    )
     assert page.locator(".mushra-hp-play[disabled]").count() == 1  # one play per sound, a reload or not
     assert page.locator(".mushra-hp-choice:not([disabled])").count() == 3
     page.go_back()  # Back stays in the test once, and says why
