@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -66,6 +67,11 @@ def tiny_args(dataset: Path, out: Path, model: str = "unet", epochs: int = 1, *e
         "--set", "real_clips=off",  # scored in tests/test_real_clips.py
         *extra,
     ]  # fmt: skip
+
+
+def read_metrics(out: Path) -> list[dict]:
+    """The rows of a training run's ``metrics.jsonl`` in folder ``out``, one dict per epoch."""
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def assert_valid_song(song, rate: int = 44100) -> None:

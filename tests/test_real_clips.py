@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import stempeg
-from helpers import tiny_args
+from helpers import read_metrics, tiny_args
 
 from mss.data import real_clips
 from mss.errors import AudioError
 from mss.report import read_run, run_summary
-from tests.test_training import read_metrics
 from training.losses import global_sdr
 from training.run import main
 from training.summary import run_table

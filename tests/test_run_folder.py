@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_args
+from helpers import read_metrics, tiny_args
 
 from mss.checkpoint import load_checkpoint
 from mss.report import build_report, run_summary
@@ -30,15 +30,11 @@ def real_run(tiny_dataset, tmp_path_factory) -> dict:
     return {"out": out, "before": before, "after": after}
 
 
-def _rows(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
 def test_a_real_run_is_read_with_the_epoch_best_pt_holds(real_run):
     out = real_run["out"]
     folder = read_run(out)
     best = load_checkpoint(out / "best.pt")
-    assert folder.history == _rows(out) and [r["epoch"] for r in folder.history] == [1, 2, 3]
+    assert folder.history == read_metrics(out) and [r["epoch"] for r in folder.history] == [1, 2, 3]
     assert folder.config["model"] == "unet" and folder.targets == ("vocals", "drums", "bass", "other")
     assert all(BEST_EPOCH_KEY in row for row in folder.history)  # recorded by the loop, every epoch
     assert folder.best_epoch == best["epoch"] and folder.best_record == best["metrics"]
