@@ -115,6 +115,14 @@ def rendered(planted):
 
 
 @pytest.fixture(scope="module")
+def known_csv(tmp_path_factory):
+    """Ratings with known answers (tests/known_ratings.py), written once per module: (csv path, frame)."""
+    from known_ratings import known_ratings
+
+    return known_ratings(tmp_path_factory.mktemp("ratings"))
+
+
+@pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
     """Where the app tests' screenshots go: $MSS_SCREENSHOT_DIR, else a temp folder."""
     from app_browser import SCREENSHOTS
