@@ -269,19 +269,33 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     )
     assert page.locator(".mushra-hp-play[disabled]").count() == 1  # one play per sound, a reload or not
     assert page.locator(".mushra-hp-choice:not([disabled])").count() == 3
+    draft = page.evaluate("JSON.parse(localStorage.getItem('mss-mushra-headphones'))")
+    assert (draft["key"], draft["answers"], draft["plays"]) == (
+        f"{session_id}/headphones",
+        [design[0].antiphase],
+        1,
+    )
     page.go_back()  # Back stays in the test once, and says why
     page.wait_for_selector(".mushra-back-note", timeout=10_000)
     assert "no way back" in page.inner_text(".mushra-back-note")
     assert page.locator("text=Sound 2 of 6").count() == 1
     page.go_back()  # a second Back leaves ...
-    page.wait_for_function("() => !window.mushra", timeout=10_000)
+
+    page.wait_for_url("about:blank", timeout=10_000)  # the tab's first page
     page.goto(url, wait_until="domcontentloaded")  # ... and losing nothing: the check goes on at sound 2
     page.wait_for_selector("text=Sound 2 of 6", timeout=20_000)
+    page.wait_for_selector(
+        "text=You played this sound before the page was reloaded. Please answer.", timeout=20_000
+    )
+    assert (
+        page.inner_text(".mushra-message") == ""
+    )  # the spent sound is not fetched again (the server would refuse)
     page.click(f".mushra-hp-choice[data-position='{design[1].antiphase}']")
     page.click(".mushra-hp-next")
     page.wait_for_selector("text=Sound 3 of 6", timeout=20_000)
     headphone_check(page, context, None, wrong=True)  # the rest through the page's API, all wrong
     page.wait_for_selector("text=did not confirm that you are listening over headphones", timeout=20_000)
+    assert page.evaluate("localStorage.getItem('mss-mushra-headphones')") is None  # past the check: forgotten
     code = page.inner_text(".mushra-code")
     session_id = page.evaluate("window.mushra.app.session.session_id")
     session = context.sessions.resume(session_id)
@@ -292,7 +306,7 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     page.reload(wait_until="domcontentloaded")  # it stays ended
     page.wait_for_selector("text=did not confirm", timeout=20_000)
     page.go_back()  # and once the test is over, Back leaves (through the guard left from the check, if any)
-    page.wait_for_function("() => !window.mushra", timeout=10_000)
+    page.wait_for_url("about:blank", timeout=10_000)  # the tab's first page
     page.close()
 
 

@@ -21,8 +21,9 @@ STEPS = ("questionnaire", "volume", "headphones", "familiarization", "instructio
 SIMPLE_STEPS = ("volume", "familiarization", "instructions")
 REFERENCE_LABEL = "REF"  # the open reference's key in audio tokens
 HEADPHONE_PAGE, HEADPHONE_LABEL = "headphones", "HP"  # audio tokens of the headphone check's sounds
-#: Times the server sends one sound of the headphone check (the page plays it once; a reload gets it again,
-#: once): it cannot be replayed at will, and nothing of it is sent once the check is answered.
+#: Times the server sends one sound of the headphone check (the page plays it once and keeps that play spent
+#: across a reload; a reload before it was played fetches it again, once): it cannot be replayed at will, and
+#: nothing of it is sent once the check is answered.
 MAX_CHECK_FETCHES = 2
 #: A session counts towards the study's max_sessions once it has rated a trial, or while it was active
 #: within this many seconds: sessions abandoned after the consent page free their place.

@@ -6,6 +6,7 @@
  * check, from the server (listening_study.design.headphones.check_json):
  *   {trials: [{url}], question, n_pass, choices?: ["First", "Second", "Third"], instructions?,
  *    n_trials?, max_plays?: 1}
+ * window.MushraHeadphones.clearDraft(): forget a check's draft (the page calls it once past the check).
  * onSubmit({answers: [0-2, ...]}) -> Promise, called once after the last answer (one answer per trial,
  *   in trial order; 0 = first tone); a rejected promise's message is shown with a "Try again" button.
  * options: {context?: AudioContext, draftKey?: string}: the page's context (otherwise one is made and closed
@@ -119,6 +120,10 @@
         this.message
       );
       if (this.heard) for (const button of this.choiceButtons) button.disabled = false;
+      if (this.plays >= this.maxPlays) { // spent before a reload: not fetched again (the server sends it twice at most)
+        this.status.textContent = "You played this sound before the page was reloaded. Please answer.";
+        return;
+      }
       this._load(this.check.trials[index].url, index);
     }
     _saveDraft() {
@@ -129,6 +134,16 @@
     async _load(url, index) {
       try {
         const response = await fetch(url);
+        if (response.status === 404) { // sent twice already (reloads while it loaded): answer without it
+          if (this.closed || index !== this.index) return;
+          this.status.textContent = "";
+          this.message.textContent = "This sound cannot be sent again after the page was reloaded. " +
+            (this.heard ? "Please answer." : "Please answer with your best guess.");
+          this.heard = true;
+          for (const button of this.choiceButtons) button.disabled = false;
+          this._saveDraft();
+          return;
+        }
         if (!response.ok) throw new Error("could not load the sound (" + response.status + ")");
         const buffer = await decode(this.context, await response.arrayBuffer());
         if (this.closed || index !== this.index) return;
@@ -244,6 +259,10 @@
 
   window.MushraHeadphones = {
     HeadphoneCheck,
+    /* Forget the check in progress (the session is past it, however its answers were saved). */
+    clearDraft() {
+      drafts.clear();
+    },
     render(container, check, onSubmit, options) {
       return new HeadphoneCheck(container, check, onSubmit, options).render();
     },

@@ -59,6 +59,7 @@
       this.context = null;
       const mode = new URLSearchParams(window.location.search).get("mode");
       this.mode = mode === "ab" ? "ab" : "mushra";
+      this.resuming = false; // while a saved session is being resumed (mount)
       window.addEventListener("popstate", (event) => this._onBack(event));
     }
     audioContext() {
@@ -71,12 +72,15 @@
       this.root.replaceChildren(this.header, this.body);
       const saved = storage.get();
       if (saved) {
+        this.resuming = true; // a Back while the session comes back stays, as on its page (_running)
         try {
           this.session = await request(this.api + "/resume", { session_id: saved });
           this.show();
           return;
         } catch (error) {
           storage.clear(); // an old or unknown session: start afresh
+        } finally {
+          this.resuming = false;
         }
       }
       this.showWelcome();
@@ -99,7 +103,8 @@
      * again in this browser resumes the session). The next page arms the guard again. Once the test is over,
      * Back leaves at once. */
     _running() {
-      return Boolean(this.session) && !["finished", "screened_out"].includes(this.session.step);
+      if (!this.session) return Boolean(this.resuming);
+      return !["finished", "screened_out"].includes(this.session.step);
     }
     _guardBack() {
       const state = window.history.state;
@@ -108,7 +113,12 @@
       window.history.pushState({ mushra: "guard" }, "");
     }
     _onBack(event) {
-      if (!event.state || event.state.mushra !== "base") return; // not ours, or Forward onto the guard
+      if (event.state && event.state.mushra === "guard") { // Forward onto the guard: armed again, the note is stale
+        const note = this.body.querySelector(".mushra-back-note");
+        if (note) note.remove();
+        return;
+      }
+      if (!event.state || event.state.mushra !== "base") return; // not ours
       if (!this._running()) { // the test is over: Back leaves at once
         window.history.back();
         return;
@@ -146,6 +156,7 @@
     }
     show() {
       const step = this.session.step;
+      if (step !== "headphones" && window.MushraHeadphones) window.MushraHeadphones.clearDraft(); // past it
       if (step === "questionnaire") this.showQuestionnaire();
       else if (step === "volume") this.showVolume();
       else if (step === "headphones") this.showHeadphones();
