@@ -154,7 +154,7 @@ class SessionAudio:
                 if self.step_of(session) != HEADPHONE_PAGE or (
                     HEADPHONE_LABEL in sent and sent[HEADPHONE_LABEL].count >= MAX_CHECK_FETCHES
                 ):
-                    raise StimulusError("unknown stimulus")  # the page plays each once; a reload before that fetches it again
+                    raise StimulusError("unknown stimulus")  # a reload before the play fetches it again
                 rng = np.random.default_rng(secrets.randbits(128))  # its own dither on every request
                 return HEADPHONE_PAGE, str(trial.index), HEADPHONE_LABEL, trial_wav_bytes(trial, rng)
         return None
