@@ -278,6 +278,7 @@ def test_failed_headphone_check_ends_the_test_with_a_code(running_app, browser, 
     page.go_back()  # Back stays in the test once, and says why
     page.wait_for_selector(".mushra-back-note", timeout=10_000)
     assert "no way back" in page.inner_text(".mushra-back-note")
+    page.screenshot(path=str(shots / "participant_3d_back.png"), full_page=True)
     assert page.locator("text=Sound 2 of 6").count() == 1
     page.go_back()  # a second Back leaves ...
 
