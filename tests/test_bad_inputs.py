@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from helpers import make_tiny_checkpoints
+from helpers import make_tiny_checkpoints, read_metrics
 
 import mss.evaluation as ev
 from mss import separate as separation
@@ -201,7 +201,7 @@ def test_training_skips_bad_songs_with_their_names(tiny_dataset, tmp_path, capsy
     assert "nan_train/drums.wav" in err and "NaN or infinite samples" in err
     assert "skipping train/cut_train" in err and "cut_train/mixture.wav: not a valid song" in err
     assert "the bass stem (bass.wav) has" in err and "more than codec padding" in err
-    [record] = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    [record] = read_metrics(tmp_path / "run")
     assert np.isfinite(record["train_loss"]) and (tmp_path / "run" / "best.pt").is_file()
 
 

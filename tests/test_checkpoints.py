@@ -71,6 +71,19 @@ def test_half_precision_export_halves_the_file_and_keeps_outputs(arch, tmp_path)
     assert (reference - estimate).norm() / reference.norm() < 1e-2
 
 
+def _export_refuses(source, option: str, bads, message: str, tmp_path, capsys) -> None:
+    """Exporting ``source`` with each value of ``bads`` for ``option`` exits with status 2 and ``message``, and
+    writes nothing."""
+    from mss.checkpoint import main as checkpoint_main
+
+    for bad in bads:
+        with pytest.raises(SystemExit) as exit_info:
+            checkpoint_main([str(source), str(tmp_path / "x.pt"), option, bad])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_export_level_db_switches_a_raw_level_unet_and_records_it(tmp_path, capsys):
     """--level-db on export: the same weights, level_db in the model config (the output now follows the
     input's level), the change recorded; refused for Demucs and for a level above 0 dBFS, naming why."""
@@ -92,11 +105,8 @@ def test_export_level_db_switches_a_raw_level_unet_and_records_it(tmp_path, caps
     assert checkpoint_main([str(tmp_path / "level.pt"), str(tmp_path / "again.pt")]) == 0
     assert load_checkpoint(tmp_path / "again.pt")["export_changes"] == {"level_db": -16.0}
     demucs = save_checkpoint(tmp_path / "demucs.pt", tiny("demucs"))
-    for path, level, message in ((demucs, "-16", "applies to UNet checkpoints"), (source, "3", "at most 0")):
-        with pytest.raises(SystemExit) as exit_info:
-            checkpoint_main([str(path), str(tmp_path / "x.pt"), "--level-db", level])
-        assert exit_info.value.code == 2 and message in capsys.readouterr().err
-    assert not (tmp_path / "x.pt").exists()
+    _export_refuses(demucs, "--level-db", ("-16",), "applies to UNet checkpoints", tmp_path, capsys)
+    _export_refuses(source, "--level-db", ("3",), "at most 0", tmp_path, capsys)
 
 
 def _separates_as_told(exported, plain, seconds: int, **told) -> None:
@@ -135,12 +145,14 @@ def test_export_segment_s_sets_the_chunk_a_model_separates_in_and_records_it(tmp
     both = [str(raw), str(tmp_path / "both.pt"), "--level-db", "-16", "--segment-s", "2"]
     assert checkpoint_main(both) == 0
     assert load_checkpoint(tmp_path / "both.pt")["export_changes"] == {"level_db": -16.0, "segment_s": 2.0}
-    for bad in ("0", "-1", "nan", "inf", "61"):
-        with pytest.raises(SystemExit) as exit_info:
-            checkpoint_main([str(raw), str(tmp_path / "x.pt"), "--segment-s", bad])
-        assert exit_info.value.code == 2
-        assert "--segment-s must be seconds in (0, 60]" in capsys.readouterr().err
-    assert not (tmp_path / "x.pt").exists()
+    _export_refuses(
+        raw,
+        "--segment-s",
+        ("0", "-1", "nan", "inf", "61"),
+        "--segment-s must be seconds in (0, 60]",
+        tmp_path,
+        capsys,
+    )
 
 
 def test_export_shifts_sets_the_default_shift_trick_and_records_it(tmp_path, capsys):
@@ -162,12 +174,9 @@ def test_export_shifts_sets_the_default_shift_trick_and_records_it(tmp_path, cap
         assert checkpoint_main([str(source), str(tmp_path / f"{arch}-plain.pt"), "--segment-s", "1.5"]) == 0
         plain = load_model(tmp_path / f"{arch}-plain.pt")
         _separates_as_told(loaded, plain, seconds=3, shifts=3)
-    for bad in ("-1", "17"):
-        with pytest.raises(SystemExit) as exit_info:
-            checkpoint_main([str(source), str(tmp_path / "x.pt"), "--shifts", bad])
-        assert exit_info.value.code == 2
-        assert "--shifts must be an integer in [0, 16]" in capsys.readouterr().err
-    assert not (tmp_path / "x.pt").exists()
+    _export_refuses(
+        source, "--shifts", ("-1", "17"), "--shifts must be an integer in [0, 16]", tmp_path, capsys
+    )
 
 
 def test_export_wiener_sets_the_default_post_filter_and_records_it(tmp_path, capsys):
@@ -190,12 +199,9 @@ def test_export_wiener_sets_the_default_post_filter_and_records_it(tmp_path, cap
         _separates_as_told(loaded, plain, seconds=3, wiener_iterations=1)
         assert checkpoint_main([str(target), str(tmp_path / f"{arch}-off.pt"), "--wiener", "0"]) == 0
         _separates_as_told(load_model(tmp_path / f"{arch}-off.pt"), loaded, seconds=3, wiener_iterations=0)
-    for bad in ("-1", "9", "one"):
-        with pytest.raises(SystemExit) as exit_info:
-            checkpoint_main([str(source), str(tmp_path / "x.pt"), "--wiener", bad])
-        assert exit_info.value.code == 2
-        assert "--wiener must be an integer in [0, 8]" in capsys.readouterr().err
-    assert not (tmp_path / "x.pt").exists()
+    _export_refuses(
+        source, "--wiener", ("-1", "9", "one"), "--wiener must be an integer in [0, 8]", tmp_path, capsys
+    )
 
 
 def test_the_small_demucs_shifts_by_default_and_older_checkpoints_do_not(tmp_path):

@@ -148,11 +148,9 @@
         const buffer = await decode(this.context, await response.arrayBuffer());
         if (this.closed || index !== this.index) return;
         this.buffer = buffer;
-        const left = this.maxPlays - this.plays;
-        this.playButton.disabled = left <= 0;
+        this.playButton.disabled = false; // loaded only while a play is left (showTrial)
         this.status.textContent = !this.plays ? "Press Play when you are ready."
-          : left > 0 ? "You played this sound before the page was reloaded. You can play it once more."
-          : "You played this sound before the page was reloaded. Please answer.";
+          : "You played this sound before the page was reloaded. You can play it once more.";
       } catch (error) {
         if (this.closed || index !== this.index) return;
         this.status.textContent = "";
